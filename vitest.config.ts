@@ -1,0 +1,42 @@
+import { defaultServerConditions } from 'vite';
+import swc from 'unplugin-swc';
+import { defineConfig } from 'vitest/config';
+
+// type-graphql needs decorator metadata, which esbuild does not emit: swc compiles the TypeScript.
+// Workspace packages export their sources under the "source" condition, so tests need no build.
+const shared = {
+  plugins: [swc.vite({ jsc: { target: 'es2022', transform: { legacyDecorator: true, decoratorMetadata: true } } })],
+  resolve: { conditions: ['source', ...defaultServerConditions] },
+  ssr: { resolve: { conditions: ['source', ...defaultServerConditions] } },
+};
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        ...shared,
+        test: {
+          name: 'unit',
+          include: ['services/*/src/**/*.test.ts', 'gateway/src/**/*.test.ts', 'schema/src/**/*.test.ts', 'deploy/src/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        ...shared,
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.e2e.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // e2e suites each start a platform; two at once is what two cores carry.
+          maxWorkers: 2,
+        },
+      },
+      {
+        ...shared,
+        test: { name: 'bench', include: ['test/bench/**/*.bench.ts'], testTimeout: 900_000, hookTimeout: 300_000 },
+      },
+    ],
+  },
+});
