@@ -1,0 +1,19 @@
+import { DEV_JWT_SECRET, parseEnv, serviceEnvShape } from '@fleetgraph/kit';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const defaultSupergraph = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
+
+/** The gateway's environment; see the README for each variable. */
+export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
+  parseEnv(
+    {
+      ...serviceEnvShape,
+      PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+      AUTH_JWT_SECRET: z.string().min(16).default(DEV_JWT_SECRET),
+      SUPERGRAPH_PATH: z.string().default(defaultSupergraph),
+      /** Subgraph URL overrides (PROFILES_URL, ...) are read by name in supergraph.ts. */
+    },
+    env,
+  );
+export type GatewayEnv = ReturnType<typeof readEnv>;

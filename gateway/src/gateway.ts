@@ -1,0 +1,176 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import {
+  AuthenticationError,
+  currentRequestId,
+  formatError,
+  jsonBodyErrors,
+  INTERNAL_IDENTITY_HEADER,
+  mountHealth,
+  REQUEST_ID_HEADER,
+  signInternalIdentity,
+  verifyBearer,
+  withRequestScope,
+  type Bus,
+  type Identity,
+  type Logger,
+  type ReadinessCheck,
+} from '@fleetgraph/kit';
+import express from 'express';
+import { GraphQLError } from 'graphql';
+import { readinessUrl, subgraphUrl } from './supergraph.js';
+
+/** What each gateway operation carries: the verified caller. */
+export interface GatewayContext {
+  identity: Identity;
+  requestId: string;
+}
+
+/** Limits in the spirit of graphql-armor's defaults (see the README). */
+export const LIMITS = {
+  maxDepth: 6,
+  maxAliases: 15,
+  maxTokens: 1000,
+  maxCost: 5000,
+  maxDirectives: 50,
+} as const;
+
+export interface GatewayOptions {
+  supergraphSdl: string;
+  host: string;
+  port: number;
+  jwtSecret: string;
+  internalSecret: string;
+  production: boolean;
+  log: Logger;
+  bus: Bus;
+  /** Environment consulted for subgraph URL overrides. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Forwards the verified caller and the request id to a subgraph. */
+class IdentityForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  constructor(
+    url: string,
+    private readonly internalSecret: string,
+  ) {
+    super({ url });
+  }
+
+  override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
+    // Only operations of a client carry an identity; the gateway itself sends none.
+    if (!('identity' in context) || !context.identity) return;
+    request.http?.headers.set(INTERNAL_IDENTITY_HEADER, await signInternalIdentity(context.identity, this.internalSecret));
+    request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
+  }
+}
+
+/** The largest request body the gateway reads. */
+export const BODY_LIMIT = '1mb';
+
+function unauthenticated(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+}
+
+/** Verifies a bearer token into an identity, or throws UNAUTHENTICATED. */
+export async function authenticate(authorization: string | undefined, secret: string): Promise<Identity> {
+  try {
+    return (await verifyBearer(authorization, secret)).identity;
+  } catch (error) {
+    throw unauthenticated(error instanceof AuthenticationError ? `Unauthenticated: ${error.message}` : 'Unauthenticated');
+  }
+}
+
+/**
+ * Starts the gateway: Apollo Gateway over the supergraph, queries and mutations at POST /graphql,
+ * JWT verification, graphql-armor limits, /healthz and /readyz.
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const { log } = options;
+  const subgraphUrls = new Map<string, string>();
+  const gateway = new ApolloGateway({
+    supergraphSdl: options.supergraphSdl,
+    buildService: ({ name, url }) => {
+      const resolved = subgraphUrl(name, url, options.env);
+      subgraphUrls.set(name, resolved);
+      return new IdentityForwardingDataSource(resolved, options.internalSecret);
+    },
+  });
+
+  const armor = new ApolloArmor({
+    maxDepth: { n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true },
+    maxAliases: { n: LIMITS.maxAliases },
+    maxTokens: { n: LIMITS.maxTokens },
+    costLimit: { maxCost: LIMITS.maxCost },
+    maxDirectives: { n: LIMITS.maxDirectives },
+    blockFieldSuggestion: { enabled: options.production },
+  }).protect();
+
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+  const plugins: ApolloServerPlugin<GatewayContext>[] = [
+    ...(armor.plugins as ApolloServerPlugin<GatewayContext>[]),
+    ApolloServerPluginDrainHttpServer({ httpServer }),
+    options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+  ];
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    introspection: !options.production,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    includeStacktraceInErrorResponses: false,
+    validationRules: armor.validationRules,
+    formatError: formatError(log),
+    plugins,
+  });
+  await apollo.start();
+
+  const readiness: ReadinessCheck[] = [
+    { name: 'nats', check: () => options.bus.ping() },
+    ...[...subgraphUrls].map(([name, url]) => ({
+      name,
+      check: async () => {
+        const response = await fetch(readinessUrl(url), { signal: AbortSignal.timeout(2_000) });
+        if (!response.ok) throw new Error(`${name} answered ${response.status}`);
+      },
+    })),
+  ];
+
+  app.use((req, _res, next) => withRequestScope(req.header(REQUEST_ID_HEADER), next));
+  mountHealth(app, readiness);
+  app.use(
+    '/graphql',
+    express.json({ limit: BODY_LIMIT }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => ({
+        identity: await authenticate(req.header('authorization'), options.jwtSecret),
+        requestId: currentRequestId() ?? '',
+      }),
+    }),
+  );
+
+  app.use(jsonBodyErrors(BODY_LIMIT));
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port, options.host, () => resolve());
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const url = `http://${options.host}:${port}/graphql`;
+  log.info({ url }, 'gateway listening');
+  return { url, port, close: () => apollo.stop() };
+}

@@ -1,0 +1,23 @@
+import { createBus, createLogger, exitOnStartupFailure, onShutdown } from '@fleetgraph/kit';
+import { readEnv } from './env.js';
+import { startGateway } from './gateway.js';
+import { loadSupergraph } from './supergraph.js';
+
+async function main() {
+  const env = readEnv();
+  const log = createLogger('gateway', env.LOG_LEVEL);
+  const bus = await createBus({ url: env.NATS_URL, name: 'gateway', log });
+  const gateway = await startGateway({
+    supergraphSdl: await loadSupergraph(env.SUPERGRAPH_PATH),
+    host: env.HOST,
+    port: env.PORT,
+    jwtSecret: env.AUTH_JWT_SECRET,
+    internalSecret: env.INTERNAL_AUTH_SECRET,
+    production: env.NODE_ENV === 'production',
+    log,
+    bus,
+  });
+  onShutdown(log, [() => gateway.close(), () => bus.close()]);
+}
+
+main().catch(exitOnStartupFailure(createLogger('gateway')));

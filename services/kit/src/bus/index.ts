@@ -1,0 +1,3 @@
+export * from './subjects.js';
+export * from './errors.js';
+export * from './bus.js';

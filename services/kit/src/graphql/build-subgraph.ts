@@ -1,0 +1,64 @@
+import 'reflect-metadata';
+import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
+import { printSchemaWithDirectives } from '@graphql-tools/utils';
+import type { GraphQLSchema } from 'graphql';
+import { gql } from 'graphql-tag';
+import { buildSchema, createResolversMap, type ContainerType, type NonEmptyArray } from 'type-graphql';
+import { DateTimeScalar, JSONScalar } from './scalars.js';
+
+/** Federation 2 directives every subgraph may use. */
+const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@shareable", "@external", "@requires", "@provides", "@inaccessible", "@composeDirective"])`;
+
+// Resolver maps are plain objects of objects: two levels deep is all a merge needs here.
+type ResolverMap = Record<string, Record<string, unknown>>;
+
+export interface SubgraphOptions {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  resolvers: NonEmptyArray<Function>;
+  /** Types not reachable from the resolvers that the subgraph still declares (entity stubs). */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  orphanedTypes?: Function[];
+  /** `__resolveReference` (and other non-class resolvers) per type name. */
+  references?: ResolverMap;
+  /** Where type-graphql gets resolver instances; omit when only printing the schema. */
+  container?: ContainerType;
+  /** SDL prepended after the federation link, e.g. custom directive definitions. */
+  extraTypeDefs?: string;
+}
+
+/**
+ * Builds an Apollo Federation 2 subgraph from type-graphql resolvers: the type-graphql schema is
+ * printed with its directives, the federation link is prepended, and `buildSubgraphSchema` adds
+ * `_entities` and `_service`, wired to type-graphql's resolvers and the reference resolvers.
+ */
+export async function buildSubgraph(options: SubgraphOptions): Promise<GraphQLSchema> {
+  const schema = await buildSchema({
+    resolvers: options.resolvers,
+    orphanedTypes: options.orphanedTypes,
+    container: options.container,
+    scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
+    validate: false,
+    skipCheck: true,
+  });
+  const resolvers = createResolversMap(schema) as ResolverMap;
+  for (const [type, fields] of Object.entries(options.references ?? {})) {
+    resolvers[type] = { ...(resolvers[type] ?? {}), ...fields };
+  }
+  // Scalars printed to SDL lose their behaviour: give it back to those the schema uses.
+  for (const scalar of [DateTimeScalar, JSONScalar]) {
+    if (schema.getType(scalar.name)) resolvers[scalar.name] = scalar as unknown as Record<string, unknown>;
+  }
+  return buildSubgraphSchema({
+    typeDefs: gql`
+      ${FEDERATION_LINK}
+      ${options.extraTypeDefs ?? ''}
+      ${printSchemaWithDirectives(schema)}
+    `,
+    resolvers: resolvers as never,
+  });
+}
+
+/** The subgraph's SDL as composition reads it (federation link included, `_service` and `_entities` excluded). */
+export function printSubgraph(schema: GraphQLSchema): string {
+  return printSubgraphSchema(schema);
+}

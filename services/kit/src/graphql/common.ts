@@ -1,0 +1,55 @@
+import { Directive, Field, ID, InputType, InterfaceType, Int, ObjectType, registerEnumType, ArgsType } from 'type-graphql';
+
+/** Clouds Fleetgraph provisions on. */
+export const CloudType = { AWS: 'AWS', AZURE: 'AZURE', LOCAL: 'LOCAL' } as const;
+export type CloudType = (typeof CloudType)[keyof typeof CloudType];
+registerEnumType(CloudType, { name: 'CloudType', description: 'A cloud Fleetgraph provisions clusters on.' });
+
+@InterfaceType({ description: 'An object with a globally unique id.' })
+export abstract class Node {
+  @Field(() => ID, { description: 'The globally unique id.' })
+  id!: string;
+}
+
+@Directive('@shareable')
+@ObjectType({ description: 'Where a page of a connection ends.' })
+export class PageInfo {
+  @Field({ description: 'Whether more nodes follow this page.' })
+  hasNextPage!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Cursor of the last node of the page; pass it as `after` for the next page.' })
+  endCursor!: string | null;
+}
+
+/** A domain or validation failure of a mutation, returned as data. */
+@Directive('@shareable')
+@ObjectType({ description: 'A domain or validation failure of a mutation.' })
+export class UserError {
+  @Field(() => [String], { nullable: true, description: 'Path of the input field at fault, e.g. ["input", "layers", "0", "values"].' })
+  field?: string[] | null;
+
+  @Field({ description: 'Machine-readable code, e.g. INVALID_SEMVER, DUPLICATE_VERSION, FORBIDDEN.' })
+  code!: string;
+
+  @Field({ description: 'What went wrong, for a person.' })
+  message!: string;
+}
+
+export function userError(code: string, message: string, field?: readonly (string | number)[]): UserError {
+  return { code, message, field: field?.map(String) ?? null };
+}
+
+/** Bounds of a connection page. */
+export const PAGE_SIZE = { default: 20, max: 100 } as const;
+
+@ArgsType()
+export class PageArgs {
+  @Field(() => Int, { nullable: true, description: `Page size, 1 to ${PAGE_SIZE.max}. Defaults to ${PAGE_SIZE.default}.` })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'The `endCursor` of the previous page.' })
+  after?: string | null;
+}
+
+// InputType is re-exported so services import decorators from one place.
+export { InputType };

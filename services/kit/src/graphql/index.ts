@@ -1,0 +1,3 @@
+export * from './scalars.js';
+export * from './common.js';
+export * from './build-subgraph.js';

@@ -1,0 +1,252 @@
+/**
+ * The production store adapter: MongoDB through the official driver.
+ *
+ * A document is stored as `{ _id: id, ...fields, version }`. Every declared index is created
+ * when the collection is opened; non-unique ones end with `_id`, so that they also serve the
+ * id tie-breaker of every sort. Updates are compare-and-set on `{ _id, version }`.
+ */
+import {
+  type Collection as MongoCollection,
+  type Document,
+  type IndexDescription,
+  MongoClient,
+  type MongoClientOptions,
+  MongoError,
+} from 'mongodb';
+import {
+  checkAfter,
+  checkBound,
+  checkId,
+  checkKeep,
+  checkOrder,
+  checkPageSize,
+  checkSpec,
+  checkVersion,
+  checkWhere,
+  type CheckedSpec,
+  encodeCursor,
+  type FieldClause,
+  type OrderKey,
+  RANGE_OPS,
+  sortValues,
+  splitDoc,
+} from './query.js';
+import {
+  type Collection,
+  type CollectionSpec,
+  DuplicateKeyError,
+  type Filter,
+  type FindOptions,
+  type NewDoc,
+  type Page,
+  type Scalar,
+  type SortKey,
+  type Store,
+  type StoredDoc,
+  VersionConflictError,
+} from './store.js';
+
+export interface MongoStoreOptions {
+  /** A MongoDB connection string, such as `mongodb://localhost:27017`. */
+  uri: string;
+  /** The database holding the service's collections. */
+  database: string;
+  /** Passed to `MongoClient` (pool size, timeouts, TLS). @default { appName: 'fleetgraph' } */
+  clientOptions?: MongoClientOptions;
+}
+
+/** Connects to MongoDB (failing when no server is selected in time) and returns a store over one database. */
+export async function createMongoStore(options: MongoStoreOptions): Promise<Store> {
+  const client = new MongoClient(options.uri, { appName: 'fleetgraph', ...options.clientOptions });
+  await client.connect();
+  const db = client.db(options.database);
+  return {
+    async collection<T extends StoredDoc>(spec: CollectionSpec<T>): Promise<Collection<T>> {
+      const checked = checkSpec(spec);
+      const collection = db.collection<RawDoc>(checked.name);
+      const indexes = indexDescriptions(checked);
+      if (indexes.length > 0) await collection.createIndexes(indexes);
+      return new MongoCollectionImpl<T>(collection, checked);
+    },
+    async ping() {
+      await db.command({ ping: 1 });
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+/** A document as MongoDB holds it. */
+interface RawDoc extends Document {
+  _id: string;
+  version: number;
+}
+
+function mongoField(field: string): string {
+  return field === 'id' ? '_id' : field;
+}
+
+function indexDescriptions(spec: CheckedSpec): IndexDescription[] {
+  return spec.indexes
+    .filter(({ fields }) => !(fields.length === 1 && fields[0] === 'id')) // `_id` is always indexed
+    .map(({ fields, unique }) => {
+      const key: Record<string, 1> = {};
+      for (const field of fields) key[mongoField(field)] = 1;
+      if (!unique) key._id = 1;
+      return unique ? { key, unique: true } : { key };
+    });
+}
+
+function mongoWhere(clauses: readonly FieldClause[]): Document {
+  const filter: Document = {};
+  for (const clause of clauses) {
+    const condition: Document = {};
+    // `{ $eq: null }` and `{ $in: [null] }` also match a missing field, as IS NULL does in SQLite.
+    if (clause.eq !== undefined) condition.$eq = clause.eq;
+    if (clause.in !== undefined) condition.$in = clause.in;
+    // Range operators compare only values of the bound's type (MongoDB's type bracketing).
+    for (const op of RANGE_OPS) if (clause[op] !== undefined) condition[`$${op}`] = clause[op];
+    if (Object.keys(condition).length > 0) filter[mongoField(clause.field)] = condition;
+  }
+  return filter;
+}
+
+function mongoSort(keys: readonly OrderKey[]): [string, 1 | -1][] {
+  return keys.map(({ field, direction }) => [mongoField(field), direction === 'asc' ? 1 : -1]);
+}
+
+/**
+ * The documents after a cursor (or from it, with `inclusive`): one branch per key i, equal to
+ * the cursor on every key before i and strictly after it on key i. Missing and null sort
+ * first, so in descending order they come after every value of their key.
+ */
+function mongoAfter(keys: readonly OrderKey[], cursor: readonly Scalar[], inclusive: boolean): Document {
+  const branches: Document[] = [];
+  keys.forEach(({ field, direction }, i) => {
+    const prefix: Document = {};
+    for (let j = 0; j < i; j++) prefix[mongoField(keys[j]!.field)] = cursor[j] ?? null;
+    const key = mongoField(field);
+    const value = cursor[i] ?? null;
+    const orEqual = inclusive && i === keys.length - 1 ? 'e' : '';
+    if (direction === 'asc') {
+      branches.push({ ...prefix, [key]: value === null ? { $ne: null } : { [`$gt${orEqual}`]: value } });
+    } else if (value !== null) {
+      branches.push({ ...prefix, [key]: { [`$lt${orEqual}`]: value } });
+      if (i < keys.length - 1) branches.push({ ...prefix, [key]: null }); // the id is never null
+    }
+  });
+  return { $or: branches };
+}
+
+function both(a: Document, b: Document): Document {
+  return Object.keys(a).length === 0 ? b : { $and: [a, b] };
+}
+
+function isDuplicateKey(error: unknown): boolean {
+  return error instanceof MongoError && (error.code === 11000 || error.code === 11001);
+}
+
+class MongoCollectionImpl<T extends StoredDoc> implements Collection<T> {
+  readonly name: string;
+  readonly #collection: MongoCollection<RawDoc>;
+  readonly #spec: CheckedSpec;
+
+  constructor(collection: MongoCollection<RawDoc>, spec: CheckedSpec) {
+    this.name = spec.name;
+    this.#collection = collection;
+    this.#spec = spec;
+  }
+
+  async get(id: string): Promise<T | null> {
+    const raw = await this.#collection.findOne({ _id: checkId(id) });
+    return raw === null ? null : fromRaw<T>(raw);
+  }
+
+  async insert(doc: NewDoc<T>): Promise<T> {
+    const { id, json } = splitDoc(doc);
+    const fields = JSON.parse(json) as Document;
+    await this.#write(() => this.#collection.insertOne({ ...fields, _id: id, version: 1 }));
+    return { ...fields, id, version: 1 } as T;
+  }
+
+  async replace(doc: T): Promise<T> {
+    const { id, json } = splitDoc(doc);
+    const expected = checkVersion(doc.version);
+    const fields = JSON.parse(json) as Document;
+    const before = await this.#write(() =>
+      this.#collection.findOneAndReplace({ _id: id, version: expected }, { ...fields, version: expected + 1 }, { projection: { _id: 1 } }),
+    );
+    if (before === null) throw new VersionConflictError(this.name, id, expected);
+    return { ...fields, id, version: expected + 1 } as T;
+  }
+
+  async delete(id: string, expectedVersion?: number): Promise<boolean> {
+    const filter = expectedVersion === undefined ? { _id: checkId(id) } : { _id: checkId(id), version: checkVersion(expectedVersion) };
+    const { deletedCount } = await this.#collection.deleteOne(filter);
+    return deletedCount > 0;
+  }
+
+  async find(options: FindOptions<T> = {}): Promise<Page<T>> {
+    const where = mongoWhere(checkWhere(this.#spec, options.where));
+    const keys = checkOrder(this.#spec, options.orderBy);
+    const size = checkPageSize(options.first);
+    const cursor = checkAfter(options, keys);
+    const filter = cursor === null ? where : both(where, mongoAfter(keys, cursor, false));
+    // One more than the page, to know whether another follows (and never 0, which means no limit).
+    const raws = await this.#collection.find(filter, { sort: mongoSort(keys), limit: size + 1 }).toArray();
+    const nodes = raws.slice(0, size).map((raw) => fromRaw<T>(raw));
+    const last = nodes.at(-1);
+    return {
+      nodes,
+      hasNextPage: raws.length > size,
+      endCursor: last === undefined ? null : encodeCursor(sortValues(last as unknown as Record<string, unknown>, keys)),
+    };
+  }
+
+  async count(where?: Filter<T>): Promise<number> {
+    return this.#collection.countDocuments(mongoWhere(checkWhere(this.#spec, where)));
+  }
+
+  async deleteMany(where: Filter<T>): Promise<number> {
+    const { deletedCount } = await this.#collection.deleteMany(mongoWhere(checkWhere(this.#spec, where)));
+    return deletedCount;
+  }
+
+  async keepFirst(where: Filter<T>, orderBy: readonly SortKey<T>[], keep: number): Promise<number> {
+    const filter = mongoWhere(checkWhere(this.#spec, where));
+    const keys = checkOrder(this.#spec, orderBy);
+    checkKeep(keep);
+    // The first document beyond the kept ones; it and everything after it in the order go.
+    const boundary = await this.#collection.findOne(filter, {
+      sort: mongoSort(keys),
+      skip: keep,
+      projection: Object.fromEntries(keys.map(({ field }) => [mongoField(field), 1])),
+    });
+    if (boundary === null) return 0;
+    const values = sortValues(fromRaw<T>(boundary) as unknown as Record<string, unknown>, keys);
+    const { deletedCount } = await this.#collection.deleteMany(both(filter, mongoAfter(keys, values, true)));
+    return deletedCount;
+  }
+
+  async deleteBefore(field: keyof T & string, before: string | number): Promise<number> {
+    checkBound(before, 'deleteBefore');
+    const filter = mongoWhere(checkWhere(this.#spec, { [field]: { lt: before } } as Filter<T>));
+    const { deletedCount } = await this.#collection.deleteMany(filter);
+    return deletedCount;
+  }
+
+  async #write<R>(write: () => Promise<R>): Promise<R> {
+    try {
+      return await write();
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new DuplicateKeyError(this.name, { cause: error });
+      throw error;
+    }
+  }
+}
+
+function fromRaw<T>(raw: RawDoc): T {
+  const { _id, ...fields } = raw;
+  return { ...fields, id: _id } as T;
+}

@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  /** Stops the server and removes its JetStream directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real nats-server with JetStream on a free port (chosen by the server itself, so no
+ * race), in a fresh storage directory. Needs `nats-server` on the PATH (Debian: nats-server).
+ */
+export async function startNatsServer(options: { binary?: string } = {}): Promise<NatsServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'fleetgraph-nats-'));
+  const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
+  const child: ChildProcess = spawn(binary, ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let output = '';
+    let found: number | undefined;
+    const timer = setTimeout(() => reject(new Error(`nats-server did not start in 10 s:\n${output}`)), 10_000);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${binary}: ${error.message} (install it: apt-get install -y nats-server)`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`nats-server exited with ${code}:\n${output}`));
+    });
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      found ??= Number(/Listening for client connections on [^\s]+:(\d+)/.exec(output)?.[1]) || undefined;
+      if (found && output.includes('Server is ready')) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        child.stderr!.off('data', onData);
+        resolve(found);
+      }
+    };
+    child.stderr!.on('data', onData);
+  });
+  child.stderr!.resume();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        // nats-server stops cleanly on SIGINT; SIGTERM can be ignored when inherited so.
+        child.kill('SIGINT');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

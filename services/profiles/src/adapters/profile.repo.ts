@@ -1,0 +1,115 @@
+import { DuplicateKeyError, type Collection, type Identity, type Page, type Store, type StoredDoc } from '@fleetgraph/kit';
+import { ulid } from 'ulid';
+import type { ClusterProfile, ProfileDraft } from '../domain/profile.js';
+
+
+/** Most versions one profile name may have; `versions` reads them all. */
+export const MAX_VERSIONS_PER_NAME = 500;
+
+
+/**
+ * Cluster profiles in the store. Every read is scoped by the caller's identity: a profile of
+ * another tenant, or of a project the caller cannot read, is indistinguishable from a missing one.
+ */
+export class ProfileRepository {
+  private constructor(private readonly profiles: Collection<StoredProfile>) {}
+
+  static async open(store: Store): Promise<ProfileRepository> {
+    const profiles = await store.collection<StoredProfile>({
+      name: 'profiles',
+      indexes: [
+        { fields: ['tenantId', 'projectId', 'name', 'semver'], unique: true },
+        { fields: ['tenantId', 'projectId', 'createdAt'] },
+        { fields: ['tenantId', 'createdAt'] },
+      ],
+    });
+    return new ProfileRepository(profiles);
+  }
+
+  /** Stores a new version. @returns null when (project, name, version) exists already. */
+  async create(tenantId: string, draft: ProfileDraft, now = new Date()): Promise<ClusterProfile | null> {
+    const profile: ClusterProfile = {
+      id: `prof_${ulid()}`,
+      tenantId,
+      projectId: draft.projectId,
+      name: draft.name,
+      version: draft.version,
+      description: draft.description ?? null,
+      cloud: draft.cloud ?? null,
+      layers: draft.layers.map((l) => ({
+        type: l.type,
+        name: l.name,
+        version: l.version,
+        values: l.values ?? null,
+        ansibleRoles: l.ansibleRoles ? [...l.ansibleRoles] : null,
+        imageRef: l.imageRef ?? null,
+        skipK8sInstall: l.skipK8sInstall ?? null,
+      })),
+      createdAt: now.toISOString(),
+    };
+    try {
+      await this.profiles.insert(toStored(profile));
+      return profile;
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return null;
+      throw error;
+    }
+  }
+
+  /** A profile the caller may read, or null. */
+  async get(identity: Identity, id: string): Promise<ClusterProfile | null> {
+    const doc = await this.profiles.get(id);
+    return doc && identity.canSee(doc) ? fromStored(doc) : null;
+  }
+
+  /** A profile of the tenant (and project, when given), for requests from other services. */
+  async getInTenant(tenantId: string, id: string, projectId?: string): Promise<ClusterProfile | null> {
+    const doc = await this.profiles.get(id);
+    if (!doc || doc.tenantId !== tenantId || (projectId !== undefined && doc.projectId !== projectId)) return null;
+    return fromStored(doc);
+  }
+
+  /** Profiles the caller may read, newest first, in one project or in every readable one. */
+  async list(identity: Identity, options: { projectId?: string | null; first: number; after?: string | null }): Promise<Page<ClusterProfile>> {
+    const scope = identity.readScope(options.projectId);
+    if (!scope) return { nodes: [], hasNextPage: false, endCursor: null };
+    const page = await this.profiles.find({
+      where: scope,
+      orderBy: [{ field: 'createdAt', direction: 'desc' }],
+      first: options.first,
+      after: options.after,
+    });
+    return { ...page, nodes: page.nodes.map(fromStored) };
+  }
+
+  /** Every version of a name in a project, in store order (the caller sorts by semver). */
+  async versionsOf(tenantId: string, projectId: string, name: string): Promise<ClusterProfile[]> {
+    const page = await this.profiles.find({ where: { tenantId, projectId, name }, first: MAX_VERSIONS_PER_NAME });
+    return page.nodes.map(fromStored);
+  }
+}
+
+/**
+ * The stored shape: the store owns `version` (its optimistic-concurrency counter), so the
+ * profile's own semantic version is kept as `semver`.
+ */
+interface StoredProfile extends StoredDoc {
+  tenantId: string;
+  projectId: string;
+  name: string;
+  semver: string;
+  description: string | null;
+  cloud: ClusterProfile['cloud'];
+  layers: ClusterProfile['layers'];
+  createdAt: string;
+}
+
+function toStored(p: ClusterProfile): Omit<StoredProfile, 'version'> {
+  const { version, ...rest } = p;
+  return { ...rest, semver: version };
+}
+
+function fromStored(doc: StoredProfile): ClusterProfile {
+  const { version: _storeVersion, semver, ...rest } = doc;
+  return { ...rest, version: semver };
+}

@@ -1,0 +1,4 @@
+export { buildProfilesSchema, type ProfilesDeps } from './schema/index.js';
+export { ProfileRepository } from './adapters/profile.repo.js';
+export { serveProfileRequests } from './adapters/profile.bus.js';
+export { validateProfile } from './domain/profile.js';
