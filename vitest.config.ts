@@ -13,6 +13,8 @@ const shared = {
 
 export default defineConfig({
   test: {
+    // The JSON results let .ci/run print one "N passed, N failed" line.
+    reporters: ['default', ['json', { outputFile: '.vitest/results.json' }]],
     projects: [
       {
         ...shared,

@@ -10,14 +10,26 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
+export interface NatsServerOptions {
+  /** @default `nats-server` on the PATH, or NATS_SERVER_BIN */
+  binary?: string;
+  /** @default a free port chosen by the server */
+  port?: number;
+  /** JetStream storage; kept on stop when given. @default a temporary directory, removed on stop */
+  storeDir?: string;
+  /** Receives the server's log output until it is ready. */
+  onLog?: (text: string) => void;
+}
+
 /**
  * Starts a real nats-server with JetStream on a free port (chosen by the server itself, so no
  * race), in a fresh storage directory. Needs `nats-server` on the PATH (Debian: nats-server).
  */
-export async function startNatsServer(options: { binary?: string } = {}): Promise<NatsServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'fleetgraph-nats-'));
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  const dir = options.storeDir ?? (await mkdtemp(join(tmpdir(), 'fleetgraph-nats-')));
   const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
-  const child: ChildProcess = spawn(binary, ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['-a', '127.0.0.1', '-p', String(options.port ?? -1), '-js', '-sd', dir];
+  const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
     let output = '';
     let found: number | undefined;
@@ -31,6 +43,7 @@ export async function startNatsServer(options: { binary?: string } = {}): Promis
       reject(new Error(`nats-server exited with ${code}:\n${output}`));
     });
     const onData = (chunk: Buffer) => {
+      options.onLog?.(chunk.toString());
       output += chunk.toString();
       found ??= Number(/Listening for client connections on [^\s]+:(\d+)/.exec(output)?.[1]) || undefined;
       if (found && output.includes('Server is ready')) {
@@ -55,7 +68,7 @@ export async function startNatsServer(options: { binary?: string } = {}): Promis
         await exited;
         clearTimeout(killer);
       }
-      await rm(dir, { recursive: true, force: true });
+      if (!options.storeDir) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,142 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, SUBGRAPHS } from '@fleetgraph/kit';
+import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+
+/**
+ * `pnpm start`: the whole platform on this machine. nats-server (unless NATS_URL is set),
+ * the local cloud, every subgraph service and the gateway, each its own process, with
+ * embedded storage under DATA_DIR. Ctrl-C stops everything it started.
+ */
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const env = process.env;
+const dataDir = resolve(env.DATA_DIR || `${root}.data`);
+const gatewayPort = Number(env.PORT || 4000);
+const natsPort = Number(env.NATS_PORT || 4222);
+const localCloudPort = Number(env.LOCAL_CLOUD_PORT || 4566);
+const colors = [36, 32, 33, 35, 34, 31, 96, 92];
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+}
+const children: Child[] = [];
+let nats: NatsServer | undefined;
+let stopping = false;
+
+/** Prints a child's pino lines compactly: `[name] LEVEL message {rest}`. */
+function pipeOutput(name: string, child: ChildProcess, color: number) {
+  const levels: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+  const prefix = `\x1b[${color}m${name.padEnd(12)}\x1b[0m`;
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      try {
+        const { level, msg, time: _t, pid: _p, hostname: _h, name: _n, service: _s, ...rest } = JSON.parse(line);
+        const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+        console.log(`${prefix} ${levels[level] ?? level} ${msg}${extra}`);
+      } catch {
+        console.log(`${prefix} ${line}`);
+      }
+    });
+  }
+}
+
+function startService(name: string, entry: string, extraEnv: NodeJS.ProcessEnv) {
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`pnpm build\` first`);
+  const child = spawn(process.execPath, [entry], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  pipeOutput(name, child, colors[children.length % colors.length]!);
+  child.once('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`${name} exited (${signal ?? code}); stopping the platform`);
+      void stop(1);
+    }
+  });
+  children.push({ name, process: child });
+}
+
+async function waitReady(name: string, url: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (stopping) return;
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} was not ready at ${url} after ${timeoutMs / 1000} s`);
+}
+
+function ensureNatsServer() {
+  if (spawnSync('nats-server', ['--version']).status === 0) return;
+  if (process.getuid?.() === 0) {
+    console.log('nats-server is missing: installing it from Debian\'s packages');
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    if (spawnSync('apt-get', ['install', '-y', '-qq', 'nats-server'], { stdio: 'inherit' }).status === 0) return;
+  }
+  throw new Error('nats-server is missing. Install it (as root: apt-get install -y nats-server), or set NATS_URL to a NATS server with JetStream.');
+}
+
+async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  for (const child of [...children].reverse()) {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) continue;
+    const exited = new Promise((r) => child.process.once('exit', r));
+    child.process.kill('SIGTERM');
+    const killer = setTimeout(() => child.process.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  }
+  await nats?.stop();
+  process.exit(code);
+}
+
+async function main() {
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  mkdirSync(dataDir, { recursive: true });
+
+  let natsUrl = env.NATS_URL;
+  if (!natsUrl) {
+    ensureNatsServer();
+    mkdirSync(`${dataDir}/nats`, { recursive: true });
+    nats = await startNatsServer({ port: natsPort, storeDir: `${dataDir}/nats` });
+    natsUrl = nats.url;
+    console.log(`nats-server with JetStream on ${natsUrl}`);
+  }
+  const common: NodeJS.ProcessEnv = {
+    NATS_URL: natsUrl,
+    DATA_DIR: dataDir,
+    AUTH_JWT_SECRET: env.AUTH_JWT_SECRET || DEV_JWT_SECRET,
+    INTERNAL_AUTH_SECRET: env.INTERNAL_AUTH_SECRET || DEV_INTERNAL_SECRET,
+  };
+
+  const localCloud = `${root}services/local-cloud/dist/main.js`;
+  if (existsSync(localCloud)) {
+    startService('local-cloud', localCloud, { ...common, PORT: String(localCloudPort), DATA_DIR: `${dataDir}/local-cloud` });
+    await waitReady('local-cloud', `http://127.0.0.1:${localCloudPort}/healthz`);
+  }
+  for (const subgraph of SUBGRAPHS) {
+    startService(subgraph.name, `${root}services/${subgraph.name}/dist/main.js`, { ...common, PORT: String(subgraph.port) });
+  }
+  await Promise.all(SUBGRAPHS.map((s) => waitReady(s.name, `http://127.0.0.1:${s.port}/readyz`)));
+  startService('gateway', `${root}gateway/dist/main.js`, { ...common, PORT: String(gatewayPort) });
+  await waitReady('gateway', `http://127.0.0.1:${gatewayPort}/readyz`);
+
+  console.log(`
+  Fleetgraph is up: http://localhost:${gatewayPort}/graphql (data in ${dataDir})
+
+  Get a development token:   pnpm token --tenant acme --project web=admin
+  Then send it as the header Authorization: Bearer <token>. Ctrl-C stops everything.
+`);
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  void stop(1);
+});
