@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // type-graphql needs decorator metadata, which esbuild does not emit: swc compiles the TypeScript.
 // Workspace packages export their sources under the "source" condition, so tests need no build.
 // Vite's default server conditions, with "source" first.
-const conditions = ['source', 'module', 'node', 'development|production'];
+const conditions = ['source', 'node', 'development|production'];
 const shared = {
   plugins: [swc.vite({ jsc: { target: 'es2022', transform: { legacyDecorator: true, decoratorMetadata: true } } })],
   resolve: { conditions: conditions },

@@ -1,1 +1,4 @@
 export * from './contracts/profiles.js';
+export * from './contracts/images.js';
+export * from './contracts/clusters.js';
+export * from './contracts/agent.js';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, signBearer, SUBGRAPHS, subgraphUrlVariable, type Claims } from '@fleetgraph/kit';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+import { localCloudAdmin } from '@fleetgraph/local-cloud';
 import { startProcess, type ServiceProcess } from './processes.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -19,6 +20,9 @@ export interface Platform {
   natsUrl: string;
   nats: NatsServer;
   services: Map<string, ServiceProcess>;
+  /** The local cloud's URL and admin API (quota, faults). */
+  localCloudUrl: string;
+  localCloud: ReturnType<typeof localCloudAdmin>;
   /** A bearer token for the claims, signed with the platform's JWT secret. */
   token(claims: Claims, expiresIn?: string | number): Promise<string>;
   /** POSTs an operation to the gateway. */
@@ -31,7 +35,14 @@ export interface Platform {
  * service and the gateway as built processes (`pnpm build` first), each with PORT=0, in a
  * fresh DATA_DIR.
  */
-export async function startPlatform(options: { env?: NodeJS.ProcessEnv } = {}): Promise<Platform> {
+export interface PlatformOptions {
+  /** Extra environment for every service. */
+  env?: NodeJS.ProcessEnv;
+  /** The local cloud's speed factor and vCPU quota. @default speed 1000, quota 256 */
+  localCloud?: { speed?: number; vcpuLimit?: number };
+}
+
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const nats = await startNatsServer();
   const dataDir = await mkdtemp(join(tmpdir(), 'fleetgraph-e2e-'));
   const env: NodeJS.ProcessEnv = {
@@ -52,6 +63,15 @@ export async function startPlatform(options: { env?: NodeJS.ProcessEnv } = {}): 
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
+    // The local cloud runs beside the platform, as a real cloud is outside it.
+    const cloud = await startProcess('local-cloud', `${root}services/local-cloud/dist/main.js`, {
+      ...env,
+      DATA_DIR: join(dataDir, 'local-cloud'),
+      LOCAL_CLOUD_SPEED: String(options.localCloud?.speed ?? 1000),
+      LOCAL_CLOUD_VCPU_LIMIT: String(options.localCloud?.vcpuLimit ?? 256),
+    });
+    services.set('local-cloud', cloud);
+    env.LOCAL_CLOUD_URL = cloud.url;
     const started = await Promise.all(SUBGRAPHS.map((s) => startProcess(s.name, `${root}services/${s.name}/dist/main.js`, env)));
     for (const s of started) services.set(s.name, s);
     const urls = Object.fromEntries(started.map((s) => [subgraphUrlVariable(s.name), s.url]));
@@ -63,8 +83,11 @@ export async function startPlatform(options: { env?: NodeJS.ProcessEnv } = {}): 
     throw error;
   }
   const gatewayUrl = services.get('gateway')!.url;
+  const localCloudUrl = services.get('local-cloud')!.url;
   return {
     gatewayUrl,
+    localCloudUrl,
+    localCloud: localCloudAdmin(localCloudUrl),
     natsUrl: nats.url,
     nats,
     services,

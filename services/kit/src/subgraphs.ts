@@ -2,7 +2,10 @@
  * The subgraphs of the supergraph, with the port each listens on by default. The compose
  * script, the gateway and the local launcher all read this one list.
  */
-export const SUBGRAPHS = [{ name: 'profiles', port: 4001 }] as const satisfies readonly { name: string; port: number }[];
+export const SUBGRAPHS = [
+  { name: 'profiles', port: 4001 },
+  { name: 'clusters', port: 4002 },
+] as const satisfies readonly { name: string; port: number }[];
 
 export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];
 

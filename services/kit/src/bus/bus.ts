@@ -19,7 +19,7 @@ import {
 import type { z } from 'zod';
 import { currentRequestId, REQUEST_ID_HEADER, withRequestScope, type Logger } from '../log.js';
 import { BusError, type BusErrorCode, BusErrorCodes } from './errors.js';
-import { DEAD_LETTER_STREAM, deadLetterSubject, type EventDef, type RequestDef, type StreamDef } from './subjects.js';
+import { DEAD_LETTER_STREAM, deadLetterSubject, requestSubject, serveSubject, type EventDef, type RequestDef, type StreamDef } from './subjects.js';
 
 const SCHEMA_VERSION_HEADER = 'fleetgraph-schema-version';
 const ERROR_HEADER = 'fleetgraph-error';
@@ -55,8 +55,11 @@ export interface Bus {
   /** The raw connection, for parts (the gateway's subscriptions) that need what this API does not offer. */
   readonly connection: NatsConnection;
   readonly jetstream: JetStreamClient;
-  /** Answers requests on the subject within the service's queue group. */
-  serve<Req, Res>(def: RequestDef<Req, Res>, handler: (request: Req) => Promise<Res>): void;
+  /**
+   * Answers requests on the subject within the service's queue group. For subjects with
+   * `{field}` tokens, `tokens` narrows what this server answers (an agent: its own cluster).
+   */
+  serve<Req, Res>(def: RequestDef<Req, Res>, handler: (request: Req) => Promise<Res>, options?: { tokens?: Record<string, string>; queue?: string }): { unsubscribe(): void };
   /** Sends a request and returns the validated reply. @throws BusError */
   request<Req, Res>(def: RequestDef<Req, Res>, request: Req, options?: { timeoutMs?: number }): Promise<Res>;
   /** Creates the streams, or updates their limits when they exist. */
@@ -171,9 +174,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       return deadLetters;
     },
 
-    serve(def, handler) {
-      connection.subscribe(def.subject, {
-        queue: name,
+    serve(def, handler, serveOptions) {
+      return connection.subscribe(serveSubject(def as RequestDef<unknown, unknown>, serveOptions?.tokens), {
+        queue: serveOptions?.queue ?? name,
         callback: (err, msg) => {
           if (err) {
             log.error({ err, subject: def.subject }, 'subscription error');
@@ -207,7 +210,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       if (!checked.success) throw new BusError('BAD_REQUEST', `request does not match ${def.subject}: ${checked.error.issues[0]?.message}`);
       let msg: Msg;
       try {
-        msg = await connection.request(def.subject, encode(checked.data), {
+        msg = await connection.request(requestSubject(def as RequestDef<unknown, unknown>, checked.data), encode(checked.data), {
           timeout: opts?.timeoutMs ?? 5_000,
           headers: outgoingHeaders(def.version),
         });

@@ -5,7 +5,10 @@ import type { z } from 'zod';
  * definitions, never by concatenation at call sites (STYLE.md, Names).
  */
 
-/** A request/reply subject served by one service's queue group. */
+/**
+ * A request/reply subject served by one service's queue group. The subject may hold `{field}`
+ * tokens filled from the request (`agent.v1.{clusterId}.collect-logs`): see `requestSubject`.
+ */
 export interface RequestDef<Req, Res> {
   readonly kind: 'request';
   readonly subject: string;
@@ -49,6 +52,18 @@ export function assertToken(name: string, value: unknown): string {
     throw new TypeError(`subject token ${name} must match ${TOKEN}, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+const PLACEHOLDER = /\{(\w+)\}/g;
+
+/** The subject of a request: the definition's subject with `{field}` tokens filled from the request. */
+export function requestSubject(def: RequestDef<unknown, unknown>, request: unknown): string {
+  return def.subject.replace(PLACEHOLDER, (_m, key: string) => assertToken(key, (request as Record<string, unknown>)?.[key]));
+}
+
+/** The subject a server listens on: given tokens filled, the others `*`. */
+export function serveSubject(def: RequestDef<unknown, unknown>, tokens: Record<string, string> = {}): string {
+  return def.subject.replace(PLACEHOLDER, (_m, key: string) => (key in tokens ? assertToken(key, tokens[key]) : '*'));
 }
 
 export function defineRequest<Req, Res>(

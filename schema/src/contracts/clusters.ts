@@ -1,0 +1,99 @@
+import { defineEvent, defineRequest, type StreamDef } from '@fleetgraph/kit';
+import { z } from 'zod';
+import { cloudTypes } from './profiles.js';
+
+export const clusterPhases = ['PENDING', 'PROVISIONING', 'RUNNING', 'UPDATING', 'DELETING', 'DELETED'] as const;
+export const conditionStatuses = ['TRUE', 'FALSE', 'UNKNOWN'] as const;
+export const eventSeverities = ['NORMAL', 'WARNING'] as const;
+export const nodeRoles = ['CONTROL_PLANE', 'WORKER'] as const;
+
+/** A lifecycle condition, as contract.graphql's ClusterCondition. */
+export const conditionSchema = z.object({
+  type: z.string(),
+  status: z.enum(conditionStatuses),
+  active: z.boolean(),
+  failed: z.boolean(),
+  reason: z.string().nullable(),
+  message: z.string().nullable(),
+  code: z.string().nullable(),
+  lastTransitionTime: z.string(),
+  attempts: z.number().int(),
+});
+export type ConditionMessage = z.infer<typeof conditionSchema>;
+
+/** `clusters.v1.events.<tenantId>.<clusterId>`: one cluster event (contract ClusterEvent, plus its tenant). */
+export const clusterEventSchema = z.object({
+  cursor: z.string(),
+  tenantId: z.string(),
+  clusterId: z.string(),
+  time: z.string(),
+  severity: z.enum(eventSeverities),
+  reason: z.string(),
+  message: z.string(),
+  object: z.string().nullable(),
+});
+export type ClusterEventMessage = z.infer<typeof clusterEventSchema>;
+
+/** `clusters.v1.conditions.<tenantId>.<clusterId>`: the cluster's phase and conditions after a change. */
+export const conditionsUpdateSchema = z.object({
+  tenantId: z.string(),
+  clusterId: z.string(),
+  phase: z.enum(clusterPhases),
+  conditions: z.array(conditionSchema),
+});
+export type ConditionsUpdateMessage = z.infer<typeof conditionsUpdateSchema>;
+
+/** A cluster as other services need it: where it is and whose it is. */
+export const clusterSummarySchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  projectId: z.string(),
+  name: z.string(),
+  phase: z.enum(clusterPhases),
+  cloud: z.object({ type: z.enum(cloudTypes), region: z.string() }),
+  nodePools: z.array(z.object({ name: z.string(), role: z.enum(nodeRoles), count: z.number().int() })),
+});
+export type ClusterSummary = z.infer<typeof clusterSummarySchema>;
+
+// Streams hold event subjects only: a stream that captured request subjects would answer requests with its PubAck.
+export const CLUSTER_EVENTS_STREAM: StreamDef = {
+  name: 'CLUSTER_EVENTS',
+  subjects: ['clusters.v1.events.>'],
+  // The API retains the last 1000 events per cluster; the stream keeps as many for replay.
+  maxMsgsPerSubject: 1000,
+  maxAgeMs: 30 * 24 * 3600_000,
+};
+export const CLUSTER_STATE_STREAM: StreamDef = {
+  name: 'CLUSTER_STATE',
+  subjects: ['clusters.v1.conditions.>', 'clusters.v1.lifecycle.>'],
+  // The latest state is what a new watcher needs first.
+  maxMsgsPerSubject: 1,
+};
+
+export const clusterEvent = defineEvent({
+  prefix: 'clusters.v1.events',
+  stream: CLUSTER_EVENTS_STREAM.name,
+  schema: clusterEventSchema,
+  keys: ['tenantId', 'clusterId'] as const,
+});
+
+export const clusterConditions = defineEvent({
+  prefix: 'clusters.v1.conditions',
+  stream: CLUSTER_STATE_STREAM.name,
+  schema: conditionsUpdateSchema,
+  keys: ['tenantId', 'clusterId'] as const,
+});
+
+/** `clusters.v1.lifecycle.<tenantId>.<id>`: a cluster was created, changed phase, or was deleted (for services that track clusters). */
+export const clusterLifecycle = defineEvent({
+  prefix: 'clusters.v1.lifecycle',
+  stream: CLUSTER_STATE_STREAM.name,
+  schema: clusterSummarySchema,
+  keys: ['tenantId', 'id'] as const,
+});
+
+/** `clusters.v1.get`: a cluster of a tenant, for other services (NOT_FOUND otherwise). */
+export const getCluster = defineRequest('clusters.v1.get', {
+  request: z.object({ tenantId: z.string().min(1), id: z.string().min(1) }),
+  reply: clusterSummarySchema,
+});

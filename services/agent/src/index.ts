@@ -1,0 +1,4 @@
+export * from './source.js';
+export * from './simulated.js';
+export * from './agent.js';
+export * from './parts.js';

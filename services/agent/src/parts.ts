@@ -1,0 +1,7 @@
+import type { AgentPart } from './agent.js';
+
+/**
+ * The parts a simulated agent runs beside pack installs (the local cloud starts one agent per
+ * cluster with these). Each capability adds its part here.
+ */
+export const simulatedAgentParts: AgentPart[] = [];

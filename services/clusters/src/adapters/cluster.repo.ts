@@ -1,0 +1,243 @@
+import { DuplicateKeyError, VersionConflictError, type Collection, type Identity, type Page, type Store, type StoredDoc } from '@fleetgraph/kit';
+import type { ClusterNetwork } from '@fleetgraph/clouds';
+import type { ClusterEventMessage } from '@fleetgraph/schema';
+import { monotonicFactory } from 'ulid';
+import type { ClusterPhase, ClusterSpec } from '../domain/cluster.js';
+import type { Condition } from '../domain/conditions.js';
+import type { MachineIntent } from '../domain/machines.js';
+
+/** What the orchestrator observed and decided; written by one replica at a time (the lease holder). */
+export interface ClusterStatus {
+  id: string;
+  tenantId: string;
+  phase: ClusterPhase;
+  observedGeneration: number;
+  conditions: Condition[];
+  /** The image the cluster's machines boot from (artifact id in the region). */
+  imageId: string | null;
+  /** The profile the image was resolved for, so a profile update resolves a new one. */
+  imageProfileId: string | null;
+  network: ClusterNetwork | null;
+  intents: MachineIntent[];
+  /** The profile whose packs the agent confirmed installed. */
+  addonsProfileId: string | null;
+  /** Consecutive failed attempts, for backoff. */
+  failures: number;
+  /** When the cluster is next due; null when it needs nothing (DELETED). Indexed. */
+  nextReconcileAt: string | null;
+  leaseOwner: string | null;
+  leaseUntil: string | null;
+}
+
+type SpecDoc = Omit<ClusterSpec, 'id'> & StoredDoc & { nameKey: string };
+type StatusDoc = ClusterStatus & StoredDoc;
+type EventDoc = ClusterEventMessage & StoredDoc;
+
+export interface StoredCluster {
+  spec: ClusterSpec;
+  specVersion: number;
+}
+
+/** Thrown when a write lost a race it should not retry: the caller reports a userError. */
+export class StaleWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StaleWriteError';
+  }
+}
+
+/** How many events are kept per cluster. */
+export const EVENTS_RETAINED = 1000;
+
+const toSpec = ({ version: _v, nameKey: _k, ...doc }: SpecDoc): ClusterSpec => doc as ClusterSpec;
+
+/**
+ * Clusters in the store: specs (written by users through mutations), statuses (written by the
+ * orchestrator) and events. Specs and statuses are separate documents so that the orchestrator
+ * never races a user's change. Reads are scoped by the caller's identity.
+ */
+export class ClusterRepository {
+  private readonly nextCursor = monotonicFactory();
+
+  private constructor(
+    private readonly specs: Collection<SpecDoc>,
+    private readonly statuses: Collection<StatusDoc>,
+    private readonly events: Collection<EventDoc>,
+  ) {}
+
+  static async open(store: Store): Promise<ClusterRepository> {
+    const specs = await store.collection<SpecDoc>({
+      name: 'clusters',
+      indexes: [
+        { fields: ['tenantId', 'projectId', 'nameKey'], unique: true },
+        { fields: ['tenantId', 'projectId', 'createdAt'] },
+        { fields: ['tenantId', 'createdAt'] },
+      ],
+    });
+    const statuses = await store.collection<StatusDoc>({ name: 'cluster_status', indexes: [{ fields: ['nextReconcileAt'] }] });
+    const events = await store.collection<EventDoc>({ name: 'cluster_events', indexes: [{ fields: ['clusterId', 'cursor'] }] });
+    return new ClusterRepository(specs, statuses, events);
+  }
+
+  /** Stores a new cluster and its initial status. @returns null when the name is taken in the project. */
+  async create(spec: ClusterSpec, now: Date): Promise<ClusterSpec | null> {
+    try {
+      await this.specs.insert({ ...spec, nameKey: spec.name });
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return null;
+      throw error;
+    }
+    await this.statuses.insert({
+      id: spec.id,
+      tenantId: spec.tenantId,
+      phase: 'PENDING',
+      observedGeneration: 0,
+      conditions: [],
+      imageId: null,
+      imageProfileId: null,
+      network: null,
+      intents: [],
+      addonsProfileId: null,
+      failures: 0,
+      nextReconcileAt: now.toISOString(),
+      leaseOwner: null,
+      leaseUntil: null,
+    });
+    return spec;
+  }
+
+  async getSpec(id: string): Promise<StoredCluster | null> {
+    const doc = await this.specs.get(id);
+    return doc && { spec: toSpec(doc), specVersion: doc.version };
+  }
+
+  /** A cluster the caller may read, or null (unknown and foreign look alike). */
+  async get(identity: Identity, id: string): Promise<ClusterSpec | null> {
+    const doc = await this.specs.get(id);
+    return doc && identity.canSee(doc) ? toSpec(doc) : null;
+  }
+
+  async list(identity: Identity, options: { projectId?: string | null; first: number; after?: string | null }): Promise<Page<ClusterSpec>> {
+    const scope = identity.readScope(options.projectId);
+    if (!scope) return { nodes: [], hasNextPage: false, endCursor: null };
+    const page = await this.specs.find({ where: scope, orderBy: [{ field: 'createdAt', direction: 'desc' }], first: options.first, after: options.after });
+    return { ...page, nodes: page.nodes.map(toSpec) };
+  }
+
+  /**
+   * Changes a spec with compare-and-set, re-reading and re-applying `change` on a conflict (a
+   * change is a function of the current spec, so no update is lost). With `expectedGeneration`,
+   * a spec that moved on since the caller read it is a StaleWriteError instead.
+   * `change` returns the new spec, or a string: a reason to refuse the change.
+   */
+  async updateSpec(id: string, change: (spec: ClusterSpec) => ClusterSpec | string, options: { expectedGeneration?: number | null; now: Date }): Promise<ClusterSpec | string> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const doc = await this.specs.get(id);
+      if (!doc) return 'the cluster does not exist';
+      const current = toSpec(doc);
+      if (options.expectedGeneration != null && options.expectedGeneration !== current.generation) {
+        throw new StaleWriteError(`the cluster is at generation ${current.generation}, not ${options.expectedGeneration}: read it again`);
+      }
+      const next = change(current);
+      if (typeof next === 'string') return next;
+      const generation = current.generation + 1;
+      const nameKey = next.deletionRequested ? `${next.name}~${next.id}` : next.name;
+      try {
+        await this.specs.replace({ ...next, generation, nameKey, version: doc.version });
+        await this.wake(id, options.now);
+        return { ...next, generation };
+      } catch (error) {
+        if (!(error instanceof VersionConflictError)) throw error;
+      }
+    }
+    throw new StaleWriteError('the cluster is being changed by others right now: try again');
+  }
+
+  /** Makes the cluster due now, so the orchestrator picks up a change at once. */
+  async wake(id: string, now: Date): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const status = await this.statuses.get(id);
+      if (!status) return;
+      try {
+        await this.statuses.replace({ ...status, nextReconcileAt: now.toISOString(), failures: 0 });
+        return;
+      } catch (error) {
+        if (!(error instanceof VersionConflictError)) throw error;
+      }
+    }
+  }
+
+  async getStatus(id: string): Promise<(ClusterStatus & { version: number }) | null> {
+    return this.statuses.get(id);
+  }
+
+  /** Statuses due for reconciliation, most overdue first. */
+  async due(now: Date, limit: number): Promise<(ClusterStatus & { version: number })[]> {
+    const page = await this.statuses.find({ where: { nextReconcileAt: { lte: now.toISOString() } }, orderBy: [{ field: 'nextReconcileAt' }], first: limit });
+    return page.nodes;
+  }
+
+  /**
+   * Claims a cluster for `owner` until `until`, if nobody else holds an unexpired lease.
+   * @returns the status at its new version, or null when another replica holds it.
+   */
+  async claim(status: ClusterStatus & { version: number }, owner: string, now: Date, leaseMs: number): Promise<(ClusterStatus & { version: number }) | null> {
+    if (status.leaseOwner && status.leaseOwner !== owner && status.leaseUntil && status.leaseUntil > now.toISOString()) return null;
+    try {
+      return await this.statuses.replace({ ...status, leaseOwner: owner, leaseUntil: new Date(now.getTime() + leaseMs).toISOString() });
+    } catch (error) {
+      if (error instanceof VersionConflictError) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the orchestrator's status. Only the lease holder writes; a conflict means the lease
+   * was lost (or a user woke the cluster), in which case `nextReconcileAt` of the stored doc
+   * is kept if earlier, and the write retried on top of it.
+   */
+  async saveStatus(status: ClusterStatus & { version: number }, owner: string): Promise<ClusterStatus & { version: number }> {
+    let candidate = status;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        return await this.statuses.replace(candidate);
+      } catch (error) {
+        if (!(error instanceof VersionConflictError)) throw error;
+        const stored = await this.statuses.get(status.id);
+        if (!stored) throw error;
+        if (stored.leaseOwner !== owner) throw new StaleWriteError(`lost the lease of ${status.id} to ${stored.leaseOwner}`);
+        // A user woke the cluster meanwhile: keep the earlier due time and the reset backoff.
+        const woke = stored.nextReconcileAt !== null && (candidate.nextReconcileAt === null || stored.nextReconcileAt < candidate.nextReconcileAt);
+        candidate = { ...candidate, version: stored.version, ...(woke ? { nextReconcileAt: stored.nextReconcileAt, failures: 0 } : {}) };
+      }
+    }
+    throw new StaleWriteError(`could not save the status of ${status.id}`);
+  }
+
+  /** Appends an event with the next ordered cursor, keeping the last EVENTS_RETAINED. */
+  async appendEvent(event: Omit<ClusterEventMessage, 'cursor'>): Promise<ClusterEventMessage> {
+    const cursor = this.nextCursor();
+    const stored: ClusterEventMessage = { ...event, cursor };
+    await this.events.insert({ ...stored, id: `${event.clusterId}:${cursor}` });
+    return stored;
+  }
+
+  /** Drops events beyond the retained count; cheap enough to call after a batch of appends. */
+  async trimEvents(clusterId: string): Promise<number> {
+    return this.events.keepFirst({ clusterId }, [{ field: 'cursor', direction: 'desc' }], EVENTS_RETAINED);
+  }
+
+  /** Events of a cluster in cursor order, after a cursor. */
+  async listEvents(clusterId: string, options: { first: number; after?: string | null }): Promise<Page<ClusterEventMessage>> {
+    const page = await this.events.find({
+      where: options.after ? { clusterId, cursor: { gt: options.after } } : { clusterId },
+      orderBy: [{ field: 'cursor' }],
+      first: options.first,
+    });
+    return {
+      nodes: page.nodes.map(({ version: _v, id: _id, ...e }) => e as ClusterEventMessage),
+      hasNextPage: page.hasNextPage,
+      endCursor: page.nodes.at(-1)?.cursor ?? options.after ?? null,
+    };
+  }
+}

@@ -1,0 +1,126 @@
+import type { MachineState, NodeRole } from '@fleetgraph/clouds';
+import type { NodePool } from './cluster.js';
+
+/** A machine as the planner sees it. */
+export interface ObservedMachine {
+  id: string;
+  name: string;
+  pool: string;
+  zone: string;
+  instanceType: string;
+  imageId: string;
+  state: MachineState;
+  launchedAt?: string;
+}
+
+/**
+ * A machine the orchestrator decided to create, written to the store before the cloud is
+ * called: a replica that dies between the two leaves an intent that the next attempt repeats
+ * with the same client token, so nothing is made twice and nothing is orphaned.
+ */
+export interface MachineIntent {
+  token: string;
+  name: string;
+  pool: string;
+  role: NodeRole;
+  zone: string;
+  instanceType: string;
+  imageId: string;
+}
+
+export type PoolPlan =
+  | { kind: 'done' }
+  | { kind: 'wait'; reason: string }
+  | { kind: 'act'; create: { zone: string }[]; delete: ObservedMachine[]; reason: string };
+
+const ALIVE: ReadonlySet<MachineState> = new Set(['pending', 'running']);
+
+/**
+ * The next step for one pool (pure). Rolling replacement surges one up-to-date machine, waits
+ * until it runs, then removes one outdated machine; plain scale-ups create every missing
+ * machine at once; scale-downs remove extra machines, pending ones and the newest first.
+ * Machines are spread over the pool's zones, and rebalanced when a zone is added.
+ */
+export function planPool(pool: NodePool, imageId: string, machines: readonly ObservedMachine[], intents: readonly MachineIntent[]): PoolPlan {
+  const mine = machines.filter((m) => m.pool === pool.name);
+  const broken = mine.filter((m) => !ALIVE.has(m.state) && m.state !== 'terminating' && m.state !== 'terminated');
+  const alive = mine.filter((m) => ALIVE.has(m.state));
+  const fits = (m: { instanceType: string; imageId: string; zone: string }) =>
+    m.instanceType === pool.instanceType && m.imageId === imageId && pool.availabilityZones.includes(m.zone);
+
+  let upToDate = alive.filter(fits);
+  let outdated = alive.filter((m) => !fits(m));
+  const pendingIntents = intents.filter((i) => i.pool === pool.name && fits(i));
+
+  // Rebalance: one machine from the fullest zone is replaced when zones differ by more than one.
+  if (outdated.length === 0 && pendingIntents.length === 0) {
+    const byZone = countByZone(pool.availabilityZones, upToDate);
+    const counts = [...byZone.values()];
+    if (upToDate.length <= pool.count && Math.max(...counts) - Math.min(...counts) > 1) {
+      const fullest = [...byZone].sort((a, b) => b[1] - a[1])[0]![0];
+      const moved = newestFirst(upToDate.filter((m) => m.zone === fullest))[0]!;
+      upToDate = upToDate.filter((m) => m !== moved);
+      outdated = [moved];
+    }
+  }
+
+  if (broken.length > 0) return { kind: 'act', create: [], delete: broken, reason: `removing ${broken.length} failed machine(s)` };
+
+  const have = upToDate.length + pendingIntents.length;
+  if (outdated.length === 0) {
+    if (have < pool.count) return { kind: 'act', create: zonesFor(pool, upToDate, pendingIntents, pool.count - have), delete: [], reason: `scaling ${pool.name} up to ${pool.count}` };
+    if (upToDate.length > pool.count) {
+      const extra = pickForRemoval(pool.availabilityZones, upToDate, upToDate.length - pool.count);
+      return { kind: 'act', create: [], delete: extra, reason: `scaling ${pool.name} down to ${pool.count}` };
+    }
+    if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending')) return { kind: 'wait', reason: `waiting for ${pool.name} machines to run` };
+    return { kind: 'done' };
+  }
+
+  // Rolling replacement, one machine at a time.
+  if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending')) return { kind: 'wait', reason: `waiting for the new ${pool.name} machine to run` };
+  if (upToDate.length >= pool.count || upToDate.length + outdated.length > pool.count) {
+    return { kind: 'act', create: [], delete: [oldestFirst(outdated)[0]!], reason: `replacing ${pool.name} machines: removing an outdated one` };
+  }
+  return { kind: 'act', create: zonesFor(pool, upToDate, pendingIntents, 1), delete: [], reason: `replacing ${pool.name} machines: adding an up-to-date one` };
+}
+
+function countByZone(zones: readonly string[], machines: readonly { zone: string }[]): Map<string, number> {
+  const counts = new Map(zones.map((z) => [z, 0]));
+  for (const m of machines) if (counts.has(m.zone)) counts.set(m.zone, counts.get(m.zone)! + 1);
+  return counts;
+}
+
+/** Zones for `n` new machines: each goes to the zone with the fewest, in the pool's zone order on ties. */
+function zonesFor(pool: NodePool, machines: readonly { zone: string }[], intents: readonly { zone: string }[], n: number): { zone: string }[] {
+  const counts = countByZone(pool.availabilityZones, [...machines, ...intents]);
+  const out: { zone: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const zone = pool.availabilityZones.reduce((best, z) => (counts.get(z)! < counts.get(best)! ? z : best));
+    counts.set(zone, counts.get(zone)! + 1);
+    out.push({ zone });
+  }
+  return out;
+}
+
+/** Machines to remove on a scale-down: pending ones first, then the newest of the fullest zone, one at a time. */
+function pickForRemoval(zones: readonly string[], machines: readonly ObservedMachine[], n: number): ObservedMachine[] {
+  const left = [...machines];
+  const picked: ObservedMachine[] = [];
+  while (picked.length < n) {
+    const pending = left.find((m) => m.state === 'pending');
+    let victim = pending;
+    if (!victim) {
+      const counts = countByZone(zones, left);
+      const fullest = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+      victim = newestFirst(left.filter((m) => m.zone === fullest))[0] ?? newestFirst(left)[0]!;
+    }
+    picked.push(victim);
+    left.splice(left.indexOf(victim), 1);
+  }
+  return picked;
+}
+
+const launched = (m: ObservedMachine) => m.launchedAt ?? '';
+const newestFirst = (ms: readonly ObservedMachine[]) => [...ms].sort((a, b) => launched(b).localeCompare(launched(a)) || b.name.localeCompare(a.name));
+const oldestFirst = (ms: readonly ObservedMachine[]) => [...ms].sort((a, b) => launched(a).localeCompare(launched(b)) || a.name.localeCompare(b.name));

@@ -1,0 +1,54 @@
+import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM } from '@fleetgraph/schema';
+import { serveClusterRequests } from './adapters/cluster.bus.js';
+import { ClusterRepository } from './adapters/cluster.repo.js';
+import { ProviderRegistry } from './adapters/providers.js';
+import { readEnv } from './env.js';
+import { Orchestrator } from './orchestrator/orchestrator.js';
+import { buildClustersSchema } from './schema/index.js';
+
+async function main() {
+  const env = readEnv();
+  const log = createLogger('clusters', env.LOG_LEVEL);
+  const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'clusters' });
+  const bus = await createBus({ url: env.NATS_URL, name: 'clusters', log });
+  await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
+  const clusters = await ClusterRepository.open(store);
+  const providers = new ProviderRegistry({ localCloudUrl: env.LOCAL_CLOUD_URL, azure: { subscriptionId: env.AZURE_SUBSCRIPTION_ID, resourceGroup: env.AZURE_RESOURCE_GROUP } });
+  serveClusterRequests(bus, clusters);
+  const orchestrator = new Orchestrator({
+    repo: clusters,
+    providers,
+    bus,
+    log,
+    pollMs: env.RECONCILE_POLL_MS,
+    progressMs: env.RECONCILE_PROGRESS_MS,
+    resyncMs: env.RECONCILE_RESYNC_MS,
+    backoff: { baseMs: env.RECONCILE_BACKOFF_BASE_MS, capMs: env.RECONCILE_BACKOFF_CAP_MS },
+    leaseMs: env.RECONCILE_LEASE_MS,
+    concurrency: env.RECONCILE_CONCURRENCY,
+  });
+  const server = await startSubgraphServer({
+    name: 'clusters',
+    schema: await buildClustersSchema({
+      clusters,
+      providers,
+      bus,
+      poke: () => orchestrator.poke(),
+      proxy: { clouds: env.CLOUDS, awsRegions: env.AWS_REGIONS, localCloudUrl: env.LOCAL_CLOUD_URL, natsUrl: env.NATS_URL, publicUrl: env.PUBLIC_URL, registries: env.REGISTRIES },
+    }),
+    log,
+    host: env.HOST,
+    port: env.PORT,
+    internalSecret: env.INTERNAL_AUTH_SECRET,
+    introspection: env.NODE_ENV !== 'production',
+    readiness: [
+      { name: 'nats', check: () => bus.ping() },
+      { name: 'store', check: () => store.ping() },
+    ],
+  });
+  orchestrator.start();
+  onShutdown(log, [() => server.close(), () => orchestrator.stop(), () => bus.close(), () => providers.close(), () => store.close()]);
+}
+
+main().catch(exitOnStartupFailure(createLogger('clusters')));

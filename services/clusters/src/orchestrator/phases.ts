@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto';
+import { BusError, type Bus, type Logger } from '@fleetgraph/kit';
+import { isCloudError, type Machine } from '@fleetgraph/clouds';
+import { applyPacks, getProfile, resolveImage, type ProfileMessage } from '@fleetgraph/schema';
+import type { ClusterStatus } from '../adapters/cluster.repo.js';
+import type { ProviderRegistry } from '../adapters/providers.js';
+import type { ClusterSpec } from '../domain/cluster.js';
+import { planPool, type MachineIntent, type ObservedMachine } from '../domain/machines.js';
+
+export interface ReconcileDeps {
+  providers: ProviderRegistry;
+  bus: Bus;
+  log: Logger;
+  /** How long to wait before looking again at something in progress. */
+  pollMs: number;
+}
+
+/** A note for the cluster's event stream. */
+export interface EventNote {
+  severity: 'NORMAL' | 'WARNING';
+  reason: string;
+  message: string;
+  object: string | null;
+}
+
+/** What one reconcile step works on: the definition, a draft of the status, what it observed. */
+export interface Scope {
+  spec: ClusterSpec;
+  status: ClusterStatus;
+  events: EventNote[];
+  /** Writes the status draft now (intents must be stored before the cloud is called). */
+  persist(): Promise<void>;
+  profile?: ProfileMessage;
+  machines?: Machine[];
+}
+
+export type PhaseResult =
+  | { outcome: 'done'; reason: string; message: string }
+  | { outcome: 'progress'; reason: string; message: string; requeueMs?: number }
+  | { outcome: 'failed'; reason: string; message: string; code: string };
+
+export type Phase = (deps: ReconcileDeps, scope: Scope) => Promise<PhaseResult>;
+
+const done = (reason: string, message: string): PhaseResult => ({ outcome: 'done', reason, message });
+const progress = (reason: string, message: string, requeueMs?: number): PhaseResult => ({ outcome: 'progress', reason, message, requeueMs });
+
+/** A failure as a phase result: cloud errors keep the cloud's words and code; bus errors are transient. */
+export function failure(error: unknown, reason: string): PhaseResult {
+  if (isCloudError(error)) return { outcome: 'failed', reason, message: error.message, code: error.code };
+  if (error instanceof BusError) {
+    const code = error.code === 'BAD_REQUEST' || error.code === 'NOT_FOUND' ? 'INVALID_CONFIGURATION' : 'TRANSIENT';
+    return { outcome: 'failed', reason, message: error.message, code };
+  }
+  return { outcome: 'failed', reason, message: (error as Error)?.message ?? String(error), code: 'TRANSIENT' };
+}
+
+async function loadProfile(deps: ReconcileDeps, scope: Scope): Promise<ProfileMessage> {
+  scope.profile ??= await deps.bus.request(getProfile, { tenantId: scope.spec.tenantId, projectId: scope.spec.projectId, id: scope.spec.profileId });
+  return scope.profile;
+}
+
+async function observeMachines(deps: ReconcileDeps, scope: Scope): Promise<Machine[]> {
+  const { spec } = scope;
+  scope.machines ??= await deps.providers.get(spec.cloud.type, spec.cloud.region).describeMachines({ clusterId: spec.id, region: spec.cloud.region });
+  return scope.machines;
+}
+
+/** Customizing Image: the images service resolves (copies, builds) the profile's OS image. */
+export const imagePhase: Phase = async (deps, scope) => {
+  const { spec, status } = scope;
+  if (status.imageId && status.imageProfileId === spec.profileId) return done('ImageReady', `image ${status.imageId} is ready`);
+  try {
+    const profile = await loadProfile(deps, scope);
+    const os = profile.layers.find((l) => l.type === 'OS');
+    const kubernetes = profile.layers.find((l) => l.type === 'KUBERNETES');
+    if (!os || !kubernetes) return { outcome: 'failed', reason: 'InvalidProfile', message: 'the profile has no OS or Kubernetes layer', code: 'INVALID_CONFIGURATION' };
+    const image = await deps.bus.request(
+      resolveImage,
+      { tenantId: spec.tenantId, projectId: spec.projectId, clusterId: spec.id, cloud: spec.cloud.type, region: spec.cloud.region, credentialRef: spec.cloud.credentialRef, os, kubernetes },
+      { timeoutMs: 15_000 },
+    );
+    if (image.status === 'READY' && image.artifactId) {
+      status.imageId = image.artifactId;
+      status.imageProfileId = spec.profileId;
+      scope.events.push({ severity: 'NORMAL', reason: 'ImageReady', message: `image ${image.artifactId} (${image.os} ${image.osVersion}, Kubernetes ${image.kubernetesVersion}) is ready`, object: `image/${image.id}` });
+      return done('ImageReady', `image ${image.artifactId} is ready`);
+    }
+    if (image.status === 'FAILED') return { outcome: 'failed', reason: 'ImageFailed', message: image.message ?? 'the image build failed', code: 'INVALID_CONFIGURATION' };
+    return progress(`Image${image.status[0]}${image.status.slice(1).toLowerCase()}`, image.message ?? `image ${image.id} is ${image.status.toLowerCase()}`);
+  } catch (error) {
+    return failure(error, 'ImageUnavailable');
+  }
+};
+
+/** Creating Infrastructure: the cluster's network and security groups, over every zone its pools use. */
+export const infrastructurePhase: Phase = async (deps, scope) => {
+  const { spec, status } = scope;
+  const zones = [...new Set(spec.nodePools.flatMap((p) => p.availabilityZones))].sort();
+  const covered = status.network && zones.every((z) => status.network!.workers.subnets.some((s) => s.zone === z || s.zone === null));
+  if (covered) return done('InfrastructureReady', `network ${status.network!.networkId} is ready`);
+  try {
+    const provider = deps.providers.get(spec.cloud.type, spec.cloud.region);
+    status.network = await provider.ensureNetwork({ clusterId: spec.id, region: spec.cloud.region, zones });
+    scope.events.push({ severity: 'NORMAL', reason: 'NetworkReady', message: `network ${status.network.networkId} with control-plane and worker security groups in ${zones.join(', ')}`, object: `network/${status.network.networkId}` });
+    return done('InfrastructureReady', `network ${status.network.networkId} is ready`);
+  } catch (error) {
+    return failure(error, 'InfrastructureFailed');
+  }
+};
+
+const SUFFIX = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const suffix = () => Array.from({ length: 5 }, () => SUFFIX[Math.floor(Math.random() * SUFFIX.length)]).join('');
+
+/** Adding Control Plane Node / Adding Worker Nodes: machines of the role's pools, rolled to the definition. */
+export const machinesPhase =
+  (role: 'CONTROL_PLANE' | 'WORKER'): Phase =>
+  async (deps, scope) => {
+    const { spec, status } = scope;
+    const pools = spec.nodePools.filter((p) => p.role === role);
+    const what = role === 'CONTROL_PLANE' ? 'control-plane' : 'worker';
+    try {
+      const provider = deps.providers.get(spec.cloud.type, spec.cloud.region);
+      const machines = await observeMachines(deps, scope);
+      const observed: ObservedMachine[] = machines.map((m) => ({ id: m.id, name: m.name, pool: m.pool, zone: m.zone, instanceType: m.instanceType, imageId: m.imageId, state: m.state, launchedAt: m.launchedAt }));
+      const names = new Set(machines.map((m) => m.name));
+      const poolNames = new Set(spec.nodePools.map((p) => p.name));
+      // Intents whose machine is visible are fulfilled; those of removed pools are dropped (a
+      // machine made for one anyway is tagged with its pool and removed below).
+      status.intents = status.intents.filter((i) => !names.has(i.name) && poolNames.has(i.pool));
+
+      const plans = pools.map((pool) => ({ pool, plan: planPool(pool, status.imageId!, observed, status.intents) }));
+      const created: MachineIntent[] = [];
+      for (const { pool, plan } of plans) {
+        if (plan.kind !== 'act') continue;
+        for (const { zone } of plan.create) {
+          created.push({ token: randomUUID(), name: `${pool.name}-${suffix()}`, pool: pool.name, role, zone, instanceType: pool.instanceType, imageId: status.imageId! });
+        }
+      }
+      if (created.length) {
+        status.intents.push(...created);
+        await scope.persist();
+      }
+      // Every open intent of the role is (re)sent: the client token makes a repeat harmless.
+      for (const intent of status.intents.filter((i) => i.role === role)) {
+        const machine = await provider.createMachine({
+          clientToken: intent.token,
+          clusterId: spec.id,
+          pool: intent.pool,
+          machineName: intent.name,
+          role,
+          region: spec.cloud.region,
+          zone: intent.zone,
+          instanceType: intent.instanceType,
+          imageId: intent.imageId,
+          network: status.network ?? undefined,
+          tags: { 'fleetgraph:tenant': spec.tenantId },
+        });
+        if (created.includes(intent)) {
+          scope.events.push({ severity: 'NORMAL', reason: 'MachineCreated', message: `created ${what} machine ${machine.id} (${intent.instanceType}) in ${intent.zone}`, object: `machine/${intent.name}` });
+        }
+      }
+      // Machines of pools that no longer exist go too.
+      const orphans = role === 'WORKER' ? observed.filter((m) => !poolNames.has(m.pool)) : [];
+      const removals = [...plans.flatMap(({ plan }) => (plan.kind === 'act' ? plan.delete : [])), ...orphans];
+      for (const machine of removals) {
+        await provider.deleteMachine(spec.cloud.region, machine.id);
+        scope.events.push({ severity: 'NORMAL', reason: 'MachineDeleted', message: `deleting ${what} machine ${machine.id} (${machine.instanceType}) in ${machine.zone}`, object: `machine/${machine.name}` });
+      }
+
+      const waiting = plans.filter(({ plan }) => plan.kind !== 'done');
+      if (waiting.length === 0 && !status.intents.some((i) => i.role === role) && removals.length === 0) {
+        const total = pools.reduce((n, p) => n + p.count, 0);
+        return done(`${role === 'CONTROL_PLANE' ? 'ControlPlane' : 'Workers'}Ready`, `${total} ${what} node(s) running`);
+      }
+      const reasons = waiting.map(({ plan }) => (plan.kind === 'done' ? '' : plan.reason)).filter(Boolean);
+      return progress(role === 'CONTROL_PLANE' ? 'AddingControlPlane' : 'AddingWorkers', reasons.join('; ') || `waiting for ${what} machines`);
+    } catch (error) {
+      return failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed');
+    }
+  };
+
+/** Installing Add-ons: the cluster's agent installs the profile's CNI, CSI and add-on packs. */
+export const addonsPhase: Phase = async (deps, scope) => {
+  const { spec, status } = scope;
+  if (status.addonsProfileId === spec.profileId) return done('AddonsInstalled', 'every pack of the profile is installed');
+  try {
+    const profile = await loadProfile(deps, scope);
+    const packs = profile.layers.filter((l) => l.type === 'CNI' || l.type === 'CSI' || l.type === 'ADDON');
+    const reply = await deps.bus.request(applyPacks, { clusterId: spec.id, tenantId: spec.tenantId, generation: spec.generation, packs }, { timeoutMs: 30_000 });
+    if (reply.failed.length) {
+      const first = reply.failed[0]!;
+      return { outcome: 'failed', reason: 'AddonFailed', message: `${first.name} ${first.version}: ${first.message}`, code: 'TRANSIENT' };
+    }
+    status.addonsProfileId = spec.profileId;
+    for (const pack of reply.installed) scope.events.push({ severity: 'NORMAL', reason: 'AddonInstalled', message: `installed ${pack.name} ${pack.version}`, object: `pack/${pack.name}` });
+    return done('AddonsInstalled', `${reply.installed.length} pack(s) installed`);
+  } catch (error) {
+    if (error instanceof BusError && error.code === 'NO_RESPONDERS') return progress('WaitingForAgent', "waiting for the cluster's agent to connect");
+    return failure(error, 'AddonsFailed');
+  }
+};
+
+/** Deleting Cluster: every machine, then the network. */
+export const deletionPhase: Phase = async (deps, scope) => {
+  const { spec, status } = scope;
+  try {
+    const provider = deps.providers.get(spec.cloud.type, spec.cloud.region);
+    const machines = await observeMachines(deps, scope);
+    status.intents = [];
+    const alive = machines.filter((m) => m.state !== 'terminating' && m.state !== 'terminated');
+    for (const machine of alive) {
+      await provider.deleteMachine(spec.cloud.region, machine.id);
+      scope.events.push({ severity: 'NORMAL', reason: 'MachineDeleted', message: `deleting machine ${machine.id}`, object: `machine/${machine.name}` });
+    }
+    if (machines.length > 0) return progress('DeletingMachines', `waiting for ${machines.length} machine(s) to terminate`);
+    if (status.network) {
+      await provider.deleteNetwork({ clusterId: spec.id, region: spec.cloud.region });
+      scope.events.push({ severity: 'NORMAL', reason: 'NetworkDeleted', message: `deleted network ${status.network.networkId}`, object: `network/${status.network.networkId}` });
+      status.network = null;
+    }
+    return done('Deleted', 'every machine and network resource is deleted');
+  } catch (error) {
+    return failure(error, 'DeletionFailed');
+  }
+};

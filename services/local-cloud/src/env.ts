@@ -1,0 +1,27 @@
+import { parseEnv } from '@fleetgraph/kit';
+import { z } from 'zod';
+
+/** The local cloud's environment, with development defaults. */
+export const envShape = {
+  PORT: z.coerce.number().int().min(0).max(65535).default(4566),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Divides every duration: 1 is real time, 1000 near instant. */
+  LOCAL_CLOUD_SPEED: z.coerce.number().positive().default(1),
+  /** vCPU quota per region, counting pending and running machines. */
+  LOCAL_CLOUD_VCPU_LIMIT: z.coerce.number().int().min(0).default(64),
+  /** Share of EC2 requests refused with 503 Unavailable (0..1). */
+  LOCAL_CLOUD_FAULT_RATE: z.coerce.number().min(0).max(1).default(0),
+  /** EC2 requests per second above which RequestLimitExceeded is answered; 0 is no limit. */
+  LOCAL_CLOUD_THROTTLE_RPS: z.coerce.number().int().min(0).default(0),
+  /** The platform's NATS: when set, every cluster with running machines runs a simulated agent reporting there. */
+  NATS_URL: z.string().optional(),
+};
+
+export type LocalCloudEnv = ReturnType<typeof loadEnv>;
+
+/** Parses the environment; throws a ConfigError naming every problem. */
+export function loadEnv(env: NodeJS.ProcessEnv = process.env) {
+  return parseEnv(envShape, env);
+}

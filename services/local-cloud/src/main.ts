@@ -1,0 +1,60 @@
+import { ConfigError, createBus, createLogger, createStore, type Bus } from '@fleetgraph/kit';
+import { SimulatedAgents } from './agents.js';
+import { loadEnv } from './env.js';
+import { startLocalCloud } from './local-cloud.js';
+
+async function main(): Promise<void> {
+  let env;
+  try {
+    env = loadEnv();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`local-cloud: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger('local-cloud', env.LOG_LEVEL);
+  // The local cloud stands outside the platform, as a real cloud does: its own SQLite file,
+  // never the platform's MongoDB.
+  const store = await createStore({ dataDir: env.DATA_DIR, service: 'local-cloud' });
+  const cloud = await startLocalCloud({
+    store,
+    port: env.PORT,
+    host: env.HOST,
+    speed: env.LOCAL_CLOUD_SPEED,
+    vcpuLimit: env.LOCAL_CLOUD_VCPU_LIMIT,
+    faults: { errorRate: env.LOCAL_CLOUD_FAULT_RATE, throttlePerSecond: env.LOCAL_CLOUD_THROTTLE_RPS },
+    logger,
+  });
+  // Each cluster's machines run its management agent, which reports to the platform's NATS.
+  let bus: Bus | undefined;
+  let agents: SimulatedAgents | undefined;
+  if (env.NATS_URL) {
+    bus = await createBus({ url: env.NATS_URL, name: 'local-cloud-agents', log: logger });
+    agents = new SimulatedAgents({ bus, log: logger, speed: env.LOCAL_CLOUD_SPEED });
+    agents.follow(cloud.machineEvents);
+    const now = new Date().toISOString();
+    for (const machine of cloud.runningMachines()) agents.up(machine, now);
+  }
+  logger.info({ url: cloud.url, speed: env.LOCAL_CLOUD_SPEED, vcpuLimit: env.LOCAL_CLOUD_VCPU_LIMIT, dataDir: env.DATA_DIR }, 'local cloud started');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'local cloud stopping');
+    await agents?.stop();
+    await bus?.close();
+    await cloud.close();
+    await store.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error('local-cloud failed to start', error);
+  process.exit(1);
+});
