@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
@@ -5,6 +6,9 @@ import { defineConfig } from 'vitest/config';
 // Workspace packages export their sources under the "source" condition, so tests need no build.
 // Vite's default server conditions, with "source" first.
 const conditions = ['source', 'node', 'development|production'];
+// One graphql for everything: Vite would load its ESM build for our sources while type-graphql
+// and Apollo, loaded by Node, get the CommonJS one ("Cannot use GraphQLSchema from another realm").
+const graphqlEntry = createRequire(new URL('./services/kit/package.json', import.meta.url)).resolve('graphql');
 const shared = {
   plugins: [swc.vite({ jsc: { target: 'es2022', transform: { legacyDecorator: true, decoratorMetadata: true } } })],
   resolve: { conditions: conditions },
@@ -20,6 +24,7 @@ export default defineConfig({
         ...shared,
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['services/*/src/**/*.test.ts', 'gateway/src/**/*.test.ts', 'schema/src/**/*.test.ts', 'deploy/src/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
@@ -29,6 +34,8 @@ export default defineConfig({
         ...shared,
         test: {
           name: 'e2e',
+          // After the unit project, with its own worker limit.
+          sequence: { groupOrder: 1 },
           include: ['test/**/*.e2e.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
@@ -38,7 +45,7 @@ export default defineConfig({
       },
       {
         ...shared,
-        test: { name: 'bench', include: ['test/bench/**/*.bench.ts'], testTimeout: 900_000, hookTimeout: 300_000 },
+        test: { name: 'bench', sequence: { groupOrder: 2 }, include: ['test/bench/**/*.bench.ts'], testTimeout: 900_000, hookTimeout: 300_000 },
       },
     ],
   },

@@ -114,10 +114,11 @@ async function main() {
     DATA_DIR: dataDir,
     AUTH_JWT_SECRET: env.AUTH_JWT_SECRET || DEV_JWT_SECRET,
     INTERNAL_AUTH_SECRET: env.INTERNAL_AUTH_SECRET || DEV_INTERNAL_SECRET,
+    LOCAL_CLOUD_URL: env.LOCAL_CLOUD_URL || `http://127.0.0.1:${localCloudPort}`,
   };
 
   const localCloud = `${root}services/local-cloud/dist/main.js`;
-  if (existsSync(localCloud)) {
+  if (existsSync(localCloud) && !env.LOCAL_CLOUD_URL) {
     startService('local-cloud', localCloud, { ...common, PORT: String(localCloudPort), DATA_DIR: `${dataDir}/local-cloud` });
     await waitReady('local-cloud', `http://127.0.0.1:${localCloudPort}/healthz`);
   }

@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,10 +73,15 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     });
     services.set('local-cloud', cloud);
     env.LOCAL_CLOUD_URL = cloud.url;
+    // Services that simulate work on the local cloud (image builds) run at its speed.
+    env.LOCAL_CLOUD_SPEED = String(options.localCloud?.speed ?? 1000);
+    // The gateway's address is chosen first, so that services can hand out links to it (log downloads).
+    const gatewayPort = await freePort();
+    env.LOGS_PUBLIC_URL ??= `http://127.0.0.1:${gatewayPort}`;
     const started = await Promise.all(SUBGRAPHS.map((s) => startProcess(s.name, `${root}services/${s.name}/dist/main.js`, env)));
     for (const s of started) services.set(s.name, s);
     const urls = Object.fromEntries(started.map((s) => [subgraphUrlVariable(s.name), s.url]));
-    const gateway = await startProcess('gateway', `${root}gateway/dist/main.js`, { ...env, ...urls });
+    const gateway = await startProcess('gateway', `${root}gateway/dist/main.js`, { ...env, ...urls, PORT: String(gatewayPort) });
     services.set('gateway', gateway);
     await waitReady(gateway.url);
   } catch (error) {
@@ -120,4 +126,16 @@ async function waitReady(graphqlUrl: string, timeoutMs = 30_000): Promise<void> 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`gateway not ready after ${timeoutMs} ms: ${last}`);
+}
+
+/** A port that was free a moment ago (the OS picks it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -1,0 +1,30 @@
+import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { createClouds } from './adapters/clouds.js';
+import { cloudsConfig, readEnv, workerOptions } from './env.js';
+import { buildImagesSchema } from './schema/index.js';
+import { startImagesService } from './service.js';
+
+async function main() {
+  const env = readEnv();
+  const log = createLogger('images', env.LOG_LEVEL);
+  const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'images' });
+  const bus = await createBus({ url: env.NATS_URL, name: 'images', log });
+  const clouds = createClouds(cloudsConfig(env));
+  const service = await startImagesService({ store, bus, clouds, log, worker: workerOptions(env) });
+  const server = await startSubgraphServer({
+    name: 'images',
+    schema: await buildImagesSchema({ images: service.images }),
+    log,
+    host: env.HOST,
+    port: env.PORT,
+    internalSecret: env.INTERNAL_AUTH_SECRET,
+    introspection: env.NODE_ENV !== 'production',
+    readiness: [
+      { name: 'nats', check: () => bus.ping() },
+      { name: 'store', check: () => store.ping() },
+    ],
+  });
+  onShutdown(log, [() => server.close(), () => service.stop(), () => bus.close(), () => clouds.close(), () => store.close()]);
+}
+
+main().catch(exitOnStartupFailure(createLogger('images')));
