@@ -99,7 +99,7 @@ describe('clusters through the gateway, on the local cloud', () => {
     // The images subgraph extends Cluster with the image it resolved for it.
     const images = await platform.graphql(`query($id: ID!) { cluster(id: $id) { images { os osVersion kubernetesVersion status source cloud region } } }`, { id: cluster.id }, viewer);
     expect(images.data!.cluster.images).toEqual([{ os: 'ubuntu', osVersion: '22.04', kubernetesVersion: expect.stringMatching(/^1\.30/), status: 'READY', source: 'OUT_OF_BOX', cloud: 'LOCAL', region: 'local-1' }]);
-    expect([...cursors].sort()).toEqual(cursors);
+    expect([...cursors].sort((a: string, b: string) => Number(a) - Number(b))).toEqual(cursors);
   });
 
   it('should fail at Adding Worker Nodes on the vCPU quota with the cloud\'s message, and reach RUNNING once another cluster is deleted', async () => {

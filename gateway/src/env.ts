@@ -12,6 +12,10 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
       PORT: z.coerce.number().int().min(0).max(65535).default(4000),
       AUTH_JWT_SECRET: z.string().min(16).default(DEV_JWT_SECRET),
       SUPERGRAPH_PATH: z.string().default(defaultSupergraph),
+      /** Bytes a subscription socket may have unsent before it is closed as a slow consumer (1013). */
+      SUBSCRIPTION_BUFFER_BYTES: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
+      /** Subscriptions one graphql-ws connection may hold at once. */
+      SUBSCRIPTION_MAX_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
       /** Subgraph URL overrides (PROFILES_URL, ...) are read by name in supergraph.ts. */
     },
     env,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
@@ -25,7 +26,10 @@ import {
 } from '@fleetgraph/kit';
 import express from 'express';
 import { GraphQLError } from 'graphql';
+import { createJetStreamSource } from './subscriptions/source.js';
+import { createSubscriptionServer, type SubscriptionServer } from './subscriptions/server.js';
 import { readinessUrl, subgraphUrl } from './supergraph.js';
+import { logsHttpUrl, mountDownloadProxy } from './download-proxy.js';
 
 /** What each gateway operation carries: the verified caller. */
 export interface GatewayContext {
@@ -53,11 +57,20 @@ export interface GatewayOptions {
   bus: Bus;
   /** Environment consulted for subgraph URL overrides. @default process.env */
   env?: NodeJS.ProcessEnv;
+  /** Limits of the subscription engine (see subscriptions/server.ts for the defaults). */
+  subscriptions?: {
+    bufferLimitBytes?: number;
+    maxSubscriptionsPerConnection?: number;
+    closeGraceMs?: number;
+    keepAliveMs?: number;
+  };
 }
 
 export interface RunningGateway {
   url: string;
   port: number;
+  /** The subscription engine: its fields, stats and metrics. */
+  subscriptions: SubscriptionServer;
   close(): Promise<void>;
 }
 
@@ -122,12 +135,43 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
+
+  // Subscriptions: graphql-ws on the same server and path, authorised through this gateway's own
+  // federated query path, fed by JetStream (subscriptions/).
+  let apollo: ApolloServer<GatewayContext> | undefined;
+  const subscriptions = createSubscriptionServer({
+    server: httpServer,
+    path: '/graphql',
+    jwtSecret: options.jwtSecret,
+    source: createJetStreamSource({ bus: options.bus, log }),
+    log,
+    production: options.production,
+    ...options.subscriptions,
+    async authorize(query, variables, identity) {
+      if (!apollo) throw new Error('the gateway is not started');
+      const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID() } });
+      if (response.body.kind !== 'single') throw new Error('unexpected incremental response');
+      return response.body.singleResult;
+    },
+  });
+  let bindingError: unknown;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
+    try {
+      subscriptions.setSchema(apiSchema, coreSupergraphSdl);
+    } catch (error) {
+      bindingError = error;
+      log.error({ err: error }, 'cannot serve the subscriptions of this supergraph');
+    }
+  });
+
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
     ...(armor.plugins as ApolloServerPlugin<GatewayContext>[]),
+    // Before the HTTP server drains: close subscription sockets (1001) so clients resume elsewhere.
+    { serverWillStart: async () => ({ drainServer: () => subscriptions.close() }) },
     ApolloServerPluginDrainHttpServer({ httpServer }),
     options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
   ];
-  const apollo = new ApolloServer<GatewayContext>({
+  apollo = new ApolloServer<GatewayContext>({
     gateway,
     introspection: !options.production,
     csrfPrevention: true,
@@ -138,6 +182,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     plugins,
   });
   await apollo.start();
+  if (bindingError) {
+    await apollo.stop().catch(() => {});
+    throw bindingError;
+  }
 
   const readiness: ReadinessCheck[] = [
     { name: 'nats', check: () => options.bus.ping() },
@@ -152,6 +200,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   app.use((req, _res, next) => withRequestScope(req.header(REQUEST_ID_HEADER), next));
   mountHealth(app, readiness);
+  // Log bundle downloads: signed links served by the logs service, reached through this host.
+  mountDownloadProxy(app, logsHttpUrl(options.env ?? process.env, subgraphUrls.get('logs')), log);
+  app.get('/metrics', async (_req, res) => {
+    res.type(subscriptions.metrics.contentType).send(await subscriptions.metrics.metrics());
+  });
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
@@ -172,5 +225,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const port = (httpServer.address() as AddressInfo).port;
   const url = `http://${options.host}:${port}/graphql`;
   log.info({ url }, 'gateway listening');
-  return { url, port, close: () => apollo.stop() };
+  const running = apollo;
+  return { url, port, subscriptions, close: () => running.stop() };
 }

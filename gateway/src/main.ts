@@ -16,6 +16,7 @@ async function main() {
     production: env.NODE_ENV === 'production',
     log,
     bus,
+    subscriptions: { bufferLimitBytes: env.SUBSCRIPTION_BUFFER_BYTES, maxSubscriptionsPerConnection: env.SUBSCRIPTION_MAX_PER_CONNECTION },
   });
   onShutdown(log, [() => gateway.close(), () => bus.close()]);
 }

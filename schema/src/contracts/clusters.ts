@@ -21,9 +21,14 @@ export const conditionSchema = z.object({
 });
 export type ConditionMessage = z.infer<typeof conditionSchema>;
 
-/** `clusters.v1.events.<tenantId>.<clusterId>`: one cluster event (contract ClusterEvent, plus its tenant). */
+/**
+ * `clusters.v1.events.<tenantId>.<clusterId>`: one cluster event (contract ClusterEvent, plus its
+ * tenant). Its cursor is its JetStream stream sequence (decimal): the publisher leaves it out and
+ * the store and the gateway both take it from the stream, so one cursor resumes the
+ * `Cluster.events` query and the `clusterEvents` subscription alike.
+ */
 export const clusterEventSchema = z.object({
-  cursor: z.string(),
+  cursor: z.string().optional(),
   tenantId: z.string(),
   clusterId: z.string(),
   time: z.string(),

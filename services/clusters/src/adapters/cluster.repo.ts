@@ -1,7 +1,6 @@
 import { DuplicateKeyError, VersionConflictError, type Collection, type Identity, type Page, type Store, type StoredDoc } from '@fleetgraph/kit';
 import type { ClusterNetwork } from '@fleetgraph/clouds';
 import type { ClusterEventMessage } from '@fleetgraph/schema';
-import { monotonicFactory } from 'ulid';
 import type { ClusterPhase, ClusterSpec } from '../domain/cluster.js';
 import type { Condition } from '../domain/conditions.js';
 import type { MachineIntent } from '../domain/machines.js';
@@ -31,7 +30,7 @@ export interface ClusterStatus {
 
 type SpecDoc = Omit<ClusterSpec, 'id'> & StoredDoc & { nameKey: string };
 type StatusDoc = ClusterStatus & StoredDoc;
-type EventDoc = ClusterEventMessage & StoredDoc;
+type EventDoc = ClusterEventMessage & StoredDoc & { seq: number };
 
 export interface StoredCluster {
   spec: ClusterSpec;
@@ -57,8 +56,6 @@ const toSpec = ({ version: _v, nameKey: _k, ...doc }: SpecDoc): ClusterSpec => d
  * never races a user's change. Reads are scoped by the caller's identity.
  */
 export class ClusterRepository {
-  private readonly nextCursor = monotonicFactory();
-
   private constructor(
     private readonly specs: Collection<SpecDoc>,
     private readonly statuses: Collection<StatusDoc>,
@@ -75,7 +72,7 @@ export class ClusterRepository {
       ],
     });
     const statuses = await store.collection<StatusDoc>({ name: 'cluster_status', indexes: [{ fields: ['nextReconcileAt'] }] });
-    const events = await store.collection<EventDoc>({ name: 'cluster_events', indexes: [{ fields: ['clusterId', 'cursor'] }] });
+    const events = await store.collection<EventDoc>({ name: 'cluster_events', indexes: [{ fields: ['clusterId', 'seq'] }] });
     return new ClusterRepository(specs, statuses, events);
   }
 
@@ -214,30 +211,36 @@ export class ClusterRepository {
     throw new StaleWriteError(`could not save the status of ${status.id}`);
   }
 
-  /** Appends an event with the next ordered cursor, keeping the last EVENTS_RETAINED. */
-  async appendEvent(event: Omit<ClusterEventMessage, 'cursor'>): Promise<ClusterEventMessage> {
-    const cursor = this.nextCursor();
-    const stored: ClusterEventMessage = { ...event, cursor };
-    await this.events.insert({ ...stored, id: `${event.clusterId}:${cursor}` });
+  /**
+   * Stores an event under its JetStream stream sequence, which is its cursor. A repeat (the
+   * same sequence) is ignored, so recording is safe to retry.
+   */
+  async appendEvent(event: Omit<ClusterEventMessage, 'cursor'>, seq: number): Promise<ClusterEventMessage> {
+    const stored = { ...event, cursor: String(seq) };
+    try {
+      await this.events.insert({ ...stored, seq, id: `${event.clusterId}:${seq}` });
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+    }
     return stored;
   }
 
   /** Drops events beyond the retained count; cheap enough to call after a batch of appends. */
   async trimEvents(clusterId: string): Promise<number> {
-    return this.events.keepFirst({ clusterId }, [{ field: 'cursor', direction: 'desc' }], EVENTS_RETAINED);
+    return this.events.keepFirst({ clusterId }, [{ field: 'seq', direction: 'desc' }], EVENTS_RETAINED);
   }
 
-  /** Events of a cluster in cursor order, after a cursor. */
-  async listEvents(clusterId: string, options: { first: number; after?: string | null }): Promise<Page<ClusterEventMessage>> {
+  /** Events of a cluster in cursor order, after a cursor (a stream sequence). */
+  async listEvents(clusterId: string, options: { first: number; after?: number | null }): Promise<Page<ClusterEventMessage>> {
     const page = await this.events.find({
-      where: options.after ? { clusterId, cursor: { gt: options.after } } : { clusterId },
-      orderBy: [{ field: 'cursor' }],
+      where: options.after != null ? { clusterId, seq: { gt: options.after } } : { clusterId },
+      orderBy: [{ field: 'seq' }],
       first: options.first,
     });
     return {
-      nodes: page.nodes.map(({ version: _v, id: _id, ...e }) => e as ClusterEventMessage),
+      nodes: page.nodes.map(({ version: _v, id: _id, seq: _seq, ...e }) => e as ClusterEventMessage),
       hasNextPage: page.hasNextPage,
-      endCursor: page.nodes.at(-1)?.cursor ?? options.after ?? null,
+      endCursor: page.nodes.at(-1)?.cursor ?? (options.after != null ? String(options.after) : null),
     };
   }
 }

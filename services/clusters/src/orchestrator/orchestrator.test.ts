@@ -6,7 +6,7 @@ import type { Machine } from '@fleetgraph/clouds';
 import { BusError, createBus, createLogger, createSqliteStore, type Bus, type Store } from '@fleetgraph/kit';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { FIRST_SEED_IMAGE, localCloudAdmin, startLocalCloud, type LocalCloud } from '@fleetgraph/local-cloud';
-import { getProfile, resolveImage, type ProfileMessage } from '@fleetgraph/schema';
+import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, getProfile, resolveImage, type ProfileMessage } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRepository } from '../adapters/cluster.repo.js';
 import { ProviderRegistry } from '../adapters/providers.js';
@@ -61,6 +61,7 @@ describe('orchestrator on the local cloud', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'orchestrator-test-'));
     cloud = await startLocalCloud({ dataDir, speed: 2000, vcpuLimit: 64 });
     bus = await createBus({ url: nats.url, name: 'clusters', log });
+    await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
     doubles = await createBus({ url: nats.url, name: 'doubles', log });
     doubles.serve(getProfile, async ({ id }) => {
       const p = profiles.get(id);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus, Logger } from '@fleetgraph/kit';
-import { clusterConditions, clusterEvent, clusterLifecycle, type ClusterEventMessage } from '@fleetgraph/schema';
+import { clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
 import { StaleWriteError, type ClusterRepository, type ClusterStatus } from '../adapters/cluster.repo.js';
 import type { ProviderRegistry } from '../adapters/providers.js';
 import { backoffMs } from '../domain/backoff.js';
@@ -146,29 +146,33 @@ export class Orchestrator {
     status.leaseUntil = null;
     // Events are stored before the status that results from them, so a reader who sees the
     // status also finds its events.
-    const events = await this.record(spec, scope.events, now);
+    await this.record(spec, scope.events, now).catch((error: unknown) => this.o.log.error({ err: error, clusterId: spec.id }, 'could not record events'));
     await repo.saveStatus({ ...status, version: current.version }, this.owner);
     const cpu = process.cpuUsage(started);
     this.stats.steps++;
     this.stats.cpuMicros += cpu.user + cpu.system;
     if (outcome.kind === 'failed') this.stats.failures++;
-    await this.publish(spec, before, status, events);
+    await this.publish(spec, before, status);
   }
 
-  /** Appends the step's events to the cluster's retained events. */
-  private async record(spec: ClusterSpec, notes: EventNote[], now: Date): Promise<ClusterEventMessage[]> {
-    const { repo } = this.o;
-    const events: ClusterEventMessage[] = [];
-    for (const note of notes) events.push(await repo.appendEvent({ tenantId: spec.tenantId, clusterId: spec.id, time: now.toISOString(), ...note }));
-    if (events.length) await repo.trimEvents(spec.id);
-    return events;
+  /**
+   * Publishes the step's events to JetStream, whose sequence is each event's cursor, and keeps
+   * them in the store (the last 1000 per cluster) for `Cluster.events`.
+   */
+  private async record(spec: ClusterSpec, notes: EventNote[], now: Date): Promise<void> {
+    const { repo, bus } = this.o;
+    for (const note of notes) {
+      const event = { tenantId: spec.tenantId, clusterId: spec.id, time: now.toISOString(), ...note };
+      const { seq } = await bus.publish(clusterEvent, event, { msgId: randomUUID() });
+      await repo.appendEvent(event, seq);
+    }
+    if (notes.length) await repo.trimEvents(spec.id);
   }
 
-  /** Publishes the step's events, then the new conditions and phase if they changed. */
-  private async publish(spec: ClusterSpec, before: Pick<ClusterStatus, 'phase' | 'conditions'>, status: ClusterStatus, events: ClusterEventMessage[]) {
+  /** Publishes the new conditions and phase if they changed. */
+  private async publish(spec: ClusterSpec, before: Pick<ClusterStatus, 'phase' | 'conditions'>, status: ClusterStatus) {
     const { bus, log } = this.o;
     try {
-      for (const event of events) await bus.publish(clusterEvent, event, { msgId: event.cursor });
       const changed = before.phase !== status.phase || !sameConditions(before.conditions, status.conditions);
       if (changed) {
         await bus.publish(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: status.phase, conditions: status.conditions });

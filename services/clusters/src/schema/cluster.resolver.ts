@@ -1,6 +1,6 @@
 import { BusError, CloudType, graphqlError, InvalidQueryError, PageArgs, PAGE_SIZE, userError, type Bus, type SubgraphContext } from '@fleetgraph/kit';
 import { isCloudError } from '@fleetgraph/clouds';
-import { getProfile, listProfileVersions } from '@fleetgraph/schema';
+import { clusterConditions, getProfile, listProfileVersions } from '@fleetgraph/schema';
 import semver from 'semver';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ulid } from 'ulid';
@@ -27,7 +27,8 @@ class EventsArgs {
   after?: string | null;
 }
 
-const CURSOR = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+/** An event cursor: a JetStream stream sequence. */
+const CURSOR = /^(0|[1-9]\d{0,15})$/;
 
 const problemsToErrors = (problems: Problem[]) => problems.map((p) => userError(p.code, p.message, p.field));
 const payloadError = (code: string, message: string, field?: string[]): ClusterPayload => ({ cluster: null, userErrors: [userError(code, message, field)] });
@@ -101,9 +102,9 @@ export class ClusterResolver {
   @FieldResolver(() => ClusterEventConnection, { description: 'Events, oldest first; the last 1000 are retained.' })
   async events(@Root() cluster: Cluster, @Args() { first, after }: EventsArgs): Promise<ClusterEventConnection> {
     if (after != null && !CURSOR.test(after)) throw graphqlError('BAD_USER_INPUT', 'after is not an event cursor');
-    const page = await this.deps.clusters.listEvents(cluster.id, { first: pageSize(first, 1000, 50), after });
+    const page = await this.deps.clusters.listEvents(cluster.id, { first: pageSize(first, 1000, 50), after: after == null ? null : Number(after) });
     return {
-      nodes: page.nodes.map((e) => ({ ...e, time: new Date(e.time) })),
+      nodes: page.nodes.map((e) => ({ ...e, cursor: e.cursor!, time: new Date(e.time) })),
       pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
     };
   }
@@ -154,6 +155,10 @@ export class ClusterResolver {
     };
     const created = await this.deps.clusters.create(spec, now);
     if (!created) return payloadError('NAME_TAKEN', `a cluster named ${input.name} exists in this project`, ['input', 'name']);
+    // Watchers of clusterConditions get the current state first: publish the initial one.
+    await this.deps.bus
+      .publish(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: 'PENDING', conditions: [] })
+      .catch(() => undefined);
     this.deps.poke();
     return { cluster: await this.toGraphQL(created), userErrors: [] };
   }

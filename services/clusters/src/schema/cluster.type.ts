@@ -203,3 +203,15 @@ export class ProxyRequirement {
   description!: string | null;
 }
 
+
+@ObjectType({ description: "A cluster's phase and conditions after a change." })
+export class ConditionsUpdate {
+  @Field(() => ID, { description: 'The cluster.' })
+  clusterId!: string;
+
+  @Field(() => ClusterPhase, { description: 'Its phase.' })
+  phase!: ClusterPhase;
+
+  @Field(() => [ClusterCondition], { description: 'Its conditions, in milestone order.' })
+  conditions!: ClusterCondition[];
+}

@@ -2,6 +2,7 @@ import { buildSubgraph } from '@fleetgraph/kit';
 import type { GraphQLSchema } from 'graphql';
 import { clusterReferences } from './cluster.reference.js';
 import { ClusterResolver, type ClusterResolverDeps } from './cluster.resolver.js';
+import { ClusterSubscriptions } from './cluster.subscription.js';
 
 /** The clusters subgraph; without deps, a schema good for printing only. */
 export function buildClustersSchema(deps?: ClusterResolverDeps): Promise<GraphQLSchema> {
@@ -11,8 +12,8 @@ export function buildClustersSchema(deps?: ClusterResolverDeps): Promise<GraphQL
     return { resolver, deps };
   };
   return buildSubgraph({
-    resolvers: [ClusterResolver],
+    resolvers: [ClusterResolver, ClusterSubscriptions],
     references: clusterReferences(() => need().resolver, () => need().deps.clusters),
-    container: { get: () => need().resolver },
+    container: { get: (type) => (type === ClusterSubscriptions ? new ClusterSubscriptions() : need().resolver) },
   });
 }

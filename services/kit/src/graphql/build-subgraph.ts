@@ -5,6 +5,7 @@ import type { GraphQLSchema } from 'graphql';
 import { gql } from 'graphql-tag';
 import { buildSchema, createResolversMap, type ContainerType, type NonEmptyArray } from 'type-graphql';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
+import { gatewayExecutedPubSub, streamTypeDefsFor } from './subscription-binding.js';
 
 /** Federation 2 directives every subgraph may use. */
 const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@shareable", "@external", "@requires", "@provides", "@inaccessible", "@composeDirective"])`;
@@ -39,6 +40,8 @@ export async function buildSubgraph(options: SubgraphOptions): Promise<GraphQLSc
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     validate: false,
     skipCheck: true,
+    // Subscription fields are executed by the gateway (subscription-binding.ts), never here.
+    pubSub: gatewayExecutedPubSub,
   });
   const resolvers = createResolversMap(schema) as ResolverMap;
   for (const [type, fields] of Object.entries(options.references ?? {})) {
@@ -51,6 +54,7 @@ export async function buildSubgraph(options: SubgraphOptions): Promise<GraphQLSc
   return buildSubgraphSchema({
     typeDefs: gql`
       ${FEDERATION_LINK}
+      ${streamTypeDefsFor(schema)}
       ${options.extraTypeDefs ?? ''}
       ${printSchemaWithDirectives(schema)}
     `,

@@ -1,3 +1,4 @@
 export * from './scalars.js';
 export * from './common.js';
 export * from './build-subgraph.js';
+export * from './subscription-binding.js';

@@ -1,0 +1,34 @@
+/**
+ * The graphql functions the subscription engine uses, from the one module instance that
+ * @apollo/gateway, graphql-ws and every other dependency load: graphql's CommonJS build.
+ *
+ * A bare `graphql` import from TypeScript sources is resolved by vitest to graphql's ESM build
+ * (its package.json `module` field), a second instance whose schemas, documents and errors fail
+ * graphql's cross-realm `instanceof` checks against the gateway's API schema (and graphql-ws's
+ * `instanceof GraphQLError`). Node resolves `graphql/index.js` and `graphql` to the same file, so
+ * the built gateway is unaffected either way.
+ */
+export {
+  executeSync,
+  getArgumentValues,
+  getNamedType,
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  isObjectType,
+  Kind,
+  parse,
+  validate,
+  valueFromASTUntyped,
+  visit,
+} from 'graphql/index.js';
+export type {
+  DocumentNode,
+  FieldNode,
+  FragmentDefinitionNode,
+  GraphQLField,
+  GraphQLSchema,
+  OperationDefinitionNode,
+  SelectionSetNode,
+  ValueNode,
+} from 'graphql/index.js';

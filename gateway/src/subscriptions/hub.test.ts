@@ -1,0 +1,200 @@
+import { createLogger } from '@fleetgraph/kit';
+import { describe, expect, it, vi } from 'vitest';
+import { createHub, type Execution, type StartFrom } from './hub.js';
+import type { EventSource, SourceMessage } from './source.js';
+
+const log = createLogger('hub-test', 'silent');
+const encoder = new TextEncoder();
+
+/**
+ * An event source whose consumers deliver only when the test says so, so that every interleaving
+ * of a replaying watch and its subject's shared consumer can be written down.
+ */
+function manualSource() {
+  const log: { seq: number; subject: string; n: number }[] = [];
+  const consumers: { subject: string; next: number; onMessage: (m: SourceMessage) => void; open: boolean }[] = [];
+  let seq = 0;
+  const source: EventSource & {
+    publish(subject: string, n: number): number;
+    /** Lets the consumer (by creation order) deliver up to `count` pending messages. */
+    step(index: number, count?: number): void;
+    /** Lets every consumer deliver everything pending. */
+    drain(): void;
+    /** Runs after `last` read the subject and before it answers: the world moving on meanwhile. */
+    whileReadingLast?: () => void;
+  } = {
+    publish(subject, n) {
+      log.push({ seq: ++seq, subject, n });
+      return seq;
+    },
+    step(index, count = Infinity) {
+      const consumer = consumers[index]!;
+      for (const entry of log) {
+        if (count <= 0 || !consumer.open) break;
+        if (entry.seq < consumer.next || entry.subject !== consumer.subject) continue;
+        consumer.next = entry.seq + 1;
+        count--;
+        consumer.onMessage({ seq: entry.seq, data: encoder.encode(JSON.stringify({ n: entry.n })) });
+      }
+    },
+    drain() {
+      for (let i = 0; i < consumers.length; i++) source.step(i);
+    },
+    get consumers() {
+      return consumers.filter((c) => c.open).length;
+    },
+    async last(_stream, subject) {
+      const entry = log.findLast((e) => e.subject === subject);
+      source.whileReadingLast?.();
+      return entry && { seq: entry.seq, data: encoder.encode(JSON.stringify({ n: entry.n })) };
+    },
+    async consume(_stream, subject, startSeq, onMessage) {
+      const consumer = { subject, next: startSeq, onMessage, open: true };
+      consumers.push(consumer);
+      return { stop: async () => void (consumer.open = false) };
+    },
+  };
+  return source;
+}
+
+/** A watch that records the `n` of every event it receives. */
+function recorder(key = 'k', cursorField = false) {
+  const received: number[] = [];
+  const cursors: string[] = [];
+  let completed = false;
+  const execution: Execution = {
+    key,
+    cursorField,
+    execute: (payload) => {
+      if (cursorField) cursors.push(String(payload.cursor));
+      return JSON.stringify(payload.n);
+    },
+    isComplete: (payload) => payload.n === -1,
+  };
+  return {
+    received,
+    cursors,
+    get completed() {
+      return completed;
+    },
+    request: (subject: string, from: StartFrom) => ({
+      stream: 'S',
+      subject,
+      from,
+      execution,
+      listener: { next: (result: string) => received.push(JSON.parse(result) as number), complete: () => (completed = true), error: () => {} },
+    }),
+  };
+}
+
+describe('subscription hub', () => {
+  it('should give watchers of one subject one consumer and one execution per event', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log);
+    const a = recorder();
+    const b = recorder();
+    await hub.watch(a.request('s', { kind: 'now' }));
+    await hub.watch(b.request('s', { kind: 'now' }));
+    source.publish('s', 1);
+    source.publish('s', 2);
+    source.drain();
+    expect([a.received, b.received]).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
+    expect(source.consumers).toBe(1);
+    expect(hub.stats()).toMatchObject({ groups: 1, watches: 2, executions: 2, messages: 2 });
+  });
+
+  it('should replay behind the group on its own consumer, then join it without gap or duplicate', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log);
+    for (let n = 1; n <= 3; n++) source.publish('s', n);
+    const live = recorder();
+    await hub.watch(live.request('s', { kind: 'now' }));
+    source.publish('s', 4);
+    source.publish('s', 5);
+    source.step(0, 1); // the group delivers 4: it is ahead of a cursor at 1
+
+    const resumed = recorder();
+    await hub.watch(resumed.request('s', { kind: 'after', seq: 1 }));
+    expect(source.consumers).toBe(2);
+    source.publish('s', 6);
+    source.step(1, 2); // the replay delivers 2, 3: still behind the group (4)
+    source.step(0); // the group delivers 5, 6: not to the replaying watch
+    source.step(1); // the replay delivers 4, 5, 6 and joins when it reaches the group
+    expect(source.consumers).toBe(1);
+    source.publish('s', 7);
+    source.drain();
+    expect(resumed.received).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(live.received).toEqual([4, 5, 6, 7]);
+    expect(hub.stats()).toMatchObject({ catchingUp: 0, watches: 2 });
+  });
+
+  it('should join at once when a cursor is at or past what the group delivered', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log);
+    const seq = source.publish('s', 1);
+    const watcher = recorder();
+    await hub.watch(watcher.request('s', { kind: 'after', seq }));
+    expect(source.consumers).toBe(1);
+    source.publish('s', 2);
+    source.drain();
+    expect(watcher.received).toEqual([2]);
+  });
+
+  it('should deliver the last event first, then catch up if the group moved on meanwhile', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log);
+    const other = recorder();
+    await hub.watch(other.request('s', { kind: 'now' }));
+    source.publish('s', 1);
+    source.publish('s', 2);
+    source.drain();
+    source.whileReadingLast = () => {
+      source.publish('s', 3);
+      source.step(0);
+    };
+    const last = recorder();
+    await hub.watch(last.request('s', { kind: 'last' }));
+    expect(source.consumers).toBe(2);
+    source.whileReadingLast = undefined;
+    source.step(1);
+    await vi.waitFor(() => expect(source.consumers).toBe(1));
+    source.publish('s', 4);
+    source.drain();
+    expect(last.received).toEqual([2, 3, 4]);
+    expect(other.received).toEqual([1, 2, 3, 4]);
+  });
+
+  it('should fill the cursor field with the sequence and complete on the condition', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log);
+    const watcher = recorder('k', true);
+    await hub.watch(watcher.request('s', { kind: 'now' }));
+    const seqs = [source.publish('s', 1), source.publish('s', -1), source.publish('s', 3)];
+    source.drain();
+    expect(watcher.received).toEqual([1, -1]);
+    expect(watcher.cursors).toEqual([String(seqs[0]), String(seqs[1])]);
+    expect(watcher.completed).toBe(true);
+    await vi.waitFor(() => expect(source.consumers).toBe(0));
+    expect(hub.stats()).toMatchObject({ groups: 0, watches: 0 });
+  });
+
+  it('should stop every consumer when the last watch of a subject closes', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log);
+    for (let n = 1; n <= 3; n++) source.publish('s', n);
+    const live = await hub.watch(recorder().request('s', { kind: 'now' }));
+    source.publish('s', 4);
+    source.step(0);
+    const replaying = await hub.watch(recorder().request('s', { kind: 'after', seq: 0 }));
+    expect(source.consumers).toBe(2);
+    replaying.close();
+    live.close();
+    replaying.close();
+    await hub.close();
+    expect(source.consumers).toBe(0);
+    expect(hub.stats()).toMatchObject({ groups: 0, watches: 0, catchingUp: 0 });
+  });
+});

@@ -1,0 +1,327 @@
+import type { Logger } from '@fleetgraph/kit';
+import { formatCursor } from './cursor.js';
+import type { EventSource, SourceConsumption, SourceMessage } from './source.js';
+
+/** Where a watch starts on its subject. */
+export type StartFrom = { kind: 'now' } | { kind: 'after'; seq: number } | { kind: 'last' };
+
+/** What a watch reports to its subscriber, in order. */
+export interface Listener {
+  /** The serialized execution result for the event at `seq`. */
+  next(result: string, seq: number): void;
+  /** The binding's `complete` condition held for the last event: the watch is over. */
+  complete(): void;
+  /** The event source failed: the watch is over. */
+  error(error: Error): void;
+}
+
+/** The part of a watch that decides how an event becomes a result. */
+export interface Execution {
+  /** Watches with equal keys on one subject share one execution per event. */
+  key: string;
+  /** Executes the subscriber's selection over an event payload; returns the serialized result. */
+  execute(payload: Record<string, unknown>): string;
+  /** Whether the payload's `cursor` field is set to the event's cursor before executing. */
+  cursorField: boolean;
+  /** Ends the watch after an event for which it holds. */
+  isComplete?: (payload: Record<string, unknown>) => boolean;
+}
+
+export interface WatchRequest {
+  stream: string;
+  subject: string;
+  from: StartFrom;
+  execution: Execution;
+  listener: Listener;
+}
+
+/** A started watch. */
+export interface Watch {
+  /** Stops the watch; no listener call follows. Idempotent. */
+  close(): void;
+}
+
+export interface HubStats {
+  /** Subjects with a shared consumer. */
+  groups: number;
+  /** Open watches. */
+  watches: number;
+  /** Watches replaying on their own consumer before joining their subject's shared one. */
+  catchingUp: number;
+  /** Selection executions since start. */
+  executions: number;
+  /** Messages received from the source since start. */
+  messages: number;
+  /** Messages that were not a JSON object and were skipped. */
+  malformed: number;
+}
+
+/**
+ * The subscription core: one group per subject, holding the subject's one shared consumer, which
+ * starts after the subject's last message when the group is created; in it, one bucket per
+ * execution key, holding the watches that share an execution per event.
+ *
+ * Every watch has a watermark: the sequence up to which it has seen every message of its subject.
+ * A group delivers a message only to watches below it, so a watch can join a group at any time
+ * without a duplicate, and joins only when its watermark has reached what the group delivered so
+ * far, so without a gap. A watch that starts behind the group (a cursor, the last message read
+ * while the group moved on) first replays on a consumer of its own, and joins the group as soon
+ * as it has caught up with it.
+ */
+export interface Hub {
+  watch(request: WatchRequest): Promise<Watch>;
+  stats(): HubStats;
+  /** Closes every watch (without listener calls) and stops every consumer. */
+  close(): Promise<void>;
+}
+
+interface Bucket {
+  execution: Execution;
+  members: Set<Member>;
+}
+
+interface Group {
+  key: string;
+  stream: string;
+  subject: string;
+  /** The sequence of the last message the group delivered (or of the subject's last message when it started). */
+  lastSeq: number;
+  ready: Promise<void>;
+  consumption?: SourceConsumption;
+  /** Every watch of the subject: joined, or catching up to join. */
+  members: Set<Member>;
+  buckets: Map<string, Bucket>;
+}
+
+interface Member {
+  group: Group;
+  execution: Execution;
+  listener: Listener;
+  watermark: number;
+  bucket?: Bucket;
+  catchUp?: CatchUp;
+  closed: boolean;
+}
+
+/** A member's own consumer while it replays; `active` turns false when it joins its group or leaves. */
+interface CatchUp {
+  active: boolean;
+  consumption?: SourceConsumption;
+}
+
+const decoder = new TextDecoder();
+
+export function createHub(source: EventSource, log: Logger): Hub {
+  const groups = new Map<string, Group>();
+  const stopping = new Set<Promise<void>>();
+  let executions = 0;
+  let messages = 0;
+  let malformed = 0;
+  let catchingUp = 0;
+  let closed = false;
+
+  function parse(message: SourceMessage, subject: string): Record<string, unknown> | undefined {
+    try {
+      const payload = JSON.parse(decoder.decode(message.data)) as unknown;
+      if (payload !== null && typeof payload === 'object' && !Array.isArray(payload)) return payload as Record<string, unknown>;
+    } catch {
+      // reported below
+    }
+    malformed++;
+    log.warn({ subject, seq: message.seq }, 'skipped an event that is not a JSON object');
+    return undefined;
+  }
+
+  /** Executes a selection over an event, and tells whether the event ends the watch. */
+  function run(execution: Execution, payload: Record<string, unknown>, seq: number) {
+    executions++;
+    const input = execution.cursorField ? { ...payload, cursor: formatCursor(seq) } : payload;
+    return { result: execution.execute(input), done: execution.isComplete?.(payload) ?? false };
+  }
+
+  function stopConsumption(consumption: SourceConsumption | undefined) {
+    if (!consumption) return;
+    const stopped = consumption.stop().finally(() => stopping.delete(stopped));
+    stopping.add(stopped);
+  }
+
+  function leave(member: Member) {
+    if (member.closed) return;
+    member.closed = true;
+    endCatchUp(member);
+    const { group, bucket } = member;
+    if (bucket) {
+      bucket.members.delete(member);
+      if (bucket.members.size === 0) group.buckets.delete(member.execution.key);
+    }
+    group.members.delete(member);
+    if (group.members.size === 0) {
+      if (groups.get(group.key) === group) groups.delete(group.key);
+      const stopped = group.ready.then(
+        () => stopConsumption(group.consumption),
+        () => {},
+      );
+      stopping.add(stopped);
+      void stopped.finally(() => stopping.delete(stopped));
+    }
+  }
+
+  function join(member: Member) {
+    const { group, execution } = member;
+    let bucket = group.buckets.get(execution.key);
+    if (!bucket) group.buckets.set(execution.key, (bucket = { execution, members: new Set() }));
+    bucket.members.add(member);
+    member.bucket = bucket;
+  }
+
+  /** Delivers one message to one member on its own (replay); returns whether the member goes on. */
+  function deliverAlone(member: Member, message: SourceMessage): boolean {
+    messages++;
+    if (member.closed || message.seq <= member.watermark) return !member.closed;
+    member.watermark = message.seq;
+    const payload = parse(message, member.group.subject);
+    if (!payload) return true;
+    const { result, done } = run(member.execution, payload, message.seq);
+    member.listener.next(result, message.seq);
+    if (done && !member.closed) {
+      leave(member);
+      member.listener.complete();
+    }
+    return !member.closed;
+  }
+
+  function onGroupMessage(group: Group, message: SourceMessage) {
+    messages++;
+    group.lastSeq = message.seq;
+    if (group.buckets.size === 0) return;
+    const payload = parse(message, group.subject);
+    if (!payload) {
+      for (const member of group.members) if (member.bucket) member.watermark = Math.max(member.watermark, message.seq);
+      return;
+    }
+    for (const bucket of group.buckets.values()) {
+      let outcome: { result: string; done: boolean } | undefined;
+      for (const member of bucket.members) {
+        if (message.seq <= member.watermark) continue;
+        member.watermark = message.seq;
+        outcome ??= run(bucket.execution, payload, message.seq);
+        member.listener.next(outcome.result, message.seq);
+        if (outcome.done && !member.closed) {
+          leave(member);
+          member.listener.complete();
+        }
+      }
+    }
+  }
+
+  function fail(group: Group, error: Error) {
+    if (groups.get(group.key) === group) groups.delete(group.key);
+    for (const member of [...group.members]) {
+      leave(member);
+      member.listener.error(error);
+    }
+  }
+
+  function openGroup(stream: string, subject: string, key: string): Group {
+    const group: Group = { key, stream, subject, lastSeq: 0, ready: Promise.resolve(), members: new Set(), buckets: new Map() };
+    group.ready = (async () => {
+      const last = await source.last(stream, subject);
+      group.lastSeq = last?.seq ?? 0;
+      const consumption = await source.consume(
+        stream,
+        subject,
+        group.lastSeq + 1,
+        (message) => onGroupMessage(group, message),
+        (error) => fail(group, error),
+      );
+      group.consumption = consumption;
+      // Everyone left while the consumer was being created.
+      if (group.members.size === 0) stopConsumption(consumption);
+    })();
+    group.ready.catch(() => {
+      if (groups.get(key) === group) groups.delete(key);
+    });
+    return group;
+  }
+
+  function endCatchUp(member: Member) {
+    const state = member.catchUp;
+    if (!state) return;
+    member.catchUp = undefined;
+    state.active = false;
+    catchingUp--;
+    // Without a consumption yet, startCatchUp stops it when it arrives.
+    stopConsumption(state.consumption);
+  }
+
+  async function startCatchUp(member: Member): Promise<void> {
+    const state: CatchUp = { active: true };
+    member.catchUp = state;
+    catchingUp++;
+    try {
+      state.consumption = await source.consume(
+        member.group.stream,
+        member.group.subject,
+        member.watermark + 1,
+        (message) => {
+          if (!state.active || !deliverAlone(member, message)) return;
+          if (member.group.lastSeq <= member.watermark) {
+            endCatchUp(member);
+            join(member);
+          }
+        },
+        (error) => {
+          if (!state.active) return;
+          leave(member);
+          member.listener.error(error);
+        },
+      );
+    } catch (error) {
+      if (state.active) endCatchUp(member);
+      throw error;
+    }
+    if (!state.active) stopConsumption(state.consumption);
+  }
+
+  return {
+    async watch({ stream, subject, from, execution, listener }) {
+      if (closed) throw new Error('the subscription hub is closed');
+      const key = `${stream}\u0000${subject}`;
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = openGroup(stream, subject, key)));
+      const member: Member = { group, execution, listener, watermark: 0, closed: false };
+      group.members.add(member);
+      const watch: Watch = { close: () => leave(member) };
+      try {
+        await group.ready;
+        if (from.kind === 'now') {
+          member.watermark = group.lastSeq;
+        } else if (from.kind === 'after') {
+          member.watermark = from.seq;
+        } else {
+          const last = await source.last(stream, subject);
+          if (last && !deliverAlone(member, last)) return watch;
+          if (member.closed) return watch;
+        }
+        if (group.lastSeq <= member.watermark) join(member);
+        else await startCatchUp(member);
+        return watch;
+      } catch (error) {
+        leave(member);
+        throw error;
+      }
+    },
+
+    stats() {
+      let watches = 0;
+      for (const group of groups.values()) watches += group.members.size;
+      return { groups: groups.size, watches, catchingUp, executions, messages, malformed };
+    },
+
+    async close() {
+      closed = true;
+      for (const group of [...groups.values()]) for (const member of [...group.members]) leave(member);
+      while (stopping.size > 0) await Promise.allSettled([...stopping]);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+
+/** The numbers the subscription engine keeps; `/metrics` reads them at each scrape. */
+export interface SubscriptionStats {
+  /** WebSocket connections that passed `connection_init`. */
+  connections: number;
+  /** Subscriptions started and not yet ended. */
+  subscriptions: number;
+  /** NATS (JetStream) consumers open: one per watched subject, plus one per subscription still replaying. */
+  consumers: number;
+  /** `next` frames sent to clients since start. */
+  delivered: number;
+  /** Executions of a selection over an event since start (one per event per distinct selection). */
+  executions: number;
+  /** Messages received from NATS since start (shared consumers, replays and last-message reads). */
+  messages: number;
+  /** Connections closed because they stopped reading. */
+  slowConsumers: number;
+  /** The most bytes seen waiting in one socket's send buffer right after a send. */
+  maxBufferedBytes: number;
+}
+
+/**
+ * A Prometheus registry with the engine's metrics (and the process's default ones). Gauges and
+ * counters are read from `stats` at each scrape, so they never drift from the engine's state.
+ */
+export function createSubscriptionMetrics(stats: () => SubscriptionStats): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const gauge = (name: string, help: string, read: (s: SubscriptionStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(stats()));
+      },
+    });
+  const counter = (name: string, help: string, read: (s: SubscriptionStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(stats()));
+      },
+    });
+  gauge('fleetgraph_subscription_connections', 'Open graphql-ws connections that passed connection_init.', (s) => s.connections);
+  gauge('fleetgraph_subscriptions_open', 'Open subscriptions.', (s) => s.subscriptions);
+  gauge('fleetgraph_subscription_nats_consumers', 'Open JetStream consumers serving subscriptions.', (s) => s.consumers);
+  counter('fleetgraph_subscription_events_delivered_total', 'Events delivered to subscribers (next frames sent).', (s) => s.delivered);
+  counter('fleetgraph_subscription_executions_total', 'Selection executions over events (one per event per distinct selection).', (s) => s.executions);
+  counter('fleetgraph_subscription_nats_messages_total', 'Messages received from JetStream for subscriptions.', (s) => s.messages);
+  counter('fleetgraph_subscription_slow_consumers_total', 'Connections closed because the client stopped reading.', (s) => s.slowConsumers);
+  return registry;
+}

@@ -1,0 +1,106 @@
+import type { Bus, Logger } from '@fleetgraph/kit';
+import { NatsError, type ConsumerMessages, type JsMsg } from 'nats';
+
+/** A message of a subject, as the engine sees it. */
+export interface SourceMessage {
+  /** The stream sequence: the message's cursor. */
+  seq: number;
+  data: Uint8Array;
+}
+
+/** A running consumption of one subject. */
+export interface SourceConsumption {
+  /** Stops delivering and removes the consumer. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Where subscriptions read their events: the core knows this interface only, and the JetStream
+ * adapter below maps it onto ordered consumers.
+ */
+export interface EventSource {
+  /** The last message on a subject, if it has any. */
+  last(stream: string, subject: string): Promise<SourceMessage | undefined>;
+  /**
+   * Delivers every message of the subject from `startSeq` (inclusive) in order, then each new one,
+   * through one consumer; `onError` is called once if the consumption ends on its own.
+   */
+  consume(stream: string, subject: string, startSeq: number, onMessage: (message: SourceMessage) => void, onError: (error: Error) => void): Promise<SourceConsumption>;
+  /** Consumers open right now. */
+  readonly consumers: number;
+}
+
+/** A JetStream request that failed: the stream is missing, NATS is unreachable, ... */
+export class EventSourceError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'EventSourceError';
+  }
+}
+
+export interface JetStreamSourceOptions {
+  bus: Bus;
+  log: Logger;
+  /** Messages pulled per batch by each consumer. @default 256 */
+  batch?: number;
+}
+
+/**
+ * The event source over JetStream: each consumption is an ordered, ephemeral, in-memory pull
+ * consumer from a start sequence (no acks; the client library recreates it from the last sequence
+ * after a gap or a reconnect), deleted when the consumption stops. One left behind by a gateway
+ * that died is removed by the server after 5 minutes without pulls (the library's inactive threshold).
+ */
+export function createJetStreamSource(options: JetStreamSourceOptions): EventSource {
+  const { bus, log } = options;
+  let consumers = 0;
+
+  return {
+    get consumers() {
+      return consumers;
+    },
+
+    async last(stream, subject) {
+      try {
+        const jsm = await bus.connection.jetstreamManager();
+        const message = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+        return { seq: message.seq, data: message.data };
+      } catch (error) {
+        if (error instanceof NatsError && /no message found/i.test(error.message)) return undefined;
+        throw new EventSourceError(`cannot read the last message of ${subject} in ${stream}: ${(error as Error).message}`, { cause: error });
+      }
+    },
+
+    async consume(stream, subject, startSeq, onMessage, onError) {
+      let messages: ConsumerMessages;
+      let consumer: Awaited<ReturnType<typeof bus.jetstream.consumers.get>>;
+      try {
+        consumer = await bus.jetstream.consumers.get(stream, { filterSubjects: subject, opt_start_seq: Math.max(1, startSeq) });
+        messages = await consumer.consume({ max_messages: options.batch ?? 256, callback: (msg: JsMsg) => onMessage({ seq: msg.seq, data: msg.data }) });
+      } catch (error) {
+        throw new EventSourceError(`cannot consume ${subject} from ${stream}: ${(error as Error).message}`, { cause: error });
+      }
+      consumers++;
+      let stopped: Promise<void> | undefined;
+      void messages.closed().then((error) => {
+        if (stopped) return;
+        log.warn({ err: error, subject }, 'subscription consumer ended');
+        void stop();
+        onError(new EventSourceError(`the consumer of ${subject} ended${error ? `: ${error.message}` : ''}`, { cause: error }));
+      });
+      const stop = () =>
+        (stopped ??= (async () => {
+          messages.stop();
+          try {
+            await consumer.delete();
+          } catch (error) {
+            // The server drops it after its inactive threshold anyway.
+            log.debug({ err: error, subject }, 'could not delete a subscription consumer');
+          } finally {
+            consumers--;
+          }
+        })());
+      return { stop };
+    },
+  };
+}

@@ -1,0 +1,397 @@
+import type { Claims } from '@fleetgraph/kit';
+import type { Client, ExecutionResult } from 'graphql-ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { SLOW_CONSUMER_REASON } from './server.js';
+import { ids, startWidgetsPlatform, type WidgetsPlatform } from './widgets.fixture.js';
+
+const EVENTS = /* GraphQL */ `
+  subscription Events($id: ID!, $after: String) {
+    widgetEvents(widgetId: $id, after: $after) { cursor n }
+  }
+`;
+const STATE = /* GraphQL */ `
+  subscription State($id: ID!) {
+    widgetState(widgetId: $id) { status revision }
+  }
+`;
+
+type Result = ExecutionResult<Record<string, any>>;
+
+/** One subscription's results as they arrive. */
+interface Watcher {
+  results: Result[];
+  error?: unknown;
+  completed: boolean;
+  /** Settles when the subscription completes or fails. */
+  done: Promise<void>;
+  /** Resolves once `count` results arrived. */
+  until(count: number, timeoutMs?: number): Promise<void>;
+  /** Keeps no result that arrives from now on. */
+  freeze(): void;
+}
+
+function watch(client: Client, query: string, variables: Record<string, unknown>): Watcher {
+  let finish!: () => void;
+  const waiters = new Set<() => void>();
+  let frozen = false;
+  const watcher: Watcher = {
+    results: [],
+    completed: false,
+    done: new Promise<void>((resolve) => (finish = resolve)),
+    until(count, timeoutMs = 20_000) {
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (watcher.results.length < count) return false;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+          return true;
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`got ${watcher.results.length} of ${count} results (error: ${JSON.stringify(watcher.error)})`));
+        }, timeoutMs);
+        if (!check()) waiters.add(check);
+      });
+    },
+    freeze: () => void (frozen = true),
+  };
+  client.subscribe(
+    { query, variables },
+    {
+      next: (result) => {
+        if (frozen) return;
+        watcher.results.push(result as Result);
+        for (const check of [...waiters]) check();
+      },
+      error: (error) => {
+        watcher.error = error;
+        finish();
+      },
+      complete: () => {
+        watcher.completed = true;
+        finish();
+      },
+    },
+  );
+  return watcher;
+}
+
+/** Polls until `check` holds. */
+async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const closeOf = (client: Client) =>
+  new Promise<{ code: number; reason: string }>((resolve) =>
+    client.on('closed', (event) => {
+      const { code, reason } = event as { code: number; reason: string };
+      resolve({ code, reason });
+    }),
+  );
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const BUFFER_LIMIT = 256 * 1024;
+
+describe('subscriptions through the gateway', () => {
+  let platform: WidgetsPlatform;
+  const tenant = ids.tenant();
+  const project = ids.project();
+  const otherProject = ids.project();
+  let viewer: string;
+  let clients: Client[] = [];
+  const stats = () => platform.gateway.subscriptions.stats();
+  const connect = (token?: string, url?: string) => {
+    const client = platform.client(token, url);
+    clients.push(client);
+    return client;
+  };
+  const established = (count: number) => eventually(() => stats().subscriptions === count, `${count} open subscriptions`);
+
+  beforeAll(async () => {
+    platform = await startWidgetsPlatform({ bufferLimitBytes: BUFFER_LIMIT, closeGraceMs: 10_000 });
+    viewer = await platform.token({ sub: 'viewer', tenantId: tenant, projects: { [project]: 'viewer' } });
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.map((c) => c.dispose()));
+    clients = [];
+    // Nothing may outlive its clients: subscriptions, connections, consumers on the gateway and on the server.
+    await eventually(async () => {
+      const s = stats();
+      return s.subscriptions === 0 && s.connections === 0 && s.consumers === 0 && (await platform.consumerCount('WIDGET_EVENTS')) === 0;
+    }, 'every subscription, connection and consumer to be gone');
+  });
+
+  afterAll(async () => {
+    await platform?.stop();
+  });
+
+  it('should serve every field bound by @jetstream in the supergraph', () => {
+    expect([...platform.gateway.subscriptions.fields].sort()).toEqual(['widgetEvents', 'widgetState']);
+  });
+
+  it('should deliver the events of the watched widget with the selection applied', async () => {
+    expect.assertions(2);
+    const widgetId = platform.widget(tenant, project);
+    const otherWidget = platform.widget(tenant, project);
+    const sub = watch(connect(viewer), `subscription ($id: ID!) { e: widgetEvents(widgetId: $id) { count: n cursor, __typename } }`, { id: widgetId });
+    await established(1);
+    await platform.publishEvent(tenant, otherWidget, 99);
+    const first = await platform.publishEvent(tenant, widgetId, 1);
+    const second = await platform.publishEvent(tenant, widgetId, 2);
+    await sub.until(2);
+    expect(sub.results).toEqual([
+      { data: { e: { count: 1, cursor: String(first), __typename: 'WidgetEvent' } } },
+      { data: { e: { count: 2, cursor: String(second), __typename: 'WidgetEvent' } } },
+    ]);
+    expect(stats().subscriptions).toBe(1);
+  });
+
+  it('should resume after a cursor across a disconnect with no gap and no duplicate over 1,000 events', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const first = watch(connect(viewer), EVENTS, { id: widgetId });
+    await established(1);
+    const publishing = (async () => {
+      for (let n = 1; n <= 1000; n++) await platform.publishEvent(tenant, widgetId, n);
+    })();
+    await first.until(300);
+    first.freeze();
+    await clients[0]!.dispose();
+    const before = first.results.map((r) => r.data!.widgetEvents as { n: number; cursor: string });
+
+    // Resume while events are still being published: a replay on its own consumer, then the live group.
+    const second = watch(connect(viewer), EVENTS, { id: widgetId, after: before.at(-1)!.cursor });
+    await publishing;
+    await second.until(1000 - before.length);
+    const after = second.results.map((r) => r.data!.widgetEvents as { n: number; cursor: string });
+    const all = [...before, ...after];
+    expect(all.map((e) => e.n)).toEqual(range(1, 1000));
+    const cursors = all.map((e) => Number(e.cursor));
+    expect(cursors.every((c, i) => i === 0 || c > cursors[i - 1]!)).toBe(true);
+  });
+
+  it('should replay every retained event after a cursor, then go live', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const cursors: number[] = [];
+    for (let n = 1; n <= 5; n++) cursors.push(await platform.publishEvent(tenant, widgetId, n));
+    const sub = watch(connect(viewer), EVENTS, { id: widgetId, after: String(cursors[1]) });
+    await sub.until(3);
+    await established(1);
+    await platform.publishEvent(tenant, widgetId, 6);
+    await sub.until(4);
+    expect(sub.results.map((r) => r.data!.widgetEvents.n)).toEqual([3, 4, 5, 6]);
+  });
+
+  it('should deliver the current state first, then every change, and complete at a final status', async () => {
+    expect.assertions(3);
+    const widgetId = platform.widget(tenant, project);
+    await platform.publishState(tenant, widgetId, 'ACTIVE', 1);
+    await platform.publishState(tenant, widgetId, 'ACTIVE', 2);
+    const sub = watch(connect(viewer), STATE, { id: widgetId });
+    await sub.until(1);
+    await established(1);
+    await platform.publishState(tenant, widgetId, 'ACTIVE', 3);
+    await platform.publishState(tenant, widgetId, 'DONE', 4);
+    await sub.done;
+    expect(sub.results.map((r) => r.data!.widgetState)).toEqual([
+      { status: 'ACTIVE', revision: 2 },
+      { status: 'ACTIVE', revision: 3 },
+      { status: 'DONE', revision: 4 },
+    ]);
+    expect(sub.completed).toBe(true);
+    expect(sub.error).toBeUndefined();
+  });
+
+  it('should complete at once when the current state is already final', async () => {
+    const widgetId = platform.widget(tenant, project);
+    await platform.publishState(tenant, widgetId, 'FAILED', 7);
+    const sub = watch(connect(viewer), STATE, { id: widgetId });
+    await sub.done;
+    expect(sub.results).toEqual([{ data: { widgetState: { status: 'FAILED', revision: 7 } } }]);
+    expect(sub.completed).toBe(true);
+  });
+
+  it('should refuse a foreign tenant, a caller without a role and an unknown widget alike', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const callers: Record<string, [Claims, string]> = {
+      'foreign tenant': [{ sub: 'x', tenantId: ids.tenant(), tenantAdmin: true, projects: { [project]: 'admin' } }, widgetId],
+      'no role in the project': [{ sub: 'y', tenantId: tenant, projects: { [otherProject]: 'admin' } }, widgetId],
+      'unknown widget': [{ sub: 'viewer', tenantId: tenant, projects: { [project]: 'viewer' } }, 'wdoesnotexist'],
+    };
+    const refusals: Record<string, unknown> = {};
+    for (const [who, [claims, id]] of Object.entries(callers)) {
+      const sub = watch(connect(await platform.token(claims)), EVENTS, { id });
+      await sub.done;
+      refusals[who] = { error: sub.error, results: sub.results };
+    }
+    const notFound = { error: [{ message: 'widget not found', extensions: { code: 'BAD_USER_INPUT' } }], results: [] };
+    expect(refusals).toEqual({ 'foreign tenant': notFound, 'no role in the project': notFound, 'unknown widget': notFound });
+
+    // The same widget, for a tenant admin of its own tenant:
+    const admin = await platform.token({ sub: 'admin', tenantId: tenant, tenantAdmin: true });
+    const allowed = watch(connect(admin), EVENTS, { id: widgetId });
+    await established(1);
+    await platform.publishEvent(tenant, widgetId, 1);
+    await allowed.until(1);
+    expect(allowed.results[0]!.data!.widgetEvents.n).toBe(1);
+  });
+
+  it('should refuse bad input with a clear error and keep the connection', async () => {
+    const client = connect(viewer);
+    const widgetId = platform.widget(tenant, project);
+    const cases = [
+      [EVENTS, { id: widgetId, after: 'not-a-cursor' }, 'after is not a cursor of Subscription.widgetEvents'],
+      [EVENTS, { id: 'a.b' }, 'widgetId must be a plain id: letters, digits, "-" and "_"'],
+      [EVENTS, {}, 'Variable "$id" of required type "ID!" was not provided.'],
+      ['subscription { widgetEvents(widgetId: "x") { nope } }', {}, 'Cannot query field "nope" on type "WidgetEvent".'],
+      ['{ widget(id: "x") { id } }', {}, 'only subscriptions are served over WebSocket: send queries and mutations with POST /graphql'],
+    ] as const;
+    const messages: string[] = [];
+    for (const [query, variables] of cases) {
+      const sub = watch(client, query, variables);
+      await sub.done;
+      messages.push((sub.error as { message: string }[])[0]!.message);
+    }
+    expect(messages).toEqual(cases.map((c) => c[2]));
+    const ok = watch(client, EVENTS, { id: widgetId });
+    await established(1);
+    await platform.publishEvent(tenant, widgetId, 1);
+    await ok.until(1);
+    expect(ok.results).toHaveLength(1);
+  });
+
+  it.each([
+    ['without a token', undefined, 'Forbidden: missing bearer token'],
+    ['with a malformed token', 'not-a-jwt', 'Forbidden: token is invalid'],
+  ])('should close a connection %s with 4403', async (_, token, reason) => {
+    expect.assertions(2);
+    const client = connect(token);
+    const closed = closeOf(client);
+    watch(client, EVENTS, { id: 'w1' });
+    expect(await closed).toEqual({ code: 4403, reason });
+    expect(stats().connections).toBe(0);
+  });
+
+  it('should refuse an expired token, and close with 4403 when the token expires mid-connection', async () => {
+    expect.assertions(2);
+    const claims: Claims = { sub: 'viewer', tenantId: tenant, projects: { [project]: 'viewer' } };
+    const expired = connect(await platform.token(claims, Math.floor(Date.now() / 1000) - 60));
+    const refused = closeOf(expired);
+    watch(expired, EVENTS, { id: 'w1' });
+    expect(await refused).toEqual({ code: 4403, reason: 'Forbidden: token expired' });
+
+    const widgetId = platform.widget(tenant, project);
+    const client = connect(await platform.token(claims, '2s'));
+    const closed = closeOf(client);
+    const sub = watch(client, EVENTS, { id: widgetId });
+    await established(1);
+    expect(await closed).toEqual({ code: 4403, reason: 'Forbidden: token expired' });
+    await sub.done;
+    await established(0);
+  });
+
+  it('should share one NATS consumer and one execution per event among 100 subscribers', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const subs = Array.from({ length: 100 }, () => watch(connect(viewer), EVENTS, { id: widgetId }));
+    await established(100);
+    expect(stats().consumers).toBe(1);
+    expect(await platform.consumerCount('WIDGET_EVENTS')).toBe(1);
+    const before = stats();
+    for (let n = 1; n <= 5; n++) await platform.publishEvent(tenant, widgetId, n);
+    await Promise.all(subs.map((s) => s.until(5)));
+    const after = stats();
+    expect(after.executions - before.executions).toBe(5);
+    expect(after.delivered - before.delivered).toBe(500);
+    expect(new Set(subs.map((s) => JSON.stringify(s.results))).size).toBe(1);
+  });
+
+  it('should execute once per event for each distinct selection', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const brief = `subscription ($id: ID!) { widgetEvents(widgetId: $id) { n } }`;
+    const subs = [
+      ...Array.from({ length: 10 }, () => watch(connect(viewer), EVENTS, { id: widgetId })),
+      // The resume cursor is an argument of the field, not of its selection: these share with the above.
+      ...Array.from({ length: 10 }, () => watch(connect(viewer), EVENTS, { id: widgetId, after: null })),
+      ...Array.from({ length: 10 }, () => watch(connect(viewer), brief, { id: widgetId })),
+    ];
+    await established(30);
+    const before = stats();
+    for (let n = 1; n <= 3; n++) await platform.publishEvent(tenant, widgetId, n);
+    await Promise.all(subs.map((s) => s.until(3)));
+    expect(stats().executions - before.executions).toBe(6);
+    expect(stats().consumers).toBe(1);
+  });
+
+  it('should cut off a client that stops reading, with a clear close reason, and keep its buffer bounded', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const socket = new WebSocket(platform.wsUrl, 'graphql-transport-ws');
+    let frames = 0;
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    socket.on('message', () => frames++);
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${viewer}` } }));
+    await eventually(() => frames === 1, 'connection_ack');
+    const query = 'subscription ($id: ID!) { widgetEvents(widgetId: $id) { n message } }';
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables: { id: widgetId } } }));
+    await established(1);
+    socket.pause();
+
+    const message = 'x'.repeat(32 * 1024);
+    const slowBefore = stats().slowConsumers;
+    let published = 0;
+    while (stats().slowConsumers === slowBefore && published < 3000) {
+      await platform.publishEvent(tenant, widgetId, ++published, message);
+    }
+    expect(stats().slowConsumers).toBe(slowBefore + 1);
+    // The socket's buffer never held more than the limit and one frame.
+    expect(stats().maxBufferedBytes).toBeLessThanOrEqual(BUFFER_LIMIT + message.length + 1024);
+    await established(0);
+    expect(await platform.metric('fleetgraph_subscription_slow_consumers_total')).toBe(slowBefore + 1);
+
+    socket.resume();
+    expect(await closed).toEqual({ code: 1013, reason: SLOW_CONSUMER_REASON });
+    // connection_ack, then fewer events than were published: the gateway stopped sending.
+    expect(frames - 1).toBeLessThan(published);
+  });
+
+  it('should leave no consumer behind when clients disconnect, as /metrics shows', async () => {
+    const widgets = [platform.widget(tenant, project), platform.widget(tenant, project), platform.widget(tenant, project)];
+    for (const id of widgets) watch(connect(viewer), EVENTS, { id });
+    watch(connect(viewer), EVENTS, { id: widgets[0] });
+    await established(4);
+    expect(await platform.consumerCount('WIDGET_EVENTS')).toBe(3);
+    expect(await platform.metric('fleetgraph_subscriptions_open')).toBe(4);
+    expect(await platform.metric('fleetgraph_subscription_nats_consumers')).toBe(3);
+    expect(await platform.metric('fleetgraph_subscription_connections')).toBe(4);
+
+    await Promise.all(clients.map((c) => c.dispose()));
+    await eventually(async () => (await platform.consumerCount('WIDGET_EVENTS')) === 0, 'no consumer on the stream');
+    await eventually(async () => (await platform.metric('fleetgraph_subscription_nats_consumers')) === 0, 'the consumers gauge at 0');
+    expect(await platform.metric('fleetgraph_subscriptions_open')).toBe(0);
+    expect(await platform.metric('fleetgraph_subscription_connections')).toBe(0);
+  });
+
+  it('should close sockets with 1001 on shutdown, so that clients resume on another gateway', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const replica = await platform.startGateway({ bufferLimitBytes: BUFFER_LIMIT });
+    const client = connect(viewer, replica.wsUrl);
+    const closed = closeOf(client);
+    const first = watch(client, EVENTS, { id: widgetId });
+    await eventually(() => replica.gateway.subscriptions.stats().subscriptions === 1, 'the subscription on the replica');
+    for (let n = 1; n <= 20; n++) await platform.publishEvent(tenant, widgetId, n);
+    await first.until(20);
+    await replica.close();
+    expect(await closed).toMatchObject({ code: 1001 });
+    expect(replica.gateway.subscriptions.stats()).toMatchObject({ subscriptions: 0, connections: 0, consumers: 0 });
+
+    for (let n = 21; n <= 40; n++) await platform.publishEvent(tenant, widgetId, n);
+    const resumed = watch(connect(viewer), EVENTS, { id: widgetId, after: first.results.at(-1)!.data!.widgetEvents.cursor });
+    await resumed.until(20);
+    expect([...first.results, ...resumed.results].map((r) => r.data!.widgetEvents.n)).toEqual(range(1, 40));
+  });
+});

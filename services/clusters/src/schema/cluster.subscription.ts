@@ -1,0 +1,42 @@
+import { GatewayExecutedFieldError, StreamSubscription } from '@fleetgraph/kit';
+import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM } from '@fleetgraph/schema';
+import { Arg, ID, Resolver } from 'type-graphql';
+import { ClusterEvent, ConditionsUpdate } from './cluster.type.js';
+
+/**
+ * The clusters' live subscriptions. They are declared here, next to the data they stream, and
+ * executed by the gateway over the JetStream subjects the orchestrator publishes to.
+ */
+@Resolver()
+export class ClusterSubscriptions {
+  @StreamSubscription(
+    () => ConditionsUpdate,
+    {
+      subject: 'clusters.v1.conditions.{tenantId}.{clusterId}',
+      stream: CLUSTER_STATE_STREAM.name,
+      authorize: 'cluster(id: $clusterId) { id }',
+      replay: 'LAST',
+    },
+    { description: "The cluster's phase and conditions now, then after every change." },
+  )
+  clusterConditions(@Arg('clusterId', () => ID, { description: 'The cluster.' }) _clusterId: string): ConditionsUpdate {
+    throw new GatewayExecutedFieldError('clusterConditions');
+  }
+
+  @StreamSubscription(
+    () => ClusterEvent,
+    {
+      subject: 'clusters.v1.events.{tenantId}.{clusterId}',
+      stream: CLUSTER_EVENTS_STREAM.name,
+      authorize: 'cluster(id: $clusterId) { id }',
+      replay: 'CURSOR',
+    },
+    { description: "The cluster's events as they happen; with `after`, every retained event after that cursor first, with no gap and no duplicate." },
+  )
+  clusterEvents(
+    @Arg('clusterId', () => ID, { description: 'The cluster.' }) _clusterId: string,
+    @Arg('after', () => String, { nullable: true, description: 'A cursor from an event or from Cluster.events.' }) _after?: string,
+  ): ClusterEvent {
+    throw new GatewayExecutedFieldError('clusterEvents');
+  }
+}

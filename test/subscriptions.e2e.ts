@@ -1,0 +1,119 @@
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { seed, startPlatform, type Platform } from './src/index.js';
+
+/** Subscriptions over graphql-ws through the real gateway, fed by the real clusters service. */
+describe('cluster subscriptions through the gateway', () => {
+  let platform: Platform;
+  const tenant = seed.tenant();
+  const project = seed.project();
+  let viewer: string;
+  let editor: string;
+  let stranger: string;
+  let profileId: string;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    platform = await startPlatform({ localCloud: { speed: 300 }, env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50' } });
+    editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
+    viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
+    stranger = await platform.token(seed.user(seed.tenant(), { [project]: 'admin' }));
+    const created = await platform.graphql(
+      `mutation($input: CreateClusterProfileInput!) { createClusterProfile(input: $input) { profile { id } } }`,
+      { input: seed.profileInput(project) },
+      editor,
+    );
+    profileId = created.data!.createClusterProfile.profile.id;
+  });
+
+  afterAll(async () => {
+    for (const client of clients) await client.dispose();
+    await platform?.stop();
+  });
+
+  const connect = (token: string) => {
+    const client = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    clients.push(client);
+    return client;
+  };
+
+  async function createCluster(): Promise<string> {
+    const r = await platform.graphql(
+      `mutation($input: CreateClusterInput!) { createCluster(input: $input) { cluster { id } userErrors { code message } } }`,
+      {
+        input: {
+          projectId: project,
+          name: seed.project(),
+          profileId,
+          cloud: { type: 'LOCAL', region: 'local-1' },
+          nodePools: [
+            { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
+            { name: 'workers', role: 'WORKER', count: 1, instanceType: 't3.medium' },
+          ],
+        },
+      },
+      editor,
+    );
+    expect(r.data!.createCluster.userErrors).toEqual([]);
+    return r.data!.createCluster.cluster.id;
+  }
+
+  it('should send the current conditions first, then every change until RUNNING', async () => {
+    const id = await createCluster();
+    const updates: { phase: string; conditions: { type: string; status: string }[] }[] = [];
+    const iterator = connect(viewer).iterate<{ clusterConditions: (typeof updates)[number] }>({
+      query: `subscription($id: ID!) { clusterConditions(clusterId: $id) { clusterId phase conditions { type status active failed lastTransitionTime } } }`,
+      variables: { id },
+    });
+    for await (const result of iterator) {
+      expect(result.errors).toBeUndefined();
+      updates.push(result.data!.clusterConditions);
+      if (result.data!.clusterConditions.phase === 'RUNNING') break;
+    }
+    expect(['PENDING', 'PROVISIONING', 'RUNNING']).toContain(updates[0]!.phase);
+    expect(updates.at(-1)!.conditions.every((c) => c.status === 'TRUE')).toBe(true);
+  });
+
+  it('should replay the events after a cursor taken from Cluster.events, then go live, with no gap or duplicate', async () => {
+    const id = await createCluster();
+    // Wait for some history, take a cursor in its middle.
+    let history: { cursor: string; reason: string }[] = [];
+    for (let i = 0; i < 200 && history.length < 4; i++) {
+      history = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`, { id }, viewer)).data!.cluster.events.nodes;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const after = history[1]!.cursor;
+    const received: { cursor: string; reason: string }[] = [];
+    const iterator = connect(viewer).iterate<{ clusterEvents: { cursor: string; reason: string } }>({
+      query: `subscription($id: ID!, $after: String) { clusterEvents(clusterId: $id, after: $after) { cursor reason } }`,
+      variables: { id, after },
+    });
+    for await (const result of iterator) {
+      expect(result.errors).toBeUndefined();
+      received.push(result.data!.clusterEvents);
+      if (result.data!.clusterEvents.reason === 'PhaseRunning') break;
+    }
+    const all = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`, { id }, viewer)).data!.cluster.events.nodes;
+    const expected = all.slice(all.findIndex((e: { cursor: string }) => e.cursor === after) + 1);
+    expect(received).toEqual(expected.slice(0, received.length));
+    expect(received.at(-1)!.reason).toBe('PhaseRunning');
+  });
+
+  it("should refuse another tenant's cluster exactly like an unknown one", async () => {
+    const id = await createCluster();
+    const errorsOf = async (clusterId: string) => {
+      const iterator = connect(stranger).iterate({ query: `subscription($id: ID!) { clusterConditions(clusterId: $id) { phase } }`, variables: { id: clusterId } });
+      try {
+        for await (const result of iterator) return result.errors?.map((e) => e.message);
+      } catch (error) {
+        // graphql-ws ends a refused subscription with its list of GraphQL errors.
+        return (Array.isArray(error) ? error : [error]).map((e: { message?: string }) => String(e?.message ?? e));
+      }
+      return [];
+    };
+    const foreign = await errorsOf(id);
+    expect(foreign?.[0]).toMatch(/not found/);
+    expect(await errorsOf('cls_unknown')).toEqual(foreign);
+  });
+});
