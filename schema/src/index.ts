@@ -2,3 +2,4 @@ export * from './contracts/profiles.js';
 export * from './contracts/images.js';
 export * from './contracts/clusters.js';
 export * from './contracts/agent.js';
+export * from './contracts/logs.js';

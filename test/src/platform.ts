@@ -24,6 +24,8 @@ export interface Platform {
   /** The local cloud's URL and admin API (quota, faults). */
   localCloudUrl: string;
   localCloud: ReturnType<typeof localCloudAdmin>;
+  /** The environment every service was started with (NATS_URL, DATA_DIR, secrets, ...). */
+  env: NodeJS.ProcessEnv;
   /** A bearer token for the claims, signed with the platform's JWT secret. */
   token(claims: Claims, expiresIn?: string | number): Promise<string>;
   /** POSTs an operation to the gateway. */
@@ -97,6 +99,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     natsUrl: nats.url,
     nats,
     services,
+    env,
     token: (claims, expiresIn) => signBearer(claims, env.AUTH_JWT_SECRET!, expiresIn),
     async graphql(query, variables, token) {
       const response = await fetch(gatewayUrl, {
@@ -111,7 +114,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   };
 }
 
-async function waitReady(graphqlUrl: string, timeoutMs = 30_000): Promise<void> {
+async function waitReady(graphqlUrl: string, timeoutMs = 60_000): Promise<void> {
   const url = new URL('/readyz', graphqlUrl);
   const deadline = Date.now() + timeoutMs;
   let last = '';

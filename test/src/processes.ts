@@ -14,7 +14,7 @@ export interface ServiceProcess {
  * Starts a built service (`node <entry>`) and waits for its pino "listening" line, whose `url`
  * is where it serves (services are started with PORT=0 so the OS picks a free port).
  */
-export async function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<ServiceProcess> {
+export async function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const remember = (line: string) => {

@@ -2,3 +2,4 @@ export * from './source.js';
 export * from './simulated.js';
 export * from './agent.js';
 export * from './parts.js';
+export * from './logs/index.js';

@@ -1,7 +1,8 @@
 import type { AgentPart } from './agent.js';
+import { logsPart } from './logs/logs.part.js';
 
 /**
  * The parts a simulated agent runs beside pack installs (the local cloud starts one agent per
  * cluster with these). Each capability adds its part here.
  */
-export const simulatedAgentParts: AgentPart[] = [];
+export const simulatedAgentParts: AgentPart[] = [logsPart];

@@ -6,6 +6,7 @@ export const SUBGRAPHS = [
   { name: 'profiles', port: 4001 },
   { name: 'clusters', port: 4002 },
   { name: 'images', port: 4003 },
+  { name: 'logs', port: 4005 },
 ] as const satisfies readonly { name: string; port: number }[];
 
 export type SubgraphName = (typeof SUBGRAPHS)[number]['name'];

@@ -1,0 +1,40 @@
+import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { createBlobStore } from './adapters/create-blob-store.js';
+import { collectionSettings, readEnv } from './env.js';
+import { buildLogsSchema } from './schema/index.js';
+import { startLogsService } from './service.js';
+
+async function main() {
+  const env = readEnv();
+  const log = createLogger('logs', env.LOG_LEVEL);
+  const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'logs' });
+  const blobs = await createBlobStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR });
+  const bus = await createBus({ url: env.NATS_URL, name: 'logs', log });
+  const service = await startLogsService({
+    store,
+    bus,
+    blobs,
+    log,
+    links: { secret: env.LOGS_DOWNLOAD_SECRET, publicUrl: env.LOGS_PUBLIC_URL, ttlSeconds: env.LOGS_DOWNLOAD_TTL_SECONDS },
+    settings: collectionSettings(env),
+  });
+  const server = await startSubgraphServer({
+    name: 'logs',
+    schema: await buildLogsSchema(service),
+    log,
+    host: env.HOST,
+    port: env.PORT,
+    internalSecret: env.INTERNAL_AUTH_SECRET,
+    introspection: env.NODE_ENV !== 'production',
+    routes: service.routes,
+    readiness: [
+      { name: 'nats', check: () => bus.ping() },
+      { name: 'store', check: () => store.ping() },
+      { name: 'blobs', check: () => blobs.ping() },
+    ],
+  });
+  // Collections stop first (their bundles end FAILED and their agents are told), then downloads drain.
+  onShutdown(log, [() => service.stop(), () => server.close(), () => bus.close(), () => blobs.close(), () => store.close()]);
+}
+
+main().catch(exitOnStartupFailure(createLogger('logs')));

@@ -1,0 +1,50 @@
+import type { Bus, Logger, Store } from '@fleetgraph/kit';
+import { LOG_BUNDLES_STREAM } from '@fleetgraph/schema';
+import type { Express } from 'express';
+import { BundleEvents } from './adapters/bundle.events.js';
+import { BundleRepository } from './adapters/bundle.repo.js';
+import { DownloadLinks, type DownloadLinksOptions } from './adapters/download-links.js';
+import { downloadRoutes } from './adapters/download.route.js';
+import { LogCollections, type LogCollectionsDeps } from './app/collections.js';
+import type { BlobStore } from './domain/blob-store.js';
+
+export interface LogsServiceOptions {
+  store: Store;
+  bus: Bus;
+  blobs: BlobStore;
+  log: Logger;
+  links: DownloadLinksOptions;
+  settings?: LogCollectionsDeps['settings'];
+  replicaId?: string;
+  onCollection?: LogCollectionsDeps['onCollection'];
+}
+
+/** The logs service without its HTTP server: what the schema and the download route use. */
+export interface LogsService {
+  bundles: BundleRepository;
+  collections: LogCollections;
+  links: DownloadLinks;
+  blobs: BlobStore;
+  /** Mounts GET /logs/download/... on the subgraph server. */
+  routes: (app: Express) => void;
+  stop(): Promise<void>;
+}
+
+/** Wires the service: its collection, the LOG_BUNDLES stream, the collections and their sweeps. */
+export async function startLogsService(options: LogsServiceOptions): Promise<LogsService> {
+  const { store, bus, blobs, log } = options;
+  await bus.ensureStreams([LOG_BUNDLES_STREAM]);
+  const bundles = await BundleRepository.open(store);
+  const links = new DownloadLinks(options.links);
+  const events = new BundleEvents(bus, links, log);
+  const collections = new LogCollections({ bundles, blobs, bus, events, log, settings: options.settings, replicaId: options.replicaId, onCollection: options.onCollection });
+  collections.start();
+  return {
+    bundles,
+    collections,
+    links,
+    blobs,
+    routes: downloadRoutes({ links, bundles, blobs, log }),
+    stop: () => collections.stop(),
+  };
+}
