@@ -3,3 +3,5 @@ export * from './contracts/images.js';
 export * from './contracts/clusters.js';
 export * from './contracts/agent.js';
 export * from './contracts/logs.js';
+export * from './contracts/agent-reports.js';
+export * from './contracts/health.js';

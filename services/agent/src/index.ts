@@ -3,3 +3,5 @@ export * from './simulated.js';
 export * from './agent.js';
 export * from './parts.js';
 export * from './logs/index.js';
+export * from './observe/index.js';
+export * from './reports.js';

@@ -6,6 +6,7 @@ export const SUBGRAPHS = [
   { name: 'profiles', port: 4001 },
   { name: 'clusters', port: 4002 },
   { name: 'images', port: 4003 },
+  { name: 'health', port: 4004 },
   { name: 'logs', port: 4005 },
 ] as const satisfies readonly { name: string; port: number }[];
 

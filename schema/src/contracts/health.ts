@@ -1,0 +1,100 @@
+import { defineEvent, type StreamDef } from '@fleetgraph/kit';
+import { z } from 'zod';
+
+export const healthStatuses = ['HEALTHY', 'PROGRESSING', 'UNHEALTHY', 'UNKNOWN'] as const;
+export const healthFactors = ['HEARTBEAT', 'NODE_CONDITION', 'METRICS'] as const;
+export const usageScopes = ['WORKERS', 'ALL'] as const;
+
+/** Why a cluster is not HEALTHY: the factor and, for a person, why. */
+export const healthReasonSchema = z.object({
+  factor: z.enum(healthFactors),
+  message: z.string(),
+  /** When the check started failing. */
+  since: z.string().nullable(),
+  /** Reported before heartbeats stopped: the last known state, not the current one. */
+  stale: z.boolean(),
+});
+export type HealthReasonMessage = z.infer<typeof healthReasonSchema>;
+
+/**
+ * `health.v1.status.<tenantId>.<clusterId>`: a cluster's health after it changed, shaped like
+ * the GraphQL ClusterHealth (plus tenant and cluster), so that the gateway serves the
+ * `clusterHealth` subscription from it.
+ */
+export const clusterHealthSchema = z.object({
+  tenantId: z.string(),
+  clusterId: z.string(),
+  status: z.enum(healthStatuses),
+  lastHeartbeatAt: z.string().nullable(),
+  reasons: z.array(healthReasonSchema),
+  /** The node conditions and metrics behind this status were reported before heartbeats stopped. */
+  stale: z.boolean(),
+  /** When the status or its reasons last changed. */
+  changedAt: z.string(),
+});
+export type ClusterHealthMessage = z.infer<typeof clusterHealthSchema>;
+
+export const usageSampleSchema = z.object({ time: z.string(), cpuCores: z.number(), memoryBytes: z.number() });
+export type UsageSampleMessage = z.infer<typeof usageSampleSchema>;
+
+/**
+ * `health.v1.metrics.<tenantId>.<clusterId>.<scope>`: a usage sample at each report, shaped like
+ * the GraphQL ClusterUsage (its `series` holds this one sample), for the `clusterMetrics`
+ * subscription. The scope is a subject token because the subscription has a scope argument.
+ */
+export const clusterUsageSchema = z.object({
+  tenantId: z.string(),
+  clusterId: z.string(),
+  scope: z.enum(usageScopes),
+  time: z.string(),
+  coresTotal: z.number(),
+  coresUsed: z.number(),
+  cpuUsage: z.number(),
+  memoryTotalBytes: z.number(),
+  memoryUsedBytes: z.number(),
+  memoryUsage: z.number(),
+  cpuRequestsCores: z.number(),
+  memoryRequestsBytes: z.number(),
+  diskTotalBytes: z.number().nullable(),
+  diskUsedBytes: z.number().nullable(),
+  diskUsage: z.number().nullable(),
+  nodes: z.number().int(),
+  observedAt: z.string().nullable(),
+  stale: z.boolean(),
+  series: z.array(usageSampleSchema),
+});
+export type ClusterUsageMessage = z.infer<typeof clusterUsageSchema>;
+
+/** Health changes: the last one per cluster is its current health (what a new watcher gets first). */
+export const HEALTH_STATUS_STREAM: StreamDef = {
+  name: 'HEALTH_STATUS',
+  subjects: ['health.v1.status.>'],
+  maxMsgsPerSubject: 1,
+};
+
+/**
+ * Usage samples: only the latest per cluster and scope is kept (the series lives in the health
+ * service's store), and nothing older than an hour, so the stream stays as large as the fleet.
+ */
+export const HEALTH_METRICS_STREAM: StreamDef = {
+  name: 'HEALTH_METRICS',
+  subjects: ['health.v1.metrics.>'],
+  maxMsgsPerSubject: 1,
+  maxAgeMs: 3600_000,
+  // Samples are published without a message id: no deduplication window to keep.
+  duplicateWindowMs: 1_000,
+};
+
+export const clusterHealthChanged = defineEvent({
+  prefix: 'health.v1.status',
+  stream: HEALTH_STATUS_STREAM.name,
+  schema: clusterHealthSchema,
+  keys: ['tenantId', 'clusterId'] as const,
+});
+
+export const clusterUsageSampled = defineEvent({
+  prefix: 'health.v1.metrics',
+  stream: HEALTH_METRICS_STREAM.name,
+  schema: clusterUsageSchema,
+  keys: ['tenantId', 'clusterId', 'scope'] as const,
+});

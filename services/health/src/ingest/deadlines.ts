@@ -1,0 +1,75 @@
+/**
+ * One timer for every cluster's next deadline (a heartbeat turning late, a check crossing its
+ * threshold): deadlines are kept in slots of `resolutionMs`, each cluster in one slot at most,
+ * and `take` returns those that are due. Moving a deadline (every report moves the heartbeat's)
+ * is two Set operations; nothing scans all clusters.
+ */
+export class Deadlines {
+  readonly #resolutionMs: number;
+  readonly #slots = new Map<number, Set<string>>();
+  readonly #slotOf = new Map<string, number>();
+  #cursor: number | null = null;
+
+  constructor(resolutionMs: number) {
+    if (!(resolutionMs > 0)) throw new RangeError('resolutionMs must be positive');
+    this.#resolutionMs = resolutionMs;
+  }
+
+  /** Deadlines pending. */
+  get size(): number {
+    return this.#slotOf.size;
+  }
+
+  /** Sets (or moves, or with null removes) the deadline of an id. */
+  set(id: string, at: number | null): void {
+    this.delete(id);
+    if (at === null) return;
+    // A deadline in a slot already taken is due at the next take: slot -Infinity.
+    const ceil = Math.ceil(at / this.#resolutionMs);
+    const slot = this.#cursor !== null && ceil < this.#cursor ? -Infinity : ceil;
+    let ids = this.#slots.get(slot);
+    if (!ids) this.#slots.set(slot, (ids = new Set()));
+    ids.add(id);
+    this.#slotOf.set(id, slot);
+  }
+
+  delete(id: string): void {
+    const slot = this.#slotOf.get(id);
+    if (slot === undefined) return;
+    this.#slotOf.delete(id);
+    const ids = this.#slots.get(slot)!;
+    ids.delete(id);
+    if (ids.size === 0) this.#slots.delete(slot);
+  }
+
+  /** The ids whose deadline is at or before `now`, removed from the schedule. */
+  take(now: number): string[] {
+    const until = Math.floor(now / this.#resolutionMs);
+    const due: string[] = [];
+    this.#drain(-Infinity, due);
+    if (this.#cursor === null) {
+      // First take: every slot up to now (slots are few before the first take).
+      for (const slot of [...this.#slots.keys()].filter((s) => s <= until)) this.#drain(slot, due);
+    } else {
+      // Walk the slots since the last take; after a long pause, only the ones that exist.
+      const span = until - this.#cursor;
+      if (span > this.#slots.size) {
+        for (const slot of [...this.#slots.keys()].filter((s) => s <= until)) this.#drain(slot, due);
+      } else {
+        for (let slot = this.#cursor; slot <= until; slot++) this.#drain(slot, due);
+      }
+    }
+    this.#cursor = until + 1;
+    return due;
+  }
+
+  #drain(slot: number, due: string[]): void {
+    const ids = this.#slots.get(slot);
+    if (!ids) return;
+    this.#slots.delete(slot);
+    for (const id of ids) {
+      this.#slotOf.delete(id);
+      due.push(id);
+    }
+  }
+}

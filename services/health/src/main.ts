@@ -1,0 +1,105 @@
+import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
+import type { Subscription } from 'nats';
+import { followClusters } from './adapters/clusters.nats.js';
+import { NatsHealthPublisher } from './adapters/health.events.js';
+import { HealthRepository } from './adapters/health.repo.js';
+import { createHealthMetrics } from './adapters/metrics.js';
+import { subscribeReports } from './adapters/reports.nats.js';
+import { readEnv } from './env.js';
+import { HealthIngest } from './ingest/ingest.js';
+import { ClusterRegistry } from './ingest/registry.js';
+import { buildHealthSchema } from './schema/index.js';
+
+async function main() {
+  const env = readEnv();
+  const log = createLogger('health', env.LOG_LEVEL);
+  const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'health' });
+  const bus = await createBus({ url: env.NATS_URL, name: 'health', log });
+  await bus.ensureStreams([HEALTH_STATUS_STREAM, HEALTH_METRICS_STREAM]);
+  const repo = await HealthRepository.open(store);
+  const registry = new ClusterRegistry();
+  const publisher = new NatsHealthPublisher(bus, log);
+  const ingest = new HealthIngest({
+    registry,
+    store: repo,
+    publisher,
+    log,
+    policy: {
+      heartbeatTimeoutMs: env.HEALTH_HEARTBEAT_TIMEOUT,
+      lateAfterIntervals: env.HEALTH_LATE_AFTER_INTERVALS,
+      nodeConditionThresholdMs: env.HEALTH_NODE_CONDITION_THRESHOLD,
+      metricsWindowMs: env.HEALTH_METRICS_WINDOW,
+      cpuThreshold: env.HEALTH_CPU_THRESHOLD,
+      memoryThreshold: env.HEALTH_MEMORY_THRESHOLD,
+      diskThreshold: env.HEALTH_DISK_THRESHOLD,
+    },
+    sampleBucketMs: env.HEALTH_SAMPLE_BUCKET,
+    persistEveryMs: env.HEALTH_PERSIST_EVERY,
+    tickMs: env.HEALTH_TICK,
+  });
+
+  const restored = await ingest.restore();
+  const clusters = await followClusters({ bus, registry, log, onRemoved: (id) => void ingest.forget(id).catch((error) => log.error({ err: error, clusterId: id }, 'could not forget a deleted cluster')) });
+  // Reports are taken once every existing cluster is known, so that none is dropped as unknown.
+  let reports: Subscription | undefined;
+  let stopping = false;
+  void clusters.caughtUp.then(async () => {
+    const pruned = await ingest.prune();
+    if (stopping) return;
+    log.info({ registered: registry.size, restored, pruned }, 'cluster registry caught up; taking reports');
+    reports = subscribeReports(bus.connection, ingest, log);
+  });
+
+  const timers = [
+    setInterval(() => ingest.tick(), env.HEALTH_TICK),
+    setInterval(() => void ingest.flush(), env.HEALTH_FLUSH_INTERVAL),
+    setInterval(
+      () => void ingest.dropSamplesBefore(Date.now() - env.HEALTH_SAMPLE_RETENTION).catch((error) => log.error({ err: error }, 'sample retention failed')),
+      Math.min(60_000, env.HEALTH_SAMPLE_BUCKET),
+    ),
+  ];
+  const metrics = createHealthMetrics({ ingest: () => ingest.stats(), registered: () => registry.size, publishFailures: () => publisher.failures });
+
+  const server = await startSubgraphServer({
+    name: 'health',
+    schema: await buildHealthSchema({ ingest, registry, retentionMs: env.HEALTH_SAMPLE_RETENTION }),
+    log,
+    host: env.HOST,
+    port: env.PORT,
+    internalSecret: env.INTERNAL_AUTH_SECRET,
+    introspection: env.NODE_ENV !== 'production',
+    readiness: [
+      { name: 'nats', check: () => bus.ping() },
+      { name: 'store', check: () => store.ping() },
+      {
+        name: 'clusters',
+        check: async () => {
+          if (!clusters.isCaughtUp) throw new Error('still reading cluster lifecycle events');
+        },
+      },
+    ],
+    routes: (app) => {
+      app.get('/metrics', async (_req, res) => {
+        res.set('content-type', metrics.contentType).send(await metrics.metrics());
+      });
+    },
+  });
+  onShutdown(log, [
+    () => server.close(),
+    async () => {
+      stopping = true;
+      reports?.unsubscribe();
+    },
+    () => clusters.stop(),
+    async () => {
+      for (const timer of timers) clearInterval(timer);
+      await ingest.drain();
+      await publisher.flush();
+    },
+    () => bus.close(),
+    () => store.close(),
+  ]);
+}
+
+main().catch(exitOnStartupFailure(createLogger('health')));
