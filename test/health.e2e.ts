@@ -256,6 +256,30 @@ describe('cluster health through the gateway', () => {
     await until('HEALTHY once the load is gone', async () => (await view()).health.status === 'HEALTHY');
   });
 
+  it.each([
+    ['WORKERS', 4, 2],
+    ['ALL', 6, 3],
+  ])('should stream %s usage samples as a subscription', async (scope, coresTotal, nodes) => {
+    const client = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` } });
+    try {
+      const samples: { scope: string; coresTotal: number; nodes: number }[] = [];
+      for await (const result of client.iterate<{ clusterMetrics: (typeof samples)[number] }>({
+        query: `subscription($id: ID!, $scope: UsageScope) { clusterMetrics(clusterId: $id, scope: $scope) { scope coresTotal nodes } }`,
+        variables: { id: clusterId, scope },
+      })) {
+        expect(result.errors).toBeUndefined();
+        samples.push(result.data!.clusterMetrics);
+        if (samples.length === 2) break;
+      }
+      expect(samples).toEqual([
+        { scope, coresTotal, nodes },
+        { scope, coresTotal, nodes },
+      ]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('should go UNHEALTHY with factor HEARTBEAT once the agent stops, showing the rest as stale, and recover when it returns', async () => {
     await simulate({ silent: true });
     const lost = await until('UNHEALTHY on heartbeat loss', async () => {

@@ -2,6 +2,7 @@ import { assertToken, STREAM_DIRECTIVE, STREAM_SPEC_URL, StreamReplay } from '@f
 import { parseCondition, type Condition } from './condition.js';
 import {
   getNamedType,
+  isEnumType,
   isObjectType,
   Kind,
   parse,
@@ -112,7 +113,9 @@ function compileSubject(field: GraphQLField<unknown, unknown>, template: unknown
       const type = arg && getNamedType(arg.type).name;
       if (!arg) problems.push(`${where}: subject placeholder {${placeholder}} names no argument of the field`);
       else if (placeholder === AFTER_ARGUMENT) problems.push(`${where}: {after} is the resume cursor and cannot be part of the subject`);
-      else if (type !== 'ID' && type !== 'String') problems.push(`${where}: subject placeholder {${placeholder}} must be an ID or String argument, not ${type}`);
+      else if (type !== 'ID' && type !== 'String' && !isEnumType(getNamedType(arg.type))) {
+        problems.push(`${where}: subject placeholder {${placeholder}} must be an ID, String or enum argument, not ${type}`);
+      }
       parts.push({ kind: 'argument', name: placeholder });
     } else if (STATIC_TOKEN.test(token)) {
       parts.push({ kind: 'static', value: token });

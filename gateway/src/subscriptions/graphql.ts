@@ -15,6 +15,7 @@ export {
   getOperationAST,
   getVariableValues,
   GraphQLError,
+  isEnumType,
   isObjectType,
   Kind,
   parse,

@@ -153,17 +153,16 @@ export class HealthSubscriptions {
   @StreamSubscription(
     () => ClusterUsage,
     {
-      // The gateway fills subject placeholders from ID or String arguments only, so the scope is
-      // fixed to the default here; ALL samples are published on the .ALL subject alongside.
-      subject: subjectTemplate(clusterUsageSampled, { scope: UsageScope.WORKERS }),
+      // {scope} is the enum argument's value (default WORKERS): samples of each scope have their subject.
+      subject: subjectTemplate(clusterUsageSampled),
       stream: HEALTH_METRICS_STREAM.name,
       authorize: 'cluster(id: $clusterId) { id }',
       replay: 'LAST',
     },
-    { description: "A cluster's usage: the last sample first, then one at each report of its agent. Worker nodes (scope ALL is not served yet)." },
+    { description: "A cluster's usage: the last sample first, then one at each report of its agent, over worker nodes or all nodes." },
   )
   clusterMetrics(
-    @Arg('scope', () => UsageScope, { nullable: true, defaultValue: UsageScope.WORKERS, description: 'Worker nodes (the only scope served yet).' }) _scope: UsageScope | null,
+    @Arg('scope', () => UsageScope, { nullable: true, defaultValue: UsageScope.WORKERS, description: 'Worker nodes (default) or all nodes.' }) _scope: UsageScope | null,
     @Arg('clusterId', () => ID) _clusterId: string,
   ): ClusterUsage {
     throw new GatewayExecutedFieldError('clusterMetrics');
