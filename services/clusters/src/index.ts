@@ -1,4 +1,6 @@
 export { buildClustersSchema } from './schema/index.js';
-export { ClusterRepository } from './adapters/cluster.repo.js';
-export { Orchestrator } from './orchestrator/orchestrator.js';
+export { ClusterRepository, type ClusterStatus } from './adapters/cluster.repo.js';
+export { ProviderRegistry } from './adapters/providers.js';
+export { Orchestrator, type OrchestratorOptions, type OrchestratorStats } from './orchestrator/orchestrator.js';
 export { planPool } from './domain/machines.js';
+export type { ClusterSpec, NodePool } from './domain/cluster.js';

@@ -71,7 +71,11 @@ export class ClusterRepository {
         { fields: ['tenantId', 'createdAt'] },
       ],
     });
-    const statuses = await store.collection<StatusDoc>({ name: 'cluster_status', indexes: [{ fields: ['nextReconcileAt'] }] });
+    const statuses = await store.collection<StatusDoc>({
+      name: 'cluster_status',
+      // Serves `due`: the clusters nobody holds in due order, without reading held ones.
+      indexes: [{ fields: ['leaseUntil', 'nextReconcileAt'] }],
+    });
     const events = await store.collection<EventDoc>({ name: 'cluster_events', indexes: [{ fields: ['clusterId', 'seq'] }] });
     return new ClusterRepository(specs, statuses, events);
   }
@@ -168,10 +172,22 @@ export class ClusterRepository {
     return this.statuses.get(id);
   }
 
-  /** Statuses due for reconciliation, most overdue first. */
+  /**
+   * Statuses due for reconciliation that nobody holds, most overdue first. Clusters under a
+   * lease are left out by the query (an index on the lease), so that a replica busy with many
+   * clusters does not read those again on every look; `expiredLeases` finds the ones whose
+   * holder died.
+   */
   async due(now: Date, limit: number): Promise<(ClusterStatus & { version: number })[]> {
-    const page = await this.statuses.find({ where: { nextReconcileAt: { lte: now.toISOString() } }, orderBy: [{ field: 'nextReconcileAt' }], first: limit });
-    return page.nodes;
+    const where = { leaseUntil: null, nextReconcileAt: { lte: now.toISOString() } };
+    return (await this.statuses.find({ where, orderBy: [{ field: 'nextReconcileAt' }], first: limit })).nodes;
+  }
+
+  /** Due statuses whose lease ran out (its replica died or stalled), in lease order. */
+  async expiredLeases(now: Date, limit: number): Promise<(ClusterStatus & { version: number })[]> {
+    const at = now.toISOString();
+    const where = { leaseUntil: { lte: at }, nextReconcileAt: { lte: at } };
+    return (await this.statuses.find({ where, orderBy: [{ field: 'leaseUntil' }, { field: 'nextReconcileAt' }], first: limit })).nodes;
   }
 
   /**

@@ -31,8 +31,15 @@ export interface OrchestratorOptions {
 
 /** Counters, for benchmarks and tests. */
 export interface OrchestratorStats {
+  /** Reconcile steps taken. */
   steps: number;
+  /** Steps that ended in a failure (retried with backoff). */
   failures: number;
+  /**
+   * Process CPU time (user + system, µs) while at least one step was in flight: read when the
+   * replica turns busy and when it turns idle, so that overlapping steps are counted once. It
+   * includes whatever else the process did meanwhile (serving GraphQL, say).
+   */
   cpuMicros: number;
 }
 
@@ -45,9 +52,16 @@ export class Orchestrator {
   readonly owner = `orchestrator-${randomUUID().slice(0, 8)}`;
   readonly stats: OrchestratorStats = { steps: 0, failures: 0, cpuMicros: 0 };
   private readonly inflight = new Set<string>();
+  /** Clusters whose lease this replica took and has not released yet (in flight, or left by a crashed step). */
+  private readonly held = new Set<string>();
+  /** Process CPU when the replica last turned busy (nothing in flight before). */
+  private busySince: NodeJS.CpuUsage | undefined;
   private readonly running = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private tickScheduled = false;
+  /** When this replica last looked for clusters whose lease ran out (ms since the epoch). */
+  private expiredCheckedAt = 0;
   private stopped = false;
   private readonly o: Required<Omit<OrchestratorOptions, 'now'>> & { now: () => Date };
 
@@ -86,14 +100,28 @@ export class Orchestrator {
     try {
       const free = this.o.concurrency - this.inflight.size;
       if (free <= 0) return;
-      const due = await this.o.repo.due(this.o.now(), free + this.inflight.size);
+      const now = this.o.now();
+      const due = await this.heldDue(now);
+      // Clusters of a replica that died: leases run out on the scale of `leaseMs`, so one look
+      // per poll finds them soon enough. They go first: each has been due for at least that long.
+      if (now.getTime() - this.expiredCheckedAt >= this.o.pollMs) {
+        this.expiredCheckedAt = now.getTime();
+        due.push(...(await this.o.repo.expiredLeases(now, free)));
+      }
+      if (due.length < free) due.push(...(await this.o.repo.due(now, free - due.length)));
       for (const status of due) {
         if (this.inflight.size >= this.o.concurrency) break;
         if (this.inflight.has(status.id)) continue;
+        if (this.inflight.size === 0) this.busySince = process.cpuUsage();
         this.inflight.add(status.id);
         const work = this.run(status).finally(() => {
           this.inflight.delete(status.id);
           this.running.delete(work);
+          if (this.inflight.size === 0 && this.busySince) {
+            const cpu = process.cpuUsage(this.busySince);
+            this.stats.cpuMicros += cpu.user + cpu.system;
+            this.busySince = undefined;
+          }
         });
         this.running.add(work);
       }
@@ -104,6 +132,23 @@ export class Orchestrator {
     }
   }
 
+  /**
+   * Due clusters that this replica still holds after a step that did not release them (it
+   * crashed, or found no spec). The store's due list leaves every leased cluster out, so these
+   * are looked up by id, to be retried at once rather than when their lease runs out.
+   */
+  private async heldDue(now: Date): Promise<(ClusterStatus & { version: number })[]> {
+    if (this.held.size === 0) return [];
+    const due: (ClusterStatus & { version: number })[] = [];
+    for (const id of this.held) {
+      if (this.inflight.has(id)) continue;
+      const status = await this.o.repo.getStatus(id);
+      if (status?.leaseOwner !== this.owner) this.held.delete(id);
+      else if (status.nextReconcileAt !== null && status.nextReconcileAt <= now.toISOString()) due.push(status);
+    }
+    return due;
+  }
+
   private async run(candidate: ClusterStatus & { version: number }): Promise<void> {
     const { repo, log } = this.o;
     const claimed = await repo.claim(candidate, this.owner, this.o.now(), this.o.leaseMs).catch((error: unknown) => {
@@ -111,25 +156,40 @@ export class Orchestrator {
       return null;
     });
     if (!claimed) return;
+    this.held.add(claimed.id);
     const stored = await repo.getSpec(claimed.id);
     if (!stored) return;
     try {
       await this.step(stored.spec, claimed);
+      this.held.delete(claimed.id);
     } catch (error) {
-      if (error instanceof StaleWriteError) log.warn({ clusterId: claimed.id, err: error }, 'lost the cluster to another replica');
-      else log.error({ err: error, clusterId: claimed.id }, 'reconcile step crashed');
+      if (error instanceof StaleWriteError) {
+        this.held.delete(claimed.id);
+        log.warn({ clusterId: claimed.id, err: error }, 'lost the cluster to another replica');
+      } else log.error({ err: error, clusterId: claimed.id }, 'reconcile step crashed');
     }
-    if (!this.stopped) setImmediate(() => void this.tick());
+    this.tickSoon();
+  }
+
+  /** Fills freed slots on the next turn of the event loop: steps that end in the same turn share one look at the store. */
+  private tickSoon(): void {
+    if (this.tickScheduled || this.stopped) return;
+    this.tickScheduled = true;
+    setImmediate(() => {
+      this.tickScheduled = false;
+      void this.tick();
+    });
   }
 
   private async step(spec: ClusterSpec, claimed: ClusterStatus & { version: number }): Promise<void> {
     const { repo } = this.o;
-    const started = process.cpuUsage();
     let current = claimed;
     const before = { phase: claimed.phase, conditions: claimed.conditions };
     const scope: Scope = {
       spec,
-      status: structuredClone(stripVersion(claimed)),
+      // A shallow copy is enough: `claimed` is this step's own (parsed from the store), and
+      // the conditions kept in `before` are never changed in place (setCondition makes a new list).
+      status: stripVersion(claimed),
       events: [],
       persist: async () => {
         current = await repo.saveStatus({ ...scope.status, version: current.version }, this.owner);
@@ -148,9 +208,7 @@ export class Orchestrator {
     // status also finds its events.
     await this.record(spec, scope.events, now).catch((error: unknown) => this.o.log.error({ err: error, clusterId: spec.id }, 'could not record events'));
     await repo.saveStatus({ ...status, version: current.version }, this.owner);
-    const cpu = process.cpuUsage(started);
     this.stats.steps++;
-    this.stats.cpuMicros += cpu.user + cpu.system;
     if (outcome.kind === 'failed') this.stats.failures++;
     await this.publish(spec, before, status);
   }
@@ -160,13 +218,20 @@ export class Orchestrator {
    * them in the store (the last 1000 per cluster) for `Cluster.events`.
    */
   private async record(spec: ClusterSpec, notes: EventNote[], now: Date): Promise<void> {
+    if (notes.length === 0) return;
     const { repo, bus } = this.o;
-    for (const note of notes) {
-      const event = { tenantId: spec.tenantId, clusterId: spec.id, time: now.toISOString(), ...note };
-      const { seq } = await bus.publish(clusterEvent, event, { msgId: randomUUID() });
-      await repo.appendEvent(event, seq);
+    const time = now.toISOString();
+    const events = notes.map((note) => ({ tenantId: spec.tenantId, clusterId: spec.id, time, ...note }));
+    // Published all at once rather than one ack at a time: the client sends them in one write,
+    // in this order, and the stream numbers them in the order they arrive on the connection.
+    const acks = await Promise.allSettled(events.map((event) => bus.publish(clusterEvent, event, { msgId: randomUUID() })));
+    let failed: unknown;
+    for (const [i, ack] of acks.entries()) {
+      if (ack.status === 'fulfilled') await repo.appendEvent(events[i]!, ack.value.seq);
+      else failed ??= ack.reason;
     }
-    if (notes.length) await repo.trimEvents(spec.id);
+    await repo.trimEvents(spec.id);
+    if (failed) throw failed;
   }
 
   /** Publishes the new conditions and phase if they changed. */
@@ -174,11 +239,13 @@ export class Orchestrator {
     const { bus, log } = this.o;
     try {
       const changed = before.phase !== status.phase || !sameConditions(before.conditions, status.conditions);
+      // Both at once (one write), in this order.
+      const published: Promise<unknown>[] = [];
       if (changed) {
-        await bus.publish(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: status.phase, conditions: status.conditions });
+        published.push(bus.publish(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: status.phase, conditions: status.conditions }));
       }
       if (before.phase !== status.phase) {
-        await bus.publish(clusterLifecycle, {
+        published.push(bus.publish(clusterLifecycle, {
           id: spec.id,
           tenantId: spec.tenantId,
           projectId: spec.projectId,
@@ -186,8 +253,9 @@ export class Orchestrator {
           phase: status.phase,
           cloud: { type: spec.cloud.type, region: spec.cloud.region },
           nodePools: spec.nodePools.map((p) => ({ name: p.name, role: p.role, count: p.count })),
-        });
+        }));
       }
+      await Promise.all(published);
     } catch (error) {
       log.error({ err: error, clusterId: spec.id }, 'could not record or publish events');
     }

@@ -193,7 +193,8 @@ export const addonsPhase: Phase = async (deps, scope) => {
     }
     status.addonsProfileId = spec.profileId;
     for (const pack of reply.installed) scope.events.push({ severity: 'NORMAL', reason: 'AddonInstalled', message: `installed ${pack.name} ${pack.version}`, object: `pack/${pack.name}` });
-    return done('AddonsInstalled', `${reply.installed.length} pack(s) installed`);
+    // The same words as when they were installed before: the condition does not change on the next look.
+    return done('AddonsInstalled', 'every pack of the profile is installed');
   } catch (error) {
     if (error instanceof BusError && error.code === 'NO_RESPONDERS') return progress('WaitingForAgent', "waiting for the cluster's agent to connect");
     return failure(error, 'AddonsFailed');

@@ -135,6 +135,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // An Error with a stack per request and publish is most of nats.js's own cost on hot paths;
+    // failures still carry the subject in their message.
+    noAsyncTraces: true,
   });
   (async () => {
     for await (const status of connection.status()) {
