@@ -80,8 +80,12 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     // The gateway's address is chosen first, so that services can hand out links to it (log downloads).
     const gatewayPort = await freePort();
     env.LOGS_PUBLIC_URL ??= `http://127.0.0.1:${gatewayPort}`;
-    const started = await Promise.all(SUBGRAPHS.map((s) => startProcess(s.name, `${root}services/${s.name}/dist/main.js`, env)));
+    // Every start is awaited, failed or not, so that a failure leaves no process running.
+    const outcomes = await Promise.allSettled(SUBGRAPHS.map((s) => startProcess(s.name, `${root}services/${s.name}/dist/main.js`, env)));
+    const started = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     for (const s of started) services.set(s.name, s);
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
     const urls = Object.fromEntries(started.map((s) => [subgraphUrlVariable(s.name), s.url]));
     const gateway = await startProcess('gateway', `${root}gateway/dist/main.js`, { ...env, ...urls, PORT: String(gatewayPort) });
     services.set('gateway', gateway);
