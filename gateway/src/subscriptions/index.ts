@@ -4,3 +4,4 @@ export * from './hub.js';
 export * from './metrics.js';
 export * from './server.js';
 export * from './source.js';
+export * from './transport.js';

@@ -1,0 +1,290 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, it } from 'vitest';
+import type { Counters, Report, Request, StepResult, Widget } from './subscriptions.child.js';
+
+/**
+ * Benchmark of the gateway's subscriptions (issue 6): one gateway process (the widgets fixture
+ * platform of gateway/src/subscriptions), 10,000 graphql-transport-ws subscribers over 1,000
+ * subjects (widgets, 10 subscribers each, all with the same selection), and events published to
+ * JetStream at increasing rates. Against it, the ceiling: a bare `ws` server (no GraphQL, no
+ * JetStream consumers: core NATS subscriptions) that sends each event's frame, built once, to
+ * the 10,000 subscribers of 1,000 other subjects.
+ *
+ * Every party is a process of its own (subscriptions.child.ts): the gateway, the bare server,
+ * and for each of them a process holding its 10,000 subscribers (raw `ws` clients speaking
+ * graphql-transport-ws) and the publisher of their events, which puts the publish time in each
+ * event, so latency is publish to receipt on one clock. The two servers take turns at each rate,
+ * so that both see the same machine (this one is shared: absolute figures move from run to run,
+ * the comparison much less).
+ *
+ * Prints, per server: memory per idle subscriber (RSS and V8 heap after a full GC, before and
+ * after its 10,000 subscribers connect and subscribe, divided by 10,000) and idle CPU; per rate:
+ * delivered events/s (`next` frames received), p50/p99 latency, the server's CPU (share of one
+ * core) and CPU per delivered event, nats-server's and the subscribers' CPU. A server leaves the
+ * ladder at the first rate it cannot carry (under 90% delivered, p99 over 1 s, or a socket lost).
+ * Asserts nothing about time.
+ *
+ *   npx vitest run --project bench test/bench/subscriptions.bench.ts
+ *
+ * SUBSCRIPTIONS_BENCH_SUBSCRIBERS, _SUBJECTS, _RATES (events published per second, comma
+ * separated) and _STEP_S change the shape; SUBSCRIPTIONS_BENCH_PROFILE=<dir> writes CPU profiles of
+ * the servers (node --cpu-prof) under <dir>/<server>/ (the largest file is the main thread's).
+ */
+const env = process.env;
+const SUBSCRIBERS = Number(env.SUBSCRIPTIONS_BENCH_SUBSCRIBERS ?? 10_000);
+const SUBJECTS = Number(env.SUBSCRIPTIONS_BENCH_SUBJECTS ?? 1_000);
+const RATES = (env.SUBSCRIPTIONS_BENCH_RATES ?? '1000,2500,5000,7500,10000,15000').split(',').map(Number);
+const WARM_MS = 1_000;
+const STEP_MS = Number(env.SUBSCRIPTIONS_BENCH_STEP_S ?? 5) * 1000;
+const PROFILE_DIR = env.SUBSCRIPTIONS_BENCH_PROFILE;
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+// ---- child processes ----
+
+type ReportOf<T extends Report['type']> = Extract<Report, { type: T }>;
+
+interface Child {
+  name: string;
+  pid: number;
+  ready: ReportOf<'ready'>;
+  /** Sends a request and waits for the report of type `type`. */
+  ask<T extends Report['type']>(request: Request, type: T, timeoutMs?: number): Promise<ReportOf<T>>;
+  /** Calls `listener` on each report of type `type` until the returned function is called. */
+  on<T extends Report['type']>(type: T, listener: (report: ReportOf<T>) => void): () => void;
+  stop(): Promise<void>;
+}
+
+/** Starts subscriptions.child.ts in a role (TypeScript sources, through swc-hooks.mjs). */
+async function startChild(name: string, args: string[], profile = false): Promise<Child> {
+  // One directory per process: the module hooks' thread writes a profile of its own beside the main thread's.
+  const cpuProf = profile && PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${name}`] : [];
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', new URL('./swc-hooks.mjs', import.meta.url).href, '--expose-gc', ...cpuProf, fileURLToPath(new URL('./subscriptions.child.ts', import.meta.url)), ...args],
+    { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: '', TEST_LOG_LEVEL: env.TEST_LOG_LEVEL ?? 'silent' } },
+  );
+  const listeners = new Map<Report['type'], Set<(report: Report) => void>>();
+  const on = <T extends Report['type']>(type: T, listener: (report: ReportOf<T>) => void) => {
+    const set = listeners.get(type) ?? new Set();
+    listeners.set(type, set);
+    const wrapped = listener as (report: Report) => void;
+    set.add(wrapped);
+    return () => void set.delete(wrapped);
+  };
+  child.on('message', (report: Report) => {
+    for (const listener of [...(listeners.get(report.type) ?? [])]) listener(report);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const next = <T extends Report['type']>(type: T, timeoutMs: number) =>
+    new Promise<ReportOf<T>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`${name}: no ${type} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = on(type, (report) => {
+        clearTimeout(timer);
+        off();
+        resolve(report);
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        off();
+        reject(new Error(`${name} exited while waiting for ${type}`));
+      });
+    });
+  const ready = await next('ready', 120_000);
+  return {
+    name,
+    pid: child.pid!,
+    ready,
+    ask(request, type, timeoutMs = 300_000) {
+      const report = next(type, timeoutMs);
+      child.send(request);
+      return report;
+    },
+    on,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      if (child.connected) child.send({ type: 'stop' } satisfies Request);
+      else child.kill('SIGTERM');
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux; clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The pid of a child of `parent` by its command name (the fixture's nats-server). */
+function childPid(parent: number, command: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (comm === command && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const pct = (cores: number) => `${Math.round(cores * 100)}%`;
+
+// ---- one server under test ----
+
+interface Step extends StepResult {
+  rate: number;
+  offered: number;
+  serverCpu: number;
+  natsCpu: number;
+  /** Server CPU microseconds per delivered event. */
+  costUs: number;
+}
+
+interface Contender {
+  name: string;
+  server: Child;
+  clients: Child;
+  widgets: Widget[];
+  idle?: { rss: number; heap: number; cpu: number; connectS: number };
+  steps: Step[];
+  done: boolean;
+}
+
+/** Connects the contender's subscribers and measures its memory per idle subscriber. */
+async function connectAll(contender: Contender, natsUrl: string) {
+  const { server, clients, name } = contender;
+  const subscriptions = async () => (await server.ask({ type: 'probe', gc: false }, 'probe')).counters.subscriptions;
+  // A first use of every path (query plans, JIT), so that the baseline is not the first.
+  await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, natsUrl, widgets: contender.widgets.slice(0, 50), count: 100 }, 'connected');
+  while ((await subscriptions()) < 100) await sleep(100);
+  await clients.ask({ type: 'disconnect' }, 'disconnected');
+  while ((await subscriptions()) > 0) await sleep(100);
+
+  const before = await server.ask({ type: 'probe', gc: true }, 'probe');
+  const started = performance.now();
+  await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, natsUrl, widgets: contender.widgets, count: SUBSCRIBERS }, 'connected');
+  let counters: Counters;
+  const deadline = Date.now() + 240_000;
+  while ((counters = (await server.ask({ type: 'probe', gc: false }, 'probe')).counters).subscriptions < SUBSCRIBERS) {
+    if (Date.now() > deadline) throw new Error(`${name}: ${counters.subscriptions} of ${SUBSCRIBERS} subscriptions after 240 s`);
+    await sleep(250);
+  }
+  const connectS = (performance.now() - started) / 1000;
+  await sleep(1_000);
+  const after = await server.ask({ type: 'probe', gc: true }, 'probe');
+  contender.idle = {
+    rss: (after.memory.rss - before.memory.rss) / SUBSCRIBERS,
+    heap: (after.memory.heapUsed - before.memory.heapUsed) / SUBSCRIBERS,
+    cpu: NaN,
+    connectS,
+  };
+  console.log(
+    `${name}: ${fmt(SUBSCRIBERS)} subscribers connected and subscribed in ${connectS.toFixed(1)} s; per idle subscriber ` +
+      `${kb(contender.idle.rss)} RSS, ${kb(contender.idle.heap)} V8 heap (RSS ${mib(before.memory.rss)} -> ${mib(after.memory.rss)}, ` +
+      `heap ${mib(before.memory.heapUsed)} -> ${mib(after.memory.heapUsed)} of ${mib(after.memory.heapTotal)})`,
+  );
+}
+
+/** One rate against one contender. */
+async function step(contender: Contender, rate: number, natsPid: number | undefined): Promise<Step> {
+  const { server, clients } = contender;
+  let start = { server: NaN, nats: NaN, at: 0 };
+  let end = { server: NaN, nats: NaN, at: 0 };
+  const off = clients.on('window', ({ edge }) => {
+    const sample = { server: cpuSeconds(server.pid), nats: cpuSeconds(natsPid), at: performance.now() };
+    if (edge === 'start') start = sample;
+    else end = sample;
+  });
+  const { result, lost } = await clients.ask({ type: 'step', rate, warmMs: WARM_MS, measureMs: STEP_MS }, 'step');
+  off();
+  const seconds = (end.at - start.at) / 1000;
+  const serverCpu = (end.server - start.server) / seconds;
+  const s: Step = {
+    ...result,
+    rate,
+    offered: (rate * SUBSCRIBERS) / contender.widgets.length,
+    serverCpu,
+    natsCpu: (end.nats - start.nats) / seconds,
+    costUs: (serverCpu * 1e6) / result.delivered,
+  };
+  contender.steps.push(s);
+  const lostAny = Object.keys(lost).length > 0;
+  console.log(
+    `${contender.name.padEnd(7)} ${fmt(rate).padStart(6)} events/s (${fmt(s.offered).padStart(7)} offered): ${fmt(s.delivered).padStart(7)} delivered/s, ` +
+      `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms; CPU: server ${pct(serverCpu)} (${s.costUs.toFixed(1)} µs per event), ` +
+      `nats-server ${pct(s.natsCpu)}, subscribers+publisher ${pct(s.cpu)}${lostAny ? `; sockets lost: ${JSON.stringify(lost)}` : ''}`,
+  );
+  if (lostAny || s.delivered < 0.9 * s.offered || s.p99 > 1_000) contender.done = true;
+  return s;
+}
+
+const children: Child[] = [];
+afterAll(async () => {
+  await Promise.allSettled(children.reverse().map((child) => child.stop()));
+});
+
+it('should measure 10,000 subscribers through the gateway against a bare ws broadcast', async () => {
+  const start = (name: string, args: string[], profile = false) =>
+    startChild(name, args, profile).then((child) => {
+      children.push(child);
+      return child;
+    });
+  const gatewayServer = await start('gateway', ['gateway', String(2 * SUBJECTS)], true);
+  const natsUrl = gatewayServer.ready.natsUrl!;
+  const natsPid = childPid(gatewayServer.pid, 'nats-server');
+  const widgets = gatewayServer.ready.widgets!;
+  const [bareServer, gatewayClients, bareClients] = await Promise.all([start('bare-ws', ['bare', natsUrl], true), start('gateway-clients', ['clients']), start('bare-clients', ['clients'])]);
+  // Each contender its own subjects, so that one's events never reach the other.
+  const gateway: Contender = { name: 'gateway', server: gatewayServer, clients: gatewayClients, widgets: widgets.slice(0, SUBJECTS), steps: [], done: false };
+  const bare: Contender = { name: 'bare-ws', server: bareServer, clients: bareClients, widgets: widgets.slice(SUBJECTS), steps: [], done: false };
+  await bareServer.ask({ type: 'serve', widgets: bare.widgets }, 'served');
+  console.log(`subscriptions bench: ${fmt(SUBSCRIBERS)} subscribers over ${fmt(SUBJECTS)} subjects per server; rates ${RATES.join(', ')} events/s; ${STEP_MS / 1000} s per step`);
+
+  for (const contender of [gateway, bare]) await connectAll(contender, natsUrl);
+  const idleStart = [cpuSeconds(gatewayServer.pid), cpuSeconds(bareServer.pid)];
+  await sleep(5_000);
+  gateway.idle!.cpu = (cpuSeconds(gatewayServer.pid) - idleStart[0]!) / 5;
+  bare.idle!.cpu = (cpuSeconds(bareServer.pid) - idleStart[1]!) / 5;
+  console.log(`idle CPU with ${fmt(SUBSCRIBERS)} subscribers each: gateway ${pct(gateway.idle!.cpu)}, bare-ws ${pct(bare.idle!.cpu)}`);
+
+  for (const rate of RATES) {
+    for (const contender of [gateway, bare]) if (!contender.done) await step(contender, rate, natsPid);
+    if (gateway.done && bare.done) break;
+  }
+  const counters = (await gatewayServer.ask({ type: 'probe', gc: false }, 'probe')).counters;
+
+  const best = (c: Contender) => c.steps.reduce((a, s) => Math.max(a, s.delivered), 0);
+  const carried = (c: Contender) => c.steps.filter((s) => s.p99 < 100 && s.delivered >= 0.9 * s.offered).at(-1);
+  const line = (c: Contender) => {
+    const ok = carried(c);
+    const costs = c.steps.map((s) => s.costUs).filter(Number.isFinite);
+    return (
+      `  ${c.name}: best ${fmt(best(c))} delivered/s; highest rate carried with p99 < 100 ms: ${ok ? `${fmt(ok.delivered)}/s (p99 ${ok.p99.toFixed(1)} ms)` : 'none'}; ` +
+      `${kb(c.idle!.rss)} RSS (${kb(c.idle!.heap)} heap) per idle subscriber; CPU per delivered event ${Math.min(...costs).toFixed(1)}-${Math.max(...costs).toFixed(1)} µs`
+    );
+  };
+  console.log(
+    [
+      '',
+      `summary (${fmt(SUBSCRIBERS)} subscribers over ${fmt(SUBJECTS)} subjects per server):`,
+      line(gateway),
+      line(bare),
+      `  gateway / bare-ws ceiling: ${((best(gateway) / best(bare)) * 100).toFixed(0)}% (best delivered/s); slow consumers cut off by the gateway: ${counters.slowConsumers}`,
+    ].join('\n'),
+  );
+}, 600_000);
