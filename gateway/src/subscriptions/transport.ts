@@ -26,7 +26,7 @@ const KEEP_ALIVE_SLICES = 12;
  * shared by every socket (`this` is the socket): with thousands of idle connections, a closure
  * per listener per socket was a good part of their memory.
  */
-class Connection implements GraphqlWsSocket {
+class ServedSocket implements GraphqlWsSocket {
   readonly protocol: string;
   /** Whether it answered the last ping. */
   alive = true;
@@ -64,7 +64,7 @@ class Connection implements GraphqlWsSocket {
 export function useGraphqlWs(options: ServerOptions<{ authorization?: unknown }, SocketExtra>, wss: WebSocketServer, transport: GraphqlWsOptions): { dispose(): Promise<void> } {
   const { log, production } = transport;
   const server = makeServer(options);
-  const connections = new Map<WebSocket, Connection>();
+  const connections = new Map<WebSocket, ServedSocket>();
   const reason = (error: unknown) => (production ? 'Internal server error' : (error instanceof Error ? error.message : String(error)).slice(0, 120) || 'Internal server error');
 
   function onPong(this: WebSocket) {
@@ -100,7 +100,7 @@ export function useGraphqlWs(options: ServerOptions<{ authorization?: unknown },
   });
 
   wss.on('connection', (socket) => {
-    const connection = new Connection(socket);
+    const connection = new ServedSocket(socket);
     connections.set(socket, connection);
     socket.on('pong', onPong);
     socket.on('error', onError);
@@ -111,7 +111,7 @@ export function useGraphqlWs(options: ServerOptions<{ authorization?: unknown },
 
   // One sweep over every socket per keep-alive period, in slices: a socket that did not answer
   // the previous ping (a period ago) is dropped, any other is pinged again.
-  let sweep: IterableIterator<Connection> | undefined;
+  let sweep: IterableIterator<ServedSocket> | undefined;
   const timer =
     transport.keepAliveMs > 0
       ? setInterval(() => {
