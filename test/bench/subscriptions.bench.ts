@@ -23,7 +23,8 @@ import type { Counters, Report, Request, StepResult, Widget } from './subscripti
  * after its 10,000 subscribers connect and subscribe, divided by 10,000; both once the process has
  * settled, see `settled`, and right after connecting too) and idle CPU; per rate:
  * delivered events/s (`next` frames received), p50/p99 latency, the server's CPU (share of one
- * core) and CPU per delivered event, nats-server's and the subscribers' CPU. A server leaves the
+ * core) and CPU per delivered event, nats-server's and the subscribers' CPU, and for the gateway
+ * the longest its event loop was held up (its /metrics). A server leaves the
  * ladder at the first rate it cannot carry (under 90% delivered, p99 over 1 s, or a socket lost).
  * Asserts nothing about time.
  *
@@ -154,6 +155,8 @@ interface Step extends StepResult {
   natsCpu: number;
   /** Server CPU microseconds per delivered event. */
   costUs: number;
+  /** The longest the server's event loop was held up during the window, where it says (the gateway's /metrics). */
+  loopDelayMs?: number;
 }
 
 interface Contender {
@@ -221,18 +224,33 @@ async function connectAll(contender: Contender, natsUrl: string) {
   );
 }
 
+/**
+ * The longest event loop delay since the previous call, from prom-client's default metrics (which
+ * restart their delay histogram at each scrape).
+ */
+async function loopDelayMs(metricsUrl: string | undefined): Promise<number | undefined> {
+  if (!metricsUrl) return undefined;
+  const text = await (await fetch(metricsUrl)).text();
+  const max = /^nodejs_eventloop_lag_max_seconds ([\d.e+-]+)$/m.exec(text)?.[1];
+  return max === undefined ? undefined : Number(max) * 1000;
+}
+
 /** One rate against one contender. */
 async function step(contender: Contender, rate: number, natsPid: number | undefined): Promise<Step> {
   const { server, clients } = contender;
+  const metricsUrl = server.ready.metricsUrl;
   let start = { server: NaN, nats: NaN, at: 0 };
   let end = { server: NaN, nats: NaN, at: 0 };
+  const scrapes: Promise<number | undefined>[] = [];
   const off = clients.on('window', ({ edge }) => {
     const sample = { server: cpuSeconds(server.pid), nats: cpuSeconds(natsPid), at: performance.now() };
+    scrapes.push(loopDelayMs(metricsUrl));
     if (edge === 'start') start = sample;
     else end = sample;
   });
   const { result, lost } = await clients.ask({ type: 'step', rate, warmMs: WARM_MS, measureMs: STEP_MS }, 'step');
   off();
+  const [, windowDelay] = await Promise.all(scrapes);
   const seconds = (end.at - start.at) / 1000;
   const serverCpu = (end.server - start.server) / seconds;
   const s: Step = {
@@ -242,13 +260,15 @@ async function step(contender: Contender, rate: number, natsPid: number | undefi
     serverCpu,
     natsCpu: (end.nats - start.nats) / seconds,
     costUs: (serverCpu * 1e6) / result.delivered,
+    loopDelayMs: windowDelay,
   };
   contender.steps.push(s);
   const lostAny = Object.keys(lost).length > 0;
   console.log(
     `${contender.name.padEnd(7)} ${fmt(rate).padStart(6)} events/s (${fmt(s.offered).padStart(7)} offered): ${fmt(s.delivered).padStart(7)} delivered/s, ` +
       `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms; CPU: server ${pct(serverCpu)} (${s.costUs.toFixed(1)} µs per event), ` +
-      `nats-server ${pct(s.natsCpu)}, subscribers+publisher ${pct(s.cpu)}${lostAny ? `; sockets lost: ${JSON.stringify(lost)}` : ''}`,
+      `nats-server ${pct(s.natsCpu)}, subscribers+publisher ${pct(s.cpu)}` +
+      `${s.loopDelayMs === undefined ? '' : `; longest event loop delay ${s.loopDelayMs.toFixed(0)} ms`}${lostAny ? `; sockets lost: ${JSON.stringify(lost)}` : ''}`,
   );
   if (lostAny || s.delivered < 0.9 * s.offered || s.p99 > 1_000) contender.done = true;
   return s;

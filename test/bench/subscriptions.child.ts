@@ -60,7 +60,7 @@ export type Request =
   | { type: 'stop' };
 
 export type Report =
-  | { type: 'ready'; wsUrl?: string; natsUrl?: string; widgets?: Widget[] }
+  | { type: 'ready'; wsUrl?: string; natsUrl?: string; widgets?: Widget[]; metricsUrl?: string }
   | { type: 'probe'; memory: NodeJS.MemoryUsage; counters: Counters }
   | { type: 'served' }
   | { type: 'connected' }
@@ -91,7 +91,7 @@ interface Fixture {
     wsUrl: string;
     widget(tenantId: string, projectId: string): string;
     token(claims: { sub: string; tenantId: string; projects: Record<string, string> }): Promise<string>;
-    gateway: { subscriptions: { stats(): Counters } };
+    gateway: { url: string; subscriptions: { stats(): Counters } };
     stop(): Promise<void>;
   }>;
   ids: { tenant(): string; project(): string };
@@ -121,7 +121,7 @@ async function gateway(count: number): Promise<Role> {
     }
   }
   return {
-    ready: { type: 'ready', wsUrl: platform.wsUrl, natsUrl: platform.nats.url, widgets },
+    ready: { type: 'ready', wsUrl: platform.wsUrl, natsUrl: platform.nats.url, widgets, metricsUrl: new URL('/metrics', platform.gateway.url).href },
     handle: async (request) => (request.type === 'probe' ? probe(platform.gateway.subscriptions.stats(), request.gc) : undefined),
     stop: () => platform.stop(),
   };

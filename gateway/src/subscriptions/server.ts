@@ -1,8 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import { AuthenticationError, StreamReplay, verifyBearer, type ErrorCode, type Identity, type Logger } from '@fleetgraph/kit';
-import { CloseCode, type SubscribePayload } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { CloseCode, handleProtocols, type SubscribePayload } from 'graphql-ws';
 import type { Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AFTER_ARGUMENT, readBindings, subjectFor, type FieldBinding } from './binding.js';
@@ -19,12 +18,14 @@ import {
   visit,
   type DocumentNode,
   type FieldNode,
+  type GraphQLField,
   type GraphQLSchema,
   type OperationDefinitionNode,
 } from './graphql.js';
-import { createHub, type StartFrom, type Watch } from './hub.js';
+import { createHub, type Execution, type Listener, type StartFrom, type Watch } from './hub.js';
 import { createSubscriptionMetrics, type SubscriptionStats } from './metrics.js';
 import type { EventSource } from './source.js';
+import { useGraphqlWs } from './transport.js';
 
 /** How the gateway closes a subscription socket, besides graphql-ws's own protocol codes. */
 export const SubscriptionCloseCode = {
@@ -92,7 +93,63 @@ export interface SubscriptionServer {
 interface Served {
   schema: GraphQLSchema;
   bindings: Map<string, FieldBinding>;
+  /** Compiled documents by operation name and text, least recently used first (see compile). */
+  compiled: Map<string, Compiled>;
+  /** The executions of the running subscriptions, by subject and execution key (see acquireExecution). */
+  executions: Map<string, SharedExecution>;
 }
+
+/**
+ * What preparing a subscription derives from its document alone: the same for every subscription
+ * that sends the same text and operation name, so computed once (parsing and validating are most
+ * of the work of a subscribe) and one document shared instead of a copy per subscription.
+ */
+interface Compiled {
+  document: DocumentNode;
+  field: FieldNode;
+  name: string;
+  binding: FieldBinding;
+  definition: GraphQLField<unknown, unknown>;
+  operation: OperationDefinitionNode;
+  /** The variables the selection uses: with the tenant and the text, what decides an execution's result. */
+  selectionVariables: string[];
+}
+
+/** One execution of a selection over each event, shared by the subscriptions of a subject with the same execution key. */
+interface SharedExecution {
+  execution: Execution;
+  subscriptions: number;
+}
+
+/**
+ * Authorisation queries (federated queries through the gateway) run at once; more subscribes wait.
+ * A burst of subscribes (clients reconnecting to this replica) then holds a queue of small waits,
+ * not thousands of queries in flight and the memory each one holds until it answers.
+ */
+const AUTHORIZATIONS_AT_ONCE = 32;
+
+/** Runs at most `limit` tasks at once, the others in order as slots free up. */
+function createLimiter(limit: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running < limit) running++;
+    // The slot is handed over by the task that frees it (running stays as it is).
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
+/** Documents kept compiled per schema. */
+const COMPILED_DOCUMENTS = 500;
+/** Longer documents are compiled for each subscription and not kept. */
+const COMPILED_MAX_LENGTH = 16 * 1024;
 
 interface Connection {
   socket: WebSocket;
@@ -104,24 +161,27 @@ interface Connection {
   cut: boolean;
 }
 
-/** A running subscription: the iterator graphql-ws drives (it never yields: frames are sent directly). */
+/** What a connection ends its subscriptions by. */
 interface Running {
   end(): void;
 }
 
+const ignore = () => {};
+
 /** What onSubscribe prepared, handed to `subscribe` as the execution context. */
 interface Plan {
-  schema: GraphQLSchema;
-  document: DocumentNode;
+  served: Served;
+  compiled: Compiled;
   connection: Connection;
   id: string;
-  binding: FieldBinding;
+  payload: SubscribePayload;
   subject: string;
   from: StartFrom;
   executionKey: string;
-  execute(payload: Record<string, unknown>): string;
   requestId: string;
 }
+
+const isErrors = <T extends object>(value: T | readonly GraphQLError[]): value is readonly GraphQLError[] => Array.isArray(value);
 
 function error(code: ErrorCode, message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code } });
@@ -190,7 +250,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     };
   };
 
-  const wss = new WebSocketServer({ server: options.server, path: options.path ?? '/graphql', maxPayload: options.maxMessageBytes ?? 64 * 1024 });
+  const authorisations = createLimiter(AUTHORIZATIONS_AT_ONCE);
+  const wss = new WebSocketServer({ server: options.server, path: options.path ?? '/graphql', maxPayload: options.maxMessageBytes ?? 64 * 1024, handleProtocols });
 
   function dropConnection(connection: Connection) {
     if (connections.get(connection.socket) !== connection) return;
@@ -210,20 +271,28 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     setTimeout(() => connection.socket.terminate(), closeGraceMs).unref();
   }
 
-  function armExpiry(connection: Connection, expiresAt: Date) {
-    const wait = expiresAt.getTime() - Date.now();
+  function armExpiry(connection: Connection, expiresAt: number) {
+    const wait = expiresAt - Date.now();
     if (wait <= 0) {
       connection.socket.close(SubscriptionCloseCode.Forbidden, 'Forbidden: token expired');
       return;
     }
     // setTimeout takes at most 2^31 - 1 ms: re-arm for longer-lived tokens.
-    connection.expiry = setTimeout(() => armExpiry(connection, expiresAt), Math.min(wait, 2 ** 31 - 1));
+    connection.expiry = setTimeout(armExpiry, Math.min(wait, 2 ** 31 - 1), connection, expiresAt);
     connection.expiry.unref();
   }
 
-  async function prepare(connection: Connection, id: string, payload: SubscribePayload): Promise<Plan | readonly GraphQLError[]> {
-    const current = served;
-    if (!current) return [error('SERVICE_UNAVAILABLE', 'subscriptions are not served yet; retry')];
+  /** Parses and validates a subscription document, or takes it from the schema's compiled documents. */
+  function compile(current: Served, payload: SubscribePayload): Compiled | readonly GraphQLError[] {
+    // No operation name (null or absent) is "\u0001", which no GraphQL name can be.
+    const key = `${payload.operationName ?? '\u0001'}\u0000${payload.query}`;
+    const cached = current.compiled.get(key);
+    if (cached) {
+      // Most recently used last: the first entry is the one to evict.
+      current.compiled.delete(key);
+      current.compiled.set(key, cached);
+      return cached;
+    }
     let document: DocumentNode;
     try {
       document = parse(payload.query);
@@ -242,6 +311,20 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     const binding = current.bindings.get(name);
     const definition = current.schema.getSubscriptionType()?.getFields()[name];
     if (!binding || !definition) return [error('BAD_USER_INPUT', `Subscription.${name} is not served`)];
+    const compiled: Compiled = { document, field, name, binding, definition, operation, selectionVariables: selectionVariables(field, document) };
+    if (payload.query.length <= COMPILED_MAX_LENGTH) {
+      current.compiled.set(key, compiled);
+      if (current.compiled.size > COMPILED_DOCUMENTS) current.compiled.delete(current.compiled.keys().next().value!);
+    }
+    return compiled;
+  }
+
+  async function prepare(connection: Connection, id: string, payload: SubscribePayload): Promise<Plan | readonly GraphQLError[]> {
+    const current = served;
+    if (!current) return [error('SERVICE_UNAVAILABLE', 'subscriptions are not served yet; retry')];
+    const compiled = compile(current, payload);
+    if (isErrors(compiled)) return compiled;
+    const { field, name, binding, definition, operation } = compiled;
 
     const variables = getVariableValues(current.schema, operation.variableDefinitions ?? [], payload.variables ?? {});
     if (variables.errors) return variables.errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'BAD_USER_INPUT' } }));
@@ -267,26 +350,61 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
       from = { kind: 'after', seq };
     }
 
-    const requestId = randomUUID();
-    const denied = await authorise(binding, args, identity, requestId);
+    // Copied: randomUUID() returns a rope of its pieces (some 350 bytes), kept as long as the subscription.
+    const requestId = Buffer.from(randomUUID(), 'latin1').toString('latin1');
+    const denied = await authorisations(() =>
+      // Queued while the client left: nothing to authorise for.
+      connections.get(connection.socket) === connection ? authorise(binding, args, identity, requestId) : Promise.resolve(error('UNAUTHENTICATED', 'the connection is closing')),
+    );
     if (denied) return [denied];
 
     // The result depends only on the event, the document and the variables its selection uses:
     // subscribers agreeing on those (within a tenant, which the subject holds too) share one execution.
-    const used = Object.fromEntries(selectionVariables(field, document).map((v) => [v, payload.variables?.[v] ?? null]));
+    const used = Object.fromEntries(compiled.selectionVariables.map((v) => [v, payload.variables?.[v] ?? null]));
     const executionKey = createHash('sha256')
       .update(JSON.stringify([identity.tenantId, payload.operationName ?? null, payload.query, used]))
       .digest('base64url');
-    const schema = current.schema;
-    const execute = (event: Record<string, unknown>) => {
-      try {
-        return JSON.stringify(executeSync({ schema, document, rootValue: { [name]: event }, variableValues: payload.variables ?? {}, operationName: payload.operationName ?? undefined }));
-      } catch (failure) {
-        log.error({ err: failure, subject }, 'could not execute a subscription selection');
-        return JSON.stringify({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
-      }
+    return { served: current, compiled, connection, id, payload, subject, from, executionKey, requestId };
+  }
+
+  /**
+   * The execution of a plan's group: one per subject and execution key while any subscription
+   * uses it (the hub executes once per event per key anyway; this keeps one closure, not one per
+   * subscription). Released by `releaseExecution`.
+   */
+  function acquireExecution(plan: Plan): Execution {
+    const key = `${plan.subject}\u0000${plan.executionKey}`;
+    const shared = plan.served.executions.get(key);
+    if (shared) {
+      shared.subscriptions++;
+      return shared.execution;
+    }
+    const { served: current, payload, subject } = plan;
+    const { schema } = current;
+    const { document, name, binding } = plan.compiled;
+    const variableValues = payload.variables ?? {};
+    const operationName = payload.operationName ?? undefined;
+    const execution: Execution = {
+      key: plan.executionKey,
+      cursorField: binding.cursorField,
+      isComplete: binding.complete,
+      execute(event) {
+        try {
+          return JSON.stringify(executeSync({ schema, document, rootValue: { [name]: event }, variableValues, operationName }));
+        } catch (failure) {
+          log.error({ err: failure, subject }, 'could not execute a subscription selection');
+          return JSON.stringify({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+        }
+      },
     };
-    return { schema, document, connection, id, binding, subject, from, executionKey, execute, requestId };
+    current.executions.set(key, { execution, subscriptions: 1 });
+    return execution;
+  }
+
+  function releaseExecution(plan: Plan) {
+    const key = `${plan.subject}\u0000${plan.executionKey}`;
+    const shared = plan.served.executions.get(key);
+    if (shared && --shared.subscriptions === 0) plan.served.executions.delete(key);
   }
 
   /** Refuses a subscription whose entity the caller cannot read, exactly like an unknown one. */
@@ -311,86 +429,110 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   }
 
   /**
-   * Starts a prepared subscription. Frames go straight to the socket (one serialized result per
-   * execution, shared by every subscriber of the execution); the iterator graphql-ws drives never
-   * yields: it ends (graphql-ws then sends `complete`) or fails (graphql-ws sends `error`).
+   * A started subscription, in every role it plays: the hub's listener (frames go straight to the
+   * socket: one serialized result per execution, shared by every subscriber of the execution), the
+   * iterator graphql-ws drives (it never yields: it ends, and graphql-ws sends `complete`, or
+   * fails, and graphql-ws sends `error`), and what its connection ends it by. One object rather
+   * than a closure per role: with thousands of idle subscriptions, closures were much of their memory.
    */
-  async function start(plan: Plan): Promise<AsyncIterableIterator<never>> {
-    const { connection, id } = plan;
-    const { socket } = connection;
-    let ended = false;
-    let counted = false;
-    let watch: Watch | undefined;
-    let settle!: (result: IteratorResult<never>) => void;
-    let reject!: (reason: unknown) => void;
-    const finished = new Promise<IteratorResult<never>>((resolve, fail) => {
-      settle = resolve;
-      reject = fail;
-    });
-    // graphql-ws may never call next() (the client left first): a failure must not go unhandled.
-    finished.catch(() => {});
-    const finish = (failure?: GraphQLError) => {
-      if (ended) return;
-      ended = true;
-      if (counted) subscriptions--;
-      connection.running.delete(running);
-      connection.active--;
-      watch?.close();
-      if (failure) reject(failure);
-      else settle({ done: true, value: undefined });
-    };
-    const running: Running = { end: () => finish() };
-    connection.running.add(running);
-    const iterator: AsyncIterableIterator<never> = {
-      next: () => finished,
-      return: async () => {
-        finish();
-        return { done: true, value: undefined };
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    if (connections.get(socket) !== connection) {
-      finish();
-      return iterator;
-    }
-    const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-    try {
-      watch = await hub.watch({
-        stream: plan.binding.stream,
-        subject: plan.subject,
-        from: plan.from,
-        execution: { key: plan.executionKey, execute: plan.execute, cursorField: plan.binding.cursorField, isComplete: plan.binding.complete },
-        listener: {
-          next: (result) => {
-            if (ended || socket.readyState !== WebSocket.OPEN) return;
-            if (socket.bufferedAmount > bufferLimit) return cutOff(connection);
-            socket.send(prefix + result + '}');
-            delivered++;
-            if (socket.bufferedAmount > maxBufferedBytes) maxBufferedBytes = socket.bufferedAmount;
-          },
-          complete: () => finish(),
-          error: (failure) => {
-            log.warn({ err: failure, requestId: plan.requestId, subject: plan.subject }, 'subscription event source failed');
-            finish(error('SERVICE_UNAVAILABLE', 'the event stream failed; subscribe again (with your last cursor)'));
-          },
-        },
+  class Subscription implements Running, Listener, AsyncIterableIterator<never> {
+    private ended = false;
+    private counted = false;
+    private watch: Watch | undefined;
+    private readonly finished: Promise<IteratorResult<never>>;
+    private settle!: (result: IteratorResult<never>) => void;
+    private fail!: (reason: unknown) => void;
+    /** The `next` frame up to its payload, with this subscription's id. */
+    private readonly prefix: string;
+    readonly execution: Execution;
+
+    constructor(private readonly plan: Plan) {
+      this.finished = new Promise<IteratorResult<never>>((resolve, reject) => {
+        this.settle = resolve;
+        this.fail = reject;
       });
-      // Ended (the connection dropped, or LAST delivered a final state) while the watch was starting.
-      if (ended) watch.close();
-      else {
-        counted = true;
-        subscriptions++;
-      }
-    } catch (failure) {
-      log.error({ err: failure, requestId: plan.requestId, subject: plan.subject }, 'subscription could not start');
-      finish(error('SERVICE_UNAVAILABLE', 'the subscription could not start; retry'));
+      // Joined, not concatenated: a flat string (a template literal makes a rope of its pieces),
+      // kept as long as the subscription and sent with every event.
+      this.prefix = ['{"id":', JSON.stringify(plan.id), ',"type":"next","payload":'].join('');
+      this.execution = acquireExecution(plan);
+      plan.connection.running.add(this);
     }
-    return iterator;
+
+    async start(): Promise<this> {
+      const { plan } = this;
+      const { connection } = plan;
+      if (connections.get(connection.socket) !== connection) {
+        this.end();
+        return this;
+      }
+      try {
+        const watch = await hub.watch({ stream: plan.compiled.binding.stream, subject: plan.subject, from: plan.from, execution: this.execution, listener: this });
+        this.watch = watch;
+        // Ended (the connection dropped, or LAST delivered a final state) while the watch was starting.
+        if (this.ended) watch.close();
+        else {
+          this.counted = true;
+          subscriptions++;
+        }
+      } catch (failure) {
+        log.error({ err: failure, requestId: plan.requestId, subject: plan.subject }, 'subscription could not start');
+        this.end(error('SERVICE_UNAVAILABLE', 'the subscription could not start; retry'));
+      }
+      return this;
+    }
+
+    /** Ends the subscription (idempotent); with a failure, graphql-ws sends it as an `error`. */
+    end(failure?: GraphQLError): void {
+      if (this.ended) return;
+      this.ended = true;
+      const { connection } = this.plan;
+      releaseExecution(this.plan);
+      if (this.counted) subscriptions--;
+      connection.running.delete(this);
+      connection.active--;
+      this.watch?.close();
+      if (failure) {
+        // graphql-ws may never call next() (the client left first): the failure must not go unhandled.
+        this.finished.catch(ignore);
+        this.fail(failure);
+      } else this.settle({ done: true, value: undefined });
+    }
+
+    /** As the hub's listener: sends an event's result. */
+    next(result: string): void;
+    /** As graphql-ws's iterator (called without a value): settles when the subscription ends. */
+    next(): Promise<IteratorResult<never>>;
+    next(result?: string): Promise<IteratorResult<never>> | void {
+      if (result === undefined) return this.finished;
+      const { socket } = this.plan.connection;
+      if (this.ended || socket.readyState !== WebSocket.OPEN) return;
+      if (socket.bufferedAmount > bufferLimit) return cutOff(this.plan.connection);
+      socket.send(this.prefix + result + '}');
+      delivered++;
+      if (socket.bufferedAmount > maxBufferedBytes) maxBufferedBytes = socket.bufferedAmount;
+    }
+
+    complete(): void {
+      this.end();
+    }
+
+    error(failure: Error): void {
+      log.warn({ err: failure, requestId: this.plan.requestId, subject: this.plan.subject }, 'subscription event source failed');
+      this.end(error('SERVICE_UNAVAILABLE', 'the event stream failed; subscribe again (with your last cursor)'));
+    }
+
+    async return(): Promise<IteratorResult<never>> {
+      this.end();
+      return { done: true, value: undefined };
+    }
+
+    [Symbol.asyncIterator](): this {
+      return this;
+    }
   }
 
-  const graphqlWs = useServer<{ authorization?: unknown }>(
+  const graphqlWs = useGraphqlWs(
     {
-      isProd: options.production ?? false,
       onConnect: async (ctx) => {
         const { socket } = ctx.extra;
         if (closing) {
@@ -408,9 +550,12 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
         if (socket.readyState !== WebSocket.OPEN) return false;
         const connection: Connection = { socket, identity: verified.identity, active: 0, running: new Set(), cut: false };
         connections.set(socket, connection);
-        socket.once('close', () => dropConnection(connection));
-        if (verified.expiresAt) armExpiry(connection, verified.expiresAt);
+        if (verified.expiresAt) armExpiry(connection, verified.expiresAt.getTime());
         return true;
+      },
+      onClose: (ctx) => {
+        const connection = connections.get(ctx.extra.socket);
+        if (connection) dropConnection(connection);
       },
       onSubscribe: async (ctx, id, payload) => {
         const connection = connections.get(ctx.extra.socket);
@@ -427,24 +572,23 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
           log.error({ err: failure }, 'could not prepare a subscription');
           return [error('INTERNAL_SERVER_ERROR', 'Internal server error')];
         }
-        if (Array.isArray(plan)) {
+        if (isErrors(plan)) {
           connection.active--;
-          return plan as readonly GraphQLError[];
+          return plan;
         }
-        const prepared = plan as Plan;
-        return { schema: prepared.schema, document: prepared.document, operationName: payload.operationName, contextValue: prepared };
+        return { schema: plan.served.schema, document: plan.compiled.document, operationName: payload.operationName, contextValue: plan };
       },
-      subscribe: (args) => start(args.contextValue as Plan),
+      subscribe: (args) => new Subscription(args.contextValue as Plan).start(),
     },
     wss,
-    options.keepAliveMs ?? 12_000,
+    { production: options.production ?? false, keepAliveMs: options.keepAliveMs ?? 12_000, log },
   );
 
   const metrics = createSubscriptionMetrics(stats);
 
   return {
     setSchema(apiSchema, supergraphSdl) {
-      served = { schema: apiSchema, bindings: readBindings(supergraphSdl, apiSchema) };
+      served = { schema: apiSchema, bindings: readBindings(supergraphSdl, apiSchema), compiled: new Map(), executions: new Map() };
       log.info({ fields: [...served.bindings.keys()] }, 'serving subscriptions');
     },
     get fields() {

@@ -18,8 +18,11 @@ export interface GraphqlWsOptions {
   log: Logger;
 }
 
-/** Pings are sent in this many slices per keep-alive period, so that 10,000 sockets do not get theirs at once. */
-const KEEP_ALIVE_SLICES = 12;
+/**
+ * Pings go out in this many slices per keep-alive period (every 100 ms for 12 s), so that 10,000
+ * sockets do not hold up the event loop, and the events waiting behind it, at once.
+ */
+const KEEP_ALIVE_SLICES = 120;
 
 /**
  * One socket as graphql-ws sees it, and what the transport keeps of it. A class, and listeners
@@ -109,19 +112,24 @@ export function useGraphqlWs(options: ServerOptions<{ authorization?: unknown },
     connection.closed = server.opened(connection, { socket });
   });
 
-  // One sweep over every socket per keep-alive period, in slices: a socket that did not answer
-  // the previous ping (a period ago) is dropped, any other is pinged again.
+  // One sweep over every socket per keep-alive period, spread over the period in slices: a socket
+  // that did not answer the previous ping (a period ago) is dropped, any other is pinged again.
+  // A sweep starts a period after the previous one started, however few sockets there are.
   let sweep: IterableIterator<ServedSocket> | undefined;
+  let sweepStarted = Date.now();
   const timer =
     transport.keepAliveMs > 0
       ? setInterval(() => {
-          let budget = Math.ceil(connections.size / KEEP_ALIVE_SLICES);
-          while (budget-- > 0) {
-            sweep ??= connections.values();
+          if (!sweep) {
+            if (Date.now() - sweepStarted < transport.keepAliveMs) return;
+            sweepStarted = Date.now();
+            sweep = connections.values();
+          }
+          for (let budget = Math.ceil(connections.size / KEEP_ALIVE_SLICES); budget > 0; budget--) {
             const next = sweep.next();
             if (next.done) {
               sweep = undefined;
-              break;
+              return;
             }
             const { value: connection } = next;
             if (connection.socket.readyState !== WebSocket.OPEN) continue;
