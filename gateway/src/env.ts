@@ -16,6 +16,8 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
       SUBSCRIPTION_BUFFER_BYTES: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
       /** Subscriptions one graphql-ws connection may hold at once. */
       SUBSCRIPTION_MAX_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
+      /** From how many watched subjects of one subscription field new ones share one NATS consumer of the field's whole pattern. */
+      SUBSCRIPTION_PATTERN_CONSUMER_AT: z.coerce.number().int().min(0).default(32),
       /** Subgraph URL overrides (PROFILES_URL, ...) are read by name in supergraph.ts. */
     },
     env,

@@ -63,6 +63,7 @@ export interface GatewayOptions {
     maxSubscriptionsPerConnection?: number;
     closeGraceMs?: number;
     keepAliveMs?: number;
+    patternConsumerAt?: number;
   };
 }
 

@@ -16,7 +16,7 @@ async function main() {
     production: env.NODE_ENV === 'production',
     log,
     bus,
-    subscriptions: { bufferLimitBytes: env.SUBSCRIPTION_BUFFER_BYTES, maxSubscriptionsPerConnection: env.SUBSCRIPTION_MAX_PER_CONNECTION },
+    subscriptions: { bufferLimitBytes: env.SUBSCRIPTION_BUFFER_BYTES, maxSubscriptionsPerConnection: env.SUBSCRIPTION_MAX_PER_CONNECTION, patternConsumerAt: env.SUBSCRIPTION_PATTERN_CONSUMER_AT },
   });
   onShutdown(log, [() => gateway.close(), () => bus.close()]);
 }

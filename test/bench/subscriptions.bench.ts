@@ -31,13 +31,13 @@ import type { Counters, Report, Request, StepResult, Widget } from './subscripti
  *   npx vitest run --project bench test/bench/subscriptions.bench.ts
  *
  * SUBSCRIPTIONS_BENCH_SUBSCRIBERS, _SUBJECTS, _RATES (events published per second, comma
- * separated) and _STEP_S change the shape; SUBSCRIPTIONS_BENCH_PROFILE=<dir> writes CPU profiles of
+ * separated), _STEP_S and _PATTERN_AT (the gateway's SUBSCRIPTION_PATTERN_CONSUMER_AT) change the shape; SUBSCRIPTIONS_BENCH_PROFILE=<dir> writes CPU profiles of
  * the servers (node --cpu-prof) under <dir>/<server>/ (the largest file is the main thread's).
  */
 const env = process.env;
 const SUBSCRIBERS = Number(env.SUBSCRIPTIONS_BENCH_SUBSCRIBERS ?? 10_000);
 const SUBJECTS = Number(env.SUBSCRIPTIONS_BENCH_SUBJECTS ?? 1_000);
-const RATES = (env.SUBSCRIPTIONS_BENCH_RATES ?? '1000,1500,2000,2500,5000,7500,10000').split(',').map(Number);
+const RATES = (env.SUBSCRIPTIONS_BENCH_RATES ?? '1000,2000,3000,3500,4000,4500,5000,6000,7500').split(',').map(Number);
 const WARM_MS = 1_000;
 const STEP_MS = Number(env.SUBSCRIPTIONS_BENCH_STEP_S ?? 5) * 1000;
 const PROFILE_DIR = env.SUBSCRIPTIONS_BENCH_PROFILE;

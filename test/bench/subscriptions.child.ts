@@ -86,7 +86,7 @@ interface Role {
 
 /** The part of widgets.fixture.ts used here. Imported by URL: it lies outside this package's TypeScript project. */
 interface Fixture {
-  startWidgetsPlatform(): Promise<{
+  startWidgetsPlatform(subscriptions?: { patternConsumerAt?: number }): Promise<{
     nats: { url: string };
     wsUrl: string;
     widget(tenantId: string, projectId: string): string;
@@ -109,7 +109,9 @@ function probe(counters: Counters, gc: boolean): Report {
 
 async function gateway(count: number): Promise<Role> {
   const fixture = (await import(new URL('../../gateway/src/subscriptions/widgets.fixture.js', import.meta.url).href)) as Fixture;
-  const platform = await fixture.startWidgetsPlatform();
+  // SUBSCRIPTIONS_BENCH_PATTERN_AT: the gateway's SUBSCRIPTION_PATTERN_CONSUMER_AT (its default when unset).
+  const patternAt = process.env.SUBSCRIPTIONS_BENCH_PATTERN_AT;
+  const platform = await fixture.startWidgetsPlatform(patternAt === undefined ? {} : { patternConsumerAt: Number(patternAt) });
   const widgets: Widget[] = [];
   for (let t = 0; t < TENANTS; t++) {
     const tenantId = fixture.ids.tenant();

@@ -26,6 +26,8 @@ export interface FieldBinding {
   /** The subject template as declared, for messages. */
   subjectTemplate: string;
   subject: readonly SubjectPart[];
+  /** The subject with `*` for each placeholder: every subject the field can consume. */
+  pattern: string;
   /** The authorisation query, its variables (a subset of the field's arguments), and the response key to check. */
   authorize: { query: string; variables: readonly string[]; responseKey: string; entity: string };
   replay: StreamReplay;
@@ -190,11 +192,13 @@ export function readBindings(supergraphSdl: string, apiSchema: GraphQLSchema): M
       }
     }
     const returned = getNamedType(field.type);
+    const subject = compileSubject(field, args.subject, problems);
     bindings.set(name, {
       field: name,
       stream: String(args.stream),
       subjectTemplate: String(args.subject),
-      subject: compileSubject(field, args.subject, problems),
+      subject,
+      pattern: subject.map((part) => (part.kind === 'static' ? part.value : '*')).join('.'),
       authorize: compileAuthorize(apiSchema, field, args.authorize, problems),
       replay,
       complete,

@@ -6,13 +6,20 @@ import type { EventSource, SourceMessage } from './source.js';
 const log = createLogger('hub-test', 'silent');
 const encoder = new TextEncoder();
 
+/** Whether a subject matches a consumer's filter, which may hold `*` tokens. */
+const matches = (filter: string, subject: string) => {
+  const f = filter.split('.');
+  const t = subject.split('.');
+  return f.length === t.length && f.every((token, i) => token === '*' || token === t[i]);
+};
+
 /**
  * An event source whose consumers deliver only when the test says so, so that every interleaving
  * of a replaying watch and its subject's shared consumer can be written down.
  */
 function manualSource() {
   const log: { seq: number; subject: string; n: number }[] = [];
-  const consumers: { subject: string; next: number; onMessage: (m: SourceMessage) => void; open: boolean }[] = [];
+  const consumers: { subject: string; next: number; onMessage: (m: SourceMessage) => void; onError: (error: Error) => void; open: boolean }[] = [];
   let seq = 0;
   const source: EventSource & {
     publish(subject: string, n: number): number;
@@ -20,6 +27,10 @@ function manualSource() {
     step(index: number, count?: number): void;
     /** Lets every consumer deliver everything pending. */
     drain(): void;
+    /** Ends the consumer (by creation order) on its own. */
+    fail(index: number): void;
+    /** Filters of the open consumers. */
+    filters(): string[];
     /** Runs after `last` read the subject and before it answers: the world moving on meanwhile. */
     whileReadingLast?: () => void;
   } = {
@@ -31,14 +42,22 @@ function manualSource() {
       const consumer = consumers[index]!;
       for (const entry of log) {
         if (count <= 0 || !consumer.open) break;
-        if (entry.seq < consumer.next || entry.subject !== consumer.subject) continue;
+        if (entry.seq < consumer.next || !matches(consumer.subject, entry.subject)) continue;
         consumer.next = entry.seq + 1;
         count--;
-        consumer.onMessage({ seq: entry.seq, data: encoder.encode(JSON.stringify({ n: entry.n })) });
+        consumer.onMessage({ seq: entry.seq, subject: entry.subject, data: encoder.encode(JSON.stringify({ n: entry.n })) });
       }
     },
     drain() {
       for (let i = 0; i < consumers.length; i++) source.step(i);
+    },
+    fail(index) {
+      const consumer = consumers[index]!;
+      consumer.open = false;
+      consumer.onError(new Error('consumer deleted'));
+    },
+    filters() {
+      return consumers.filter((c) => c.open).map((c) => c.subject);
     },
     get consumers() {
       return consumers.filter((c) => c.open).length;
@@ -46,10 +65,13 @@ function manualSource() {
     async last(_stream, subject) {
       const entry = log.findLast((e) => e.subject === subject);
       source.whileReadingLast?.();
-      return entry && { seq: entry.seq, data: encoder.encode(JSON.stringify({ n: entry.n })) };
+      return entry && { seq: entry.seq, subject, data: encoder.encode(JSON.stringify({ n: entry.n })) };
     },
-    async consume(_stream, subject, startSeq, onMessage) {
-      const consumer = { subject, next: startSeq, onMessage, open: true };
+    async lastSeq() {
+      return seq;
+    },
+    async consume(_stream, subject, startSeq, onMessage, onError) {
+      const consumer = { subject, next: startSeq, onMessage, onError, open: true };
       consumers.push(consumer);
       return { stop: async () => void (consumer.open = false) };
     },
@@ -77,13 +99,17 @@ function recorder(key = 'k', cursorField = false) {
     get completed() {
       return completed;
     },
-    request: (subject: string, from: StartFrom) => ({
-      stream: 'S',
-      subject,
-      from,
-      execution,
-      listener: { next: (result: string) => received.push(JSON.parse(result) as number), complete: () => (completed = true), error: () => {} },
-    }),
+    failures: [] as Error[],
+    request(subject: string, from: StartFrom) {
+      return {
+        stream: 'S',
+        subject,
+        pattern: subject.split('.').length === 2 ? 's.*' : subject,
+        from,
+        execution,
+        listener: { next: (result: string) => received.push(JSON.parse(result) as number), complete: () => (completed = true), error: (e: Error) => this.failures.push(e) },
+      };
+    },
   };
 }
 
@@ -196,5 +222,79 @@ describe('subscription hub', () => {
     await hub.close();
     expect(source.consumers).toBe(0);
     expect(hub.stats()).toMatchObject({ groups: 0, watches: 0, catchingUp: 0 });
+  });
+  it('should read the subjects it starts watching from the threshold on through one consumer of their pattern', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log, { patternConsumerAt: 2 });
+    const watchers = [1, 2, 3, 4].map(() => recorder());
+    const watches = [];
+    for (const [i, w] of watchers.entries()) watches.push(await hub.watch(w.request(`s.${i + 1}`, { kind: 'now' })));
+    expect(source.filters()).toEqual(['s.1', 's.2', 's.*']);
+    expect(hub.stats()).toMatchObject({ groups: 4, patternConsumers: 1, watches: 4 });
+    for (let i = 1; i <= 5; i++) source.publish(`s.${i}`, i * 10);
+    source.publish('s.3', 31);
+    source.drain();
+    expect(watchers.map((w) => w.received)).toEqual([[10], [20], [30, 31], [40]]);
+
+    watches[2]!.close();
+    expect(source.filters()).toEqual(['s.1', 's.2', 's.*']);
+    watches[3]!.close();
+    await vi.waitFor(() => expect(source.filters()).toEqual(['s.1', 's.2']));
+    expect(hub.stats()).toMatchObject({ groups: 2, patternConsumers: 0 });
+  });
+
+  it('should resume a cursor on a subject read through its pattern without gap or duplicate', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log, { patternConsumerAt: 0 });
+    const first = source.publish('s.1', 1);
+    source.publish('s.2', 100);
+    source.publish('s.1', 2);
+    const live = recorder();
+    await hub.watch(live.request('s.1', { kind: 'now' }));
+    source.publish('s.1', 3);
+    source.step(0); // the pattern consumer delivers 3
+    const resumed = recorder();
+    await hub.watch(resumed.request('s.1', { kind: 'after', seq: first }));
+    expect(source.filters()).toEqual(['s.*', 's.1']);
+    source.publish('s.1', 4);
+    source.step(1, 1); // the replay delivers 2: behind the group
+    source.step(0); // the group delivers 4, not to the replaying watch
+    source.step(1); // the replay delivers 3, 4 and joins
+    await vi.waitFor(() => expect(source.filters()).toEqual(['s.*']));
+    source.publish('s.1', 5);
+    source.drain();
+    expect(resumed.received).toEqual([2, 3, 4, 5]);
+    expect(live.received).toEqual([3, 4, 5]);
+  });
+
+  it('should start a subject read through its pattern at its last message, even one the pattern consumer delivers late', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log, { patternConsumerAt: 0 });
+    const other = recorder();
+    await hub.watch(other.request('s.2', { kind: 'now' }));
+    source.publish('s.1', 1); // stored, not yet delivered by the pattern consumer
+    const watcher = recorder();
+    await hub.watch(watcher.request('s.1', { kind: 'last' }));
+    source.publish('s.1', 2);
+    source.drain();
+    expect(watcher.received).toEqual([1, 2]);
+  });
+
+  it('should end every watch on a pattern consumer that fails, and read the pattern again afterwards', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log, { patternConsumerAt: 0 });
+    const a = recorder();
+    const b = recorder();
+    await hub.watch(a.request('s.1', { kind: 'now' }));
+    await hub.watch(b.request('s.2', { kind: 'now' }));
+    source.fail(0);
+    expect([a.failures.length, b.failures.length]).toEqual([1, 1]);
+    expect(hub.stats()).toMatchObject({ groups: 0, watches: 0, patternConsumers: 0 });
+    const c = recorder();
+    await hub.watch(c.request('s.1', { kind: 'now' }));
+    source.publish('s.1', 7);
+    source.drain();
+    expect(c.received).toEqual([7]);
+    expect(a.received).toEqual([]);
   });
 });

@@ -30,6 +30,11 @@ export interface Execution {
 export interface WatchRequest {
   stream: string;
   subject: string;
+  /**
+   * The pattern the subject is one of (its binding's template with `*` for each placeholder):
+   * subjects of one pattern may be read through one consumer of the whole pattern.
+   */
+  pattern: string;
   from: StartFrom;
   execution: Execution;
   listener: Listener;
@@ -41,9 +46,19 @@ export interface Watch {
   close(): void;
 }
 
+export interface HubOptions {
+  /**
+   * From how many subjects of one pattern watched at once the hub reads new ones through one
+   * consumer of the whole pattern rather than a consumer each. @default 32
+   */
+  patternConsumerAt?: number;
+}
+
 export interface HubStats {
-  /** Subjects with a shared consumer. */
+  /** Subjects watched: each fed by a consumer of its own or by its pattern's consumer. */
   groups: number;
+  /** Consumers of a whole pattern, each feeding many groups. */
+  patternConsumers: number;
   /** Open watches. */
   watches: number;
   /** Watches replaying on their own consumer before joining their subject's shared one. */
@@ -57,9 +72,16 @@ export interface HubStats {
 }
 
 /**
- * The subscription core: one group per subject, holding the subject's one shared consumer, which
- * starts after the subject's last message when the group is created; in it, one bucket per
- * execution key, holding the watches that share an execution per event.
+ * The subscription core: one group per subject, fed by one consumer, which starts after the
+ * subject's last message when the group is created; in it, one bucket per execution key, holding
+ * the watches that share an execution per event.
+ *
+ * The consumer feeding a group is its own while few subjects of its pattern are watched. From
+ * `patternConsumerAt` subjects on, new groups are fed by one consumer of the whole pattern (a
+ * "pattern feed", started at the end of the stream): NATS then keeps one consumer, not thousands,
+ * which matters to nats-server, whose work for each stored message grows with the number of
+ * consumers on its stream, at the price of reading the pattern's unwatched subjects too. A group
+ * keeps the feed it started with for its life.
  *
  * Every watch has a watermark: the sequence up to which it has seen every message of its subject.
  * A group delivers a message only to watches below it, so a watch can join a group at any time
@@ -80,10 +102,22 @@ interface Bucket {
   members: Set<Member>;
 }
 
+/** One consumer of a whole pattern, and the groups it feeds, by subject. */
+interface PatternFeed {
+  key: string;
+  ready: Promise<void>;
+  consumption?: SourceConsumption;
+  groups: Map<string, Group>;
+}
+
 interface Group {
   key: string;
   stream: string;
   subject: string;
+  /** The key of the subject's pattern (stream and pattern). */
+  patternKey: string;
+  /** The pattern feed feeding the group, if it has no consumer of its own. */
+  feed?: PatternFeed;
   /** The sequence of the last message the group delivered (or of the subject's last message when it started). */
   lastSeq: number;
   ready: Promise<void>;
@@ -111,8 +145,12 @@ interface CatchUp {
 
 const decoder = new TextDecoder();
 
-export function createHub(source: EventSource, log: Logger): Hub {
+export function createHub(source: EventSource, log: Logger, options: HubOptions = {}): Hub {
+  const patternConsumerAt = options.patternConsumerAt ?? 32;
   const groups = new Map<string, Group>();
+  const feeds = new Map<string, PatternFeed>();
+  /** Groups with a consumer of their own, by pattern key. */
+  const ownConsumers = new Map<string, number>();
   const stopping = new Set<Promise<void>>();
   let executions = 0;
   let messages = 0;
@@ -155,15 +193,32 @@ export function createHub(source: EventSource, log: Logger): Hub {
       if (bucket.members.size === 0) group.buckets.delete(member.execution.key);
     }
     group.members.delete(member);
-    if (group.members.size === 0) {
-      if (groups.get(group.key) === group) groups.delete(group.key);
-      const stopped = group.ready.then(
-        () => stopConsumption(group.consumption),
-        () => {},
-      );
-      stopping.add(stopped);
-      void stopped.finally(() => stopping.delete(stopped));
+    if (group.members.size === 0) closeGroup(group);
+  }
+
+  /** Forgets a group without members, and stops what fed it only (its consumer, or its pattern feed once no group is left on it). */
+  function closeGroup(group: Group) {
+    if (groups.get(group.key) !== group) return;
+    groups.delete(group.key);
+    const { feed } = group;
+    if (feed) {
+      if (feed.groups.get(group.subject) === group) feed.groups.delete(group.subject);
+      if (feed.groups.size > 0) return;
+      if (feeds.get(feed.key) === feed) feeds.delete(feed.key);
+      afterReady(feed.ready, () => stopConsumption(feed.consumption));
+    } else {
+      const own = (ownConsumers.get(group.patternKey) ?? 1) - 1;
+      if (own > 0) ownConsumers.set(group.patternKey, own);
+      else ownConsumers.delete(group.patternKey);
+      afterReady(group.ready, () => stopConsumption(group.consumption));
     }
+  }
+
+  /** Runs `then` once `ready` settles (a consumer being created is stopped when it exists), tracked for close(). */
+  function afterReady(ready: Promise<void>, then: () => void) {
+    const stopped = ready.then(then, () => {});
+    stopping.add(stopped);
+    void stopped.finally(() => stopping.delete(stopped));
   }
 
   function join(member: Member) {
@@ -176,7 +231,6 @@ export function createHub(source: EventSource, log: Logger): Hub {
 
   /** Delivers one message to one member on its own (replay); returns whether the member goes on. */
   function deliverAlone(member: Member, message: SourceMessage): boolean {
-    messages++;
     if (member.closed || message.seq <= member.watermark) return !member.closed;
     member.watermark = message.seq;
     const payload = parse(message, member.group.subject);
@@ -191,8 +245,8 @@ export function createHub(source: EventSource, log: Logger): Hub {
   }
 
   function onGroupMessage(group: Group, message: SourceMessage) {
-    messages++;
-    group.lastSeq = message.seq;
+    // A pattern feed can deliver a message the group's start (the subject's last) already covers.
+    if (message.seq > group.lastSeq) group.lastSeq = message.seq;
     if (group.buckets.size === 0) return;
     const payload = parse(message, group.subject);
     if (!payload) {
@@ -215,33 +269,78 @@ export function createHub(source: EventSource, log: Logger): Hub {
   }
 
   function fail(group: Group, error: Error) {
-    if (groups.get(group.key) === group) groups.delete(group.key);
     for (const member of [...group.members]) {
       leave(member);
       member.listener.error(error);
     }
+    closeGroup(group);
   }
 
-  function openGroup(stream: string, subject: string, key: string): Group {
-    const group: Group = { key, stream, subject, lastSeq: 0, ready: Promise.resolve(), members: new Set(), buckets: new Map() };
-    group.ready = (async () => {
-      const last = await source.last(stream, subject);
-      group.lastSeq = last?.seq ?? 0;
+  function openGroup(stream: string, subject: string, pattern: string, key: string): Group {
+    const patternKey = `${stream}\u0000${pattern}`;
+    const group: Group = { key, stream, subject, patternKey, lastSeq: 0, ready: Promise.resolve(), members: new Set(), buckets: new Map() };
+    const own = ownConsumers.get(patternKey) ?? 0;
+    let feed = feeds.get(patternKey);
+    if (!feed && own >= patternConsumerAt) feeds.set(patternKey, (feed = openFeed(stream, pattern, patternKey)));
+    if (feed) {
+      group.feed = feed;
+      feed.groups.set(subject, group);
+      // Once the feed reads every new message of the pattern, the subject's last is where the group starts.
+      const started = feed.ready;
+      group.ready = (async () => {
+        await started;
+        const last = await source.last(stream, subject);
+        group.lastSeq = Math.max(group.lastSeq, last?.seq ?? 0);
+      })();
+    } else {
+      ownConsumers.set(patternKey, own + 1);
+      group.ready = (async () => {
+        const last = await source.last(stream, subject);
+        group.lastSeq = last?.seq ?? 0;
+        const consumption = await source.consume(
+          stream,
+          subject,
+          group.lastSeq + 1,
+          (message) => {
+            messages++;
+            onGroupMessage(group, message);
+          },
+          (error) => fail(group, error),
+        );
+        group.consumption = consumption;
+        // Everyone left while the consumer was being created.
+        if (group.members.size === 0) stopConsumption(consumption);
+      })();
+    }
+    group.ready.catch(() => closeGroup(group));
+    return group;
+  }
+
+  function openFeed(stream: string, pattern: string, key: string): PatternFeed {
+    const feed: PatternFeed = { key, ready: Promise.resolve(), groups: new Map() };
+    feed.ready = (async () => {
+      const end = await source.lastSeq(stream);
       const consumption = await source.consume(
         stream,
-        subject,
-        group.lastSeq + 1,
-        (message) => onGroupMessage(group, message),
-        (error) => fail(group, error),
+        pattern,
+        end + 1,
+        (message) => {
+          messages++;
+          const group = feed.groups.get(message.subject);
+          if (group) onGroupMessage(group, message);
+        },
+        (error) => {
+          if (feeds.get(key) === feed) feeds.delete(key);
+          for (const group of [...feed.groups.values()]) fail(group, error);
+        },
       );
-      group.consumption = consumption;
-      // Everyone left while the consumer was being created.
-      if (group.members.size === 0) stopConsumption(consumption);
+      feed.consumption = consumption;
+      if (feed.groups.size === 0) stopConsumption(consumption);
     })();
-    group.ready.catch(() => {
-      if (groups.get(key) === group) groups.delete(key);
+    feed.ready.catch(() => {
+      if (feeds.get(key) === feed) feeds.delete(key);
     });
-    return group;
+    return feed;
   }
 
   function endCatchUp(member: Member) {
@@ -264,6 +363,7 @@ export function createHub(source: EventSource, log: Logger): Hub {
         member.group.subject,
         member.watermark + 1,
         (message) => {
+          messages++;
           if (!state.active || !deliverAlone(member, message)) return;
           if (member.group.lastSeq <= member.watermark) {
             endCatchUp(member);
@@ -284,11 +384,11 @@ export function createHub(source: EventSource, log: Logger): Hub {
   }
 
   return {
-    async watch({ stream, subject, from, execution, listener }) {
+    async watch({ stream, subject, pattern, from, execution, listener }) {
       if (closed) throw new Error('the subscription hub is closed');
       const key = `${stream}\u0000${subject}`;
       let group = groups.get(key);
-      if (!group) groups.set(key, (group = openGroup(stream, subject, key)));
+      if (!group) groups.set(key, (group = openGroup(stream, subject, pattern, key)));
       const member: Member = { group, execution, listener, watermark: 0, closed: false };
       group.members.add(member);
       const watch: Watch = { close: () => leave(member) };
@@ -300,6 +400,7 @@ export function createHub(source: EventSource, log: Logger): Hub {
           member.watermark = from.seq;
         } else {
           const last = await source.last(stream, subject);
+          if (last) messages++;
           if (last && !deliverAlone(member, last)) return watch;
           if (member.closed) return watch;
         }
@@ -315,7 +416,7 @@ export function createHub(source: EventSource, log: Logger): Hub {
     stats() {
       let watches = 0;
       for (const group of groups.values()) watches += group.members.size;
-      return { groups: groups.size, watches, catchingUp, executions, messages, malformed };
+      return { groups: groups.size, patternConsumers: feeds.size, watches, catchingUp, executions, messages, malformed };
     },
 
     async close() {

@@ -71,6 +71,8 @@ export interface SubscriptionServerOptions {
   keepAliveMs?: number;
   /** Hides internal error messages from clients. @default false */
   production?: boolean;
+  /** See HubOptions.patternConsumerAt. @default 32 */
+  patternConsumerAt?: number;
 }
 
 /** The gateway's subscription engine (see gateway/README.md, Subscriptions). */
@@ -227,7 +229,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   const bufferLimit = options.bufferLimitBytes ?? 1024 * 1024;
   const maxPerConnection = options.maxSubscriptionsPerConnection ?? 100;
   const closeGraceMs = options.closeGraceMs ?? 5_000;
-  const hub = createHub(source, log);
+  const hub = createHub(source, log, { patternConsumerAt: options.patternConsumerAt });
   const connections = new Map<WebSocket, Connection>();
   let served: Served | undefined;
   let closing = false;
@@ -466,7 +468,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
         return this;
       }
       try {
-        const watch = await hub.watch({ stream: plan.compiled.binding.stream, subject: plan.subject, from: plan.from, execution: this.execution, listener: this });
+        const watch = await hub.watch({ stream: plan.compiled.binding.stream, subject: plan.subject, pattern: plan.compiled.binding.pattern, from: plan.from, execution: this.execution, listener: this });
         this.watch = watch;
         // Ended (the connection dropped, or LAST delivered a final state) while the watch was starting.
         if (this.ended) watch.close();

@@ -5,6 +5,7 @@ import { NatsError, type ConsumerMessages, type JsMsg } from 'nats';
 export interface SourceMessage {
   /** The stream sequence: the message's cursor. */
   seq: number;
+  subject: string;
   data: Uint8Array;
 }
 
@@ -21,9 +22,12 @@ export interface SourceConsumption {
 export interface EventSource {
   /** The last message on a subject, if it has any. */
   last(stream: string, subject: string): Promise<SourceMessage | undefined>;
+  /** The sequence of the stream's last message (0 when it has none). */
+  lastSeq(stream: string): Promise<number>;
   /**
-   * Delivers every message of the subject from `startSeq` (inclusive) in order, then each new one,
-   * through one consumer; `onError` is called once if the consumption ends on its own.
+   * Delivers every message of the subject (or of every subject a pattern with `*` matches) from
+   * `startSeq` (inclusive) in order, then each new one, through one consumer; `onError` is called
+   * once if the consumption ends on its own.
    */
   consume(stream: string, subject: string, startSeq: number, onMessage: (message: SourceMessage) => void, onError: (error: Error) => void): Promise<SourceConsumption>;
   /** Consumers open right now. */
@@ -64,10 +68,19 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
       try {
         const jsm = await bus.connection.jetstreamManager();
         const message = await jsm.streams.getMessage(stream, { last_by_subj: subject });
-        return { seq: message.seq, data: message.data };
+        return { seq: message.seq, subject: message.subject, data: message.data };
       } catch (error) {
         if (error instanceof NatsError && /no message found/i.test(error.message)) return undefined;
         throw new EventSourceError(`cannot read the last message of ${subject} in ${stream}: ${(error as Error).message}`, { cause: error });
+      }
+    },
+
+    async lastSeq(stream) {
+      try {
+        const jsm = await bus.connection.jetstreamManager();
+        return (await jsm.streams.info(stream)).state.last_seq;
+      } catch (error) {
+        throw new EventSourceError(`cannot read the state of ${stream}: ${(error as Error).message}`, { cause: error });
       }
     },
 
@@ -76,7 +89,7 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
       let consumer: Awaited<ReturnType<typeof bus.jetstream.consumers.get>>;
       try {
         consumer = await bus.jetstream.consumers.get(stream, { filterSubjects: subject, opt_start_seq: Math.max(1, startSeq) });
-        messages = await consumer.consume({ max_messages: options.batch ?? 256, callback: (msg: JsMsg) => onMessage({ seq: msg.seq, data: msg.data }) });
+        messages = await consumer.consume({ max_messages: options.batch ?? 256, callback: (msg: JsMsg) => onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }) });
       } catch (error) {
         throw new EventSourceError(`cannot consume ${subject} from ${stream}: ${(error as Error).message}`, { cause: error });
       }

@@ -394,4 +394,45 @@ describe('subscriptions through the gateway', () => {
     await resumed.until(20);
     expect([...first.results, ...resumed.results].map((r) => r.data!.widgetEvents.n)).toEqual(range(1, 40));
   });
+  it('should read many watched subjects through one consumer of their pattern, each subscriber getting only its own', async () => {
+    const replica = await platform.startGateway({ bufferLimitBytes: BUFFER_LIMIT, patternConsumerAt: 2 });
+    try {
+      const replicaStats = () => replica.gateway.subscriptions.stats();
+      const widgets = Array.from({ length: 5 }, () => platform.widget(tenant, project));
+      const foreignTenant = ids.tenant();
+      const foreignProject = ids.project();
+      const foreignWidget = platform.widget(foreignTenant, foreignProject);
+      const foreign = await platform.token({ sub: 'foreign', tenantId: foreignTenant, projects: { [foreignProject]: 'viewer' } });
+      const subs = widgets.map((id) => watch(connect(viewer, replica.wsUrl), EVENTS, { id }));
+      const foreignSub = watch(connect(foreign, replica.wsUrl), EVENTS, { id: foreignWidget });
+      await eventually(() => replicaStats().subscriptions === 6, 'six subscriptions on the replica');
+      // Two subjects on consumers of their own, the four others on one consumer of widgets.v1.events.*.*
+      expect(replicaStats().consumers).toBe(3);
+      expect(await platform.consumerCount('WIDGET_EVENTS')).toBe(3);
+
+      const unwatched = platform.widget(tenant, project);
+      for (let n = 1; n <= 20; n++) {
+        for (const [i, id] of widgets.entries()) await platform.publishEvent(tenant, id, i * 100 + n);
+        await platform.publishEvent(tenant, unwatched, -n);
+        await platform.publishEvent(foreignTenant, foreignWidget, 1000 + n);
+      }
+      await Promise.all([...subs, foreignSub].map((sub) => sub.until(20)));
+      for (const [i, sub] of subs.entries()) expect(sub.results.map((r) => r.data!.widgetEvents.n)).toEqual(range(i * 100 + 1, i * 100 + 20));
+      expect(foreignSub.results.map((r) => r.data!.widgetEvents.n)).toEqual(range(1001, 1020));
+
+      // A cursor on a subject read through the pattern: its retained events after it, then live, no gap or duplicate.
+      const last = widgets[4]!;
+      const cursor = subs[4]!.results[9]!.data!.widgetEvents.cursor;
+      const resumed = watch(connect(viewer, replica.wsUrl), EVENTS, { id: last, after: cursor });
+      await resumed.until(10);
+      for (let n = 21; n <= 25; n++) await platform.publishEvent(tenant, last, 400 + n);
+      await resumed.until(15);
+      expect(resumed.results.map((r) => r.data!.widgetEvents.n)).toEqual(range(411, 425));
+      await Promise.all(clients.map((c) => c.dispose()));
+      clients = [];
+      await eventually(() => replicaStats().consumers === 0 && replicaStats().subscriptions === 0, 'no consumer left on the replica');
+    } finally {
+      await replica.close();
+    }
+  });
 });
