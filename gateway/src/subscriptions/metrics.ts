@@ -6,7 +6,7 @@ export interface SubscriptionStats {
   connections: number;
   /** Subscriptions started and not yet ended. */
   subscriptions: number;
-  /** NATS (JetStream) consumers open: one per watched subject, plus one per subscription still replaying. */
+  /** NATS (JetStream) consumers open: one per watched subject or per pattern read whole, plus one per subscription still replaying. */
   consumers: number;
   /** `next` frames sent to clients since start. */
   delivered: number;
@@ -14,6 +14,8 @@ export interface SubscriptionStats {
   executions: number;
   /** Messages received from NATS since start (shared consumers, replays and last-message reads). */
   messages: number;
+  /** Authorisation queries run through the federated query path (identical ones in flight run once). */
+  authorisations: number;
   /** Connections closed because they stopped reading. */
   slowConsumers: number;
   /** The most bytes seen waiting in one socket's send buffer right after a send. */
@@ -52,6 +54,7 @@ export function createSubscriptionMetrics(stats: () => SubscriptionStats): Regis
   counter('fleetgraph_subscription_events_delivered_total', 'Events delivered to subscribers (next frames sent).', (s) => s.delivered);
   counter('fleetgraph_subscription_executions_total', 'Selection executions over events (one per event per distinct selection).', (s) => s.executions);
   counter('fleetgraph_subscription_nats_messages_total', 'Messages received from JetStream for subscriptions.', (s) => s.messages);
+  counter('fleetgraph_subscription_authorisations_total', 'Authorisation queries run for subscribes (identical ones in flight run once).', (s) => s.authorisations);
   counter('fleetgraph_subscription_slow_consumers_total', 'Connections closed because the client stopped reading.', (s) => s.slowConsumers);
   return registry;
 }

@@ -236,6 +236,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   let subscriptions = 0;
   let delivered = 0;
   let slowConsumers = 0;
+  let authorisationsRun = 0;
   let maxBufferedBytes = 0;
 
   const stats = (): SubscriptionStats => {
@@ -247,12 +248,15 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
       delivered,
       executions: h.executions,
       messages: h.messages,
+      authorisations: authorisationsRun,
       slowConsumers,
       maxBufferedBytes,
     };
   };
 
   const authorisations = createLimiter(AUTHORIZATIONS_AT_ONCE);
+  /** Authorisations queued or running, by claims, field and variables (see authoriseOnce). */
+  const pendingAuthorisations = new Map<string, { answer: Promise<GraphQLError | undefined>; connections: Connection[] }>();
   const wss = new WebSocketServer({ server: options.server, path: options.path ?? '/graphql', maxPayload: options.maxMessageBytes ?? 64 * 1024, handleProtocols });
 
   function dropConnection(connection: Connection) {
@@ -354,10 +358,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
 
     // Copied: randomUUID() returns a rope of its pieces (some 350 bytes), kept as long as the subscription.
     const requestId = Buffer.from(randomUUID(), 'latin1').toString('latin1');
-    const denied = await authorisations(() =>
-      // Queued while the client left: nothing to authorise for.
-      connections.get(connection.socket) === connection ? authorise(binding, args, identity, requestId) : Promise.resolve(error('UNAUTHENTICATED', 'the connection is closing')),
-    );
+    const denied = await authoriseOnce(connection, binding, args, identity, requestId);
     if (denied) return [denied];
 
     // The result depends only on the event, the document and the variables its selection uses:
@@ -409,10 +410,36 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     if (shared && --shared.subscriptions === 0) plan.served.executions.delete(key);
   }
 
+  /**
+   * authorise, queued behind at most AUTHORIZATIONS_AT_ONCE others, and shared by the subscribes
+   * asking the same while it is queued or running: the same claims for the same field and
+   * variables get the same answer (a burst of reconnecting dashboards asks it many times). Only
+   * questions in flight are shared, so no answer outlives the query that gave it.
+   */
+  function authoriseOnce(connection: Connection, binding: FieldBinding, args: Record<string, unknown>, identity: Identity, requestId: string) {
+    const variables = binding.authorize.variables.map((v) => args[v] ?? null);
+    const key = JSON.stringify([identity.claims, binding.field, variables]);
+    const pending = pendingAuthorisations.get(key);
+    if (pending) {
+      pending.connections.push(connection);
+      return pending.answer;
+    }
+    const entry = { answer: Promise.resolve<GraphQLError | undefined>(undefined), connections: [connection] };
+    entry.answer = authorisations(() =>
+      // Queued while every client asking left: nothing to authorise for.
+      entry.connections.some((c) => connections.get(c.socket) === c)
+        ? authorise(binding, args, identity, requestId)
+        : Promise.resolve(error('UNAUTHENTICATED', 'the connection is closing')),
+    ).finally(() => pendingAuthorisations.delete(key));
+    pendingAuthorisations.set(key, entry);
+    return entry.answer;
+  }
+
   /** Refuses a subscription whose entity the caller cannot read, exactly like an unknown one. */
   async function authorise(binding: FieldBinding, args: Record<string, unknown>, identity: Identity, requestId: string): Promise<GraphQLError | undefined> {
     const variables = Object.fromEntries(binding.authorize.variables.map((v) => [v, args[v] ?? null]));
     let result: AuthorizeResult;
+    authorisationsRun++;
     try {
       result = await options.authorize(binding.authorize.query, variables, identity);
     } catch (failure) {

@@ -310,6 +310,25 @@ describe('subscriptions through the gateway', () => {
     expect(new Set(subs.map((s) => JSON.stringify(s.results))).size).toBe(1);
   });
 
+  it('should run one authorisation query for identical subscribes in flight, and refuse each foreign one', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const before = stats().authorisations;
+    const client = connect(viewer);
+    // One connection: its subscribe messages arrive together, so they queue behind one another.
+    const subs = Array.from({ length: 40 }, () => watch(client, EVENTS, { id: widgetId }));
+    const foreign = platform.widget(ids.tenant(), ids.project());
+    const refused = watch(client, EVENTS, { id: foreign });
+    await established(40);
+    await refused.done;
+    expect(refused.error).toEqual([{ message: 'widget not found', extensions: { code: 'BAD_USER_INPUT' } }]);
+    const ran = stats().authorisations - before;
+    // 2 when the 40 arrive while the first query runs (as they do here); far fewer than 41 in any case.
+    expect(ran).toBeGreaterThanOrEqual(2);
+    expect(ran).toBeLessThanOrEqual(10);
+    await platform.publishEvent(tenant, widgetId, 1);
+    await Promise.all(subs.map((s) => s.until(1)));
+  });
+
   it('should execute once per event for each distinct selection', async () => {
     const widgetId = platform.widget(tenant, project);
     const brief = `subscription ($id: ID!) { widgetEvents(widgetId: $id) { n } }`;
