@@ -19,9 +19,11 @@ import type { Counters, Report, Request, StepResult, Widget } from './subscripti
  * so that both see the same machine (this one is shared: absolute figures move from run to run,
  * the comparison much less).
  *
- * Prints, per server: memory per idle subscriber (RSS and V8 heap after a full GC, before and
- * after its 10,000 subscribers connect and subscribe, divided by 10,000; both once the process has
- * settled, see `settled`, and right after connecting too) and idle CPU; per rate:
+ * Prints, per server: memory per idle subscriber (RSS and V8 heap after a full GC, once the
+ * process has settled, see `settled`: the growth from before its 10,000 subscribers connect and
+ * subscribe, divided by 10,000, and the growth over the second 5,000 alone, divided by 5,000; the
+ * same less V8's young generation (new space, which the connection burst grows); RSS right after
+ * connecting too; the V8 heap spaces) and idle CPU; per rate:
  * delivered events/s (`next` frames received), p50/p99 latency, the server's CPU (share of one
  * core) and CPU per delivered event, nats-server's and the subscribers' CPU, and for the gateway
  * the longest its event loop was held up (its /metrics). A server leaves the
@@ -164,7 +166,18 @@ interface Contender {
   server: Child;
   clients: Child;
   widgets: Widget[];
-  idle?: { rss: number; heap: number; burstRss: number; cpu: number; connectS: number };
+  idle?: {
+    rss: number;
+    heap: number;
+    marginalRss: number;
+    marginalHeap: number;
+    /** RSS less V8's young generation (see connectAll), from zero and over the second half. */
+    oldRss: number;
+    marginalOldRss: number;
+    burstRss: number;
+    cpu: number;
+    connectS: number;
+  };
   steps: Step[];
   done: boolean;
 }
@@ -198,30 +211,58 @@ async function connectAll(contender: Contender, natsUrl: string) {
   while ((await subscriptions()) > 0) await sleep(100);
 
   const before = await settled(server);
-  const started = performance.now();
-  await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, natsUrl, widgets: contender.widgets, count: SUBSCRIBERS }, 'connected');
-  let counters: Counters;
-  const deadline = Date.now() + 240_000;
-  while ((counters = (await server.ask({ type: 'probe', gc: false }, 'probe')).counters).subscriptions < SUBSCRIBERS) {
-    if (Date.now() > deadline) throw new Error(`${name}: ${counters.subscriptions} of ${SUBSCRIBERS} subscriptions after 240 s`);
-    await sleep(250);
-  }
-  const connectS = (performance.now() - started) / 1000;
+  let connectMs = 0;
+  // In two halves, each over half of the subjects: the second half's growth is what one more
+  // subscriber costs once the process is warm (JIT code, grown heap spaces and buffers are paid
+  // by then); the whole growth from zero includes those fixed costs.
+  const connectHalf = async (widgets: Widget[], count: number, total: number) => {
+    const started = performance.now();
+    await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, natsUrl, widgets, count }, 'connected');
+    let counters: Counters;
+    const deadline = Date.now() + 240_000;
+    while ((counters = (await server.ask({ type: 'probe', gc: false }, 'probe')).counters).subscriptions < total) {
+      if (Date.now() > deadline) throw new Error(`${name}: ${counters.subscriptions} of ${total} subscriptions after 240 s`);
+      await sleep(250);
+    }
+    connectMs += performance.now() - started;
+  };
+  const half = Math.floor(SUBSCRIBERS / 2);
+  const halfWidgets = Math.floor(contender.widgets.length / 2);
+  await connectHalf(contender.widgets.slice(0, halfWidgets), half, half);
+  const mid = await settled(server);
+  await connectHalf(contender.widgets.slice(halfWidgets), SUBSCRIBERS - half, SUBSCRIBERS);
   const burst = await server.ask({ type: 'probe', gc: true }, 'probe');
   const after = await settled(server);
+  // V8's young generation grows with the allocation rate (here, the connection burst) and is given
+  // back only after a while: a cost of a busy process, the same at 100 subscribers under load.
+  const withoutYoung = (probe: ReportOf<'probe'>) => probe.memory.rss - (probe.spaces.new_space?.size ?? 0);
   contender.idle = {
+    oldRss: (withoutYoung(after) - withoutYoung(before)) / SUBSCRIBERS,
+    marginalOldRss: (withoutYoung(after) - withoutYoung(mid)) / (SUBSCRIBERS - half),
     rss: (after.memory.rss - before.memory.rss) / SUBSCRIBERS,
     heap: (after.memory.heapUsed - before.memory.heapUsed) / SUBSCRIBERS,
-    burstRss: (burst.memory.rss - before.memory.rss) / SUBSCRIBERS,
+    marginalRss: (after.memory.rss - mid.memory.rss) / (SUBSCRIBERS - half),
+    marginalHeap: (after.memory.heapUsed - mid.memory.heapUsed) / (SUBSCRIBERS - half),
+    burstRss: (burst.memory.rss - mid.memory.rss) / (SUBSCRIBERS - half),
     cpu: NaN,
-    connectS,
+    connectS: connectMs / 1000,
   };
+  const { idle } = contender;
   console.log(
-    `${name}: ${fmt(SUBSCRIBERS)} subscribers connected and subscribed in ${connectS.toFixed(1)} s; per idle subscriber ` +
-      `${kb(contender.idle.rss)} RSS, ${kb(contender.idle.heap)} V8 heap, settled (RSS ${mib(before.memory.rss)} -> ${mib(after.memory.rss)}, ` +
-      `heap ${mib(before.memory.heapUsed)} -> ${mib(after.memory.heapUsed)} of ${mib(after.memory.heapTotal)}); ` +
-      `right after connecting: ${kb(contender.idle.burstRss)} RSS per subscriber`,
+    `${name}: ${fmt(SUBSCRIBERS)} subscribers connected and subscribed in ${idle.connectS.toFixed(1)} s (two halves); per idle subscriber: ` +
+      `from zero ${kb(idle.rss)} RSS, ${kb(idle.heap)} V8 heap; the second ${fmt(SUBSCRIBERS - half)} ${kb(idle.marginalRss)} RSS, ${kb(idle.marginalHeap)} V8 heap ` +
+      `(settled: RSS ${mib(before.memory.rss)} -> ${mib(mid.memory.rss)} -> ${mib(after.memory.rss)}, ` +
+      `heap ${mib(before.memory.heapUsed)} -> ${mib(mid.memory.heapUsed)} -> ${mib(after.memory.heapUsed)} of ${mib(after.memory.heapTotal)}); ` +
+      `right after connecting the second half: ${kb(idle.burstRss)} RSS per subscriber; ` +
+      `RSS less V8's young generation: ${kb(idle.oldRss)} from zero, ${kb(idle.marginalOldRss)} over the second half`,
   );
+  // Where the V8 heap's committed size goes (committed/used per space), at each settled probe.
+  const spaces = (probe: ReportOf<'probe'>) =>
+    Object.entries(probe.spaces)
+      .filter(([, space]) => space.size > 1024 * 1024)
+      .map(([space, { size, used }]) => `${space.replace(/_space$/, '')} ${mib(size)}/${mib(used)}`)
+      .join(', ');
+  console.log(`${name} heap spaces, committed/used: before ${spaces(before)}; half ${spaces(mid)}; all ${spaces(after)}`);
 }
 
 /**
@@ -316,7 +357,7 @@ it('should measure 10,000 subscribers through the gateway against a bare ws broa
     const costs = c.steps.map((s) => s.costUs).filter(Number.isFinite);
     return (
       `  ${c.name}: best ${fmt(best(c))} delivered/s; highest rate carried with p99 < 100 ms: ${ok ? `${fmt(ok.delivered)}/s (p99 ${ok.p99.toFixed(1)} ms)` : 'none'}; ` +
-      `${kb(c.idle!.rss)} RSS (${kb(c.idle!.heap)} heap) per idle subscriber; CPU per delivered event ${Math.min(...costs).toFixed(1)}-${Math.max(...costs).toFixed(1)} µs`
+      `${kb(c.idle!.rss)} RSS (${kb(c.idle!.heap)} heap) per idle subscriber from zero, ${kb(c.idle!.marginalRss)} RSS (${kb(c.idle!.marginalHeap)} heap) over the second half, ${kb(c.idle!.oldRss)} / ${kb(c.idle!.marginalOldRss)} RSS less the young generation; CPU per delivered event ${Math.min(...costs).toFixed(1)}-${Math.max(...costs).toFixed(1)} µs`
     );
   };
   console.log(

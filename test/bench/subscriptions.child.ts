@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { connect, type NatsConnection } from 'nats';
 import { WebSocket, WebSocketServer } from 'ws';
 
@@ -61,7 +62,7 @@ export type Request =
 
 export type Report =
   | { type: 'ready'; wsUrl?: string; natsUrl?: string; widgets?: Widget[]; metricsUrl?: string }
-  | { type: 'probe'; memory: NodeJS.MemoryUsage; counters: Counters }
+  | { type: 'probe'; memory: NodeJS.MemoryUsage; spaces: Record<string, { size: number; used: number }>; counters: Counters }
   | { type: 'served' }
   | { type: 'connected' }
   /** Clients: the measuring window of a step starts or ends (the benchmark reads the servers' CPU). */
@@ -104,7 +105,8 @@ function probe(counters: Counters, gc: boolean): Report {
     globalThis.gc?.();
     globalThis.gc?.();
   }
-  return { type: 'probe', memory: process.memoryUsage(), counters };
+  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]));
+  return { type: 'probe', memory: process.memoryUsage(), spaces, counters };
 }
 
 async function gateway(count: number): Promise<Role> {
