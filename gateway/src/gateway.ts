@@ -96,6 +96,8 @@ class IdentityForwardingDataSource extends RemoteGraphQLDataSource<GatewayContex
 
 /** The largest request body the gateway reads. */
 export const BODY_LIMIT = '1mb';
+/** The largest subscription request over SSE (as for a graphql-ws message). */
+const SSE_BODY_LIMIT = '64kb';
 
 function unauthenticated(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
@@ -208,6 +210,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.get('/metrics', async (_req, res) => {
     res.type(subscriptions.metrics.contentType).send(await subscriptions.metrics.metrics());
   });
+  // Subscriptions over Server-Sent Events, for clients that cannot open a WebSocket (see the README).
+  const serveSse: express.RequestHandler = (req, res, next) => void subscriptions.serveSse(req, res).catch(next);
+  app.get('/graphql/stream', serveSse);
+  app.post('/graphql/stream', express.json({ limit: SSE_BODY_LIMIT }), serveSse);
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
@@ -219,6 +225,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }),
   );
 
+  app.use('/graphql/stream', jsonBodyErrors(SSE_BODY_LIMIT));
   app.use(jsonBodyErrors(BODY_LIMIT));
 
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AuthenticationError, StreamReplay, verifyBearer, type ErrorCode, type Identity, type Logger } from '@fleetgraph/kit';
-import { CloseCode, handleProtocols, type SubscribePayload } from 'graphql-ws';
+import { handleProtocols, type SubscribePayload } from 'graphql-ws';
 import type { Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AFTER_ARGUMENT, readBindings, subjectFor, type FieldBinding } from './binding.js';
@@ -25,20 +25,10 @@ import {
 import { createHub, type Execution, type Listener, type StartFrom, type Watch } from './hub.js';
 import { createSubscriptionMetrics, type SubscriptionStats } from './metrics.js';
 import type { EventSource } from './source.js';
+import { SsePeer, sseFrame, SubscriptionCloseCode, WebSocketPeer, type Peer } from './peers.js';
 import { useGraphqlWs } from './transport.js';
 
-/** How the gateway closes a subscription socket, besides graphql-ws's own protocol codes. */
-export const SubscriptionCloseCode = {
-  /** graphql-ws's Forbidden: the bearer token is missing, invalid, or expired (also mid-connection). */
-  Forbidden: CloseCode.Forbidden,
-  /** The client stopped reading and its send buffer filled: reconnect and resume with the last cursor. */
-  SlowConsumer: 1013,
-  /** The gateway is shutting down: reconnect (to another replica) and resume with the last cursor. */
-  GoingAway: 1001,
-} as const;
-
-/** The close reason sent with `SlowConsumer`. */
-export const SLOW_CONSUMER_REASON = 'slow consumer: resume with your cursor';
+export { SLOW_CONSUMER_REASON, SubscriptionCloseCode } from './peers.js';
 
 /** What the gateway's federated query path answered to an authorisation query. */
 export interface AuthorizeResult {
@@ -88,7 +78,12 @@ export interface SubscriptionServer {
   /** Prometheus registry for `/metrics`. */
   readonly metrics: Registry;
   stats(): SubscriptionStats;
-  /** Closes every socket with 1001 going away and removes every consumer. */
+  /**
+   * Serves one subscription over Server-Sent Events (GraphQL over SSE, distinct connections mode):
+   * GET or POST (with the body already parsed as JSON) with `Accept: text/event-stream`.
+   */
+  serveSse(request: IncomingMessage & { body?: unknown }, response: ServerResponse): Promise<void>;
+  /** Closes every socket with 1001 going away, ends every SSE stream, and removes every consumer. */
   close(): Promise<void>;
 }
 
@@ -154,7 +149,11 @@ const COMPILED_DOCUMENTS = 500;
 const COMPILED_MAX_LENGTH = 16 * 1024;
 
 interface Connection {
-  socket: WebSocket;
+  peer: Peer;
+  /** What `connections` holds it by: its socket, or its SSE response. */
+  key: object;
+  /** False once dropped (closed, cut off, expired). */
+  live: boolean;
   identity: Identity;
   expiry?: NodeJS.Timeout;
   /** Subscriptions being prepared (authorisation, replay start) or running. */
@@ -230,7 +229,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   const maxPerConnection = options.maxSubscriptionsPerConnection ?? 100;
   const closeGraceMs = options.closeGraceMs ?? 5_000;
   const hub = createHub(source, log, { patternConsumerAt: options.patternConsumerAt });
-  const connections = new Map<WebSocket, Connection>();
+  /** Open connections, by socket or SSE response. */
+  const connections = new Map<object, Connection>();
   let served: Served | undefined;
   let closing = false;
   let subscriptions = 0;
@@ -259,28 +259,35 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   const pendingAuthorisations = new Map<string, { answer: Promise<GraphQLError | undefined>; connections: Connection[] }>();
   const wss = new WebSocketServer({ server: options.server, path: options.path ?? '/graphql', maxPayload: options.maxMessageBytes ?? 64 * 1024, handleProtocols });
 
+  function openConnection(peer: Peer, key: object, identity: Identity, expiresAt: Date | undefined): Connection {
+    const connection: Connection = { peer, key, live: true, identity, active: 0, running: new Set(), cut: false };
+    connections.set(key, connection);
+    if (expiresAt) armExpiry(connection, expiresAt.getTime());
+    return connection;
+  }
+
   function dropConnection(connection: Connection) {
-    if (connections.get(connection.socket) !== connection) return;
-    connections.delete(connection.socket);
+    if (!connection.live) return;
+    connection.live = false;
+    connections.delete(connection.key);
     clearTimeout(connection.expiry);
     for (const running of [...connection.running]) running.end();
   }
 
-  /** Closes a socket that stopped reading, and makes sure it goes even if it never answers the close. */
+  /** Closes the connection of a client that stopped reading, and makes sure it goes even if it never answers the close. */
   function cutOff(connection: Connection) {
     if (connection.cut) return;
     connection.cut = true;
     slowConsumers++;
-    log.warn({ user: connection.identity.userId, buffered: connection.socket.bufferedAmount }, 'closing a slow subscription consumer');
+    log.warn({ user: connection.identity.userId, buffered: connection.peer.buffered }, 'closing a slow subscription consumer');
     for (const running of [...connection.running]) running.end();
-    connection.socket.close(SubscriptionCloseCode.SlowConsumer, SLOW_CONSUMER_REASON);
-    setTimeout(() => connection.socket.terminate(), closeGraceMs).unref();
+    connection.peer.cutOff(closeGraceMs);
   }
 
   function armExpiry(connection: Connection, expiresAt: number) {
     const wait = expiresAt - Date.now();
     if (wait <= 0) {
-      connection.socket.close(SubscriptionCloseCode.Forbidden, 'Forbidden: token expired');
+      connection.peer.expire();
       return;
     }
     // setTimeout takes at most 2^31 - 1 ms: re-arm for longer-lived tokens.
@@ -310,7 +317,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     const operation = getOperationAST(document, payload.operationName);
     if (!operation) return [error('GRAPHQL_VALIDATION_FAILED', 'the document does not name one operation to run')];
     if (operation.operation !== 'subscription') {
-      return [error('BAD_USER_INPUT', 'only subscriptions are served over WebSocket: send queries and mutations with POST /graphql')];
+      return [error('BAD_USER_INPUT', 'only subscriptions are served here: send queries and mutations with POST /graphql')];
     }
     const field = rootField(operation, document)!;
     const name = field.name.value;
@@ -427,7 +434,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     const entry = { answer: Promise.resolve<GraphQLError | undefined>(undefined), connections: [connection] };
     entry.answer = authorisations(() =>
       // Queued while every client asking left: nothing to authorise for.
-      entry.connections.some((c) => connections.get(c.socket) === c)
+      entry.connections.some((c) => c.live)
         ? authorise(binding, args, identity, requestId)
         : Promise.resolve(error('UNAUTHENTICATED', 'the connection is closing')),
     ).finally(() => pendingAuthorisations.delete(key));
@@ -471,8 +478,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     private readonly finished: Promise<IteratorResult<never>>;
     private settle!: (result: IteratorResult<never>) => void;
     private fail!: (reason: unknown) => void;
-    /** The `next` frame up to its payload, with this subscription's id. */
+    /** The `next` frame up to its payload, with this subscription's id, and after it. */
     private readonly prefix: string;
+    private readonly suffix: string;
     readonly execution: Execution;
 
     constructor(private readonly plan: Plan) {
@@ -480,9 +488,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
         this.settle = resolve;
         this.fail = reject;
       });
-      // Joined, not concatenated: a flat string (a template literal makes a rope of its pieces),
-      // kept as long as the subscription and sent with every event.
-      this.prefix = ['{"id":', JSON.stringify(plan.id), ',"type":"next","payload":'].join('');
+      [this.prefix, this.suffix] = plan.connection.peer.framing(plan.id);
       this.execution = acquireExecution(plan);
       plan.connection.running.add(this);
     }
@@ -490,7 +496,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     async start(): Promise<this> {
       const { plan } = this;
       const { connection } = plan;
-      if (connections.get(connection.socket) !== connection) {
+      if (!connection.live) {
         this.end();
         return this;
       }
@@ -533,12 +539,13 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     next(): Promise<IteratorResult<never>>;
     next(result?: string): Promise<IteratorResult<never>> | void {
       if (result === undefined) return this.finished;
-      const { socket } = this.plan.connection;
-      if (this.ended || socket.readyState !== WebSocket.OPEN) return;
-      if (socket.bufferedAmount > bufferLimit) return cutOff(this.plan.connection);
-      socket.send(this.prefix + result + '}');
+      const { peer } = this.plan.connection;
+      if (this.ended || !peer.writable) return;
+      if (peer.buffered > bufferLimit) return cutOff(this.plan.connection);
+      peer.send(this.prefix + result + this.suffix);
       delivered++;
-      if (socket.bufferedAmount > maxBufferedBytes) maxBufferedBytes = socket.bufferedAmount;
+      const buffered = peer.buffered;
+      if (buffered > maxBufferedBytes) maxBufferedBytes = buffered;
     }
 
     complete(): void {
@@ -577,9 +584,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
           return false;
         }
         if (socket.readyState !== WebSocket.OPEN) return false;
-        const connection: Connection = { socket, identity: verified.identity, active: 0, running: new Set(), cut: false };
-        connections.set(socket, connection);
-        if (verified.expiresAt) armExpiry(connection, verified.expiresAt.getTime());
+        openConnection(new WebSocketPeer(socket), socket, verified.identity, verified.expiresAt);
         return true;
       },
       onClose: (ctx) => {
@@ -613,9 +618,116 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     { production: options.production ?? false, keepAliveMs: options.keepAliveMs ?? 12_000, log },
   );
 
+  /** SSE streams open, for keep-alive comments and shutdown. */
+  const sseStreams = new Set<ServerResponse>();
+  const ssePings = setInterval(() => {
+    for (const response of sseStreams) if (response.writableLength === 0) response.write(sseFrame.ping);
+  }, options.keepAliveMs ?? 12_000);
+  ssePings.unref();
+
+  /** A JSON answer before any stream opens (graphql-response+json errors, as for queries). */
+  function refuse(response: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+    response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    response.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+  }
+
+  /** The operation of an SSE request: GET search parameters or a POST's JSON body. */
+  function sseOperation(request: IncomingMessage & { body?: unknown }): SubscribePayload | string {
+    let raw: Record<string, unknown>;
+    if (request.method === 'GET') {
+      const search = new URL(request.url ?? '/', 'http://gateway').searchParams;
+      raw = { query: search.get('query') ?? undefined, operationName: search.get('operationName') ?? undefined };
+      const variables = search.get('variables');
+      if (variables) {
+        try {
+          raw.variables = JSON.parse(variables) as unknown;
+        } catch {
+          return 'variables must be a JSON object';
+        }
+      }
+    } else {
+      if (request.body === null || typeof request.body !== 'object' || Array.isArray(request.body)) return 'the body must be a JSON object';
+      raw = request.body as Record<string, unknown>;
+    }
+    const { query, variables, operationName } = raw;
+    if (typeof query !== 'string' || query.length === 0) return 'query must be a non-empty string';
+    if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) return 'variables must be a JSON object';
+    if (operationName != null && typeof operationName !== 'string') return 'operationName must be a string';
+    return { query, variables: (variables ?? null) as Record<string, unknown> | null, operationName: operationName ?? null };
+  }
+
+  /**
+   * GraphQL over SSE, distinct connections mode (the protocol graphql-sse's client speaks): one
+   * subscription per response. The engine is the same as for graphql-ws (authorisation, shared
+   * consumers and executions, frames serialized once) and so are the limits: the response's
+   * unsent bytes are bounded like a socket's (over the limit the stream is cut, and the client
+   * resubscribes `after` its last cursor), a token that expires ends the stream with an
+   * UNAUTHENTICATED error, and at shutdown streams end without `complete`, so clients reconnect.
+   * graphql-sse's own handler is not used: it queues results without bound while a client reads
+   * slowly, and would serialize every result again for each subscriber.
+   */
+  async function serveSse(request: IncomingMessage & { body?: unknown }, response: ServerResponse): Promise<void> {
+    if (closing) return refuse(response, 503, 'SERVICE_UNAVAILABLE', 'the gateway is shutting down; retry');
+    if (!(request.headers.accept ?? '').includes('text/event-stream')) {
+      return refuse(response, 406, 'BAD_USER_INPUT', 'subscriptions over SSE need "Accept: text/event-stream"');
+    }
+    let verified: Awaited<ReturnType<typeof verifyBearer>>;
+    try {
+      verified = await verifyBearer(request.headers.authorization, options.jwtSecret);
+    } catch (failure) {
+      const message = failure instanceof AuthenticationError ? `Unauthenticated: ${failure.message}` : 'Unauthenticated';
+      return refuse(response, 401, 'UNAUTHENTICATED', message, { 'www-authenticate': 'Bearer' });
+    }
+    const payload = sseOperation(request);
+    if (typeof payload === 'string') return refuse(response, 400, 'BAD_USER_INPUT', payload);
+
+    response.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      // Proxies such as nginx would otherwise hold the events back.
+      'x-accel-buffering': 'no',
+    });
+    response.write(sseFrame.ping);
+    sseStreams.add(response);
+    const connection = openConnection(new SsePeer(response), response, verified.identity, verified.expiresAt);
+    response.once('close', () => {
+      sseStreams.delete(response);
+      dropConnection(connection);
+    });
+    const finish = (errors?: readonly GraphQLError[]) => {
+      if (response.writableEnded || response.destroyed) return;
+      const last = errors ? sseFrame.next(JSON.stringify({ errors: errors.map((e) => e.toJSON()) })) : '';
+      response.end(last + sseFrame.complete);
+    };
+
+    connection.active++;
+    let plan: Plan | readonly GraphQLError[];
+    try {
+      plan = await prepare(connection, '', payload);
+    } catch (failure) {
+      log.error({ err: failure }, 'could not prepare a subscription');
+      plan = [error('INTERNAL_SERVER_ERROR', 'Internal server error')];
+    }
+    if (isErrors(plan)) {
+      connection.active--;
+      return finish(plan);
+    }
+    const subscription = await new Subscription(plan).start();
+    try {
+      await subscription.next();
+      // Ended by the client leaving, by a cut-off or an expired token (the stream is over then),
+      // by the binding's `complete` condition, or by shutdown (see close: no `complete` then).
+      if (!closing) finish();
+    } catch (failure) {
+      finish([failure instanceof GraphQLError ? failure : error('INTERNAL_SERVER_ERROR', 'Internal server error')]);
+    }
+  }
+
   const metrics = createSubscriptionMetrics(stats);
 
   return {
+    serveSse,
     setSchema(apiSchema, supergraphSdl) {
       served = { schema: apiSchema, bindings: readBindings(supergraphSdl, apiSchema), compiled: new Map(), executions: new Map() };
       log.info({ fields: [...served.bindings.keys()] }, 'serving subscriptions');
@@ -628,6 +740,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     async close() {
       if (closing) return;
       closing = true;
+      clearInterval(ssePings);
+      // Without `complete`: to an SSE client, the stream broke, and it subscribes again (elsewhere).
+      for (const response of sseStreams) response.end();
       // graphql-ws closes every socket with 1001 "Going away" and waits for them to go.
       const disposed = Promise.resolve(graphqlWs.dispose()).catch((failure: unknown) => log.warn({ err: failure }, 'graphql-ws did not stop cleanly'));
       const grace = new Promise((resolve) => setTimeout(resolve, closeGraceMs).unref());

@@ -249,7 +249,7 @@ describe('subscriptions through the gateway', () => {
       [EVENTS, { id: 'a.b' }, 'widgetId must be a plain id: letters, digits, "-" and "_"'],
       [EVENTS, {}, 'Variable "$id" of required type "ID!" was not provided.'],
       ['subscription { widgetEvents(widgetId: "x") { nope } }', {}, 'Cannot query field "nope" on type "WidgetEvent".'],
-      ['{ widget(id: "x") { id } }', {}, 'only subscriptions are served over WebSocket: send queries and mutations with POST /graphql'],
+      ['{ widget(id: "x") { id } }', {}, 'only subscriptions are served here: send queries and mutations with POST /graphql'],
     ] as const;
     const messages: string[] = [];
     for (const [query, variables] of cases) {
