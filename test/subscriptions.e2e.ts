@@ -1,9 +1,10 @@
+import { createClient as createSseClient } from 'graphql-sse';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { seed, startPlatform, type Platform } from './src/index.js';
 
-/** Subscriptions over graphql-ws through the real gateway, fed by the real clusters service. */
+/** Subscriptions over graphql-ws (and SSE) through the real gateway, fed by the real clusters service. */
 describe('cluster subscriptions through the gateway', () => {
   let platform: Platform;
   const tenant = seed.tenant();
@@ -115,5 +116,35 @@ describe('cluster subscriptions through the gateway', () => {
     const foreign = await errorsOf(id);
     expect(foreign?.[0]).toMatch(/not found/);
     expect(await errorsOf('cls_unknown')).toEqual(foreign);
+  });
+  it('should serve the same over Server-Sent Events: events after a cursor, then live, and refuse a foreign cluster', async () => {
+    const id = await createCluster();
+    let history: { cursor: string; reason: string }[] = [];
+    for (let i = 0; i < 200 && history.length < 3; i++) {
+      history = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`, { id }, viewer)).data!.cluster.events.nodes;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const after = history[0]!.cursor;
+    const sse = (token: string) => createSseClient({ url: `${platform.gatewayUrl}/stream`, headers: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    const received: { cursor: string; reason: string }[] = [];
+    const client = sse(viewer);
+    for await (const result of client.iterate<{ clusterEvents: { cursor: string; reason: string } }>({
+      query: `subscription($id: ID!, $after: String) { clusterEvents(clusterId: $id, after: $after) { cursor reason } }`,
+      variables: { id, after },
+    })) {
+      expect(result.errors).toBeUndefined();
+      received.push(result.data!.clusterEvents);
+      if (result.data!.clusterEvents.reason === 'PhaseRunning') break;
+    }
+    client.dispose();
+    const all = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`, { id }, viewer)).data!.cluster.events.nodes;
+    expect(received).toEqual(all.slice(1, 1 + received.length));
+    expect(received.at(-1)!.reason).toBe('PhaseRunning');
+
+    const foreign = sse(stranger);
+    const refused: unknown[] = [];
+    for await (const result of foreign.iterate({ query: `subscription($id: ID!) { clusterConditions(clusterId: $id) { phase } }`, variables: { id } })) refused.push(result);
+    foreign.dispose();
+    expect(refused).toEqual([{ errors: [{ message: 'cluster not found', extensions: { code: 'BAD_USER_INPUT' } }] }]);
   });
 });
