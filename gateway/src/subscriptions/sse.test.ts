@@ -1,7 +1,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Claims } from '@fleetgraph/kit';
-import { createClient, type Client, type ExecutionResult } from 'graphql-sse';
+import { createClient, type Client } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, range, watch } from './watch.fixture.js';
 import { ids, startWidgetsPlatform, type WidgetsPlatform } from './widgets.fixture.js';
 
 /**
@@ -11,53 +12,6 @@ import { ids, startWidgetsPlatform, type WidgetsPlatform } from './widgets.fixtu
 const EVENTS = 'subscription Events($id: ID!, $after: String) { widgetEvents(widgetId: $id, after: $after) { cursor n } }';
 const STATE = 'subscription State($id: ID!) { widgetState(widgetId: $id) { status revision } }';
 const BUFFER_LIMIT = 256 * 1024;
-
-type Result = ExecutionResult<Record<string, any>>;
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-interface Watcher {
-  results: Result[];
-  error?: unknown;
-  completed: boolean;
-  done: Promise<void>;
-  until(count: number): Promise<void>;
-  stop(): void;
-}
-
-function watch(client: Client, query: string, variables: Record<string, unknown>): Watcher {
-  let finish!: () => void;
-  const watcher: Watcher = {
-    results: [],
-    completed: false,
-    done: new Promise<void>((resolve) => (finish = resolve)),
-    until: (count) => eventually(() => watcher.results.length >= count, `${count} results (error: ${JSON.stringify(watcher.error)})`),
-    stop: () => {},
-  };
-  watcher.stop = client.subscribe(
-    { query, variables },
-    {
-      next: (result) => void watcher.results.push(result as Result),
-      error: (error) => {
-        watcher.error = error;
-        finish();
-      },
-      complete: () => {
-        watcher.completed = true;
-        finish();
-      },
-    },
-  );
-  return watcher;
-}
 
 /** A raw SSE request (POST with a body: a string is sent as it is), and its response as it arrives. */
 function rawStream(url: string, headers: Record<string, string>, body?: unknown) {
@@ -117,10 +71,7 @@ describe('subscriptions over SSE', () => {
   afterEach(async () => {
     for (const client of clients) client.dispose();
     clients = [];
-    await eventually(async () => {
-      const s = stats();
-      return s.subscriptions === 0 && s.connections === 0 && s.consumers === 0 && (await platform.consumerCount('WIDGET_EVENTS')) === 0;
-    }, 'every subscription, connection and consumer to be gone');
+    await platform.drained();
   });
 
   afterAll(async () => {

@@ -1,8 +1,9 @@
 import type { Claims } from '@fleetgraph/kit';
-import type { Client, ExecutionResult } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { SLOW_CONSUMER_REASON } from './server.js';
+import { eventually, range, watch } from './watch.fixture.js';
 import { ids, startWidgetsPlatform, type WidgetsPlatform } from './widgets.fixture.js';
 
 const EVENTS = /* GraphQL */ `
@@ -16,77 +17,6 @@ const STATE = /* GraphQL */ `
   }
 `;
 
-type Result = ExecutionResult<Record<string, any>>;
-
-/** One subscription's results as they arrive. */
-interface Watcher {
-  results: Result[];
-  error?: unknown;
-  completed: boolean;
-  /** Settles when the subscription completes or fails. */
-  done: Promise<void>;
-  /** Resolves once `count` results arrived. */
-  until(count: number, timeoutMs?: number): Promise<void>;
-  /** Keeps no result that arrives from now on. */
-  freeze(): void;
-}
-
-function watch(client: Client, query: string, variables: Record<string, unknown>): Watcher {
-  let finish!: () => void;
-  const waiters = new Set<() => void>();
-  let frozen = false;
-  const watcher: Watcher = {
-    results: [],
-    completed: false,
-    done: new Promise<void>((resolve) => (finish = resolve)),
-    until(count, timeoutMs = 20_000) {
-      return new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (watcher.results.length < count) return false;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-          return true;
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`got ${watcher.results.length} of ${count} results (error: ${JSON.stringify(watcher.error)})`));
-        }, timeoutMs);
-        if (!check()) waiters.add(check);
-      });
-    },
-    freeze: () => void (frozen = true),
-  };
-  client.subscribe(
-    { query, variables },
-    {
-      next: (result) => {
-        if (frozen) return;
-        watcher.results.push(result as Result);
-        for (const check of [...waiters]) check();
-      },
-      error: (error) => {
-        watcher.error = error;
-        finish();
-      },
-      complete: () => {
-        watcher.completed = true;
-        finish();
-      },
-    },
-  );
-  return watcher;
-}
-
-/** Polls until `check` holds. */
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const closeOf = (client: Client) =>
   new Promise<{ code: number; reason: string }>((resolve) =>
     client.on('closed', (event) => {
@@ -94,7 +24,6 @@ const closeOf = (client: Client) =>
       resolve({ code, reason });
     }),
   );
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const BUFFER_LIMIT = 256 * 1024;
 
 describe('subscriptions through the gateway', () => {
@@ -120,11 +49,7 @@ describe('subscriptions through the gateway', () => {
   afterEach(async () => {
     await Promise.all(clients.map((c) => c.dispose()));
     clients = [];
-    // Nothing may outlive its clients: subscriptions, connections, consumers on the gateway and on the server.
-    await eventually(async () => {
-      const s = stats();
-      return s.subscriptions === 0 && s.connections === 0 && s.consumers === 0 && (await platform.consumerCount('WIDGET_EVENTS')) === 0;
-    }, 'every subscription, connection and consumer to be gone');
+    await platform.drained();
   });
 
   afterAll(async () => {

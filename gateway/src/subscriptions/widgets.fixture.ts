@@ -26,6 +26,7 @@ import { WebSocket } from 'ws';
 import { z } from 'zod';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../gateway.js';
 import { parse } from './graphql.js';
+import { eventually } from './watch.fixture.js';
 
 /**
  * A fixture subgraph shaped like the real ones (a tenant- and project-scoped entity with a query,
@@ -147,6 +148,11 @@ export interface WidgetsPlatform {
   publishState(tenantId: string, widgetId: string, status: WidgetStatus, revision: number): Promise<number>;
   /** JetStream consumers on a stream, as the server counts them. */
   consumerCount(stream: string): Promise<number>;
+  /**
+   * Resolves once nothing outlives its clients: no subscription, connection or consumer on the
+   * main gateway, and no consumer on the widget events stream.
+   */
+  drained(): Promise<void>;
   /** A sample of the gateway's /metrics. */
   metric(name: string, gateway?: RunningGateway): Promise<number>;
   stop(): Promise<void>;
@@ -233,6 +239,12 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
     async consumerCount(stream) {
       const jsm = await bus.connection.jetstreamManager();
       return (await jsm.consumers.list(stream).next()).length;
+    },
+    async drained() {
+      await eventually(async () => {
+        const s = main.gateway.subscriptions.stats();
+        return s.subscriptions === 0 && s.connections === 0 && s.consumers === 0 && (await platform.consumerCount('WIDGET_EVENTS')) === 0;
+      }, 'every subscription, connection and consumer to be gone');
     },
     async metric(name, gateway = main.gateway) {
       const response = await fetch(new URL('/metrics', gateway.url));
