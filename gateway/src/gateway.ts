@@ -64,6 +64,7 @@ export interface GatewayOptions {
     closeGraceMs?: number;
     keepAliveMs?: number;
     patternConsumerAt?: number;
+    authorizationTimeoutMs?: number;
   };
 }
 

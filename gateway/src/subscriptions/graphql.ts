@@ -30,6 +30,7 @@ export type {
   GraphQLField,
   GraphQLSchema,
   OperationDefinitionNode,
+  SelectionNode,
   SelectionSetNode,
   ValueNode,
 } from 'graphql/index.js';

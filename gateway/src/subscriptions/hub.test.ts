@@ -297,4 +297,25 @@ describe('subscription hub', () => {
     expect(c.received).toEqual([7]);
     expect(a.received).toEqual([]);
   });
+  it('should leave no consumer behind when a watch is closed while its group starts (its feed failing, or the hub closing)', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log, { patternConsumerAt: 0 });
+    source.publish('s.1', 1);
+    source.publish('s.1', 2);
+    const failed = recorder();
+    // The pattern consumer fails while the group reads its subject's last message.
+    source.whileReadingLast = () => source.fail(0);
+    await hub.watch(failed.request('s.1', { kind: 'after', seq: 1 }));
+    source.whileReadingLast = undefined;
+    expect(failed.failures).toHaveLength(1);
+    expect(source.consumers).toBe(0);
+    expect(hub.stats()).toMatchObject({ groups: 0, watches: 0, catchingUp: 0, patternConsumers: 0 });
+
+    let closing: Promise<void> | undefined;
+    source.whileReadingLast = () => void (closing = hub.close());
+    await hub.watch(recorder().request('s.1', { kind: 'after', seq: 1 }));
+    await closing;
+    expect(source.consumers).toBe(0);
+    expect(hub.stats()).toMatchObject({ groups: 0, watches: 0, catchingUp: 0 });
+  });
 });

@@ -152,6 +152,16 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
   /** Groups with a consumer of their own, by pattern key. */
   const ownConsumers = new Map<string, number>();
   const stopping = new Set<Promise<void>>();
+  /** Consumers being created: close() waits for them, since each is stopped when it arrives unwanted. */
+  const starting = new Set<Promise<unknown>>();
+  const tracked = <T>(creation: Promise<T>): Promise<T> => {
+    starting.add(creation);
+    void creation.then(
+      () => starting.delete(creation),
+      () => starting.delete(creation),
+    );
+    return creation;
+  };
   let executions = 0;
   let messages = 0;
   let malformed = 0;
@@ -297,7 +307,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
       group.ready = (async () => {
         const last = await source.last(stream, subject);
         group.lastSeq = last?.seq ?? 0;
-        const consumption = await source.consume(
+        const consumption = await tracked(source.consume(
           stream,
           subject,
           group.lastSeq + 1,
@@ -306,7 +316,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
             onGroupMessage(group, message);
           },
           (error) => fail(group, error),
-        );
+        ));
         group.consumption = consumption;
         // Everyone left while the consumer was being created.
         if (group.members.size === 0) stopConsumption(consumption);
@@ -320,7 +330,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     const feed: PatternFeed = { key, ready: Promise.resolve(), groups: new Map() };
     feed.ready = (async () => {
       const end = await source.lastSeq(stream);
-      const consumption = await source.consume(
+      const consumption = await tracked(source.consume(
         stream,
         pattern,
         end + 1,
@@ -333,7 +343,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
           if (feeds.get(key) === feed) feeds.delete(key);
           for (const group of [...feed.groups.values()]) fail(group, error);
         },
-      );
+      ));
       feed.consumption = consumption;
       if (feed.groups.size === 0) stopConsumption(consumption);
     })();
@@ -354,11 +364,12 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
   }
 
   async function startCatchUp(member: Member): Promise<void> {
+    if (member.closed) return;
     const state: CatchUp = { active: true };
     member.catchUp = state;
     catchingUp++;
     try {
-      state.consumption = await source.consume(
+      state.consumption = await tracked(source.consume(
         member.group.stream,
         member.group.subject,
         member.watermark + 1,
@@ -375,7 +386,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
           leave(member);
           member.listener.error(error);
         },
-      );
+      ));
     } catch (error) {
       if (state.active) endCatchUp(member);
       throw error;
@@ -394,6 +405,8 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
       const watch: Watch = { close: () => leave(member) };
       try {
         await group.ready;
+        // Closed meanwhile: by the client, by its group's feed failing, or by close().
+        if (member.closed) return watch;
         if (from.kind === 'now') {
           member.watermark = group.lastSeq;
         } else if (from.kind === 'after') {
@@ -422,7 +435,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     async close() {
       closed = true;
       for (const group of [...groups.values()]) for (const member of [...group.members]) leave(member);
-      while (stopping.size > 0) await Promise.allSettled([...stopping]);
+      while (stopping.size > 0 || starting.size > 0) await Promise.allSettled([...stopping, ...starting]);
     },
   };
 }

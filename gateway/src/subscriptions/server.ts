@@ -21,6 +21,7 @@ import {
   type GraphQLField,
   type GraphQLSchema,
   type OperationDefinitionNode,
+  type SelectionNode,
 } from './graphql.js';
 import { createHub, type Execution, type Listener, type StartFrom, type Watch } from './hub.js';
 import { createSubscriptionMetrics, type SubscriptionStats } from './metrics.js';
@@ -63,6 +64,8 @@ export interface SubscriptionServerOptions {
   production?: boolean;
   /** See HubOptions.patternConsumerAt. @default 32 */
   patternConsumerAt?: number;
+  /** How long an authorisation query may take before the subscribe is refused as SERVICE_UNAVAILABLE. @default 10000 */
+  authorizationTimeoutMs?: number;
 }
 
 /** The gateway's subscription engine (see gateway/README.md, Subscriptions). */
@@ -201,24 +204,66 @@ function rootField(operation: OperationDefinitionNode, document: DocumentNode): 
   return undefined;
 }
 
-/** Variables whose values can change the result of executing the root field's selection (not its arguments). */
-function selectionVariables(field: FieldNode, document: DocumentNode): string[] {
+/**
+ * Refuses `@skip`/`@include` on the way to a subscription's root field, as the GraphQL
+ * specification does since 2021 (graphql-js 16 throws on some such documents instead of
+ * reporting them): whether a subscription watches anything cannot depend on a variable.
+ */
+function conditionalRoot(document: DocumentNode): GraphQLError | undefined {
+  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+  const seen = new Set<string>();
+  const check = (selections: readonly SelectionNode[]): GraphQLError | undefined => {
+    for (const selection of selections) {
+      const directive = selection.directives?.find((d) => d.name.value === 'skip' || d.name.value === 'include');
+      if (directive) return new GraphQLError(`a subscription's root selection cannot carry @${directive.name.value}`, { nodes: [directive], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+      if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const found = check(selection.selectionSet.selections);
+        if (found) return found;
+      } else if (selection.kind === Kind.FRAGMENT_SPREAD && !seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        const found = check(fragments.get(selection.name.value)?.selectionSet.selections ?? []);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION || definition.operation !== 'subscription') continue;
+    const found = check(definition.selectionSet.selections);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Variables whose values can change the result of executing the operation over an event: every
+ * one the operation uses (through its fragments too, and in the directives on the way to the
+ * root field) but the root field's own arguments, which pick the subject, not the result.
+ */
+function selectionVariables(operation: OperationDefinitionNode, field: FieldNode, document: DocumentNode): string[] {
   const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
   const names = new Set<string>();
   const seen = new Set<string>();
   const walk = (node: Parameters<typeof visit>[0]) =>
     visit(node, {
       Variable: (v) => void names.add(v.name.value),
+      Field: (node) => {
+        if (node !== field) return undefined;
+        // The root field: its selection and directives, not its arguments.
+        if (node.selectionSet) walk(node.selectionSet);
+        for (const directive of node.directives ?? []) walk(directive);
+        return false;
+      },
       FragmentSpread: (spread) => {
         const fragment = fragments.get(spread.name.value);
         if (fragment && !seen.has(fragment.name.value)) {
           seen.add(fragment.name.value);
-          walk(fragment.selectionSet);
+          walk(fragment);
         }
       },
     });
-  if (field.selectionSet) walk(field.selectionSet);
-  for (const directive of field.directives ?? []) walk(directive);
+  walk(operation.selectionSet);
+  for (const directive of operation.directives ?? []) walk(directive);
   return [...names].sort();
 }
 
@@ -228,6 +273,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   const bufferLimit = options.bufferLimitBytes ?? 1024 * 1024;
   const maxPerConnection = options.maxSubscriptionsPerConnection ?? 100;
   const closeGraceMs = options.closeGraceMs ?? 5_000;
+  const authorizationTimeoutMs = options.authorizationTimeoutMs ?? 10_000;
   const hub = createHub(source, log, { patternConsumerAt: options.patternConsumerAt });
   /** Open connections, by socket or SSE response. */
   const connections = new Map<object, Connection>();
@@ -312,7 +358,16 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     } catch (syntaxError) {
       return [syntaxError as GraphQLError];
     }
-    const invalid = validate(current.schema, document);
+    const conditional = conditionalRoot(document);
+    if (conditional) return [conditional];
+    let invalid: readonly GraphQLError[];
+    try {
+      invalid = validate(current.schema, document);
+    } catch (failure) {
+      // graphql-js's rules can throw on documents they do not expect (it is a bad document, not our fault).
+      if (!(failure instanceof GraphQLError)) throw failure;
+      invalid = [failure];
+    }
     if (invalid.length > 0) return invalid.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
     const operation = getOperationAST(document, payload.operationName);
     if (!operation) return [error('GRAPHQL_VALIDATION_FAILED', 'the document does not name one operation to run')];
@@ -324,7 +379,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     const binding = current.bindings.get(name);
     const definition = current.schema.getSubscriptionType()?.getFields()[name];
     if (!binding || !definition) return [error('BAD_USER_INPUT', `Subscription.${name} is not served`)];
-    const compiled: Compiled = { document, field, name, binding, definition, operation, selectionVariables: selectionVariables(field, document) };
+    const compiled: Compiled = { document, field, name, binding, definition, operation, selectionVariables: selectionVariables(operation, field, document) };
     if (payload.query.length <= COMPILED_MAX_LENGTH) {
       current.compiled.set(key, compiled);
       if (current.compiled.size > COMPILED_DOCUMENTS) current.compiled.delete(current.compiled.keys().next().value!);
@@ -447,11 +502,18 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     const variables = Object.fromEntries(binding.authorize.variables.map((v) => [v, args[v] ?? null]));
     let result: AuthorizeResult;
     authorisationsRun++;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      result = await options.authorize(binding.authorize.query, variables, identity);
+      // A subgraph that does not answer must not hold one of the few authorisation slots for long.
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${authorizationTimeoutMs} ms`)), authorizationTimeoutMs);
+      });
+      result = await Promise.race([options.authorize(binding.authorize.query, variables, identity), timedOut]);
     } catch (failure) {
       log.error({ err: failure, requestId, field: binding.field }, 'subscription authorisation failed');
       return error('SERVICE_UNAVAILABLE', 'the subscription could not be authorised; retry');
+    } finally {
+      clearTimeout(timer);
     }
     const value = result.data?.[binding.authorize.responseKey];
     if (value != null && !result.errors?.length) return undefined;
@@ -620,10 +682,16 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
 
   /** SSE streams open, for keep-alive comments and shutdown. */
   const sseStreams = new Set<ServerResponse>();
-  const ssePings = setInterval(() => {
-    for (const response of sseStreams) if (response.writableLength === 0) response.write(sseFrame.ping);
-  }, options.keepAliveMs ?? 12_000);
-  ssePings.unref();
+  const keepAliveMs = options.keepAliveMs ?? 12_000;
+  const ssePings =
+    keepAliveMs > 0
+      ? setInterval(() => {
+          for (const response of sseStreams) {
+            // Not after end() (writing then would throw), and not on top of frames still waiting.
+            if (!response.writableEnded && !response.destroyed && response.writableLength === 0) response.write(sseFrame.ping);
+          }
+        }, keepAliveMs).unref()
+      : undefined;
 
   /** A JSON answer before any stream opens (graphql-response+json errors, as for queries). */
   function refuse(response: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
@@ -667,6 +735,10 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
    * slowly, and would serialize every result again for each subscriber.
    */
   async function serveSse(request: IncomingMessage & { body?: unknown }, response: ServerResponse): Promise<void> {
+    // The client may leave while its token is verified: nothing may be opened for it then.
+    let gone = false;
+    const leftEarly = () => (gone = true);
+    response.once('close', leftEarly);
     if (closing) return refuse(response, 503, 'SERVICE_UNAVAILABLE', 'the gateway is shutting down; retry');
     if (!(request.headers.accept ?? '').includes('text/event-stream')) {
       return refuse(response, 406, 'BAD_USER_INPUT', 'subscriptions over SSE need "Accept: text/event-stream"');
@@ -680,6 +752,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     }
     const payload = sseOperation(request);
     if (typeof payload === 'string') return refuse(response, 400, 'BAD_USER_INPUT', payload);
+    if (gone) return;
+    if (closing) return refuse(response, 503, 'SERVICE_UNAVAILABLE', 'the gateway is shutting down; retry');
+    response.off('close', leftEarly);
 
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -740,7 +815,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     async close() {
       if (closing) return;
       closing = true;
-      clearInterval(ssePings);
+      if (ssePings) clearInterval(ssePings);
       // Without `complete`: to an SSE client, the stream broke, and it subscribes again (elsewhere).
       for (const response of sseStreams) response.end();
       // graphql-ws closes every socket with 1001 "Going away" and waits for them to go.
@@ -749,6 +824,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
       await Promise.race([disposed, grace]);
       for (const socket of wss.clients) socket.terminate();
       for (const connection of [...connections.values()]) dropConnection(connection);
+      for (const response of sseStreams) response.end();
       await hub.close();
     },
   };

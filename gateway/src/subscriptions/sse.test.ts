@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import type { Claims } from '@fleetgraph/kit';
 import { createClient, type Client } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +177,26 @@ describe('subscriptions over SSE', () => {
     expect(texts.slice(0, 2)).toEqual([notFound, notFound]);
     expect(texts[2]).toMatch(/^:\n\nevent: next\ndata: \{"errors":\[\{"message":"only subscriptions are served here: send queries and mutations with POST \/graphql"/);
     expect(texts[2]).toMatch(/event: complete\ndata: \n\n$/);
+  });
+
+  it('should open nothing for a client that leaves while its token is checked', async () => {
+    const widgetId = platform.widget(tenant, project);
+    const { port, hostname } = new URL(streamUrl);
+    const query = encodeURIComponent(EVENTS);
+    const variables = encodeURIComponent(JSON.stringify({ id: widgetId }));
+    for (let i = 0; i < 30; i++) {
+      const socket = connectTcp(Number(port), hostname);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(
+        `GET /graphql/stream?query=${query}&variables=${variables} HTTP/1.1\r\nHost: gateway\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${viewer}\r\n\r\n`,
+      );
+      // Gone before the gateway has verified the token (which takes a turn of the event loop).
+      await new Promise((resolve) => setImmediate(resolve));
+      socket.resetAndDestroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // afterEach checks that no subscription, connection or consumer is left.
+    expect(stats()).toMatchObject({ connections: 0, subscriptions: 0 });
   });
 
   it('should end the stream with UNAUTHENTICATED when the token expires', async () => {

@@ -175,6 +175,9 @@ describe('subscriptions through the gateway', () => {
       [EVENTS, {}, 'Variable "$id" of required type "ID!" was not provided.'],
       ['subscription { widgetEvents(widgetId: "x") { nope } }', {}, 'Cannot query field "nope" on type "WidgetEvent".'],
       ['{ widget(id: "x") { id } }', {}, 'only subscriptions are served here: send queries and mutations with POST /graphql'],
+      // Whether it watches anything cannot depend on a variable (graphql-js 16 would throw on this one).
+      ['subscription ($id: ID!, $on: Boolean!) { ... @include(if: $on) { widgetEvents(widgetId: $id) { n } } }', { id: widgetId, on: true }, "a subscription's root selection cannot carry @include"],
+      ['subscription ($id: ID!) { widgetEvents(widgetId: $id) @skip(if: false) { n } }', { id: widgetId }, "a subscription's root selection cannot carry @skip"],
     ] as const;
     const messages: string[] = [];
     for (const [query, variables] of cases) {
@@ -252,6 +255,18 @@ describe('subscriptions through the gateway', () => {
     expect(ran).toBeLessThanOrEqual(10);
     await platform.publishEvent(tenant, widgetId, 1);
     await Promise.all(subs.map((s) => s.until(1)));
+  });
+
+  it('should refuse a subscribe as unavailable when its authorisation does not answer in time', async () => {
+    const replica = await platform.startGateway({ authorizationTimeoutMs: 0 });
+    try {
+      const sub = watch(connect(viewer, replica.wsUrl), EVENTS, { id: platform.widget(tenant, project) });
+      await sub.done;
+      expect(sub.error).toEqual([{ message: 'the subscription could not be authorised; retry', extensions: { code: 'SERVICE_UNAVAILABLE' } }]);
+      expect(replica.gateway.subscriptions.stats()).toMatchObject({ subscriptions: 0, consumers: 0 });
+    } finally {
+      await replica.close();
+    }
   });
 
   it('should execute once per event for each distinct selection', async () => {
