@@ -10,6 +10,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import {
   AuthenticationError,
+  createBearerVerifier,
   currentRequestId,
   formatError,
   jsonBodyErrors,
@@ -17,12 +18,12 @@ import {
   mountHealth,
   REQUEST_ID_HEADER,
   signInternalIdentity,
-  verifyBearer,
   withRequestScope,
   type Bus,
   type Identity,
   type Logger,
   type ReadinessCheck,
+  type VerifiedBearer,
 } from '@fleetgraph/kit';
 import express from 'express';
 import { GraphQLError } from 'graphql';
@@ -105,9 +106,9 @@ function unauthenticated(message: string): GraphQLError {
 }
 
 /** Verifies a bearer token into an identity, or throws UNAUTHENTICATED. */
-export async function authenticate(authorization: string | undefined, secret: string): Promise<Identity> {
+export async function authenticate(authorization: string | undefined, verify: (authorization: string | undefined) => Promise<VerifiedBearer>): Promise<Identity> {
   try {
-    return (await verifyBearer(authorization, secret)).identity;
+    return (await verify(authorization)).identity;
   } catch (error) {
     throw unauthenticated(error instanceof AuthenticationError ? `Unauthenticated: ${error.message}` : 'Unauthenticated');
   }
@@ -145,10 +146,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Subscriptions: graphql-ws on the same server and path, authorised through this gateway's own
   // federated query path, fed by JetStream (subscriptions/).
   let apollo: ApolloServer<GatewayContext> | undefined;
+  // Every request and subscription connection brings its token: each is verified once.
+  const verify = createBearerVerifier(options.jwtSecret);
   const subscriptions = createSubscriptionServer({
     server: httpServer,
     path: '/graphql',
     jwtSecret: options.jwtSecret,
+    verify,
     source: createJetStreamSource({ bus: options.bus, log }),
     log,
     production: options.production,
@@ -220,7 +224,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     express.json({ limit: BODY_LIMIT }),
     expressMiddleware(apollo, {
       context: async ({ req }) => ({
-        identity: await authenticate(req.header('authorization'), options.jwtSecret),
+        identity: await authenticate(req.header('authorization'), verify),
         requestId: currentRequestId() ?? '',
       }),
     }),

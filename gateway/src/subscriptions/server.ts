@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
-import { AuthenticationError, StreamReplay, verifyBearer, type ErrorCode, type Identity, type Logger } from '@fleetgraph/kit';
+import { AuthenticationError, StreamReplay, verifyBearer, type ErrorCode, type Identity, type Logger, type VerifiedBearer } from '@fleetgraph/kit';
 import { handleProtocols, type SubscribePayload } from 'graphql-ws';
 import type { Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -42,7 +42,10 @@ export interface SubscriptionServerOptions {
   server: HttpServer;
   /** @default '/graphql' */
   path?: string;
+  /** Verifies client tokens: `verify`, or verifyBearer with this secret. */
   jwtSecret: string;
+  /** Verifies a client's `Authorization` value (the gateway's, which remembers verified tokens). */
+  verify?: (authorization: string | undefined) => Promise<VerifiedBearer>;
   source: EventSource;
   /** Runs a query through the gateway's federated query path as `identity`. */
   authorize(query: string, variables: Record<string, unknown>, identity: Identity): Promise<AuthorizeResult>;
@@ -274,6 +277,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   const maxPerConnection = options.maxSubscriptionsPerConnection ?? 100;
   const closeGraceMs = options.closeGraceMs ?? 5_000;
   const authorizationTimeoutMs = options.authorizationTimeoutMs ?? 10_000;
+  const verify = options.verify ?? ((authorization: string | undefined) => verifyBearer(authorization, options.jwtSecret));
   const hub = createHub(source, log, { patternConsumerAt: options.patternConsumerAt });
   /** Open connections, by socket or SSE response. */
   const connections = new Map<object, Connection>();
@@ -638,9 +642,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
           return false;
         }
         const authorization = ctx.connectionParams?.authorization;
-        let verified: Awaited<ReturnType<typeof verifyBearer>>;
+        let verified: VerifiedBearer;
         try {
-          verified = await verifyBearer(typeof authorization === 'string' ? authorization : undefined, options.jwtSecret);
+          verified = await verify(typeof authorization === 'string' ? authorization : undefined);
         } catch (failure) {
           socket.close(SubscriptionCloseCode.Forbidden, failure instanceof AuthenticationError ? `Forbidden: ${failure.message}` : 'Forbidden');
           return false;
@@ -743,9 +747,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     if (!(request.headers.accept ?? '').includes('text/event-stream')) {
       return refuse(response, 406, 'BAD_USER_INPUT', 'subscriptions over SSE need "Accept: text/event-stream"');
     }
-    let verified: Awaited<ReturnType<typeof verifyBearer>>;
+    let verified: VerifiedBearer;
     try {
-      verified = await verifyBearer(request.headers.authorization, options.jwtSecret);
+      verified = await verify(request.headers.authorization);
     } catch (failure) {
       const message = failure instanceof AuthenticationError ? `Unauthenticated: ${failure.message}` : 'Unauthenticated';
       return refuse(response, 401, 'UNAUTHENTICATED', message, { 'www-authenticate': 'Bearer' });

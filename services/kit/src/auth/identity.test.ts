@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET } from '../env.js';
 import { Identity } from './identity.js';
-import { signBearer, signInternalIdentity, verifyBearer, verifyInternalIdentity } from './tokens.js';
+import { createBearerVerifier, signBearer, signInternalIdentity, verifyBearer, verifyInternalIdentity } from './tokens.js';
 
 const identity = (extra: Partial<Identity['claims']> = {}) =>
   new Identity({ sub: 'u1', tenantId: 't1', projects: { p1: 'viewer', p2: 'editor', p3: 'admin' }, ...extra });
@@ -61,5 +61,24 @@ describe('tokens', () => {
     await expect(verifyInternalIdentity(client, DEV_INTERNAL_SECRET)).rejects.toMatchObject({ reason: 'invalid' });
     const internal = await signInternalIdentity(identity(), DEV_INTERNAL_SECRET);
     await expect(verifyInternalIdentity(internal, DEV_INTERNAL_SECRET)).resolves.toMatchObject({ tenantId: 't1' });
+  });
+  it('should remember a verified token, refuse it once expired, and never let another token hit', async () => {
+    vi.useFakeTimers({ now: new Date('2026-11-24T00:00:00Z'), toFake: ['Date'] });
+    try {
+      const verify = createBearerVerifier(DEV_JWT_SECRET, { max: 2 });
+      const token = await signBearer({ sub: 'u1', tenantId: 't1' }, DEV_JWT_SECRET, '10m');
+      const first = await verify(`Bearer ${token}`);
+      // The same token: the same verified identity, shared.
+      expect(await verify(`Bearer ${token}`)).toBe(first);
+      // Its signature altered: verified on its own, and refused.
+      await expect(verify(`Bearer ${token.slice(0, -2)}xx`)).rejects.toMatchObject({ reason: 'invalid' });
+      const forged = await signBearer({ sub: 'u1', tenantId: 't1' }, 'another-secret-of-enough-length', '10m');
+      await expect(verify(`Bearer ${forged}`)).rejects.toMatchObject({ reason: 'invalid' });
+      await expect(verify(undefined)).rejects.toMatchObject({ reason: 'missing' });
+      vi.setSystemTime(new Date('2026-11-24T00:11:00Z'));
+      await expect(verify(`Bearer ${token}`)).rejects.toMatchObject({ reason: 'expired' });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
