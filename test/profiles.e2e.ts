@@ -193,6 +193,24 @@ describe('profiles through the gateway', () => {
     expect(batched.status).toBe(400);
   });
 
+  it('should tell a subscription posted as a query where subscriptions are served', async () => {
+    const post = (body: unknown) =>
+      fetch(platform.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` }, body: JSON.stringify(body) });
+    const where = 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream';
+    for (const query of [
+      'subscription ($id: ID!) { clusterEvents(clusterId: $id) { cursor } }',
+      // graphql-js 16 throws while validating this one: it must not become a 500.
+      'subscription ($id: ID!, $on: Boolean!) { ... @include(if: $on) { clusterEvents(clusterId: $id) { cursor } } }',
+    ]) {
+      const response = await post({ query, variables: { id: 'cls_x', on: true } });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as any).errors).toEqual([{ message: where, extensions: { code: 'BAD_REQUEST' } }]);
+    }
+    // A document that also holds a subscription runs the operation it names.
+    const named = await post({ query: 'query Q { __typename } subscription S { clusterEvents(clusterId: "x") { cursor } }', operationName: 'Q' });
+    expect(await named.json()).toEqual({ data: { __typename: 'Query' } });
+  });
+
   it('should refuse an oversized or non-JSON body with a JSON error', async () => {
     const post = (body: string) =>
       fetch(platform.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` }, body });

@@ -26,7 +26,7 @@ import {
   type VerifiedBearer,
 } from '@fleetgraph/kit';
 import express from 'express';
-import { GraphQLError } from 'graphql';
+import { getOperationAST, GraphQLError, parse } from 'graphql';
 import { createJetStreamSource } from './subscriptions/source.js';
 import { createSubscriptionServer, type SubscriptionServer } from './subscriptions/server.js';
 import { readinessUrl, subgraphUrl } from './supergraph.js';
@@ -105,6 +105,27 @@ function unauthenticated(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 }
 
+/**
+ * Apollo Gateway cannot run subscriptions (and graphql-js 16 throws on some subscription
+ * documents during validation, which Apollo answers with a 500): a subscription posted here is
+ * told, with a 400, where subscriptions are served. Documents that cannot be one are not parsed.
+ */
+const refuseSubscriptions: express.RequestHandler = (req, res, next) => {
+  const { query, operationName } = (req.body ?? {}) as { query?: unknown; operationName?: unknown };
+  if (typeof query !== 'string' || !query.includes('subscription')) return next();
+  let operation: string | undefined;
+  try {
+    operation = getOperationAST(parse(query), typeof operationName === 'string' ? operationName : undefined)?.operation;
+  } catch {
+    // Not a document: Apollo answers that.
+    return next();
+  }
+  if (operation !== 'subscription') return next();
+  res.status(400).json({
+    errors: [{ message: 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream', extensions: { code: 'BAD_REQUEST' } }],
+  });
+};
+
 /** Verifies a bearer token into an identity, or throws UNAUTHENTICATED. */
 export async function authenticate(authorization: string | undefined, verify: (authorization: string | undefined) => Promise<VerifiedBearer>): Promise<Identity> {
   try {
@@ -178,6 +199,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ...(armor.plugins as ApolloServerPlugin<GatewayContext>[]),
     // Before the HTTP server drains: close subscription sockets (1001) so clients resume elsewhere.
     { serverWillStart: async () => ({ drainServer: () => subscriptions.close() }) },
+
     ApolloServerPluginDrainHttpServer({ httpServer }),
     options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
   ];
@@ -222,6 +244,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
+    refuseSubscriptions,
     expressMiddleware(apollo, {
       context: async ({ req }) => ({
         identity: await authenticate(req.header('authorization'), verify),
