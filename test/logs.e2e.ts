@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { unzip } from '@fleetgraph/logs/testing';
 import type { LogBundleMessage } from '@fleetgraph/schema';
 import { createClient } from 'graphql-ws';
 import { SignJWT } from 'jose';
@@ -6,7 +6,6 @@ import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parse } from 'yaml';
-import yauzl from 'yauzl';
 import { seed, startPlatform, type Platform } from './src/index.js';
 
 /**
@@ -31,25 +30,6 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function unzip(archive: Buffer): Promise<Map<string, string>> {
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.fromBuffer(archive, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z!))));
-  const entries = new Map<string, string>();
-  await new Promise<void>((resolve, reject) => {
-    zip.on('error', reject).on('end', () => resolve());
-    zip.on('entry', (entry: yauzl.Entry) =>
-      zip.openReadStream(entry, async (err, stream) => {
-        if (err || !stream) return reject(err);
-        const chunks: Buffer[] = [];
-        for await (const chunk of Readable.from(stream)) chunks.push(chunk as Buffer);
-        entries.set(entry.fileName, Buffer.concat(chunks).toString('utf8'));
-        zip.readEntry();
-      }),
-    );
-    zip.readEntry();
-  });
-  return entries;
 }
 
 describe('cluster log bundles through the gateway, on the local cloud', () => {

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogsPart, SimulatedLogSource, SimulatedSource, startAgent, type SimulatedNode } from '@fleetgraph/agent';
 import { BusError, createBus, createLogger, DEV_INTERNAL_SECRET, Identity, INTERNAL_IDENTITY_HEADER, signInternalIdentity } from '@fleetgraph/kit';
-import { startNatsServer } from '@fleetgraph/kit/testing';
+import { freePort, startNatsServer } from '@fleetgraph/kit/testing';
 import { getCluster } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess } from '../src/processes.js';
@@ -26,17 +25,6 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const NODES = 50;
 const SIZES = [1_000, 10_000];
 const log = createLogger('logs-bench', 'silent');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resident memory of a process, in MiB, from /proc (Linux). */
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;

@@ -1,10 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, signBearer, SUBGRAPHS, subgraphUrlVariable, type Claims } from '@fleetgraph/kit';
-import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+import { freePort, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { localCloudAdmin } from '@fleetgraph/local-cloud';
 import { startProcess, type ServiceProcess } from './processes.js';
 
@@ -135,14 +134,3 @@ async function waitReady(graphqlUrl: string, timeoutMs = 60_000): Promise<void> 
   throw new Error(`gateway not ready after ${timeoutMs} ms: ${last}`);
 }
 
-/** A port that was free a moment ago (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { createMetricsRegistry } from '@fleetgraph/kit';
+import type { Registry } from 'prom-client';
 
 /** The numbers the subscription engine keeps; `/metrics` reads them at each scrape. */
 export interface SubscriptionStats {
@@ -27,27 +28,9 @@ export interface SubscriptionStats {
  * counters are read from `stats` at each scrape, so they never drift from the engine's state.
  */
 export function createSubscriptionMetrics(stats: () => SubscriptionStats): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const gauge = (name: string, help: string, read: (s: SubscriptionStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read(stats()));
-      },
-    });
-  const counter = (name: string, help: string, read: (s: SubscriptionStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read(stats()));
-      },
-    });
+  const metrics = createMetricsRegistry();
+  const gauge = (name: string, help: string, read: (s: SubscriptionStats) => number) => metrics.gauge(name, help, () => read(stats()));
+  const counter = (name: string, help: string, read: (s: SubscriptionStats) => number) => metrics.counter(name, help, () => read(stats()));
   gauge('fleetgraph_subscription_connections', 'Open graphql-ws connections that passed connection_init.', (s) => s.connections);
   gauge('fleetgraph_subscriptions_open', 'Open subscriptions.', (s) => s.subscriptions);
   gauge('fleetgraph_subscription_nats_consumers', 'Open JetStream consumers serving subscriptions.', (s) => s.consumers);
@@ -56,5 +39,5 @@ export function createSubscriptionMetrics(stats: () => SubscriptionStats): Regis
   counter('fleetgraph_subscription_nats_messages_total', 'Messages received from JetStream for subscriptions.', (s) => s.messages);
   counter('fleetgraph_subscription_authorisations_total', 'Authorisation queries run for subscribes (identical ones in flight run once).', (s) => s.authorisations);
   counter('fleetgraph_subscription_slow_consumers_total', 'Connections closed because the client stopped reading.', (s) => s.slowConsumers);
-  return registry;
+  return metrics.registry;
 }

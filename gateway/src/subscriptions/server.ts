@@ -2,6 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AuthenticationError, StreamReplay, verifyBearer, type ErrorCode, type Identity, type Logger, type VerifiedBearer } from '@fleetgraph/kit';
 import { handleProtocols, type SubscribePayload } from 'graphql-ws';
+import { LRUCache } from 'lru-cache';
+import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AFTER_ARGUMENT, readBindings, subjectFor, type FieldBinding } from './binding.js';
@@ -18,6 +20,7 @@ import {
   visit,
   type DocumentNode,
   type FieldNode,
+  type FragmentDefinitionNode,
   type GraphQLField,
   type GraphQLSchema,
   type OperationDefinitionNode,
@@ -96,8 +99,8 @@ export interface SubscriptionServer {
 interface Served {
   schema: GraphQLSchema;
   bindings: Map<string, FieldBinding>;
-  /** Compiled documents by operation name and text, least recently used first (see compile). */
-  compiled: Map<string, Compiled>;
+  /** Compiled documents by operation name and text (see compile). */
+  compiled: LRUCache<string, Compiled>;
   /** The executions of the running subscriptions, by subject and execution key (see acquireExecution). */
   executions: Map<string, SharedExecution>;
 }
@@ -130,24 +133,6 @@ interface SharedExecution {
  * not thousands of queries in flight and the memory each one holds until it answers.
  */
 const AUTHORIZATIONS_AT_ONCE = 32;
-
-/** Runs at most `limit` tasks at once, the others in order as slots free up. */
-function createLimiter(limit: number) {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (running < limit) running++;
-    // The slot is handed over by the task that frees it (running stays as it is).
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
-  };
-}
 
 /** Documents kept compiled per schema. */
 const COMPILED_DOCUMENTS = 500;
@@ -194,9 +179,14 @@ function error(code: ErrorCode, message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code } });
 }
 
+/** A document's fragment definitions by name. */
+function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
+  return new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+}
+
 /** The single root field of a subscription operation, through fragments if need be. */
 function rootField(operation: OperationDefinitionNode, document: DocumentNode): FieldNode | undefined {
-  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+  const fragments = fragmentsOf(document);
   const stack = [...operation.selectionSet.selections];
   while (stack.length > 0) {
     const selection = stack.shift()!;
@@ -213,7 +203,7 @@ function rootField(operation: OperationDefinitionNode, document: DocumentNode): 
  * reporting them): whether a subscription watches anything cannot depend on a variable.
  */
 function conditionalRoot(document: DocumentNode): GraphQLError | undefined {
-  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+  const fragments = fragmentsOf(document);
   const seen = new Set<string>();
   const check = (selections: readonly SelectionNode[]): GraphQLError | undefined => {
     for (const selection of selections) {
@@ -244,7 +234,7 @@ function conditionalRoot(document: DocumentNode): GraphQLError | undefined {
  * root field) but the root field's own arguments, which pick the subject, not the result.
  */
 function selectionVariables(operation: OperationDefinitionNode, field: FieldNode, document: DocumentNode): string[] {
-  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+  const fragments = fragmentsOf(document);
   const names = new Set<string>();
   const seen = new Set<string>();
   const walk = (node: Parameters<typeof visit>[0]) =>
@@ -304,7 +294,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     };
   };
 
-  const authorisations = createLimiter(AUTHORIZATIONS_AT_ONCE);
+  const authorisations = pLimit(AUTHORIZATIONS_AT_ONCE);
   /** Authorisations queued or running, by claims, field and variables (see authoriseOnce). */
   const pendingAuthorisations = new Map<string, { answer: Promise<GraphQLError | undefined>; connections: Connection[] }>();
   const wss = new WebSocketServer({ server: options.server, path: options.path ?? '/graphql', maxPayload: options.maxMessageBytes ?? 64 * 1024, handleProtocols });
@@ -350,12 +340,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     // No operation name (null or absent) is "\u0001", which no GraphQL name can be.
     const key = `${payload.operationName ?? '\u0001'}\u0000${payload.query}`;
     const cached = current.compiled.get(key);
-    if (cached) {
-      // Most recently used last: the first entry is the one to evict.
-      current.compiled.delete(key);
-      current.compiled.set(key, cached);
-      return cached;
-    }
+    if (cached) return cached;
     let document: DocumentNode;
     try {
       document = parse(payload.query);
@@ -384,10 +369,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     const definition = current.schema.getSubscriptionType()?.getFields()[name];
     if (!binding || !definition) return [error('BAD_USER_INPUT', `Subscription.${name} is not served`)];
     const compiled: Compiled = { document, field, name, binding, definition, operation, selectionVariables: selectionVariables(operation, field, document) };
-    if (payload.query.length <= COMPILED_MAX_LENGTH) {
-      current.compiled.set(key, compiled);
-      if (current.compiled.size > COMPILED_DOCUMENTS) current.compiled.delete(current.compiled.keys().next().value!);
-    }
+    if (payload.query.length <= COMPILED_MAX_LENGTH) current.compiled.set(key, compiled);
     return compiled;
   }
 
@@ -808,7 +790,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   return {
     serveSse,
     setSchema(apiSchema, supergraphSdl) {
-      served = { schema: apiSchema, bindings: readBindings(supergraphSdl, apiSchema), compiled: new Map(), executions: new Map() };
+      served = { schema: apiSchema, bindings: readBindings(supergraphSdl, apiSchema), compiled: new LRUCache({ max: COMPILED_DOCUMENTS }), executions: new Map() };
       log.info({ fields: [...served.bindings.keys()] }, 'serving subscriptions');
     },
     get fields() {

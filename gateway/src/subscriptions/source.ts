@@ -66,7 +66,7 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
 
     async last(stream, subject) {
       try {
-        const jsm = await bus.connection.jetstreamManager();
+        const jsm = await bus.manager();
         const message = await jsm.streams.getMessage(stream, { last_by_subj: subject });
         return { seq: message.seq, subject: message.subject, data: message.data };
       } catch (error) {
@@ -77,7 +77,7 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
 
     async lastSeq(stream) {
       try {
-        const jsm = await bus.connection.jetstreamManager();
+        const jsm = await bus.manager();
         return (await jsm.streams.info(stream)).state.last_seq;
       } catch (error) {
         throw new EventSourceError(`cannot read the state of ${stream}: ${(error as Error).message}`, { cause: error });

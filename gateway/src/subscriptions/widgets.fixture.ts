@@ -237,7 +237,7 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
       return (await bus.publish(widgetState, { tenantId, widgetId, status, revision })).seq;
     },
     async consumerCount(stream) {
-      const jsm = await bus.connection.jetstreamManager();
+      const jsm = await bus.manager();
       return (await jsm.consumers.list(stream).next()).length;
     },
     async drained() {

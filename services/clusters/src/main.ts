@@ -1,4 +1,4 @@
-import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM } from '@fleetgraph/schema';
 import { serveClusterRequests } from './adapters/cluster.bus.js';
 import { ClusterRepository } from './adapters/cluster.repo.js';
@@ -38,14 +38,8 @@ async function main() {
       proxy: { clouds: env.CLOUDS, awsRegions: env.AWS_REGIONS, localCloudUrl: env.LOCAL_CLOUD_URL, natsUrl: env.NATS_URL, publicUrl: env.PUBLIC_URL, registries: env.REGISTRIES },
     }),
     log,
-    host: env.HOST,
-    port: env.PORT,
-    internalSecret: env.INTERNAL_AUTH_SECRET,
-    introspection: env.NODE_ENV !== 'production',
-    readiness: [
-      { name: 'nats', check: () => bus.ping() },
-      { name: 'store', check: () => store.ping() },
-    ],
+    ...subgraphServerEnv(env),
+    readiness: busAndStoreReadiness(bus, store),
   });
   orchestrator.start();
   onShutdown(log, [() => server.close(), () => orchestrator.stop(), () => bus.close(), () => providers.close(), () => store.close()]);

@@ -1,4 +1,4 @@
-import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
 import type { Subscription } from 'nats';
 import { followClusters } from './adapters/clusters.nats.js';
@@ -65,13 +65,9 @@ async function main() {
     name: 'health',
     schema: await buildHealthSchema({ ingest, registry, retentionMs: env.HEALTH_SAMPLE_RETENTION }),
     log,
-    host: env.HOST,
-    port: env.PORT,
-    internalSecret: env.INTERNAL_AUTH_SECRET,
-    introspection: env.NODE_ENV !== 'production',
+    ...subgraphServerEnv(env),
     readiness: [
-      { name: 'nats', check: () => bus.ping() },
-      { name: 'store', check: () => store.ping() },
+      ...busAndStoreReadiness(bus, store),
       {
         name: 'clusters',
         check: async () => {

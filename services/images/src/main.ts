@@ -1,4 +1,4 @@
-import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { createClouds } from './adapters/clouds.js';
 import { cloudsConfig, readEnv, workerOptions } from './env.js';
 import { buildImagesSchema } from './schema/index.js';
@@ -15,14 +15,8 @@ async function main() {
     name: 'images',
     schema: await buildImagesSchema({ images: service.images }),
     log,
-    host: env.HOST,
-    port: env.PORT,
-    internalSecret: env.INTERNAL_AUTH_SECRET,
-    introspection: env.NODE_ENV !== 'production',
-    readiness: [
-      { name: 'nats', check: () => bus.ping() },
-      { name: 'store', check: () => store.ping() },
-    ],
+    ...subgraphServerEnv(env),
+    readiness: busAndStoreReadiness(bus, store),
   });
   onShutdown(log, [() => server.close(), () => service.stop(), () => bus.close(), () => clouds.close(), () => store.close()]);
 }

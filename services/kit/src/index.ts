@@ -2,6 +2,7 @@ import 'reflect-metadata';
 
 export * from './env.js';
 export * from './log.js';
+export * from './metrics.js';
 export * from './errors.js';
 export * from './auth/index.js';
 export * from './bus/index.js';

@@ -1,4 +1,4 @@
-import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { createBlobStore } from './adapters/create-blob-store.js';
 import { collectionSettings, readEnv } from './env.js';
 import { buildLogsSchema } from './schema/index.js';
@@ -22,14 +22,10 @@ async function main() {
     name: 'logs',
     schema: await buildLogsSchema(service),
     log,
-    host: env.HOST,
-    port: env.PORT,
-    internalSecret: env.INTERNAL_AUTH_SECRET,
-    introspection: env.NODE_ENV !== 'production',
+    ...subgraphServerEnv(env),
     routes: service.routes,
     readiness: [
-      { name: 'nats', check: () => bus.ping() },
-      { name: 'store', check: () => store.ping() },
+      ...busAndStoreReadiness(bus, store),
       { name: 'blobs', check: () => blobs.ping() },
     ],
   });

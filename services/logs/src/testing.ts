@@ -1,11 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createLogsPart, SimulatedLogSource, SimulatedSource, startAgent, type LogSource, type LogsPartOptions, type RunningAgent, type SimulatedLogOptions, type SimulatedNode } from '@fleetgraph/agent';
 import { BusError, createBus, createLogger, createSqliteStore, Identity, startSubgraphServer, type Bus, type Claims, type RunningServer, type Store } from '@fleetgraph/kit';
-import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+import { freePort, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { getCluster, type ClusterSummary } from '@fleetgraph/schema';
 import { graphql, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import yauzl from 'yauzl';
@@ -184,15 +183,4 @@ export async function unzip(archive: Buffer): Promise<Map<string, string>> {
     zip.readEntry();
   });
   return entries;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

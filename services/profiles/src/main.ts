@@ -1,4 +1,4 @@
-import { createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer } from '@fleetgraph/kit';
+import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { PROFILES_STREAM } from '@fleetgraph/schema';
 import { serveProfileRequests } from './adapters/profile.bus.js';
 import { ProfileRepository } from './adapters/profile.repo.js';
@@ -17,14 +17,8 @@ async function main() {
     name: 'profiles',
     schema: await buildProfilesSchema({ profiles, bus }),
     log,
-    host: env.HOST,
-    port: env.PORT,
-    internalSecret: env.INTERNAL_AUTH_SECRET,
-    introspection: env.NODE_ENV !== 'production',
-    readiness: [
-      { name: 'nats', check: () => bus.ping() },
-      { name: 'store', check: () => store.ping() },
-    ],
+    ...subgraphServerEnv(env),
+    readiness: busAndStoreReadiness(bus, store),
   });
   onShutdown(log, [() => server.close(), () => bus.close(), () => store.close()]);
 }

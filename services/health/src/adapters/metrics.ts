@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { createMetricsRegistry } from '@fleetgraph/kit';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { IngestStats } from '../ingest/ingest.js';
 
 export interface HealthMetricsSource {
@@ -15,27 +16,7 @@ export interface HealthMetricsSource {
  * report being sent to the cluster's health being updated.
  */
 export function createHealthMetrics(source: HealthMetricsSource): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
-  const counter = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
+  const { registry, gauge, counter } = createMetricsRegistry();
   new Counter({
     name: 'fleetgraph_health_reports_total',
     help: 'Agent reports received, by outcome: accepted, or why it was dropped (malformed, unknown_cluster, foreign_tenant, mismatched_subject, out_of_order).',

@@ -49,6 +49,24 @@ export interface UsageTotals {
 
 export const share = (used: number, total: number) => (total > 0 ? used / total : 0);
 
+/** The figures of a scope's usage, as both ClusterUsage (the API) and its messages show them. */
+export function usageFigures(totals: UsageTotals) {
+  return {
+    coresTotal: totals.coresTotal,
+    coresUsed: totals.coresUsed,
+    cpuUsage: share(totals.coresUsed, totals.coresTotal),
+    memoryTotalBytes: totals.memoryTotalBytes,
+    memoryUsedBytes: totals.memoryUsedBytes,
+    memoryUsage: share(totals.memoryUsedBytes, totals.memoryTotalBytes),
+    cpuRequestsCores: totals.cpuRequestsCores,
+    memoryRequestsBytes: totals.memoryRequestsBytes,
+    diskTotalBytes: totals.diskTotalBytes,
+    diskUsedBytes: totals.diskUsedBytes,
+    diskUsage: totals.diskUsedBytes === null || !totals.diskTotalBytes ? null : totals.diskUsedBytes / totals.diskTotalBytes,
+    nodes: totals.nodes,
+  };
+}
+
 /** The usage totals of the nodes of a scope: worker nodes, or all of them. */
 export function usageOf(nodes: readonly NodeView[], scope: UsageScope): UsageTotals {
   const totals: UsageTotals = {

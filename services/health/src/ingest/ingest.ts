@@ -1,7 +1,7 @@
 import type { Logger } from '@fleetgraph/kit';
 import { agentReport, agentReportSchema, type AgentReport, type ClusterHealthMessage, type ClusterUsageMessage, type ReportedService } from '@fleetgraph/schema';
 import { afterReport, DEFAULT_POLICY, evaluate, findingsOf, INITIAL_STATE, sameHealth, type Health, type HealthPolicy, type HealthState } from '../domain/health.js';
-import { seriesOf, share, UsageScope, usageFacts, usageOf, type NodeView, type SeriesPoint, type UsageTotals } from '../domain/usage.js';
+import { seriesOf, UsageScope, usageFacts, usageFigures, usageOf, type NodeView, type SeriesPoint, type UsageTotals } from '../domain/usage.js';
 import { Deadlines } from './deadlines.js';
 import { applyUsage, Interner, sameOrNew, shapeOf, toNodeView, updateNodeViews } from './nodes.js';
 import type { HealthPublisher, HealthStore, SampleBucket, StoredClusterHealth, StoredClusterNodes } from './ports.js';
@@ -562,18 +562,7 @@ export function usageMessage(
     clusterId,
     scope,
     time,
-    coresTotal: totals.coresTotal,
-    coresUsed: totals.coresUsed,
-    cpuUsage: share(totals.coresUsed, totals.coresTotal),
-    memoryTotalBytes: totals.memoryTotalBytes,
-    memoryUsedBytes: totals.memoryUsedBytes,
-    memoryUsage: share(totals.memoryUsedBytes, totals.memoryTotalBytes),
-    cpuRequestsCores: totals.cpuRequestsCores,
-    memoryRequestsBytes: totals.memoryRequestsBytes,
-    diskTotalBytes: totals.diskTotalBytes,
-    diskUsedBytes: totals.diskUsedBytes,
-    diskUsage: totals.diskUsedBytes === null || !totals.diskTotalBytes ? null : totals.diskUsedBytes / totals.diskTotalBytes,
-    nodes: totals.nodes,
+    ...usageFigures(totals),
     observedAt: time,
     stale,
     series,

@@ -2,7 +2,7 @@ import { graphqlError, GatewayExecutedFieldError, StreamSubscription, type Subgr
 import { clusterHealthChanged, clusterUsageSampled, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import { evaluate, INITIAL_STATE, type Health } from '../domain/health.js';
-import { share, UsageScope, usageOf, type NodeView, type UsageTotals } from '../domain/usage.js';
+import { UsageScope, usageFigures, usageOf, type NodeView, type UsageTotals } from '../domain/usage.js';
 import type { ClusterView, HealthIngest } from '../ingest/ingest.js';
 import type { ClusterRegistry } from '../ingest/registry.js';
 import { ApplicationService, Cluster, ClusterHealth, ClusterNode, ClusterUsage, HealthSummary, type UsageSample } from './health.type.js';
@@ -25,18 +25,7 @@ function subjectTemplate(def: { prefix: string; keys: readonly string[] }, fixed
 function toUsage(scope: UsageScope, totals: UsageTotals, observedAt: number | null, stale: boolean, series: UsageSample[]): ClusterUsage {
   return {
     scope,
-    coresTotal: totals.coresTotal,
-    coresUsed: totals.coresUsed,
-    cpuUsage: share(totals.coresUsed, totals.coresTotal),
-    memoryTotalBytes: totals.memoryTotalBytes,
-    memoryUsedBytes: totals.memoryUsedBytes,
-    memoryUsage: share(totals.memoryUsedBytes, totals.memoryTotalBytes),
-    cpuRequestsCores: totals.cpuRequestsCores,
-    memoryRequestsBytes: totals.memoryRequestsBytes,
-    diskTotalBytes: totals.diskTotalBytes,
-    diskUsedBytes: totals.diskUsedBytes,
-    diskUsage: totals.diskUsedBytes === null || !totals.diskTotalBytes ? null : totals.diskUsedBytes / totals.diskTotalBytes,
-    nodes: totals.nodes,
+    ...usageFigures(totals),
     observedAt: date(observedAt),
     stale,
     series,

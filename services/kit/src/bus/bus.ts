@@ -55,6 +55,8 @@ export interface Bus {
   /** The raw connection, for parts (the gateway's subscriptions) that need what this API does not offer. */
   readonly connection: NatsConnection;
   readonly jetstream: JetStreamClient;
+  /** The JetStream manager, made once (making one asks the server for its account). */
+  manager(): Promise<JetStreamManager>;
   /**
    * Answers requests on the subject within the service's queue group. For subjects with
    * `{field}` tokens, `tokens` narrows what this server answers (an agent: its own cluster).
@@ -173,6 +175,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   const bus: Bus = {
     connection,
     jetstream,
+    manager: jsm,
     get deadLetters() {
       return deadLetters;
     },

@@ -22,6 +22,19 @@ export interface ReadinessCheck {
   check(): Promise<void>;
 }
 
+/** The options of startSubgraphServer that every service takes from its environment (serviceEnvShape). */
+export function subgraphServerEnv(env: { HOST: string; PORT: number; INTERNAL_AUTH_SECRET: string; NODE_ENV: string }) {
+  return { host: env.HOST, port: env.PORT, internalSecret: env.INTERNAL_AUTH_SECRET, introspection: env.NODE_ENV !== 'production' };
+}
+
+/** The readiness checks of a service on NATS and a store. */
+export function busAndStoreReadiness(bus: { ping(): Promise<void> }, store: { ping(): Promise<void> }): ReadinessCheck[] {
+  return [
+    { name: 'nats', check: () => bus.ping() },
+    { name: 'store', check: () => store.ping() },
+  ];
+}
+
 export interface SubgraphServerOptions {
   name: string;
   schema: GraphQLSchema;
