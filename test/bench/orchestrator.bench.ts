@@ -7,10 +7,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { CloudProvider, ClusterNetwork, Machine } from '@fleetgraph/clouds';
 import { ClusterRepository, Orchestrator, ProviderRegistry, type ClusterSpec } from '@fleetgraph/clusters';
-import { createBus, createLogger, createSqliteStore, type Bus, type Store } from '@fleetgraph/kit';
+import { createBus, createLogger, createOutbox, createSqliteStore, type Bus, type Outbox, type Store } from '@fleetgraph/kit';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { localCloudAdmin } from '@fleetgraph/local-cloud';
-import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM } from '@fleetgraph/schema';
+import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess, type ServiceProcess } from '../src/processes.js';
 
@@ -171,11 +171,12 @@ describe('orchestrator benchmark', () => {
   let repo: ClusterRepository;
   let providers: ProviderRegistry;
   let orchestrator: Orchestrator;
+  let outbox: Outbox;
   let dataDir: string;
   /** Clusters whose lifecycle event said RUNNING. */
   const running = new Set<string>();
 
-  const newOrchestrator = () => new Orchestrator({ repo, providers, bus, log, ...(CONCURRENCY ? { concurrency: CONCURRENCY } : {}) });
+  const newOrchestrator = () => new Orchestrator({ repo, providers, bus, outbox, log, ...(CONCURRENCY ? { concurrency: CONCURRENCY } : {}) });
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -196,7 +197,9 @@ describe('orchestrator benchmark', () => {
       },
     });
     store = createSqliteStore({ file: join(dataDir, 'clusters.sqlite') });
-    repo = await ClusterRepository.open(store);
+    outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle] });
+    repo = await ClusterRepository.open(store, outbox);
+    outbox.start();
     providers = CLOUD === 'memory' ? new MemoryClouds() : new ProviderRegistry({ localCloudUrl: world.url });
     orchestrator = newOrchestrator();
     orchestrator.start();
@@ -204,6 +207,7 @@ describe('orchestrator benchmark', () => {
 
   afterAll(async () => {
     await orchestrator?.stop();
+    await outbox?.stop();
     await bus?.close();
     await providers?.close();
     await store?.close();

@@ -1,5 +1,5 @@
-import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
-import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM } from '@fleetgraph/schema';
+import { busAndStoreReadiness, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
 import { serveClusterRequests } from './adapters/cluster.bus.js';
 import { ClusterRepository } from './adapters/cluster.repo.js';
 import { ProviderRegistry } from './adapters/providers.js';
@@ -13,13 +13,15 @@ async function main() {
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'clusters' });
   const bus = await createBus({ url: env.NATS_URL, name: 'clusters', log });
   await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
-  const clusters = await ClusterRepository.open(store);
+  const outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle] });
+  const clusters = await ClusterRepository.open(store, outbox);
   const providers = new ProviderRegistry({ localCloudUrl: env.LOCAL_CLOUD_URL, azure: { subscriptionId: env.AZURE_SUBSCRIPTION_ID, resourceGroup: env.AZURE_RESOURCE_GROUP } });
   serveClusterRequests(bus, clusters);
   const orchestrator = new Orchestrator({
     repo: clusters,
     providers,
     bus,
+    outbox,
     log,
     pollMs: env.RECONCILE_POLL_MS,
     progressMs: env.RECONCILE_PROGRESS_MS,
@@ -41,8 +43,9 @@ async function main() {
     ...subgraphServerEnv(env),
     readiness: busAndStoreReadiness(bus, store),
   });
+  outbox.start();
   orchestrator.start();
-  onShutdown(log, [() => server.close(), () => orchestrator.stop(), () => bus.close(), () => providers.close(), () => store.close()]);
+  onShutdown(log, [() => server.close(), () => orchestrator.stop(), () => outbox.stop(), () => bus.close(), () => providers.close(), () => store.close()]);
 }
 
 main().catch(exitOnStartupFailure(createLogger('clusters')));

@@ -1,5 +1,5 @@
-import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
-import { HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
+import { busAndStoreReadiness, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import { clusterHealthChanged, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
 import type { Subscription } from 'nats';
 import { followClusters } from './adapters/clusters.nats.js';
 import { NatsHealthPublisher } from './adapters/health.events.js';
@@ -19,7 +19,9 @@ async function main() {
   await bus.ensureStreams([HEALTH_STATUS_STREAM, HEALTH_METRICS_STREAM]);
   const repo = await HealthRepository.open(store);
   const registry = new ClusterRegistry();
-  const publisher = new NatsHealthPublisher(bus, log);
+  const outbox = await createOutbox({ store, bus, log, events: [clusterHealthChanged] });
+  const publisher = new NatsHealthPublisher(bus, outbox, store, log);
+  outbox.start();
   const ingest = new HealthIngest({
     registry,
     store: repo,
@@ -92,6 +94,7 @@ async function main() {
       for (const timer of timers) clearInterval(timer);
       await ingest.drain();
       await publisher.flush();
+      await outbox.stop();
     },
     () => bus.close(),
     () => store.close(),

@@ -3,7 +3,6 @@ import { Readable } from 'node:stream';
 import { SimulatedLogSource, type LogSource, type SimulatedSource } from '@fleetgraph/agent';
 import { createLogger } from '@fleetgraph/kit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BundleEvents } from './adapters/bundle.events.js';
 import { LogCollections, type CollectionSettings } from './app/collections.js';
 import type { LogBundle } from './domain/bundle.js';
 import { startHarness, until, type Harness } from './testing.js';
@@ -75,7 +74,6 @@ describe('collection limits', () => {
       bundles: h.service.bundles,
       blobs: h.service.blobs,
       bus: h.bus,
-      events: new BundleEvents(h.bus, h.service.links, log),
       log,
       settings: { agentTimeoutMs: 1_000, idleTimeoutMs: 2_000, window: 4, chunkBytes: 16 * 1024, ...settings },
     });

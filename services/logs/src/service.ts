@@ -1,7 +1,7 @@
-import type { Bus, Logger, Store } from '@fleetgraph/kit';
-import { LOG_BUNDLES_STREAM } from '@fleetgraph/schema';
+import { createOutbox, type Bus, type Logger, type Outbox, type Store } from '@fleetgraph/kit';
+import { LOG_BUNDLES_STREAM, logBundleChanged } from '@fleetgraph/schema';
 import type { Express } from 'express';
-import { BundleEvents } from './adapters/bundle.events.js';
+import { mintLinksOnPublish } from './adapters/bundle.events.js';
 import { BundleRepository } from './adapters/bundle.repo.js';
 import { DownloadLinks, type DownloadLinksOptions } from './adapters/download-links.js';
 import { downloadRoutes } from './adapters/download.route.js';
@@ -25,6 +25,8 @@ export interface LogsService {
   collections: LogCollections;
   links: DownloadLinks;
   blobs: BlobStore;
+  /** Publishes the bundles' status changes, stored with them. */
+  outbox: Outbox;
   /** Mounts GET /logs/download/... on the subgraph server. */
   routes: (app: Express) => void;
   stop(): Promise<void>;
@@ -34,17 +36,23 @@ export interface LogsService {
 export async function startLogsService(options: LogsServiceOptions): Promise<LogsService> {
   const { store, bus, blobs, log } = options;
   await bus.ensureStreams([LOG_BUNDLES_STREAM]);
-  const bundles = await BundleRepository.open(store);
+  const outbox = await createOutbox({ store, bus, log, events: [logBundleChanged] });
+  const bundles = await BundleRepository.open(store, outbox);
   const links = new DownloadLinks(options.links);
-  const events = new BundleEvents(bus, links, log);
-  const collections = new LogCollections({ bundles, blobs, bus, events, log, settings: options.settings, replicaId: options.replicaId, onCollection: options.onCollection });
+  mintLinksOnPublish(outbox, links, (id) => bundles.get(id));
+  const collections = new LogCollections({ bundles, blobs, bus, log, settings: options.settings, replicaId: options.replicaId, onCollection: options.onCollection });
+  outbox.start();
   collections.start();
   return {
     bundles,
     collections,
     links,
     blobs,
+    outbox,
     routes: downloadRoutes({ links, bundles, blobs, log }),
-    stop: () => collections.stop(),
+    async stop() {
+      await collections.stop();
+      await outbox.stop();
+    },
   };
 }

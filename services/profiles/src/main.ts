@@ -1,5 +1,5 @@
-import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
-import { PROFILES_STREAM } from '@fleetgraph/schema';
+import { busAndStoreReadiness, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import { PROFILES_STREAM, profileCreated } from '@fleetgraph/schema';
 import { serveProfileRequests } from './adapters/profile.bus.js';
 import { ProfileRepository } from './adapters/profile.repo.js';
 import { readEnv } from './env.js';
@@ -11,16 +11,18 @@ async function main() {
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'profiles' });
   const bus = await createBus({ url: env.NATS_URL, name: 'profiles', log });
   await bus.ensureStreams([PROFILES_STREAM]);
-  const profiles = await ProfileRepository.open(store);
+  const outbox = await createOutbox({ store, bus, log, events: [profileCreated] });
+  const profiles = await ProfileRepository.open(store, outbox);
   serveProfileRequests(bus, profiles);
   const server = await startSubgraphServer({
     name: 'profiles',
-    schema: await buildProfilesSchema({ profiles, bus }),
+    schema: await buildProfilesSchema({ profiles }),
     log,
     ...subgraphServerEnv(env),
     readiness: busAndStoreReadiness(bus, store),
   });
-  onShutdown(log, [() => server.close(), () => bus.close(), () => store.close()]);
+  outbox.start();
+  onShutdown(log, [() => server.close(), () => outbox.stop(), () => bus.close(), () => store.close()]);
 }
 
 main().catch(exitOnStartupFailure(createLogger('profiles')));

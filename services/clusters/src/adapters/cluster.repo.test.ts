@@ -1,21 +1,33 @@
-import { createSqliteStore } from '@fleetgraph/kit';
+import { createLogger, createOutbox, createSqliteStore, type Bus } from '@fleetgraph/kit';
+import { clusterConditions, clusterEvent, type ClusterEventMessage } from '@fleetgraph/schema';
 import { describe, expect, it } from 'vitest';
 import { ClusterRepository, EVENTS_RETAINED } from './cluster.repo.js';
+
+/** A repository over an in-memory store; its outbox is never started (no NATS here). */
+async function openRepo(): Promise<ClusterRepository> {
+  const store = createSqliteStore({ file: ':memory:' });
+  const outbox = await createOutbox({ store, bus: {} as Bus, log: createLogger('test', 'silent'), events: [clusterEvent, clusterConditions] });
+  return ClusterRepository.open(store, outbox);
+}
+
+/** Stores an event as the outbox does once the stream numbered it. */
+async function append(repo: ClusterRepository, event: ClusterEventMessage, seq: number): Promise<string> {
+  await repo.appendEvents([{ payload: event, seq, msgId: `m${seq}` }]);
+  return String(seq);
+}
 
 const event = (clusterId: string, message: string) => ({ tenantId: 't1', clusterId, time: new Date().toISOString(), severity: 'NORMAL' as const, reason: 'Step', message, object: null });
 
 describe('cluster events in the store', () => {
   it('should keep the last 1000 events and page them in order without gaps', async () => {
-    const repo = await ClusterRepository.open(createSqliteStore({ file: ':memory:' }));
+    const repo = await openRepo();
     const total = EVENTS_RETAINED + 150;
     // Stream sequences are shared by every cluster: another cluster's events interleave.
     let seq = 0;
     for (let i = 0; i < total; i++) {
-      await repo.appendEvent(event('c1', `event ${i}`), ++seq);
-      if (i % 10 === 0) await repo.appendEvent(event('other', `other ${i}`), ++seq);
-      if (i % 100 === 99) await repo.trimEvents('c1');
+      await append(repo, event('c1', `event ${i}`), ++seq);
+      if (i % 10 === 0) await append(repo, event('other', `other ${i}`), ++seq);
     }
-    await repo.trimEvents('c1');
 
     const seen: string[] = [];
     let after: number | null = null;
@@ -29,10 +41,10 @@ describe('cluster events in the store', () => {
   });
 
   it('should resume after a cursor with the events that follow it only, and ignore a repeated sequence', async () => {
-    const repo = await ClusterRepository.open(createSqliteStore({ file: ':memory:' }));
+    const repo = await openRepo();
     const cursors: string[] = [];
-    for (let i = 0; i < 5; i++) cursors.push((await repo.appendEvent(event('c1', `${i}`), 8 + i)).cursor!);
-    await repo.appendEvent(event('c1', 'repeat'), 9);
+    for (let i = 0; i < 5; i++) cursors.push(await append(repo, event('c1', `${i}`), 8 + i));
+    await append(repo, event('c1', 'repeat'), 9);
     expect(cursors).toEqual(['8', '9', '10', '11', '12']);
     const page = await repo.listEvents('c1', { first: 10, after: 10 });
     expect(page.nodes.map((e) => e.message)).toEqual(['3', '4']);

@@ -1,6 +1,6 @@
-import { DuplicateKeyError, VersionConflictError, type Collection, type Identity, type Page, type Store, type StoredDoc } from '@fleetgraph/kit';
+import { DuplicateKeyError, VersionConflictError, write, type Collection, type Identity, type Outbox, type Page, type Published, type Store, type StoredDoc, type Write } from '@fleetgraph/kit';
 import type { ClusterNetwork } from '@fleetgraph/clouds';
-import type { ClusterEventMessage } from '@fleetgraph/schema';
+import { clusterConditions, clusterEvent, type ClusterEventMessage } from '@fleetgraph/schema';
 import type { ClusterPhase, ClusterSpec } from '../domain/cluster.js';
 import type { Condition } from '../domain/conditions.js';
 import type { MachineIntent } from '../domain/machines.js';
@@ -18,6 +18,12 @@ export interface ClusterStatus {
   imageProfileId: string | null;
   network: ClusterNetwork | null;
   intents: MachineIntent[];
+  /**
+   * Machines whose removal has been announced by a MachineDeleted event (written before the
+   * cloud is asked, so that a retried or taken-over removal is announced once); pruned to the
+   * machines still observed. Missing in statuses stored before it existed.
+   */
+  announcedRemovals?: string[];
   /** The profile whose packs the agent confirmed installed. */
   addonsProfileId: string | null;
   /** Consecutive failed attempts, for backoff. */
@@ -57,12 +63,21 @@ const toSpec = ({ version: _v, nameKey: _k, ...doc }: SpecDoc): ClusterSpec => d
  */
 export class ClusterRepository {
   private constructor(
+    private readonly store: Store,
+    private readonly outbox: Outbox,
     private readonly specs: Collection<SpecDoc>,
     private readonly statuses: Collection<StatusDoc>,
     private readonly events: Collection<EventDoc>,
-  ) {}
+  ) {
+    // Events reach `Cluster.events` once they are in the stream, under their stream sequence.
+    outbox.onPublished(clusterEvent, (published) => this.appendEvents(published));
+  }
 
-  static async open(store: Store): Promise<ClusterRepository> {
+  /**
+   * Opens the collections. The outbox (of the same store, carrying clusterEvent and
+   * clusterConditions at least) announces what the repository's writes change.
+   */
+  static async open(store: Store, outbox: Outbox): Promise<ClusterRepository> {
     const specs = await store.collection<SpecDoc>({
       name: 'clusters',
       indexes: [
@@ -77,18 +92,16 @@ export class ClusterRepository {
       indexes: [{ fields: ['leaseUntil', 'nextReconcileAt'] }],
     });
     const events = await store.collection<EventDoc>({ name: 'cluster_events', indexes: [{ fields: ['clusterId', 'seq'] }] });
-    return new ClusterRepository(specs, statuses, events);
+    return new ClusterRepository(store, outbox, specs, statuses, events);
   }
 
-  /** Stores a new cluster and its initial status. @returns null when the name is taken in the project. */
+  /**
+   * Stores a new cluster, its initial status and the announcement of that state (watchers of
+   * clusterConditions get the current state first), together.
+   * @returns null when the name is taken in the project.
+   */
   async create(spec: ClusterSpec, now: Date): Promise<ClusterSpec | null> {
-    try {
-      await this.specs.insert({ ...spec, nameKey: spec.name });
-    } catch (error) {
-      if (error instanceof DuplicateKeyError) return null;
-      throw error;
-    }
-    await this.statuses.insert({
+    const status: ClusterStatus = {
       id: spec.id,
       tenantId: spec.tenantId,
       phase: 'PENDING',
@@ -103,7 +116,18 @@ export class ClusterRepository {
       nextReconcileAt: now.toISOString(),
       leaseOwner: null,
       leaseUntil: null,
-    });
+    };
+    try {
+      await this.store.commit([
+        write.insert(this.specs, { ...spec, nameKey: spec.name }),
+        write.insert(this.statuses, status),
+        this.outbox.add(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: 'PENDING', conditions: [] }, { key: spec.id }),
+      ]);
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) return null;
+      throw error;
+    }
+    this.outbox.kick();
     return spec;
   }
 
@@ -205,15 +229,19 @@ export class ClusterRepository {
   }
 
   /**
-   * Writes the orchestrator's status. Only the lease holder writes; a conflict means the lease
-   * was lost (or a user woke the cluster), in which case `nextReconcileAt` of the stored doc
-   * is kept if earlier, and the write retried on top of it.
+   * Writes the orchestrator's status, and with it (all or nothing) the outbox entries that
+   * announce the change. Only the lease holder writes; a conflict means the lease was lost (or
+   * a user woke the cluster), in which case `nextReconcileAt` of the stored doc is kept if
+   * earlier, and the write retried on top of it.
    */
-  async saveStatus(status: ClusterStatus & { version: number }, owner: string): Promise<ClusterStatus & { version: number }> {
+  async saveStatus(status: ClusterStatus & { version: number }, owner: string, announcements: readonly Write[] = []): Promise<ClusterStatus & { version: number }> {
     let candidate = status;
     for (let attempt = 0; attempt < 10; attempt++) {
       try {
-        return await this.statuses.replace(candidate);
+        if (announcements.length === 0) return await this.statuses.replace(candidate);
+        await this.store.commit([write.replace(this.statuses, candidate), ...announcements]);
+        this.outbox.kick();
+        return { ...candidate, version: candidate.version + 1 };
       } catch (error) {
         if (!(error instanceof VersionConflictError)) throw error;
         const stored = await this.statuses.get(status.id);
@@ -228,22 +256,22 @@ export class ClusterRepository {
   }
 
   /**
-   * Stores an event under its JetStream stream sequence, which is its cursor. A repeat (the
-   * same sequence) is ignored, so recording is safe to retry.
+   * Stores events that are in the stream under their stream sequence, which is their cursor,
+   * and drops each cluster's beyond the retained count. A repeat (the same sequence) is
+   * ignored, so this is safe to retry.
    */
-  async appendEvent(event: Omit<ClusterEventMessage, 'cursor'>, seq: number): Promise<ClusterEventMessage> {
-    const stored = { ...event, cursor: String(seq) };
-    try {
-      await this.events.insert({ ...stored, seq, id: `${event.clusterId}:${seq}` });
-    } catch (error) {
-      if (!(error instanceof DuplicateKeyError)) throw error;
+  async appendEvents(published: readonly Published<ClusterEventMessage>[]): Promise<void> {
+    const clusters = new Set<string>();
+    for (const { payload, seq } of published) {
+      const { cursor: _c, ...event } = payload;
+      try {
+        await this.events.insert({ ...event, cursor: String(seq), seq, id: `${event.clusterId}:${seq}` });
+      } catch (error) {
+        if (!(error instanceof DuplicateKeyError)) throw error;
+      }
+      clusters.add(event.clusterId);
     }
-    return stored;
-  }
-
-  /** Drops events beyond the retained count; cheap enough to call after a batch of appends. */
-  async trimEvents(clusterId: string): Promise<number> {
-    return this.events.keepFirst({ clusterId }, [{ field: 'seq', direction: 'desc' }], EVENTS_RETAINED);
+    for (const clusterId of clusters) await this.events.keepFirst({ clusterId }, [{ field: 'seq', direction: 'desc' }], EVENTS_RETAINED);
   }
 
   /** Events of a cluster in cursor order, after a cursor (a stream sequence). */

@@ -26,6 +26,8 @@ export interface MachineIntent {
   zone: string;
   instanceType: string;
   imageId: string;
+  /** Whether its MachineCreated event has been written (by the attempt whose call returned first). */
+  announced?: boolean;
 }
 
 export type PoolPlan =

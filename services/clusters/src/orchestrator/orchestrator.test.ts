@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, SimulatedSource, type RunningAgent } from '@fleetgraph/agent';
 import type { Machine } from '@fleetgraph/clouds';
-import { BusError, createBus, createLogger, createSqliteStore, type Bus, type Store } from '@fleetgraph/kit';
+import { BusError, createBus, createLogger, createOutbox, createSqliteStore, type Bus, type Outbox, type Store } from '@fleetgraph/kit';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { FIRST_SEED_IMAGE, localCloudAdmin, startLocalCloud, type LocalCloud } from '@fleetgraph/local-cloud';
-import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, getProfile, resolveImage, type ProfileMessage } from '@fleetgraph/schema';
+import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle, getProfile, resolveImage, type ProfileMessage } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRepository } from '../adapters/cluster.repo.js';
 import { ProviderRegistry } from '../adapters/providers.js';
@@ -48,13 +48,14 @@ describe('orchestrator on the local cloud', () => {
   let repo: ClusterRepository;
   let providers: ProviderRegistry;
   let orchestrator: Orchestrator;
+  let outbox: Outbox;
   let dataDir: string;
   const agents = new Map<string, RunningAgent>();
   const profiles = new Map([profile('prof-1'), profile('prof-2', '1.1.0')].map((p) => [p.id, p]));
   let serial = 0;
 
   const newOrchestrator = (leaseMs = 60_000) =>
-    new Orchestrator({ repo, providers, bus, log, pollMs: 20, progressMs: 50, resyncMs: 500, backoff: { baseMs: 50, capMs: 400 }, leaseMs, concurrency: 8 });
+    new Orchestrator({ repo, providers, bus, outbox, log, pollMs: 20, progressMs: 50, resyncMs: 500, backoff: { baseMs: 50, capMs: 400 }, leaseMs, concurrency: 8 });
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -86,7 +87,9 @@ describe('orchestrator on the local cloud', () => {
       createdAt: new Date().toISOString(),
     }));
     store = createSqliteStore({ file: join(dataDir, 'clusters.sqlite') });
-    repo = await ClusterRepository.open(store);
+    outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle], pollMs: 50 });
+    repo = await ClusterRepository.open(store, outbox);
+    outbox.start();
     providers = new ProviderRegistry({ localCloudUrl: cloud.url });
     orchestrator = newOrchestrator();
     orchestrator.start();
@@ -94,6 +97,7 @@ describe('orchestrator on the local cloud', () => {
 
   afterAll(async () => {
     await orchestrator?.stop();
+    await outbox?.stop();
     for (const agent of agents.values()) await agent.stop();
     await bus?.close();
     await doubles?.close();
@@ -150,6 +154,12 @@ describe('orchestrator on the local cloud', () => {
       return status?.phase === 'RUNNING' && status.observedGeneration === stored?.spec.generation && status;
     });
 
+  /** The cluster's stored events once the outbox has published everything written so far. */
+  const eventsOf = async (id: string) => {
+    await until('the outbox to drain', async () => (await outbox.pending()) === 0);
+    return (await repo.listEvents(id, { first: 1000 })).nodes;
+  };
+
   const machines = async (id: string): Promise<Machine[]> =>
     (await providers.get('LOCAL', 'local-1').describeMachines({ clusterId: id, region: 'local-1' })).filter((m) => m.state !== 'terminating');
 
@@ -170,8 +180,8 @@ describe('orchestrator on the local cloud', () => {
       ['workers', 'running'],
     ]);
     expect(new Set(ms.filter((m) => m.pool === 'workers').map((m) => m.zone))).toEqual(new Set(['local-1a', 'local-1b']));
-    const events = await repo.listEvents(spec.id, { first: 100 });
-    expect(events.nodes.map((e) => e.reason)).toEqual(expect.arrayContaining(['PhaseProvisioning', 'ImageReady', 'NetworkReady', 'MachineCreated', 'AddonInstalled', 'PhaseRunning']));
+    const events = await eventsOf(spec.id);
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['PhaseProvisioning', 'ImageReady', 'NetworkReady', 'MachineCreated', 'AddonInstalled', 'PhaseRunning']));
   });
 
   it.each([
@@ -222,13 +232,17 @@ describe('orchestrator on the local cloud', () => {
       expect(failed.code).toBe('QUOTA_EXCEEDED');
       expect(failed.message).toMatch(/^You have requested more vCPU capacity than your current vCPU limit of \d+ allows/);
       expect((await repo.getStatus(second.id))?.phase).toBe('PROVISIONING');
-      const warnings = (await repo.listEvents(second.id, { first: 1000 })).nodes.filter((e) => e.severity === 'WARNING');
+      // Events reach the store once the outbox has them in the stream, a moment after the status.
+      const warnings = await until('the warnings', async () => {
+        const found = (await repo.listEvents(second.id, { first: 1000 })).nodes.filter((e) => e.severity === 'WARNING');
+        return found.length >= 2 && found;
+      });
       expect(warnings.length).toBeGreaterThanOrEqual(2);
 
       await change(first.id, (s) => ({ ...s, deletionRequested: true }));
       const recovered = await converged(second.id);
       expect(recovered.conditions.find((c) => c.type === 'Adding Worker Nodes')).toMatchObject({ status: 'TRUE', failed: false, attempts: 0 });
-      expect((await repo.listEvents(second.id, { first: 1000 })).nodes.map((e) => e.reason)).toContain('Recovered');
+      expect((await eventsOf(second.id)).map((e) => e.reason)).toContain('Recovered');
     } finally {
       await admin.setQuota(1000, 'local-1');
     }
@@ -250,6 +264,33 @@ describe('orchestrator on the local cloud', () => {
     expect(ms.filter((m) => m.pool === 'workers')).toHaveLength(3);
     expect(ms.filter((m) => m.pool === 'control-plane')).toHaveLength(1);
     expect(new Set(ms.map((m) => m.name)).size).toBe(ms.length);
+  });
+
+  it('should write exactly one event per machine created or deleted, whatever the failed and repeated cloud calls', async () => {
+    const admin = localCloudAdmin(cloud.url);
+    // Failures past the SDK's own retries, and calls whose work is done but whose answer is lost.
+    const refusals = Array.from({ length: 3 }, () => ({ action: 'RunInstances', code: 'InsufficientInstanceCapacity', message: 'We currently do not have sufficient capacity.', status: 500, times: 4 }));
+    await admin.setFaults({ inject: refusals, lostResponseRate: 0.3 });
+    try {
+      const spec = await createCluster(pools({ count: 6, availabilityZones: ['local-1a', 'local-1b', 'local-1c'] }));
+      await converged(spec.id);
+      await change(spec.id, (s) => withWorkers(s, { count: 2 }));
+      await converged(spec.id);
+    } finally {
+      await admin.resetFaults();
+    }
+    const spec = (await repo.getSpec(`cls-${serial}`))!.spec;
+    const alive = (await machines(spec.id)).map((m) => `machine/${m.name}`);
+    const events = await eventsOf(spec.id);
+    const objects = (reason: string) => events.filter((e) => e.reason === reason).map((e) => e.object!).sort();
+    const created = objects('MachineCreated');
+    const deleted = objects('MachineDeleted');
+    // 7 machines made (1 + 6), 4 removed by the scale-down: one event each, no repeat.
+    expect(created).toHaveLength(7);
+    expect(new Set(created).size).toBe(7);
+    expect(deleted).toHaveLength(4);
+    expect(new Set(deleted).size).toBe(4);
+    expect([...alive, ...deleted].sort()).toEqual(created);
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Bus, Logger } from '@fleetgraph/kit';
+import type { Bus, Logger, Outbox, Write } from '@fleetgraph/kit';
 import { clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
 import { StaleWriteError, type ClusterRepository, type ClusterStatus } from '../adapters/cluster.repo.js';
 import type { ProviderRegistry } from '../adapters/providers.js';
@@ -13,6 +13,8 @@ export interface OrchestratorOptions {
   repo: ClusterRepository;
   providers: ProviderRegistry;
   bus: Bus;
+  /** Where the step's events, conditions and lifecycle changes go, with the status that results from them. */
+  outbox: Outbox;
   log: Logger;
   /** How often the store is asked for due clusters. @default 250 */
   pollMs?: number;
@@ -191,8 +193,11 @@ export class Orchestrator {
       // the conditions kept in `before` are never changed in place (setCondition makes a new list).
       status: stripVersion(claimed),
       events: [],
+      // The draft and the events noted so far, together: what the cloud is about to be asked
+      // for is on record, and announced once, whatever happens to this step.
       persist: async () => {
-        current = await repo.saveStatus({ ...scope.status, version: current.version }, this.owner);
+        const events = this.eventWrites(spec, scope.events.splice(0), this.o.now());
+        current = await repo.saveStatus({ ...scope.status, version: current.version }, this.owner, events);
       },
     };
     const outcome = await reconcileStep({ providers: this.o.providers, bus: this.o.bus, log: this.o.log, pollMs: this.o.progressMs }, scope, this.o.now);
@@ -204,61 +209,45 @@ export class Orchestrator {
     status.nextReconcileAt = delay === null ? null : new Date(now.getTime() + delay).toISOString();
     status.leaseOwner = null;
     status.leaseUntil = null;
-    // Events are stored before the status that results from them, so a reader who sees the
-    // status also finds its events.
-    await this.record(spec, scope.events, now).catch((error: unknown) => this.o.log.error({ err: error, clusterId: spec.id }, 'could not record events'));
-    await repo.saveStatus({ ...status, version: current.version }, this.owner);
+    // The status, the events that led to it and the state change for watchers, in one write:
+    // the outbox publishes them to JetStream (whose sequence is each event's cursor) in this
+    // order, however long NATS is away.
+    const announcements = [...this.eventWrites(spec, scope.events, now), ...this.stateWrites(spec, before, status)];
+    await repo.saveStatus({ ...status, version: current.version }, this.owner, announcements);
     this.stats.steps++;
     if (outcome.kind === 'failed') this.stats.failures++;
-    await this.publish(spec, before, status);
   }
 
-  /**
-   * Publishes the step's events to JetStream, whose sequence is each event's cursor, and keeps
-   * them in the store (the last 1000 per cluster) for `Cluster.events`.
-   */
-  private async record(spec: ClusterSpec, notes: EventNote[], now: Date): Promise<void> {
-    if (notes.length === 0) return;
-    const { repo, bus } = this.o;
+  private eventWrites(spec: ClusterSpec, notes: readonly EventNote[], now: Date): Write[] {
     const time = now.toISOString();
-    const events = notes.map((note) => ({ tenantId: spec.tenantId, clusterId: spec.id, time, ...note }));
-    // Published all at once rather than one ack at a time: the client sends them in one write,
-    // in this order, and the stream numbers them in the order they arrive on the connection.
-    const acks = await Promise.allSettled(events.map((event) => bus.publish(clusterEvent, event, { msgId: randomUUID() })));
-    let failed: unknown;
-    for (const [i, ack] of acks.entries()) {
-      if (ack.status === 'fulfilled') await repo.appendEvent(events[i]!, ack.value.seq);
-      else failed ??= ack.reason;
-    }
-    await repo.trimEvents(spec.id);
-    if (failed) throw failed;
+    return notes.map((note) => this.o.outbox.add(clusterEvent, { tenantId: spec.tenantId, clusterId: spec.id, time, ...note }, { key: spec.id }));
   }
 
-  /** Publishes the new conditions and phase if they changed. */
-  private async publish(spec: ClusterSpec, before: Pick<ClusterStatus, 'phase' | 'conditions'>, status: ClusterStatus) {
-    const { bus, log } = this.o;
-    try {
-      const changed = before.phase !== status.phase || !sameConditions(before.conditions, status.conditions);
-      // Both at once (one write), in this order.
-      const published: Promise<unknown>[] = [];
-      if (changed) {
-        published.push(bus.publish(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: status.phase, conditions: status.conditions }));
-      }
-      if (before.phase !== status.phase) {
-        published.push(bus.publish(clusterLifecycle, {
-          id: spec.id,
-          tenantId: spec.tenantId,
-          projectId: spec.projectId,
-          name: spec.name,
-          phase: status.phase,
-          cloud: { type: spec.cloud.type, region: spec.cloud.region },
-          nodePools: spec.nodePools.map((p) => ({ name: p.name, role: p.role, count: p.count })),
-        }));
-      }
-      await Promise.all(published);
-    } catch (error) {
-      log.error({ err: error, clusterId: spec.id }, 'could not record or publish events');
+  /** The new conditions and phase for watchers, if they changed. */
+  private stateWrites(spec: ClusterSpec, before: Pick<ClusterStatus, 'phase' | 'conditions'>, status: ClusterStatus): Write[] {
+    const { outbox } = this.o;
+    const writes: Write[] = [];
+    if (before.phase !== status.phase || !sameConditions(before.conditions, status.conditions)) {
+      writes.push(outbox.add(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: status.phase, conditions: status.conditions }, { key: spec.id }));
     }
+    if (before.phase !== status.phase) {
+      writes.push(
+        outbox.add(
+          clusterLifecycle,
+          {
+            id: spec.id,
+            tenantId: spec.tenantId,
+            projectId: spec.projectId,
+            name: spec.name,
+            phase: status.phase,
+            cloud: { type: spec.cloud.type, region: spec.cloud.region },
+            nodePools: spec.nodePools.map((p) => ({ name: p.name, role: p.role, count: p.count })),
+          },
+          { key: spec.id },
+        ),
+      );
+    }
+    return writes;
   }
 }
 

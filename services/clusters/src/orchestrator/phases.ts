@@ -122,11 +122,16 @@ export const machinesPhase =
       const provider = deps.providers.get(spec.cloud.type, spec.cloud.region);
       const machines = await observeMachines(deps, scope);
       const observed: ObservedMachine[] = machines.map((m) => ({ id: m.id, name: m.name, pool: m.pool, zone: m.zone, instanceType: m.instanceType, imageId: m.imageId, state: m.state, launchedAt: m.launchedAt }));
-      const names = new Set(machines.map((m) => m.name));
+      const byName = new Map(machines.map((m) => [m.name, m]));
       const poolNames = new Set(spec.nodePools.map((p) => p.name));
-      // Intents whose machine is visible are fulfilled; those of removed pools are dropped (a
-      // machine made for one anyway is tagged with its pool and removed below).
-      status.intents = status.intents.filter((i) => !names.has(i.name) && poolNames.has(i.pool));
+      // Intents whose machine is visible are fulfilled (announced now if the call that made it
+      // never returned); those of removed pools are dropped (a machine made for one anyway is
+      // tagged with its pool and removed below).
+      for (const intent of status.intents) {
+        const machine = byName.get(intent.name);
+        if (machine && !intent.announced) announceCreated(scope, intent, machine.id);
+      }
+      status.intents = status.intents.filter((i) => !byName.has(i.name) && poolNames.has(i.pool));
 
       const plans = pools.map((pool) => ({ pool, plan: planPool(pool, status.imageId!, observed, status.intents) }));
       const created: MachineIntent[] = [];
@@ -155,17 +160,13 @@ export const machinesPhase =
           network: status.network ?? undefined,
           tags: { 'fleetgraph:tenant': spec.tenantId },
         });
-        if (created.includes(intent)) {
-          scope.events.push({ severity: 'NORMAL', reason: 'MachineCreated', message: `created ${what} machine ${machine.id} (${intent.instanceType}) in ${intent.zone}`, object: `machine/${intent.name}` });
-        }
+        // Whichever attempt's call returns first announces it: exactly one event per machine.
+        if (!intent.announced) announceCreated(scope, intent, machine.id);
       }
       // Machines of pools that no longer exist go too.
       const orphans = role === 'WORKER' ? observed.filter((m) => !poolNames.has(m.pool)) : [];
       const removals = [...plans.flatMap(({ plan }) => (plan.kind === 'act' ? plan.delete : [])), ...orphans];
-      for (const machine of removals) {
-        await provider.deleteMachine(spec.cloud.region, machine.id);
-        scope.events.push({ severity: 'NORMAL', reason: 'MachineDeleted', message: `deleting ${what} machine ${machine.id} (${machine.instanceType}) in ${machine.zone}`, object: `machine/${machine.name}` });
-      }
+      await removeMachines(deps, scope, removals, (m) => `deleting ${what} machine ${m.id} (${m.instanceType}) in ${m.zone}`);
 
       const waiting = plans.filter(({ plan }) => plan.kind !== 'done');
       if (waiting.length === 0 && !status.intents.some((i) => i.role === role) && removals.length === 0) {
@@ -178,6 +179,32 @@ export const machinesPhase =
       return failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed');
     }
   };
+
+function announceCreated(scope: Scope, intent: MachineIntent, machineId: string): void {
+  const what = intent.role === 'CONTROL_PLANE' ? 'control-plane' : 'worker';
+  intent.announced = true;
+  scope.events.push({ severity: 'NORMAL', reason: 'MachineCreated', message: `created ${what} machine ${machineId} (${intent.instanceType}) in ${intent.zone}`, object: `machine/${intent.name}` });
+}
+
+/**
+ * Deletes machines, each announced by one MachineDeleted event: the events of those not
+ * announced yet are stored with the status before the cloud is asked, so that a retried
+ * attempt (a failed call, a crashed or replaced replica) does not announce a machine twice.
+ */
+async function removeMachines(deps: ReconcileDeps, scope: Scope, removals: readonly Pick<ObservedMachine, 'id' | 'name' | 'instanceType' | 'zone'>[], describe: (m: Pick<ObservedMachine, 'id' | 'instanceType' | 'zone'>) => string): Promise<void> {
+  const { spec, status } = scope;
+  const observed = new Set((scope.machines ?? []).map((m) => m.id));
+  const announced = new Set((status.announcedRemovals ?? []).filter((id) => observed.has(id)));
+  const fresh = removals.filter((m) => !announced.has(m.id));
+  for (const machine of fresh) {
+    announced.add(machine.id);
+    scope.events.push({ severity: 'NORMAL', reason: 'MachineDeleted', message: describe(machine), object: `machine/${machine.name}` });
+  }
+  status.announcedRemovals = [...announced];
+  if (fresh.length > 0) await scope.persist();
+  const provider = deps.providers.get(spec.cloud.type, spec.cloud.region);
+  for (const machine of removals) await provider.deleteMachine(spec.cloud.region, machine.id);
+}
 
 /** Installing Add-ons: the cluster's agent installs the profile's CNI, CSI and add-on packs. */
 export const addonsPhase: Phase = async (deps, scope) => {
@@ -209,10 +236,7 @@ export const deletionPhase: Phase = async (deps, scope) => {
     const machines = await observeMachines(deps, scope);
     status.intents = [];
     const alive = machines.filter((m) => m.state !== 'terminating' && m.state !== 'terminated');
-    for (const machine of alive) {
-      await provider.deleteMachine(spec.cloud.region, machine.id);
-      scope.events.push({ severity: 'NORMAL', reason: 'MachineDeleted', message: `deleting machine ${machine.id}`, object: `machine/${machine.name}` });
-    }
+    await removeMachines(deps, scope, alive, (m) => `deleting machine ${m.id}`);
     if (machines.length > 0) return progress('DeletingMachines', `waiting for ${machines.length} machine(s) to terminate`);
     if (status.network) {
       await provider.deleteNetwork({ clusterId: spec.id, region: spec.cloud.region });

@@ -1,6 +1,6 @@
 import { BusError, CloudType, graphqlError, InvalidQueryError, PageArgs, PAGE_SIZE, userError, type Bus, type SubgraphContext } from '@fleetgraph/kit';
 import { isCloudError } from '@fleetgraph/clouds';
-import { clusterConditions, getProfile, listProfileVersions } from '@fleetgraph/schema';
+import { getProfile, listProfileVersions } from '@fleetgraph/schema';
 import semver from 'semver';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ulid } from 'ulid';
@@ -155,10 +155,6 @@ export class ClusterResolver {
     };
     const created = await this.deps.clusters.create(spec, now);
     if (!created) return payloadError('NAME_TAKEN', `a cluster named ${input.name} exists in this project`, ['input', 'name']);
-    // Watchers of clusterConditions get the current state first: publish the initial one.
-    await this.deps.bus
-      .publish(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: 'PENDING', conditions: [] })
-      .catch(() => undefined);
     this.deps.poke();
     return { cluster: await this.toGraphQL(created), userErrors: [] };
   }

@@ -1,6 +1,6 @@
-import { createBus, createLogger, type Bus } from '@fleetgraph/kit';
+import { createBus, createLogger, createOutbox, createSqliteStore, type Bus } from '@fleetgraph/kit';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
-import { HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM, type ClusterUsageMessage } from '@fleetgraph/schema';
+import { clusterHealthChanged, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM, type ClusterUsageMessage } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsHealthPublisher } from './health.events.js';
 
@@ -43,13 +43,18 @@ describe('NatsHealthPublisher against a real nats-server', () => {
   });
 
   it('should store the latest sample per cluster and scope, and every health change, in their streams', async () => {
-    const publisher = new NatsHealthPublisher(bus, log, 20);
+    const store = createSqliteStore({ file: ':memory:' });
+    const outbox = await createOutbox({ store, bus, log, events: [clusterHealthChanged] });
+    outbox.start();
+    const publisher = new NatsHealthPublisher(bus, outbox, store, log, 20);
     publisher.usage(usage('c1', 'WORKERS', 1));
     publisher.usage(usage('c1', 'ALL', 2));
     publisher.usage(usage('c1', 'WORKERS', 3));
     publisher.usage(usage('c2', 'WORKERS', 4));
     publisher.health({ tenantId: 't1', clusterId: 'c1', status: 'HEALTHY', lastHeartbeatAt: null, reasons: [], stale: false, changedAt: new Date().toISOString() });
     await publisher.flush();
+    while ((await outbox.pending()) > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    await outbox.stop();
     await bus.connection.flush();
     const jsm = await bus.connection.jetstreamManager();
     const latest = await jsm.streams.getMessage(HEALTH_METRICS_STREAM.name, { last_by_subj: 'health.v1.metrics.t1.c1.WORKERS' });

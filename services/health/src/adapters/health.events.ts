@@ -1,4 +1,4 @@
-import type { Bus, Logger } from '@fleetgraph/kit';
+import type { Bus, Logger, Outbox, Store } from '@fleetgraph/kit';
 import { clusterHealthChanged, clusterUsageSampled, type ClusterHealthMessage, type ClusterUsageMessage } from '@fleetgraph/schema';
 import type { HealthPublisher } from '../ingest/ports.js';
 
@@ -7,7 +7,9 @@ const encoder = new TextEncoder();
 /**
  * Publishes health changes and usage samples to JetStream for subscriptions:
  *
- * - a health change (rare) with an acknowledged publish on `health.v1.status.<tenantId>.<clusterId>`;
+ * - a health change (rare) through the outbox, to `health.v1.status.<tenantId>.<clusterId>`: stored
+ *   at once, published in order per cluster, retried until NATS takes it (a NATS outage delays
+ *   health changes, loses none);
  * - a usage sample (one per report and scope: thousands a second for a large fleet) as a plain
  *   NATS publish on `health.v1.metrics.<tenantId>.<clusterId>.<scope>`, which the HEALTH_METRICS
  *   stream stores all the same; not waiting for an acknowledgement keeps the report path cheap,
@@ -22,24 +24,27 @@ export class NatsHealthPublisher implements HealthPublisher {
 
   constructor(
     private readonly bus: Bus,
+    private readonly outbox: Outbox,
+    private readonly store: Store,
     private readonly log: Logger,
     private readonly batchMs = 50,
   ) {}
 
-  /** Publishes that failed since start. */
+  /** Usage sample batches and health changes that could not be sent or stored since start (health changes in the outbox waiting for NATS are not failures). */
   get failures(): number {
-    return this.#failures;
+    return this.#failures + this.outbox.stats.dropped;
   }
 
   health(message: ClusterHealthMessage): void {
-    const published = this.bus
-      .publish(clusterHealthChanged, message)
+    const stored = this.store
+      .commit([this.outbox.add(clusterHealthChanged, message, { key: message.clusterId })])
+      .then(() => this.outbox.kick())
       .catch((error: unknown) => {
         this.#failures++;
-        this.log.error({ err: error, clusterId: message.clusterId }, 'could not publish a health change');
+        this.log.error({ err: error, clusterId: message.clusterId }, 'could not store a health change for publishing');
       })
-      .finally(() => this.#inFlight.delete(published));
-    this.#inFlight.add(published);
+      .finally(() => this.#inFlight.delete(stored));
+    this.#inFlight.add(stored);
   }
 
   usage(message: ClusterUsageMessage): void {
@@ -59,7 +64,7 @@ export class NatsHealthPublisher implements HealthPublisher {
     }
   }
 
-  /** Sends the samples waiting and waits for the health changes still being published. */
+  /** Sends the samples waiting and waits for the health changes still being stored in the outbox. */
   async flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#sendSamples();

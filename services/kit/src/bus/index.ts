@@ -1,3 +1,4 @@
 export * from './subjects.js';
 export * from './errors.js';
 export * from './bus.js';
+export * from './outbox.js';

@@ -6,6 +6,7 @@
  * id tie-breaker of every sort. Updates are compare-and-set on `{ _id, version }`.
  */
 import {
+  type ClientSession,
   type Collection as MongoCollection,
   type Document,
   type IndexDescription,
@@ -44,6 +45,8 @@ import {
   type Store,
   type StoredDoc,
   VersionConflictError,
+  InvalidQueryError,
+  type Write,
 } from './store.js';
 
 export interface MongoStoreOptions {
@@ -60,13 +63,43 @@ export async function createMongoStore(options: MongoStoreOptions): Promise<Stor
   const client = new MongoClient(options.uri, { appName: 'fleetgraph', ...options.clientOptions });
   await client.connect();
   const db = client.db(options.database);
+  const opened = new Map<string, MongoCollectionImpl<StoredDoc>>();
+  const applyAll = async (writes: readonly Write[], session?: ClientSession) => {
+    for (const w of writes) {
+      const collection = opened.get(w.collection)!;
+      if (w.op === 'insert') await collection.insertIn(w.doc, session);
+      else if (w.op === 'replace') await collection.replaceIn(w.doc, session);
+      else if (!(await collection.deleteIn(w.id, w.expectedVersion, session)) && w.expectedVersion !== undefined) {
+        throw new VersionConflictError(w.collection, w.id, w.expectedVersion);
+      }
+    }
+  };
   return {
     async collection<T extends StoredDoc>(spec: CollectionSpec<T>): Promise<Collection<T>> {
       const checked = checkSpec(spec);
       const collection = db.collection<RawDoc>(checked.name);
       const indexes = indexDescriptions(checked);
       if (indexes.length > 0) await collection.createIndexes(indexes);
-      return new MongoCollectionImpl<T>(collection, checked);
+      const impl = new MongoCollectionImpl<T>(collection, checked);
+      opened.set(checked.name, impl as unknown as MongoCollectionImpl<StoredDoc>);
+      return impl;
+    },
+    async commit(writes) {
+      for (const w of writes) if (!opened.has(w.collection)) throw new InvalidQueryError(`collection ${w.collection} is not open on this store`);
+      if (writes.length === 0) return;
+      // One write is atomic by itself, and needs no replica set.
+      if (writes.length === 1) return applyAll(writes);
+      const session = client.startSession();
+      try {
+        // Retries the whole batch on a transient transaction error; any other error aborts it
+        // (nothing written) and is thrown here.
+        await session.withTransaction(() => applyAll(writes, session), {
+          readConcern: { level: 'snapshot' },
+          writeConcern: { w: 'majority' },
+        });
+      } finally {
+        await session.endSession();
+      }
     },
     async ping() {
       await db.command({ ping: 1 });
@@ -163,27 +196,42 @@ class MongoCollectionImpl<T extends StoredDoc> implements Collection<T> {
     return raw === null ? null : fromRaw<T>(raw);
   }
 
-  async insert(doc: NewDoc<T>): Promise<T> {
+  insert(doc: NewDoc<T>): Promise<T> {
+    return this.insertIn(doc);
+  }
+
+  replace(doc: T): Promise<T> {
+    return this.replaceIn(doc);
+  }
+
+  delete(id: string, expectedVersion?: number): Promise<boolean> {
+    return this.deleteIn(id, expectedVersion);
+  }
+
+  /** `insert`, within a session's transaction when one is given (`Store.commit`). */
+  async insertIn(doc: NewDoc<T>, session?: ClientSession): Promise<T> {
     const { id, json } = splitDoc(doc);
     const fields = JSON.parse(json) as Document;
-    await this.#write(() => this.#collection.insertOne({ ...fields, _id: id, version: 1 }));
+    await this.#write(() => this.#collection.insertOne({ ...fields, _id: id, version: 1 }, { session }));
     return { ...fields, id, version: 1 } as T;
   }
 
-  async replace(doc: T): Promise<T> {
+  /** `replace`, within a session's transaction when one is given. */
+  async replaceIn(doc: T, session?: ClientSession): Promise<T> {
     const { id, json } = splitDoc(doc);
     const expected = checkVersion(doc.version);
     const fields = JSON.parse(json) as Document;
     const before = await this.#write(() =>
-      this.#collection.findOneAndReplace({ _id: id, version: expected }, { ...fields, version: expected + 1 }, { projection: { _id: 1 } }),
+      this.#collection.findOneAndReplace({ _id: id, version: expected }, { ...fields, version: expected + 1 }, { projection: { _id: 1 }, session }),
     );
     if (before === null) throw new VersionConflictError(this.name, id, expected);
     return { ...fields, id, version: expected + 1 } as T;
   }
 
-  async delete(id: string, expectedVersion?: number): Promise<boolean> {
+  /** `delete`, within a session's transaction when one is given. */
+  async deleteIn(id: string, expectedVersion?: number, session?: ClientSession): Promise<boolean> {
     const filter = expectedVersion === undefined ? { _id: checkId(id) } : { _id: checkId(id), version: checkVersion(expectedVersion) };
-    const { deletedCount } = await this.#collection.deleteOne(filter);
+    const { deletedCount } = await this.#collection.deleteOne(filter, { session });
     return deletedCount > 0;
   }
 

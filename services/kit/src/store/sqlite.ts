@@ -40,6 +40,8 @@ import {
   type Store,
   type StoredDoc,
   VersionConflictError,
+  InvalidQueryError,
+  type Write,
 } from './store.js';
 
 export interface SqliteStoreOptions {
@@ -79,11 +81,29 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     throw error;
   }
   const statements = new StatementCache(db);
+  const opened = new Map<string, SqliteCollectionImpl<StoredDoc>>();
+  // One transaction for the whole batch; a throw rolls every write of it back.
+  const apply = db.transaction((writes: readonly Write[]) => {
+    for (const w of writes) {
+      const collection = opened.get(w.collection);
+      if (!collection) throw new InvalidQueryError(`collection ${w.collection} is not open on this store`);
+      if (w.op === 'insert') collection.insertNow(w.doc);
+      else if (w.op === 'replace') collection.replaceNow(w.doc);
+      else if (!collection.deleteNow(w.id, w.expectedVersion) && w.expectedVersion !== undefined) {
+        throw new VersionConflictError(w.collection, w.id, w.expectedVersion);
+      }
+    }
+  });
   return {
     async collection<T extends StoredDoc>(spec: CollectionSpec<T>): Promise<SqliteCollection<T>> {
       const checked = checkSpec(spec);
       createTable(db, checked);
-      return new SqliteCollectionImpl<T>(db, statements, checked);
+      const collection = new SqliteCollectionImpl<T>(db, statements, checked);
+      opened.set(checked.name, collection as unknown as SqliteCollectionImpl<StoredDoc>);
+      return collection;
+    },
+    async commit(writes) {
+      if (writes.length > 0) apply.immediate(writes);
     },
     async ping() {
       statements.get('SELECT 1').get();
@@ -281,12 +301,26 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
   }
 
   async insert(doc: NewDoc<T>): Promise<T> {
+    return this.insertNow(doc);
+  }
+
+  async replace(doc: T): Promise<T> {
+    return this.replaceNow(doc);
+  }
+
+  async delete(id: string, expectedVersion?: number): Promise<boolean> {
+    return this.deleteNow(id, expectedVersion);
+  }
+
+  /** `insert`, synchronously: also a step of `Store.commit`'s transaction. */
+  insertNow(doc: NewDoc<T>): T {
     const { id, json } = splitDoc(doc);
     this.#write(() => this.#statements.get(`INSERT INTO ${this.#table} (id, version, doc) VALUES (?, 1, ?)`).run(id, json));
     return this.#fromRow({ id, version: 1, doc: json });
   }
 
-  async replace(doc: T): Promise<T> {
+  /** `replace`, synchronously. */
+  replaceNow(doc: T): T {
     const { id, json } = splitDoc(doc);
     const expected = checkVersion(doc.version);
     const { changes } = this.#write(() =>
@@ -298,7 +332,8 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
     return this.#fromRow({ id, version: expected + 1, doc: json });
   }
 
-  async delete(id: string, expectedVersion?: number): Promise<boolean> {
+  /** `delete`, synchronously. */
+  deleteNow(id: string, expectedVersion?: number): boolean {
     checkId(id);
     const { changes } =
       expectedVersion === undefined

@@ -16,6 +16,7 @@ import {
   type Store,
   type StoredDoc,
   VersionConflictError,
+  write,
 } from './store.js';
 
 export interface StoreContractOptions {
@@ -550,6 +551,65 @@ export function describeStoreContract(
 
         expect(await coll.deleteBefore('nodeCount', 10)).toBe(1);
         expect((await coll.find({ orderBy: [{ field: 'nodeCount' }] })).nodes.map((c) => c.nodeCount)).toEqual([10, 100]);
+      });
+    });
+
+    describe('atomic commits', () => {
+      it('should apply inserts, replaces and deletes over several collections together', async () => {
+        const [a, b] = [await clusters(), await samples()];
+        const kept = await a.insert(aCluster());
+        const gone = await a.insert(aCluster());
+        const sample = aSample('c1', '2026-01-01T00:00:00.000Z');
+
+        await store.commit([
+          write.replace(a, { ...kept, nodeCount: 99 }),
+          write.delete(a, gone.id, gone.version),
+          write.insert(b, sample),
+        ]);
+
+        expect(await a.get(kept.id)).toEqual({ ...kept, nodeCount: 99, version: 2 });
+        expect(await a.get(gone.id)).toBeNull();
+        expect(await b.get(sample.id)).toEqual({ ...sample, version: 1 });
+      });
+
+      it('should write nothing when a replace finds another version', async () => {
+        const [a, b] = [await clusters(), await samples()];
+        const doc = await a.insert(aCluster());
+        await a.replace(doc);
+        const sample = aSample('c1', '2026-01-01T00:00:00.000Z');
+
+        await expect(store.commit([write.insert(b, sample), write.replace(a, { ...doc, nodeCount: 1 })])).rejects.toThrow(VersionConflictError);
+
+        expect(await b.get(sample.id)).toBeNull();
+        expect((await a.get(doc.id))?.version).toBe(2);
+      });
+
+      it('should write nothing when an insert clashes, and nothing when a versioned delete misses', async () => {
+        const [a, b] = [await clusters(), await samples()];
+        const doc = await a.insert(aCluster());
+        const sample = aSample('c1', '2026-01-01T00:00:00.000Z');
+
+        await expect(store.commit([write.insert(b, sample), write.insert(a, aCluster({ id: doc.id }))])).rejects.toThrow(DuplicateKeyError);
+        await expect(store.commit([write.insert(b, sample), write.delete(a, 'nobody', 1)])).rejects.toThrow(VersionConflictError);
+
+        expect(await b.count()).toBe(0);
+        expect(await a.get(doc.id)).toEqual(doc);
+      });
+
+      it('should refuse a collection that is not open on the store, writing nothing', async () => {
+        const b = await samples();
+        const sample = aSample('c1', '2026-01-01T00:00:00.000Z');
+
+        await expect(store.commit([write.insert(b, sample), { op: 'delete', collection: 'never_opened', id: 'x' }])).rejects.toThrow(InvalidQueryError);
+        expect(await b.count()).toBe(0);
+      });
+
+      it('should accept an empty batch and a single write', async () => {
+        const a = await clusters();
+        await store.commit([]);
+        const doc = aCluster();
+        await store.commit([write.insert(a, doc)]);
+        expect(await a.get(doc.id)).toEqual({ ...doc, version: 1 });
       });
     });
 

@@ -120,9 +120,47 @@ export interface Collection<T extends StoredDoc> {
   deleteBefore(field: keyof T & string, before: string | number): Promise<number>;
 }
 
+/**
+ * One write of an atomic batch (`Store.commit`), made with `write.insert`, `write.replace` or
+ * `write.delete` on an opened collection of the same store.
+ */
+export type Write =
+  | { readonly op: 'insert'; readonly collection: string; readonly doc: NewDoc<StoredDoc> }
+  | { readonly op: 'replace'; readonly collection: string; readonly doc: StoredDoc }
+  | { readonly op: 'delete'; readonly collection: string; readonly id: string; readonly expectedVersion?: number };
+
+/** Builders of `Write`s, typed by their collection. */
+export const write = {
+  /** Inserts a new document (`version: 1`); a clash fails the whole commit with DuplicateKeyError. */
+  insert<T extends StoredDoc>(collection: Collection<T>, doc: NewDoc<T>): Write {
+    return { op: 'insert', collection: collection.name, doc: doc as NewDoc<StoredDoc> };
+  },
+  /** Replaces a document at `doc.version`; another version fails the whole commit with VersionConflictError. */
+  replace<T extends StoredDoc>(collection: Collection<T>, doc: T): Write {
+    return { op: 'replace', collection: collection.name, doc };
+  },
+  /**
+   * Deletes a document. With `expectedVersion`, a document at another version (or gone) fails
+   * the whole commit with VersionConflictError; without, a missing document is no failure.
+   */
+  delete<T extends StoredDoc>(collection: Collection<T>, id: string, expectedVersion?: number): Write {
+    return expectedVersion === undefined ? { op: 'delete', collection: collection.name, id } : { op: 'delete', collection: collection.name, id, expectedVersion };
+  },
+};
+
 export interface Store {
   /** Opens (creating when missing) a collection and its indexes. */
   collection<T extends StoredDoc>(spec: CollectionSpec<T>): Promise<Collection<T>>;
+  /**
+   * Applies the writes, in order, all or none: a state change and the messages that announce
+   * it (the outbox, bus/outbox.ts) are stored together. Every collection named must have been
+   * opened on this store. @throws VersionConflictError, DuplicateKeyError (nothing written),
+   * InvalidQueryError for a collection that is not open.
+   *
+   * MongoDB runs a batch of more than one write as a multi-document transaction, which needs a
+   * replica set (or a sharded cluster), as production deployments have.
+   */
+  commit(writes: readonly Write[]): Promise<void>;
   /** Throws when the backing database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,11 +1,15 @@
-import { createHash } from 'node:crypto';
-import type { Bus, Logger } from '@fleetgraph/kit';
+import type { Outbox } from '@fleetgraph/kit';
 import { logBundleChanged, type LogBundleMessage } from '@fleetgraph/schema';
 import type { LogBundle } from '../domain/bundle.js';
 import type { DownloadLinks } from './download-links.js';
 
-/** The bundle as it travels: the GraphQL `LogBundle`'s fields plus its tenant and project. */
-export async function toMessage(bundle: LogBundle, links: DownloadLinks): Promise<LogBundleMessage> {
+/**
+ * The bundle as it travels on `logs.v1.bundles.<tenantId>.<bundleId>` (the `logBundle`
+ * subscription): the GraphQL `LogBundle`'s fields plus its tenant and project. It is written to
+ * the outbox with the change, without its download link, which `mintLinksOnPublish` adds when
+ * the event goes out.
+ */
+export function toMessage(bundle: LogBundle, downloadUrl: string | null = null): LogBundleMessage {
   return {
     id: bundle.id,
     tenantId: bundle.tenantId,
@@ -15,32 +19,21 @@ export async function toMessage(bundle: LogBundle, links: DownloadLinks): Promis
     message: bundle.message,
     fileName: bundle.fileName,
     sizeBytes: bundle.sizeBytes,
-    downloadUrl: await links.urlFor(bundle),
+    downloadUrl,
     requestedAt: bundle.requestedAt,
     readyAt: bundle.readyAt,
   };
 }
 
 /**
- * Publishes every status change on `logs.v1.bundles.<tenantId>.<bundleId>` (JetStream), which the
- * gateway serves as the `logBundle` subscription. The change is stored first: a failed publish is
- * logged, never undoes it.
+ * Download links live minutes: one minted when a change was stored could be dead by the time
+ * a NATS outage ends. Each READY event gets a link minted as it is published, from the bundle
+ * as stored then (none once the bundle expired or is gone).
  */
-export class BundleEvents {
-  constructor(
-    private readonly bus: Bus,
-    private readonly links: DownloadLinks,
-    private readonly log: Logger,
-  ) {}
-
-  async publish(bundle: LogBundle): Promise<void> {
-    try {
-      const message = await toMessage(bundle, this.links);
-      // A retried publish of the same change is dropped; the link is left out, as every publish mints a new one.
-      const change = createHash('sha256').update(JSON.stringify({ ...message, downloadUrl: null })).digest('base64url');
-      await this.bus.publish(logBundleChanged, message, { msgId: `${bundle.id}-${change}` });
-    } catch (error) {
-      this.log.error({ err: error, bundleId: bundle.id, status: bundle.status }, 'could not publish the log bundle status');
-    }
-  }
+export function mintLinksOnPublish(outbox: Outbox, links: DownloadLinks, lookup: (id: string) => Promise<LogBundle | null>): void {
+  outbox.beforePublish(logBundleChanged, async (message) => {
+    if (message.status !== 'READY') return message;
+    const bundle = await lookup(message.id);
+    return { ...message, downloadUrl: bundle ? await links.urlFor(bundle) : null };
+  });
 }

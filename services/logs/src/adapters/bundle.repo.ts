@@ -1,5 +1,7 @@
-import { VersionConflictError, type Collection, type Identity, type Store, type StoredDoc } from '@fleetgraph/kit';
+import { VersionConflictError, write, type Collection, type Identity, type Outbox, type Store, type StoredDoc, type Write } from '@fleetgraph/kit';
+import { logBundleChanged } from '@fleetgraph/schema';
 import { PENDING_STATUSES, type LogBundle } from '../domain/bundle.js';
+import { toMessage } from './bundle.events.js';
 
 interface StoredBundle extends StoredDoc, LogBundle {}
 
@@ -8,21 +10,30 @@ export const MAX_BUNDLES_PER_CLUSTER = 100;
 
 /**
  * Log bundles in the store. Reads for callers are scoped by their identity: a bundle of another
- * tenant, or of a project the caller cannot read, is indistinguishable from a missing one.
+ * tenant, or of a project the caller cannot read, is indistinguishable from a missing one. Every
+ * change of status is written with its `logs.v1.bundles` event in the outbox.
  */
 export class BundleRepository {
-  private constructor(private readonly bundles: Collection<StoredBundle>) {}
+  private constructor(
+    private readonly store: Store,
+    private readonly outbox: Outbox,
+    private readonly bundles: Collection<StoredBundle>,
+  ) {}
 
-  static async open(store: Store): Promise<BundleRepository> {
+  /** Opens the collection; `outbox` (of the same store, carrying logBundleChanged) announces changes. */
+  static async open(store: Store, outbox: Outbox): Promise<BundleRepository> {
     const bundles = await store.collection<StoredBundle>({
       name: 'log_bundles',
       indexes: [{ fields: ['tenantId', 'clusterId', 'requestedAt'] }, { fields: ['status', 'leaseUntil'] }, { fields: ['expiresAt'] }],
     });
-    return new BundleRepository(bundles);
+    return new BundleRepository(store, outbox, bundles);
   }
 
+  /** Stores a new bundle and announces it. */
   async insert(bundle: LogBundle): Promise<LogBundle> {
-    return fromStored(await this.bundles.insert(bundle));
+    await this.store.commit([write.insert(this.bundles, bundle), this.announce(bundle)]);
+    this.outbox.kick();
+    return bundle;
   }
 
   /** A bundle by id, whoever owns it: for the service's own work. */
@@ -55,21 +66,29 @@ export class BundleRepository {
 
   /**
    * Applies `change` to the stored bundle and saves it if nobody changed it meanwhile, retrying on
-   * a conflict with what is stored then. `change` returns null to leave the bundle as it is.
+   * a conflict with what is stored then. `change` returns null to leave the bundle as it is. The
+   * change is announced unless `quiet` (a lease renewal, which no watcher sees).
    * @returns the bundle as saved, or null when it is gone or `change` declined
    */
-  async update(id: string, change: (bundle: LogBundle) => LogBundle | null): Promise<LogBundle | null> {
+  async update(id: string, change: (bundle: LogBundle) => LogBundle | null, options: { quiet?: boolean } = {}): Promise<LogBundle | null> {
     for (let attempt = 0; ; attempt++) {
       const doc = await this.bundles.get(id);
       if (!doc) return null;
       const changed = change(fromStored(doc));
       if (!changed) return null;
       try {
-        return fromStored(await this.bundles.replace({ ...changed, id, version: doc.version }));
+        if (options.quiet) return fromStored(await this.bundles.replace({ ...changed, id, version: doc.version }));
+        await this.store.commit([write.replace(this.bundles, { ...changed, id, version: doc.version }), this.announce(changed)]);
+        this.outbox.kick();
+        return { ...changed, id };
       } catch (error) {
         if (!(error instanceof VersionConflictError) || attempt >= 5) throw error;
       }
     }
+  }
+
+  private announce(bundle: LogBundle): Write {
+    return this.outbox.add(logBundleChanged, toMessage(bundle), { key: bundle.id });
   }
 
   /** Bundles still to collect or collecting whose lease ran out before `nowMs`: their replica is gone. */

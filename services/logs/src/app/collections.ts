@@ -4,7 +4,6 @@ import { getCluster, type ClusterSummary } from '@fleetgraph/schema';
 import { ulid } from 'ulid';
 import { openAgentStream } from '../adapters/agent-stream.js';
 import { writeArchive, type ArchiveSummary } from '../adapters/archive.js';
-import type { BundleEvents } from '../adapters/bundle.events.js';
 import type { BundleRepository } from '../adapters/bundle.repo.js';
 import type { BlobStore } from '../domain/blob-store.js';
 import { archiveFileName, archiveRoot, selectedParts, validateParts, type LogBundle, type Problem } from '../domain/bundle.js';
@@ -76,7 +75,6 @@ export interface LogCollectionsDeps {
   bundles: BundleRepository;
   blobs: BlobStore;
   bus: Bus;
-  events: BundleEvents;
   log: Logger;
   settings?: Partial<CollectionSettings>;
   /** Names this replica in leases. @default a random id */
@@ -172,7 +170,6 @@ export class LogCollections {
       owner: this.replicaId,
       leaseUntil: now.getTime() + this.settings.leaseMs,
     });
-    await this.deps.events.publish(bundle);
     this.queue.enqueue({ id: bundle.id, clusterId: cluster.id, cluster });
     this.pump();
     return { kind: 'requested', bundle };
@@ -267,20 +264,18 @@ export class LogCollections {
   }
 
   /**
-   * Changes a bundle this replica holds, and publishes the change. A bundle that is gone, or no
+   * Changes a bundle this replica holds (the repository announces the change). A bundle that is gone, or no
    * longer this replica's (another replica's sweep failed it), is left alone: null.
    */
   private async transition(id: string, change: (bundle: LogBundle) => LogBundle): Promise<LogBundle | null> {
-    const saved = await this.deps.bundles.update(id, (b) => (b.owner === this.replicaId && (b.status === 'REQUESTED' || b.status === 'COLLECTING') ? change(b) : null));
-    if (saved) await this.deps.events.publish(saved);
-    return saved;
+    return this.deps.bundles.update(id, (b) => (b.owner === this.replicaId && (b.status === 'REQUESTED' || b.status === 'COLLECTING') ? change(b) : null));
   }
 
   private async renewLeases(): Promise<void> {
     const until = Date.now() + this.settings.leaseMs;
     for (const id of this.queue.ids()) {
       await this.deps.bundles
-        .update(id, (b) => (b.owner === this.replicaId && (b.status === 'REQUESTED' || b.status === 'COLLECTING') ? { ...b, leaseUntil: until } : null))
+        .update(id, (b) => (b.owner === this.replicaId && (b.status === 'REQUESTED' || b.status === 'COLLECTING') ? { ...b, leaseUntil: until } : null), { quiet: true })
         .catch((error: unknown) => this.deps.log.warn({ err: error, bundleId: id }, 'could not renew a collection lease'));
     }
   }
@@ -296,7 +291,6 @@ export class LogCollections {
         );
         if (failed) {
           await this.deps.blobs.delete(failed.id).catch(() => {});
-          await this.deps.events.publish(failed);
         }
       }
       const bundles = await this.deps.bundles.deleteExpired(now);

@@ -1,4 +1,5 @@
-import { DuplicateKeyError, type Collection, type Identity, type Page, type Store, type StoredDoc } from '@fleetgraph/kit';
+import { DuplicateKeyError, write, type Collection, type Identity, type Outbox, type Page, type Store, type StoredDoc } from '@fleetgraph/kit';
+import { profileCreated } from '@fleetgraph/schema';
 import { ulid } from 'ulid';
 import type { ClusterProfile, ProfileDraft } from '../domain/profile.js';
 
@@ -12,9 +13,14 @@ export const MAX_VERSIONS_PER_NAME = 500;
  * another tenant, or of a project the caller cannot read, is indistinguishable from a missing one.
  */
 export class ProfileRepository {
-  private constructor(private readonly profiles: Collection<StoredProfile>) {}
+  private constructor(
+    private readonly store: Store,
+    private readonly outbox: Outbox,
+    private readonly profiles: Collection<StoredProfile>,
+  ) {}
 
-  static async open(store: Store): Promise<ProfileRepository> {
+  /** Opens the collection; `outbox` (of the same store, carrying profileCreated) announces new versions. */
+  static async open(store: Store, outbox: Outbox): Promise<ProfileRepository> {
     const profiles = await store.collection<StoredProfile>({
       name: 'profiles',
       indexes: [
@@ -23,10 +29,10 @@ export class ProfileRepository {
         { fields: ['tenantId', 'createdAt'] },
       ],
     });
-    return new ProfileRepository(profiles);
+    return new ProfileRepository(store, outbox, profiles);
   }
 
-  /** Stores a new version. @returns null when (project, name, version) exists already. */
+  /** Stores a new version with its `profiles.v1.created` event. @returns null when (project, name, version) exists already. */
   async create(tenantId: string, draft: ProfileDraft, now = new Date()): Promise<ClusterProfile | null> {
     const profile: ClusterProfile = {
       id: `prof_${ulid()}`,
@@ -48,7 +54,8 @@ export class ProfileRepository {
       createdAt: now.toISOString(),
     };
     try {
-      await this.profiles.insert(toStored(profile));
+      await this.store.commit([write.insert(this.profiles, toStored(profile)), this.outbox.add(profileCreated, profile, { key: profile.id })]);
+      this.outbox.kick();
       return profile;
     } catch (error) {
       if (error instanceof DuplicateKeyError) return null;

@@ -1,4 +1,4 @@
-import { buildSubgraph, type Bus } from '@fleetgraph/kit';
+import { buildSubgraph } from '@fleetgraph/kit';
 import type { GraphQLSchema } from 'graphql';
 import type { ProfileRepository } from '../adapters/profile.repo.js';
 import { profileReferences } from './profile.reference.js';
@@ -6,7 +6,6 @@ import { ProfileResolver } from './profile.resolver.js';
 
 export interface ProfilesDeps {
   profiles: ProfileRepository;
-  bus: Bus;
 }
 
 /** The profiles subgraph; without deps, a schema good for printing only. */
@@ -15,7 +14,7 @@ export function buildProfilesSchema(deps?: ProfilesDeps): Promise<GraphQLSchema>
     if (!deps) throw new Error('the profiles schema was built without dependencies');
     return deps;
   };
-  const resolver = deps && new ProfileResolver(deps.profiles, deps.bus);
+  const resolver = deps && new ProfileResolver(deps.profiles);
   return buildSubgraph({
     resolvers: [ProfileResolver],
     references: profileReferences(() => need().profiles),

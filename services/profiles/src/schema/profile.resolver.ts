@@ -1,5 +1,4 @@
 import { graphqlError, PageArgs, PAGE_SIZE, userError, type SubgraphContext, InvalidQueryError, type Bus } from '@fleetgraph/kit';
-import { profileCreated } from '@fleetgraph/schema';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { ProfileRepository } from '../adapters/profile.repo.js';
 import { newestFirst, validateProfile, type ClusterProfile as Profile } from '../domain/profile.js';
@@ -36,10 +35,7 @@ export async function paged<T>(read: () => Promise<T>): Promise<T> {
 
 @Resolver(() => ClusterProfile)
 export class ProfileResolver {
-  constructor(
-    private readonly profiles: ProfileRepository,
-    private readonly bus: Bus,
-  ) {}
+  constructor(private readonly profiles: ProfileRepository) {}
 
   @Query(() => ClusterProfileConnection, { description: 'Cluster profiles, newest first: in one project, or in every project the caller may read.' })
   async clusterProfiles(@Args() { projectId, first, after }: ClusterProfilesArgs, @Ctx() { identity }: SubgraphContext): Promise<ClusterProfileConnection> {
@@ -54,7 +50,7 @@ export class ProfileResolver {
   }
 
   @Mutation(() => ClusterProfilePayload, { description: 'Creates a cluster profile, or a new version of one (editor or admin of the project).' })
-  async createClusterProfile(@Arg('input', () => CreateClusterProfileInput) input: CreateClusterProfileInput, @Ctx() { identity, log }: SubgraphContext): Promise<ClusterProfilePayload> {
+  async createClusterProfile(@Arg('input', () => CreateClusterProfileInput) input: CreateClusterProfileInput, @Ctx() { identity }: SubgraphContext): Promise<ClusterProfilePayload> {
     if (!identity.can('editor', input.projectId)) {
       throw graphqlError('FORBIDDEN', 'creating a profile needs the editor or admin role in the project');
     }
@@ -68,8 +64,6 @@ export class ProfileResolver {
         userErrors: [userError('DUPLICATE_VERSION', `profile ${input.name} ${input.version} exists already in this project`, ['input', 'version'])],
       };
     }
-    // The profile is stored: a failed event publish is logged, not reported as a failed mutation.
-    await this.bus.publish(profileCreated, profile, { msgId: profile.id }).catch((error: unknown) => log.error({ err: error, id: profile.id }, 'could not publish profiles.v1.created'));
     return { profile: toGraphQL(profile), userErrors: [] };
   }
 
