@@ -3,20 +3,23 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, SUBGRAPHS } from '@fleetgraph/kit';
+import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, SUBGRAPHS, subgraphUrlVariable } from '@fleetgraph/kit';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+import { choosePort, isFree } from './ports.js';
 
 /**
  * `pnpm start`: the whole platform on this machine. nats-server (unless NATS_URL is set),
  * the local cloud, every subgraph service and the gateway, each its own process, with
  * embedded storage under DATA_DIR. Ctrl-C stops everything it started.
+ *
+ * The gateway listens on PORT (default 4000), which must be free. The internal processes take
+ * their usual ports (NATS 4222, local cloud 4566, subgraphs 4001-4005) when free and any free
+ * port otherwise, unless NATS_PORT, LOCAL_CLOUD_PORT or <SUBGRAPH>_PORT name one.
  */
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const env = process.env;
 const dataDir = resolve(env.DATA_DIR || `${root}.data`);
 const gatewayPort = Number(env.PORT || 4000);
-const natsPort = Number(env.NATS_PORT || 4222);
-const localCloudPort = Number(env.LOCAL_CLOUD_PORT || 4566);
 const colors = [36, 32, 33, 35, 34, 31, 96, 92];
 
 interface Child {
@@ -100,37 +103,54 @@ async function main() {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
   mkdirSync(dataDir, { recursive: true });
+  if (!(await isFree(gatewayPort))) throw new Error(`port ${gatewayPort} is in use: stop what listens there, or start with another PORT`);
+  const gatewayOrigin = `http://localhost:${gatewayPort}`;
 
   let natsUrl = env.NATS_URL;
   if (!natsUrl) {
     ensureNatsServer();
     mkdirSync(`${dataDir}/nats`, { recursive: true });
-    nats = await startNatsServer({ port: natsPort, storeDir: `${dataDir}/nats` });
+    const { port, note } = await choosePort('nats-server', 'NATS_PORT', env.NATS_PORT, 4222);
+    if (note) console.log(note);
+    nats = await startNatsServer({ port, storeDir: `${dataDir}/nats` });
     natsUrl = nats.url;
     console.log(`nats-server with JetStream on ${natsUrl}`);
   }
+  const localCloud = `${root}services/local-cloud/dist/main.js`;
+  const runLocalCloud = existsSync(localCloud) && !env.LOCAL_CLOUD_URL;
+  const localCloudPort = runLocalCloud ? await choosePort('local-cloud', 'LOCAL_CLOUD_PORT', env.LOCAL_CLOUD_PORT, 4566) : undefined;
+  if (localCloudPort?.note) console.log(localCloudPort.note);
   const common: NodeJS.ProcessEnv = {
     NATS_URL: natsUrl,
     DATA_DIR: dataDir,
     AUTH_JWT_SECRET: env.AUTH_JWT_SECRET || DEV_JWT_SECRET,
     INTERNAL_AUTH_SECRET: env.INTERNAL_AUTH_SECRET || DEV_INTERNAL_SECRET,
-    LOCAL_CLOUD_URL: env.LOCAL_CLOUD_URL || `http://127.0.0.1:${localCloudPort}`,
+    LOCAL_CLOUD_URL: env.LOCAL_CLOUD_URL || `http://127.0.0.1:${localCloudPort?.port ?? 4566}`,
+    // Links the API hands out point at the gateway, wherever it listens.
+    PUBLIC_URL: env.PUBLIC_URL || `${gatewayOrigin}/graphql`,
+    LOGS_PUBLIC_URL: env.LOGS_PUBLIC_URL || gatewayOrigin,
   };
 
-  const localCloud = `${root}services/local-cloud/dist/main.js`;
-  if (existsSync(localCloud) && !env.LOCAL_CLOUD_URL) {
-    startService('local-cloud', localCloud, { ...common, PORT: String(localCloudPort), DATA_DIR: `${dataDir}/local-cloud` });
-    await waitReady('local-cloud', `http://127.0.0.1:${localCloudPort}/healthz`);
+  if (localCloudPort) {
+    startService('local-cloud', localCloud, { ...common, PORT: String(localCloudPort.port), DATA_DIR: `${dataDir}/local-cloud` });
+    await waitReady('local-cloud', `http://127.0.0.1:${localCloudPort.port}/healthz`);
   }
+  const subgraphUrls: NodeJS.ProcessEnv = {};
+  const ports = new Map<string, number>();
   for (const subgraph of SUBGRAPHS) {
-    startService(subgraph.name, `${root}services/${subgraph.name}/dist/main.js`, { ...common, PORT: String(subgraph.port) });
+    const variable = `${subgraph.name.toUpperCase()}_PORT`;
+    const { port, note } = await choosePort(subgraph.name, variable, env[variable], subgraph.port);
+    if (note) console.log(note);
+    ports.set(subgraph.name, port);
+    subgraphUrls[subgraphUrlVariable(subgraph.name)] = `http://127.0.0.1:${port}/graphql`;
+    startService(subgraph.name, `${root}services/${subgraph.name}/dist/main.js`, { ...common, PORT: String(port) });
   }
-  await Promise.all(SUBGRAPHS.map((s) => waitReady(s.name, `http://127.0.0.1:${s.port}/readyz`)));
-  startService('gateway', `${root}gateway/dist/main.js`, { ...common, PORT: String(gatewayPort) });
+  await Promise.all([...ports].map(([name, port]) => waitReady(name, `http://127.0.0.1:${port}/readyz`)));
+  startService('gateway', `${root}gateway/dist/main.js`, { ...common, ...subgraphUrls, PORT: String(gatewayPort) });
   await waitReady('gateway', `http://127.0.0.1:${gatewayPort}/readyz`);
 
   console.log(`
-  Fleetgraph is up: http://localhost:${gatewayPort}/graphql (data in ${dataDir})
+  Fleetgraph is up: ${gatewayOrigin}/graphql (data in ${dataDir})
 
   Get a development token:   pnpm token --tenant acme --project web=admin
   Then send it as the header Authorization: Bearer <token>. Ctrl-C stops everything.
