@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,10 @@ export interface GraphQLResponse<T = Record<string, any>> {
 export interface Platform {
   gatewayUrl: string;
   natsUrl: string;
-  nats: NatsServer;
+  /** The current nats-server (a new one after `restartNats`). */
+  readonly nats: NatsServer;
+  /** Stops nats-server, waits `downMs`, and starts it again on the same port with the same JetStream storage. */
+  restartNats(downMs: number): Promise<void>;
   services: Map<string, ServiceProcess>;
   /** The local cloud's URL and admin API (quota, faults). */
   localCloudUrl: string;
@@ -45,8 +48,10 @@ export interface PlatformOptions {
 }
 
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
-  const nats = await startNatsServer();
   const dataDir = await mkdtemp(join(tmpdir(), 'fleetgraph-e2e-'));
+  const natsDir = join(dataDir, 'nats');
+  await mkdir(natsDir);
+  let nats = await startNatsServer({ storeDir: natsDir });
   const env: NodeJS.ProcessEnv = {
     NATS_URL: nats.url,
     DATA_DIR: dataDir,
@@ -100,7 +105,14 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     localCloudUrl,
     localCloud: localCloudAdmin(localCloudUrl),
     natsUrl: nats.url,
-    nats,
+    get nats() {
+      return nats;
+    },
+    async restartNats(downMs) {
+      await nats.stop();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      nats = await startNatsServer({ storeDir: natsDir, port: nats.port });
+    },
     services,
     env,
     token: (claims, expiresIn) => signBearer(claims, env.AUTH_JWT_SECRET!, expiresIn),
