@@ -1,4 +1,4 @@
-import { DEV_JWT_SECRET, parseEnv, serviceEnvShape } from '@fleetgraph/kit';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, parseEnv, serviceEnvShape } from '@fleetgraph/kit';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
@@ -11,6 +11,15 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
       ...serviceEnvShape,
       PORT: z.coerce.number().int().min(0).max(65535).default(4000),
       AUTH_JWT_SECRET: z.string().min(16).default(DEV_JWT_SECRET),
+      /** Longest lifetime of a client bearer token (exp - iat, or exp - now without iat): seconds, or with a unit (90m, 24h, 7d). */
+      AUTH_MAX_TOKEN_LIFETIME: z
+        .string()
+        .default(`${DEFAULT_MAX_TOKEN_LIFETIME_SECONDS}`)
+        .transform((value, ctx) => {
+          const seconds = parseDurationSeconds(value);
+          if (seconds === undefined) ctx.addIssue({ code: 'custom', message: 'a positive duration: seconds, or a number with s, m, h or d (e.g. 24h)' });
+          return seconds ?? 0;
+        }),
       SUPERGRAPH_PATH: z.string().default(defaultSupergraph),
       /** Bytes a subscription socket may have unsent before it is closed as a slow consumer (1013). */
       SUBSCRIPTION_BUFFER_BYTES: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),

@@ -31,6 +31,9 @@ import { createJetStreamSource } from './subscriptions/source.js';
 import { createSubscriptionServer, type SubscriptionServer } from './subscriptions/server.js';
 import { readinessUrl, subgraphUrl } from './supergraph.js';
 import { logsHttpUrl, mountDownloadProxy } from './download-proxy.js';
+import { LIMITS, operationLimitError, tokenLimitError } from './limits.js';
+
+export { LIMITS } from './limits.js';
 
 /** What each gateway operation carries: the verified caller. */
 export interface GatewayContext {
@@ -38,20 +41,13 @@ export interface GatewayContext {
   requestId: string;
 }
 
-/** Limits in the spirit of graphql-armor's defaults (see the README). */
-export const LIMITS = {
-  maxDepth: 6,
-  maxAliases: 15,
-  maxTokens: 1000,
-  maxCost: 5000,
-  maxDirectives: 50,
-} as const;
-
 export interface GatewayOptions {
   supergraphSdl: string;
   host: string;
   port: number;
   jwtSecret: string;
+  /** Longest lifetime of a client bearer token (AUTH_MAX_TOKEN_LIFETIME). @default 24 h */
+  maxTokenLifetimeSeconds?: number;
   internalSecret: string;
   production: boolean;
   log: Logger;
@@ -126,6 +122,37 @@ const refuseSubscriptions: express.RequestHandler = (req, res, next) => {
   });
 };
 
+/** A limit error as Apollo answers it on POST /graphql: 400. */
+const badRequest = (error: GraphQLError) => new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 400 } } });
+
+/**
+ * The token limit, before anything parses the document (Apollo, or refuseSubscriptions): answered
+ * 400 with the error every transport gives (limits.ts).
+ */
+const limitTokens: express.RequestHandler = (req, res, next) => {
+  const query = req.method === 'GET' ? req.query.query : (req.body as { query?: unknown } | undefined)?.query;
+  const refused = typeof query === 'string' ? tokenLimitError(query) : undefined;
+  if (!refused) return next();
+  res.status(400).json({ errors: [refused.toJSON()] });
+};
+
+/**
+ * Depth, aliases, directives and cost of the operation to run, with its variables as sent (the
+ * cost counts a page size given as a variable like a literal one): refused with 400 before anything
+ * runs. The token limit is met before parsing (limitTokens).
+ */
+const queryLimits: ApolloServerPlugin<GatewayContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ schema, document, operation, request }) {
+        if (!operation) return;
+        const refused = operationLimitError(schema, document, operation, request.variables);
+        if (refused) throw badRequest(refused);
+      },
+    };
+  },
+};
+
 /** Verifies a bearer token into an identity, or throws UNAUTHENTICATED. */
 export async function authenticate(authorization: string | undefined, verify: (authorization: string | undefined) => Promise<VerifiedBearer>): Promise<Identity> {
   try {
@@ -137,7 +164,7 @@ export async function authenticate(authorization: string | undefined, verify: (a
 
 /**
  * Starts the gateway: Apollo Gateway over the supergraph, queries and mutations at POST /graphql,
- * JWT verification, graphql-armor limits, /healthz and /readyz.
+ * JWT verification, query limits (limits.ts), /healthz and /readyz.
  */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { log } = options;
@@ -151,12 +178,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
   });
 
+  // graphql-armor only hides field suggestions in production: its limits cannot see variables, and
+  // run as validation rules and a second parse whose errors Apollo answered as syntax errors or 500s.
   const armor = new ApolloArmor({
-    maxDepth: { n: LIMITS.maxDepth, ignoreIntrospection: true, flattenFragments: true },
-    maxAliases: { n: LIMITS.maxAliases },
-    maxTokens: { n: LIMITS.maxTokens },
-    costLimit: { maxCost: LIMITS.maxCost },
-    maxDirectives: { n: LIMITS.maxDirectives },
+    maxDepth: { enabled: false },
+    maxAliases: { enabled: false },
+    maxTokens: { enabled: false },
+    costLimit: { enabled: false },
+    maxDirectives: { enabled: false },
     blockFieldSuggestion: { enabled: options.production },
   }).protect();
 
@@ -168,7 +197,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // federated query path, fed by JetStream (subscriptions/).
   let apollo: ApolloServer<GatewayContext> | undefined;
   // Every request and subscription connection brings its token: each is verified once.
-  const verify = createBearerVerifier(options.jwtSecret);
+  const verify = createBearerVerifier(options.jwtSecret, { maxLifetimeSeconds: options.maxTokenLifetimeSeconds });
   const subscriptions = createSubscriptionServer({
     server: httpServer,
     path: '/graphql',
@@ -197,6 +226,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
     ...(armor.plugins as ApolloServerPlugin<GatewayContext>[]),
+    queryLimits,
     // Before the HTTP server drains: close subscription sockets (1001) so clients resume elsewhere.
     { serverWillStart: async () => ({ drainServer: () => subscriptions.close() }) },
 
@@ -209,7 +239,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
-    validationRules: armor.validationRules,
+    // limitTokens answers first on HTTP; this bounds the parse of any other operation (executeOperation).
+    parseOptions: { maxTokens: LIMITS.maxTokens },
     formatError: formatError(log),
     plugins,
   });
@@ -244,6 +275,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
+    limitTokens,
     refuseSubscriptions,
     expressMiddleware(apollo, {
       context: async ({ req }) => ({

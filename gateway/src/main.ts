@@ -12,6 +12,7 @@ async function main() {
     host: env.HOST,
     port: env.PORT,
     jwtSecret: env.AUTH_JWT_SECRET,
+    maxTokenLifetimeSeconds: env.AUTH_MAX_TOKEN_LIFETIME,
     internalSecret: env.INTERNAL_AUTH_SECRET,
     production: env.NODE_ENV === 'production',
     log,

@@ -62,6 +62,7 @@ function manualSource() {
     get consumers() {
       return consumers.filter((c) => c.open).length;
     },
+    available: true,
     async last(_stream, subject) {
       const entry = log.findLast((e) => e.subject === subject);
       source.whileReadingLast?.();

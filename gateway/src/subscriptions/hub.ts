@@ -1,6 +1,6 @@
 import type { Logger } from '@fleetgraph/kit';
 import { formatCursor } from './cursor.js';
-import type { EventSource, SourceConsumption, SourceMessage } from './source.js';
+import { EventSourceUnavailableError, type EventSource, type SourceConsumption, type SourceMessage } from './source.js';
 
 /** Where a watch starts on its subject. */
 export type StartFrom = { kind: 'now' } | { kind: 'after'; seq: number } | { kind: 'last' };
@@ -397,6 +397,8 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
   return {
     async watch({ stream, subject, pattern, from, execution, listener }) {
       if (closed) throw new Error('the subscription hub is closed');
+      // Not even onto a subject already watched: nothing can be promised while the source is away.
+      if (!source.available) throw new EventSourceUnavailableError();
       const key = `${stream}\u0000${subject}`;
       let group = groups.get(key);
       if (!group) groups.set(key, (group = openGroup(stream, subject, pattern, key)));

@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
+import { costLimitError, fragmentsOf, shapeLimitError, tokenLimitError } from '../limits.js';
 import { AFTER_ARGUMENT, readBindings, subjectFor, type FieldBinding } from './binding.js';
 import { parseCursor } from './cursor.js';
 import {
@@ -20,7 +21,6 @@ import {
   visit,
   type DocumentNode,
   type FieldNode,
-  type FragmentDefinitionNode,
   type GraphQLField,
   type GraphQLSchema,
   type OperationDefinitionNode,
@@ -28,7 +28,7 @@ import {
 } from './graphql.js';
 import { createHub, type Execution, type Listener, type StartFrom, type Watch } from './hub.js';
 import { createSubscriptionMetrics, type SubscriptionStats } from './metrics.js';
-import type { EventSource } from './source.js';
+import { EventSourceUnavailableError, type EventSource } from './source.js';
 import { SsePeer, sseFrame, SubscriptionCloseCode, WebSocketPeer, type Peer } from './peers.js';
 import { useGraphqlWs } from './transport.js';
 
@@ -177,11 +177,6 @@ const isErrors = <T extends object>(value: T | readonly GraphQLError[]): value i
 
 function error(code: ErrorCode, message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code } });
-}
-
-/** A document's fragment definitions by name. */
-function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
-  return new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
 }
 
 /** The single root field of a subscription operation, through fragments if need be. */
@@ -335,17 +330,26 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     connection.expiry.unref();
   }
 
-  /** Parses and validates a subscription document, or takes it from the schema's compiled documents. */
+  /**
+   * Parses and validates a subscription document and measures it against the query limits (as
+   * POST /graphql does: tokens before parsing, then depth, aliases and directives; the cost, which
+   * depends on the variables, in prepare), or takes it from the schema's compiled documents, which
+   * hold only documents within the limits.
+   */
   function compile(current: Served, payload: SubscribePayload): Compiled | readonly GraphQLError[] {
     // No operation name (null or absent) is "\u0001", which no GraphQL name can be.
     const key = `${payload.operationName ?? '\u0001'}\u0000${payload.query}`;
     const cached = current.compiled.get(key);
     if (cached) return cached;
+    const tooLong = tokenLimitError(payload.query);
+    if (tooLong) return [tooLong];
     let document: DocumentNode;
     try {
       document = parse(payload.query);
     } catch (syntaxError) {
-      return [syntaxError as GraphQLError];
+      // As Apollo answers it on POST /graphql.
+      const { message, source, positions } = syntaxError as GraphQLError;
+      return [new GraphQLError(message, { source, positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
     }
     const conditional = conditionalRoot(document);
     if (conditional) return [conditional];
@@ -360,8 +364,13 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     if (invalid.length > 0) return invalid.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
     const operation = getOperationAST(document, payload.operationName);
     if (!operation) return [error('GRAPHQL_VALIDATION_FAILED', 'the document does not name one operation to run')];
+    const overLimit = shapeLimitError(document, operation);
+    if (overLimit) return [overLimit];
     if (operation.operation !== 'subscription') {
-      return [error('BAD_USER_INPUT', 'only subscriptions are served here: send queries and mutations with POST /graphql')];
+      // Over the cost limit, a query is refused for that here as well (the limits are the same everywhere).
+      const variables = getVariableValues(current.schema, operation.variableDefinitions ?? [], payload.variables ?? {}, { maxErrors: 1 });
+      const tooCostly = variables.coerced && costLimitError(current.schema, document, operation, variables.coerced);
+      return [tooCostly || error('BAD_USER_INPUT', 'only subscriptions are served here: send queries and mutations with POST /graphql')];
     }
     const field = rootField(operation, document)!;
     const name = field.name.value;
@@ -382,6 +391,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
 
     const variables = getVariableValues(current.schema, operation.variableDefinitions ?? [], payload.variables ?? {});
     if (variables.errors) return variables.errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'BAD_USER_INPUT' } }));
+    const tooCostly = costLimitError(current.schema, compiled.document, operation, variables.coerced);
+    if (tooCostly) return [tooCostly];
     let args: Record<string, unknown>;
     try {
       args = getArgumentValues(definition, field, variables.coerced);
@@ -558,6 +569,12 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
           subscriptions++;
         }
       } catch (failure) {
+        // NATS away: expected during an outage, and said so to the client (retry once it is back).
+        if (failure instanceof EventSourceUnavailableError) {
+          log.warn({ requestId: plan.requestId, subject: plan.subject }, 'subscription refused: NATS is unreachable');
+          this.end(error('SERVICE_UNAVAILABLE', failure.message));
+          return this;
+        }
         log.error({ err: failure, requestId: plan.requestId, subject: plan.subject }, 'subscription could not start');
         this.end(error('SERVICE_UNAVAILABLE', 'the subscription could not start; retry'));
       }

@@ -32,6 +32,8 @@ export interface EventSource {
   consume(stream: string, subject: string, startSeq: number, onMessage: (message: SourceMessage) => void, onError: (error: Error) => void): Promise<SourceConsumption>;
   /** Consumers open right now. */
   readonly consumers: number;
+  /** False while the source cannot be reached (NATS is away): new watches are refused at once then. */
+  readonly available: boolean;
 }
 
 /** A JetStream request that failed: the stream is missing, NATS is unreachable, ... */
@@ -39,6 +41,14 @@ export class EventSourceError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'EventSourceError';
+  }
+}
+
+/** The source is unreachable (NATS is away, or went away while asked): nothing can start until it is back. Its message is for clients. */
+export class EventSourceUnavailableError extends EventSourceError {
+  constructor(options?: ErrorOptions) {
+    super('the event stream is unavailable (NATS is unreachable); retry shortly', options);
+    this.name = 'EventSourceUnavailableError';
   }
 }
 
@@ -59,17 +69,48 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
   const { bus, log } = options;
   let consumers = 0;
 
+  // JetStream requests sent just before NATS went away are lost: nats.js would time them out only
+  // after 5 s, by when NATS may be back, and a subscription group still waiting on one would fail
+  // the subscribers who joined it after the reconnect. They are failed at the disconnect instead.
+  const inFlight = new Set<(error: Error) => void>();
+  void (async () => {
+    for await (const status of bus.connection.status()) {
+      if (status.type !== 'disconnect') continue;
+      for (const fail of [...inFlight]) fail(new EventSourceUnavailableError());
+    }
+  })().catch(() => {});
+
+  /** Runs a JetStream request, refused at once while NATS is away, and failed if NATS goes away before it answers. */
+  async function request<T>(work: () => Promise<T>): Promise<T> {
+    if (!bus.connected) throw new EventSourceUnavailableError();
+    let fail!: (error: Error) => void;
+    const disconnected = new Promise<never>((_, reject) => (fail = reject));
+    inFlight.add(fail);
+    try {
+      return await Promise.race([work(), disconnected]);
+    } finally {
+      inFlight.delete(fail);
+    }
+  }
+
   return {
     get consumers() {
       return consumers;
     },
 
+    get available() {
+      return bus.connected;
+    },
+
     async last(stream, subject) {
       try {
-        const jsm = await bus.manager();
-        const message = await jsm.streams.getMessage(stream, { last_by_subj: subject });
-        return { seq: message.seq, subject: message.subject, data: message.data };
+        return await request(async () => {
+          const jsm = await bus.manager();
+          const message = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+          return { seq: message.seq, subject: message.subject, data: message.data };
+        });
       } catch (error) {
+        if (error instanceof EventSourceUnavailableError) throw error;
         if (error instanceof NatsError && /no message found/i.test(error.message)) return undefined;
         throw new EventSourceError(`cannot read the last message of ${subject} in ${stream}: ${(error as Error).message}`, { cause: error });
       }
@@ -77,9 +118,9 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
 
     async lastSeq(stream) {
       try {
-        const jsm = await bus.manager();
-        return (await jsm.streams.info(stream)).state.last_seq;
+        return await request(async () => (await (await bus.manager()).streams.info(stream)).state.last_seq);
       } catch (error) {
+        if (error instanceof EventSourceUnavailableError) throw error;
         throw new EventSourceError(`cannot read the state of ${stream}: ${(error as Error).message}`, { cause: error });
       }
     },
@@ -87,10 +128,32 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
     async consume(stream, subject, startSeq, onMessage, onError) {
       let messages: ConsumerMessages;
       let consumer: Awaited<ReturnType<typeof bus.jetstream.consumers.get>>;
+      // Set when the creation was given up (NATS went away meanwhile): a consumer that still
+      // arrives delivers nothing and is removed.
+      let abandoned = false;
+      if (!bus.connected) throw new EventSourceUnavailableError();
+      const creation = (async () => {
+        const created = await bus.jetstream.consumers.get(stream, { filterSubjects: subject, opt_start_seq: Math.max(1, startSeq) });
+        const consumption = await created.consume({
+          max_messages: options.batch ?? 256,
+          callback: (msg: JsMsg) => {
+            if (!abandoned) onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data });
+          },
+        });
+        return { created, consumption };
+      })();
       try {
-        consumer = await bus.jetstream.consumers.get(stream, { filterSubjects: subject, opt_start_seq: Math.max(1, startSeq) });
-        messages = await consumer.consume({ max_messages: options.batch ?? 256, callback: (msg: JsMsg) => onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }) });
+        ({ created: consumer, consumption: messages } = await request(() => creation));
       } catch (error) {
+        abandoned = true;
+        void creation.then(
+          ({ created, consumption }) => {
+            consumption.stop();
+            created.delete().catch(() => {});
+          },
+          () => {},
+        );
+        if (error instanceof EventSourceUnavailableError) throw error;
         throw new EventSourceError(`cannot consume ${subject} from ${stream}: ${(error as Error).message}`, { cause: error });
       }
       consumers++;

@@ -1,5 +1,8 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { composeServices } from '@apollo/composition';
 import {
   buildSubgraph,
@@ -131,9 +134,16 @@ export function composeWidgets(sdl: string, url: string): string {
 const id = () => randomUUID().replaceAll('-', '').slice(0, 12);
 
 export interface WidgetsPlatform {
-  nats: NatsServer;
+  /** The nats-server running now (see stopNats, startNats). */
+  readonly nats: NatsServer;
+  /** Stops the nats-server (an outage); its JetStream data is kept for startNats. */
+  stopNats(): Promise<void>;
+  /** Starts the nats-server again, on the same port and with the same JetStream data. */
+  startNats(): Promise<void>;
   /** The publisher's connection (the gateways have their own). */
   bus: Bus;
+  /** The main gateway's connection to NATS. */
+  gatewayBus: Bus;
   supergraphSdl: string;
   gateway: RunningGateway;
   wsUrl: string;
@@ -162,7 +172,10 @@ export const ids = { tenant: () => `t${id()}`, project: () => `p${id()}` };
 
 export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscriptions'] = {}): Promise<WidgetsPlatform> {
   const log = createLogger('widgets-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-  const nats = await startNatsServer();
+  // The JetStream data outlives a restart of the server (stopNats, startNats).
+  const natsDir = await mkdtemp(join(tmpdir(), 'fleetgraph-widgets-nats-'));
+  let nats = await startNatsServer({ storeDir: natsDir });
+  const natsPort = nats.port;
   const buses: Bus[] = [];
   const closers: (() => Promise<unknown>)[] = [];
   const clients = new Set<Client>();
@@ -184,6 +197,7 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
   closers.push(() => subgraph.close());
   const supergraphSdl = composeWidgets(await widgetsSdl(), subgraph.url);
 
+  const gatewayBuses = new Map<RunningGateway, Bus>();
   const start = async (options: GatewayOptions['subscriptions'] = subscriptions) => {
     const gatewayBus = await createBus({ url: nats.url, name: 'gateway', log });
     buses.push(gatewayBus);
@@ -199,6 +213,7 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
       env: {},
       subscriptions: options,
     });
+    gatewayBuses.set(gateway, gatewayBus);
     let closed: Promise<void> | undefined;
     const close = () => (closed ??= gateway.close());
     closers.unshift(close);
@@ -207,8 +222,15 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
   const main = await start();
 
   const platform: WidgetsPlatform = {
-    nats,
+    get nats() {
+      return nats;
+    },
+    stopNats: () => nats.stop(),
+    async startNats() {
+      nats = await startNatsServer({ storeDir: natsDir, port: natsPort });
+    },
     bus,
+    gatewayBus: gatewayBuses.get(main.gateway)!,
     supergraphSdl,
     gateway: main.gateway,
     wsUrl: main.wsUrl,
@@ -258,6 +280,7 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
       for (const close of closers) await close().catch(() => {});
       for (const b of buses) await b.close().catch(() => {});
       await nats.stop();
+      await rm(natsDir, { recursive: true, force: true });
     },
   };
   return platform;

@@ -50,7 +50,7 @@ describe('tokens', () => {
   it('should refuse a token signed with another secret, an expired one, and one with bad claims', async () => {
     const other = await signBearer({ sub: 'u1', tenantId: 't1' }, 'another-secret-of-enough-length');
     await expect(verifyBearer(`Bearer ${other}`, DEV_JWT_SECRET)).rejects.toMatchObject({ reason: 'invalid' });
-    const expired = await signBearer({ sub: 'u1', tenantId: 't1' }, DEV_JWT_SECRET, Math.floor(Date.now() / 1000) - 1);
+    const expired = await signBearer({ sub: 'u1', tenantId: 't1' }, DEV_JWT_SECRET, Math.floor(Date.now() / 1000) - 60); // beyond the 30 s clock tolerance
     await expect(verifyBearer(`Bearer ${expired}`, DEV_JWT_SECRET)).rejects.toMatchObject({ reason: 'expired' });
     const bad = await signBearer({ sub: 'u1', tenantId: 'has.dots' }, DEV_JWT_SECRET);
     await expect(verifyBearer(`Bearer ${bad}`, DEV_JWT_SECRET)).rejects.toMatchObject({ reason: 'invalid' });

@@ -22,35 +22,99 @@ export class AuthenticationError extends Error {
 
 const key = (secret: string) => new TextEncoder().encode(secret);
 
-async function verify(token: string, secret: string, options: { audience?: string; issuer?: string }) {
+/** The only signing algorithm accepted, for client and internal tokens alike. */
+const ALGORITHM = 'HS256';
+
+/** Default longest lifetime of a client bearer token (`AUTH_MAX_TOKEN_LIFETIME`): 24 hours. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+/** Clock skew tolerated between the token's issuer and this process, on `exp`, `nbf` and `iat`. */
+export const TOKEN_CLOCK_TOLERANCE_SECONDS = 30;
+
+/** What a client bearer token must satisfy beyond its signature and claims. */
+export interface BearerPolicy {
+  /**
+   * The longest lifetime accepted: `exp - iat`, or `exp - now` for a token without `iat`.
+   * @default DEFAULT_MAX_TOKEN_LIFETIME_SECONDS (24 h)
+   */
+  maxLifetimeSeconds?: number;
+  /** Clock skew tolerated on `exp`, `nbf` and `iat`. @default TOKEN_CLOCK_TOLERANCE_SECONDS (30 s) */
+  clockToleranceSeconds?: number;
+}
+
+/**
+ * A duration as configured (`AUTH_MAX_TOKEN_LIFETIME`): whole seconds (`3600`) or a number with
+ * a unit, `s`, `m`, `h` or `d` (`90m`, `24h`, `7d`). Undefined when it is neither, or not positive.
+ */
+export function parseDurationSeconds(text: string): number | undefined {
+  const match = /^\s*(\d+)\s*(s|m|h|d)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[(match[2] ?? 's').toLowerCase() as 's' | 'm' | 'h' | 'd'];
+  const seconds = Number(match[1]) * unit;
+  return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
+}
+
+interface VerifyOptions {
+  audience?: string;
+  issuer?: string;
+  clockToleranceSeconds?: number;
+  /** Refuses tokens living longer (see BearerPolicy); unchecked when absent. */
+  maxLifetimeSeconds?: number;
+}
+
+async function verify(token: string, secret: string, options: VerifyOptions) {
+  const tolerance = options.clockToleranceSeconds ?? TOKEN_CLOCK_TOLERANCE_SECONDS;
   try {
-    const { payload } = await jwtVerify(token, key(secret), { algorithms: ['HS256'], ...options });
+    // HS256 only (`none` and every other algorithm refused), `exp` required, `nbf` honoured.
+    const { payload } = await jwtVerify(token, key(secret), {
+      algorithms: [ALGORITHM],
+      requiredClaims: ['exp'],
+      clockTolerance: tolerance,
+      audience: options.audience,
+      issuer: options.issuer,
+    });
+    const exp = payload.exp!;
+    const now = Math.floor(Date.now() / 1000);
+    if (payload.iat !== undefined && payload.iat > now + tolerance) throw new AuthenticationError('token is issued in the future', 'invalid');
+    if (options.maxLifetimeSeconds !== undefined) {
+      const lifetime = exp - (payload.iat ?? now);
+      if (lifetime > options.maxLifetimeSeconds) throw new AuthenticationError(`token lifetime exceeds the maximum of ${options.maxLifetimeSeconds} s`, 'invalid');
+    }
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new AuthenticationError(`token claims are invalid: ${claims.error.issues[0]?.message}`, 'invalid');
-    return { claims: claims.data, expiresAt: typeof payload.exp === 'number' ? new Date(payload.exp * 1000) : undefined };
+    return { claims: claims.data, expiresAt: new Date(exp * 1000) };
   } catch (error) {
     if (error instanceof AuthenticationError) throw error;
     if (error instanceof joseErrors.JWTExpired) throw new AuthenticationError('token expired', 'expired', { cause: error });
+    if (error instanceof joseErrors.JWTClaimValidationFailed) {
+      if (error.claim === 'exp' && error.reason === 'missing') throw new AuthenticationError('token has no expiry (exp)', 'invalid', { cause: error });
+      if (error.claim === 'nbf') throw new AuthenticationError('token is not valid yet (nbf)', 'invalid', { cause: error });
+    }
     throw new AuthenticationError('token is invalid', 'invalid', { cause: error });
   }
 }
 
 /**
  * Verifies a client's bearer JWT (HS256 with AUTH_JWT_SECRET), from an `Authorization` value
- * such as `Bearer eyJ...`. @throws AuthenticationError
+ * such as `Bearer eyJ...`: it must carry `exp`, not live longer than the policy's maximum
+ * (`exp - iat`, or `exp - now` without `iat`), and not be before its `nbf`, each within the
+ * clock tolerance. @throws AuthenticationError
  */
-export async function verifyBearer(authorization: string | undefined | null, secret: string): Promise<VerifiedBearer> {
+export async function verifyBearer(authorization: string | undefined | null, secret: string, policy: BearerPolicy = {}): Promise<VerifiedBearer> {
   if (!authorization) throw new AuthenticationError('missing bearer token', 'missing');
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
   if (!match?.[1]) throw new AuthenticationError('authorization must be "Bearer <token>"', 'invalid');
-  const { claims, expiresAt } = await verify(match[1], secret, {});
+  const { claims, expiresAt } = await verify(match[1], secret, {
+    maxLifetimeSeconds: policy.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+    clockToleranceSeconds: policy.clockToleranceSeconds,
+  });
   return { identity: new Identity(claims), expiresAt };
 }
 
 /** A verified bearer token: who, and until when. */
 export interface VerifiedBearer {
   identity: Identity;
-  expiresAt?: Date;
+  /** Every accepted token has an expiry. */
+  expiresAt: Date;
 }
 
 /**
@@ -60,17 +124,20 @@ export interface VerifiedBearer {
  * WebCrypto). A remembered token is still refused once expired. The connections of one token
  * share its Identity.
  */
-export function createBearerVerifier(secret: string, options: { max?: number } = {}): (authorization: string | undefined | null) => Promise<VerifiedBearer> {
+export function createBearerVerifier(
+  secret: string,
+  options: BearerPolicy & { max?: number } = {},
+): (authorization: string | undefined | null) => Promise<VerifiedBearer> {
   const verified = new LRUCache<string, VerifiedBearer>({ max: options.max ?? 10_000 });
   return async (authorization) => {
     if (!authorization) throw new AuthenticationError('missing bearer token', 'missing');
     const known = verified.get(authorization);
     if (known) {
-      if (known.expiresAt === undefined || known.expiresAt.getTime() > Date.now()) return known;
+      if (known.expiresAt.getTime() > Date.now()) return known;
       verified.delete(authorization);
       throw new AuthenticationError('token expired', 'expired');
     }
-    const result = await verifyBearer(authorization, secret);
+    const result = await verifyBearer(authorization, secret, options);
     verified.set(authorization, result);
     return result;
   };

@@ -54,6 +54,8 @@ export interface Consumption {
 export interface Bus {
   /** The raw connection, for parts (the gateway's subscriptions) that need what this API does not offer. */
   readonly connection: NatsConnection;
+  /** Whether the connection to NATS is up now: false from a disconnect until the client has reconnected, and once closed. */
+  readonly connected: boolean;
   readonly jetstream: JetStreamClient;
   /** The JetStream manager, made once (making one asks the server for its account). */
   manager(): Promise<JetStreamManager>;
@@ -141,8 +143,11 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     // failures still carry the subject in their message.
     noAsyncTraces: true,
   });
+  let connected = true;
   (async () => {
     for await (const status of connection.status()) {
+      if (status.type === 'disconnect') connected = false;
+      else if (status.type === 'reconnect') connected = true;
       if (status.type === 'disconnect' || status.type === 'error') log.warn({ status: status.type, data: String(status.data) }, 'nats connection');
       else if (status.type === 'reconnect') log.info('nats reconnected');
     }
@@ -174,6 +179,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
 
   const bus: Bus = {
     connection,
+    get connected() {
+      return connected && !connection.isClosed();
+    },
     jetstream,
     manager: jsm,
     get deadLetters() {

@@ -1,2 +1,3 @@
 export * from './nats-server.js';
 export * from './free-port.js';
+export * from './tokens.js';

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 export interface NatsServer {
   url: string;
   port: number;
+  /** The server's process id (to freeze it with SIGSTOP, or kill it, in an outage test). */
+  pid: number;
   /** Stops the server and removes its JetStream directory. */
   stop(): Promise<void>;
 }
@@ -59,8 +61,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    pid: child.pid!,
     async stop() {
-      if (child.exitCode === null) {
+      // Not exited yet (a process killed by a signal has no exit code, but a signal code).
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         // nats-server stops cleanly on SIGINT; SIGTERM can be ignored when inherited so.
         child.kill('SIGINT');

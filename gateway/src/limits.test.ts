@@ -1,0 +1,171 @@
+import { readFile } from 'node:fs/promises';
+import { ApolloGateway } from '@apollo/gateway';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  countTokens,
+  LIMITS,
+  limitError,
+  measureCost,
+  measureShape,
+  operationLimitError,
+  pagedFields,
+  shapeLimitError,
+  tokenLimitError,
+} from './limits.js';
+import { getOperationAST, getVariableValues, parse, type GraphQLSchema } from './subscriptions/graphql.js';
+
+/** The limits measured against the API schema of the checked-in supergraph. */
+describe('query limits', () => {
+  let schema: GraphQLSchema;
+
+  beforeAll(async () => {
+    const supergraphSdl = await readFile(new URL('../../schema/supergraph.graphql', import.meta.url), 'utf8');
+    const gateway = new ApolloGateway({ supergraphSdl });
+    schema = (await gateway.load()).schema as unknown as GraphQLSchema;
+    await gateway.stop();
+  });
+
+  const operation = (query: string) => {
+    const document = parse(query);
+    return { document, operation: getOperationAST(document)! };
+  };
+  const shape = (query: string) => {
+    const { document, operation: op } = operation(query);
+    return measureShape(document, op);
+  };
+  /** The cost for these variables as sent (coerced first, as the gateway does). */
+  const cost = (query: string, variables: Record<string, unknown> = {}) => {
+    const { document, operation: op } = operation(query);
+    const { coerced, errors } = getVariableValues(schema, op.variableDefinitions ?? [], variables);
+    if (errors) throw errors[0];
+    return measureCost(schema, document, op, coerced);
+  };
+  const refusal = (query: string, variables?: Record<string, unknown>) => {
+    const { document, operation: op } = operation(query);
+    return operationLimitError(schema, document, op, variables)?.toJSON();
+  };
+
+  describe('tokens', () => {
+    it('should count tokens as graphql-js does for its maxTokens', () => {
+      for (const query of [
+        '{ a }',
+        'query Q($x: Int = 3) { a(x: $x, s: "s", b: """block""") @skip(if: false) { ...F ... on T { b } } } fragment F on T { c }',
+        '# a comment\n{ a, b, c }',
+      ]) {
+        const tokens = countTokens(query);
+        expect(() => parse(query, { maxTokens: tokens })).not.toThrow();
+        expect(() => parse(query, { maxTokens: tokens - 1 })).toThrow(/tokens/);
+      }
+      expect(countTokens('{ a }')).toBe(3);
+    });
+
+    it('should refuse more than the limit, naming it and the count, before parsing', () => {
+      const query = `{ ${'a '.repeat(LIMITS.maxTokens - 2)}}`;
+      expect(tokenLimitError(query)).toBeUndefined();
+      expect(tokenLimitError(`${query} `)).toBeUndefined();
+      expect(tokenLimitError(`{ b ${query.slice(2)}`)?.toJSON()).toEqual({
+        message: `Query token count ${LIMITS.maxTokens + 1} exceeds the limit of ${LIMITS.maxTokens}`,
+        extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'tokens', measured: LIMITS.maxTokens + 1, max: LIMITS.maxTokens },
+      });
+      // Tokens before a syntax error count; the parser reports the error itself.
+      expect(countTokens('{ a b "unterminated')).toBe(3);
+    });
+  });
+
+  describe('depth, aliases, directives', () => {
+    it('should measure depth with fragments flattened and introspection left out', () => {
+      expect(shape('{ a { b } }').depth).toBe(2);
+      expect(shape('{ a { ...F ... on T { c { d } } } } fragment F on T { b { c { d { e } } } }').depth).toBe(5);
+      expect(shape('{ __schema { types { fields { type { ofType { ofType { name } } } } } } a }').depth).toBe(1);
+    });
+
+    it('should count aliases and directives as often as the operation selects them', () => {
+      expect(shape('{ x: a y: a { z: b } }').aliases).toBe(3);
+      expect(shape('{ ...F ...F a { ...F } } fragment F on T { x: a y: b @skip(if: false) }')).toEqual({ depth: 2, aliases: 6, directives: 3 });
+      expect(shape('query Q($v: Int @d) @d { a @d ... @d { b @d } ...F @d } fragment F on T @d { c @d }').directives).toBe(8);
+    });
+
+    it('should refuse an operation over a limit with a message naming it and the value', () => {
+      const deep = '{ clusters { nodes { profile { versions { versions { versions { id } } } } } } }';
+      expect(refusal(deep)).toEqual({
+        message: 'Query depth 7 exceeds the limit of 6',
+        extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'depth', measured: 7, max: 6 },
+      });
+      expect(refusal('{ clusters { nodes { profile { versions { versions { id } } } } } }')).toBeUndefined();
+      const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }`;
+      expect(refusal(aliases(15))).toBeUndefined();
+      expect(refusal(aliases(16))?.message).toBe('Query alias count 16 exceeds the limit of 15');
+      const directives = (n: number) => `{ ${'__typename @skip(if: false) '.repeat(n)}}`;
+      expect(refusal(directives(50))).toBeUndefined();
+      expect(refusal(directives(51))?.message).toBe('Query directive count 51 exceeds the limit of 50');
+      const { document, operation: op } = operation(deep);
+      expect(shapeLimitError(document, op, { ...LIMITS, maxDepth: 7 })).toBeUndefined();
+    });
+
+    it('should end on a fragment cycle (which validation refuses anyway)', () => {
+      expect(shape('{ ...A } fragment A on Query { a ...B } fragment B on Query { b: c { d } ...A }')).toEqual({ depth: 2, aliases: 1, directives: 0 });
+      expect(cost('{ ...A } fragment A on Query { __typename ...B } fragment B on Query { __typename ...A }')).toBe(2);
+    });
+  });
+
+  describe('cost', () => {
+    const CLUSTERS_EVENTS = '{ clusters(first: 100) { nodes { events(first: 1000) { nodes { reason } } } } }';
+    const CLUSTER_EVENTS = (first: string) =>
+      `query($id: ID!) { cluster(id: $id) { id events${first} { nodes { cursor clusterId time severity reason message object } pageInfo { hasNextPage endCursor } } } }`;
+
+    it('should read the page bounds every paged field documents', () => {
+      // A paged field whose description has no "1 to N" and "Defaults to D" would be costed at a guess.
+      expect(Object.fromEntries(pagedFields(schema))).toEqual({
+        'Query.clusters': { arguments: ['first'], max: 100, default: 20 },
+        'Query.clusterProfiles': { arguments: ['first'], max: 100, default: 20 },
+        'Cluster.events': { arguments: ['first'], max: 1000, default: 50 },
+      });
+    });
+
+    it('should count every value the response can hold, lists by their page', () => {
+      expect(cost('{ clusters(first: 3) { nodes { id name } pageInfo { hasNextPage } } }')).toBe(1 + 3 * 3 + 2);
+      // Without a page argument: the documented default page.
+      expect(cost('{ clusters { nodes { id } } }')).toBe(1 + 20 * 2);
+      expect(cost('{ cluster(id: "x") { events { nodes { reason } } } }')).toBe(2 + 50 * 2);
+      // A list without a page counts as one element; __typename counts; introspection does not.
+      expect(cost('{ cluster(id: "x") { nodePools { name count } __typename } __schema { types { name } } }')).toBe(1 + 3 + 1);
+      expect(cost(CLUSTERS_EVENTS)).toBe(1 + 100 * (1 + 1 + 1000 * 2));
+    });
+
+    it('should count a page given as a variable, or by a variable default, as a literal one', () => {
+      const literal = cost(CLUSTERS_EVENTS);
+      const query = 'query($n: Int, $m: Int) { clusters(first: $n) { nodes { events(first: $m) { nodes { reason } } } } }';
+      expect(cost(query, { n: 100, m: 1000 })).toBe(literal);
+      expect(cost('query($n: Int = 100, $m: Int = 1000) { clusters(first: $n) { nodes { events(first: $m) { nodes { reason } } } } }')).toBe(literal);
+      // Through fragments too.
+      expect(cost('query($m: Int) { clusters(first: 100) { ...C } } fragment C on ClusterConnection { nodes { ... on Cluster { events(first: $m) { nodes { reason } } } } }', { m: 1000 })).toBe(literal);
+      const refused = { message: `Query cost ${literal} exceeds the limit of ${LIMITS.maxCost}`, extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'cost', measured: literal, max: LIMITS.maxCost } };
+      expect(refusal(CLUSTERS_EVENTS)).toEqual(refused);
+      expect(refusal(query, { n: 100, m: 1000 })).toEqual(refused);
+      expect(refusal(query, { n: 1, m: 1000 })).toBeUndefined();
+      // Variables that do not coerce: the operation is refused for them (BAD_USER_INPUT), not measured.
+      expect(refusal(query, { n: 'many' })).toBeUndefined();
+    });
+
+    it('should accept the largest page of events in a single-cluster query, and cost a larger one as the largest', () => {
+      expect(cost(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' })).toBe(3 + 1000 * 8 + 3);
+      expect(refusal(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' })).toBeUndefined();
+      // More than the max is the subgraph's BAD_USER_INPUT to answer, not a cost error.
+      expect(cost(CLUSTER_EVENTS('(first: 100000)'), { id: 'x' })).toBe(cost(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' }));
+      expect(cost(CLUSTER_EVENTS('(first: 0)'), { id: 'x' })).toBe(cost(CLUSTER_EVENTS('(first: 1)'), { id: 'x' }));
+      expect(cost('{ clusters(first: 5000) { nodes { id } } }')).toBe(1 + 100 * 2);
+    });
+
+    it('should accept every field of a cluster with its largest page of events', () => {
+      const query = `query($id: ID!) { cluster(id: $id) { id projectId name profile { id projectId name version description cloud layers { type name version values ansibleRoles imageRef skipK8sInstall } createdAt } cloud { type region credentialRef } nodePools { name role count instanceType availabilityZones } phase conditions { type status active failed reason message code lastTransitionTime attempts } generation observedGeneration createdAt events(first: 1000) { nodes { cursor clusterId time severity reason message object } pageInfo { hasNextPage endCursor } } availableUpdates { id projectId name version description cloud layers { type name version values ansibleRoles imageRef skipK8sInstall } createdAt } health { status lastHeartbeatAt reasons { factor message since stale } stale changedAt } usage { scope coresTotal coresUsed cpuUsage memoryTotalBytes memoryUsedBytes memoryUsage cpuRequestsCores memoryRequestsBytes diskTotalBytes diskUsedBytes diskUsage nodes observedAt stale series { time cpuCores memoryBytes } } nodes { name role pool zone instanceType conditions { type status reason message } usage { scope coresTotal coresUsed cpuUsage memoryTotalBytes memoryUsedBytes memoryUsage cpuRequestsCores memoryRequestsBytes diskTotalBytes diskUsedBytes diskUsage nodes observedAt stale series { time cpuCores memoryBytes } } pods stale observedAt } services { namespace name type urls } images { id signature os osVersion kubernetesVersion cloud region source status artifactId ansibleRoles createdAt description message log updatedAt } logBundles { id clusterId status message fileName sizeBytes downloadUrl requestedAt readyAt } } }`;
+      expect(cost(query, { id: 'x' })).toBeLessThan(LIMITS.maxCost);
+      expect(tokenLimitError(query)).toBeUndefined();
+      expect(refusal(query, { id: 'x' })).toBeUndefined();
+    });
+  });
+
+  it('should name every limit in its message', () => {
+    expect(limitError('cost', 12, 10).message).toBe('Query cost 12 exceeds the limit of 10');
+    expect(limitError('tokens', 12, 10).message).toBe('Query token count 12 exceeds the limit of 10');
+  });
+});

@@ -1,0 +1,322 @@
+/**
+ * The gateway's query limits (see gateway/README.md, Limits): tokens, depth, aliases, directives
+ * and cost, measured the same way for every operation on every transport (POST /graphql,
+ * graphql-ws, Server-Sent Events), and refused with the same error. The cost is measured with the
+ * operation's coerced variable values, so a page size given as a variable counts like a literal.
+ *
+ * graphql is imported through subscriptions/graphql.js, the one instance the gateway's schema and
+ * documents come from (see there): getVariableValues and getArgumentValues check types by instanceof.
+ */
+import type { ErrorCode } from '@fleetgraph/kit';
+import {
+  getArgumentValues,
+  getNamedType,
+  getNullableType,
+  getVariableValues,
+  GraphQLError,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  Kind,
+  Lexer,
+  Source,
+  TokenKind,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLField,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionNode,
+} from './subscriptions/graphql.js';
+
+/** The limits of every operation (see the README for what each measures). */
+export const LIMITS = {
+  maxTokens: 1000,
+  maxDepth: 6,
+  maxAliases: 15,
+  maxDirectives: 50,
+  maxCost: 10_000,
+} as const;
+
+export type Limits = { readonly [K in keyof typeof LIMITS]: number };
+
+/** What a limit error names. */
+export type LimitName = 'tokens' | 'depth' | 'aliases' | 'directives' | 'cost';
+
+/** The code of every limit error (in the registry, services/kit/src/errors.ts). */
+export const QUERY_LIMIT_EXCEEDED: ErrorCode = 'QUERY_LIMIT_EXCEEDED';
+
+const WHAT: Record<LimitName, string> = {
+  tokens: 'Query token count',
+  depth: 'Query depth',
+  aliases: 'Query alias count',
+  directives: 'Query directive count',
+  cost: 'Query cost',
+};
+
+/**
+ * The error of an operation over a limit, e.g. "Query depth 9 exceeds the limit of 6", with
+ * `extensions: { code: QUERY_LIMIT_EXCEEDED, limit: 'depth', measured: 9, max: 6 }`. Transports
+ * add their own status (HTTP: 400).
+ */
+export function limitError(limit: LimitName, measured: number, max: number): GraphQLError {
+  return new GraphQLError(`${WHAT[limit]} ${measured} exceeds the limit of ${max}`, {
+    extensions: { code: QUERY_LIMIT_EXCEEDED, limit, measured, max },
+  });
+}
+
+/**
+ * The tokens of a document as graphql-js's parser counts them (punctuators, names, values; not
+ * comments, commas or whitespace), by its lexer alone: no syntax tree is built. Counting stops at
+ * a lexical error (the parser reports it).
+ */
+export function countTokens(query: string): number {
+  const lexer = new Lexer(new Source(query));
+  let count = 0;
+  try {
+    while (lexer.advance().kind !== TokenKind.EOF) count++;
+  } catch {
+    // A lexical error: parse() reports it.
+  }
+  return count;
+}
+
+/** Refuses a document of more tokens than the limit: run before parsing, which it protects. */
+export function tokenLimitError(query: string, limits: Limits = LIMITS): GraphQLError | undefined {
+  const tokens = countTokens(query);
+  return tokens > limits.maxTokens ? limitError('tokens', tokens, limits.maxTokens) : undefined;
+}
+
+/** A document's fragment definitions by name. */
+export function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
+  return new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+}
+
+/** Introspection fields: left out of depth and cost (introspection is off in production). */
+const isIntrospection = (name: string) => name === '__schema' || name === '__type';
+
+/** What an operation's document alone decides. */
+export interface Shape {
+  /** Nested fields, fragments flattened, introspection left out: `{ a { b } }` is 2. */
+  depth: number;
+  /** Aliased fields, counted as often as the operation selects them (through every fragment spread). */
+  aliases: number;
+  /** Directives on the operation, its variables, fields, fragments and spreads, as often as selected. */
+  directives: number;
+}
+
+/** Measures the shape of an operation, each fragment once however often it is spread. */
+export function measureShape(document: DocumentNode, operation: OperationDefinitionNode): Shape {
+  const fragments = fragmentsOf(document);
+  const measured = new Map<string, Shape>();
+  const walk = (selections: readonly SelectionNode[]): Shape => {
+    const shape: Shape = { depth: 0, aliases: 0, directives: 0 };
+    const add = (inner: Shape, depth: number) => {
+      shape.depth = Math.max(shape.depth, depth);
+      shape.aliases += inner.aliases;
+      shape.directives += inner.directives;
+    };
+    for (const selection of selections) {
+      shape.directives += selection.directives?.length ?? 0;
+      if (selection.kind === Kind.FIELD) {
+        if (selection.alias) shape.aliases++;
+        const inner = selection.selectionSet ? walk(selection.selectionSet.selections) : { depth: 0, aliases: 0, directives: 0 };
+        add(inner, isIntrospection(selection.name.value) ? 0 : 1 + inner.depth);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const inner = walk(selection.selectionSet.selections);
+        add(inner, inner.depth);
+      } else {
+        const name = selection.name.value;
+        let inner = measured.get(name);
+        if (!inner) {
+          const fragment = fragments.get(name);
+          // Marked before the walk: a cycle (which validation refuses anyway) ends here.
+          measured.set(name, { depth: 0, aliases: 0, directives: 0 });
+          inner = fragment ? walk(fragment.selectionSet.selections) : { depth: 0, aliases: 0, directives: 0 };
+          if (fragment) inner.directives += fragment.directives?.length ?? 0;
+          measured.set(name, inner);
+        }
+        add(inner, inner.depth);
+      }
+    }
+    return shape;
+  };
+  const shape = walk(operation.selectionSet.selections);
+  shape.directives += (operation.directives?.length ?? 0) + (operation.variableDefinitions ?? []).reduce((n, v) => n + (v.directives?.length ?? 0), 0);
+  return shape;
+}
+
+/** Refuses an operation deeper, or with more aliases or directives, than the limits. */
+export function shapeLimitError(document: DocumentNode, operation: OperationDefinitionNode, limits: Limits = LIMITS): GraphQLError | undefined {
+  const { depth, aliases, directives } = measureShape(document, operation);
+  if (depth > limits.maxDepth) return limitError('depth', depth, limits.maxDepth);
+  if (aliases > limits.maxAliases) return limitError('aliases', aliases, limits.maxAliases);
+  if (directives > limits.maxDirectives) return limitError('directives', directives, limits.maxDirectives);
+  return undefined;
+}
+
+/** The arguments that set a page size. */
+const PAGE_ARGUMENTS = ['first', 'last'];
+
+/**
+ * Page size of a list when neither the argument nor its description gives one (no field of the
+ * schema is so: every page argument documents "Page size, 1 to N. Defaults to D.", see limits.test.ts).
+ */
+export const ASSUMED_PAGE_SIZE = 100;
+
+/** A paged field's page arguments and the bounds its schema documents. */
+export interface PageBounds {
+  arguments: string[];
+  /** The largest page the field serves ("1 to N" in the argument's description). */
+  max?: number;
+  /** The page it serves without a page argument ("Defaults to D."), or the argument's default value. */
+  default?: number;
+}
+
+const numberIn = (text: string | null | undefined, pattern: RegExp): number | undefined => {
+  const match = text ? pattern.exec(text) : null;
+  return match ? Number(match[1]!.replaceAll(',', '')) : undefined;
+};
+
+const boundsOf = new WeakMap<GraphQLField<unknown, unknown>, PageBounds | null>();
+
+/**
+ * The page bounds of a field with a `first` or `last` argument, as its schema documents them:
+ * "Page size, 1 to 1000. Defaults to 50." (the subgraphs refuse more than the max with BAD_USER_INPUT).
+ */
+export function pageBounds(field: GraphQLField<unknown, unknown>): PageBounds | undefined {
+  let bounds = boundsOf.get(field);
+  if (bounds === undefined) {
+    const args = field.args.filter((a) => PAGE_ARGUMENTS.includes(a.name));
+    bounds = null;
+    if (args.length > 0) {
+      bounds = { arguments: args.map((a) => a.name) };
+      for (const arg of args) {
+        bounds.max ??= numberIn(arg.description, /\b1 to (\d[\d,]*)/);
+        bounds.default ??= typeof arg.defaultValue === 'number' ? arg.defaultValue : numberIn(arg.description, /Defaults to (\d[\d,]*)/);
+      }
+    }
+    boundsOf.set(field, bounds);
+  }
+  return bounds ?? undefined;
+}
+
+/** Every paged field of a schema, by `Type.field`, with its documented bounds. */
+export function pagedFields(schema: GraphQLSchema): Map<string, PageBounds> {
+  const paged = new Map<string, PageBounds>();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (type.name.startsWith('__') || !(isObjectType(type) || isInterfaceType(type))) continue;
+    for (const field of Object.values(type.getFields())) {
+      const bounds = pageBounds(field);
+      if (bounds) paged.set(`${type.name}.${field.name}`, bounds);
+    }
+  }
+  return paged;
+}
+
+/**
+ * The page a paged field returns at most for these argument values: the largest page argument,
+ * else the documented default; at least 1 and at most the documented max (a subgraph refuses more
+ * with BAD_USER_INPUT, so a larger request costs what it could return, and is not a cost error).
+ */
+function pageSize(bounds: PageBounds, field: GraphQLField<unknown, unknown>, node: FieldNode, variables: Record<string, unknown>): number {
+  let args: Record<string, unknown> = {};
+  try {
+    args = getArgumentValues(field, node, variables);
+  } catch {
+    // Invalid arguments: execution refuses them; the default page stands in.
+  }
+  const given = bounds.arguments.map((name) => args[name]).filter((v): v is number => typeof v === 'number');
+  const size = given.length > 0 ? Math.max(...given) : (bounds.default ?? bounds.max ?? ASSUMED_PAGE_SIZE);
+  return Math.max(1, bounds.max === undefined ? size : Math.min(size, bounds.max));
+}
+
+function fieldOf(type: GraphQLNamedType | undefined, name: string): GraphQLField<unknown, unknown> | undefined {
+  return type && (isObjectType(type) || isInterfaceType(type)) ? type.getFields()[name] : undefined;
+}
+
+/**
+ * The cost of an operation: how many values (objects and leaves) its response can hold at most.
+ * Every selected field counts 1 for each object it is selected on. A list counts its elements:
+ * a list field with a page argument (`first`, `last`) as many as its page, and so do the list
+ * fields of a paged field that is not itself a list (a connection's `nodes` or `edges`: the page
+ * of `clusters(first: 100)`); a list without a page counts as one element. The page is the
+ * argument's value (literal, variable, or default), capped to the documented max (see pageSize).
+ * Introspection costs nothing. `variables` are the operation's coerced values.
+ */
+export function measureCost(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): number {
+  const fragments = fragmentsOf(document);
+  /** Cost of a fragment's selections, by name and the page its list fields inherit. */
+  const measured = new Map<string, number>();
+  // The cost of a selection set for one object of `type`; `page`: how many elements its unpaged list fields hold.
+  const cost = (selections: readonly SelectionNode[], type: GraphQLNamedType | undefined, page: number): number => {
+    let total = 0;
+    for (const selection of selections) {
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value;
+        if (isIntrospection(name)) continue;
+        const field = fieldOf(type, name);
+        // __typename, or a field validation refused.
+        if (!field) {
+          total += 1;
+          continue;
+        }
+        const bounds = pageBounds(field);
+        const size = bounds ? pageSize(bounds, field, selection, variables) : undefined;
+        const list = isListType(getNullableType(field.type));
+        const elements = list ? (size ?? page) : 1;
+        const inherited = size !== undefined && !list ? size : 1;
+        const inner = selection.selectionSet ? cost(selection.selectionSet.selections, getNamedType(field.type), inherited) : 0;
+        total += elements * (1 + inner);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : type;
+        total += cost(selection.selectionSet.selections, on, page);
+      } else {
+        const key = `${selection.name.value}\u0000${page}`;
+        let inner = measured.get(key);
+        if (inner === undefined) {
+          const fragment = fragments.get(selection.name.value);
+          // Marked before the walk: a cycle (which validation refuses anyway) ends here.
+          measured.set(key, 0);
+          inner = fragment ? cost(fragment.selectionSet.selections, schema.getType(fragment.typeCondition.name.value), page) : 0;
+          measured.set(key, inner);
+        }
+        total += inner;
+      }
+    }
+    return total;
+  };
+  return cost(operation.selectionSet.selections, schema.getRootType(operation.operation) ?? undefined, 1);
+}
+
+/** Refuses an operation costlier than the limit, for its coerced variable values. */
+export function costLimitError(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+  limits: Limits = LIMITS,
+): GraphQLError | undefined {
+  const cost = measureCost(schema, document, operation, variables);
+  return cost > limits.maxCost ? limitError('cost', cost, limits.maxCost) : undefined;
+}
+
+/**
+ * Refuses an operation over the depth, alias, directive or cost limit (the first it exceeds, in
+ * that order), with its variables as sent. Variables that do not coerce leave the cost unmeasured:
+ * the operation is refused for them before anything runs (BAD_USER_INPUT).
+ */
+export function operationLimitError(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Readonly<Record<string, unknown>> | null | undefined,
+  limits: Limits = LIMITS,
+): GraphQLError | undefined {
+  const shape = shapeLimitError(document, operation, limits);
+  if (shape) return shape;
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 1 });
+  return coerced.coerced ? costLimitError(schema, document, operation, coerced.coerced, limits) : undefined;
+}

@@ -1,0 +1,189 @@
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { seed, startPlatform, type Platform } from './src/index.js';
+
+type Answer = {
+  /** HTTP status (graphql-ws has none). */
+  status?: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- read field by field
+  data?: any;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+};
+type Transport = 'http' | 'graphql-ws' | 'sse';
+const TRANSPORTS: Transport[] = ['http', 'graphql-ws', 'sse'];
+
+/** The largest page of each connection, as documented in the schema. */
+const MAX_EVENTS = 1000;
+const MAX_LIMITS = { tokens: 1000, depth: 6, aliases: 15, directives: 50, cost: 10_000 };
+
+const limitError = (limit: keyof typeof MAX_LIMITS, measured: number, what: string) => [
+  { message: `Query ${what} ${measured} exceeds the limit of ${MAX_LIMITS[limit]}`, extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit, measured, max: MAX_LIMITS[limit] } },
+];
+const ONLY_SUBSCRIPTIONS = [{ message: 'only subscriptions are served here: send queries and mutations with POST /graphql', extensions: { code: 'BAD_USER_INPUT' } }];
+
+const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }`;
+const CLUSTERS_EVENTS = `{ clusters(first: 100) { nodes { events(first: ${MAX_EVENTS}) { nodes { reason } } } } }`;
+const CLUSTERS_EVENTS_COST = 1 + 100 * (1 + 1 + MAX_EVENTS * 2);
+/** Every field of a cluster (as deep as it goes without cycles), with its largest page of events. */
+const WHOLE_CLUSTER = (first: number) =>
+  `query($id: ID!) { cluster(id: $id) { id projectId name profile { id projectId name version description cloud layers { type name version values ansibleRoles imageRef skipK8sInstall } createdAt } cloud { type region credentialRef } nodePools { name role count instanceType availabilityZones } phase conditions { type status active failed reason message code lastTransitionTime attempts } generation observedGeneration createdAt events(first: ${first}) { nodes { cursor clusterId time severity reason message object } pageInfo { hasNextPage endCursor } } availableUpdates { id projectId name version description cloud layers { type name version values ansibleRoles imageRef skipK8sInstall } createdAt } health { status lastHeartbeatAt reasons { factor message since stale } stale changedAt } usage { scope coresTotal coresUsed cpuUsage memoryTotalBytes memoryUsedBytes memoryUsage cpuRequestsCores memoryRequestsBytes diskTotalBytes diskUsedBytes diskUsage nodes observedAt stale series { time cpuCores memoryBytes } } nodes { name role pool zone instanceType conditions { type status reason message } usage { scope coresTotal coresUsed cpuUsage memoryTotalBytes memoryUsedBytes memoryUsage cpuRequestsCores memoryRequestsBytes diskTotalBytes diskUsedBytes diskUsage nodes observedAt stale series { time cpuCores memoryBytes } } pods stale observedAt } services { namespace name type urls } images { id signature os osVersion kubernetesVersion cloud region source status artifactId ansibleRoles createdAt description message log updatedAt } logBundles { id clusterId status message fileName sizeBytes downloadUrl requestedAt readyAt } } }`;
+
+/** The same limits on every transport: POST /graphql, graphql-ws, and Server-Sent Events. */
+describe('query limits on every transport', () => {
+  let platform: Platform;
+  const tenant = seed.tenant();
+  const project = seed.project();
+  let viewer: string;
+  let clusterId: string;
+  let ws: Client;
+
+  beforeAll(async () => {
+    platform = await startPlatform({ localCloud: { speed: 300 }, env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50' } });
+    const editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
+    viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
+    const profile = await platform.graphql(
+      `mutation($input: CreateClusterProfileInput!) { createClusterProfile(input: $input) { profile { id } } }`,
+      { input: seed.profileInput(project) },
+      editor,
+    );
+    const cluster = await platform.graphql(
+      `mutation($input: CreateClusterInput!) { createCluster(input: $input) { cluster { id } userErrors { code message } } }`,
+      {
+        input: {
+          projectId: project,
+          name: 'limits',
+          profileId: profile.data!.createClusterProfile.profile.id,
+          cloud: { type: 'LOCAL', region: 'local-1' },
+          nodePools: [{ name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' }],
+        },
+      },
+      editor,
+    );
+    expect(cluster.data!.createCluster.userErrors).toEqual([]);
+    clusterId = cluster.data!.createCluster.cluster.id;
+    ws = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` }, retryAttempts: 0 });
+  });
+
+  afterAll(async () => {
+    await ws?.dispose();
+    await platform?.stop();
+  });
+
+  /** The first answer to an operation: its result, its errors, or (a subscription) its first event. */
+  async function send(transport: Transport, query: string, variables: Record<string, unknown> = {}): Promise<Answer> {
+    if (transport === 'http') return platform.graphql(query, variables, viewer);
+    if (transport === 'graphql-ws') {
+      return new Promise((resolve) => {
+        const stop = ws.subscribe(
+          { query, variables },
+          {
+            next: (result) => {
+              stop();
+              resolve(result as Answer);
+            },
+            // graphql-ws ends a refused operation with its list of GraphQL errors.
+            error: (errors) => resolve({ errors: errors as Answer['errors'] }),
+            complete: () => resolve({}),
+          },
+        );
+      });
+    }
+    const response = await fetch(`${platform.gatewayUrl}/stream`, {
+      method: 'POST',
+      headers: { accept: 'text/event-stream', 'content-type': 'application/json', authorization: `Bearer ${viewer}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    // The first `next` (a refused operation's errors, or a subscription's first event); then the client leaves.
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      text += decoder.decode(chunk.value, { stream: true });
+      const next = /event: next\ndata: (.*)\n\n/.exec(text);
+      if (next) {
+        await reader.cancel();
+        return { status: response.status, ...(JSON.parse(next[1]!) as Answer) };
+      }
+    }
+    return { status: response.status, ...(JSON.parse(text) as Answer) };
+  }
+
+  /** What every transport answers: the errors alike, HTTP with 400 and no data. */
+  async function expectRefused(transports: readonly Transport[], query: string, variables: Record<string, unknown>, errors: unknown[], httpStatus = 400) {
+    for (const transport of transports) {
+      const answer = await send(transport, query, variables);
+      expect({ transport, errors: answer.errors, data: answer.data ?? null }).toEqual({ transport, errors, data: null });
+      if (transport === 'http') expect(answer.status).toBe(httpStatus);
+      // SSE answers errors of the operation inside the stream, as graphql-sse's client expects them.
+      if (transport === 'sse') expect(answer.status).toBe(200);
+    }
+  }
+
+  it.each([
+    ['16 aliases', aliases(16), {}, limitError('aliases', 16, 'alias count')],
+    ['depth 7', '{ clusters { nodes { profile { versions { versions { versions { id } } } } } } }', {}, limitError('depth', 7, 'depth')],
+    ['1,002 tokens', `{ ${'__typename '.repeat(1000)}}`, {}, limitError('tokens', 1002, 'token count')],
+    ['51 directives', `{ ${'__typename @skip(if: false) '.repeat(51)}}`, {}, limitError('directives', 51, 'directive count')],
+    ['the cost of literal page sizes', CLUSTERS_EVENTS, {}, limitError('cost', CLUSTERS_EVENTS_COST, 'cost')],
+    [
+      'the cost of page sizes in variables',
+      'query($n: Int, $m: Int) { clusters(first: $n) { nodes { events(first: $m) { nodes { reason } } } } }',
+      { n: 100, m: MAX_EVENTS },
+      limitError('cost', CLUSTERS_EVENTS_COST, 'cost'),
+    ],
+    [
+      'the cost of page sizes in variable defaults',
+      `query($n: Int = 100, $m: Int = ${MAX_EVENTS}) { clusters(first: $n) { nodes { events(first: $m) { nodes { reason } } } } }`,
+      {},
+      limitError('cost', CLUSTERS_EVENTS_COST, 'cost'),
+    ],
+  ])('should refuse %s alike over HTTP (400), graphql-ws and SSE', async (_what, query, variables, errors) => {
+    await expectRefused(TRANSPORTS, query, variables, errors);
+  });
+
+  it('should refuse a 63 KB subscription of 4,600 aliases by its tokens on every transport', async () => {
+    const n = 4600;
+    const query = `subscription($id: ID!) { clusterEvents(clusterId: $id) { ${Array.from({ length: n }, (_, i) => `a${i}: cursor`).join(' ')} } }`;
+    expect(query.length).toBeGreaterThan(63_000);
+    await expectRefused(TRANSPORTS, query, { id: clusterId }, limitError('tokens', 19 + 3 * n, 'token count'));
+  });
+
+  it('should refuse a subscription over a limit over graphql-ws and SSE, and serve one at the limits', async () => {
+    const subscription = (n: number) => `subscription($id: ID!) { clusterConditions(clusterId: $id) { ${Array.from({ length: n }, (_, i) => `a${i}: phase`).join(' ')} } }`;
+    await expectRefused(['graphql-ws', 'sse'], subscription(16), { id: clusterId }, limitError('aliases', 16, 'alias count'));
+    for (const transport of ['graphql-ws', 'sse'] as const) {
+      const answer = await send(transport, subscription(15), { id: clusterId });
+      expect({ transport, errors: answer.errors }).toEqual({ transport, errors: undefined });
+      expect(answer.data.clusterConditions.a14).toMatch(/^[A-Z]+$/);
+    }
+  });
+
+  it('should answer a syntax error with GRAPHQL_PARSE_FAILED (HTTP 400) on every transport', async () => {
+    const errors = [{ message: 'Syntax Error: Expected Name, found <EOF>.', locations: [{ line: 1, column: 26 }], extensions: { code: 'GRAPHQL_PARSE_FAILED' } }];
+    await expectRefused(TRANSPORTS, '{ clusters { nodes { id }', {}, errors);
+  });
+
+  it('should serve the largest page of events in a query of every field of a cluster', async () => {
+    let answer: Answer = {};
+    // The cluster's first events come within moments of its creation.
+    for (let i = 0; i < 100; i++) {
+      answer = await send('http', WHOLE_CLUSTER(MAX_EVENTS), { id: clusterId });
+      if (answer.errors || answer.data?.cluster.events.nodes.length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(answer.status).toBe(200);
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data.cluster.id).toBe(clusterId);
+    expect(answer.data.cluster.events.nodes.length).toBeGreaterThan(0);
+    // Within every limit on the other transports too: refused only for not being a subscription.
+    await expectRefused(['graphql-ws', 'sse'], WHOLE_CLUSTER(MAX_EVENTS), { id: clusterId }, ONLY_SUBSCRIPTIONS);
+  });
+
+  it('should have the subgraph refuse a page over the largest with BAD_USER_INPUT, not the cost limit', async () => {
+    const events = await send('http', WHOLE_CLUSTER(MAX_EVENTS + 1), { id: clusterId });
+    expect(events.errors).toEqual([expect.objectContaining({ message: `first must be between 1 and ${MAX_EVENTS}`, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    const clusters = await send('http', '{ clusters(first: 101) { nodes { id } } }');
+    expect(clusters.errors).toEqual([expect.objectContaining({ message: 'first must be between 1 and 100', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+  });
+});
