@@ -100,3 +100,79 @@ export function isNetworkError(error: unknown): boolean {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+// ------------------------------------------------------------------ classification, shared by the adapters
+
+/**
+ * A cloud's own error codes by classification (EC2's `VcpuLimitExceeded`, ARM's
+ * `QuotaExceeded`, ...): what each adapter keeps of its own; the rules are shared.
+ */
+export type CloudCodeTable = Readonly<Record<string, CloudErrorCode>>;
+
+/**
+ * What the HTTP status says, for a code the cloud's table does not know: 429 throttled,
+ * 401/403 unauthorized, 404 not found, other 4xx permanent, 5xx transient. Without a status
+ * (no answer came) a failure is TRANSIENT.
+ */
+export function classifyHttpStatus(status: number | undefined): CloudErrorCode {
+  if (status !== undefined) {
+    if (status === 429) return 'RATE_LIMITED';
+    if (status === 401 || status === 403) return 'UNAUTHORIZED';
+    if (status === 404) return 'NOT_FOUND';
+    if (status >= 500) return 'TRANSIENT';
+    if (status >= 400) return 'INVALID_CONFIGURATION';
+  }
+  return 'TRANSIENT';
+}
+
+/**
+ * Classifies a cloud's error code: by the cloud's table; else by the cloud's naming rules
+ * (`byName`, e.g. EC2's `*.NotFound`), when it has some; else by the HTTP status.
+ */
+export function classifyCloudCode(
+  cloudCode: string | undefined,
+  status: number | undefined,
+  table: CloudCodeTable,
+  byName?: (cloudCode: string) => CloudErrorCode | undefined,
+): CloudErrorCode {
+  if (cloudCode) {
+    const known = Object.hasOwn(table, cloudCode) ? table[cloudCode] : byName?.(cloudCode);
+    if (known) return known;
+  }
+  return classifyHttpStatus(status);
+}
+
+/** What a cloud SDK's error says, as its adapter reads it. */
+export interface SdkFailure {
+  /** The cloud's own error code, when the error carries one. */
+  cloudCode: string | undefined;
+  httpStatus: number | undefined;
+  /** The cloud's message, verbatim. */
+  message: string;
+  /**
+   * True when the cloud did answer although no HTTP status came with the error (Azure's failed
+   * long-running operations): such a failure is never taken for a network one.
+   */
+  answered?: boolean;
+}
+
+/**
+ * The {@link CloudError} for anything a cloud SDK threw, keeping the cloud's code and message:
+ * a CloudError as it is; a failure below HTTP (refused, reset, timed out: no status, no answer)
+ * TRANSIENT; anything else as the adapter's `classify` says.
+ */
+export function toCloudError(
+  error: unknown,
+  context: { cloud: CloudType; operation: string },
+  read: (error: unknown) => SdkFailure,
+  classify: (failure: SdkFailure) => CloudErrorCode,
+): CloudError {
+  if (error instanceof CloudError) return error;
+  const failure = read(error);
+  const { cloudCode, message, httpStatus } = failure;
+  const { cloud, operation } = context;
+  if (httpStatus === undefined && !failure.answered && isNetworkError(error)) {
+    return new CloudError({ code: 'TRANSIENT', message, cloudCode, cloud, operation }, { cause: error });
+  }
+  return new CloudError({ code: classify(failure), message, cloudCode, cloud, operation, httpStatus }, { cause: error });
+}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { NodeRole, Tags } from './provider.js';
+import { NodeRoles, type Machine, type NodeRole, type Tags } from './provider.js';
 
 /**
  * The tags Fleetgraph puts on what it creates, so that it can find it again by cluster id
@@ -24,6 +24,25 @@ export function machineTags(input: { clusterId: string; pool: string; machineNam
     [TagKeys.pool]: input.pool,
     [TagKeys.machine]: input.machineName,
     [TagKeys.role]: input.role,
+  };
+}
+
+/** The role a machine's tags name; WORKER when they name no known one. */
+export function roleOf(tags: Tags): NodeRole {
+  const value = tags[TagKeys.role];
+  return (NodeRoles as readonly string[]).includes(value ?? '') ? (value as NodeRole) : 'WORKER';
+}
+
+/**
+ * Whose and what a machine is, read back from the tags {@link machineTags} put on it: its
+ * cluster, pool, name (else `fallbackName`: the cloud's own name or id) and role.
+ */
+export function machineOf(tags: Tags, fallbackName: string): Pick<Machine, 'name' | 'clusterId' | 'pool' | 'role'> {
+  return {
+    name: tags[TagKeys.machine] ?? fallbackName,
+    clusterId: tags[TagKeys.cluster] ?? '',
+    pool: tags[TagKeys.pool] ?? '',
+    role: roleOf(tags),
   };
 }
 

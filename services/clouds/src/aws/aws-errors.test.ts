@@ -7,7 +7,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CloudError } from '../errors.js';
 import { createAwsProvider } from './aws-provider.js';
-import { classifyEc2Code } from './aws-errors.js';
+import { classifyEc2Code } from './mapping.js';
 
 const ec2 = mockClient(sdk.EC2Client);
 afterEach(() => ec2.reset());

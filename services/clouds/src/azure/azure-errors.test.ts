@@ -1,7 +1,7 @@
 /** ARM error classification: pure functions over ARM's codes and messages (no cloud, no fake). */
 import { RestError } from '@azure/core-rest-pipeline';
 import { describe, expect, it } from 'vitest';
-import { classifyArmCode, toAzureCloudError } from './azure-errors.js';
+import { classifyArmCode, toAzureCloudError } from './mapping.js';
 
 describe('ARM error classification', () => {
   it.each([

@@ -1,4 +1,4 @@
-import { createProvider, type CloudProvider, type Region } from '@fleetgraph/clouds';
+import { CloudRegistry, type CloudProvider, type Region, type RegistryCloudConfig } from '@fleetgraph/clouds';
 import type { ConfiguredCatalogue } from '../domain/catalogue.js';
 import type { CloudType } from '../domain/image.js';
 
@@ -23,16 +23,20 @@ export interface CloudSettings {
   simulateBuilds: boolean;
 }
 
-/** The clouds the service is configured for, with their regions cached. */
+/**
+ * The clouds the service is configured for: what the service knows of each (catalogue, builders),
+ * with its provider from @fleetgraph/clouds' {@link CloudRegistry}, which also caches the
+ * clouds' regions and closes the providers.
+ */
 export class Clouds {
   private readonly byType = new Map<CloudType, CloudSettings>();
-  private readonly regionCache = new Map<CloudType, { at: number; regions: Promise<Region[]> }>();
 
   constructor(
-    settings: readonly CloudSettings[],
-    private readonly regionCacheMs = 5 * 60_000,
+    private readonly registry: CloudRegistry,
+    settings: readonly Omit<CloudSettings, 'provider'>[],
   ) {
-    for (const s of settings) this.byType.set(s.type, s);
+    // Each cloud's provider is its home region's (images work in any region through it).
+    for (const s of settings) this.byType.set(s.type, { ...s, provider: registry.get(s.type) });
   }
 
   get(type: CloudType): CloudSettings | undefined {
@@ -45,14 +49,8 @@ export class Clouds {
 
   /** The cloud's regions, asked at most once per cache period; a failure is not cached. */
   async regions(type: CloudType): Promise<Region[]> {
-    const settings = this.byType.get(type);
-    if (!settings) return [];
-    const cached = this.regionCache.get(type);
-    if (cached && Date.now() - cached.at < this.regionCacheMs) return cached.regions;
-    const regions = settings.provider.regions();
-    this.regionCache.set(type, { at: Date.now(), regions });
-    regions.catch(() => this.regionCache.delete(type));
-    return regions;
+    if (!this.byType.has(type)) return [];
+    return this.registry.regions(type);
   }
 
   async region(type: CloudType, name: string): Promise<Region | null> {
@@ -60,7 +58,7 @@ export class Clouds {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.byType.values()].map((s) => s.provider.close()));
+    await this.registry.close();
   }
 }
 
@@ -86,11 +84,12 @@ export interface CloudsConfig {
 
 /** Creates a provider per configured cloud (no cloud is called here). */
 export function createClouds(config: CloudsConfig): Clouds {
-  const settings: CloudSettings[] = [];
+  const clouds: RegistryCloudConfig[] = [];
+  const settings: Omit<CloudSettings, 'provider'>[] = [];
   if (config.local) {
+    clouds.push({ type: 'LOCAL', endpoint: config.local.url });
     settings.push({
       type: 'LOCAL',
-      provider: createProvider({ type: 'LOCAL', endpoint: config.local.url }),
       catalogue: { kind: 'discover', sourceRegion: config.local.sourceRegion },
       builderInstanceType: config.local.builderInstanceType,
       simulateBuilds: true,
@@ -98,11 +97,13 @@ export function createClouds(config: CloudsConfig): Clouds {
   }
   if (config.aws) {
     const { catalogue, builderInstanceType, ...aws } = config.aws;
-    settings.push({ type: 'AWS', provider: createProvider({ type: 'AWS', ...aws }), catalogue: { kind: 'configured', images: catalogue }, builderInstanceType, simulateBuilds: false });
+    clouds.push({ type: 'AWS', ...aws });
+    settings.push({ type: 'AWS', catalogue: { kind: 'configured', images: catalogue }, builderInstanceType, simulateBuilds: false });
   }
   if (config.azure) {
     const { catalogue, builderInstanceType, ...azure } = config.azure;
-    settings.push({ type: 'AZURE', provider: createProvider({ type: 'AZURE', ...azure }), catalogue: { kind: 'configured', images: catalogue }, builderInstanceType, simulateBuilds: false });
+    clouds.push({ type: 'AZURE', ...azure });
+    settings.push({ type: 'AZURE', catalogue: { kind: 'configured', images: catalogue }, builderInstanceType, simulateBuilds: false });
   }
-  return new Clouds(settings);
+  return new Clouds(new CloudRegistry({ clouds }), settings);
 }
