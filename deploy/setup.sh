@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Sets up Fleetgraph on a fresh Debian machine with Node 20: pnpm, nats-server, the
 # dependencies (better-sqlite3 compiles from source) and the build. Safe to run again.
+# With --test, also the tools the tests check artifacts with (cloud-init's validator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for_tests=false
+[ "${1:-}" = "--test" ] && for_tests=true
 
 PNPM_VERSION=10.34.9
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
@@ -28,6 +31,15 @@ if ! command -v make >/dev/null || ! command -v g++ >/dev/null || ! command -v p
   as_root apt-get update -qq && as_root apt-get install -y -qq python3 make g++
 fi
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
+
+if $for_tests && ! command -v cloud-init >/dev/null; then
+  # The tests validate the nodes' user data with cloud-init's own schema check. On a machine
+  # that did not boot with cloud-init, it is kept from running at the next boot.
+  echo "==> installing cloud-init (its validator checks the nodes' user data in the tests)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends cloud-init >/dev/null
+  as_root mkdir -p /etc/cloud && as_root touch /etc/cloud/cloud-init.disabled
+fi
 
 echo "==> installing dependencies"
 pnpm install --frozen-lockfile --reporter=append-only | grep -vE '^(Progress|\s*$)' || true
