@@ -10,3 +10,4 @@ export * from './graphql/index.js';
 export * from './server/index.js';
 export * from './store/index.js';
 export * from './subgraphs.js';
+export * from './nats-auth/nats-auth.js';

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { natsServerSecurityConfig, type NatsKeys } from '../nats-auth/nats-auth.js';
 
 export interface NatsServer {
   url: string;
@@ -21,6 +22,11 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** Receives the server's log output until it is ready. */
   onLog?: (text: string) => void;
+  /**
+   * Runs with decentralised JWT authentication over these keys (nats-auth/nats-auth.ts): every
+   * client then needs credentials. @default no authentication
+   */
+  security?: NatsKeys;
 }
 
 /**
@@ -31,6 +37,13 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const dir = options.storeDir ?? (await mkdtemp(join(tmpdir(), 'fleetgraph-nats-')));
   const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   const args = ['-a', '127.0.0.1', '-p', String(options.port ?? -1), '-js', '-sd', dir];
+  let configDir: string | undefined;
+  if (options.security) {
+    configDir = await mkdtemp(join(tmpdir(), 'fleetgraph-nats-conf-'));
+    const config = join(configDir, 'nats-server.conf');
+    await writeFile(config, await natsServerSecurityConfig(options.security), { mode: 0o600 });
+    args.push('-c', config);
+  }
   const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
     let output = '';
@@ -73,6 +86,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
         clearTimeout(killer);
       }
       if (!options.storeDir) await rm(dir, { recursive: true, force: true });
+      if (configDir) await rm(configDir, { recursive: true, force: true });
     },
   };
 }
