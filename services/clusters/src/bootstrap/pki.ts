@@ -10,7 +10,10 @@ import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type KeyPair = webcrypto.CryptoKeyPair;
+type Key = webcrypto.CryptoKey;
 
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const CA_YEARS = 10;
@@ -44,17 +47,17 @@ const serial = () => {
   return bytes.toString('hex');
 };
 
-async function newKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+async function newKeys(): Promise<KeyPair> {
+  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as KeyPair;
 }
 
-async function exportKey(key: CryptoKey): Promise<string> {
-  return pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', key as unknown as webcrypto.CryptoKey));
+async function exportKey(key: Key): Promise<string> {
+  return pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', key));
 }
 
-async function importKey(keyPem: string): Promise<CryptoKey> {
+async function importKey(keyPem: string): Promise<Key> {
   const der = Buffer.from(keyPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-  return (await webcrypto.subtle.importKey('pkcs8', der, ALGORITHM, true, ['sign'])) as unknown as CryptoKey;
+  return webcrypto.subtle.importKey('pkcs8', der, ALGORITHM, true, ['sign']);
 }
 
 /** A self-signed CA, valid for ten years from an hour ago (clock skew between nodes). */
@@ -85,7 +88,7 @@ export async function generateClusterPki(now = new Date()): Promise<ClusterPki> 
     frontProxyCa,
     serviceAccount: {
       key: await exportKey(sa.privateKey),
-      pub: pem('PUBLIC KEY', await webcrypto.subtle.exportKey('spki', sa.publicKey as unknown as webcrypto.CryptoKey)),
+      pub: pem('PUBLIC KEY', await webcrypto.subtle.exportKey('spki', sa.publicKey)),
     },
   };
 }
