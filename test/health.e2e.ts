@@ -1,4 +1,5 @@
 import { createBus, createLogger, type Bus } from '@fleetgraph/kit';
+import { rawNats } from '@fleetgraph/kit/testing';
 import { agentReport, simulateAgent, type AgentReport, type SimulatedFaults } from '@fleetgraph/schema';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -205,10 +206,12 @@ describe('cluster health through the gateway', () => {
       problems: [],
     };
     const subject = agentReport.subjectOf({ clusterId });
-    bus.connection.publish(subject, encoder.encode(JSON.stringify(foreign)));
-    bus.connection.publish(subject, encoder.encode(JSON.stringify({ ...foreign, tenantId: tenant, nodes: [{ name: 'intruder' }] })));
-    bus.connection.publish(subject, encoder.encode('{"schemaVersion": 1, "clusterId"'));
-    await bus.connection.flush();
+    // Sent raw: the bus would refuse the two malformed ones.
+    const { connection } = rawNats(bus);
+    connection.publish(subject, encoder.encode(JSON.stringify(foreign)));
+    connection.publish(subject, encoder.encode(JSON.stringify({ ...foreign, tenantId: tenant, nodes: [{ name: 'intruder' }] })));
+    connection.publish(subject, encoder.encode('{"schemaVersion": 1, "clusterId"'));
+    await bus.flush();
     await until('the dropped reports to be counted', async () => {
       const after = await reportCounts();
       return (after.foreign_tenant ?? 0) >= (before.foreign_tenant ?? 0) + 1 && (after.malformed ?? 0) >= (before.malformed ?? 0) + 2;

@@ -1,5 +1,6 @@
+import { serveSubject } from '@fleetgraph/kit';
 import { unzip } from '@fleetgraph/logs/testing';
-import type { LogBundleMessage } from '@fleetgraph/schema';
+import { collectLogs, logBundleChanged, type LogBundleMessage } from '@fleetgraph/schema';
 import { createClient } from 'graphql-ws';
 import { SignJWT } from 'jose';
 import { connect, type NatsConnection } from 'nats';
@@ -56,7 +57,7 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     stranger = await platform.token(seed.user(otherTenant, { [project]: 'admin' }, { tenantAdmin: true }));
     strangerAdmin = await platform.token(seed.user(otherTenant, { [otherProject]: 'admin' }));
     nats = await connect({ servers: platform.natsUrl });
-    const sub = nats.subscribe(`logs.v1.bundles.${tenant}.*`);
+    const sub = nats.subscribe(logBundleChanged.filter(tenant));
     void (async () => {
       for await (const msg of sub) changes.push(JSON.parse(new TextDecoder().decode(msg.data)));
     })();
@@ -242,7 +243,7 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     expect(unreachable).toMatchObject({ status: 'FAILED', message: `the agent of cluster ${lonely.id} is unreachable: no agent of the cluster is connected`, downloadUrl: null });
 
     // An agent that hears the request and never answers.
-    const deaf = nats.subscribe(`agent.v1.${lonely.id}.collect-logs`);
+    const deaf = nats.subscribe(serveSubject(collectLogs, { clusterId: lonely.id }));
     await nats.flush();
     const silent = await settled((await request(lonely.id)).bundle.id);
     deaf.unsubscribe();

@@ -1,5 +1,4 @@
-import type { Bus, Logger } from '@fleetgraph/kit';
-import { NatsError, type ConsumerMessages, type JsMsg } from 'nats';
+import type { Bus, Logger, Watch } from '@fleetgraph/kit';
 
 /** A message of a subject, as the engine sees it. */
 export interface SourceMessage {
@@ -60,10 +59,11 @@ export interface JetStreamSourceOptions {
 }
 
 /**
- * The event source over JetStream: each consumption is an ordered, ephemeral, in-memory pull
- * consumer from a start sequence (no acks; the client library recreates it from the last sequence
- * after a gap or a reconnect), deleted when the consumption stops. One left behind by a gateway
- * that died is removed by the server after 5 minutes without pulls (the library's inactive threshold).
+ * The event source over JetStream, through the bus: each consumption is a `bus.watch`, an
+ * ordered, ephemeral, in-memory pull consumer from a start sequence (no acks; the client library
+ * recreates it from the last sequence after a gap or a reconnect), deleted when the consumption
+ * stops. One left behind by a gateway that died is removed by the server after 5 minutes without
+ * pulls (the library's inactive threshold).
  */
 export function createJetStreamSource(options: JetStreamSourceOptions): EventSource {
   const { bus, log } = options;
@@ -73,12 +73,10 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
   // after 5 s, by when NATS may be back, and a subscription group still waiting on one would fail
   // the subscribers who joined it after the reconnect. They are failed at the disconnect instead.
   const inFlight = new Set<(error: Error) => void>();
-  void (async () => {
-    for await (const status of bus.connection.status()) {
-      if (status.type !== 'disconnect') continue;
-      for (const fail of [...inFlight]) fail(new EventSourceUnavailableError());
-    }
-  })().catch(() => {});
+  bus.onStatus((status) => {
+    if (status !== 'disconnect') return;
+    for (const fail of [...inFlight]) fail(new EventSourceUnavailableError());
+  });
 
   /** Runs a JetStream request, refused at once while NATS is away, and failed if NATS goes away before it answers. */
   async function request<T>(work: () => Promise<T>): Promise<T> {
@@ -104,21 +102,17 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
 
     async last(stream, subject) {
       try {
-        return await request(async () => {
-          const jsm = await bus.manager();
-          const message = await jsm.streams.getMessage(stream, { last_by_subj: subject });
-          return { seq: message.seq, subject: message.subject, data: message.data };
-        });
+        const message = await request(() => bus.lastMessage(stream, subject));
+        return message && { seq: message.seq, subject: message.subject, data: message.data };
       } catch (error) {
         if (error instanceof EventSourceUnavailableError) throw error;
-        if (error instanceof NatsError && /no message found/i.test(error.message)) return undefined;
         throw new EventSourceError(`cannot read the last message of ${subject} in ${stream}: ${(error as Error).message}`, { cause: error });
       }
     },
 
     async lastSeq(stream) {
       try {
-        return await request(async () => (await (await bus.manager()).streams.info(stream)).state.last_seq);
+        return await request(async () => (await bus.streamState(stream)).lastSeq);
       } catch (error) {
         if (error instanceof EventSourceUnavailableError) throw error;
         throw new EventSourceError(`cannot read the state of ${stream}: ${(error as Error).message}`, { cause: error });
@@ -126,31 +120,24 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
     },
 
     async consume(stream, subject, startSeq, onMessage, onError) {
-      let messages: ConsumerMessages;
-      let consumer: Awaited<ReturnType<typeof bus.jetstream.consumers.get>>;
+      let watch: Watch;
       // Set when the creation was given up (NATS went away meanwhile): a consumer that still
       // arrives delivers nothing and is removed.
       let abandoned = false;
       if (!bus.connected) throw new EventSourceUnavailableError();
-      const creation = (async () => {
-        const created = await bus.jetstream.consumers.get(stream, { filterSubjects: subject, opt_start_seq: Math.max(1, startSeq) });
-        const consumption = await created.consume({
-          max_messages: options.batch ?? 256,
-          callback: (msg: JsMsg) => {
-            if (!abandoned) onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data });
-          },
-        });
-        return { created, consumption };
-      })();
+      const creation = bus.watch(stream, subject, {
+        startSeq,
+        batch: options.batch ?? 256,
+        onMessage: (message) => {
+          if (!abandoned) onMessage(message);
+        },
+      });
       try {
-        ({ created: consumer, consumption: messages } = await request(() => creation));
+        watch = await request(() => creation);
       } catch (error) {
         abandoned = true;
         void creation.then(
-          ({ created, consumption }) => {
-            consumption.stop();
-            created.delete().catch(() => {});
-          },
+          (created) => created.stop().catch(() => {}),
           () => {},
         );
         if (error instanceof EventSourceUnavailableError) throw error;
@@ -158,7 +145,7 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
       }
       consumers++;
       let stopped: Promise<void> | undefined;
-      void messages.closed().then((error) => {
+      void watch.ended.then((error) => {
         if (stopped) return;
         log.warn({ err: error, subject }, 'subscription consumer ended');
         void stop();
@@ -166,9 +153,8 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
       });
       const stop = () =>
         (stopped ??= (async () => {
-          messages.stop();
           try {
-            await consumer.delete();
+            await watch.stop();
           } catch (error) {
             // The server drops it after its inactive threshold anyway.
             log.debug({ err: error, subject }, 'could not delete a subscription consumer');

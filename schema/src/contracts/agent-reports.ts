@@ -1,4 +1,4 @@
-import { assertToken, defineRequest } from '@fleetgraph/kit';
+import { defineRequest, defineTopic } from '@fleetgraph/kit';
 import { z } from 'zod';
 import { conditionStatuses, nodeRoles } from './clusters.js';
 
@@ -125,52 +125,6 @@ export const agentReportSchema = z.object({
   problems: z.array(z.string().max(1024)).max(32),
 });
 export type AgentReport = z.infer<typeof agentReportSchema>;
-
-/**
- * A core NATS subject family (at-most-once, no stream): `agent.v1.<clusterId>.report`. Built
- * only through the definition, like every subject.
- */
-export interface TopicDef<P> {
-  readonly kind: 'topic';
-  /** The template, e.g. `agent.v1.{clusterId}.report`. */
-  readonly template: string;
-  readonly schema: z.ZodType<P>;
-  /** The subject of one payload. */
-  subject(payload: P): string;
-  /** The subject of one cluster. */
-  subjectOf(tokens: Record<string, string>): string;
-  /** Every subject of the family (`*` for each token), for a subscriber. */
-  readonly wildcard: string;
-  /** The tokens of a received subject, or null when it is not of this family. */
-  parse(subject: string): Record<string, string> | null;
-}
-
-const PLACEHOLDER = /\{(\w+)\}/g;
-
-/** Defines a core NATS subject family whose `{field}` tokens come from the payload. */
-export function defineTopic<P extends Record<string, unknown>>(template: string, schema: z.ZodType<P>): TopicDef<P> {
-  const parts = template.split('.');
-  const fill = (tokens: Record<string, unknown>) => template.replace(PLACEHOLDER, (_m, key: string) => assertToken(key, tokens[key]));
-  return {
-    kind: 'topic',
-    template,
-    schema,
-    subject: (payload) => fill(payload),
-    subjectOf: (tokens) => fill(tokens),
-    wildcard: template.replace(PLACEHOLDER, '*'),
-    parse(subject) {
-      const given = subject.split('.');
-      if (given.length !== parts.length) return null;
-      const tokens: Record<string, string> = {};
-      for (let i = 0; i < parts.length; i++) {
-        const key = /^\{(\w+)\}$/.exec(parts[i]!)?.[1];
-        if (key) tokens[key] = given[i]!;
-        else if (parts[i] !== given[i]) return null;
-      }
-      return tokens;
-    },
-  };
-}
 
 /** `agent.v1.<clusterId>.report`: the agent's heartbeat with its nodes and services, every interval (core NATS). */
 export const agentReport = defineTopic('agent.v1.{clusterId}.report', agentReportSchema);

@@ -1,11 +1,18 @@
 import { defineEvent, defineRequest, type StreamDef } from '@fleetgraph/kit';
 import { z } from 'zod';
+import { enumOf } from './enums.js';
 import { cloudTypes } from './profiles.js';
 
+/** Where a cluster is in its life: contract.graphql's `ClusterPhase`, the one definition every service imports. */
 export const clusterPhases = ['PENDING', 'PROVISIONING', 'RUNNING', 'UPDATING', 'DELETING', 'DELETED'] as const;
+export type ClusterPhase = (typeof clusterPhases)[number];
+export const ClusterPhase = enumOf(clusterPhases);
 export const conditionStatuses = ['TRUE', 'FALSE', 'UNKNOWN'] as const;
 export const eventSeverities = ['NORMAL', 'WARNING'] as const;
+/** What a node does in its cluster: contract.graphql's `NodeRole`, the one definition every service imports. */
 export const nodeRoles = ['CONTROL_PLANE', 'WORKER'] as const;
+export type NodeRole = (typeof nodeRoles)[number];
+export const NodeRole = enumOf(nodeRoles);
 
 /** A lifecycle condition, as contract.graphql's ClusterCondition. */
 export const conditionSchema = z.object({

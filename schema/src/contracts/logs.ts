@@ -1,4 +1,4 @@
-import { assertToken, defineEvent, defineRequest, type StreamDef } from '@fleetgraph/kit';
+import { defineEvent, defineRequest, defineTopic, type StreamDef } from '@fleetgraph/kit';
 import { z } from 'zod';
 import { nodeRoles } from './clusters.js';
 
@@ -7,11 +7,11 @@ import { nodeRoles } from './clusters.js';
  *
  * 1. The logs service asks the cluster's agent to collect: request/reply `collectLogs`
  *    (`agent.v1.<clusterId>.collect-logs`). The agent answers at once that it accepted.
- * 2. The agent then streams the bundle on core NATS subjects of that collection
- *    (`logStreamSubjects(streamId)`): ordered messages with sequence numbers on `data` (pieces of
- *    log files, then the manifest's resources, then an end marker), never more than the window
- *    the logs service granted on `control` (credit-based flow control), so that neither side ever
- *    holds more than `window` messages of `chunkBytes`.
+ * 2. The agent then streams the bundle on core NATS subjects of that collection (tokens
+ *    `{ streamId }`): ordered messages with sequence numbers on `logStreamData` (pieces of log
+ *    files, then the manifest's resources, then an end marker), never more than the window the
+ *    logs service granted on `logStreamControl` (credit-based flow control), so that neither side
+ *    ever holds more than `window` messages of `chunkBytes`.
  * 3. The logs service publishes every status change of a bundle on `logBundleChanged`
  *    (`logs.v1.bundles.<tenantId>.<bundleId>`, JetStream), shaped like the GraphQL `LogBundle`.
  */
@@ -85,9 +85,9 @@ const token = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'a plain id: letters, d
 
 /**
  * `agent.v1.<clusterId>.collect-logs`: the cluster's agent starts collecting the selected parts
- * and answers at once; it then streams the bundle on `logStreamSubjects(stream.id)` (see the top
- * of this file). Errors: CONFLICT when the agent is already running as many collections as it
- * will; NO_RESPONDERS (no agent connected) and TIMEOUT come from NATS.
+ * and answers at once; it then streams the bundle on `logStreamData` with the stream's id (see
+ * the top of this file). Errors: CONFLICT when the agent is already running as many collections
+ * as it will; NO_RESPONDERS (no agent connected) and TIMEOUT come from NATS.
  */
 export const collectLogs = defineRequest('agent.v1.{clusterId}.collect-logs', {
   request: z.object({
@@ -100,7 +100,7 @@ export const collectLogs = defineRequest('agent.v1.{clusterId}.collect-logs', {
     /** Namespace logs: lines since this time (ISO-8601), one hour before the request. */
     namespaceSince: z.iso.datetime(),
     stream: z.object({
-      /** Names the collection's subjects (`logStreamSubjects`). */
+      /** Names the collection's subjects (the `streamId` of `logStreamData` and `logStreamControl`). */
       id: token,
       /** Messages the agent may send beyond the last one the logs service consumed. */
       window: z.number().int().min(1).max(256),
@@ -115,12 +115,6 @@ export const collectLogs = defineRequest('agent.v1.{clusterId}.collect-logs', {
   }),
 });
 export type CollectLogsRequest = z.infer<typeof collectLogs.request>;
-
-/** The two subjects of one collection: the agent publishes on `data`, the logs service on `control`. */
-export function logStreamSubjects(streamId: string): { data: string; control: string } {
-  const id = assertToken('streamId', streamId);
-  return { data: `logs.v1.stream.${id}.data`, control: `logs.v1.stream.${id}.control` };
-}
 
 /**
  * A file path inside a part's folder: plain segments (letters, digits, `.`, `_`, `-`), none of
@@ -224,26 +218,11 @@ export const logStreamControlSchema = z.discriminatedUnion('type', [
 ]);
 export type LogStreamControl = z.infer<typeof logStreamControlSchema>;
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/**
+ * `logs.v1.stream.<streamId>.data` (core NATS): the agent's messages of one collection, numbered,
+ * within the credit granted. The stream id is not in the payload: send with `{ tokens: { streamId } }`.
+ */
+export const logStreamData = defineTopic('logs.v1.stream.{streamId}.data', logStreamMessageSchema);
 
-/** Encodes a stream or control message as the JSON body both sides expect. */
-export function encodeLogStream(message: LogStreamMessage | LogStreamControl): Uint8Array {
-  return encoder.encode(JSON.stringify(message));
-}
-
-/** Decodes and validates a message of a collection's subject; a message that does not parse is an error, never a crash. */
-export function decodeLogStream<T>(schema: z.ZodType<T>, data: Uint8Array): { ok: true; value: T } | { ok: false; error: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(data));
-  } catch (error) {
-    return { ok: false, error: `not JSON: ${(error as Error).message}` };
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, error: `does not match the schema: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` };
-  }
-  return { ok: true, value: parsed.data };
-}
+/** `logs.v1.stream.<streamId>.control` (core NATS): the logs service's credit and cancellation of one collection. */
+export const logStreamControl = defineTopic('logs.v1.stream.{streamId}.control', logStreamControlSchema);

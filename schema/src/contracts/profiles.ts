@@ -1,8 +1,12 @@
 import { defineEvent, defineRequest, type StreamDef } from '@fleetgraph/kit';
 import { z } from 'zod';
+import { enumOf } from './enums.js';
 
 export const packTypes = ['OS', 'KUBERNETES', 'CNI', 'CSI', 'ADDON'] as const;
+/** The clouds Fleetgraph provisions on: contract.graphql's `CloudType`, the one definition every service imports. */
 export const cloudTypes = ['AWS', 'AZURE', 'LOCAL'] as const;
+export type CloudType = (typeof cloudTypes)[number];
+export const CloudType = enumOf(cloudTypes);
 
 export const packLayerSchema = z.object({
   type: z.enum(packTypes),

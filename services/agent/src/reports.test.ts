@@ -1,5 +1,5 @@
 import { BusError, createBus, createLogger, type Bus } from '@fleetgraph/kit';
-import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { agentReport, agentReportSchema, simulateAgent, type AgentReport } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type RunningAgent } from './agent.js';
@@ -40,7 +40,7 @@ describe('the reports part against a real nats-server', () => {
   /** The next `count` reports of a cluster, parsed (not validated: the test checks them). */
   async function reports(clusterId: string, count: number, timeoutMs = 5_000): Promise<AgentReport[]> {
     const received: AgentReport[] = [];
-    const subscription = bus.connection.subscribe(agentReport.subjectOf({ clusterId }), { max: count, timeout: timeoutMs });
+    const subscription = rawNats(bus).connection.subscribe(agentReport.subjectOf({ clusterId }), { max: count, timeout: timeoutMs });
     for await (const message of subscription) received.push(JSON.parse(decoder.decode(message.data)) as AgentReport);
     return received;
   }
@@ -85,7 +85,7 @@ describe('the reports part against a real nats-server', () => {
     agents.push(startAgent({ bus, log, clusterId: 'cls-e', tenantId: 'tenant-e', source, parts: [reportsPart({ intervalMs: 100, fullEvery: 4 })] }));
     const kinds: string[] = [];
     // After the 4th report, w-2 comes under memory pressure: a change.
-    const sub = bus.connection.subscribe(agentReport.subjectOf({ clusterId: 'cls-e' }), { max: 4 });
+    const sub = rawNats(bus).connection.subscribe(agentReport.subjectOf({ clusterId: 'cls-e' }), { max: 4 });
     void (async () => {
       for await (const _ of sub);
       await bus.request(simulateAgent, { clusterId: 'cls-e', tenantId: 'tenant-e', faults: { memoryPressure: ['w-2'] } });

@@ -1,5 +1,5 @@
-import { BusError } from '@fleetgraph/kit';
-import { agentReport, agentReportSchema, simulateAgent, type AgentReport, type ReportedNode, type ReportedUsage } from '@fleetgraph/schema';
+import { BusError, PayloadSchemaError } from '@fleetgraph/kit';
+import { agentReport, simulateAgent, type AgentReport, type ReportedNode, type ReportedUsage } from '@fleetgraph/schema';
 import type { AgentContext, AgentPart } from './agent.js';
 import type { Observation, ObservationSource } from './observe/observation.js';
 import { SimulatedObservations, simulatedObservations } from './observe/simulated-observations.js';
@@ -45,8 +45,6 @@ export function compactUsage(nodes: readonly ReportedNode[]): ReportedUsage[] {
   }));
 }
 
-const encoder = new TextEncoder();
-
 function intervalFromEnv(): number {
   const value = Number(process.env.AGENT_REPORT_INTERVAL_MS);
   return Number.isSafeInteger(value) && value >= 100 ? value : DEFAULT_REPORT_INTERVAL_MS;
@@ -73,8 +71,9 @@ function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * Reports the cluster every interval on `agent.v1.<clusterId>.report` (core NATS): a heartbeat
- * with the nodes and services observed, and what could not be observed. A failed or slow
+ * Reports the cluster every interval on `agentReport` (`agent.v1.<clusterId>.report`, core NATS,
+ * validated by the bus before it goes): a heartbeat with the nodes and services observed, and
+ * what could not be observed. A failed or slow
  * observation still sends the heartbeat, with null nodes and services and the reason.
  *
  * When the observations are simulated it also answers `agent.v1.<clusterId>.simulate`, which
@@ -87,7 +86,6 @@ export function reportsPart(options: ReportsPartOptions = {}): AgentPart {
     const observeTimeoutMs = options.observeTimeoutMs ?? intervalMs;
     const observations = (options.observations ?? defaultObservations)(ctx);
     const agentStartedAt = new Date().toISOString();
-    const subject = agentReport.subjectOf({ clusterId });
     const fullEvery = Math.max(1, options.fullEvery ?? 10);
     let lastShape: string | null = null;
     let sinceFull = Infinity;
@@ -115,7 +113,7 @@ export function reportsPart(options: ReportsPartOptions = {}): AgentPart {
         lastShape = shape;
         sinceFull = 0;
       }
-      let body: AgentReport = {
+      const body: AgentReport = {
         schemaVersion: 1,
         clusterId,
         tenantId,
@@ -127,15 +125,15 @@ export function reportsPart(options: ReportsPartOptions = {}): AgentPart {
         ...observation,
         ...(compact ? { nodes: null, services: null, usage: compactUsage(observation.nodes!) } : {}),
       };
-      const checked = agentReportSchema.safeParse(body);
-      if (!checked.success) {
-        // Never send what the platform would drop: a heartbeat says at least that the agent lives.
-        const issue = checked.error.issues[0];
-        log.error({ clusterId, path: issue?.path.join('.'), error: issue?.message }, 'observation does not fit a report; sending a bare heartbeat');
-        body = { ...body, nodes: null, services: null, problems: [`report: ${issue?.path.join('.')}: ${issue?.message}`.slice(0, 1024)] };
-      }
       try {
-        bus.connection.publish(subject, encoder.encode(JSON.stringify(body)));
+        try {
+          bus.send(agentReport, body);
+        } catch (error) {
+          if (!(error instanceof PayloadSchemaError)) throw error;
+          // Never send what the platform would drop: a heartbeat says at least that the agent lives.
+          log.error({ clusterId, path: error.path, error: error.problem }, 'observation does not fit a report; sending a bare heartbeat');
+          bus.send(agentReport, { ...body, nodes: null, services: null, problems: [`report: ${error.path}: ${error.problem}`.slice(0, 1024)] });
+        }
       } catch (error) {
         log.warn({ err: error, clusterId }, 'could not send a report');
       }

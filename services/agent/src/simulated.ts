@@ -1,10 +1,10 @@
-import type { PackLayerMessage } from '@fleetgraph/schema';
+import type { NodeRole, PackLayerMessage } from '@fleetgraph/schema';
 import type { AgentSource, InstalledPack } from './source.js';
 
 /** A node of a simulated cluster: one machine of the local cloud. */
 export interface SimulatedNode {
   name: string;
-  role: 'CONTROL_PLANE' | 'WORKER';
+  role: NodeRole;
   pool: string;
   zone: string;
   instanceType: string;

@@ -1,4 +1,5 @@
 import { parseEnv, serviceEnvShape } from '@fleetgraph/kit';
+import { cloudTypes } from '@fleetgraph/schema';
 import { z } from 'zod';
 
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
@@ -11,7 +12,7 @@ export const readEnv = () =>
     LOCAL_CLOUD_URL: z.string().url().default('http://127.0.0.1:4566'),
     AZURE_SUBSCRIPTION_ID: z.string().optional(),
     AZURE_RESOURCE_GROUP: z.string().optional(),
-    CLOUDS: list.pipe(z.array(z.enum(['AWS', 'AZURE', 'LOCAL']))).default(['LOCAL', 'AWS', 'AZURE']),
+    CLOUDS: list.pipe(z.array(z.enum(cloudTypes))).default(['LOCAL', 'AWS', 'AZURE']),
     AWS_REGIONS: list.default(['us-east-1']),
     PUBLIC_URL: z.string().url().default('http://localhost:4000/graphql'),
     REGISTRIES: list.default(['registry.k8s.io', 'ghcr.io', 'registry-1.docker.io', 'quay.io']),

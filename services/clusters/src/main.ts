@@ -2,6 +2,7 @@ import { busAndStoreReadiness, createBus, createLogger, createOutbox, createStor
 import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
 import { serveClusterRequests } from './adapters/cluster.bus.js';
 import { ClusterRepository } from './adapters/cluster.repo.js';
+import { natsClusterRequests } from './adapters/cluster.requests.js';
 import { ProviderRegistry } from './adapters/providers.js';
 import { readEnv } from './env.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
@@ -20,8 +21,7 @@ async function main() {
   const orchestrator = new Orchestrator({
     repo: clusters,
     providers,
-    bus,
-    outbox,
+    requests: natsClusterRequests(bus),
     log,
     pollMs: env.RECONCILE_POLL_MS,
     progressMs: env.RECONCILE_PROGRESS_MS,

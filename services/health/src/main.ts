@@ -1,6 +1,5 @@
-import { busAndStoreReadiness, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import { busAndStoreReadiness, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv, type Listening } from '@fleetgraph/kit';
 import { clusterHealthChanged, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
-import type { Subscription } from 'nats';
 import { followClusters } from './adapters/clusters.nats.js';
 import { NatsHealthPublisher } from './adapters/health.events.js';
 import { HealthRepository } from './adapters/health.repo.js';
@@ -42,15 +41,15 @@ async function main() {
   });
 
   const restored = await ingest.restore();
-  const clusters = await followClusters({ bus, registry, log, onRemoved: (id) => void ingest.forget(id).catch((error) => log.error({ err: error, clusterId: id }, 'could not forget a deleted cluster')) });
+  const clusters = followClusters({ bus, registry, onRemoved: (id) => void ingest.forget(id).catch((error) => log.error({ err: error, clusterId: id }, 'could not forget a deleted cluster')) });
   // Reports are taken once every existing cluster is known, so that none is dropped as unknown.
-  let reports: Subscription | undefined;
+  let reports: Listening | undefined;
   let stopping = false;
   void clusters.caughtUp.then(async () => {
     const pruned = await ingest.prune();
     if (stopping) return;
     log.info({ registered: registry.size, restored, pruned }, 'cluster registry caught up; taking reports');
-    reports = subscribeReports(bus.connection, ingest, log);
+    reports = subscribeReports(bus, ingest);
   });
 
   const timers = [

@@ -1,18 +1,18 @@
 import type { Bus, Logger, Store } from '@fleetgraph/kit';
 import { IMAGES_STREAM } from '@fleetgraph/schema';
 import { serveImageRequests } from './adapters/image.bus.js';
-import type { Clouds } from './adapters/clouds.js';
 import { ImageEvents } from './adapters/image.events.js';
 import { ImageRepository } from './adapters/image.repo.js';
 import { ImageRequests } from './app/image-requests.js';
 import { ImageWorker, type WorkerOptions } from './app/image-worker.js';
 import { PublicImages } from './app/public-images.js';
+import type { ImageClouds } from './app/ports.js';
 import { ImageRecords } from './app/records.js';
 
 export interface ImagesServiceOptions {
   store: Store;
   bus: Bus;
-  clouds: Clouds;
+  clouds: ImageClouds;
   log: Logger;
   worker?: Partial<WorkerOptions>;
 }

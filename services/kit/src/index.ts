@@ -4,6 +4,7 @@ export * from './env.js';
 export * from './log.js';
 export * from './metrics.js';
 export * from './errors.js';
+export * from './lease.js';
 export * from './auth/index.js';
 export * from './bus/index.js';
 export * from './graphql/index.js';

@@ -2,6 +2,8 @@ export { buildLogsSchema, type LogsSchemaDeps } from './schema/index.js';
 export { startLogsService, type LogsService, type LogsServiceOptions } from './service.js';
 export { LogCollections, DEFAULT_COLLECTION_SETTINGS, type CollectionSettings } from './app/collections.js';
 export { BundleRepository } from './adapters/bundle.repo.js';
+export { collectionSources } from './adapters/collection-sources.js';
+export type { AgentLogs, ArchiveWriter, BundleStore, ClusterDirectory } from './app/ports.js';
 export { DownloadLinks, DownloadTokenError, DOWNLOAD_PATH } from './adapters/download-links.js';
 export { FileBlobStore } from './adapters/file-blob-store.js';
 export { GridFsBlobStore } from './adapters/gridfs-blob-store.js';

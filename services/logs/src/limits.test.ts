@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { SimulatedLogSource, type LogSource, type SimulatedSource } from '@fleetgraph/agent';
 import { createLogger } from '@fleetgraph/kit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { collectionSources } from './adapters/collection-sources.js';
 import { LogCollections, type CollectionSettings } from './app/collections.js';
 import type { LogBundle } from './domain/bundle.js';
 import { startHarness, until, type Harness } from './testing.js';
@@ -73,7 +74,7 @@ describe('collection limits', () => {
     new LogCollections({
       bundles: h.service.bundles,
       blobs: h.service.blobs,
-      bus: h.bus,
+      ...collectionSources(h.bus),
       log,
       settings: { agentTimeoutMs: 1_000, idleTimeoutMs: 2_000, window: 4, chunkBytes: 16 * 1024, ...settings },
     });

@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
-import { logBundleChanged, MANIFEST_KINDS, NODE_LOG_FILES, PLATFORM_NAMESPACE, type LogBundleMessage } from '@fleetgraph/schema';
+import { serveSubject } from '@fleetgraph/kit';
+import { rawNats } from '@fleetgraph/kit/testing';
+import { collectLogs, logBundleChanged, MANIFEST_KINDS, NODE_LOG_FILES, PLATFORM_NAMESPACE, type LogBundleMessage } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { clusterNodes, startHarness, unzip, until, type Harness } from './testing.js';
@@ -159,8 +161,8 @@ describe('log bundles against a real nats-server and simulated agents', () => {
   it('should end FAILED with a message when the agent does not answer', async () => {
     const cluster = h.addCluster();
     // An agent that hears the request and never answers.
-    const silent = h.bus.connection.subscribe(`agent.v1.${cluster.id}.collect-logs`, { callback: () => {} });
-    await h.bus.connection.flush();
+    const silent = rawNats(h.bus).connection.subscribe(serveSubject(collectLogs, { clusterId: cluster.id }), { callback: () => {} });
+    await h.bus.flush();
     const bundle = await settled((await request(cluster.id)).bundle.id);
     silent.unsubscribe();
     expect(bundle).toMatchObject({ status: 'FAILED', message: `the agent of cluster ${cluster.id} did not answer within 1 s` });
@@ -168,10 +170,10 @@ describe('log bundles against a real nats-server and simulated agents', () => {
 
   it('should end FAILED with a message when the agent accepts and then sends nothing', async () => {
     const cluster = h.addCluster();
-    const mute = h.bus.connection.subscribe(`agent.v1.${cluster.id}.collect-logs`, {
+    const mute = rawNats(h.bus).connection.subscribe(serveSubject(collectLogs, { clusterId: cluster.id }), {
       callback: (_err, msg) => msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, data: { accepted: true, nodes: 3 } }))),
     });
-    await h.bus.connection.flush();
+    await h.bus.flush();
     const bundle = await settled((await request(cluster.id)).bundle.id);
     mute.unsubscribe();
     expect(bundle).toMatchObject({ status: 'FAILED', message: 'the agent stopped sending logs: nothing for 2 s' });
@@ -214,6 +216,8 @@ describe('log bundles against a real nats-server and simulated agents', () => {
     const stranger = h.identity({ tenantId: 'tenant-b', tenantAdmin: true });
     expect(await h.gql(stranger, CLUSTER_BUNDLES, { id: cluster.id })).toEqual({ data: { _entities: [{ logBundles: [] }] } });
     expect(await h.gql(stranger, GET, { id: first })).toEqual({ data: { logBundle: null } });
+    // An unknown id, an empty one included, answers like a foreign one.
+    for (const id of ['lb-unknown', '']) expect(await h.gql(viewer(), GET, { id })).toEqual({ data: { logBundle: null } });
   });
 
   describe('download authorisation', () => {

@@ -3,6 +3,7 @@ import { LOG_BUNDLES_STREAM, logBundleChanged } from '@fleetgraph/schema';
 import type { Express } from 'express';
 import { mintLinksOnPublish } from './adapters/bundle.events.js';
 import { BundleRepository } from './adapters/bundle.repo.js';
+import { collectionSources } from './adapters/collection-sources.js';
 import { DownloadLinks, type DownloadLinksOptions } from './adapters/download-links.js';
 import { downloadRoutes } from './adapters/download.route.js';
 import { LogCollections, type LogCollectionsDeps } from './app/collections.js';
@@ -40,7 +41,7 @@ export async function startLogsService(options: LogsServiceOptions): Promise<Log
   const bundles = await BundleRepository.open(store, outbox);
   const links = new DownloadLinks(options.links);
   mintLinksOnPublish(outbox, links, (id) => bundles.get(id));
-  const collections = new LogCollections({ bundles, blobs, bus, log, settings: options.settings, replicaId: options.replicaId, onCollection: options.onCollection });
+  const collections = new LogCollections({ bundles, blobs, ...collectionSources(bus), log, settings: options.settings, replicaId: options.replicaId, onCollection: options.onCollection });
   outbox.start();
   collections.start();
   return {

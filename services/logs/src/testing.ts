@@ -136,7 +136,7 @@ export async function startHarness(options: { settings?: Partial<CollectionSetti
       });
       agents.push(agent);
       // The server has the agent's subscription once a round trip went through after it.
-      await agentBus.connection.flush();
+      await agentBus.flush();
       return agent;
     },
     identity: (claims) => new Identity({ sub: unique('user'), ...claims }),

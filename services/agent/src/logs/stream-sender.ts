@@ -1,5 +1,5 @@
-import type { Bus } from '@fleetgraph/kit';
-import { decodeLogStream, encodeLogStream, logStreamControlSchema, logStreamSubjects, type LogStreamMessage } from '@fleetgraph/schema';
+import { PayloadTooLargeError, type Bus } from '@fleetgraph/kit';
+import { logStreamControl, logStreamData, type LogStreamMessage } from '@fleetgraph/schema';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -15,7 +15,7 @@ export class CollectionStoppedError extends Error {
 }
 
 export interface LogStreamSenderOptions {
-  /** The collection's stream id (`logStreamSubjects`). */
+  /** The collection's stream id (the `streamId` of `logStreamData` and `logStreamControl`). */
   streamId: string;
   /** Messages that may be sent before the first credit arrives. */
   window: number;
@@ -24,37 +24,39 @@ export interface LogStreamSenderOptions {
 }
 
 /**
- * The agent's end of a collection's stream: numbers the messages 1, 2, 3, ..., publishes them on
- * the `data` subject, and never runs more than the granted credit ahead (credit-based flow
- * control, as HTTP/2 and AMQP do it). `send` waits for credit, so a slow logs service slows the
- * agent down instead of piling messages up in either process.
+ * The agent's end of a collection's stream: numbers the messages 1, 2, 3, ..., sends them on
+ * `logStreamData`, and never runs more than the credit granted on `logStreamControl` ahead
+ * (credit-based flow control, as HTTP/2 and AMQP do it). `send` waits for credit, so a slow logs
+ * service slows the agent down instead of piling messages up in either process.
  */
 export class LogStreamSender {
   private seq = 0;
   private granted: number;
   private stopped: CollectionStoppedError | null = null;
   private wake: (() => void) | null = null;
-  private readonly subjects: { data: string; control: string };
-  private readonly subscription: { unsubscribe(): void };
+  private readonly tokens: { streamId: string };
+  private readonly listening: { unsubscribe(): void };
   /** The largest message the NATS server takes, less room for the protocol line. */
   private readonly maxPayload: number;
 
   constructor(
-    private readonly connection: Bus['connection'],
+    private readonly bus: Bus,
     private readonly options: LogStreamSenderOptions,
   ) {
-    this.subjects = logStreamSubjects(options.streamId);
+    this.tokens = { streamId: options.streamId };
     this.granted = options.window;
-    this.maxPayload = Math.max(8 * 1024, (connection.info?.max_payload ?? 1024 * 1024) - 1024);
-    this.subscription = connection.subscribe(this.subjects.control, {
-      callback: (err, msg) => {
-        if (err) return;
-        const control = decodeLogStream(logStreamControlSchema, msg.data);
-        if (!control.ok) return;
-        if (control.value.type === 'credit') this.granted = Math.max(this.granted, control.value.upTo);
-        else this.stopped ??= new CollectionStoppedError(`the logs service cancelled the collection: ${control.value.reason}`);
+    this.maxPayload = Math.max(8 * 1024, bus.maxPayload - 1024);
+    this.listening = bus.listen(logStreamControl, {
+      tokens: this.tokens,
+      handle: (control) => {
+        if (control.type === 'credit') this.granted = Math.max(this.granted, control.upTo);
+        else this.stopped ??= new CollectionStoppedError(`the logs service cancelled the collection: ${control.reason}`);
         this.wake?.();
       },
+      // A control message that does not parse, or a failed subscription, changes nothing: without
+      // credit, the wait for it times out.
+      malformed: () => {},
+      error: () => {},
     });
   }
 
@@ -65,25 +67,28 @@ export class LogStreamSender {
 
   /** Sends one message once credit allows. @throws CollectionStoppedError */
   async send(message: UnnumberedMessage): Promise<void> {
-    // Sends are sequential, so the number checked here is the one sent.
-    const body = encodeLogStream({ ...message, seq: this.seq + 1 } as LogStreamMessage);
-    if (body.length > this.maxPayload && message.type === 'file' && message.data.length > 1) {
+    await this.credit();
+    // Sends are sequential, so the number given here is the one sent.
+    const numbered = { ...message, seq: this.seq + 1 } as LogStreamMessage;
+    const splittable = message.type === 'file' && message.data.length > 1;
+    try {
+      this.bus.send(logStreamData, numbered, { tokens: this.tokens, maxBytes: splittable ? this.maxPayload : undefined });
+    } catch (error) {
+      if (!(error instanceof PayloadTooLargeError) || message.type !== 'file') throw error;
       // Escaping can grow a chunk past the server's limit: send it in two halves.
       const half = cut(message.data, Math.floor(message.data.length / 2));
       await this.send({ ...message, data: message.data.slice(0, half), last: false });
       await this.send({ ...message, data: message.data.slice(half) });
       return;
     }
-    await this.credit();
     this.seq++;
-    this.connection.publish(this.subjects.data, body);
   }
 
   /** Reports a failure and ends the stream, without waiting for credit (the message is small and last). */
   fail(message: string): void {
-    if (this.stopped || this.connection.isClosed()) return;
+    if (this.stopped || this.bus.closed) return;
     this.seq++;
-    this.connection.publish(this.subjects.data, encodeLogStream({ type: 'error', seq: this.seq, message: message.slice(0, 2048) }));
+    this.bus.send(logStreamData, { type: 'error', seq: this.seq, message: message.slice(0, 2048) }, { tokens: this.tokens });
   }
 
   /** Stops the collection from the agent's side (the agent is stopping). */
@@ -93,7 +98,7 @@ export class LogStreamSender {
   }
 
   close(): void {
-    this.subscription.unsubscribe();
+    this.listening.unsubscribe();
     this.wake?.();
   }
 

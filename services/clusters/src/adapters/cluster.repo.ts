@@ -1,38 +1,13 @@
-import { DuplicateKeyError, VersionConflictError, write, type Collection, type Identity, type Outbox, type Page, type Published, type Store, type StoredDoc, type Write } from '@fleetgraph/kit';
-import type { ClusterNetwork } from '@fleetgraph/clouds';
-import { clusterConditions, clusterEvent, type ClusterEventMessage } from '@fleetgraph/schema';
-import type { ClusterPhase, ClusterSpec } from '../domain/cluster.js';
-import type { Condition } from '../domain/conditions.js';
-import type { MachineIntent } from '../domain/machines.js';
+import { claimLease, DuplicateKeyError, VersionConflictError, write, type Collection, type Identity, type Outbox, type Page, type Published, type Store, type StoredDoc, type Write } from '@fleetgraph/kit';
+import { clusterConditions, clusterEvent, clusterLifecycle, type ClusterEventMessage } from '@fleetgraph/schema';
+import pRetry from 'p-retry';
+import type { ClusterSpec } from '../domain/cluster.js';
+import { StaleWriteError } from '../domain/errors.js';
+import { initialStatus, statusLease, type ClusterStatus, type VersionedStatus } from '../domain/status.js';
+import type { Announcement, ClusterStatusStore } from '../orchestrator/ports.js';
 
-/** What the orchestrator observed and decided; written by one replica at a time (the lease holder). */
-export interface ClusterStatus {
-  id: string;
-  tenantId: string;
-  phase: ClusterPhase;
-  observedGeneration: number;
-  conditions: Condition[];
-  /** The image the cluster's machines boot from (artifact id in the region). */
-  imageId: string | null;
-  /** The profile the image was resolved for, so a profile update resolves a new one. */
-  imageProfileId: string | null;
-  network: ClusterNetwork | null;
-  intents: MachineIntent[];
-  /**
-   * Machines whose removal has been announced by a MachineDeleted event (written before the
-   * cloud is asked, so that a retried or taken-over removal is announced once); pruned to the
-   * machines still observed. Missing in statuses stored before it existed.
-   */
-  announcedRemovals?: string[];
-  /** The profile whose packs the agent confirmed installed. */
-  addonsProfileId: string | null;
-  /** Consecutive failed attempts, for backoff. */
-  failures: number;
-  /** When the cluster is next due; null when it needs nothing (DELETED). Indexed. */
-  nextReconcileAt: string | null;
-  leaseOwner: string | null;
-  leaseUntil: string | null;
-}
+export type { ClusterStatus };
+export { StaleWriteError };
 
 type SpecDoc = Omit<ClusterSpec, 'id'> & StoredDoc & { nameKey: string };
 type StatusDoc = ClusterStatus & StoredDoc;
@@ -43,16 +18,11 @@ export interface StoredCluster {
   specVersion: number;
 }
 
-/** Thrown when a write lost a race it should not retry: the caller reports a userError. */
-export class StaleWriteError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StaleWriteError';
-  }
-}
-
 /** How many events are kept per cluster. */
 export const EVENTS_RETAINED = 1000;
+
+/** p-retry options of a compare-and-set: up to `attempts` in all, at once, on version conflicts only. */
+const onConflict = (attempts: number) => ({ retries: attempts - 1, minTimeout: 0, maxTimeout: 0, shouldRetry: ({ error }: { error: Error }) => error instanceof VersionConflictError });
 
 const toSpec = ({ version: _v, nameKey: _k, ...doc }: SpecDoc): ClusterSpec => doc as ClusterSpec;
 
@@ -61,7 +31,7 @@ const toSpec = ({ version: _v, nameKey: _k, ...doc }: SpecDoc): ClusterSpec => d
  * orchestrator) and events. Specs and statuses are separate documents so that the orchestrator
  * never races a user's change. Reads are scoped by the caller's identity.
  */
-export class ClusterRepository {
+export class ClusterRepository implements ClusterStatusStore {
   private constructor(
     private readonly store: Store,
     private readonly outbox: Outbox,
@@ -101,22 +71,7 @@ export class ClusterRepository {
    * @returns null when the name is taken in the project.
    */
   async create(spec: ClusterSpec, now: Date): Promise<ClusterSpec | null> {
-    const status: ClusterStatus = {
-      id: spec.id,
-      tenantId: spec.tenantId,
-      phase: 'PENDING',
-      observedGeneration: 0,
-      conditions: [],
-      imageId: null,
-      imageProfileId: null,
-      network: null,
-      intents: [],
-      addonsProfileId: null,
-      failures: 0,
-      nextReconcileAt: now.toISOString(),
-      leaseOwner: null,
-      leaseUntil: null,
-    };
+    const status = initialStatus(spec, now);
     try {
       await this.store.commit([
         write.insert(this.specs, { ...spec, nameKey: spec.name }),
@@ -156,7 +111,7 @@ export class ClusterRepository {
    * `change` returns the new spec, or a string: a reason to refuse the change.
    */
   async updateSpec(id: string, change: (spec: ClusterSpec) => ClusterSpec | string, options: { expectedGeneration?: number | null; now: Date }): Promise<ClusterSpec | string> {
-    for (let attempt = 0; attempt < 20; attempt++) {
+    const attempt = async (): Promise<ClusterSpec | string> => {
       const doc = await this.specs.get(id);
       if (!doc) return 'the cluster does not exist';
       const current = toSpec(doc);
@@ -167,32 +122,30 @@ export class ClusterRepository {
       if (typeof next === 'string') return next;
       const generation = current.generation + 1;
       const nameKey = next.deletionRequested ? `${next.name}~${next.id}` : next.name;
-      try {
-        await this.specs.replace({ ...next, generation, nameKey, version: doc.version });
-        await this.wake(id, options.now);
-        return { ...next, generation };
-      } catch (error) {
-        if (!(error instanceof VersionConflictError)) throw error;
-      }
+      await this.specs.replace({ ...next, generation, nameKey, version: doc.version });
+      await this.wake(id, options.now);
+      return { ...next, generation };
+    };
+    try {
+      return await pRetry(attempt, onConflict(20));
+    } catch (error) {
+      if (error instanceof VersionConflictError) throw new StaleWriteError('the cluster is being changed by others right now: try again');
+      throw error;
     }
-    throw new StaleWriteError('the cluster is being changed by others right now: try again');
   }
 
   /** Makes the cluster due now, so the orchestrator picks up a change at once. */
   async wake(id: string, now: Date): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt++) {
+    await pRetry(async () => {
       const status = await this.statuses.get(id);
-      if (!status) return;
-      try {
-        await this.statuses.replace({ ...status, nextReconcileAt: now.toISOString(), failures: 0 });
-        return;
-      } catch (error) {
-        if (!(error instanceof VersionConflictError)) throw error;
-      }
-    }
+      if (status) await this.statuses.replace({ ...status, nextReconcileAt: now.toISOString(), failures: 0 });
+    }, onConflict(10)).catch((error: unknown) => {
+      // Woken by everyone else meanwhile: it is due anyway.
+      if (!(error instanceof VersionConflictError)) throw error;
+    });
   }
 
-  async getStatus(id: string): Promise<(ClusterStatus & { version: number }) | null> {
+  async getStatus(id: string): Promise<VersionedStatus | null> {
     return this.statuses.get(id);
   }
 
@@ -202,13 +155,13 @@ export class ClusterRepository {
    * clusters does not read those again on every look; `expiredLeases` finds the ones whose
    * holder died.
    */
-  async due(now: Date, limit: number): Promise<(ClusterStatus & { version: number })[]> {
+  async due(now: Date, limit: number): Promise<VersionedStatus[]> {
     const where = { leaseUntil: null, nextReconcileAt: { lte: now.toISOString() } };
     return (await this.statuses.find({ where, orderBy: [{ field: 'nextReconcileAt' }], first: limit })).nodes;
   }
 
   /** Due statuses whose lease ran out (its replica died or stalled), in lease order. */
-  async expiredLeases(now: Date, limit: number): Promise<(ClusterStatus & { version: number })[]> {
+  async expiredLeases(now: Date, limit: number): Promise<VersionedStatus[]> {
     const at = now.toISOString();
     const where = { leaseUntil: { lte: at }, nextReconcileAt: { lte: at } };
     return (await this.statuses.find({ where, orderBy: [{ field: 'leaseUntil' }, { field: 'nextReconcileAt' }], first: limit })).nodes;
@@ -218,14 +171,8 @@ export class ClusterRepository {
    * Claims a cluster for `owner` until `until`, if nobody else holds an unexpired lease.
    * @returns the status at its new version, or null when another replica holds it.
    */
-  async claim(status: ClusterStatus & { version: number }, owner: string, now: Date, leaseMs: number): Promise<(ClusterStatus & { version: number }) | null> {
-    if (status.leaseOwner && status.leaseOwner !== owner && status.leaseUntil && status.leaseUntil > now.toISOString()) return null;
-    try {
-      return await this.statuses.replace({ ...status, leaseOwner: owner, leaseUntil: new Date(now.getTime() + leaseMs).toISOString() });
-    } catch (error) {
-      if (error instanceof VersionConflictError) return null;
-      throw error;
-    }
+  async claim(status: VersionedStatus, owner: string, now: Date, leaseMs: number): Promise<VersionedStatus | null> {
+    return claimLease(this.statuses, statusLease, status, { owner, leaseMs, now: () => now.getTime() });
   }
 
   /**
@@ -234,12 +181,13 @@ export class ClusterRepository {
    * a user woke the cluster), in which case `nextReconcileAt` of the stored doc is kept if
    * earlier, and the write retried on top of it.
    */
-  async saveStatus(status: ClusterStatus & { version: number }, owner: string, announcements: readonly Write[] = []): Promise<ClusterStatus & { version: number }> {
+  async saveStatus(status: VersionedStatus, owner: string, announcements: readonly Announcement[] = []): Promise<VersionedStatus> {
+    const writes = announcements.map((a) => this.announce(a));
     let candidate = status;
     for (let attempt = 0; attempt < 10; attempt++) {
       try {
-        if (announcements.length === 0) return await this.statuses.replace(candidate);
-        await this.store.commit([write.replace(this.statuses, candidate), ...announcements]);
+        if (writes.length === 0) return await this.statuses.replace(candidate);
+        await this.store.commit([write.replace(this.statuses, candidate), ...writes]);
         this.outbox.kick();
         return { ...candidate, version: candidate.version + 1 };
       } catch (error) {
@@ -253,6 +201,18 @@ export class ClusterRepository {
       }
     }
     throw new StaleWriteError(`could not save the status of ${status.id}`);
+  }
+
+  /** The outbox entry of an announcement, keyed by the cluster so that its events stay in order. */
+  private announce(announcement: Announcement): Write {
+    switch (announcement.type) {
+      case 'event':
+        return this.outbox.add(clusterEvent, announcement.event, { key: announcement.event.clusterId });
+      case 'conditions':
+        return this.outbox.add(clusterConditions, announcement.update, { key: announcement.update.clusterId });
+      case 'lifecycle':
+        return this.outbox.add(clusterLifecycle, announcement.cluster, { key: announcement.cluster.id });
+    }
   }
 
   /**

@@ -1,14 +1,4 @@
-import type { CloudType, NodeRole } from '@fleetgraph/clouds';
-
-export const ClusterPhase = {
-  PENDING: 'PENDING',
-  PROVISIONING: 'PROVISIONING',
-  RUNNING: 'RUNNING',
-  UPDATING: 'UPDATING',
-  DELETING: 'DELETING',
-  DELETED: 'DELETED',
-} as const;
-export type ClusterPhase = (typeof ClusterPhase)[keyof typeof ClusterPhase];
+import type { CloudType, NodeRole } from '@fleetgraph/schema';
 
 export interface NodePool {
   name: string;

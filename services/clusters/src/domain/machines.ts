@@ -1,4 +1,5 @@
-import type { MachineState, NodeRole } from '@fleetgraph/clouds';
+import type { MachineState } from '@fleetgraph/clouds';
+import type { NodeRole } from '@fleetgraph/schema';
 import type { NodePool } from './cluster.js';
 
 /** A machine as the planner sees it. */

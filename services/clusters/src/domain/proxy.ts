@@ -1,7 +1,9 @@
+import type { CloudType } from '@fleetgraph/schema';
+
 /** What the proxy list is made from: the platform's own configuration. */
 export interface ProxySettings {
   /** Clouds this deployment provisions on. */
-  clouds: readonly ('AWS' | 'AZURE' | 'LOCAL')[];
+  clouds: readonly CloudType[];
   awsRegions: readonly string[];
   localCloudUrl: string;
   /** Where agents reach the platform's NATS. */

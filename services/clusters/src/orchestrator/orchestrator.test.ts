@@ -9,6 +9,7 @@ import { FIRST_SEED_IMAGE, localCloudAdmin, startLocalCloud, type LocalCloud } f
 import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle, getProfile, resolveImage, type ProfileMessage } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRepository } from '../adapters/cluster.repo.js';
+import { natsClusterRequests } from '../adapters/cluster.requests.js';
 import { ProviderRegistry } from '../adapters/providers.js';
 import type { ClusterSpec, NodePool } from '../domain/cluster.js';
 import { Orchestrator } from './orchestrator.js';
@@ -55,7 +56,7 @@ describe('orchestrator on the local cloud', () => {
   let serial = 0;
 
   const newOrchestrator = (leaseMs = 60_000) =>
-    new Orchestrator({ repo, providers, bus, outbox, log, pollMs: 20, progressMs: 50, resyncMs: 500, backoff: { baseMs: 50, capMs: 400 }, leaseMs, concurrency: 8 });
+    new Orchestrator({ repo, providers, requests: natsClusterRequests(bus), log, pollMs: 20, progressMs: 50, resyncMs: 500, backoff: { baseMs: 50, capMs: 400 }, leaseMs, concurrency: 8 });
 
   beforeAll(async () => {
     nats = await startNatsServer();

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { BusError, type Bus, type Logger } from '@fleetgraph/kit';
+import { BusError, type Logger } from '@fleetgraph/kit';
 import { isCloudError, type Machine } from '@fleetgraph/clouds';
-import { applyPacks, getProfile, resolveImage, type ProfileMessage } from '@fleetgraph/schema';
-import type { ClusterStatus } from '../adapters/cluster.repo.js';
-import type { ProviderRegistry } from '../adapters/providers.js';
+import type { NodeRole, ProfileMessage } from '@fleetgraph/schema';
 import type { ClusterSpec } from '../domain/cluster.js';
 import { planPool, type MachineIntent, type ObservedMachine } from '../domain/machines.js';
+import type { ClusterStatus } from '../domain/status.js';
+import type { CloudProviders, ClusterRequests } from './ports.js';
 
+/** What the phases work with: ports only. */
 export interface ReconcileDeps {
-  providers: ProviderRegistry;
-  bus: Bus;
+  providers: CloudProviders;
+  /** The profiles and images services and the cluster's agent. */
+  requests: ClusterRequests;
   log: Logger;
   /** How long to wait before looking again at something in progress. */
   pollMs: number;
@@ -55,7 +57,7 @@ export function failure(error: unknown, reason: string): PhaseResult {
 }
 
 async function loadProfile(deps: ReconcileDeps, scope: Scope): Promise<ProfileMessage> {
-  scope.profile ??= await deps.bus.request(getProfile, { tenantId: scope.spec.tenantId, projectId: scope.spec.projectId, id: scope.spec.profileId });
+  scope.profile ??= await deps.requests.profile({ tenantId: scope.spec.tenantId, projectId: scope.spec.projectId, id: scope.spec.profileId });
   return scope.profile;
 }
 
@@ -74,11 +76,16 @@ export const imagePhase: Phase = async (deps, scope) => {
     const os = profile.layers.find((l) => l.type === 'OS');
     const kubernetes = profile.layers.find((l) => l.type === 'KUBERNETES');
     if (!os || !kubernetes) return { outcome: 'failed', reason: 'InvalidProfile', message: 'the profile has no OS or Kubernetes layer', code: 'INVALID_CONFIGURATION' };
-    const image = await deps.bus.request(
-      resolveImage,
-      { tenantId: spec.tenantId, projectId: spec.projectId, clusterId: spec.id, cloud: spec.cloud.type, region: spec.cloud.region, credentialRef: spec.cloud.credentialRef, os, kubernetes },
-      { timeoutMs: 15_000 },
-    );
+    const image = await deps.requests.resolveImage({
+      tenantId: spec.tenantId,
+      projectId: spec.projectId,
+      clusterId: spec.id,
+      cloud: spec.cloud.type,
+      region: spec.cloud.region,
+      credentialRef: spec.cloud.credentialRef,
+      os,
+      kubernetes,
+    });
     if (image.status === 'READY' && image.artifactId) {
       status.imageId = image.artifactId;
       status.imageProfileId = spec.profileId;
@@ -113,7 +120,7 @@ const suffix = () => Array.from({ length: 5 }, () => SUFFIX[Math.floor(Math.rand
 
 /** Adding Control Plane Node / Adding Worker Nodes: machines of the role's pools, rolled to the definition. */
 export const machinesPhase =
-  (role: 'CONTROL_PLANE' | 'WORKER'): Phase =>
+  (role: NodeRole): Phase =>
   async (deps, scope) => {
     const { spec, status } = scope;
     const pools = spec.nodePools.filter((p) => p.role === role);
@@ -213,7 +220,7 @@ export const addonsPhase: Phase = async (deps, scope) => {
   try {
     const profile = await loadProfile(deps, scope);
     const packs = profile.layers.filter((l) => l.type === 'CNI' || l.type === 'CSI' || l.type === 'ADDON');
-    const reply = await deps.bus.request(applyPacks, { clusterId: spec.id, tenantId: spec.tenantId, generation: spec.generation, packs }, { timeoutMs: 30_000 });
+    const reply = await deps.requests.applyPacks({ clusterId: spec.id, tenantId: spec.tenantId, generation: spec.generation, packs });
     if (reply.failed.length) {
       const first = reply.failed[0]!;
       return { outcome: 'failed', reason: 'AddonFailed', message: `${first.name} ${first.version}: ${first.message}`, code: 'TRANSIENT' };

@@ -1,5 +1,5 @@
+import type { ClusterPhase } from '@fleetgraph/schema';
 import { Milestone, PROVISIONING_ORDER, setCondition, type Condition } from '../domain/conditions.js';
-import type { ClusterPhase } from '../domain/cluster.js';
 import { addonsPhase, deletionPhase, imagePhase, infrastructurePhase, machinesPhase, type Phase, type ReconcileDeps, type Scope } from './phases.js';
 
 /** The phases of provisioning (and of every later convergence), in milestone order. */

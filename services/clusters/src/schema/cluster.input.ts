@@ -1,6 +1,7 @@
-import { CloudType } from '@fleetgraph/kit';
+import { CloudType, NodeRole } from '@fleetgraph/schema';
 import { Field, ID, InputType, Int } from 'type-graphql';
-import { NodeRole } from './cluster.type.js';
+// The enums are registered with their GraphQL names there.
+import './cluster.type.js';
 
 @InputType({ description: 'A node pool of a new cluster, or one to add.' })
 export class NodePoolInput {

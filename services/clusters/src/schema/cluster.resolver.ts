@@ -1,10 +1,11 @@
-import { BusError, CloudType, graphqlError, InvalidQueryError, PageArgs, PAGE_SIZE, userError, type Bus, type SubgraphContext } from '@fleetgraph/kit';
+import { BusError, graphqlError, InvalidQueryError, PageArgs, PAGE_SIZE, userError, type Bus, type SubgraphContext } from '@fleetgraph/kit';
 import { isCloudError } from '@fleetgraph/clouds';
-import { getProfile, listProfileVersions } from '@fleetgraph/schema';
+import { CloudType, getProfile, listProfileVersions } from '@fleetgraph/schema';
 import semver from 'semver';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ulid } from 'ulid';
-import { StaleWriteError, type ClusterRepository } from '../adapters/cluster.repo.js';
+import type { ClusterRepository } from '../adapters/cluster.repo.js';
+import { StaleWriteError } from '../domain/errors.js';
 import type { ProviderRegistry } from '../adapters/providers.js';
 import { LIMITS, validateClusterName, validatePool, validatePools, type ClusterSpec, type CloudOffer, type NodePool as Pool, type Problem } from '../domain/cluster.js';
 import { CreateClusterInput, NodePoolInput, UpdateNodePoolInput } from './cluster.input.js';

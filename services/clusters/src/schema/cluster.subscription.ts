@@ -1,5 +1,5 @@
 import { GatewayExecutedFieldError, StreamSubscription } from '@fleetgraph/kit';
-import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM } from '@fleetgraph/schema';
+import { clusterConditions, clusterEvent } from '@fleetgraph/schema';
 import { Arg, ID, Resolver } from 'type-graphql';
 import { ClusterEvent, ConditionsUpdate } from './cluster.type.js';
 
@@ -12,8 +12,8 @@ export class ClusterSubscriptions {
   @StreamSubscription(
     () => ConditionsUpdate,
     {
-      subject: 'clusters.v1.conditions.{tenantId}.{clusterId}',
-      stream: CLUSTER_STATE_STREAM.name,
+      subject: clusterConditions.subjectTemplate(),
+      stream: clusterConditions.stream,
       authorize: 'cluster(id: $clusterId) { id }',
       replay: 'LAST',
     },
@@ -26,8 +26,8 @@ export class ClusterSubscriptions {
   @StreamSubscription(
     () => ClusterEvent,
     {
-      subject: 'clusters.v1.events.{tenantId}.{clusterId}',
-      stream: CLUSTER_EVENTS_STREAM.name,
+      subject: clusterEvent.subjectTemplate(),
+      stream: clusterEvent.stream,
       authorize: 'cluster(id: $clusterId) { id }',
       replay: 'CURSOR',
     },

@@ -1,14 +1,13 @@
-import { CloudType, Node, PageInfo, UserError } from '@fleetgraph/kit';
+import { Node, PageInfo, UserError } from '@fleetgraph/kit';
+import { CloudType, ClusterPhase, NodeRole } from '@fleetgraph/schema';
 import { Directive, Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { ClusterPhase } from '../domain/cluster.js';
 
-export const NodeRole = { CONTROL_PLANE: 'CONTROL_PLANE', WORKER: 'WORKER' } as const;
-export type NodeRole = (typeof NodeRole)[keyof typeof NodeRole];
 export const ConditionStatus = { TRUE: 'TRUE', FALSE: 'FALSE', UNKNOWN: 'UNKNOWN' } as const;
 export type ConditionStatus = (typeof ConditionStatus)[keyof typeof ConditionStatus];
 export const EventSeverity = { NORMAL: 'NORMAL', WARNING: 'WARNING' } as const;
 export type EventSeverity = (typeof EventSeverity)[keyof typeof EventSeverity];
 
+registerEnumType(CloudType, { name: 'CloudType', description: 'A cloud Fleetgraph provisions clusters on.' });
 registerEnumType(ClusterPhase, { name: 'ClusterPhase', description: 'Where a cluster is in its life.' });
 registerEnumType(NodeRole, { name: 'NodeRole', description: 'What a node does in its cluster.' });
 registerEnumType(ConditionStatus, { name: 'ConditionStatus', description: 'Whether a condition holds.' });

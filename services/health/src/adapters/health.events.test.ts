@@ -1,6 +1,6 @@
 import { createBus, createLogger, createOutbox, createSqliteStore, type Bus } from '@fleetgraph/kit';
-import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
-import { clusterHealthChanged, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM, type ClusterUsageMessage } from '@fleetgraph/schema';
+import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+import { clusterHealthChanged, clusterUsageSampled, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM, type ClusterUsageMessage } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsHealthPublisher } from './health.events.js';
 
@@ -55,12 +55,12 @@ describe('NatsHealthPublisher against a real nats-server', () => {
     await publisher.flush();
     while ((await outbox.pending()) > 0) await new Promise((resolve) => setTimeout(resolve, 20));
     await outbox.stop();
-    await bus.connection.flush();
-    const jsm = await bus.connection.jetstreamManager();
-    const latest = await jsm.streams.getMessage(HEALTH_METRICS_STREAM.name, { last_by_subj: 'health.v1.metrics.t1.c1.WORKERS' });
+    await bus.flush();
+    const jsm = await rawNats(bus).manager();
+    const latest = await jsm.streams.getMessage(HEALTH_METRICS_STREAM.name, { last_by_subj: clusterUsageSampled.filter('t1', 'c1', 'WORKERS') });
     expect(latest.json<ClusterUsageMessage>().coresUsed).toBe(3);
     expect((await jsm.streams.info(HEALTH_METRICS_STREAM.name)).state.messages).toBe(3);
-    const status = await jsm.streams.getMessage(HEALTH_STATUS_STREAM.name, { last_by_subj: 'health.v1.status.t1.c1' });
+    const status = await jsm.streams.getMessage(HEALTH_STATUS_STREAM.name, { last_by_subj: clusterHealthChanged.filter('t1', 'c1') });
     expect(status.json<{ status: string }>().status).toBe('HEALTHY');
     expect(publisher.failures).toBe(0);
   });

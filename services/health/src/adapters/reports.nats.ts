@@ -1,26 +1,17 @@
-import type { Logger } from '@fleetgraph/kit';
+import type { Bus, Listening } from '@fleetgraph/kit';
 import { agentReport } from '@fleetgraph/schema';
-import type { NatsConnection, Subscription } from 'nats';
 import type { HealthIngest } from '../ingest/ingest.js';
 
 /**
- * Receives `agent.v1.*.report` (core NATS) into the ingest. Each message is applied in the
- * subscription callback, synchronously: no per-report await, so the event loop only ever
- * queues raw messages.
+ * Receives `agentReport` (`agent.v1.*.report`, core NATS) into the ingest, within the `health`
+ * queue group. The bus validates each message and the ingest applies it in the subscription
+ * callback, synchronously: no per-report await, so the event loop only ever queues raw messages.
+ * A message that is not a report is counted by the ingest as `malformed` and dropped.
  */
-export function subscribeReports(connection: NatsConnection, ingest: HealthIngest, log: Logger): Subscription {
-  return connection.subscribe(agentReport.wildcard, {
+export function subscribeReports(bus: Bus, ingest: HealthIngest): Listening {
+  return bus.listen(agentReport, {
     queue: 'health',
-    callback: (error, message) => {
-      if (error) {
-        log.error({ err: error }, 'agent report subscription error');
-        return;
-      }
-      try {
-        ingest.accept(message.subject, message.data);
-      } catch (failure) {
-        log.error({ err: failure, subject: message.subject }, 'agent report could not be applied');
-      }
-    },
+    handle: (report, subject) => ingest.acceptReport(subject, report),
+    malformed: (error, subject) => ingest.reject(subject, error),
   });
 }

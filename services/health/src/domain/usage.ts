@@ -1,9 +1,9 @@
+import type { NodeRole } from '@fleetgraph/schema';
 import type { ConditionFacts, NodeFacts, UsageFacts } from './health.js';
 
 export const UsageScope = { WORKERS: 'WORKERS', ALL: 'ALL' } as const;
 export type UsageScope = (typeof UsageScope)[keyof typeof UsageScope];
 
-export type NodeRole = 'CONTROL_PLANE' | 'WORKER';
 
 /**
  * A node as the health service keeps it: flat numbers rather than nested objects, and condition

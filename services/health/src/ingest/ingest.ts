@@ -1,11 +1,16 @@
 import type { Logger } from '@fleetgraph/kit';
-import { agentReport, agentReportSchema, type AgentReport, type ClusterHealthMessage, type ClusterUsageMessage, type ReportedService } from '@fleetgraph/schema';
-import { afterReport, DEFAULT_POLICY, evaluate, findingsOf, INITIAL_STATE, sameHealth, type Health, type HealthPolicy, type HealthState } from '../domain/health.js';
-import { seriesOf, UsageScope, usageFacts, usageFigures, usageOf, type NodeView, type SeriesPoint, type UsageTotals } from '../domain/usage.js';
+import { agentReport, agentReportSchema, type AgentReport } from '@fleetgraph/schema';
+import { afterReport, DEFAULT_POLICY, evaluate, findingsOf, sameHealth, type Health, type HealthPolicy } from '../domain/health.js';
+import { UsageScope, usageFacts, usageOf, type SeriesPoint } from '../domain/usage.js';
 import { Deadlines } from './deadlines.js';
-import { applyUsage, Interner, sameOrNew, shapeOf, toNodeView, updateNodeViews } from './nodes.js';
-import type { HealthPublisher, HealthStore, SampleBucket, StoredClusterHealth, StoredClusterNodes } from './ports.js';
+import { applyUsage, Interner, sameOrNew, shapeOf, updateNodeViews } from './nodes.js';
+import type { HealthPublisher, HealthStore } from './ports.js';
+import { healthMessage, newRecord, restoredRecord, viewOf, type ClusterRecord, type ClusterView } from './records.js';
 import type { ClusterRegistry } from './registry.js';
+import { UsageSamples, usageSamplesOf } from './samples.js';
+import { WriteBehind } from './write-behind.js';
+
+export type { ClusterView } from './records.js';
 
 /** What became of a report. Everything but `accepted` changed nothing. */
 export const ReportOutcome = {
@@ -60,59 +65,8 @@ export interface IngestStats {
   lag: { count: number; p50: number; p90: number; p99: number; max: number };
 }
 
-/** The state of one cluster that reported. */
-interface ClusterRecord {
-  id: string;
-  tenantId: string;
-  projectId: string;
-  state: HealthState;
-  health: Health;
-  changedAt: number;
-  nodes: NodeView[];
-  nodesObservedAt: number | null;
-  services: ReportedService[];
-  workers: UsageTotals;
-  all: UsageTotals;
-  agentStartedAt: string | null;
-  seq: number;
-  bucket: SampleBucket | null;
-  shape: number;
-  version: number | null;
-  savedAt: number;
-  nodesVersion: number | null;
-  nodesSavedAt: number;
-}
-
-/** A cluster's health, nodes, services and usage as the API shows them. */
-export interface ClusterView {
-  health: Health;
-  lastHeartbeatAt: number | null;
-  changedAt: number | null;
-  nodes: readonly NodeView[];
-  /** When the nodes were last observed. */
-  nodesObservedAt: number | null;
-  services: readonly ReportedService[];
-  workers: UsageTotals;
-  all: UsageTotals;
-}
-
 const decoder = new TextDecoder();
 const LAG_WINDOW = 8192;
-/** Longest stretch a flush runs before letting reports in. */
-const FLUSH_SLICE_MS = 5;
-/** Nodes and services are written at least this many times less often than health. */
-const NODES_PERSIST_FACTOR = 6;
-
-/** A stable offset in [0, span) per cluster, so that clusters' sample buckets do not all close at once. */
-function offsetOf(id: string, span: number): number {
-  let h = 2166136261;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 16777619);
-  }
-  return (h >>> 0) % span;
-}
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
  * Takes agent reports and keeps every cluster's health, nodes, services and usage, written for
@@ -135,11 +89,8 @@ export class HealthIngest {
   readonly #records = new Map<string, ClusterRecord>();
   readonly #deadlines: Deadlines;
   readonly #interner = new Interner();
-  /** Clusters whose health document is to be written, and whose nodes document. */
-  readonly #dirty = new Set<string>();
-  readonly #dirtyNodes = new Set<string>();
-  #pending: SampleBucket[] = [];
-  #flushing: Promise<void> | null = null;
+  readonly #samples: UsageSamples;
+  readonly #writes: WriteBehind;
   readonly #lags = new Float64Array(LAG_WINDOW);
   #lagCount = 0;
   readonly #stats = {
@@ -147,8 +98,6 @@ export class HealthIngest {
     outcomes: Object.fromEntries(Object.keys(ReportOutcome).map((k) => [k, 0])) as Record<ReportOutcome, number>,
     healthChanges: 0,
     samplesPublished: 0,
-    writes: 0,
-    writeErrors: 0,
   };
   #lastMalformedLog = 0;
 
@@ -157,37 +106,41 @@ export class HealthIngest {
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#now = options.now ?? Date.now;
     this.#deadlines = new Deadlines(this.#o.tickMs);
+    this.#samples = new UsageSamples(this.#o.store, this.#o.sampleBucketMs, this.#o.maxSeriesPoints);
+    this.#writes = new WriteBehind({ store: this.#o.store, log: this.#o.log, now: this.#now, records: this.#records, samples: this.#samples, persistEveryMs: this.#o.persistEveryMs });
   }
 
   get policy(): HealthPolicy {
     return this.#policy;
   }
 
-  /** Takes one raw message from `agent.v1.<clusterId>.report`. */
+  /** Takes one raw message from `agent.v1.<clusterId>.report`, validating it. */
   accept(subject: string, data: Uint8Array): ReportOutcome {
-    this.#stats.received++;
     let value: unknown;
     try {
       value = JSON.parse(decoder.decode(data));
     } catch (error) {
-      return this.#malformed(subject, `body is not JSON: ${(error as Error).message}`);
+      return this.reject(subject, `body is not JSON: ${(error as Error).message}`);
     }
     const parsed = agentReportSchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return this.#malformed(subject, `${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
+      return this.reject(subject, `${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
     }
     return this.acceptReport(subject, parsed.data);
   }
 
-  /** Takes one validated report received on `subject`. */
+  /** Takes one validated report received on `subject` (as the bus's listener hands it over). */
   acceptReport(subject: string, report: AgentReport): ReportOutcome {
+    this.#stats.received++;
     const outcome = this.#apply(subject, report);
     this.#stats.outcomes[outcome]++;
     return outcome;
   }
 
-  #malformed(subject: string, error: string): ReportOutcome {
+  /** Counts a message of a report subject that is not a report (not JSON, not of the schema), dropped. */
+  reject(subject: string, error: string): ReportOutcome {
+    this.#stats.received++;
     this.#stats.outcomes.malformed++;
     const now = Date.now();
     // A flood of bad reports must not become a flood of log lines.
@@ -208,7 +161,10 @@ export class HealthIngest {
 
     const now = this.#now();
     const first = record === undefined;
-    record ??= this.#create(cluster.id, cluster.tenantId, cluster.projectId, now);
+    if (!record) {
+      record = newRecord(cluster, now, this.#o.persistEveryMs, this.#policy);
+      this.#records.set(record.id, record);
+    }
     record.tenantId = cluster.tenantId;
     record.projectId = cluster.projectId;
     // The same run's string is kept: one string per cluster rather than a new one every report.
@@ -232,53 +188,13 @@ export class HealthIngest {
     record.state = afterReport(record.state, now, report.intervalMs, findings);
     this.#evaluate(record, now);
     if (observed) {
-      this.#sample(record, now);
+      this.#samples.add(record, now);
       this.#publishUsage(record, now);
     }
     const shape = report.nodes || report.services ? shapeOf(record.nodes, record.services) : record.shape;
-    // A new cluster's first nodes wait for the periodic write (see #create), not written at once.
-    if (first) record.shape = shape;
-    if (shape !== record.shape || now - record.nodesSavedAt >= this.#o.persistEveryMs * NODES_PERSIST_FACTOR) {
-      record.shape = shape;
-      this.#dirtyNodes.add(record.id);
-    }
-    if (now - record.savedAt >= this.#o.persistEveryMs) this.#dirty.add(record.id);
+    this.#writes.reported(record, now, shape, first);
     this.#lags[this.#lagCount++ % LAG_WINDOW] = Math.max(0, now - Date.parse(report.sentAt));
     return ReportOutcome.accepted;
-  }
-
-  /**
-   * A cluster reporting for the first time. Its documents are first written after a delay
-   * spread over the persist interval (by cluster id), so that a fleet coming online at once (or
-   * an empty store) is written over minutes, not in one burst; until then it lives in memory,
-   * as any unwritten change does.
-   */
-  #create(id: string, tenantId: string, projectId: string, now: number): ClusterRecord {
-    const every = this.#o.persistEveryMs;
-    const delay = offsetOf(`${id}#first`, every);
-    const record: ClusterRecord = {
-      id,
-      tenantId,
-      projectId,
-      state: INITIAL_STATE,
-      health: evaluate(INITIAL_STATE, 0, this.#policy),
-      changedAt: 0,
-      nodes: [],
-      nodesObservedAt: null,
-      services: [],
-      workers: usageOf([], UsageScope.WORKERS),
-      all: usageOf([], UsageScope.ALL),
-      agentStartedAt: null,
-      seq: -1,
-      bucket: null,
-      shape: 0,
-      version: null,
-      savedAt: now - every + delay,
-      nodesVersion: null,
-      nodesSavedAt: now - every * NODES_PERSIST_FACTOR + delay,
-    };
-    this.#records.set(id, record);
-    return record;
   }
 
   /** Re-evaluates a cluster's health; publishes and schedules a write when it changed. */
@@ -289,47 +205,19 @@ export class HealthIngest {
     if (sameHealth(record.health, health)) return;
     record.health = health;
     record.changedAt = now;
-    // Written at once, unless the cluster has never been written (see #create).
-    if (record.version !== null) this.#dirty.add(record.id);
+    this.#writes.healthChanged(record);
     this.#stats.healthChanges++;
     try {
-      this.#o.publisher.health(this.#healthMessage(record));
+      this.#o.publisher.health(healthMessage(record));
     } catch (error) {
       this.#o.log.error({ err: error, clusterId: record.id }, 'could not publish a health change');
     }
   }
 
-  #healthMessage(record: ClusterRecord): ClusterHealthMessage {
-    return {
-      tenantId: record.tenantId,
-      clusterId: record.id,
-      status: record.health.status,
-      lastHeartbeatAt: iso(record.state.lastHeartbeatAt),
-      reasons: record.health.reasons.map((r) => ({ factor: r.factor, message: r.message, since: iso(r.since), stale: r.stale })),
-      stale: record.health.stale,
-      changedAt: new Date(record.changedAt).toISOString(),
-    };
-  }
-
-  #sample(record: ClusterRecord, now: number): void {
-    // Buckets are staggered per cluster: 100,000 of them closing on the same minute would be one burst of writes.
-    const span = this.#o.sampleBucketMs;
-    const offset = offsetOf(record.id, span);
-    const start = Math.floor((now - offset) / span) * span + offset;
-    if (record.bucket && record.bucket.start !== start) {
-      this.#pending.push(record.bucket);
-      record.bucket = null;
-    }
-    record.bucket ??= { clusterId: record.id, start, end: start + this.#o.sampleBucketMs, samples: [] };
-    record.bucket.samples.push(now, record.workers.coresUsed, record.workers.memoryUsedBytes, record.all.coresUsed, record.all.memoryUsedBytes);
-  }
-
   #publishUsage(record: ClusterRecord, now: number): void {
-    const time = new Date(now).toISOString();
-    for (const scope of [UsageScope.WORKERS, UsageScope.ALL]) {
-      const totals = scope === UsageScope.WORKERS ? record.workers : record.all;
+    for (const message of usageSamplesOf(record, now)) {
       try {
-        this.#o.publisher.usage(usageMessage(record.tenantId, record.id, scope, totals, time, false, [{ time, cpuCores: totals.coresUsed, memoryBytes: totals.memoryUsedBytes }]));
+        this.#o.publisher.usage(message);
         this.#stats.samplesPublished++;
       } catch (error) {
         this.#o.log.error({ err: error, clusterId: record.id }, 'could not publish a usage sample');
@@ -348,27 +236,13 @@ export class HealthIngest {
   /** A cluster's current view; null when it never reported. */
   view(clusterId: string): ClusterView | null {
     const record = this.#records.get(clusterId);
-    if (!record) return null;
-    return {
-      health: record.health,
-      lastHeartbeatAt: record.state.lastHeartbeatAt,
-      changedAt: record.changedAt || null,
-      nodes: record.nodes,
-      nodesObservedAt: record.nodesObservedAt,
-      services: record.services,
-      workers: record.workers,
-      all: record.all,
-    };
+    return record ? viewOf(record) : null;
   }
 
   /** The usage series of a scope over the last `windowMs`: stored buckets, buckets not yet written and the open one. */
   async series(clusterId: string, scope: UsageScope, windowMs: number): Promise<SeriesPoint[]> {
     const now = this.#now();
-    const from = now - windowMs;
-    const stored = await this.#o.store.buckets(clusterId, from, now);
-    const inMemory = this.#pending.filter((b) => b.clusterId === clusterId && b.end > from).map((b) => b.samples);
-    const open = this.#records.get(clusterId)?.bucket?.samples;
-    return seriesOf([...stored, ...inMemory, ...(open ? [open] : [])], scope, from, now, this.#o.maxSeriesPoints);
+    return this.#samples.series(clusterId, scope, now - windowMs, now, () => this.#records.get(clusterId)?.bucket?.samples);
   }
 
   /** Counts by status of the given clusters (those that never reported are UNKNOWN). */
@@ -382,9 +256,7 @@ export class HealthIngest {
   async forget(clusterId: string): Promise<void> {
     this.#records.delete(clusterId);
     this.#deadlines.delete(clusterId);
-    this.#dirty.delete(clusterId);
-    this.#dirtyNodes.delete(clusterId);
-    this.#pending = this.#pending.filter((b) => b.clusterId !== clusterId);
+    this.#writes.forget(clusterId);
     await this.#o.store.remove(clusterId);
   }
 
@@ -399,30 +271,8 @@ export class HealthIngest {
   async restore(): Promise<number> {
     const now = this.#now();
     let count = 0;
-    for await (const { health: doc, version, nodes: stored } of this.#o.store.loadAll()) {
-      const nodes = (stored?.doc.nodes ?? []).map((n) => toNodeView(n, this.#interner));
-      const services = stored?.doc.services ?? [];
-      const record: ClusterRecord = {
-        id: doc.id,
-        tenantId: doc.tenantId,
-        projectId: doc.projectId,
-        state: doc.state,
-        health: { status: doc.status, reasons: doc.reasons, stale: doc.stale, nextEvaluationAt: null },
-        changedAt: doc.changedAt,
-        nodes,
-        nodesObservedAt: stored?.doc.nodesObservedAt ?? null,
-        services,
-        workers: usageOf(nodes, UsageScope.WORKERS),
-        all: usageOf(nodes, UsageScope.ALL),
-        agentStartedAt: doc.agentStartedAt,
-        seq: doc.seq,
-        bucket: null,
-        shape: shapeOf(nodes, services),
-        version,
-        savedAt: doc.savedAt,
-        nodesVersion: stored?.version ?? null,
-        nodesSavedAt: stored?.doc.savedAt ?? 0,
-      };
+    for await (const { health, version, nodes } of this.#o.store.loadAll()) {
+      const record = restoredRecord(health, version, nodes, this.#interner);
       this.#records.set(record.id, record);
       this.#evaluate(record, now);
       count++;
@@ -432,85 +282,7 @@ export class HealthIngest {
 
   /** Writes what changed: closed sample buckets, then changed clusters. One flush at a time. */
   flush(): Promise<void> {
-    this.#flushing ??= this.#flush().finally(() => (this.#flushing = null));
-    return this.#flushing;
-  }
-
-  async #flush(): Promise<void> {
-    // The store's adapters may do their work synchronously (SQLite): without yielding, a flush
-    // of thousands of documents would hold the event loop, and with it the reports, for seconds.
-    let slice = performance.now();
-    const yieldNow = async () => {
-      if (performance.now() - slice < FLUSH_SLICE_MS) return;
-      await new Promise((resolve) => setImmediate(resolve));
-      slice = performance.now();
-    };
-    const buckets = this.#pending;
-    this.#pending = [];
-    for (const bucket of buckets) {
-      try {
-        await this.#o.store.saveBucket(bucket);
-        this.#stats.writes++;
-      } catch (error) {
-        this.#stats.writeErrors++;
-        this.#o.log.error({ err: error, clusterId: bucket.clusterId }, 'could not write usage samples');
-      }
-      await yieldNow();
-    }
-    const ids = [...this.#dirty];
-    this.#dirty.clear();
-    for (const id of ids) {
-      const record = this.#records.get(id);
-      if (!record) continue;
-      const now = this.#now();
-      try {
-        record.version = await this.#o.store.save(this.#stored(record, now), record.version);
-        record.savedAt = now;
-        this.#stats.writes++;
-      } catch (error) {
-        this.#stats.writeErrors++;
-        this.#dirty.add(id);
-        this.#o.log.error({ err: error, clusterId: id }, 'could not write cluster health');
-      }
-      await yieldNow();
-    }
-    const nodeIds = [...this.#dirtyNodes];
-    this.#dirtyNodes.clear();
-    for (const id of nodeIds) {
-      const record = this.#records.get(id);
-      if (!record) continue;
-      const now = this.#now();
-      try {
-        record.nodesVersion = await this.#o.store.saveNodes(this.#storedNodes(record, now), record.nodesVersion);
-        record.nodesSavedAt = now;
-        this.#stats.writes++;
-      } catch (error) {
-        this.#stats.writeErrors++;
-        this.#dirtyNodes.add(id);
-        this.#o.log.error({ err: error, clusterId: id }, 'could not write cluster nodes');
-      }
-      await yieldNow();
-    }
-  }
-
-  #storedNodes(record: ClusterRecord, now: number): StoredClusterNodes {
-    return { id: record.id, nodes: record.nodes, nodesObservedAt: record.nodesObservedAt, services: record.services, savedAt: now };
-  }
-
-  #stored(record: ClusterRecord, now: number): StoredClusterHealth {
-    return {
-      id: record.id,
-      tenantId: record.tenantId,
-      projectId: record.projectId,
-      state: record.state,
-      status: record.health.status,
-      reasons: record.health.reasons,
-      stale: record.health.stale,
-      changedAt: record.changedAt,
-      agentStartedAt: record.agentStartedAt,
-      seq: record.seq,
-      savedAt: now,
-    };
+    return this.#writes.flush();
   }
 
   /** Drops samples older than the retention. */
@@ -519,17 +291,8 @@ export class HealthIngest {
   }
 
   /** Writes everything not yet written, open sample buckets included (at shutdown). */
-  async drain(): Promise<void> {
-    await this.#flushing;
-    for (const record of this.#records.values()) {
-      if (record.bucket) {
-        this.#pending.push(record.bucket);
-        record.bucket = null;
-      }
-      if ((record.state.lastHeartbeatAt ?? 0) > record.savedAt || record.changedAt > record.savedAt) this.#dirty.add(record.id);
-      if ((record.nodesObservedAt ?? 0) > record.nodesSavedAt) this.#dirtyNodes.add(record.id);
-    }
-    await this.flush();
+  drain(): Promise<void> {
+    return this.#writes.drain();
   }
 
   stats(): IngestStats {
@@ -539,32 +302,11 @@ export class HealthIngest {
     return {
       ...this.#stats,
       outcomes: { ...this.#stats.outcomes },
+      ...this.#writes.stats,
       clusters: this.#records.size,
-      pendingWrites: this.#dirty.size + this.#dirtyNodes.size + this.#pending.length,
+      pendingWrites: this.#writes.pending,
       deadlines: this.#deadlines.size,
       lag: { count: this.#lagCount, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: n === 0 ? 0 : lags[n - 1]! },
     };
   }
-}
-
-/** A ClusterUsage message of one scope. */
-export function usageMessage(
-  tenantId: string,
-  clusterId: string,
-  scope: UsageScope,
-  totals: UsageTotals,
-  time: string,
-  stale: boolean,
-  series: ClusterUsageMessage['series'],
-): ClusterUsageMessage {
-  return {
-    tenantId,
-    clusterId,
-    scope,
-    time,
-    ...usageFigures(totals),
-    observedAt: time,
-    stale,
-    series,
-  };
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { createLogger, createSqliteStore, Identity, type Store } from '@fleetgraph/kit';
-import { agentReport, type AgentReport } from '@fleetgraph/schema';
+import { agentReport, type AgentReport, type NodeRole } from '@fleetgraph/schema';
 import { graphql, type GraphQLSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HealthRepository } from '../adapters/health.repo.js';
@@ -31,7 +31,7 @@ const ENTITY = /* GraphQL */ `
 `;
 
 function report(seq: number, memoryPressure: boolean): AgentReport {
-  const node = (name: string, role: 'CONTROL_PLANE' | 'WORKER') => ({
+  const node = (name: string, role: NodeRole) => ({
     name,
     role,
     pool: role === 'WORKER' ? 'workers' : 'control-plane',

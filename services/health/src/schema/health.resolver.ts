@@ -1,5 +1,5 @@
 import { graphqlError, GatewayExecutedFieldError, StreamSubscription, type SubgraphContext } from '@fleetgraph/kit';
-import { clusterHealthChanged, clusterUsageSampled, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
+import { clusterHealthChanged, clusterUsageSampled } from '@fleetgraph/schema';
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import { evaluate, INITIAL_STATE, type Health } from '../domain/health.js';
 import { UsageScope, usageFigures, usageOf, type NodeView, type UsageTotals } from '../domain/usage.js';
@@ -16,11 +16,6 @@ export interface HealthResolverDeps {
 
 const UNKNOWN: Health = evaluate(INITIAL_STATE, 0, { heartbeatTimeoutMs: 1, lateAfterIntervals: 1, nodeConditionThresholdMs: 1, metricsWindowMs: 1, cpuThreshold: 1, memoryThreshold: 1, diskThreshold: 1 });
 const date = (ms: number | null) => (ms === null ? null : new Date(ms));
-
-/** The subject template of an event definition for `@jetstream`: `{key}` per token, or a fixed value. */
-function subjectTemplate(def: { prefix: string; keys: readonly string[] }, fixed: Record<string, string> = {}): string {
-  return [def.prefix, ...def.keys.map((k) => fixed[k] ?? `{${k}}`)].join('.');
-}
 
 function toUsage(scope: UsageScope, totals: UsageTotals, observedAt: number | null, stale: boolean, series: UsageSample[]): ClusterUsage {
   return {
@@ -128,8 +123,8 @@ export class HealthSubscriptions {
   @StreamSubscription(
     () => ClusterHealth,
     {
-      subject: subjectTemplate(clusterHealthChanged),
-      stream: HEALTH_STATUS_STREAM.name,
+      subject: clusterHealthChanged.subjectTemplate(),
+      stream: clusterHealthChanged.stream,
       authorize: 'cluster(id: $clusterId) { id }',
       replay: 'LAST',
     },
@@ -143,8 +138,8 @@ export class HealthSubscriptions {
     () => ClusterUsage,
     {
       // {scope} is the enum argument's value (default WORKERS): samples of each scope have their subject.
-      subject: subjectTemplate(clusterUsageSampled),
-      stream: HEALTH_METRICS_STREAM.name,
+      subject: clusterUsageSampled.subjectTemplate(),
+      stream: clusterUsageSampled.stream,
       authorize: 'cluster(id: $clusterId) { id }',
       replay: 'LAST',
     },

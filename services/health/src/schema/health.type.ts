@@ -1,9 +1,8 @@
+import { NodeRole } from '@fleetgraph/schema';
 import { Directive, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { HealthStatus } from '../domain/health.js';
 import { UsageScope } from '../domain/usage.js';
 
-export const NodeRole = { CONTROL_PLANE: 'CONTROL_PLANE', WORKER: 'WORKER' } as const;
-export type NodeRole = (typeof NodeRole)[keyof typeof NodeRole];
 export const ConditionStatus = { TRUE: 'TRUE', FALSE: 'FALSE', UNKNOWN: 'UNKNOWN' } as const;
 export type ConditionStatus = (typeof ConditionStatus)[keyof typeof ConditionStatus];
 export const ServiceType = { LOAD_BALANCER: 'LOAD_BALANCER', NODE_PORT: 'NODE_PORT' } as const;

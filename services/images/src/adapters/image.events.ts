@@ -1,7 +1,7 @@
 import { VersionConflictError, type Bus, type Logger } from '@fleetgraph/kit';
 import { imageStatusChanged, type ImageMessage } from '@fleetgraph/schema';
-import type { Image } from '../domain/image.js';
-import type { ImageRecord, ImageRepository } from './image.repo.js';
+import type { ImageStatusEvents, ImageStore } from '../app/ports.js';
+import type { Image, ImageRecord } from '../domain/image.js';
 
 /** An image as it travels over NATS (`images.v1.resolve` replies, `images.v1.status` events). */
 export function toMessage(image: Image): ImageMessage {
@@ -29,7 +29,7 @@ export function toMessage(image: Image): ImageMessage {
  * image id with its status sequence, so a change published twice (a retry, a takeover) is
  * stored once.
  */
-export class ImageEvents {
+export class ImageEvents implements ImageStatusEvents {
   constructor(
     private readonly bus: Bus,
     private readonly log: Logger,
@@ -51,7 +51,7 @@ export class ImageEvents {
    * leaves the flag set, and the sweep publishes it again later (dropped as a duplicate if the
    * stream still remembers the message id).
    */
-  async flush(images: ImageRepository, image: ImageRecord): Promise<ImageRecord> {
+  async flush(images: Pick<ImageStore, 'replace'>, image: ImageRecord): Promise<ImageRecord> {
     if (!image.pendingEvent || !(await this.publish(image))) return image;
     try {
       return await images.replace({ ...image, pendingEvent: false });

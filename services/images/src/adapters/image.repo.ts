@@ -1,21 +1,9 @@
 import { DuplicateKeyError, type Collection, type Store, type StoredDoc } from '@fleetgraph/kit';
+import type { ImageStore } from '../app/ports.js';
 import { PUBLIC_TENANT } from '../domain/catalogue.js';
-import { IN_PROGRESS, type CloudType, type Image } from '../domain/image.js';
+import { IN_PROGRESS, type CloudType, type ImageRecord, type NewImageRecord } from '../domain/image.js';
 
-/**
- * An image as stored: the domain image plus the store's `version` (compare-and-set) and the
- * bookkeeping of the work on it.
- */
-export interface ImageRecord extends Image, StoredDoc {
-  /** The worker that holds the image's work, or null. */
-  leaseOwner: string | null;
-  /** Epoch ms until which `leaseOwner` holds it; another worker may take it over afterwards. */
-  leaseUntil: number;
-  /** A status change whose event may not have been published yet. */
-  pendingEvent: boolean;
-}
-
-export type NewImageRecord = Omit<ImageRecord, 'version'>;
+export type { ImageRecord, NewImageRecord };
 
 /** That a cluster uses an image: what `Cluster.images` reads. */
 interface ImageUse extends StoredDoc {
@@ -34,7 +22,7 @@ export const MAX_LIST = 2_000;
  * resolves of one definition cannot both create an image; every update is a compare-and-set on
  * the version read, so that only one worker's step wins.
  */
-export class ImageRepository {
+export class ImageRepository implements ImageStore {
   private constructor(
     private readonly images: Collection<ImageRecord>,
     private readonly uses: Collection<ImageUse>,

@@ -1,12 +1,12 @@
 import { isCloudError, type CloudImage } from '@fleetgraph/clouds';
 import type { RequestDef } from '@fleetgraph/kit';
 import type { resolveImage } from '@fleetgraph/schema';
-import type { CloudSettings, Clouds } from '../adapters/clouds.js';
-import type { ImageRecord } from '../adapters/image.repo.js';
 import { OPERATING_SYSTEMS, PUBLIC_TENANT, type OsName } from '../domain/catalogue.js';
+import type { ImageRecord } from '../domain/image.js';
 import type { ImagePlan } from '../domain/plan.js';
 import { planImage } from '../domain/plan.js';
 import { CloudUnavailableError, ImageRequestError } from './errors.js';
+import type { ImageCloud, ImageClouds } from './ports.js';
 import type { PublicImages } from './public-images.js';
 import { newRecord, type ImageRecords } from './records.js';
 
@@ -22,7 +22,7 @@ export type ResolveRequest = RequestOf<typeof resolveImage>;
 export class ImageRequests {
   constructor(
     private readonly records: ImageRecords,
-    private readonly clouds: Clouds,
+    private readonly clouds: ImageClouds,
     private readonly publicImages: PublicImages,
   ) {}
 
@@ -42,7 +42,7 @@ export class ImageRequests {
     return image;
   }
 
-  private async imageFor(plan: ImagePlan, cloud: CloudSettings, request: ResolveRequest, now: Date): Promise<ImageRecord> {
+  private async imageFor(plan: ImagePlan, cloud: ImageCloud, request: ResolveRequest, now: Date): Promise<ImageRecord> {
     if (plan.kind === 'OUT_OF_BOX') return this.publicImages.ensure(cloud, plan.entry, request.region, now);
 
     const key = { tenantId: request.tenantId, cloud: cloud.type, region: request.region, signature: plan.signature };
@@ -99,7 +99,7 @@ export class ImageRequests {
     );
   }
 
-  private async checkRegion(cloud: CloudSettings, region: string): Promise<void> {
+  private async checkRegion(cloud: ImageCloud, region: string): Promise<void> {
     let regions;
     try {
       regions = await this.clouds.regions(cloud.type);
@@ -113,7 +113,7 @@ export class ImageRequests {
   }
 
   /** A bring-your-own image in the region. @throws ImageRequestError when the cloud does not know it, or it failed */
-  private async describeRef(cloud: CloudSettings, region: string, imageRef: string): Promise<CloudImage> {
+  private async describeRef(cloud: ImageCloud, region: string, imageRef: string): Promise<CloudImage> {
     let found: CloudImage | null;
     try {
       found = await cloud.provider.describeImage(region, imageRef);

@@ -1,7 +1,6 @@
 import { isCloudError, type CloudImage } from '@fleetgraph/clouds';
 import type { Logger } from '@fleetgraph/kit';
-import type { CloudSettings, Clouds } from '../adapters/clouds.js';
-import type { ImageRecord } from '../adapters/image.repo.js';
+import pRetry from 'p-retry';
 import {
   CATALOGUE,
   catalogueSearchTags,
@@ -11,9 +10,10 @@ import {
   PUBLIC_TENANT,
   type CatalogueEntry,
 } from '../domain/catalogue.js';
-import type { CopyJob } from '../domain/image.js';
+import type { CopyJob, ImageRecord } from '../domain/image.js';
 import { imageDefinition, signatureOf, type ImageDefinition } from '../domain/signature.js';
 import { CloudUnavailableError, ImageRequestError } from './errors.js';
+import type { ImageCloud, ImageClouds } from './ports.js';
 import { newRecord, type ImageRecords } from './records.js';
 
 /** The definition and signature of an out-of-the-box image: its OS version and Kubernetes minor. */
@@ -29,12 +29,12 @@ export function catalogueDefinition(entry: CatalogueEntry): { definition: ImageD
 export class PublicImages {
   constructor(
     private readonly records: ImageRecords,
-    private readonly clouds: Clouds,
+    private readonly clouds: ImageClouds,
     private readonly log: Logger,
   ) {}
 
   /** The catalogue image of an entry in a region, creating it (READY, or COPYING) when the service has none yet. */
-  async ensure(cloud: CloudSettings, entry: CatalogueEntry, region: string, now = new Date()): Promise<ImageRecord> {
+  async ensure(cloud: ImageCloud, entry: CatalogueEntry, region: string, now = new Date()): Promise<ImageRecord> {
     const { definition, signature } = catalogueDefinition(entry);
     const key = { tenantId: PUBLIC_TENANT, cloud: cloud.type, region, signature };
     const existing = await this.records.repo.findBySignature(key);
@@ -84,7 +84,7 @@ export class PublicImages {
   }
 
   /** The cloud's out-of-the-box image of an entry in a region, if it has one. */
-  async search(cloud: CloudSettings, entry: CatalogueEntry, region: string): Promise<CloudImage | null> {
+  async search(cloud: ImageCloud, entry: CatalogueEntry, region: string): Promise<CloudImage | null> {
     try {
       return pickCatalogueImage(entry, await cloud.provider.findImages(region, catalogueSearchTags(entry)));
     } catch (error) {
@@ -125,21 +125,19 @@ export class PublicImages {
   }
 
   /** Seeds until it succeeds (the cloud may start after the service), with capped backoff. */
-  seedInBackground(signal: AbortSignal, retryMs = 2_000): Promise<void> {
-    return (async () => {
-      for (let attempt = 0; !signal.aborted; attempt++) {
-        try {
-          const count = await this.seed();
-          this.log.info({ count }, 'out-of-the-box catalogue seeded');
-          return;
-        } catch (error) {
-          this.log.warn({ err: error, attempt }, 'could not seed the catalogue yet; retrying');
-          await new Promise((resolve) => {
-            const timer = setTimeout(resolve, Math.min(retryMs * 2 ** attempt, 60_000));
-            signal.addEventListener('abort', () => (clearTimeout(timer), resolve(undefined)), { once: true });
-          });
-        }
-      }
-    })();
+  async seedInBackground(signal: AbortSignal, retryMs = 2_000): Promise<void> {
+    try {
+      const count = await pRetry(() => this.seed(), {
+        retries: Number.POSITIVE_INFINITY,
+        minTimeout: retryMs,
+        maxTimeout: 60_000,
+        signal,
+        onFailedAttempt: ({ error, attemptNumber }) => this.log.warn({ err: error, attempt: attemptNumber - 1 }, 'could not seed the catalogue yet; retrying'),
+      });
+      this.log.info({ count }, 'out-of-the-box catalogue seeded');
+    } catch (error) {
+      // Stopped before it succeeded; anything else is a bug, which retrying would not cure.
+      if (!signal.aborted) this.log.error({ err: error }, 'could not seed the catalogue');
+    }
   }
 }

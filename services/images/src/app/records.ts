@@ -1,8 +1,7 @@
 import { VersionConflictError } from '@fleetgraph/kit';
 import { ulid } from 'ulid';
-import type { ImageEvents } from '../adapters/image.events.js';
-import type { ImageRecord, ImageRepository, NewImageRecord } from '../adapters/image.repo.js';
-import { initialStatus, isInProgress, retryJob, transition, type Image, type ImageJob } from '../domain/image.js';
+import { initialStatus, isInProgress, retryJob, transition, type Image, type ImageJob, type ImageRecord, type NewImageRecord } from '../domain/image.js';
+import type { ImageStatusEvents, ImageStore } from './ports.js';
 
 /** The fields of a new image that differ between kinds; the rest are derived. */
 export type ImageDraft = Omit<Image, 'id' | 'status' | 'statusSeq' | 'log' | 'createdAt' | 'updatedAt'> & { log?: string[] };
@@ -34,8 +33,8 @@ export class ImageRecords {
   onWork: (imageId: string) => void = () => {};
 
   constructor(
-    readonly repo: ImageRepository,
-    private readonly events: ImageEvents,
+    readonly repo: ImageStore,
+    private readonly events: ImageStatusEvents,
   ) {}
 
   /** Inserts the image, or returns (and reuses) the one that has its signature already. */

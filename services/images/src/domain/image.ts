@@ -1,12 +1,14 @@
+import { leaseFields, type StoredDoc } from '@fleetgraph/kit';
+import type { CloudType } from '@fleetgraph/schema';
 import type { ImageDefinition } from './signature.js';
+
+export type { CloudType };
 
 export const ImageStatus = { PENDING: 'PENDING', BUILDING: 'BUILDING', COPYING: 'COPYING', READY: 'READY', FAILED: 'FAILED' } as const;
 export type ImageStatus = (typeof ImageStatus)[keyof typeof ImageStatus];
 
 export const ImageSource = { OUT_OF_BOX: 'OUT_OF_BOX', CUSTOMIZED: 'CUSTOMIZED', BRING_YOUR_OWN: 'BRING_YOUR_OWN' } as const;
 export type ImageSource = (typeof ImageSource)[keyof typeof ImageSource];
-
-export type CloudType = 'AWS' | 'AZURE' | 'LOCAL';
 
 /** Statuses in which work remains to be done by a worker. */
 export const IN_PROGRESS: readonly ImageStatus[] = ['PENDING', 'COPYING', 'BUILDING'];
@@ -148,3 +150,21 @@ export function retryJob(job: ImageJob, now: Date): ImageJob {
     startedAt,
   };
 }
+
+/**
+ * An image as stored: the domain image plus the store's `version` (compare-and-set) and the
+ * bookkeeping of the work on it.
+ */
+export interface ImageRecord extends Image, StoredDoc {
+  /** The worker that holds the image's work, or null. */
+  leaseOwner: string | null;
+  /** Epoch ms until which `leaseOwner` holds it (0 when nobody does); another worker may take it over afterwards. */
+  leaseUntil: number;
+  /** A status change whose event may not have been published yet. */
+  pendingEvent: boolean;
+}
+
+export type NewImageRecord = Omit<ImageRecord, 'version'>;
+
+/** Where an image keeps its lease (the field names and format images have always been stored with). */
+export const imageLease = leaseFields<ImageRecord>({ owner: 'leaseOwner', until: 'leaseUntil', time: 'epoch-ms', free: 0 });

@@ -1,4 +1,5 @@
-import { CloudType, type SubgraphContext } from '@fleetgraph/kit';
+import type { SubgraphContext } from '@fleetgraph/kit';
+import { CloudType } from '@fleetgraph/schema';
 import { Args, ArgsType, Ctx, Field, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { ImageRepository } from '../adapters/image.repo.js';
 import { PUBLIC_TENANT } from '../domain/catalogue.js';

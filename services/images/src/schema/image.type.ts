@@ -1,7 +1,9 @@
-import { CloudType, Node } from '@fleetgraph/kit';
+import { Node } from '@fleetgraph/kit';
+import { CloudType } from '@fleetgraph/schema';
 import { Directive, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { ImageSource, ImageStatus } from '../domain/image.js';
 
+registerEnumType(CloudType, { name: 'CloudType', description: 'A cloud Fleetgraph provisions clusters on.' });
 registerEnumType(ImageSource, {
   name: 'ImageSource',
   description: 'Where an image comes from.',

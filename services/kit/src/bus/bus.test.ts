@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createLogger } from '../log.js';
 import { startNatsServer, type NatsServer } from '../testing/nats-server.js';
+import { rawNats } from '../testing/raw-nats.js';
 import { createBus, type Bus, type Delivery } from './bus.js';
-import { BusError } from './errors.js';
-import { defineEvent, defineRequest, type StreamDef } from './subjects.js';
+import { BusError, PayloadSchemaError, PayloadTooLargeError } from './errors.js';
+import { defineEvent, defineRequest, defineTopic, type StreamDef } from './subjects.js';
 
 const log = createLogger('bus-test', 'silent');
 
@@ -21,6 +22,16 @@ const thingChanged = defineEvent({
   schema: z.object({ tenantId: z.string(), thingId: z.string(), n: z.number() }),
   keys: ['tenantId', 'thingId'] as const,
 });
+
+const pinged = defineTopic('test.v1.{probeId}.ping', z.object({ probeId: z.string(), n: z.number() }));
+
+async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** Collects deliveries until `count` arrived. */
 function collector<P>(count: number) {
@@ -73,9 +84,9 @@ describe('bus against a real nats-server', () => {
   });
 
   it('should refuse a malformed request with BAD_REQUEST and keep serving', async () => {
-    const reply = await client.connection.request(add.subject, new TextEncoder().encode('{"a":"x"}'));
+    const reply = await rawNats(client).connection.request(add.subject, new TextEncoder().encode('{"a":"x"}'));
     expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
-    const notJson = await client.connection.request(add.subject, new TextEncoder().encode('not json'));
+    const notJson = await rawNats(client).connection.request(add.subject, new TextEncoder().encode('not json'));
     expect(JSON.parse(new TextDecoder().decode(notJson.data))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     await expect(client.request(add, { a: 1, b: 1 })).resolves.toEqual({ sum: 2 });
   });
@@ -115,13 +126,13 @@ describe('bus against a real nats-server', () => {
     const c = collector<z.infer<typeof thingChanged.schema>>(1);
     const before = server.deadLetters;
     const consumption = await server.consume(thingChanged, { durable: 'durable-dl', filter: thingChanged.filter('t4'), handle: c.handle });
-    await client.jetstream.publish('test.v1.things.t4.bad', new TextEncoder().encode('{"tenantId":"t4"}'));
+    await rawNats(client).jetstream.publish('test.v1.things.t4.bad', new TextEncoder().encode('{"tenantId":"t4"}'));
     await client.publish(thingChanged, { tenantId: 't4', thingId: 'good', n: 7 });
     await c.all;
     await consumption.stop();
     expect(c.received.map((d) => d.payload)).toEqual([{ tenantId: 't4', thingId: 'good', n: 7 }]);
     expect(server.deadLetters).toBe(before + 1);
-    const jsm = await client.connection.jetstreamManager();
+    const jsm = await rawNats(client).manager();
     const dead = await jsm.streams.getMessage('DEADLETTER', { last_by_subj: 'deadletter.test.v1.things.t4.bad' });
     expect(new TextDecoder().decode(dead.data)).toBe('{"tenantId":"t4"}');
     expect(dead.header.get('fleetgraph-error')).toMatch(/does not match schema/);
@@ -147,5 +158,96 @@ describe('bus against a real nats-server', () => {
     await c.all;
     await consumption.stop();
     expect(calls).toBe(2);
+  });
+  it('should send validated core messages to listeners of their subjects, and drop malformed ones unseen', async () => {
+    const received: [string, number][] = [];
+    const dropped: string[] = [];
+    const listening = server.listen(pinged, { tokens: { probeId: 'p1' }, handle: (p, subject) => received.push([subject, p.n]), malformed: (error) => dropped.push(error) });
+    await server.flush();
+    client.send(pinged, { probeId: 'p1', n: 1 });
+    client.send(pinged, { probeId: 'p2', n: 2 });
+    rawNats(client).connection.publish(pinged.subjectOf({ probeId: 'p1' }), new TextEncoder().encode('{"probeId":"p1"}'));
+    rawNats(client).connection.publish(pinged.subjectOf({ probeId: 'p1' }), new TextEncoder().encode('not json'));
+    client.send(pinged, { probeId: 'p1', n: 3 });
+    await eventually(() => received.length === 2 && dropped.length === 2, 'the messages');
+    listening.unsubscribe();
+    expect(received).toEqual([
+      ['test.v1.p1.ping', 1],
+      ['test.v1.p1.ping', 3],
+    ]);
+    expect(listening.malformed).toBe(2);
+    expect(dropped).toEqual([expect.stringMatching(/^body does not match schema: n:/), expect.stringMatching(/^body is not JSON/)]);
+  });
+
+  it('should refuse to send what does not match the schema, or is longer than allowed', () => {
+    expect(() => client.send(pinged, { probeId: 'p1' } as never)).toThrow(PayloadSchemaError);
+    expect(() => client.send(pinged, { probeId: 'p.1', n: 1 })).toThrow(TypeError);
+    expect(() => client.send(pinged, { probeId: 'p1', n: 1 }, { maxBytes: 8 })).toThrow(PayloadTooLargeError);
+    expect(() => server.listen(pinged, { tokens: { clusterId: 'x' }, handle: () => {} })).toThrow(TypeError);
+  });
+
+  it('should store an event sent without acknowledgement, and read it back by subject and sequence', async () => {
+    client.send(thingChanged, { tenantId: 't6', thingId: 'a', n: 1 });
+    client.send(thingChanged, { tenantId: 't6', thingId: 'a', n: 2 });
+    await client.flush();
+    await eventually(async () => (await server.lastMessage(STREAM.name, thingChanged.subject({ tenantId: 't6', thingId: 'a', n: 0 })))?.data.length !== undefined, 'the stored event');
+    const last = await server.lastMessage(STREAM.name, thingChanged.filter('t6', 'a'));
+    expect(JSON.parse(new TextDecoder().decode(last!.data))).toEqual({ tenantId: 't6', thingId: 'a', n: 2 });
+    expect(await server.lastMessage(STREAM.name, thingChanged.filter('t6', 'none'))).toBeUndefined();
+    const state = await server.streamState(STREAM.name, { subjects: thingChanged.filter('t6') });
+    expect(state.subjects).toEqual({ 'test.v1.things.t6.a': 2 });
+    expect(state.lastSeq).toBe(last!.seq);
+
+    const seen: number[] = [];
+    const watch = await server.watch(STREAM.name, thingChanged.filter('t6', 'a'), { startSeq: last!.seq, onMessage: (m) => seen.push(JSON.parse(new TextDecoder().decode(m.data)).n) });
+    await client.publish(thingChanged, { tenantId: 't6', thingId: 'a', n: 3 });
+    await eventually(() => seen.length === 2, 'the watched events');
+    await watch.stop();
+    await expect(watch.ended).resolves.toBeUndefined();
+    expect(seen).toEqual([2, 3]);
+  });
+
+  it('should follow a stream from its first event, dead-letter a malformed one once, and say when it caught up', async () => {
+    await client.publish(thingChanged, { tenantId: 't7', thingId: 'a', n: 1 });
+    await rawNats(client).jetstream.publish('test.v1.things.t7.bad', new TextEncoder().encode('[]'));
+    const payloads: number[] = [];
+    const first = server.follow(thingChanged, { filter: thingChanged.filter('t7'), handle: ({ payload }) => void payloads.push(payload.n) });
+    await first.caughtUp;
+    const second = server.follow(thingChanged, { filter: thingChanged.filter('t7'), handle: () => {} });
+    await second.caughtUp;
+    await client.publish(thingChanged, { tenantId: 't7', thingId: 'b', n: 2 });
+    await eventually(() => payloads.length === 2, 'the live event');
+    await Promise.all([first.stop(), second.stop()]);
+    expect(payloads).toEqual([1, 2]);
+    expect([first.malformed, second.malformed]).toEqual([1, 1]);
+    const state = await client.streamState('DEADLETTER', { subjects: 'deadletter.test.v1.things.t7.>' });
+    expect(state.subjects).toEqual({ 'deadletter.test.v1.things.t7.bad': 1 });
+  });
+});
+
+describe('bus connection status against a nats-server that goes away', () => {
+  it('should tell listeners when the connection is lost and when it is back', async () => {
+    let nats = await startNatsServer();
+    const bus = await createBus({ url: nats.url, name: 'status', log });
+    const statuses: string[] = [];
+    const connectedAtEach: boolean[] = [];
+    const stop = bus.onStatus((status) => {
+      statuses.push(status);
+      connectedAtEach.push(bus.connected);
+    });
+    try {
+      await nats.stop();
+      await eventually(() => statuses.length === 1, 'the disconnect');
+      nats = await startNatsServer({ port: nats.port });
+      await eventually(() => statuses.length === 2, 'the reconnect', 10_000);
+      stop();
+      expect(statuses).toEqual(['disconnect', 'reconnect']);
+      expect(connectedAtEach).toEqual([false, true]);
+      expect(bus.closed).toBe(false);
+    } finally {
+      await bus.close();
+      await nats.stop();
+    }
+    expect(bus.closed).toBe(true);
   });
 });

@@ -3,36 +3,39 @@ import {
   connect,
   DeliverPolicy,
   ErrorCode as NatsErrorCode,
-  headers as natsHeaders,
   nanos,
   NatsError,
   StorageType,
   type ConsumerMessages,
-  type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
   type Msg,
-  type MsgHdrs,
-  type NatsConnection,
   type StreamConfig,
 } from 'nats';
-import type { z } from 'zod';
-import { currentRequestId, REQUEST_ID_HEADER, withRequestScope, type Logger } from '../log.js';
-import { BusError, type BusErrorCode, BusErrorCodes } from './errors.js';
-import { DEAD_LETTER_STREAM, deadLetterSubject, requestSubject, serveSubject, type EventDef, type RequestDef, type StreamDef } from './subjects.js';
+import { REQUEST_ID_HEADER, withRequestScope, type Logger } from '../log.js';
+import { encode, outgoingHeaders, parseJson, validate } from './codec.js';
+import { BusError, type BusErrorCode, BusErrorCodes, PayloadSchemaError, PayloadTooLargeError } from './errors.js';
+import {
+  deadLetter,
+  followStream,
+  lastMessage,
+  streamState,
+  watchStream,
+  type Delivery,
+  type FollowOptions,
+  type Following,
+  type JetStreamContext,
+  type StoredMessage,
+  type StreamState,
+  type Watch,
+  type WatchOptions,
+} from './jetstream.js';
+import { registerRaw } from './raw.js';
+import { DEAD_LETTER_STREAM, listenSubject, requestSubject, sendSubject, serveSubject, type EventDef, type RequestDef, type StreamDef, type SubjectDef } from './subjects.js';
 
-const SCHEMA_VERSION_HEADER = 'fleetgraph-schema-version';
-const ERROR_HEADER = 'fleetgraph-error';
+export type { Delivery, FollowOptions, Following, StoredMessage, StreamState, Watch, WatchedMessage, WatchOptions } from './jetstream.js';
 
 type Reply<T> = { ok: true; data: T } | { ok: false; error: { code: BusErrorCode; message: string } };
-
-/** A received event: its payload, subject and stream sequence (the cursor of replayable streams). */
-export interface Delivery<P> {
-  payload: P;
-  subject: string;
-  seq: number;
-  time: Date;
-}
 
 export interface ConsumeOptions<P> {
   /** Durable consumer name: replicas sharing it share the work. */
@@ -51,14 +54,63 @@ export interface Consumption {
   stop(): Promise<void>;
 }
 
+export interface SendOptions {
+  /**
+   * The subject's tokens, for a family whose tokens are not fields of the payload (a log
+   * collection's stream id). @default taken from the payload
+   */
+  tokens?: Record<string, string>;
+  /** Refuses a body longer than this many bytes with a PayloadTooLargeError, sending nothing. @default no limit but the server's */
+  maxBytes?: number;
+}
+
+export interface ListenOptions<P> {
+  /** Tokens of the subjects to listen to; the others are wildcards. @default every subject of the family */
+  tokens?: Record<string, string>;
+  /** Queue group: the listeners of one group share the messages. @default none: each listener gets every message */
+  queue?: string;
+  /** Each valid message, in the subscription's callback: synchronously, with no await between messages. A throw is logged. */
+  handle(payload: P, subject: string): void;
+  /**
+   * Each message that is not JSON, not of the schema, or of another schema version. It is dropped:
+   * core NATS keeps nothing to dead-letter. @default logged, at most once every 10 s
+   */
+  malformed?(error: string, subject: string): void;
+  /** The subscription failed (a permissions violation, say). @default logged */
+  error?(error: Error): void;
+}
+
+/** A running listener. */
+export interface Listening {
+  /** Messages dropped as malformed. */
+  readonly malformed: number;
+  unsubscribe(): void;
+}
+
+/** A change of the connection: lost (the client reconnects by itself), or back. */
+export type BusStatus = 'disconnect' | 'reconnect';
+
+/**
+ * Every way a service talks over NATS, typed by the subject definitions of
+ * `@fleetgraph/schema`'s contracts; the connection itself stays inside the kit.
+ *
+ * - request/reply: `serve`, `request`;
+ * - JetStream events: `publish` (acknowledged, deduplicated), `consume` (durable consumers),
+ *   `follow` (replaying a state stream, then live), `watch`, `lastMessage`, `streamState`
+ *   (reading streams as they are, for the gateway's subscriptions);
+ * - core NATS, fire-and-forget: `send` and `listen`, for topics (`defineTopic`) and for events
+ *   whose loss the next one heals (a usage sample: sent without waiting for an acknowledgement,
+ *   still stored by its stream).
+ */
 export interface Bus {
-  /** The raw connection, for parts (the gateway's subscriptions) that need what this API does not offer. */
-  readonly connection: NatsConnection;
   /** Whether the connection to NATS is up now: false from a disconnect until the client has reconnected, and once closed. */
   readonly connected: boolean;
-  readonly jetstream: JetStreamClient;
-  /** The JetStream manager, made once (making one asks the server for its account). */
-  manager(): Promise<JetStreamManager>;
+  /** Whether the connection is closed for good (`close`d): sending throws then. */
+  readonly closed: boolean;
+  /** The largest body the server takes, in bytes (its `max_payload`). */
+  readonly maxPayload: number;
+  /** Calls `listener` at each change of the connection, after `connected` changed. @returns a function that stops the calls */
+  onStatus(listener: (status: BusStatus) => void): () => void;
   /**
    * Answers requests on the subject within the service's queue group. For subjects with
    * `{field}` tokens, `tokens` narrows what this server answers (an agent: its own cluster).
@@ -72,12 +124,42 @@ export interface Bus {
   publish<P>(def: EventDef<P>, payload: P, options?: { msgId?: string }): Promise<{ seq: number; duplicate: boolean }>;
   /** Consumes events through a durable consumer; malformed messages are dead-lettered and acknowledged. */
   consume<P>(def: EventDef<P>, options: ConsumeOptions<P>): Promise<Consumption>;
+  /**
+   * Follows a state stream: every retained event of the definition (validated; a malformed one
+   * is dead-lettered once and skipped), then each new one, through an ordered consumer that every
+   * replica has for itself. Waits for the stream while it does not exist.
+   */
+  follow<P>(def: EventDef<P>, options: FollowOptions<P>): Following;
+  /**
+   * Watches a subject of a stream (or the subjects a pattern with `*` matches) from a sequence, in
+   * order, as raw bodies: an ordered, ephemeral consumer. @throws when the stream does not exist or NATS cannot be reached
+   */
+  watch(stream: string, subject: string, options: WatchOptions): Promise<Watch>;
+  /** The last message of a subject in a stream; undefined when it has none. @throws when the stream does not exist or NATS cannot be reached */
+  lastMessage(stream: string, subject: string): Promise<StoredMessage | undefined>;
+  /** What a stream holds; `subjects` (a filter) asks for its messages per subject too. */
+  streamState(stream: string, options?: { subjects?: string }): Promise<StreamState>;
+  /**
+   * Sends a validated message on core NATS without waiting for anything: the client writes what
+   * was sent within one tick in one go. An event's stream stores it all the same, unacknowledged.
+   * @throws PayloadSchemaError, PayloadTooLargeError (nothing sent), or NATS's error once closed
+   */
+  send<P>(def: SubjectDef<P>, payload: P, options?: SendOptions): void;
+  /** Listens to a subject family on core NATS, validating each message before `handle` sees it. */
+  listen<P>(def: SubjectDef<P>, options: ListenOptions<P>): Listening;
+  /** Resolves once the server has received everything sent before (a round trip). */
+  flush(): Promise<void>;
   /** Throws unless the connection is up and the server answers. */
   ping(): Promise<void>;
   /** Dead letters written by this process since it started. */
   readonly deadLetters: number;
   /** Stops serving and consuming, flushes, and closes the connection. */
   close(): Promise<void>;
+  /**
+   * The JetStream manager. @deprecated for the gateway's test fixture until it moves to
+   * `rawNats(bus)` from `@fleetgraph/kit/testing`: services use the typed methods above
+   */
+  manager(): Promise<JetStreamManager>;
 }
 
 export interface BusOptions {
@@ -85,39 +167,6 @@ export interface BusOptions {
   /** Service name: the queue group and the connection name. */
   name: string;
   log: Logger;
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const encode = (value: unknown) => encoder.encode(JSON.stringify(value));
-
-function parseJson(data: Uint8Array): { ok: true; value: unknown } | { ok: false; error: string } {
-  try {
-    return { ok: true, value: JSON.parse(decoder.decode(data)) };
-  } catch (error) {
-    return { ok: false, error: `body is not JSON: ${(error as Error).message}` };
-  }
-}
-
-function validate<T>(schema: z.ZodType<T>, version: number, data: Uint8Array, hdrs: MsgHdrs | undefined) {
-  const sent = hdrs?.get(SCHEMA_VERSION_HEADER);
-  if (sent && Number(sent) !== version) return { ok: false as const, error: `schema version ${sent} is not ${version}` };
-  const json = parseJson(data);
-  if (!json.ok) return json;
-  const parsed = schema.safeParse(json.value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false as const, error: `body does not match schema: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` };
-  }
-  return { ok: true as const, value: parsed.data };
-}
-
-function outgoingHeaders(version: number): MsgHdrs {
-  const h = natsHeaders();
-  h.set(SCHEMA_VERSION_HEADER, String(version));
-  const requestId = currentRequestId();
-  if (requestId) h.set(REQUEST_ID_HEADER, requestId);
-  return h;
 }
 
 function toStreamConfig(def: StreamDef): Partial<StreamConfig> {
@@ -144,12 +193,22 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     noAsyncTraces: true,
   });
   let connected = true;
+  const statusListeners = new Set<(status: BusStatus) => void>();
   (async () => {
     for await (const status of connection.status()) {
       if (status.type === 'disconnect') connected = false;
       else if (status.type === 'reconnect') connected = true;
       if (status.type === 'disconnect' || status.type === 'error') log.warn({ status: status.type, data: String(status.data) }, 'nats connection');
       else if (status.type === 'reconnect') log.info('nats reconnected');
+      if (status.type === 'disconnect' || status.type === 'reconnect') {
+        for (const listener of [...statusListeners]) {
+          try {
+            listener(status.type);
+          } catch (error) {
+            log.error({ err: error }, 'connection status listener failed');
+          }
+        }
+      }
     }
   })().catch(() => {});
 
@@ -159,33 +218,34 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   const consumptions = new Set<ConsumerMessages>();
   const running = new Set<Promise<void>>();
   let deadLetters = 0;
-
-  async function deadLetter(subject: string, data: Uint8Array, error: string) {
-    deadLetters++;
-    const h = natsHeaders();
-    h.set(ERROR_HEADER, error.slice(0, 1024));
-    h.set('fleetgraph-subject', subject);
-    try {
-      await jetstream.publish(deadLetterSubject(subject), data, { headers: h });
-    } catch (publishError) {
-      log.error({ err: publishError, subject }, 'could not dead-letter a message');
-    }
-  }
+  const streams: JetStreamContext = { jetstream, manager: jsm, log, deadLettered: () => void deadLetters++ };
 
   async function answer(msg: Msg, reply: Reply<unknown>) {
     if (!msg.reply) return;
     msg.respond(encode(reply), { headers: outgoingHeaders(1) });
   }
 
+  /** The name of a subject family in messages: its template or prefix. */
+  const familyOf = (def: SubjectDef<unknown>) => (def.kind === 'topic' ? def.template : def.prefix);
+
   const bus: Bus = {
-    connection,
     get connected() {
       return connected && !connection.isClosed();
     },
-    jetstream,
+    get closed() {
+      return connection.isClosed();
+    },
+    get maxPayload() {
+      return connection.info?.max_payload ?? 1024 * 1024;
+    },
     manager: jsm,
     get deadLetters() {
       return deadLetters;
+    },
+
+    onStatus(listener) {
+      statusListeners.add(listener);
+      return () => void statusListeners.delete(listener);
     },
 
     serve(def, handler, serveOptions) {
@@ -301,6 +361,75 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       };
     },
 
+    follow(def, opts) {
+      return followStream(streams, def, opts);
+    },
+
+    watch(stream, subject, opts) {
+      return watchStream(streams, stream, subject, opts);
+    },
+
+    lastMessage(stream, subject) {
+      return lastMessage(streams, stream, subject);
+    },
+
+    streamState(stream, opts) {
+      return streamState(streams, stream, opts);
+    },
+
+    send(def, payload, opts) {
+      const checked = def.schema.safeParse(payload);
+      if (!checked.success) {
+        const issue = checked.error.issues[0];
+        throw new PayloadSchemaError(familyOf(def), issue?.path.join('.') ?? '', issue?.message ?? 'invalid');
+      }
+      const data = encode(checked.data);
+      if (opts?.maxBytes !== undefined && data.length > opts.maxBytes) throw new PayloadTooLargeError(data.length, opts.maxBytes);
+      connection.publish(sendSubject(def, checked.data, opts?.tokens), data);
+    },
+
+    listen(def, opts) {
+      let malformed = 0;
+      let lastLogged = 0;
+      const subject = listenSubject(def, opts.tokens);
+      const subscription = connection.subscribe(subject, {
+        queue: opts.queue,
+        callback: (err, msg) => {
+          if (err) {
+            if (opts.error) opts.error(err);
+            else log.error({ err, subject }, 'subscription error');
+            return;
+          }
+          const parsed = validate(def.schema, def.version, msg.data, msg.headers);
+          if (!parsed.ok) {
+            malformed++;
+            if (opts.malformed) opts.malformed(parsed.error, msg.subject);
+            else if (Date.now() - lastLogged > 10_000) {
+              // A flood of bad messages must not become a flood of log lines.
+              lastLogged = Date.now();
+              log.warn({ subject: msg.subject, error: parsed.error, dropped: malformed }, 'malformed message dropped');
+            }
+            return;
+          }
+          try {
+            opts.handle(parsed.value, msg.subject);
+          } catch (error) {
+            log.error({ err: error, subject: msg.subject }, 'message handler failed');
+          }
+        },
+      });
+      return {
+        get malformed() {
+          return malformed;
+        },
+        unsubscribe: () => subscription.unsubscribe(),
+      };
+    },
+
+    async flush() {
+      await connection.flush();
+    },
+
     async ping() {
       if (connection.isClosed()) throw new Error('NATS connection is closed');
       await connection.flush();
@@ -317,7 +446,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     const event = validate(def.schema, def.version, msg.data, msg.headers);
     if (!event.ok) {
       log.warn({ subject: msg.subject, seq: msg.seq, error: event.error }, 'malformed event dead-lettered');
-      await deadLetter(msg.subject, msg.data, event.error);
+      await deadLetter(streams, msg.subject, msg.data, event.error);
       msg.ack();
       return;
     }
@@ -327,7 +456,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     } catch (error) {
       if (msg.info.redeliveryCount >= maxDeliver) {
         log.error({ err: error, subject: msg.subject, seq: msg.seq }, 'event failed on every delivery; dead-lettered');
-        await deadLetter(msg.subject, msg.data, (error as Error).message ?? String(error));
+        await deadLetter(streams, msg.subject, msg.data, (error as Error).message ?? String(error));
         msg.term();
       } else {
         log.warn({ err: error, subject: msg.subject, seq: msg.seq }, 'event handler failed; will redeliver');
@@ -336,5 +465,6 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     }
   }
 
+  registerRaw(bus, { connection, jetstream, manager: jsm });
   return bus;
 }

@@ -21,3 +21,31 @@ export class BusError extends Error {
     this.name = 'BusError';
   }
 }
+
+/** A payload that does not match its subject's schema: nothing was sent. */
+export class PayloadSchemaError extends TypeError {
+  constructor(
+    /** The subject family, e.g. `agent.v1.{clusterId}.report`. */
+    readonly family: string,
+    /** Where in the payload the first problem is (`nodes.0.name`), empty at the root. */
+    readonly path: string,
+    /** What is wrong there. */
+    readonly problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(`payload does not match ${family}: ${path || '(root)'}: ${problem}`, options);
+    this.name = 'PayloadSchemaError';
+  }
+}
+
+/** An encoded payload longer than the sender allowed: nothing was sent. */
+export class PayloadTooLargeError extends Error {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+    options?: ErrorOptions,
+  ) {
+    super(`payload of ${bytes} bytes exceeds ${limit}`, options);
+    this.name = 'PayloadTooLargeError';
+  }
+}

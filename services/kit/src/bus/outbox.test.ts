@@ -7,6 +7,7 @@ import { createLogger } from '../log.js';
 import { createSqliteStore } from '../store/sqlite.js';
 import { write, type Store } from '../store/store.js';
 import { startNatsServer, type NatsServer } from '../testing/nats-server.js';
+import { rawNats } from '../testing/raw-nats.js';
 import { createBus, type Bus } from './bus.js';
 import { createOutbox, type Published } from './outbox.js';
 import { defineEvent, type StreamDef } from './subjects.js';
@@ -36,7 +37,7 @@ async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 2
 
 /** Every message of the stream, in stream order: its thing, n and sequence. */
 async function streamed(bus: Bus): Promise<{ thingId: string; n: number; seq: number }[]> {
-  const m = await bus.manager();
+  const m = await rawNats(bus).manager();
   const info = await m.streams.info(STREAM.name);
   const out: { thingId: string; n: number; seq: number }[] = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {

@@ -2,7 +2,9 @@ import type { z } from 'zod';
 
 /**
  * Subjects are declared once, with the schema of their payload, and built only through these
- * definitions, never by concatenation at call sites (STYLE.md, Names).
+ * definitions, never by concatenation at call sites (STYLE.md, Names). Three kinds: requests
+ * (`defineRequest`, request/reply), events (`defineEvent`, JetStream) and topics (`defineTopic`,
+ * core NATS). Every definition lives in `@fleetgraph/schema`'s contracts.
  */
 
 /**
@@ -30,7 +32,36 @@ export interface EventDef<P, K extends readonly string[] = readonly string[]> {
   subject(payload: P): string;
   /** A subject filter: given tokens in order, `*` for the rest (`>` when none are given). */
   filter(...tokens: string[]): string;
+  /**
+   * The subject with a `{key}` placeholder per token (a fixed value where `fixed` gives one), as
+   * `@jetstream` bindings take it: `clusters.v1.events.{tenantId}.{clusterId}`.
+   */
+  subjectTemplate(fixed?: Partial<Record<K[number], string>>): string;
 }
+
+/**
+ * A core NATS subject family (at-most-once, no stream), e.g. `agent.v1.{clusterId}.report`: for
+ * messages that are worth nothing once missed (a report the next one replaces, a piece of a
+ * stream with its own flow control). Its `{field}` tokens come from the payload, or are given.
+ */
+export interface TopicDef<P> {
+  readonly kind: 'topic';
+  /** The template, e.g. `agent.v1.{clusterId}.report`. */
+  readonly template: string;
+  readonly schema: z.ZodType<P>;
+  readonly version: number;
+  /** The subject of one payload (its tokens taken from the payload's fields). */
+  subject(payload: P): string;
+  /** The subject with these tokens. */
+  subjectOf(tokens: Record<string, string>): string;
+  /** Every subject of the family (`*` for each token), for a subscriber. */
+  readonly wildcard: string;
+  /** The tokens of a received subject, or null when it is not of this family. */
+  parse(subject: string): Record<string, string> | null;
+}
+
+/** A subject family whose messages can be sent without waiting for an acknowledgement, and listened to. */
+export type SubjectDef<P> = EventDef<P> | TopicDef<P>;
 
 /** A JetStream stream and its limits. */
 export interface StreamDef {
@@ -62,7 +93,7 @@ export function requestSubject(def: RequestDef<unknown, unknown>, request: unkno
 }
 
 /** The subject a server listens on: given tokens filled, the others `*`. */
-export function serveSubject(def: RequestDef<unknown, unknown>, tokens: Record<string, string> = {}): string {
+export function serveSubject(def: Pick<RequestDef<unknown, unknown>, 'subject'>, tokens: Record<string, string> = {}): string {
   return def.subject.replace(PLACEHOLDER, (_m, key: string) => (key in tokens ? assertToken(key, tokens[key]) : '*'));
 }
 
@@ -72,6 +103,26 @@ export function defineRequest<Req, Res>(
   version = 1,
 ): RequestDef<Req, Res> {
   return { kind: 'request', subject, version, ...schemas };
+}
+
+/**
+ * The subject a listener subscribes to: the given tokens filled, `*` for the others. Tokens not of
+ * the family are refused, so that a typo cannot widen a subscription.
+ */
+export function listenSubject(def: SubjectDef<unknown>, tokens: Record<string, string> = {}): string {
+  const known = def.kind === 'event' ? def.keys : [...def.template.matchAll(PLACEHOLDER)].map((m) => m[1]!);
+  for (const key of Object.keys(tokens)) {
+    if (!known.includes(key)) throw new TypeError(`${key} is not a token of ${def.kind === 'event' ? def.prefix : def.template}`);
+  }
+  const token = (key: string) => (key in tokens ? assertToken(key, tokens[key]) : '*');
+  return def.kind === 'event' ? [def.prefix, ...def.keys.map(token)].join('.') : def.template.replace(PLACEHOLDER, (_m, key: string) => token(key));
+}
+
+/** The subject a message of `def` goes to: its tokens from `tokens` when given, else from the payload. */
+export function sendSubject<P>(def: SubjectDef<P>, payload: P, tokens?: Record<string, string>): string {
+  if (!tokens) return def.subject(payload);
+  if (def.kind === 'topic') return def.subjectOf(tokens);
+  return [def.prefix, ...def.keys.map((k) => assertToken(k, tokens[k]))].join('.');
 }
 
 export function defineEvent<P extends Record<string, unknown>, const K extends readonly (keyof P & string)[]>(options: {
@@ -94,6 +145,33 @@ export function defineEvent<P extends Record<string, unknown>, const K extends r
       if (tokens.length === 0) return `${prefix}.>`;
       const given = tokens.map((t, i) => assertToken(keys[i] ?? `#${i}`, t));
       return [prefix, ...given, ...keys.slice(given.length).map(() => '*')].join('.');
+    },
+    subjectTemplate: (fixed = {}) => [prefix, ...keys.map((k) => (fixed as Record<string, string | undefined>)[k] ?? `{${k}}`)].join('.'),
+  };
+}
+
+/** Defines a core NATS subject family: `template` holds `{field}` tokens, filled from the payload or given. */
+export function defineTopic<P extends Record<string, unknown>>(template: string, schema: z.ZodType<P>, version = 1): TopicDef<P> {
+  const parts = template.split('.');
+  const fill = (tokens: Record<string, unknown>) => template.replace(PLACEHOLDER, (_m, key: string) => assertToken(key, tokens[key]));
+  return {
+    kind: 'topic',
+    template,
+    schema,
+    version,
+    subject: (payload) => fill(payload),
+    subjectOf: (tokens) => fill(tokens),
+    wildcard: template.replace(PLACEHOLDER, '*'),
+    parse(subject) {
+      const given = subject.split('.');
+      if (given.length !== parts.length) return null;
+      const tokens: Record<string, string> = {};
+      for (let i = 0; i < parts.length; i++) {
+        const key = /^\{(\w+)\}$/.exec(parts[i]!)?.[1];
+        if (key) tokens[key] = given[i]!;
+        else if (parts[i] !== given[i]) return null;
+      }
+      return tokens;
     },
   };
 }

@@ -1,9 +1,4 @@
-import { Directive, Field, ID, InputType, InterfaceType, Int, ObjectType, registerEnumType, ArgsType } from 'type-graphql';
-
-/** Clouds Fleetgraph provisions on. */
-export const CloudType = { AWS: 'AWS', AZURE: 'AZURE', LOCAL: 'LOCAL' } as const;
-export type CloudType = (typeof CloudType)[keyof typeof CloudType];
-registerEnumType(CloudType, { name: 'CloudType', description: 'A cloud Fleetgraph provisions clusters on.' });
+import { Directive, Field, ID, InputType, InterfaceType, Int, ObjectType, ArgsType } from 'type-graphql';
 
 @InterfaceType({ description: 'An object with a globally unique id.' })
 export abstract class Node {

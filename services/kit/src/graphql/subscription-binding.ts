@@ -137,8 +137,8 @@ export interface StreamSubscriptionOptions {
  * @example
  * ```ts
  * @StreamSubscription(() => ClusterEvent, {
- *   subject: 'clusters.v1.events.{tenantId}.{clusterId}',
- *   stream: 'CLUSTER_EVENTS',
+ *   subject: clusterEvent.subjectTemplate(), // 'clusters.v1.events.{tenantId}.{clusterId}'
+ *   stream: clusterEvent.stream,
  *   authorize: 'cluster(id: $clusterId) { id }',
  *   replay: 'CURSOR',
  * })

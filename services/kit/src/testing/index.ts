@@ -1,3 +1,4 @@
 export * from './nats-server.js';
 export * from './free-port.js';
 export * from './tokens.js';
+export * from './raw-nats.js';

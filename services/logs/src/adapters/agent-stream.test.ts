@@ -1,6 +1,6 @@
-import { createBus, createLogger, type Bus } from '@fleetgraph/kit';
-import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
-import { decodeLogStream, encodeLogStream, logStreamControlSchema, logStreamSubjects, type CollectLogsRequest, type LogStreamMessage } from '@fleetgraph/schema';
+import { createBus, createLogger, serveSubject, type Bus } from '@fleetgraph/kit';
+import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+import { collectLogs, logStreamControl, logStreamData, type CollectLogsRequest, type LogStreamMessage } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CollectionError } from '../domain/collection-error.js';
 import { openAgentStream, type StreamItem } from './agent-stream.js';
@@ -36,23 +36,24 @@ describe('the log stream with flow control', () => {
   async function fakeAgent(behave: (send: (m: LogStreamMessage | string) => void, credits: number[], request: CollectLogsRequest) => void) {
     const clusterId = `cls-${++n}`;
     const credits: number[] = [];
-    agent.connection.subscribe(`agent.v1.${clusterId}.collect-logs`, {
+    rawNats(agent).connection.subscribe(serveSubject(collectLogs, { clusterId }), {
       callback: (_err, msg) => {
         const request = JSON.parse(decoder.decode(msg.data)) as CollectLogsRequest;
-        const subjects = logStreamSubjects(request.stream.id);
-        agent.connection.subscribe(subjects.control, {
-          callback: (_e, control) => {
-            const decoded = decodeLogStream(logStreamControlSchema, control.data);
-            if (decoded.ok && decoded.value.type === 'credit') credits.push(decoded.value.upTo);
+        const tokens = { streamId: request.stream.id };
+        agent.listen(logStreamControl, {
+          tokens,
+          handle: (control) => {
+            if (control.type === 'credit') credits.push(control.upTo);
           },
         });
         msg.respond(encoder.encode(JSON.stringify({ ok: true, data: { accepted: true, nodes: 1 } })));
-        const send = (m: LogStreamMessage | string) => agent.connection.publish(subjects.data, typeof m === 'string' ? encoder.encode(m) : encodeLogStream(m));
+        // Strings go as they are: what a real agent never sends.
+        const send = (m: LogStreamMessage | string) => (typeof m === 'string' ? rawNats(agent).connection.publish(logStreamData.subjectOf(tokens), encoder.encode(m)) : agent.send(logStreamData, m, { tokens }));
         setTimeout(() => behave(send, credits, request), 20);
       },
     });
     // The server has the subscription once a round trip went through after it.
-    await agent.connection.flush();
+    await agent.flush();
     return { clusterId, credits };
   }
 
@@ -118,8 +119,8 @@ describe('the log stream with flow control', () => {
 
   it('should report an agent that is not connected, and one that does not answer', async () => {
     await expect(consume('cls-nobody')).rejects.toMatchObject({ code: 'AGENT_UNREACHABLE' });
-    agent.connection.subscribe('agent.v1.cls-deaf.collect-logs', { callback: () => {} });
-    await agent.connection.flush();
+    rawNats(agent).connection.subscribe(serveSubject(collectLogs, { clusterId: 'cls-deaf' }), { callback: () => {} });
+    await agent.flush();
     await expect(consume('cls-deaf')).rejects.toMatchObject({ code: 'AGENT_TIMEOUT', message: 'the agent of cluster cls-deaf did not answer within 1 s' });
   });
 });

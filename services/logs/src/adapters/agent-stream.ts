@@ -1,40 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { BusError, type Bus } from '@fleetgraph/kit';
-import {
-  collectLogs,
-  decodeLogStream,
-  encodeLogStream,
-  logStreamMessageSchema,
-  logStreamSubjects,
-  type CollectLogsRequest,
-  type LogStreamMessage,
-} from '@fleetgraph/schema';
+import { collectLogs, logStreamControl, logStreamData, type CollectLogsRequest, type LogStreamMessage } from '@fleetgraph/schema';
+import type { AgentStream, AgentStreamOptions, StreamItem } from '../app/ports.js';
 import { CollectionError } from '../domain/collection-error.js';
 
-/** What the archive is made of: every stream message but `error`, which ends the stream as a CollectionError. */
-export type StreamItem = Exclude<LogStreamMessage, { type: 'error' }>;
-
-export interface AgentStreamOptions {
-  /** Messages the agent may send beyond the last one consumed. */
-  window: number;
-  /** Largest piece of a file per message. */
-  chunkBytes: number;
-  /** How long the agent has to accept the request. */
-  requestTimeoutMs: number;
-  /** How long the stream may stay silent while the archive waits for it. */
-  idleTimeoutMs: number;
-  /** Aborts the stream; its reason (a CollectionError) is what the consumer gets. */
-  signal?: AbortSignal;
-}
-
-/** A collection's stream of messages, in order, as they may be consumed. */
-export interface AgentStream extends AsyncIterable<StreamItem> {
-  /** Nodes the agent reported when it accepted. */
-  readonly nodes: number;
-  /** Tells the agent to stop, and closes the stream. */
-  cancel(reason: string): void;
-  close(): void;
-}
+export type { AgentStream, AgentStreamOptions, StreamItem };
 
 /**
  * The logs service's end of a collection (see schema/src/contracts/logs.ts): subscribes to the
@@ -51,7 +21,7 @@ class Receiver implements AgentStream {
   private expected = 1;
   private granted: number;
   private closed = false;
-  private readonly subjects: { data: string; control: string };
+  private readonly tokens: { streamId: string };
   private readonly subscription: { unsubscribe(): void };
   private readonly onAbort = () => this.fail(this.options.signal?.reason instanceof CollectionError ? this.options.signal.reason : new CollectionError('STOPPED', 'the collection was stopped'));
 
@@ -61,27 +31,30 @@ class Receiver implements AgentStream {
     private readonly options: AgentStreamOptions,
   ) {
     this.granted = options.window;
-    this.subjects = logStreamSubjects(streamId);
-    this.subscription = bus.connection.subscribe(this.subjects.data, { callback: (err, msg) => this.receive(err, msg?.data) });
+    this.tokens = { streamId };
+    this.subscription = bus.listen(logStreamData, {
+      tokens: this.tokens,
+      handle: (message) => this.receive(message),
+      malformed: (error) => this.broken(`the agent sent a malformed message (${error})`),
+      error: (error) => this.broken(`the log stream failed: ${error.message}`),
+    });
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
     if (options.signal?.aborted) this.onAbort();
   }
 
-  private receive(err: Error | null, data: Uint8Array | undefined): void {
+  private receive(message: LogStreamMessage): void {
     if (this.failure || this.closed) return;
-    if (err || !data) return this.fail(new CollectionError('STREAM_BROKEN', `the log stream failed: ${err?.message ?? 'no data'}`));
-    const decoded = decodeLogStream(logStreamMessageSchema, data);
-    if (!decoded.ok) return this.fail(new CollectionError('STREAM_BROKEN', `the agent sent a malformed message (${decoded.error})`));
-    const message = decoded.value;
-    if (message.seq !== this.expected) {
-      return this.fail(new CollectionError('STREAM_BROKEN', `log data was lost in transit: expected message ${this.expected}, got ${message.seq}`));
-    }
-    if (message.type !== 'error' && message.seq > this.granted) {
-      return this.fail(new CollectionError('STREAM_BROKEN', `the agent sent past its flow-control window (${this.granted})`));
-    }
+    if (message.seq !== this.expected) return this.broken(`log data was lost in transit: expected message ${this.expected}, got ${message.seq}`);
+    if (message.type !== 'error' && message.seq > this.granted) return this.broken(`the agent sent past its flow-control window (${this.granted})`);
     this.expected++;
     this.queue.push(message);
     this.notify();
+  }
+
+  /** The stream broke (a message lost, malformed or beyond the window): it ends, unless it ended already. */
+  private broken(message: string): void {
+    if (this.failure || this.closed) return;
+    this.fail(new CollectionError('STREAM_BROKEN', message));
   }
 
   private notify(): void {
@@ -99,7 +72,7 @@ class Receiver implements AgentStream {
   private grant(consumed: number): void {
     if (this.closed || this.granted - consumed > this.options.window / 2) return;
     this.granted = consumed + this.options.window;
-    if (!this.bus.connection.isClosed()) this.bus.connection.publish(this.subjects.control, encodeLogStream({ type: 'credit', upTo: this.granted }));
+    if (!this.bus.closed) this.bus.send(logStreamControl, { type: 'credit', upTo: this.granted }, { tokens: this.tokens });
   }
 
   private waitForMessage(): Promise<boolean> {
@@ -134,7 +107,7 @@ class Receiver implements AgentStream {
   }
 
   cancel(reason: string): void {
-    if (!this.closed && !this.bus.connection.isClosed()) this.bus.connection.publish(this.subjects.control, encodeLogStream({ type: 'cancel', reason: reason.slice(0, 2048) }));
+    if (!this.closed && !this.bus.closed) this.bus.send(logStreamControl, { type: 'cancel', reason: reason.slice(0, 2048) }, { tokens: this.tokens });
     this.close();
   }
 

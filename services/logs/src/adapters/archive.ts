@@ -3,30 +3,10 @@ import { PassThrough, Transform, type Readable, type TransformCallback } from 'n
 import { LOG_PART_FOLDERS, type LogParts } from '@fleetgraph/schema';
 import { ZipFile } from 'yazl';
 import { CollectionError } from '../domain/collection-error.js';
-import { MANIFEST_FILE, ManifestWriter, type ArchivedFile, type ManifestHeader } from '../domain/manifest.js';
-import type { StreamItem } from './agent-stream.js';
+import type { ArchiveOptions, ArchiveSummary, StreamItem } from '../app/ports.js';
+import { MANIFEST_FILE, ManifestWriter, type ArchivedFile } from '../domain/manifest.js';
 
-export interface ArchiveOptions {
-  /** The folder every entry lies in (the archive's name without `.zip`). */
-  root: string;
-  /** What Manifest.yaml says about the bundle and the cluster (`collectedAt` is filled in). */
-  header: Omit<ManifestHeader, 'bundle'> & { bundle: Omit<ManifestHeader['bundle'], 'collectedAt'> };
-  parts: LogParts;
-  /** The archive may not grow past this many bytes. */
-  maxBytes: number;
-  /** Aborts the archive; its reason is the error thrown. */
-  signal?: AbortSignal;
-}
-
-export interface ArchiveSummary {
-  /** Bytes of the archive as stored. */
-  sizeBytes: number;
-  files: number;
-  resources: number;
-  /** Lines and bytes of every log file, uncompressed. */
-  lines: number;
-  uncompressedBytes: number;
-}
+export type { ArchiveOptions, ArchiveSummary };
 
 /** Fails the stream it passes once more than `max` bytes went through. */
 class SizeLimit extends Transform {

@@ -1,5 +1,7 @@
 import { VersionConflictError, write, type Collection, type Identity, type Outbox, type Store, type StoredDoc, type Write } from '@fleetgraph/kit';
 import { logBundleChanged } from '@fleetgraph/schema';
+import pRetry from 'p-retry';
+import type { BundleStore } from '../app/ports.js';
 import { PENDING_STATUSES, type LogBundle } from '../domain/bundle.js';
 import { toMessage } from './bundle.events.js';
 
@@ -13,7 +15,7 @@ export const MAX_BUNDLES_PER_CLUSTER = 100;
  * tenant, or of a project the caller cannot read, is indistinguishable from a missing one. Every
  * change of status is written with its `logs.v1.bundles` event in the outbox.
  */
-export class BundleRepository {
+export class BundleRepository implements BundleStore {
   private constructor(
     private readonly store: Store,
     private readonly outbox: Outbox,
@@ -36,8 +38,9 @@ export class BundleRepository {
     return bundle;
   }
 
-  /** A bundle by id, whoever owns it: for the service's own work. */
+  /** A bundle by id, whoever owns it: for the service's own work. Null for an empty id, which names none (the store takes non-empty ids only). */
   async get(id: string): Promise<LogBundle | null> {
+    if (id === '') return null;
     const doc = await this.bundles.get(id);
     return doc && fromStored(doc);
   }
@@ -71,20 +74,18 @@ export class BundleRepository {
    * @returns the bundle as saved, or null when it is gone or `change` declined
    */
   async update(id: string, change: (bundle: LogBundle) => LogBundle | null, options: { quiet?: boolean } = {}): Promise<LogBundle | null> {
-    for (let attempt = 0; ; attempt++) {
+    const attempt = async (): Promise<LogBundle | null> => {
       const doc = await this.bundles.get(id);
       if (!doc) return null;
       const changed = change(fromStored(doc));
       if (!changed) return null;
-      try {
-        if (options.quiet) return fromStored(await this.bundles.replace({ ...changed, id, version: doc.version }));
-        await this.store.commit([write.replace(this.bundles, { ...changed, id, version: doc.version }), this.announce(changed)]);
-        this.outbox.kick();
-        return { ...changed, id };
-      } catch (error) {
-        if (!(error instanceof VersionConflictError) || attempt >= 5) throw error;
-      }
-    }
+      if (options.quiet) return fromStored(await this.bundles.replace({ ...changed, id, version: doc.version }));
+      await this.store.commit([write.replace(this.bundles, { ...changed, id, version: doc.version }), this.announce(changed)]);
+      this.outbox.kick();
+      return { ...changed, id };
+    };
+    // A conflict is another write in between: read again and apply `change` to that.
+    return pRetry(attempt, { retries: 5, minTimeout: 0, maxTimeout: 0, shouldRetry: ({ error }) => error instanceof VersionConflictError });
   }
 
   private announce(bundle: LogBundle): Write {

@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { BusError, type Bus, type Identity, type Logger } from '@fleetgraph/kit';
-import { getCluster, type ClusterSummary } from '@fleetgraph/schema';
+import { BusError, createLeaseRunner, type Identity, type Lease, type LeaseRunner, type Logger } from '@fleetgraph/kit';
+import type { ClusterSummary } from '@fleetgraph/schema';
 import { ulid } from 'ulid';
-import { openAgentStream } from '../adapters/agent-stream.js';
-import { writeArchive, type ArchiveSummary } from '../adapters/archive.js';
-import type { BundleRepository } from '../adapters/bundle.repo.js';
 import type { BlobStore } from '../domain/blob-store.js';
-import { archiveFileName, archiveRoot, selectedParts, validateParts, type LogBundle, type Problem } from '../domain/bundle.js';
+import { archiveFileName, archiveRoot, bundleLease, PENDING_STATUSES, selectedParts, validateParts, type LogBundle, type Problem } from '../domain/bundle.js';
 import { CollectionError } from '../domain/collection-error.js';
 import { CollectionQueue, type QueuedJob } from '../domain/collection-queue.js';
+import type { AgentLogs, ArchiveSummary, ArchiveWriter, BundleStore, ClusterDirectory } from './ports.js';
 
 /** How collections run; see the README for each setting and its default. */
 export interface CollectionSettings {
@@ -71,10 +69,16 @@ export interface RequestInput {
   nodeLogs?: boolean | null;
 }
 
+/** What collections work with: ports only (adapters/collection-sources.ts makes the NATS ones). */
 export interface LogCollectionsDeps {
-  bundles: BundleRepository;
+  bundles: BundleStore;
   blobs: BlobStore;
-  bus: Bus;
+  /** The clusters service: is the cluster the caller's, and where is it. */
+  clusters: ClusterDirectory;
+  /** The clusters' agents, which stream the logs. */
+  agents: AgentLogs;
+  /** Writes the archive as the stream comes. */
+  archives: ArchiveWriter;
   log: Logger;
   settings?: Partial<CollectionSettings>;
   /** Names this replica in leases. @default a random id */
@@ -87,13 +91,19 @@ interface Job extends QueuedJob {
   cluster: ClusterSummary;
 }
 
+const pending = (bundle: LogBundle) => PENDING_STATUSES.includes(bundle.status);
+
+/** Bundles whose replica died, failed per sweep at most. */
+const TAKEOVERS_PER_SWEEP = 100;
+
 const notFound = (): Problem => ({ code: 'NOT_FOUND', message: 'no such cluster', field: ['input', 'clusterId'] });
 
 /**
  * Log bundle collections: takes requests, queues them under the concurrency limits, runs each
  * (the agent streams, the archive is written to the blob store as it comes), and records and
  * publishes every status change. A replica holds the bundles it queued or runs with a lease it
- * renews; when a replica dies, another one's sweep fails its bundles with a clear message.
+ * renews (kit's lease runner); when a replica dies, another one's sweep takes its bundles over
+ * by failing them with a clear message, since a collection streams to the replica that asked.
  */
 export class LogCollections {
   readonly settings: CollectionSettings;
@@ -101,23 +111,31 @@ export class LogCollections {
   private readonly queue: CollectionQueue<Job>;
   private readonly running = new Map<string, AbortController>();
   private readonly finished = new Set<Promise<void>>();
-  private timers: NodeJS.Timeout[] = [];
+  private readonly leases: LeaseRunner<LogBundle>;
   private stopping = false;
 
   constructor(private readonly deps: LogCollectionsDeps) {
     this.settings = { ...DEFAULT_COLLECTION_SETTINGS, ...deps.settings };
     this.replicaId = deps.replicaId ?? `logs-${randomUUID()}`;
     this.queue = new CollectionQueue({ total: this.settings.maxConcurrent, perCluster: this.settings.maxConcurrentPerCluster, queued: this.settings.maxQueued });
+    this.leases = createLeaseRunner<LogBundle>({
+      log: deps.log,
+      name: 'log collection',
+      idKey: 'bundleId',
+      owner: this.replicaId,
+      sweepMs: this.settings.sweepMs,
+      concurrency: TAKEOVERS_PER_SWEEP,
+      findWork: (now, limit) => deps.bundles.findStale(now.getTime(), limit),
+      takeOver: (stale, now) => this.failInterrupted(stale.id, now),
+      // Queued and running collections are held in memory, and their leases renewed from there.
+      renew: { leaseMs: this.settings.leaseMs, ids: () => this.queue.ids(), renew: (id, lease) => this.renewLease(id, lease) },
+      housekeeping: (now) => this.deleteExpired(now),
+    });
   }
 
   /** Starts renewing leases and sweeping stale and expired bundles. */
   start(): void {
-    const renew = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.settings.leaseMs / 3)));
-    const sweep = setInterval(() => void this.sweep(), this.settings.sweepMs);
-    renew.unref();
-    sweep.unref();
-    this.timers = [renew, sweep];
-    void this.sweep();
+    this.leases.start();
   }
 
   /** Collections waiting and running in this replica. */
@@ -135,7 +153,7 @@ export class LogCollections {
     const problems = validateParts(parts);
     let cluster: ClusterSummary | null = null;
     try {
-      cluster = await this.deps.bus.request(getCluster, { tenantId: identity.tenantId, id: input.clusterId });
+      cluster = await this.deps.clusters.cluster({ tenantId: identity.tenantId, id: input.clusterId });
     } catch (error) {
       if (!(error instanceof BusError && (error.code === 'NOT_FOUND' || error.code === 'BAD_REQUEST'))) {
         this.deps.log.error({ err: error }, 'clusters.v1.get failed');
@@ -151,7 +169,7 @@ export class LogCollections {
       return { kind: 'problems', problems: [{ code: 'TOO_MANY_REQUESTS', message: 'too many log bundles are waiting to be collected; try again later', field: ['input'] }] };
     }
 
-    const bundle = await this.deps.bundles.insert({
+    const draft: LogBundle = {
       id: `lb_${ulid()}`,
       tenantId: identity.tenantId,
       projectId: cluster.projectId,
@@ -167,9 +185,11 @@ export class LogCollections {
       fileName: null,
       sizeBytes: null,
       expiresAt: new Date(now.getTime() + this.settings.retentionMs).toISOString(),
-      owner: this.replicaId,
-      leaseUntil: now.getTime() + this.settings.leaseMs,
-    });
+      owner: null,
+      leaseUntil: null,
+    };
+    // Held by this replica from the start: it queues and runs the collection.
+    const bundle = await this.deps.bundles.insert(bundleLease.write(draft, { owner: this.replicaId, until: now.getTime() + this.settings.leaseMs }));
     this.queue.enqueue({ id: bundle.id, clusterId: cluster.id, cluster });
     this.pump();
     return { kind: 'requested', bundle };
@@ -204,16 +224,9 @@ export class LogCollections {
       const expiresAt = new Date(startedAt.getTime() + this.settings.retentionMs);
       const summary = await this.collect(bundle, job.cluster, startedAt, expiresAt, controller.signal);
       const readyAt = new Date();
-      const ready = await this.transition(job.id, (b) => ({
-        ...b,
-        status: 'READY',
-        message: null,
-        sizeBytes: summary.sizeBytes,
-        readyAt: readyAt.toISOString(),
-        expiresAt: expiresAt.toISOString(),
-        owner: null,
-        leaseUntil: null,
-      }));
+      const ready = await this.transition(job.id, (b) =>
+        bundleLease.write({ ...b, status: 'READY', message: null, sizeBytes: summary.sizeBytes, readyAt: readyAt.toISOString(), expiresAt: expiresAt.toISOString() }, null),
+      );
       this.deps.log.info({ bundleId: job.id, clusterId: job.clusterId, ...summary, ms: readyAt.getTime() - startedAt.getTime() }, 'log bundle ready');
       if (ready) this.deps.onCollection?.({ type: 'finished', bundle: ready, summary });
     } catch (error) {
@@ -222,7 +235,7 @@ export class LogCollections {
       if (!(error instanceof CollectionError)) this.deps.log.error({ err: error, bundleId: job.id }, 'log collection failed unexpectedly');
       else this.deps.log.warn({ bundleId: job.id, code: error.code, reason: message }, 'log collection failed');
       await this.deps.blobs.delete(job.id).catch(() => {});
-      const failed = await this.transition(job.id, (b) => ({ ...b, status: 'FAILED', message, fileName: null, sizeBytes: null, owner: null, leaseUntil: null })).catch((e: unknown) => {
+      const failed = await this.transition(job.id, (b) => bundleLease.write({ ...b, status: 'FAILED', message, fileName: null, sizeBytes: null }, null)).catch((e: unknown) => {
         this.deps.log.error({ err: e, bundleId: job.id }, 'could not record a failed collection');
         return null;
       });
@@ -236,8 +249,7 @@ export class LogCollections {
   private async collect(bundle: LogBundle, cluster: ClusterSummary, startedAt: Date, expiresAt: Date, signal: AbortSignal): Promise<ArchiveSummary> {
     const { settings } = this;
     const namespaceSince = new Date(startedAt.getTime() - settings.namespaceWindowMs).toISOString();
-    const stream = await openAgentStream(
-      this.deps.bus,
+    const stream = await this.deps.agents.open(
       { clusterId: bundle.clusterId, tenantId: bundle.tenantId, bundleId: bundle.id, parts: bundle.parts, nodeLogLines: settings.tailLines, namespaceSince },
       { window: settings.window, chunkBytes: settings.chunkBytes, requestTimeoutMs: settings.agentTimeoutMs, idleTimeoutMs: settings.idleTimeoutMs, signal },
     );
@@ -245,7 +257,7 @@ export class LogCollections {
     // The file name is known now: record it, so a FAILED bundle does not claim one.
     await this.transition(bundle.id, (b) => ({ ...b, fileName, message: `collecting from ${stream.nodes} nodes` }));
     try {
-      return await writeArchive(stream, (archive) => this.deps.blobs.write(bundle.id, archive, { expiresAt }), {
+      return await this.deps.archives(stream, (archive) => this.deps.blobs.write(bundle.id, archive, { expiresAt }), {
         root: archiveRoot(fileName),
         parts: bundle.parts,
         maxBytes: settings.maxArchiveBytes,
@@ -268,46 +280,46 @@ export class LogCollections {
    * longer this replica's (another replica's sweep failed it), is left alone: null.
    */
   private async transition(id: string, change: (bundle: LogBundle) => LogBundle): Promise<LogBundle | null> {
-    return this.deps.bundles.update(id, (b) => (b.owner === this.replicaId && (b.status === 'REQUESTED' || b.status === 'COLLECTING') ? change(b) : null));
+    return this.deps.bundles.update(id, (b) => (this.holds(b) ? change(b) : null));
   }
 
-  private async renewLeases(): Promise<void> {
-    const until = Date.now() + this.settings.leaseMs;
-    for (const id of this.queue.ids()) {
-      await this.deps.bundles
-        .update(id, (b) => (b.owner === this.replicaId && (b.status === 'REQUESTED' || b.status === 'COLLECTING') ? { ...b, leaseUntil: until } : null), { quiet: true })
-        .catch((error: unknown) => this.deps.log.warn({ err: error, bundleId: id }, 'could not renew a collection lease'));
-    }
+  /** Whether this replica holds the bundle, still to collect or collecting. */
+  private holds(bundle: LogBundle): boolean {
+    return bundleLease.read(bundle).owner === this.replicaId && pending(bundle);
   }
 
-  /** Fails the bundles whose replica stopped renewing them, and deletes expired bundles and archives. */
-  async sweep(now = new Date()): Promise<void> {
-    try {
-      for (const stale of await this.deps.bundles.findStale(now.getTime())) {
-        const failed = await this.deps.bundles.update(stale.id, (b) =>
-          (b.status === 'REQUESTED' || b.status === 'COLLECTING') && (b.leaseUntil ?? 0) < now.getTime()
-            ? { ...b, status: 'FAILED', message: 'the collection was interrupted: the logs service replica running it stopped; request the logs again', owner: null, leaseUntil: null }
-            : null,
-        );
-        if (failed) {
-          await this.deps.blobs.delete(failed.id).catch(() => {});
-        }
-      }
-      const bundles = await this.deps.bundles.deleteExpired(now);
-      const blobs = await this.deps.blobs.deleteExpired(now);
-      if (bundles + blobs > 0) this.deps.log.info({ bundles, blobs }, 'expired log bundles deleted');
-    } catch (error) {
-      this.deps.log.error({ err: error }, 'log bundle sweep failed');
-    }
+  /** Renews the lease of a bundle this replica queued or runs (no watcher sees it). */
+  private async renewLease(id: string, lease: Lease): Promise<void> {
+    await this.deps.bundles.update(id, (b) => (this.holds(b) ? bundleLease.write(b, lease) : null), { quiet: true });
+  }
+
+  /** Takes over a bundle whose replica stopped renewing it: a collection cannot go on elsewhere, so it fails, and its partial archive goes. */
+  private async failInterrupted(id: string, now: Date): Promise<void> {
+    const message = 'the collection was interrupted: the logs service replica running it stopped; request the logs again';
+    const failed = await this.deps.bundles.update(id, (b) =>
+      pending(b) && (bundleLease.read(b).until ?? 0) < now.getTime() ? bundleLease.write({ ...b, status: 'FAILED', message }, null) : null,
+    );
+    if (failed) await this.deps.blobs.delete(failed.id).catch(() => {});
+  }
+
+  private async deleteExpired(now: Date): Promise<void> {
+    const bundles = await this.deps.bundles.deleteExpired(now);
+    const blobs = await this.deps.blobs.deleteExpired(now);
+    if (bundles + blobs > 0) this.deps.log.info({ bundles, blobs }, 'expired log bundles deleted');
+  }
+
+  /** Fails the bundles whose replica stopped renewing them (takes them over), and deletes expired bundles and archives. */
+  sweep(now = new Date()): Promise<void> {
+    return this.leases.sweep(now);
   }
 
   /** Stops: queued and running collections end FAILED (the agents are told to stop). */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const timer of this.timers) clearInterval(timer);
+    await this.leases.stop();
     const stopped = new CollectionError('STOPPED', 'the logs service stopped before the collection finished; request the logs again');
     for (const job of this.queue.drain()) {
-      await this.transition(job.id, (b) => ({ ...b, status: 'FAILED', message: stopped.message, owner: null, leaseUntil: null })).catch(() => null);
+      await this.transition(job.id, (b) => bundleLease.write({ ...b, status: 'FAILED', message: stopped.message }, null)).catch(() => null);
     }
     for (const controller of this.running.values()) controller.abort(stopped);
     await Promise.allSettled([...this.finished]);

@@ -1,3 +1,4 @@
+import { leaseFields } from '@fleetgraph/kit';
 import type { LogBundleStatus as Status, LogParts } from '@fleetgraph/schema';
 
 export type { LogParts };
@@ -35,6 +36,9 @@ export interface LogBundle {
   owner: string | null;
   leaseUntil: number | null;
 }
+
+/** Where a bundle keeps its lease (the field names and format bundles have always been stored with). */
+export const bundleLease = leaseFields<LogBundle>({ owner: 'owner', until: 'leaseUntil', time: 'epoch-ms' });
 
 /** A domain failure of a request, returned as a userError. */
 export interface Problem {

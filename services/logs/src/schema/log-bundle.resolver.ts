@@ -1,5 +1,5 @@
 import { GatewayExecutedFieldError, graphqlError, StreamSubscription, userError, type SubgraphContext } from '@fleetgraph/kit';
-import { LOG_BUNDLES_STREAM } from '@fleetgraph/schema';
+import { logBundleChanged } from '@fleetgraph/schema';
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { BundleRepository } from '../adapters/bundle.repo.js';
 import type { DownloadLinks } from '../adapters/download-links.js';
@@ -80,8 +80,8 @@ export class LogBundleSubscriptionResolver {
   @StreamSubscription(
     () => LogBundle,
     {
-      subject: 'logs.v1.bundles.{tenantId}.{id}',
-      stream: LOG_BUNDLES_STREAM.name,
+      subject: logBundleChanged.subjectTemplate(),
+      stream: logBundleChanged.stream,
       authorize: 'logBundle(id: $id) { id }',
       replay: 'LAST',
       complete: 'status in [READY, FAILED]',

@@ -1,3 +1,4 @@
+import type { CloudType } from '@fleetgraph/schema';
 import semver from 'semver';
 import { parseAllDocuments } from 'yaml';
 
@@ -34,7 +35,6 @@ export interface PackLayer {
   skipK8sInstall: boolean | null;
 }
 
-export type CloudType = 'AWS' | 'AZURE' | 'LOCAL';
 
 export interface ClusterProfile {
   id: string;

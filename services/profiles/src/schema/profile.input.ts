@@ -1,4 +1,4 @@
-import { CloudType } from '@fleetgraph/kit';
+import { CloudType } from '@fleetgraph/schema';
 import { Field, ID, InputType } from 'type-graphql';
 import { PackType } from '../domain/profile.js';
 

@@ -1,7 +1,9 @@
-import { CloudType, Node, PageInfo, UserError } from '@fleetgraph/kit';
+import { Node, PageInfo, UserError } from '@fleetgraph/kit';
+import { CloudType } from '@fleetgraph/schema';
 import { Directive, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { PackType } from '../domain/profile.js';
 
+registerEnumType(CloudType, { name: 'CloudType', description: 'A cloud Fleetgraph provisions clusters on.' });
 registerEnumType(PackType, { name: 'PackType', description: 'What a pack provides, in the order layers are applied.' });
 
 @ObjectType({ description: 'One pack of a profile, with its values.' })

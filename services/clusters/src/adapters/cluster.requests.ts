@@ -1,0 +1,17 @@
+import type { Bus } from '@fleetgraph/kit';
+import { applyPacks, getProfile, resolveImage } from '@fleetgraph/schema';
+import type { ClusterRequests } from '../orchestrator/ports.js';
+
+/**
+ * What the orchestrator asks other services, over NATS: the profiles service (`profiles.v1.get`),
+ * the images service (`images.v1.resolve`) and each cluster's agent (`agent.v1.<clusterId>.apply-packs`).
+ */
+export function natsClusterRequests(bus: Bus): ClusterRequests {
+  return {
+    profile: (request) => bus.request(getProfile, request),
+    // A copy or build is never waited for: the images service answers with the image's state at once.
+    resolveImage: (request) => bus.request(resolveImage, request, { timeoutMs: 15_000 }),
+    // The agent answers once every pack is installed.
+    applyPacks: (request) => bus.request(applyPacks, request, { timeoutMs: 30_000 }),
+  };
+}

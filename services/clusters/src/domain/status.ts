@@ -1,0 +1,61 @@
+import type { ClusterNetwork } from '@fleetgraph/clouds';
+import { leaseFields } from '@fleetgraph/kit';
+import type { ClusterPhase } from '@fleetgraph/schema';
+import type { Condition } from './conditions.js';
+import type { MachineIntent } from './machines.js';
+
+/** What the orchestrator observed and decided; written by one replica at a time (the lease holder). */
+export interface ClusterStatus {
+  id: string;
+  tenantId: string;
+  phase: ClusterPhase;
+  observedGeneration: number;
+  conditions: Condition[];
+  /** The image the cluster's machines boot from (artifact id in the region). */
+  imageId: string | null;
+  /** The profile the image was resolved for, so a profile update resolves a new one. */
+  imageProfileId: string | null;
+  network: ClusterNetwork | null;
+  intents: MachineIntent[];
+  /**
+   * Machines whose removal has been announced by a MachineDeleted event (written before the
+   * cloud is asked, so that a retried or taken-over removal is announced once); pruned to the
+   * machines still observed. Missing in statuses stored before it existed.
+   */
+  announcedRemovals?: string[];
+  /** The profile whose packs the agent confirmed installed. */
+  addonsProfileId: string | null;
+  /** Consecutive failed attempts, for backoff. */
+  failures: number;
+  /** When the cluster is next due; null when it needs nothing (DELETED). Indexed. */
+  nextReconcileAt: string | null;
+  /** The replica reconciling it, and until when (ISO-8601; indexed): see `statusLease`. */
+  leaseOwner: string | null;
+  leaseUntil: string | null;
+}
+
+/** A status as stored, with the version its next write compares with. */
+export type VersionedStatus = ClusterStatus & { version: number };
+
+/** Where a status keeps its lease (the field names and format statuses have always been stored with). */
+export const statusLease = leaseFields<ClusterStatus>({ owner: 'leaseOwner', until: 'leaseUntil', time: 'iso' });
+
+/** The status of a new cluster: PENDING, due now. */
+export function initialStatus(spec: { id: string; tenantId: string }, now: Date): ClusterStatus {
+  return {
+    id: spec.id,
+    tenantId: spec.tenantId,
+    phase: 'PENDING',
+    observedGeneration: 0,
+    conditions: [],
+    imageId: null,
+    imageProfileId: null,
+    network: null,
+    intents: [],
+    addonsProfileId: null,
+    failures: 0,
+    nextReconcileAt: now.toISOString(),
+    leaseOwner: null,
+    leaseUntil: null,
+  };
+}

@@ -1,0 +1,64 @@
+import type { CloudProvider } from '@fleetgraph/clouds';
+import type { RequestDef } from '@fleetgraph/kit';
+import type { applyPacks, ClusterEventMessage, ClusterSummary, CloudType, ConditionsUpdateMessage, getProfile, resolveImage } from '@fleetgraph/schema';
+import type { ClusterSpec } from '../domain/cluster.js';
+import type { VersionedStatus } from '../domain/status.js';
+
+/**
+ * What the orchestrator needs from the world, implemented by the adapters: the status store
+ * (adapters/cluster.repo.ts), the cloud providers (adapters/providers.ts) and the other services
+ * it asks (adapters/cluster.requests.ts, over NATS). The orchestrator and its phases know no
+ * adapter; tests give them in-memory ones (phases.test.ts).
+ */
+
+type RequestOf<D> = D extends RequestDef<infer Req, unknown> ? Req : never;
+type ReplyOf<D> = D extends RequestDef<unknown, infer Res> ? Res : never;
+
+/**
+ * What a status write announces, in this order, together with the status (the repository puts
+ * them in its outbox in the same store commit, and the relay publishes them).
+ */
+export type Announcement =
+  | { type: 'event'; event: ClusterEventMessage }
+  | { type: 'conditions'; update: ConditionsUpdateMessage }
+  | { type: 'lifecycle'; cluster: ClusterSummary };
+
+/** Where clusters' definitions and statuses are kept, and how a replica claims one. */
+export interface ClusterStatusStore {
+  getSpec(id: string): Promise<{ spec: ClusterSpec } | null>;
+  getStatus(id: string): Promise<VersionedStatus | null>;
+  /** Statuses due for reconciliation that nobody holds, most overdue first. */
+  due(now: Date, limit: number): Promise<VersionedStatus[]>;
+  /** Due statuses whose lease ran out (its replica died or stalled), in lease order. */
+  expiredLeases(now: Date, limit: number): Promise<VersionedStatus[]>;
+  /** Claims a status for `owner` for `leaseMs`, unless another owner holds an unexpired lease: the status at its new version, or null. */
+  claim(status: VersionedStatus, owner: string, now: Date, leaseMs: number): Promise<VersionedStatus | null>;
+  /**
+   * Writes the status, and with it (all or nothing) what it announces. Only the lease holder
+   * writes. @throws StaleWriteError when the lease was lost to another replica.
+   */
+  saveStatus(status: VersionedStatus, owner: string, announcements?: readonly Announcement[]): Promise<VersionedStatus>;
+}
+
+/** The cloud provider of a cloud and region (`@fleetgraph/clouds`' interface). */
+export interface CloudProviders {
+  get(type: CloudType, region: string): CloudProvider;
+}
+
+/** A cluster profile: its layers (the profiles service). @throws BusError NOT_FOUND for an unknown one */
+export interface ProfileLookup {
+  profile(request: RequestOf<typeof getProfile>): Promise<ReplyOf<typeof getProfile>>;
+}
+
+/** The OS image of a profile in a cloud and region, resolved (copied, built) by the images service. */
+export interface ImageLookup {
+  resolveImage(request: RequestOf<typeof resolveImage>): Promise<ReplyOf<typeof resolveImage>>;
+}
+
+/** The cluster's agent, which installs packs. @throws BusError NO_RESPONDERS while no agent is connected */
+export interface ClusterAgents {
+  applyPacks(request: RequestOf<typeof applyPacks>): Promise<ReplyOf<typeof applyPacks>>;
+}
+
+/** The other services the phases ask. Failures are BusErrors (code + message). */
+export type ClusterRequests = ProfileLookup & ImageLookup & ClusterAgents;

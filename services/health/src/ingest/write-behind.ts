@@ -1,0 +1,144 @@
+import type { Logger } from '@fleetgraph/kit';
+import type { HealthStore } from './ports.js';
+import { NODES_PERSIST_FACTOR, storedHealth, storedNodes, type ClusterRecord } from './records.js';
+import type { UsageSamples } from './samples.js';
+
+/** Longest stretch a flush runs before letting reports in. */
+const FLUSH_SLICE_MS = 5;
+
+export interface WriteBehindOptions {
+  store: HealthStore;
+  log: Logger;
+  now: () => number;
+  /** The ingest's records, by cluster id. */
+  records: ReadonlyMap<string, ClusterRecord>;
+  samples: UsageSamples;
+  /** A cluster's health is written at least this often, its nodes and services `NODES_PERSIST_FACTOR` times less often. */
+  persistEveryMs: number;
+}
+
+/**
+ * Writes the ingest's records off the report path: a report only marks what is to be written (a
+ * cluster whose health, nodes or services changed, or whose periodic write is due), and `flush`,
+ * called every second or so, writes closed sample buckets, then health documents, then nodes
+ * documents, one flush at a time, yielding to reports as it goes. A failed write stays marked for
+ * the next flush.
+ */
+export class WriteBehind {
+  /** Clusters whose health document is to be written, and whose nodes document. */
+  readonly #dirty = new Set<string>();
+  readonly #dirtyNodes = new Set<string>();
+  #flushing: Promise<void> | null = null;
+  readonly #stats = { writes: 0, writeErrors: 0 };
+
+  constructor(private readonly o: WriteBehindOptions) {}
+
+  /** Writes done and failed since start. */
+  get stats(): { writes: number; writeErrors: number } {
+    return { ...this.#stats };
+  }
+
+  /** Documents and sample buckets waiting to be written. */
+  get pending(): number {
+    return this.#dirty.size + this.#dirtyNodes.size + this.o.samples.pending;
+  }
+
+  /**
+   * After a report taken at `now`: the nodes are to be written when their shape changed (a new
+   * cluster's first nodes wait for the periodic write, see `newRecord`) or are due, the health
+   * when due.
+   */
+  reported(record: ClusterRecord, now: number, shape: number, first: boolean): void {
+    if (first) record.shape = shape;
+    if (shape !== record.shape || now - record.nodesSavedAt >= this.o.persistEveryMs * NODES_PERSIST_FACTOR) {
+      record.shape = shape;
+      this.#dirtyNodes.add(record.id);
+    }
+    if (now - record.savedAt >= this.o.persistEveryMs) this.#dirty.add(record.id);
+  }
+
+  /** The cluster's health changed: written at once, unless the cluster has never been written (see `newRecord`). */
+  healthChanged(record: ClusterRecord): void {
+    if (record.version !== null) this.#dirty.add(record.id);
+  }
+
+  /** Writes nothing more of a cluster. */
+  forget(clusterId: string): void {
+    this.#dirty.delete(clusterId);
+    this.#dirtyNodes.delete(clusterId);
+    this.o.samples.forget(clusterId);
+  }
+
+  /** Writes what changed: closed sample buckets, then changed clusters. One flush at a time. */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#flush().finally(() => (this.#flushing = null));
+    return this.#flushing;
+  }
+
+  /** Writes everything not yet written, open sample buckets included (at shutdown). */
+  async drain(): Promise<void> {
+    await this.#flushing;
+    for (const record of this.o.records.values()) {
+      this.o.samples.close(record);
+      if ((record.state.lastHeartbeatAt ?? 0) > record.savedAt || record.changedAt > record.savedAt) this.#dirty.add(record.id);
+      if ((record.nodesObservedAt ?? 0) > record.nodesSavedAt) this.#dirtyNodes.add(record.id);
+    }
+    await this.flush();
+  }
+
+  async #flush(): Promise<void> {
+    const { store, log } = this.o;
+    // The store's adapters may do their work synchronously (SQLite): without yielding, a flush
+    // of thousands of documents would hold the event loop, and with it the reports, for seconds.
+    let slice = performance.now();
+    const yieldNow = async () => {
+      if (performance.now() - slice < FLUSH_SLICE_MS) return;
+      await new Promise((resolve) => setImmediate(resolve));
+      slice = performance.now();
+    };
+    for (const bucket of this.o.samples.take()) {
+      try {
+        await store.saveBucket(bucket);
+        this.#stats.writes++;
+      } catch (error) {
+        this.#stats.writeErrors++;
+        log.error({ err: error, clusterId: bucket.clusterId }, 'could not write usage samples');
+      }
+      await yieldNow();
+    }
+    const ids = [...this.#dirty];
+    this.#dirty.clear();
+    for (const id of ids) {
+      const record = this.o.records.get(id);
+      if (!record) continue;
+      const now = this.o.now();
+      try {
+        record.version = await store.save(storedHealth(record, now), record.version);
+        record.savedAt = now;
+        this.#stats.writes++;
+      } catch (error) {
+        this.#stats.writeErrors++;
+        this.#dirty.add(id);
+        log.error({ err: error, clusterId: id }, 'could not write cluster health');
+      }
+      await yieldNow();
+    }
+    const nodeIds = [...this.#dirtyNodes];
+    this.#dirtyNodes.clear();
+    for (const id of nodeIds) {
+      const record = this.o.records.get(id);
+      if (!record) continue;
+      const now = this.o.now();
+      try {
+        record.nodesVersion = await store.saveNodes(storedNodes(record, now), record.nodesVersion);
+        record.nodesSavedAt = now;
+        this.#stats.writes++;
+      } catch (error) {
+        this.#stats.writeErrors++;
+        this.#dirtyNodes.add(id);
+        log.error({ err: error, clusterId: id }, 'could not write cluster nodes');
+      }
+      await yieldNow();
+    }
+  }
+}
