@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, SUBGRAPHS, subgraphUrlVariable } from '@fleetgraph/kit';
+import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, generateNatsKeys, serviceCredentials, SUBGRAPHS, subgraphUrlVariable, type NatsKeys } from '@fleetgraph/kit';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { choosePort, isFree } from './ports.js';
 
@@ -45,6 +45,19 @@ function pipeOutput(name: string, child: ChildProcess, color: number) {
       }
     });
   }
+}
+
+/**
+ * The NATS operator and account keys of this installation: generated on the first start and
+ * kept under DATA_DIR (readable by its owner only), so that restarts keep their streams' users.
+ */
+function natsKeys(): NatsKeys {
+  const file = `${dataDir}/nats/keys.json`;
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as NatsKeys;
+  const keys = generateNatsKeys();
+  writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return keys;
 }
 
 function startService(name: string, entry: string, extraEnv: NodeJS.ProcessEnv) {
@@ -107,15 +120,21 @@ async function main() {
   const gatewayOrigin = `http://localhost:${gatewayPort}`;
 
   let natsUrl = env.NATS_URL;
+  // With its own nats-server, every process connects as its own user (decentralised JWT auth);
+  // with NATS_URL, the operator gives NATS_CREDENTIALS (and NATS_ACCOUNT_SEED for clusters).
+  let keys: NatsKeys | undefined;
   if (!natsUrl) {
     ensureNatsServer();
     mkdirSync(`${dataDir}/nats`, { recursive: true });
+    keys = natsKeys();
     const { port, note } = await choosePort('nats-server', 'NATS_PORT', env.NATS_PORT, 4222);
     if (note) console.log(note);
-    nats = await startNatsServer({ port, storeDir: `${dataDir}/nats` });
+    nats = await startNatsServer({ port, storeDir: `${dataDir}/nats`, security: keys });
     natsUrl = nats.url;
-    console.log(`nats-server with JetStream on ${natsUrl}`);
+    console.log(`nats-server with JetStream and authentication on ${natsUrl}`);
   }
+  const own = async (name: string): Promise<NodeJS.ProcessEnv> =>
+    keys ? { NATS_CREDENTIALS: await serviceCredentials(keys, name), ...(name === 'clusters' ? { NATS_ACCOUNT_SEED: keys.accountSeed } : {}) } : {};
   const localCloud = `${root}services/local-cloud/dist/main.js`;
   const runLocalCloud = existsSync(localCloud) && !env.LOCAL_CLOUD_URL;
   const localCloudPort = runLocalCloud ? await choosePort('local-cloud', 'LOCAL_CLOUD_PORT', env.LOCAL_CLOUD_PORT, 4566) : undefined;
@@ -132,7 +151,7 @@ async function main() {
   };
 
   if (localCloudPort) {
-    startService('local-cloud', localCloud, { ...common, PORT: String(localCloudPort.port), DATA_DIR: `${dataDir}/local-cloud` });
+    startService('local-cloud', localCloud, { ...common, ...(await own('local-cloud')), PORT: String(localCloudPort.port), DATA_DIR: `${dataDir}/local-cloud` });
     await waitReady('local-cloud', `http://127.0.0.1:${localCloudPort.port}/healthz`);
   }
   const subgraphUrls: NodeJS.ProcessEnv = {};
@@ -143,10 +162,10 @@ async function main() {
     if (note) console.log(note);
     ports.set(subgraph.name, port);
     subgraphUrls[subgraphUrlVariable(subgraph.name)] = `http://127.0.0.1:${port}/graphql`;
-    startService(subgraph.name, `${root}services/${subgraph.name}/dist/main.js`, { ...common, PORT: String(port) });
+    startService(subgraph.name, `${root}services/${subgraph.name}/dist/main.js`, { ...common, ...(await own(subgraph.name)), PORT: String(port) });
   }
   await Promise.all([...ports].map(([name, port]) => waitReady(name, `http://127.0.0.1:${port}/readyz`)));
-  startService('gateway', `${root}gateway/dist/main.js`, { ...common, ...subgraphUrls, PORT: String(gatewayPort) });
+  startService('gateway', `${root}gateway/dist/main.js`, { ...common, ...subgraphUrls, ...(await own('gateway')), PORT: String(gatewayPort) });
   await waitReady('gateway', `http://127.0.0.1:${gatewayPort}/readyz`);
 
   console.log(`

@@ -26,7 +26,7 @@ import {
   type VerifiedBearer,
 } from '@fleetgraph/kit';
 import express from 'express';
-import { getOperationAST, GraphQLError, parse } from 'graphql';
+import { getOperationAST, GraphQLError, Kind, parse, type DocumentNode } from 'graphql';
 import { createJetStreamSource } from './subscriptions/source.js';
 import { createSubscriptionServer, type SubscriptionServer } from './subscriptions/server.js';
 import { readinessUrl, subgraphUrl } from './supergraph.js';
@@ -123,6 +123,14 @@ const refuseSubscriptions: express.RequestHandler = (req, res, next) => {
 };
 
 /** A limit error as Apollo answers it on POST /graphql: 400. */
+/** Why no operation of the document can run with the operationName given. */
+function unresolvedOperation(document: DocumentNode, operationName: string | null | undefined): string {
+  const names = document.definitions.flatMap((d) => (d.kind === Kind.OPERATION_DEFINITION ? [d.name?.value ?? null] : []));
+  if (names.length === 0) return 'the document has no operation to run';
+  if (operationName) return `Unknown operation named "${operationName}"`;
+  return 'Must provide operation name if query contains multiple operations';
+}
+
 const badRequest = (error: GraphQLError) => new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 400 } } });
 
 /**
@@ -145,7 +153,9 @@ const queryLimits: ApolloServerPlugin<GatewayContext> = {
   async requestDidStart() {
     return {
       async didResolveOperation({ schema, document, operation, request }) {
-        if (!operation) return;
+        // Which operation to run cannot be told: a request error (400), as GraphQL over HTTP
+        // says, where Apollo Gateway's executor would throw it as a server error (500).
+        if (!operation) throw badRequest(new GraphQLError(unresolvedOperation(document, request.operationName), { extensions: { code: 'BAD_REQUEST' } }));
         const refused = operationLimitError(schema, document, operation, request.variables);
         if (refused) throw badRequest(refused);
       },

@@ -1,4 +1,4 @@
-import { createBus, createLogger, exitOnStartupFailure, onShutdown } from '@fleetgraph/kit';
+import { createBus, createLogger, natsCredentials, exitOnStartupFailure, onShutdown } from '@fleetgraph/kit';
 import { readEnv } from './env.js';
 import { startGateway } from './gateway.js';
 import { loadSupergraph } from './supergraph.js';
@@ -6,7 +6,7 @@ import { loadSupergraph } from './supergraph.js';
 async function main() {
   const env = readEnv();
   const log = createLogger('gateway', env.LOG_LEVEL);
-  const bus = await createBus({ url: env.NATS_URL, name: 'gateway', log });
+  const bus = await createBus({ url: env.NATS_URL, name: 'gateway', log, credentials: natsCredentials(env) });
   const gateway = await startGateway({
     supergraphSdl: await loadSupergraph(env.SUPERGRAPH_PATH),
     host: env.HOST,

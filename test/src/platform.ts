@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, signBearer, SUBGRAPHS, subgraphUrlVariable, type Claims } from '@fleetgraph/kit';
+import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, generateNatsKeys, serviceCredentials, signBearer, SUBGRAPHS, subgraphUrlVariable, type Claims } from '@fleetgraph/kit';
 import { freePort, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { localCloudAdmin } from '@fleetgraph/local-cloud';
 import { startProcess, type ServiceProcess } from './processes.js';
@@ -26,8 +26,12 @@ export interface Platform {
   /** The local cloud's URL and admin API (quota, faults). */
   localCloudUrl: string;
   localCloud: ReturnType<typeof localCloudAdmin>;
-  /** The environment every service was started with (NATS_URL, DATA_DIR, secrets, ...). */
+  /** The environment every service was started with (NATS_URL, DATA_DIR, secrets, ...), less each one's own NATS credentials. */
   env: NodeJS.ProcessEnv;
+  /** NATS credentials of a process of the platform named `name` (every connection authenticates). */
+  credentials(name: string): Promise<string>;
+  /** `env` with the NATS credentials of a process named `name`: what a process started by a test needs. */
+  envFor(name: string): Promise<NodeJS.ProcessEnv>;
   /** A bearer token for the claims, signed with the platform's JWT secret. */
   token(claims: Claims, expiresIn?: string | number): Promise<string>;
   /** POSTs an operation to the gateway. */
@@ -51,7 +55,11 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const dataDir = await mkdtemp(join(tmpdir(), 'fleetgraph-e2e-'));
   const natsDir = join(dataDir, 'nats');
   await mkdir(natsDir);
-  let nats = await startNatsServer({ storeDir: natsDir });
+  // NATS authenticates every connection, as in production: each process has its own user.
+  const security = generateNatsKeys();
+  let nats = await startNatsServer({ storeDir: natsDir, security });
+  const credentials = (name: string) => serviceCredentials(security, name);
+  const envFor = async (name: string): Promise<NodeJS.ProcessEnv> => ({ ...env, NATS_CREDENTIALS: await credentials(name) });
   const env: NodeJS.ProcessEnv = {
     NATS_URL: nats.url,
     DATA_DIR: dataDir,
@@ -72,7 +80,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   try {
     // The local cloud runs beside the platform, as a real cloud is outside it.
     const cloud = await startProcess('local-cloud', `${root}services/local-cloud/dist/main.js`, {
-      ...env,
+      ...(await envFor('local-cloud')),
       DATA_DIR: join(dataDir, 'local-cloud'),
       LOCAL_CLOUD_SPEED: String(options.localCloud?.speed ?? 1000),
       LOCAL_CLOUD_VCPU_LIMIT: String(options.localCloud?.vcpuLimit ?? 256),
@@ -85,13 +93,15 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     const gatewayPort = await freePort();
     env.LOGS_PUBLIC_URL ??= `http://127.0.0.1:${gatewayPort}`;
     // Every start is awaited, failed or not, so that a failure leaves no process running.
-    const outcomes = await Promise.allSettled(SUBGRAPHS.map((s) => startProcess(s.name, `${root}services/${s.name}/dist/main.js`, env)));
+    // The clusters service mints its clusters' agents' credentials: it holds the account key.
+    const own = async (name: string) => ({ ...(await envFor(name)), ...(name === 'clusters' ? { NATS_ACCOUNT_SEED: security.accountSeed } : {}) });
+    const outcomes = await Promise.allSettled(SUBGRAPHS.map(async (s) => startProcess(s.name, `${root}services/${s.name}/dist/main.js`, await own(s.name))));
     const started = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     for (const s of started) services.set(s.name, s);
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
     const urls = Object.fromEntries(started.map((s) => [subgraphUrlVariable(s.name), s.url]));
-    const gateway = await startProcess('gateway', `${root}gateway/dist/main.js`, { ...env, ...urls, PORT: String(gatewayPort) });
+    const gateway = await startProcess('gateway', `${root}gateway/dist/main.js`, { ...(await envFor('gateway')), ...urls, PORT: String(gatewayPort) });
     services.set('gateway', gateway);
     await waitReady(gateway.url);
   } catch (error) {
@@ -111,10 +121,12 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     async restartNats(downMs) {
       await nats.stop();
       await new Promise((resolve) => setTimeout(resolve, downMs));
-      nats = await startNatsServer({ storeDir: natsDir, port: nats.port });
+      nats = await startNatsServer({ storeDir: natsDir, port: nats.port, security });
     },
     services,
     env,
+    credentials,
+    envFor,
     token: (claims, expiresIn) => signBearer(claims, env.AUTH_JWT_SECRET!, expiresIn),
     async graphql(query, variables, token) {
       const response = await fetch(gatewayUrl, {

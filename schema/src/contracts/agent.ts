@@ -1,6 +1,31 @@
-import { defineRequest } from '@fleetgraph/kit';
+import { confinedPermissions, defineRequest, type NatsPermissions } from '@fleetgraph/kit';
 import { z } from 'zod';
 import { packLayerSchema } from './profiles.js';
+
+/** Every subject of one cluster's agent: its reports, its commands, its log streams, its credentials. */
+export const AGENT_SUBJECT_PREFIX = 'agent.v1';
+
+/** The subjects a cluster's agent lives in, and the inbox prefix its requests' replies come to. */
+export function agentSubjects(clusterId: string): { subjects: string[]; inboxPrefix: string } {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(clusterId)) throw new TypeError(`not a cluster id: ${JSON.stringify(clusterId)}`);
+  return { subjects: [`${AGENT_SUBJECT_PREFIX}.${clusterId}.>`], inboxPrefix: `_INBOX_${clusterId}` };
+}
+
+/** The NATS permissions of a cluster's agent: its own subjects and inbox, nothing else. */
+export function agentPermissions(clusterId: string): NatsPermissions {
+  const { subjects, inboxPrefix } = agentSubjects(clusterId);
+  return confinedPermissions(subjects, inboxPrefix);
+}
+
+/**
+ * `agent.v1.<clusterId>.credentials`: the agent asks for a new JWT for its key before its own
+ * expires (served by the clusters service, which holds the account key). NOT_FOUND once the
+ * cluster is deleted: its agent is refused once its JWT expires.
+ */
+export const renewAgentCredentials = defineRequest('agent.v1.{clusterId}.credentials', {
+  request: z.object({ clusterId: z.string().min(1).max(128), publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'a NATS user public key') }),
+  reply: z.object({ jwt: z.string().min(1), expiresAt: z.string() }),
+});
 
 /**
  * `agent.v1.<clusterId>.apply-packs`: the cluster's agent installs (or upgrades to) the

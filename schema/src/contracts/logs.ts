@@ -219,10 +219,12 @@ export const logStreamControlSchema = z.discriminatedUnion('type', [
 export type LogStreamControl = z.infer<typeof logStreamControlSchema>;
 
 /**
- * `logs.v1.stream.<streamId>.data` (core NATS): the agent's messages of one collection, numbered,
- * within the credit granted. The stream id is not in the payload: send with `{ tokens: { streamId } }`.
+ * `agent.v1.<clusterId>.logs.<streamId>.data` (core NATS): the agent's messages of one collection,
+ * numbered, within the credit granted. Under the cluster's own subjects, the only ones its agent
+ * may publish on (NATS permissions). The ids are not in the payload: send with
+ * `{ tokens: { clusterId, streamId } }`.
  */
-export const logStreamData = defineTopic('logs.v1.stream.{streamId}.data', logStreamMessageSchema);
+export const logStreamData = defineTopic('agent.v1.{clusterId}.logs.{streamId}.data', logStreamMessageSchema);
 
-/** `logs.v1.stream.<streamId>.control` (core NATS): the logs service's credit and cancellation of one collection. */
-export const logStreamControl = defineTopic('logs.v1.stream.{streamId}.control', logStreamControlSchema);
+/** `agent.v1.<clusterId>.logs.<streamId>.control` (core NATS): the logs service's credit and cancellation of one collection. */
+export const logStreamControl = defineTopic('agent.v1.{clusterId}.logs.{streamId}.control', logStreamControlSchema);

@@ -1,4 +1,4 @@
-import { busAndStoreReadiness, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
 import { serveClusterRequests } from './adapters/cluster.bus.js';
 import { ClusterRepository } from './adapters/cluster.repo.js';
@@ -12,7 +12,7 @@ async function main() {
   const env = readEnv();
   const log = createLogger('clusters', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'clusters' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'clusters', log });
+  const bus = await createBus({ url: env.NATS_URL, name: 'clusters', log, credentials: natsCredentials(env) });
   await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
   const outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle] });
   const clusters = await ClusterRepository.open(store, outbox);

@@ -1,4 +1,4 @@
-import { busAndStoreReadiness, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv, type Listening } from '@fleetgraph/kit';
+import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv, type Listening } from '@fleetgraph/kit';
 import { clusterHealthChanged, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
 import { followClusters } from './adapters/clusters.nats.js';
 import { NatsHealthPublisher } from './adapters/health.events.js';
@@ -14,7 +14,7 @@ async function main() {
   const env = readEnv();
   const log = createLogger('health', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'health' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'health', log });
+  const bus = await createBus({ url: env.NATS_URL, name: 'health', log, credentials: natsCredentials(env) });
   await bus.ensureStreams([HEALTH_STATUS_STREAM, HEALTH_METRICS_STREAM]);
   const repo = await HealthRepository.open(store);
   const registry = new ClusterRegistry();

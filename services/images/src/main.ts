@@ -1,4 +1,4 @@
-import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { createClouds } from './adapters/clouds.js';
 import { cloudsConfig, readEnv, workerOptions } from './env.js';
 import { buildImagesSchema } from './schema/index.js';
@@ -8,7 +8,7 @@ async function main() {
   const env = readEnv();
   const log = createLogger('images', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'images' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'images', log });
+  const bus = await createBus({ url: env.NATS_URL, name: 'images', log, credentials: natsCredentials(env) });
   const clouds = createClouds(cloudsConfig(env));
   const service = await startImagesService({ store, bus, clouds, log, worker: workerOptions(env) });
   const server = await startSubgraphServer({

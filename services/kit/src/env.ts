@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** Configuration that cannot start a process: every problem found, one per line. */
@@ -18,6 +19,10 @@ export const DEV_JWT_SECRET = 'fleetgraph-dev-jwt-secret-change-me';
 /** Settings every service reads; each service extends this shape with its own. */
 export const serviceEnvShape = {
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  /** The process's NATS credentials file (user JWT and seed), as text. */
+  NATS_CREDENTIALS: z.string().optional(),
+  /** The same, from a file (a mounted Secret). */
+  NATS_CREDENTIALS_FILE: z.string().optional(),
   /** When set, the store is MongoDB; otherwise SQLite files under DATA_DIR. */
   MONGODB_URI: z.string().url().optional(),
   DATA_DIR: z.string().default('./.data'),
@@ -39,4 +44,11 @@ export function parseEnv<S extends z.ZodRawShape>(shape: S, env: NodeJS.ProcessE
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
   return result.data;
+}
+
+/** The process's NATS credentials: NATS_CREDENTIALS, or the file NATS_CREDENTIALS_FILE names; undefined without either. */
+export function natsCredentials(env: { NATS_CREDENTIALS?: string; NATS_CREDENTIALS_FILE?: string }): string | undefined {
+  if (env.NATS_CREDENTIALS) return env.NATS_CREDENTIALS;
+  if (env.NATS_CREDENTIALS_FILE) return readFileSync(env.NATS_CREDENTIALS_FILE, 'utf8');
+  return undefined;
 }

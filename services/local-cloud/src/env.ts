@@ -17,6 +17,9 @@ export const envShape = {
   LOCAL_CLOUD_THROTTLE_RPS: z.coerce.number().int().min(0).default(0),
   /** The platform's NATS: when set, every cluster with running machines runs a simulated agent reporting there. */
   NATS_URL: z.string().optional(),
+  /** Credentials of its NATS connection (text, or a file), when NATS authenticates. */
+  NATS_CREDENTIALS: z.string().optional(),
+  NATS_CREDENTIALS_FILE: z.string().optional(),
 };
 
 export type LocalCloudEnv = ReturnType<typeof loadEnv>;

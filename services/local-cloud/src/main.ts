@@ -1,4 +1,4 @@
-import { ConfigError, createBus, createLogger, createStore, type Bus } from '@fleetgraph/kit';
+import { ConfigError, createBus, createLogger, createStore, natsCredentials, type Bus } from '@fleetgraph/kit';
 import { SimulatedAgents } from './agents.js';
 import { loadEnv } from './env.js';
 import { startLocalCloud } from './local-cloud.js';
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   let bus: Bus | undefined;
   let agents: SimulatedAgents | undefined;
   if (env.NATS_URL) {
-    bus = await createBus({ url: env.NATS_URL, name: 'local-cloud-agents', log: logger });
+    bus = await createBus({ url: env.NATS_URL, name: 'local-cloud-agents', log: logger, credentials: natsCredentials(env) });
     agents = new SimulatedAgents({ bus, log: logger, speed: env.LOCAL_CLOUD_SPEED });
     agents.follow(cloud.machineEvents);
     const now = new Date().toISOString();

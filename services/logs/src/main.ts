@@ -1,4 +1,4 @@
-import { busAndStoreReadiness, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { createBlobStore } from './adapters/create-blob-store.js';
 import { collectionSettings, readEnv } from './env.js';
 import { buildLogsSchema } from './schema/index.js';
@@ -9,7 +9,7 @@ async function main() {
   const log = createLogger('logs', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'logs' });
   const blobs = await createBlobStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR });
-  const bus = await createBus({ url: env.NATS_URL, name: 'logs', log });
+  const bus = await createBus({ url: env.NATS_URL, name: 'logs', log, credentials: natsCredentials(env) });
   const service = await startLogsService({
     store,
     bus,

@@ -45,7 +45,7 @@ export function createLogsPart(options: LogsPartOptions = {}): AgentPart {
         if (running.has(request.stream.id)) throw new BusError('CONFLICT', 'this collection is running already');
         const snapshot = source.open({ parts: request.parts, tailLines: request.nodeLogLines, namespaceSince: new Date(request.namespaceSince) });
         // Subscribed to credit before the reply leaves, so that no credit can be missed.
-        const sender = new LogStreamSender(bus, { streamId: request.stream.id, window: request.stream.window, creditTimeoutMs });
+        const sender = new LogStreamSender(bus, { clusterId: request.clusterId, streamId: request.stream.id, window: request.stream.window, creditTimeoutMs });
         const done = stream(snapshot, sender, request)
           .then(
             () => options.onFinished?.({ bundleId: request.bundleId, ok: true }),

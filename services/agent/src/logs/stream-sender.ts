@@ -15,7 +15,8 @@ export class CollectionStoppedError extends Error {
 }
 
 export interface LogStreamSenderOptions {
-  /** The collection's stream id (the `streamId` of `logStreamData` and `logStreamControl`). */
+  /** The cluster and the collection's stream id (the tokens of `logStreamData` and `logStreamControl`). */
+  clusterId: string;
   streamId: string;
   /** Messages that may be sent before the first credit arrives. */
   window: number;
@@ -34,7 +35,7 @@ export class LogStreamSender {
   private granted: number;
   private stopped: CollectionStoppedError | null = null;
   private wake: (() => void) | null = null;
-  private readonly tokens: { streamId: string };
+  private readonly tokens: { clusterId: string; streamId: string };
   private readonly listening: { unsubscribe(): void };
   /** The largest message the NATS server takes, less room for the protocol line. */
   private readonly maxPayload: number;
@@ -43,7 +44,7 @@ export class LogStreamSender {
     private readonly bus: Bus,
     private readonly options: LogStreamSenderOptions,
   ) {
-    this.tokens = { streamId: options.streamId };
+    this.tokens = { clusterId: options.clusterId, streamId: options.streamId };
     this.granted = options.window;
     this.maxPayload = Math.max(8 * 1024, bus.maxPayload - 1024);
     this.listening = bus.listen(logStreamControl, {

@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   connect,
+  credsAuthenticator,
   DeliverPolicy,
   ErrorCode as NatsErrorCode,
   nanos,
@@ -167,6 +168,14 @@ export interface BusOptions {
   /** Service name: the queue group and the connection name. */
   name: string;
   log: Logger;
+  /**
+   * A NATS credentials file's text (user JWT and seed), or a function giving the current one,
+   * read again at every reconnect (an agent whose JWT is renewed). @default none (a server
+   * without authentication)
+   */
+  credentials?: string | (() => string);
+  /** Where replies to this client's requests come (a confined user may listen only there). @default `_INBOX` */
+  inboxPrefix?: string;
 }
 
 function toStreamConfig(def: StreamDef): Partial<StreamConfig> {
@@ -183,9 +192,12 @@ function toStreamConfig(def: StreamDef): Partial<StreamConfig> {
 /** Connects to NATS (reconnecting forever) and returns the typed bus. */
 export async function createBus(options: BusOptions): Promise<Bus> {
   const { log, name } = options;
+  const { credentials } = options;
   const connection = await connect({
     servers: options.url.split(','),
     name,
+    ...(credentials ? { authenticator: credsAuthenticator(() => new TextEncoder().encode(typeof credentials === 'function' ? credentials() : credentials)) } : {}),
+    ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     // An Error with a stack per request and publish is most of nats.js's own cost on hot paths;

@@ -1,7 +1,12 @@
 import { connect, credsAuthenticator, type NatsConnection, type NatsError } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../testing/nats-server.js';
-import { agentCredentials, agentInboxPrefix, generateNatsKeys, serviceCredentials, type NatsKeys } from './nats-auth.js';
+import { confinedCredentials, confinedPermissions, generateNatsKeys, serviceCredentials, type NatsKeys } from './nats-auth.js';
+
+/** As the contract confines a cluster's agent (schema/src/contracts/agent.ts agentPermissions). */
+const agentInboxPrefix = (clusterId: string) => `_INBOX_${clusterId}`;
+const agentCredentials = (keys: NatsKeys, clusterId: string, ttl: number, seed?: string) =>
+  confinedCredentials(keys, { name: `agent-${clusterId}`, permissions: confinedPermissions([`agent.v1.${clusterId}.>`], agentInboxPrefix(clusterId)) }, ttl, seed);
 
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -93,31 +93,37 @@ export async function serviceCredentials(keys: Pick<NatsKeys, 'accountSeed'>, na
   return creds(jwt, decoder.decode(user.getSeed()));
 }
 
-/** The inbox prefix of a cluster's agent: its replies come there, and nowhere another client listens. */
-export const agentInboxPrefix = (clusterId: string) => `_INBOX_${clusterId}`;
+/** A user's permissions, as a user JWT carries them. */
+export type NatsPermissions = Permissions;
 
 /**
- * What a cluster's agent may do, and nothing else: publish on its own subjects (reports, log
- * streams, credential refreshes), listen on its own subjects (commands, log stream credit) and its
- * own inbox, and answer the requests it receives.
+ * What a client limited to its own subjects may do, and nothing else: publish on them, listen on
+ * them and on its own inbox prefix (so no other client's replies reach it), and answer the
+ * requests it receives. A cluster's agent gets this over `agent.v1.<clusterId>.>` (the contract's
+ * `agentSubjects`).
  */
-export function agentPermissions(clusterId: string): Permissions {
-  const own = `agent.v1.${clusterId}.>`;
+export function confinedPermissions(subjects: readonly string[], inboxPrefix: string): NatsPermissions {
   return {
-    pub: { allow: [own] },
-    sub: { allow: [own, `${agentInboxPrefix(clusterId)}.>`] },
+    pub: { allow: [...subjects] },
+    sub: { allow: [...subjects, `${inboxPrefix}.>`] },
     resp: { max: 1, ttl: 0 },
   };
 }
 
 /**
- * Credentials of a cluster's agent, minted by the clusters service (which holds the account
- * seed): a user limited to the cluster's subjects, expiring after `expiresInSeconds`. With the
- * agent's own public key (a refresh), the agent keeps its seed and gets a new JWT only.
+ * Credentials of a confined user (a cluster's agent), minted by who holds the account seed (the
+ * clusters service), expiring after `expiresInSeconds`. With the user's own seed (a renewal) the
+ * key stays and only the JWT is new.
  */
-export async function agentCredentials(keys: Pick<NatsKeys, 'accountSeed'>, clusterId: string, expiresInSeconds: number, agentSeed?: string): Promise<{ creds: string; jwt: string; seed: string; expiresAt: Date }> {
-  const user = agentSeed ? key(agentSeed) : createUser();
-  const seed = decoder.decode(user.getSeed());
-  const jwt = await encodeUser(`agent-${clusterId}`, user, key(keys.accountSeed), { ...agentPermissions(clusterId), tags: [`cluster:${clusterId}`] }, options(expiresInSeconds));
-  return { creds: creds(jwt, seed), jwt, seed, expiresAt: new Date((Math.floor(Date.now() / 1000) + expiresInSeconds) * 1000) };
+export async function confinedCredentials(
+  keys: Pick<NatsKeys, 'accountSeed'>,
+  user: { name: string; permissions: NatsPermissions; tags?: string[] },
+  expiresInSeconds: number,
+  seed?: string,
+): Promise<{ creds: string; jwt: string; seed: string; publicKey: string; expiresAt: Date }> {
+  const pair = seed ? key(seed) : createUser();
+  const userSeed = decoder.decode(pair.getSeed());
+  const exp = Math.floor(Date.now() / 1000) + expiresInSeconds;
+  const jwt = await encodeUser(user.name, pair, key(keys.accountSeed), { ...user.permissions, tags: user.tags ?? [] }, { algorithm: Algorithms.v2, exp });
+  return { creds: creds(jwt, userSeed), jwt, seed: userSeed, publicKey: pair.getPublicKey(), expiresAt: new Date(exp * 1000) };
 }

@@ -62,6 +62,10 @@ export function formatError(log: Logger) {
     const code = formatted.extensions?.code;
     // Errors raised on purpose carry a code (ours, or Apollo's for parse and validation failures).
     if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return formatted;
+    // Apollo's own refusals of a request (a persisted query whose hash does not match, say) come
+    // without a code but with a 4xx status: the client's error, told as it is.
+    const status = (error as GraphQLError | undefined)?.extensions?.http as { status?: unknown } | undefined;
+    if (typeof status?.status === 'number' && status.status < 500) return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } };
     log.error({ err: (error as GraphQLError)?.originalError ?? error, path: formatted.path }, 'unexpected error in resolver');
     return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: currentRequestId() } };
   };

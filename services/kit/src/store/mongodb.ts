@@ -18,6 +18,7 @@ import {
   checkAfter,
   checkBound,
   checkId,
+  lookupId,
   checkKeep,
   checkOrder,
   checkPageSize,
@@ -192,7 +193,9 @@ class MongoCollectionImpl<T extends StoredDoc> implements Collection<T> {
   }
 
   async get(id: string): Promise<T | null> {
-    const raw = await this.#collection.findOne({ _id: checkId(id) });
+    const key = lookupId(id);
+    if (key === null) return null;
+    const raw = await this.#collection.findOne({ _id: key });
     return raw === null ? null : fromRaw<T>(raw);
   }
 

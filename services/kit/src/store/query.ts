@@ -157,6 +157,14 @@ export function checkKeep(keep: number): number {
   return keep;
 }
 
+/**
+ * The id of a lookup (`get`), or null when it is a string no document can have (the empty one):
+ * a client's empty id finds nothing, as an unknown one does, rather than failing.
+ */
+export function lookupId(id: unknown): string | null {
+  return id === '' ? null : checkId(id);
+}
+
 export function checkId(id: unknown): string {
   if (typeof id !== 'string' || id.length === 0) throw new InvalidQueryError('an id must be a non-empty string');
   return id;

@@ -14,6 +14,7 @@ import {
   checkAfter,
   checkBound,
   checkId,
+  lookupId,
   checkKeep,
   checkOrder,
   checkPageSize,
@@ -296,7 +297,9 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
   }
 
   async get(id: string): Promise<T | null> {
-    const row = this.#statements.get(`SELECT id, version, doc FROM ${this.#table} WHERE id = ?`).get(checkId(id)) as Row | undefined;
+    const key = lookupId(id);
+    if (key === null) return null;
+    const row = this.#statements.get(`SELECT id, version, doc FROM ${this.#table} WHERE id = ?`).get(key) as Row | undefined;
     return row === undefined ? null : this.#fromRow(row);
   }
 

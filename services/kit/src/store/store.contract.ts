@@ -182,6 +182,13 @@ export function describeStoreContract(
     const items = () => store.collection<Item>({ name: unique('items'), indexes: [{ fields: ['value'] }] });
 
     describe('documents', () => {
+      it('should find nothing for an unknown or empty id, and refuse to store an empty one', async () => {
+        const coll = await clusters();
+        expect(await coll.get('nobody')).toBeNull();
+        expect(await coll.get('')).toBeNull();
+        await expect(coll.insert(aCluster({ id: '' }))).rejects.toThrow(InvalidQueryError);
+      });
+
       it('should return an inserted document as it was given, nested JSON included', async () => {
         const coll = await clusters();
         const doc = aCluster({

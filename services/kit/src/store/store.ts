@@ -96,6 +96,7 @@ export type NewDoc<T extends StoredDoc> = Omit<T, 'version'>;
 
 export interface Collection<T extends StoredDoc> {
   readonly name: string;
+  /** The document, or null when there is none (an empty id finds none). */
   get(id: string): Promise<T | null>;
   /** Inserts a new document with `version: 1`. @throws DuplicateKeyError on an id or unique-index clash. */
   insert(doc: NewDoc<T>): Promise<T>;

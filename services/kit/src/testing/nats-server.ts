@@ -2,13 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { natsServerSecurityConfig, type NatsKeys } from '../nats-auth/nats-auth.js';
+import { natsServerSecurityConfig, serviceCredentials, type NatsKeys } from '../nats-auth/nats-auth.js';
 
 export interface NatsServer {
   url: string;
   port: number;
   /** The server's process id (to freeze it with SIGSTOP, or kill it, in an outage test). */
   pid: number;
+  /** The keys it authenticates with (`security`), if any. */
+  security?: NatsKeys;
+  /** Credentials of a platform process named `name` (a user of the platform account); undefined without `security`. */
+  credentials(name: string): Promise<string | undefined>;
   /** Stops the server and removes its JetStream directory. */
   stop(): Promise<void>;
 }
@@ -75,6 +79,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     url: `nats://127.0.0.1:${port}`,
     port,
     pid: child.pid!,
+    security: options.security,
+    credentials: async (name) => (options.security ? serviceCredentials(options.security, name) : undefined),
     async stop() {
       // Not exited yet (a process killed by a signal has no exit code, but a signal code).
       if (child.exitCode === null && child.signalCode === null) {

@@ -39,7 +39,7 @@ describe('the log stream with flow control', () => {
     rawNats(agent).connection.subscribe(serveSubject(collectLogs, { clusterId }), {
       callback: (_err, msg) => {
         const request = JSON.parse(decoder.decode(msg.data)) as CollectLogsRequest;
-        const tokens = { streamId: request.stream.id };
+        const tokens = { clusterId: request.clusterId, streamId: request.stream.id };
         agent.listen(logStreamControl, {
           tokens,
           handle: (control) => {

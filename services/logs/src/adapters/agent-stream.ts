@@ -21,17 +21,18 @@ class Receiver implements AgentStream {
   private expected = 1;
   private granted: number;
   private closed = false;
-  private readonly tokens: { streamId: string };
+  private readonly tokens: { clusterId: string; streamId: string };
   private readonly subscription: { unsubscribe(): void };
   private readonly onAbort = () => this.fail(this.options.signal?.reason instanceof CollectionError ? this.options.signal.reason : new CollectionError('STOPPED', 'the collection was stopped'));
 
   constructor(
     private readonly bus: Bus,
+    readonly clusterId: string,
     readonly streamId: string,
     private readonly options: AgentStreamOptions,
   ) {
     this.granted = options.window;
-    this.tokens = { streamId };
+    this.tokens = { clusterId, streamId };
     this.subscription = bus.listen(logStreamData, {
       tokens: this.tokens,
       handle: (message) => this.receive(message),
@@ -145,7 +146,7 @@ export async function openAgentStream(bus: Bus, request: Omit<CollectLogsRequest
   // Unguessable, so that no other client of the account can tell which subjects to listen on.
   const streamId = `${request.bundleId.slice(0, 64)}-${randomBytes(12).toString('hex')}`;
   // Subscribed before asking, so that no message can arrive unheard.
-  const receiver = new Receiver(bus, streamId, options);
+  const receiver = new Receiver(bus, request.clusterId, streamId, options);
   try {
     const reply = await bus.request(collectLogs, { ...request, stream: { id: streamId, window: options.window, chunkBytes: options.chunkBytes } }, { timeoutMs: options.requestTimeoutMs });
     receiver.nodes = reply.nodes;

@@ -38,9 +38,8 @@ export class BundleRepository implements BundleStore {
     return bundle;
   }
 
-  /** A bundle by id, whoever owns it: for the service's own work. Null for an empty id, which names none (the store takes non-empty ids only). */
+  /** A bundle by id, whoever owns it: for the service's own work. */
   async get(id: string): Promise<LogBundle | null> {
-    if (id === '') return null;
     const doc = await this.bundles.get(id);
     return doc && fromStored(doc);
   }

@@ -63,16 +63,14 @@ export class ProfileRepository {
     }
   }
 
-  /** A profile the caller may read, or null (also for an empty id, which names none: the store takes non-empty ids only). */
+  /** A profile the caller may read, or null. */
   async get(identity: Identity, id: string): Promise<ClusterProfile | null> {
-    if (id === '') return null;
     const doc = await this.profiles.get(id);
     return doc && identity.canSee(doc) ? fromStored(doc) : null;
   }
 
   /** A profile of the tenant (and project, when given), for requests from other services. */
   async getInTenant(tenantId: string, id: string, projectId?: string): Promise<ClusterProfile | null> {
-    if (id === '') return null;
     const doc = await this.profiles.get(id);
     if (!doc || doc.tenantId !== tenantId || (projectId !== undefined && doc.projectId !== projectId)) return null;
     return fromStored(doc);
