@@ -2,6 +2,22 @@ import { confinedPermissions, defineRequest, type NatsPermissions } from '@fleet
 import { z } from 'zod';
 import { packLayerSchema } from './profiles.js';
 
+/**
+ * Where a node's user data (services/clusters/src/bootstrap/user-data.ts) puts what others read:
+ * the kubeadm configuration, the agent's manifest (on the first control-plane node only; its
+ * Secret holds the agent's connection and credentials, under `AGENT_SECRET_KEYS`), the install
+ * scripts. The local cloud boots its simulated agent from that manifest.
+ */
+export const BOOTSTRAP_PATHS = {
+  kubeadmConfig: '/run/kubeadm/kubeadm.yaml',
+  agentManifest: '/etc/fleetgraph/agent.yaml',
+  installKubernetes: '/etc/fleetgraph/install-kubernetes.sh',
+  installAgent: '/etc/fleetgraph/install-agent.sh',
+} as const;
+
+/** The keys of the agent's Secret, which the agent reads as environment variables (services/agent/src/env.ts). */
+export const AGENT_SECRET_KEYS = { natsUrl: 'NATS_URL', clusterId: 'CLUSTER_ID', tenantId: 'TENANT_ID', natsCredentials: 'NATS_CREDENTIALS' } as const;
+
 /** Every subject of one cluster's agent: its reports, its commands, its log streams, its credentials. */
 export const AGENT_SUBJECT_PREFIX = 'agent.v1';
 

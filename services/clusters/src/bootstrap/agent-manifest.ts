@@ -6,6 +6,7 @@
  * credentials, and the Deployment (tolerating the control-plane taint, so it runs before any
  * worker joins). Validated in tests against the Kubernetes API schemas (kubernetes-models).
  */
+import { AGENT_SECRET_KEYS } from '@fleetgraph/schema';
 import { stringify } from 'yaml';
 
 export const AGENT_NAMESPACE = 'fleetgraph-system';
@@ -22,8 +23,7 @@ export interface AgentManifestInput {
   image: string;
 }
 
-/** The Secret's keys, which the agent reads as environment variables (services/agent/src/env.ts). */
-export const AGENT_SECRET_KEYS = { natsUrl: 'NATS_URL', clusterId: 'CLUSTER_ID', tenantId: 'TENANT_ID', natsCredentials: 'NATS_CREDENTIALS' } as const;
+export { AGENT_SECRET_KEYS };
 
 /** The manifest's objects, in the order they are applied. */
 export function agentObjects(input: AgentManifestInput): Record<string, unknown>[] {

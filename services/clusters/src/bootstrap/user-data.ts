@@ -12,6 +12,7 @@
  * - Workers: `kubeadm join` through the short-lived bootstrap token and the CA's hash only: no
  *   key, and no other long-lived secret.
  */
+import { BOOTSTRAP_PATHS } from '@fleetgraph/schema';
 import { stringify } from 'yaml';
 import { initConfiguration, joinConfiguration, type KubeadmNode } from './kubeadm.js';
 import type { ClusterPki } from './pki.js';
@@ -27,13 +28,7 @@ export type NodeBootstrap =
   | { kind: 'join-control-plane'; kubeadm: KubeadmNode; pki: ClusterPki; kubernetesPreinstalled: boolean; proxy: ProxyConfig | null }
   | { kind: 'join-worker'; kubeadm: KubeadmNode; kubernetesPreinstalled: boolean; proxy: ProxyConfig | null };
 
-/** Where the user data puts what the local cloud, the tests and operators look for. */
-export const BOOTSTRAP_PATHS = {
-  kubeadmConfig: '/run/kubeadm/kubeadm.yaml',
-  agentManifest: '/etc/fleetgraph/agent.yaml',
-  installKubernetes: '/etc/fleetgraph/install-kubernetes.sh',
-  installAgent: '/etc/fleetgraph/install-agent.sh',
-} as const;
+export { BOOTSTRAP_PATHS };
 
 interface WriteFile {
   path: string;
