@@ -1,5 +1,6 @@
 import type { Logger } from '@fleetgraph/kit';
 import { formatCursor } from './cursor.js';
+import { Consumers, createFeeds, type Fed } from './feeds.js';
 import { EventSourceUnavailableError, type EventSource, type SourceConsumption, type SourceMessage } from './source.js';
 
 /** Where a watch starts on its subject. */
@@ -27,6 +28,7 @@ export interface Execution {
   isComplete?: (payload: Record<string, unknown>) => boolean;
 }
 
+/** What a subscriber watches: a subject of a stream, from where, and how its events become results. */
 export interface WatchRequest {
   stream: string;
   subject: string;
@@ -46,6 +48,7 @@ export interface Watch {
   close(): void;
 }
 
+/** How a hub reads its subjects. */
 export interface HubOptions {
   /**
    * From how many subjects of one pattern watched at once the hub reads new ones through one
@@ -54,6 +57,7 @@ export interface HubOptions {
   patternConsumerAt?: number;
 }
 
+/** A hub's state and counters (the engine's stats take executions and messages from them). */
 export interface HubStats {
   /** Subjects watched: each fed by a consumer of its own or by its pattern's consumer. */
   groups: number;
@@ -76,12 +80,8 @@ export interface HubStats {
  * subject's last message when the group is created; in it, one bucket per execution key, holding
  * the watches that share an execution per event.
  *
- * The consumer feeding a group is its own while few subjects of its pattern are watched. From
- * `patternConsumerAt` subjects on, new groups are fed by one consumer of the whole pattern (a
- * "pattern feed", started at the end of the stream): NATS then keeps one consumer, not thousands,
- * which matters to nats-server, whose work for each stored message grows with the number of
- * consumers on its stream, at the price of reading the pattern's unwatched subjects too. A group
- * keeps the feed it started with for its life.
+ * The consumer feeding a group is its own while few subjects of its pattern are watched, and from
+ * `patternConsumerAt` subjects on one consumer of the whole pattern (see createFeeds in feeds.ts).
  *
  * Every watch has a watermark: the sequence up to which it has seen every message of its subject.
  * A group delivers a message only to watches below it, so a watch can join a group at any time
@@ -102,26 +102,9 @@ interface Bucket {
   members: Set<Member>;
 }
 
-/** One consumer of a whole pattern, and the groups it feeds, by subject. */
-interface PatternFeed {
+/** The watches of one subject, and what feeds them (see Fed). */
+interface Group extends Fed<Group> {
   key: string;
-  ready: Promise<void>;
-  consumption?: SourceConsumption;
-  groups: Map<string, Group>;
-}
-
-interface Group {
-  key: string;
-  stream: string;
-  subject: string;
-  /** The key of the subject's pattern (stream and pattern). */
-  patternKey: string;
-  /** The pattern feed feeding the group, if it has no consumer of its own. */
-  feed?: PatternFeed;
-  /** The sequence of the last message the group delivered (or of the subject's last message when it started). */
-  lastSeq: number;
-  ready: Promise<void>;
-  consumption?: SourceConsumption;
   /** Every watch of the subject: joined, or catching up to join. */
   members: Set<Member>;
   buckets: Map<string, Bucket>;
@@ -145,23 +128,11 @@ interface CatchUp {
 
 const decoder = new TextDecoder();
 
+/** Creates a hub over an event source (see Hub). */
 export function createHub(source: EventSource, log: Logger, options: HubOptions = {}): Hub {
-  const patternConsumerAt = options.patternConsumerAt ?? 32;
   const groups = new Map<string, Group>();
-  const feeds = new Map<string, PatternFeed>();
-  /** Groups with a consumer of their own, by pattern key. */
-  const ownConsumers = new Map<string, number>();
-  const stopping = new Set<Promise<void>>();
-  /** Consumers being created: close() waits for them, since each is stopped when it arrives unwanted. */
-  const starting = new Set<Promise<unknown>>();
-  const tracked = <T>(creation: Promise<T>): Promise<T> => {
-    starting.add(creation);
-    void creation.then(
-      () => starting.delete(creation),
-      () => starting.delete(creation),
-    );
-    return creation;
-  };
+  const consumers = new Consumers(source);
+  const feeds = createFeeds<Group>(source, consumers, { patternConsumerAt: options.patternConsumerAt ?? 32, deliver: onGroupMessage, fail });
   let executions = 0;
   let messages = 0;
   let malformed = 0;
@@ -187,12 +158,6 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     return { result: execution.execute(input), done: execution.isComplete?.(payload) ?? false };
   }
 
-  function stopConsumption(consumption: SourceConsumption | undefined) {
-    if (!consumption) return;
-    const stopped = consumption.stop().finally(() => stopping.delete(stopped));
-    stopping.add(stopped);
-  }
-
   function leave(member: Member) {
     if (member.closed) return;
     member.closed = true;
@@ -206,29 +171,11 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     if (group.members.size === 0) closeGroup(group);
   }
 
-  /** Forgets a group without members, and stops what fed it only (its consumer, or its pattern feed once no group is left on it). */
+  /** Forgets a group without members, and stops what fed it only (see Feeds.close). */
   function closeGroup(group: Group) {
     if (groups.get(group.key) !== group) return;
     groups.delete(group.key);
-    const { feed } = group;
-    if (feed) {
-      if (feed.groups.get(group.subject) === group) feed.groups.delete(group.subject);
-      if (feed.groups.size > 0) return;
-      if (feeds.get(feed.key) === feed) feeds.delete(feed.key);
-      afterReady(feed.ready, () => stopConsumption(feed.consumption));
-    } else {
-      const own = (ownConsumers.get(group.patternKey) ?? 1) - 1;
-      if (own > 0) ownConsumers.set(group.patternKey, own);
-      else ownConsumers.delete(group.patternKey);
-      afterReady(group.ready, () => stopConsumption(group.consumption));
-    }
-  }
-
-  /** Runs `then` once `ready` settles (a consumer being created is stopped when it exists), tracked for close(). */
-  function afterReady(ready: Promise<void>, then: () => void) {
-    const stopped = ready.then(then, () => {});
-    stopping.add(stopped);
-    void stopped.finally(() => stopping.delete(stopped));
+    feeds.close(group);
   }
 
   function join(member: Member) {
@@ -289,68 +236,9 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
   function openGroup(stream: string, subject: string, pattern: string, key: string): Group {
     const patternKey = `${stream}\u0000${pattern}`;
     const group: Group = { key, stream, subject, patternKey, lastSeq: 0, ready: Promise.resolve(), members: new Set(), buckets: new Map() };
-    const own = ownConsumers.get(patternKey) ?? 0;
-    let feed = feeds.get(patternKey);
-    if (!feed && own >= patternConsumerAt) feeds.set(patternKey, (feed = openFeed(stream, pattern, patternKey)));
-    if (feed) {
-      group.feed = feed;
-      feed.groups.set(subject, group);
-      // Once the feed reads every new message of the pattern, the subject's last is where the group starts.
-      const started = feed.ready;
-      group.ready = (async () => {
-        await started;
-        const last = await source.last(stream, subject);
-        group.lastSeq = Math.max(group.lastSeq, last?.seq ?? 0);
-      })();
-    } else {
-      ownConsumers.set(patternKey, own + 1);
-      group.ready = (async () => {
-        const last = await source.last(stream, subject);
-        group.lastSeq = last?.seq ?? 0;
-        const consumption = await tracked(source.consume(
-          stream,
-          subject,
-          group.lastSeq + 1,
-          (message) => {
-            messages++;
-            onGroupMessage(group, message);
-          },
-          (error) => fail(group, error),
-        ));
-        group.consumption = consumption;
-        // Everyone left while the consumer was being created.
-        if (group.members.size === 0) stopConsumption(consumption);
-      })();
-    }
+    feeds.open(group, pattern);
     group.ready.catch(() => closeGroup(group));
     return group;
-  }
-
-  function openFeed(stream: string, pattern: string, key: string): PatternFeed {
-    const feed: PatternFeed = { key, ready: Promise.resolve(), groups: new Map() };
-    feed.ready = (async () => {
-      const end = await source.lastSeq(stream);
-      const consumption = await tracked(source.consume(
-        stream,
-        pattern,
-        end + 1,
-        (message) => {
-          messages++;
-          const group = feed.groups.get(message.subject);
-          if (group) onGroupMessage(group, message);
-        },
-        (error) => {
-          if (feeds.get(key) === feed) feeds.delete(key);
-          for (const group of [...feed.groups.values()]) fail(group, error);
-        },
-      ));
-      feed.consumption = consumption;
-      if (feed.groups.size === 0) stopConsumption(consumption);
-    })();
-    feed.ready.catch(() => {
-      if (feeds.get(key) === feed) feeds.delete(key);
-    });
-    return feed;
   }
 
   function endCatchUp(member: Member) {
@@ -360,7 +248,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     state.active = false;
     catchingUp--;
     // Without a consumption yet, startCatchUp stops it when it arrives.
-    stopConsumption(state.consumption);
+    consumers.stop(state.consumption);
   }
 
   async function startCatchUp(member: Member): Promise<void> {
@@ -369,7 +257,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     member.catchUp = state;
     catchingUp++;
     try {
-      state.consumption = await tracked(source.consume(
+      state.consumption = await consumers.consume(
         member.group.stream,
         member.group.subject,
         member.watermark + 1,
@@ -386,12 +274,12 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
           leave(member);
           member.listener.error(error);
         },
-      ));
+      );
     } catch (error) {
       if (state.active) endCatchUp(member);
       throw error;
     }
-    if (!state.active) stopConsumption(state.consumption);
+    if (!state.active) consumers.stop(state.consumption);
   }
 
   return {
@@ -431,13 +319,13 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     stats() {
       let watches = 0;
       for (const group of groups.values()) watches += group.members.size;
-      return { groups: groups.size, patternConsumers: feeds.size, watches, catchingUp, executions, messages, malformed };
+      return { groups: groups.size, patternConsumers: feeds.patternConsumers, watches, catchingUp, executions, messages: messages + feeds.messages, malformed };
     },
 
     async close() {
       closed = true;
       for (const group of [...groups.values()]) for (const member of [...group.members]) leave(member);
-      while (stopping.size > 0 || starting.size > 0) await Promise.allSettled([...stopping, ...starting]);
+      await consumers.settled();
     },
   };
 }

@@ -1,12 +1,18 @@
-import type { Logger } from '@fleetgraph/kit';
-import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, makeServer, type ServerOptions, type WebSocket as GraphqlWsSocket } from 'graphql-ws';
-import { WebSocket, type WebSocketServer } from 'ws';
+import type { Server as HttpServer } from 'node:http';
+import { AuthenticationError, type Logger, type VerifiedBearer } from '@fleetgraph/kit';
+import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, handleProtocols, makeServer, MessageType, type ServerOptions, type WebSocket as GraphqlWsSocket } from 'graphql-ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { SubscriptionEngine } from './engine.js';
+import { codedError, isErrors } from './errors.js';
+import { SubscriptionCloseCode, WebSocketPeer } from './peers.js';
+import type { Plan } from './subscription.js';
 
 /** What graphql-ws hands the engine's hooks as `ctx.extra`. */
 export interface SocketExtra {
   readonly socket: WebSocket;
 }
 
+/** How useGraphqlWs treats the sockets. */
 export interface GraphqlWsOptions {
   /** Hides internal error messages in close reasons. */
   production: boolean;
@@ -23,6 +29,21 @@ export interface GraphqlWsOptions {
  * sockets do not hold up the event loop, and the events waiting behind it, at once.
  */
 const KEEP_ALIVE_SLICES = 120;
+
+/** Messages only a server sends: a client sending one breaks the protocol. */
+const SERVER_ONLY_TYPES: ReadonlySet<string> = new Set([MessageType.ConnectionAck, MessageType.Next, MessageType.Error]);
+
+/** The type of a message only a server may send, if `text` is one (anything else is graphql-ws's to judge). */
+function serverOnlyType(text: string): string | undefined {
+  if (!text.includes('"type"')) return undefined;
+  try {
+    const message: unknown = JSON.parse(text);
+    const type = message && typeof message === 'object' ? (message as { type?: unknown }).type : undefined;
+    return typeof type === 'string' && SERVER_ONLY_TYPES.has(type) ? type : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * One socket as graphql-ws sees it, and what the transport keeps of it. A class, and listeners
@@ -79,10 +100,17 @@ export function useGraphqlWs(options: ServerOptions<{ authorization?: unknown },
     this.close(CloseCode.InternalServerError, reason(error));
   }
   function onMessage(this: WebSocket, data: WebSocket.RawData) {
+    const text = String(data);
+    const unexpected = serverOnlyType(text);
+    if (unexpected) {
+      // graphql-ws throws on these (a 4500, as if the server failed): the client broke the protocol.
+      this.close(CloseCode.BadRequest, `Unexpected message of type ${unexpected} received`);
+      return;
+    }
     // Not awaited: graphql-ws's handling of a `subscribe` lasts as long as the subscription.
     connections
       .get(this)
-      ?.handle?.(String(data))
+      ?.handle?.(text)
       .catch((error: unknown) => {
         log.error({ err: error }, 'could not handle a graphql-ws message');
         this.close(CloseCode.InternalServerError, reason(error));
@@ -150,6 +178,85 @@ export function useGraphqlWs(options: ServerOptions<{ authorization?: unknown },
       for (const socket of wss.clients) socket.close(1001, 'Going away');
       wss.removeAllListeners();
       await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
+
+/** Where and how serveGraphqlWs serves, with every default already applied (see SubscriptionServerOptions). */
+export interface GraphqlWsTransportOptions extends GraphqlWsOptions {
+  /** The gateway's HTTP server: graphql-ws shares it (and the path) with queries. */
+  server: HttpServer;
+  path: string;
+  /** Largest incoming WebSocket message. */
+  maxMessageBytes: number;
+  /** Subscriptions one connection may hold at once. */
+  maxSubscriptionsPerConnection: number;
+  /** Verifies a client's `Authorization` value, from the `connection_init` payload. */
+  verify(authorization: string | undefined): Promise<VerifiedBearer>;
+}
+
+/** The engine served over graphql-ws. */
+export interface GraphqlWsTransport {
+  /** Closes every socket with 1001 going away, waits up to `graceMs` for them to go, and terminates what is left. */
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * Serves the engine over graphql-ws (graphql-transport-ws) on the HTTP server's path: the bearer
+ * token of `connection_init` opens a connection (close 4403 without a valid one), each `subscribe`
+ * is prepared by the engine (its errors are the `error` message) and started as the iterator
+ * graphql-ws drives.
+ */
+export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTransportOptions): GraphqlWsTransport {
+  const { log, verify, maxSubscriptionsPerConnection: maxPerConnection } = options;
+  const wss = new WebSocketServer({ server: options.server, path: options.path, maxPayload: options.maxMessageBytes, handleProtocols });
+
+  const graphqlWs = useGraphqlWs(
+    {
+      onConnect: async (ctx) => {
+        const { socket } = ctx.extra;
+        if (engine.closing) {
+          socket.close(SubscriptionCloseCode.GoingAway, 'going away');
+          return false;
+        }
+        const authorization = ctx.connectionParams?.authorization;
+        let verified: VerifiedBearer;
+        try {
+          verified = await verify(typeof authorization === 'string' ? authorization : undefined);
+        } catch (failure) {
+          socket.close(SubscriptionCloseCode.Forbidden, failure instanceof AuthenticationError ? `Forbidden: ${failure.message}` : 'Forbidden');
+          return false;
+        }
+        if (socket.readyState !== WebSocket.OPEN) return false;
+        engine.openConnection(new WebSocketPeer(socket), socket, verified.identity, verified.expiresAt);
+        return true;
+      },
+      onClose: (ctx) => {
+        const connection = engine.connection(ctx.extra.socket);
+        if (connection) engine.dropConnection(connection);
+      },
+      onSubscribe: async (ctx, id, payload) => {
+        const connection = engine.connection(ctx.extra.socket);
+        if (!connection || connection.cut) return [codedError('UNAUTHENTICATED', 'the connection is closing')];
+        if (connection.active >= maxPerConnection) {
+          return [codedError('BAD_USER_INPUT', `a connection holds at most ${maxPerConnection} subscriptions`)];
+        }
+        const plan = await engine.prepare(connection, id, payload);
+        if (isErrors(plan)) return plan;
+        return { schema: plan.served.schema, document: plan.compiled.document, operationName: payload.operationName, contextValue: plan };
+      },
+      subscribe: (args) => engine.subscribe(args.contextValue as Plan),
+    },
+    wss,
+    options,
+  );
+
+  return {
+    async close(graceMs) {
+      const disposed = Promise.resolve(graphqlWs.dispose()).catch((failure: unknown) => log.warn({ err: failure }, 'graphql-ws did not stop cleanly'));
+      const grace = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([disposed, grace]);
+      for (const socket of wss.clients) socket.terminate();
     },
   };
 }
