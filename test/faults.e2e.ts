@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
+import { generateNatsKeys, serviceCredentials } from '@fleetgraph/kit';
 import { createClient } from 'graphql-ws';
+import { connect, credsAuthenticator } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { seed, startPlatform, startProcess, type Platform } from './src/index.js';
@@ -13,6 +15,7 @@ interface Event {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const asCreds = (creds: string) => credsAuthenticator(new TextEncoder().encode(creds));
 
 /**
  * Faults through the real gateway and services: nats-server restarted while clusters provision
@@ -140,6 +143,17 @@ describe('faults', () => {
     expect(new Set(events.map((e) => e.cursor)).size).toBe(events.length);
   }
 
+  it("should refuse a NATS client without credentials, or with another operator's, and take the platform's own", async () => {
+    await expect(connect({ servers: platform.natsUrl, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+    // A well-formed user, of an account of another operator, even named as a service.
+    const foreign = await serviceCredentials(generateNatsKeys(), 'clusters');
+    await expect(connect({ servers: platform.natsUrl, reconnect: false, authenticator: asCreds(foreign) })).rejects.toThrow(/Authorization Violation/i);
+    // The server is there and answers who holds the platform's credentials.
+    const own = await connect({ servers: platform.natsUrl, reconnect: false, authenticator: asCreds(await platform.credentials('faults-e2e')) });
+    await own.flush();
+    await own.close();
+  });
+
   it('should record every event of steps taken while nats-server restarts, and deliver each once to resumed subscribers', async () => {
     const ids = await Promise.all([createCluster(2), createCluster(3), createCluster(2)]);
     const followers = ids.map((id) => follow(id));
@@ -172,7 +186,13 @@ describe('faults', () => {
     old.child.kill('SIGKILL');
     await new Promise((resolve) => old.child.once('exit', resolve));
     // The gateway knows the service at its port: the new process takes the same one.
-    const restarted = await startProcess('clusters', `${root}services/clusters/dist/main.js`, { ...platform.env, RECONCILE_LEASE_MS: '1000', PORT: new URL(old.url).port });
+    // As the platform started it: its own NATS user, and the account key its agents' credentials are minted with.
+    const restarted = await startProcess('clusters', `${root}services/clusters/dist/main.js`, {
+      ...(await platform.envFor('clusters')),
+      NATS_ACCOUNT_SEED: platform.nats.security.accountSeed,
+      RECONCILE_LEASE_MS: '1000',
+      PORT: new URL(old.url).port,
+    });
     platform.services.set('clusters', restarted);
 
     await untilRunning([id]);

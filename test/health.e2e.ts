@@ -85,7 +85,7 @@ describe('cluster health through the gateway', () => {
         RECONCILE_POLL_MS: '50',
       },
     });
-    bus = await createBus({ url: platform.natsUrl, name: 'health-e2e', log: createLogger('health-e2e', 'silent') });
+    bus = await createBus({ url: platform.natsUrl, name: 'health-e2e', log: createLogger('health-e2e', 'silent'), credentials: await platform.credentials('health-e2e') });
     const editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     stranger = await platform.token(seed.user(seed.tenant(), { [project]: 'admin' }, { tenantAdmin: true }));

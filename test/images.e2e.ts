@@ -39,7 +39,7 @@ describe('images through the gateway, on the local cloud', () => {
     });
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     stranger = await platform.token(seed.user(seed.tenant(), { [project]: 'admin' }, { tenantAdmin: true }));
-    orchestrator = await createBus({ url: platform.natsUrl, name: 'e2e-orchestrator', log: createLogger('images-e2e', 'silent') });
+    orchestrator = await createBus({ url: platform.natsUrl, name: 'e2e-orchestrator', log: createLogger('images-e2e', 'silent'), credentials: await platform.credentials('e2e-orchestrator') });
   });
 
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { unzip } from '@fleetgraph/logs/testing';
 import { collectLogs, logBundleChanged, type LogBundleMessage } from '@fleetgraph/schema';
 import { createClient } from 'graphql-ws';
 import { SignJWT } from 'jose';
-import { connect, type NatsConnection } from 'nats';
+import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parse } from 'yaml';
@@ -56,7 +56,7 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     stranger = await platform.token(seed.user(otherTenant, { [project]: 'admin' }, { tenantAdmin: true }));
     strangerAdmin = await platform.token(seed.user(otherTenant, { [otherProject]: 'admin' }));
-    nats = await connect({ servers: platform.natsUrl });
+    nats = await connect({ servers: platform.natsUrl, authenticator: credsAuthenticator(new TextEncoder().encode(await platform.credentials('logs-e2e'))) });
     const sub = nats.subscribe(logBundleChanged.filter(tenant));
     void (async () => {
       for await (const msg of sub) changes.push(JSON.parse(new TextDecoder().decode(msg.data)));

@@ -24,8 +24,14 @@ describe('clusters service replicas', () => {
     const env = { RECONCILE_LEASE_MS: '1500', RECONCILE_POLL_MS: '50', RECONCILE_PROGRESS_MS: '100' };
     // Slow enough that provisioning is still under way when the replica dies.
     platform = await startPlatform({ localCloud: { speed: 20 }, env });
-    second = await startProcess('clusters-2', `${root}services/clusters/dist/main.js`, { ...platform.env, ...env, PORT: '0' });
-    bus = await createBus({ url: platform.natsUrl, name: 'replicas-test', log: createLogger('replicas-test', 'silent') });
+    // A replica as the platform starts its clusters service: its own NATS user, and the account key its agents' credentials are minted with.
+    second = await startProcess('clusters-2', `${root}services/clusters/dist/main.js`, {
+      ...(await platform.envFor('clusters-2')),
+      NATS_ACCOUNT_SEED: platform.nats.security.accountSeed,
+      ...env,
+      PORT: '0',
+    });
+    bus = await createBus({ url: platform.natsUrl, name: 'replicas-test', log: createLogger('replicas-test', 'silent'), credentials: await platform.credentials('replicas-test') });
     editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
   });
 

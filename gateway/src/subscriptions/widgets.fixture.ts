@@ -179,7 +179,7 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
   const buses: Bus[] = [];
   const closers: (() => Promise<unknown>)[] = [];
   const clients = new Set<Client>();
-  const bus = await createBus({ url: nats.url, name: 'publisher', log });
+  const bus = await createBus({ url: nats.url, name: 'publisher', log, credentials: await nats.credentials('publisher') });
   buses.push(bus);
   await bus.ensureStreams(WIDGET_STREAMS);
 
@@ -199,7 +199,7 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
 
   const gatewayBuses = new Map<RunningGateway, Bus>();
   const start = async (options: GatewayOptions['subscriptions'] = subscriptions) => {
-    const gatewayBus = await createBus({ url: nats.url, name: 'gateway', log });
+    const gatewayBus = await createBus({ url: nats.url, name: 'gateway', log, credentials: await nats.credentials('gateway') });
     buses.push(gatewayBus);
     const gateway = await startGateway({
       supergraphSdl,
@@ -227,7 +227,7 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
     },
     stopNats: () => nats.stop(),
     async startNats() {
-      nats = await startNatsServer({ storeDir: natsDir, port: natsPort });
+      nats = await startNatsServer({ storeDir: natsDir, port: natsPort, security: nats.security });
     },
     bus,
     gatewayBus: gatewayBuses.get(main.gateway)!,

@@ -73,8 +73,8 @@ describe('images service against a real nats-server and local cloud', () => {
     });
     provider = createLocalProvider({ endpoint: cloud.url });
     store = await createStore({ dataDir: dir, service: 'images' });
-    bus = await createBus({ url: nats.url, name: 'images', log });
-    client = await createBus({ url: nats.url, name: 'orchestrator', log });
+    bus = await createBus({ url: nats.url, name: 'images', log, credentials: await nats.credentials('images') });
+    client = await createBus({ url: nats.url, name: 'orchestrator', log, credentials: await nats.credentials('orchestrator') });
     service = await start();
     await service.seeded;
     await client.consume(imageStatusChanged, { durable: 'images-test', handle: async (d) => void events.push(d) });
@@ -260,7 +260,7 @@ describe('images service against a real nats-server and local cloud', () => {
     const held = await service.images.get(reply.id);
     expect(held).toMatchObject({ status: 'BUILDING', leaseOwner: null });
 
-    bus = await createBus({ url: nats.url, name: 'images', log });
+    bus = await createBus({ url: nats.url, name: 'images', log, credentials: await nats.credentials('images') });
     service = await start();
     await expect(settled(reply.id)).resolves.toMatchObject({ status: 'READY' });
     expect(builders.get(reply.id)).toHaveLength(1);

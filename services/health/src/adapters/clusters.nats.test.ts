@@ -33,7 +33,7 @@ describe('following cluster lifecycle events against a real nats-server', () => 
 
   beforeEach(async () => {
     nats = await startNatsServer();
-    bus = await createBus({ url: nats.url, name: 'health', log });
+    bus = await createBus({ url: nats.url, name: 'health', log, credentials: await nats.credentials('health') });
   });
   afterEach(async () => {
     await follower?.stop();

@@ -34,7 +34,7 @@ describe('NatsHealthPublisher against a real nats-server', () => {
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    bus = await createBus({ url: nats.url, name: 'health', log });
+    bus = await createBus({ url: nats.url, name: 'health', log, credentials: await nats.credentials('health') });
     await bus.ensureStreams([HEALTH_STATUS_STREAM, HEALTH_METRICS_STREAM]);
   });
   afterAll(async () => {

@@ -55,8 +55,8 @@ describe('bus against a real nats-server', () => {
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    server = await createBus({ url: nats.url, name: 'server', log });
-    client = await createBus({ url: nats.url, name: 'client', log });
+    server = await createBus({ url: nats.url, name: 'server', log, credentials: await nats.credentials('server') });
+    client = await createBus({ url: nats.url, name: 'client', log, credentials: await nats.credentials('client') });
     await server.ensureStreams([STREAM]);
     server.serve(add, async ({ a, b }) => ({ sum: a + b }));
     server.serve(fail, async ({ code }) => {
@@ -228,7 +228,7 @@ describe('bus against a real nats-server', () => {
 describe('bus connection status against a nats-server that goes away', () => {
   it('should tell listeners when the connection is lost and when it is back', async () => {
     let nats = await startNatsServer();
-    const bus = await createBus({ url: nats.url, name: 'status', log });
+    const bus = await createBus({ url: nats.url, name: 'status', log, credentials: await nats.credentials('status') });
     const statuses: string[] = [];
     const connectedAtEach: boolean[] = [];
     const stop = bus.onStatus((status) => {
@@ -238,7 +238,7 @@ describe('bus connection status against a nats-server that goes away', () => {
     try {
       await nats.stop();
       await eventually(() => statuses.length === 1, 'the disconnect');
-      nats = await startNatsServer({ port: nats.port });
+      nats = await startNatsServer({ port: nats.port, security: nats.security });
       await eventually(() => statuses.length === 2, 'the reconnect', 10_000);
       stop();
       expect(statuses).toEqual(['disconnect', 'reconnect']);

@@ -58,7 +58,7 @@ describe('outbox against a real nats-server', () => {
     natsDir = await mkdtemp(join(tmpdir(), 'fleetgraph-outbox-'));
     nats = await startNatsServer({ storeDir: natsDir });
     store = createSqliteStore({ file: ':memory:' });
-    bus = await createBus({ url: nats.url, name: 'outbox-test', log });
+    bus = await createBus({ url: nats.url, name: 'outbox-test', log, credentials: await nats.credentials('outbox-test') });
     await bus.ensureStreams([STREAM]);
   });
 
@@ -96,7 +96,7 @@ describe('outbox against a real nats-server', () => {
     expect(await outbox.pending()).toBe(10);
     expect((await things.get('a'))?.n).toBe(6);
 
-    nats = await startNatsServer({ storeDir: natsDir, port });
+    nats = await startNatsServer({ storeDir: natsDir, port, security: nats.security });
     await eventually(async () => (await outbox.pending()) === 0);
     await outbox.stop();
 

@@ -102,3 +102,21 @@ describe('NATS security', () => {
     expect(nc.isClosed()).toBe(false);
   });
 });
+
+/** Tests run NATS as it runs everywhere: authenticating every connection. */
+describe('startNatsServer', () => {
+  it('should authenticate by default: no client without credentials of its keys', async () => {
+    const nats = await startNatsServer();
+    try {
+      await expect(connect({ servers: nats.url, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+      const nc = await connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(await nats.credentials('tester'))) });
+      await nc.flush();
+      await nc.close();
+      // Keys of its own, generated for it: not another server's.
+      const other = await serviceCredentials(generateNatsKeys(), 'tester');
+      await expect(connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(other)) })).rejects.toThrow(/Authorization Violation/i);
+    } finally {
+      await nats.stop();
+    }
+  });
+});

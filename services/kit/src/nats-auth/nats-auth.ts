@@ -10,7 +10,7 @@
  * configuration in production (NATS_OPERATOR_SEED, NATS_ACCOUNT_SEED, NATS_SYSTEM_ACCOUNT_SEED,
  * each service's NATS_CREDENTIALS).
  */
-import { Algorithms, createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromSeed, type Permissions } from '@nats-io/jwt';
+import { Algorithms, createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromPublic, fromSeed, type Permissions } from '@nats-io/jwt';
 
 /** The seeds everything else is derived from. Secrets: never logged, never in an API answer. */
 export interface NatsKeys {
@@ -126,4 +126,15 @@ export async function confinedCredentials(
   const exp = Math.floor(Date.now() / 1000) + expiresInSeconds;
   const jwt = await encodeUser(user.name, pair, key(keys.accountSeed), { ...user.permissions, tags: user.tags ?? [] }, { algorithm: Algorithms.v2, exp });
   return { creds: creds(jwt, userSeed), jwt, seed: userSeed, publicKey: pair.getPublicKey(), expiresAt: new Date(exp * 1000) };
+}
+
+/**
+ * A new JWT for a confined user's existing key (a renewal: the user proves nothing here; who may
+ * ask is decided by the subject the request came on, which only that user and the platform may
+ * publish on).
+ */
+export async function confinedUserJwt(keys: Pick<NatsKeys, 'accountSeed'>, publicKey: string, user: { name: string; permissions: NatsPermissions; tags?: string[] }, expiresInSeconds: number): Promise<{ jwt: string; expiresAt: Date }> {
+  const exp = Math.floor(Date.now() / 1000) + expiresInSeconds;
+  const jwt = await encodeUser(user.name, fromPublic(publicKey), key(keys.accountSeed), { ...user.permissions, tags: user.tags ?? [] }, { algorithm: Algorithms.v2, exp });
+  return { jwt, expiresAt: new Date(exp * 1000) };
 }
