@@ -5,3 +5,5 @@ export * from './parts.js';
 export * from './logs/index.js';
 export * from './observe/index.js';
 export * from './reports.js';
+export * from './credentials.js';
+export * from './connection.js';

@@ -29,7 +29,7 @@ describe('the reports part against a real nats-server', () => {
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    bus = await createBus({ url: nats.url, name: 'agent-test', log });
+    bus = await createBus({ url: nats.url, name: 'agent-test', log, credentials: await nats.credentials('agent-test') });
   });
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));

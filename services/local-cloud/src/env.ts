@@ -15,9 +15,23 @@ export const envShape = {
   LOCAL_CLOUD_FAULT_RATE: z.coerce.number().min(0).max(1).default(0),
   /** EC2 requests per second above which RequestLimitExceeded is answered; 0 is no limit. */
   LOCAL_CLOUD_THROTTLE_RPS: z.coerce.number().int().min(0).default(0),
-  /** The platform's NATS: when set, every cluster with running machines runs a simulated agent reporting there. */
+  /**
+   * Whether a cluster's machine without user data fails its boot (stopped, `bootstrap failed: no
+   * user data`), as one whose user data would not make it a node always does, and as a real
+   * cloud's machine would. false keeps such machines booting, their cluster's agent started from
+   * their tags on NATS_URL (for clusters written by hand against the EC2 API).
+   */
+  LOCAL_CLOUD_REQUIRE_USER_DATA: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((value) => value === 'true' || value === '1'),
+  /**
+   * The platform's NATS, for agents started from tags alone (machines without user data, while
+   * LOCAL_CLOUD_REQUIRE_USER_DATA is false). Agents started from user data connect where their
+   * Secret says, as their own users, and need nothing of the local cloud.
+   */
   NATS_URL: z.string().optional(),
-  /** Credentials of its NATS connection (text, or a file), when NATS authenticates. */
+  /** Credentials of that NATS connection (text, or a file), when NATS authenticates. */
   NATS_CREDENTIALS: z.string().optional(),
   NATS_CREDENTIALS_FILE: z.string().optional(),
 };

@@ -1,4 +1,4 @@
-export { startLocalCloud, type LocalCloud, type LocalCloudOptions } from './local-cloud.js';
+export { startLocalCloud, type AgentCredentialsStore, type LocalCloud, type LocalCloudOptions } from './local-cloud.js';
 export { MachineEvents, systemClock, type Clock, type MachineInfo, type MachineListener, type MachineStateChange } from './simulator.js';
 export { faultSettingsSchema, type FaultSettings, type InjectedError } from './faults.js';
 export {
@@ -15,4 +15,4 @@ export {
   type InstanceTypeSpec,
   type SeedImage,
 } from './catalog.js';
-export { seedImageId, FIRST_SEED_IMAGE, localCloudAdmin } from './testing.js';
+export { seedImageId, FIRST_SEED_IMAGE, localCloudAdmin, nodeUserData, type NodeUserDataInput } from './testing.js';

@@ -5,7 +5,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalProvider, type CloudProvider, type CreateMachineInput } from '@fleetgraph/clouds';
+import { DescribeInstanceAttributeCommand, EC2Client, type InstanceAttributeName } from '@aws-sdk/client-ec2';
+import { createLocalProvider, LOCAL_CLOUD_CREDENTIALS, type CloudProvider, type CreateMachineInput } from '@fleetgraph/clouds';
 import { eventually } from '@fleetgraph/clouds/testing';
 import { ConfigError, createSqliteStore, type Store } from '@fleetgraph/kit';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,7 +14,7 @@ import { SEED_IMAGES, SEED_REGION } from './catalog.js';
 import { loadEnv } from './env.js';
 import { startLocalCloud, type LocalCloudOptions } from './local-cloud.js';
 import type { MachineStateChange } from './simulator.js';
-import { FIRST_SEED_IMAGE, localCloudAdmin } from './testing.js';
+import { FIRST_SEED_IMAGE, localCloudAdmin, nodeUserData } from './testing.js';
 
 /** A raw EC2 Query API call; the local cloud takes any signature, the region comes from its scope. */
 async function ec2Query(url: string, body: string): Promise<{ status: number; xml: string }> {
@@ -274,6 +275,98 @@ describe('local cloud (a fake cloud, in-process)', () => {
   });
 });
 
+describe("the local cloud booting clusters' machines from their user data", () => {
+  /** A machine of a cluster, as the orchestrator makes it: tagged with its cluster and tenant. */
+  const clusterMachine = (overrides: Partial<CreateMachineInput> = {}) => machine({ clusterId: 'c-boot', tags: { 'fleetgraph:tenant': 't1' }, ...overrides });
+  const boot = async (clock: ReturnType<typeof manualClock>, provider: CloudProvider, id: string) => {
+    clock.advance(9_100); // past 90 s / 10: booted, or failed
+    return provider.describeMachine('local-1', id);
+  };
+
+  it('should stop a machine whose user data would not make it a node, saying why, until it is deleted', async () => {
+    const clock = manualClock();
+    const { provider, admin } = await start({ clock, speed: 10 });
+    const broken = await provider.createMachine(clusterMachine({ userData: '#cloud-config\nwrite_files: []\n' }));
+    const reason = 'Client.InstanceInitiatedShutdown: bootstrap failed: no kubeadm configuration at /run/kubeadm/kubeadm.yaml';
+    expect(await boot(clock, provider, broken.id)).toMatchObject({ state: 'stopping', stateReason: reason });
+    clock.advance(4_600); // past 45 s / 10
+    expect(await provider.describeMachine('local-1', broken.id)).toMatchObject({ state: 'stopped', stateReason: reason });
+    // A stopped machine holds no vCPUs, and goes when the orchestrator removes it.
+    expect((await admin.quota('local-1')).vcpuUsed).toBe(0);
+    await provider.deleteMachine('local-1', broken.id);
+    expect(await stateOf(provider, broken.id)).toBe('terminating');
+  });
+
+  it('should boot a node whose user data holds a kubeadm configuration, and one without user data unless it is required', async () => {
+    const clock = manualClock();
+    const { provider } = await start({ clock, speed: 10 });
+    const node = await provider.createMachine(clusterMachine({ userData: nodeUserData({ kind: 'join', nodeName: 'w-1' }) }));
+    const bare = await provider.createMachine(clusterMachine());
+    clock.advance(9_100);
+    expect(await stateOf(provider, node.id)).toBe('running');
+    expect(await stateOf(provider, bare.id)).toBe('running');
+
+    const strict = await start({ clock, speed: 10, requireUserData: true });
+    const refused = await strict.provider.createMachine(clusterMachine());
+    // A machine outside clusters (an image builder: no tenant tag) boots whatever its user data.
+    const builder = await strict.provider.createMachine(machine({ clusterId: 'fleetgraph-image-builder', userData: '#!/bin/bash\necho build\n' }));
+    clock.advance(9_100);
+    expect(await strict.provider.describeMachine('local-1', refused.id)).toMatchObject({ state: 'stopping', stateReason: 'Client.InstanceInitiatedShutdown: bootstrap failed: no user data' });
+    expect(await stateOf(strict.provider, builder.id)).toBe('running');
+  });
+
+  it('should never tell the agents that a machine which failed its bootstrap runs', async () => {
+    const { cloud, provider } = await start({ speed: 1000 });
+    const changes: MachineStateChange[] = [];
+    const stop = cloud.machineEvents.on((change) => changes.push(change));
+    const broken = await provider.createMachine(clusterMachine({ userData: '#!/bin/bash\n' }));
+    const good = await provider.createMachine(clusterMachine({ userData: nodeUserData({ kind: 'join', nodeName: 'w-2' }) }));
+    await eventually(async () => (await stateOf(provider, broken.id)) === 'stopped' && (await stateOf(provider, good.id)) === 'running', 5_000, 'both boots');
+    stop();
+    expect(changes.map((c) => [c.type, c.machine.id])).toEqual([['running', good.id]]);
+  });
+});
+
+describe("the local cloud's DescribeInstanceAttribute, through the AWS SDK", () => {
+  const ec2Of = (url: string) => new EC2Client({ endpoint: url, region: 'local-1', credentials: { ...LOCAL_CLOUD_CREDENTIALS }, maxAttempts: 1 });
+  const attribute = (ec2: EC2Client, InstanceId: string, Attribute: string) => ec2.send(new DescribeInstanceAttributeCommand({ InstanceId, Attribute: Attribute as InstanceAttributeName }));
+
+  it('should answer the user data base64-encoded, as RunInstances took it, and an empty value without any', async () => {
+    const { cloud, provider } = await start();
+    const ec2 = ec2Of(cloud.url);
+    cleanups.push(async () => ec2.destroy());
+    const userData = nodeUserData({ kind: 'join', nodeName: 'w-1' });
+    const withData = await provider.createMachine(machine({ userData }));
+    const without = await provider.createMachine(machine());
+
+    const answer = await attribute(ec2, withData.id, 'userData');
+    expect(answer.InstanceId).toBe(withData.id);
+    expect(answer.UserData!.Value).toBe(Buffer.from(userData, 'utf8').toString('base64'));
+    expect(Buffer.from(answer.UserData!.Value!, 'base64').toString('utf8')).toBe(userData);
+    expect((await attribute(ec2, without.id, 'userData')).UserData).toEqual({});
+  });
+
+  it('should answer the other attributes as EC2 does, and an unknown one or instance with its error', async () => {
+    const { cloud, provider } = await start();
+    const ec2 = ec2Of(cloud.url);
+    cleanups.push(async () => ec2.destroy());
+    const { id } = await provider.createMachine(machine({ instanceType: 'm5.large' }));
+    expect((await attribute(ec2, id, 'instanceType')).InstanceType).toEqual({ Value: 'm5.large' });
+    expect((await attribute(ec2, id, 'disableApiTermination')).DisableApiTermination).toEqual({ Value: false });
+    expect((await attribute(ec2, id, 'instanceInitiatedShutdownBehavior')).InstanceInitiatedShutdownBehavior).toEqual({ Value: 'stop' });
+    expect((await attribute(ec2, id, 'rootDeviceName')).RootDeviceName).toEqual({ Value: '/dev/sda1' });
+    expect((await attribute(ec2, id, 'groupSet')).Groups).toEqual([{ GroupId: expect.stringMatching(/^sg-/), GroupName: 'default' }]);
+    expect((await attribute(ec2, id, 'kernel')).KernelId).toEqual({});
+
+    await expect(attribute(ec2, id, 'colour')).rejects.toMatchObject({
+      name: 'InvalidParameterValue',
+      message: 'Value (colour) for parameter attribute is invalid. Unknown attribute.',
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expect(attribute(ec2, 'i-0123456789abcdef0', 'userData')).rejects.toMatchObject({ name: 'InvalidInstanceID.NotFound', message: "The instance ID 'i-0123456789abcdef0' does not exist" });
+  });
+});
+
 describe('local cloud configuration', () => {
   it('has a default for every variable', () => {
     expect(loadEnv({})).toEqual({
@@ -285,7 +378,9 @@ describe('local cloud configuration', () => {
       LOCAL_CLOUD_VCPU_LIMIT: 64,
       LOCAL_CLOUD_FAULT_RATE: 0,
       LOCAL_CLOUD_THROTTLE_RPS: 0,
+      LOCAL_CLOUD_REQUIRE_USER_DATA: true,
     });
+    expect(loadEnv({ LOCAL_CLOUD_REQUIRE_USER_DATA: 'false' }).LOCAL_CLOUD_REQUIRE_USER_DATA).toBe(false);
   });
 
   it('fails naming every bad variable at once', () => {

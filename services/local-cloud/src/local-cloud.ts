@@ -30,6 +30,12 @@ export interface LocalCloudOptions {
   /** @default a silent logger */
   logger?: Logger;
   /**
+   * Whether a cluster's machine (tagged with a cluster and a tenant) without user data fails its
+   * boot, as one whose user data would not make it a node always does (see bootstrap.ts).
+   * @default false: it boots, and its cluster's agent starts from its tags
+   */
+  requireUserData?: boolean;
+  /**
    * Hears machine state changes from the very start, including those a restarted cloud
    * applies while it loads (machines that finished booting while it was down).
    */
@@ -43,10 +49,18 @@ export interface LocalCloud {
   machineEvents: MachineEvents;
   /** Machines that are running now (for agents that start after the cloud). */
   runningMachines(): MachineInfo[];
+  /** Where cluster agents keep their renewed NATS credentials (the local cloud's store), by cluster id. */
+  agentCredentials: AgentCredentialsStore;
   /** Applies every change that is due now: for tests that drive a manual clock. */
   advance(): Promise<void>;
   /** Stops listening and, when it opened the store itself, closes it. */
   close(): Promise<void>;
+}
+
+/** Cluster agents' renewed NATS credentials, kept across restarts of the local cloud. */
+export interface AgentCredentialsStore {
+  get(clusterId: string): string | undefined;
+  put(clusterId: string, creds: string): Promise<void>;
 }
 
 /** Starts a local cloud: loads (or seeds) its state and listens. */
@@ -61,7 +75,14 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     if (options.onMachineStateChange) events.on(options.onMachineStateChange);
     const sim = new Simulator(
       state,
-      { speed: options.speed ?? 1, vcpuLimit: options.vcpuLimit ?? 64, clock: options.clock ?? systemClock, random },
+      {
+        speed: options.speed ?? 1,
+        vcpuLimit: options.vcpuLimit ?? 64,
+        clock: options.clock ?? systemClock,
+        random,
+        requireUserData: options.requireUserData ?? false,
+        onBootFailed: (machine, reason) => logger.warn({ machineId: machine.id, tags: machine.tags, reason }, 'machine bootstrap failed: it is stopped'),
+      },
       events,
       (error) => logger.error({ err: error }, 'simulation step failed'),
     );
@@ -85,6 +106,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       url,
       machineEvents: events,
       runningMachines: () => state.instances.values().filter((m) => m.state === 'running').map(machineInfo),
+      agentCredentials: {
+        get: (clusterId) => state.agentCredentials.get(clusterId)?.creds,
+        put: async (clusterId, creds) => {
+          await state.exclusive(() => state.agentCredentials.put({ id: clusterId, creds, updatedAt: new Date().toISOString() }));
+        },
+      },
       advance: async () => {
         await state.exclusive(() => sim.advance());
         sim.schedule();

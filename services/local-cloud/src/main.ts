@@ -25,27 +25,30 @@ async function main(): Promise<void> {
     speed: env.LOCAL_CLOUD_SPEED,
     vcpuLimit: env.LOCAL_CLOUD_VCPU_LIMIT,
     faults: { errorRate: env.LOCAL_CLOUD_FAULT_RATE, throttlePerSecond: env.LOCAL_CLOUD_THROTTLE_RPS },
+    requireUserData: env.LOCAL_CLOUD_REQUIRE_USER_DATA,
     logger,
   });
-  // Each cluster's machines run its management agent, which reports to the platform's NATS.
-  let bus: Bus | undefined;
-  let agents: SimulatedAgents | undefined;
-  if (env.NATS_URL) {
-    bus = await createBus({ url: env.NATS_URL, name: 'local-cloud-agents', log: logger, credentials: natsCredentials(env) });
-    agents = new SimulatedAgents({ bus, log: logger, speed: env.LOCAL_CLOUD_SPEED });
-    agents.follow(cloud.machineEvents);
-    const now = new Date().toISOString();
-    for (const machine of cloud.runningMachines()) agents.up(machine, now);
+  // Each cluster's machines run its management agent: started from the agent manifest in the
+  // first control-plane node's user data, connected as its own NATS user. Clusters whose
+  // machines have no user data (allowed while LOCAL_CLOUD_REQUIRE_USER_DATA is false) get one
+  // from their tags, on the local cloud's own connection to NATS_URL.
+  let tagBus: Bus | undefined;
+  if (env.NATS_URL && !env.LOCAL_CLOUD_REQUIRE_USER_DATA) {
+    tagBus = await createBus({ url: env.NATS_URL, name: 'local-cloud-agents', log: logger, credentials: natsCredentials(env) });
   }
-  logger.info({ url: cloud.url, speed: env.LOCAL_CLOUD_SPEED, vcpuLimit: env.LOCAL_CLOUD_VCPU_LIMIT, dataDir: env.DATA_DIR }, 'local cloud started');
+  const agents = new SimulatedAgents({ log: logger, speed: env.LOCAL_CLOUD_SPEED, credentials: cloud.agentCredentials, ...(tagBus ? { tagBus } : {}) });
+  agents.follow(cloud.machineEvents);
+  const now = new Date().toISOString();
+  for (const machine of cloud.runningMachines()) agents.up(machine, now);
+  logger.info({ url: cloud.url, speed: env.LOCAL_CLOUD_SPEED, vcpuLimit: env.LOCAL_CLOUD_VCPU_LIMIT, requireUserData: env.LOCAL_CLOUD_REQUIRE_USER_DATA, dataDir: env.DATA_DIR }, 'local cloud started');
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'local cloud stopping');
-    await agents?.stop();
-    await bus?.close();
+    await agents.stop();
+    await tagBus?.close();
     await cloud.close();
     await store.close();
     process.exit(0);

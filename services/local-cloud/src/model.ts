@@ -106,3 +106,13 @@ export interface IdempotencyDoc extends StoredDoc {
   reservationId?: string;
   createdAt: string;
 }
+
+/**
+ * A cluster agent's renewed NATS credentials, kept as the real agent keeps them in its Secret,
+ * so that the agent restarted with a restarted cloud presents them rather than its boot ones.
+ */
+export interface AgentCredentialsDoc extends StoredDoc {
+  /** The credentials file (user JWT and seed). */
+  creds: string;
+  updatedAt: string;
+}

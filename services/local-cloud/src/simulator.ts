@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { bootFailedReason, bootFailure } from './bootstrap.js';
 import { DURATIONS, instanceType, TERMINATED_VISIBLE_SECONDS } from './catalog.js';
 import type { InstanceDoc, Tags } from './model.js';
 import type { CloudState } from './state.js';
@@ -81,11 +82,19 @@ export interface SimulatorOptions {
   vcpuLimit: number;
   clock: Clock;
   random: () => number;
+  /**
+   * Whether a cluster's machine without user data fails its boot (as one with user data that
+   * would not make it a node always does). @default false: it boots, its agent from its tags
+   */
+  requireUserData?: boolean;
+  /** Hears each machine whose bootstrap failed, and why. */
+  onBootFailed?: (machine: MachineInfo, reason: string) => void;
 }
 
 /**
- * Time in the local cloud: machines boot (pending -> running) and shut down (shutting-down ->
- * terminated), images copy and build (pending -> available), each after a realistic duration
+ * Time in the local cloud: machines boot (pending -> running; a cluster's machine whose user data
+ * would not make it a node: pending -> stopping -> stopped, with the reason) and shut down
+ * (shutting-down -> terminated), images copy and build (pending -> available), each after a realistic duration
  * divided by the speed factor. Due times are stored with the resources, so a restarted cloud
  * carries on where it stopped.
  */
@@ -144,12 +153,22 @@ export class Simulator {
   async advance(): Promise<void> {
     const now = this.now();
     const changes: MachineStateChange[] = [];
+    const failed: [MachineInfo, string][] = [];
     for (const instance of this.state.instances.values()) {
       if (instance.dueAt === null || instance.dueAt > now) continue;
       const at = new Date(instance.dueAt).toISOString();
       if (instance.state === 'pending') {
+        const failure = bootFailure(machineInfo(instance), this.options.requireUserData ?? false);
+        if (failure !== null) {
+          // It never becomes a node: it shuts itself down, as a real machine whose cloud-init failed would be made to.
+          const saved = await this.state.instances.put({ ...instance, state: 'stopping', dueAt: instance.dueAt + this.duration('shutdown'), stateReason: bootFailedReason(failure) });
+          failed.push([machineInfo(saved), failure]);
+          continue;
+        }
         const saved = await this.state.instances.put({ ...instance, state: 'running', dueAt: null });
         changes.push({ type: 'running', machine: machineInfo(saved), at });
+      } else if (instance.state === 'stopping') {
+        await this.state.instances.put({ ...instance, state: 'stopped', dueAt: null });
       } else if (instance.state === 'shutting-down') {
         const saved = await this.state.instances.put({
           ...instance,
@@ -168,6 +187,7 @@ export class Simulator {
       await this.state.images.put({ ...image, state: image.state === 'pending' ? 'available' : image.state, dueAt: null });
     }
     for (const change of changes) this.events.emit(change);
+    for (const [machine, reason] of failed) this.options.onBootFailed?.(machine, reason);
   }
 
   /** Sets one timer for the earliest due change. */

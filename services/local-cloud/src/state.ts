@@ -1,5 +1,5 @@
 import type { Collection, CollectionSpec, Store, StoredDoc } from '@fleetgraph/kit';
-import type { IdempotencyDoc, ImageDoc, InstanceDoc, SecurityGroupDoc, SubnetDoc, VpcDoc } from './model.js';
+import type { AgentCredentialsDoc, IdempotencyDoc, ImageDoc, InstanceDoc, SecurityGroupDoc, SubnetDoc, VpcDoc } from './model.js';
 
 /** A document before the store gave it a version. */
 export type Unversioned<T extends StoredDoc> = Omit<T, 'version'> & { version?: number };
@@ -63,6 +63,8 @@ export class CloudState {
     readonly subnets: Table<SubnetDoc>,
     readonly securityGroups: Table<SecurityGroupDoc>,
     readonly tokens: Table<IdempotencyDoc>,
+    /** Cluster agents' renewed credentials, by cluster id. */
+    readonly agentCredentials: Table<AgentCredentialsDoc>,
   ) {}
 
   static async open(store: Store): Promise<CloudState> {
@@ -73,8 +75,9 @@ export class CloudState {
       new Table(await store.collection(spec<SubnetDoc>('subnets'))),
       new Table(await store.collection(spec<SecurityGroupDoc>('security_groups'))),
       new Table(await store.collection(spec<IdempotencyDoc>('idempotency_tokens'))),
+      new Table(await store.collection(spec<AgentCredentialsDoc>('agent_credentials'))),
     );
-    for (const table of [state.instances, state.images, state.vpcs, state.subnets, state.securityGroups, state.tokens] as Table<StoredDoc>[]) {
+    for (const table of [state.instances, state.images, state.vpcs, state.subnets, state.securityGroups, state.tokens, state.agentCredentials] as Table<StoredDoc>[]) {
       await table.load();
     }
     return state;

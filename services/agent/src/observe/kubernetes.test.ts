@@ -3,8 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { agentReportSchema } from '@fleetgraph/schema';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesObservations } from './kubernetes.js';
+import { WatchingKubernetesObservations } from './kubernetes-watch.js';
 
 const Mi = 2 ** 20;
 const Ki = 1024;
@@ -17,8 +18,11 @@ const fixture = (name: string) => readFile(new URL(`./fixtures/${name}`, import.
  * A stand-in for the API server that answers with the recorded-shape fixtures (see
  * fixtures/README.md), so that the real client library's requests and parsing run.
  */
-async function startApiServer(options: { metrics?: boolean } = {}) {
+async function startApiServer(options: { metrics?: boolean; failNodeLists?: number } = {}) {
   const requests: { path: string; query: URLSearchParams; authorization?: string }[] = [];
+  /** Open watches, by path: each gets the events `emit` writes, one JSON object a line, as the API server streams them. */
+  const watches = new Map<string, http.ServerResponse[]>();
+  let nodeListsToFail = options.failNodeLists ?? 0;
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     requests.push({ path: url.pathname, query: url.searchParams, authorization: req.headers.authorization });
@@ -26,6 +30,17 @@ async function startApiServer(options: { metrics?: boolean } = {}) {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(body);
     };
+    if (url.searchParams.get('watch') === 'true') {
+      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+      res.flushHeaders();
+      watches.set(url.pathname, [...(watches.get(url.pathname) ?? []), res]);
+      res.on('close', () => watches.set(url.pathname, (watches.get(url.pathname) ?? []).filter((w) => w !== res)));
+      return;
+    }
+    if (url.pathname === '/api/v1/nodes' && nodeListsToFail > 0) {
+      nodeListsToFail--;
+      return json(503, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'etcdserver: leader changed', reason: 'ServiceUnavailable', code: 503 }));
+    }
     const summary = /^\/api\/v1\/nodes\/([^/]+)\/proxy\/stats\/summary$/.exec(url.pathname);
     if (url.pathname === '/api/v1/nodes') return json(200, await fixture('nodes.json'));
     if (url.pathname === '/api/v1/pods') return json(200, await fixture(url.searchParams.get('continue') ? 'pods-page-2.json' : 'pods-page-1.json'));
@@ -47,7 +62,21 @@ async function startApiServer(options: { metrics?: boolean } = {}) {
     contexts: [{ name: 'fixture', cluster: 'fixture', user: 'agent' }],
     currentContext: 'fixture',
   });
-  return { kubeConfig, requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    kubeConfig,
+    requests,
+    /** How many watches of `path` are open. */
+    watching: (path: string) => watches.get(path)?.length ?? 0,
+    /** Streams a watch event to every open watch of `path`. */
+    emit: (path: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown) => {
+      for (const watch of watches.get(path) ?? []) watch.write(`${JSON.stringify({ type, object })}\n`);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 describe('KubernetesObservations against recorded-shape API responses', () => {
@@ -142,5 +171,83 @@ describe('KubernetesObservations against recorded-shape API responses', () => {
       ...observation,
     };
     expect(agentReportSchema.safeParse(report).success).toBe(true);
+  });
+});
+
+describe('WatchingKubernetesObservations against recorded-shape API responses and streamed watch events', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()!();
+  });
+
+  async function started(options: Parameters<typeof startApiServer>[0] = {}, retryBaseMs = 1_000) {
+    const api = await startApiServer(options);
+    const observations = new WatchingKubernetesObservations({ kubeConfig: api.kubeConfig, pageSize: 5, kubeletStats: false, retryBaseMs });
+    cleanups.push(() => api.close(), () => observations.stop());
+    await observations.start();
+    return { api, observations };
+  }
+
+  async function until<T>(what: string, probe: () => Promise<T | null | false>, timeoutMs = 5_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  const lists = (api: Awaited<ReturnType<typeof startApiServer>>, path: string) => api.requests.filter((r) => r.path === path && r.query.get('watch') !== 'true');
+
+  it('should list nodes, pods and services once, then follow their watches from the lists\' resource versions', async () => {
+    const { api, observations } = await started();
+    const first = await observations.observe();
+    expect(first.nodes!.map((n) => [n.name, n.pods])).toEqual([
+      [N1, 4],
+      [N2, 7],
+      [N3, 2],
+    ]);
+    expect(first.services!.map((s) => s.name)).toEqual(['prometheus-server', 'ingress-nginx-controller', 'kubernetes-dashboard']);
+    await until('the three watches', async () => api.watching('/api/v1/nodes') + api.watching('/api/v1/pods') + api.watching('/api/v1/services') === 3);
+    const watchOf = (path: string) => api.requests.find((r) => r.path === path && r.query.get('watch') === 'true')!.query;
+    expect(watchOf('/api/v1/nodes').get('resourceVersion')).toBe('918273');
+    expect([watchOf('/api/v1/pods').get('resourceVersion'), watchOf('/api/v1/pods').get('fieldSelector')]).toEqual(['918273', 'status.phase!=Succeeded,status.phase!=Failed']);
+
+    // The joining node becomes Ready, a pod of N2 finishes (out of the field selector: DELETED), the dashboard's service goes.
+    const nodes = JSON.parse(await fixture('nodes.json')) as { items: { metadata: { name: string; resourceVersion: string }; status: { conditions: { type: string; status: string; reason?: string }[] } }[] };
+    const joining = nodes.items.find((n) => n.metadata.name === N3)!;
+    joining.metadata.resourceVersion = '918300';
+    joining.status.conditions = joining.status.conditions.map((c) => (c.type === 'Ready' ? { ...c, status: 'True', reason: 'KubeletReady' } : c));
+    api.emit('/api/v1/nodes', 'MODIFIED', joining);
+    const pods = JSON.parse(await fixture('pods-page-2.json')) as { items: { metadata: { name: string; resourceVersion?: string } }[] };
+    const web = pods.items.find((p) => p.metadata.name.startsWith('web-'))!;
+    api.emit('/api/v1/pods', 'DELETED', { ...web, metadata: { ...web.metadata, resourceVersion: '918301' } });
+    const services = JSON.parse(await fixture('services.json')) as { items: { metadata: { name: string } }[] };
+    api.emit('/api/v1/services', 'DELETED', services.items.find((s) => s.metadata.name === 'kubernetes-dashboard'));
+
+    const after = await until('the watched changes in an observation', async () => {
+      const o = await observations.observe();
+      const n3 = o.nodes!.find((n) => n.name === N3)!;
+      return n3.conditions.find((c) => c.type === 'Ready')!.status === 'TRUE' && o.nodes!.find((n) => n.name === N2)!.pods === 6 && o.services!.length === 2 && o;
+    });
+    // web with its istio sidecar (300m) no longer counts on N2.
+    expect(after.nodes!.find((n) => n.name === N2)!.requests.cpuCores).toBeCloseTo(1.75, 9);
+    // Every observation read metrics.k8s.io; nodes, pods and services were listed once (pods in two pages).
+    expect(lists(api, '/api/v1/nodes')).toHaveLength(1);
+    expect(lists(api, '/api/v1/pods')).toHaveLength(2);
+    expect(lists(api, '/api/v1/services')).toHaveLength(1);
+    expect(lists(api, '/apis/metrics.k8s.io/v1beta1/nodes').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('should report nodes as unknown, with the reason, while they cannot be listed, and list them again after a backoff', async () => {
+    const { api, observations } = await started({ failNodeLists: 1 }, 200);
+    const first = await observations.observe();
+    expect(first.nodes).toBeNull();
+    expect(first.services).not.toBeNull();
+    expect(first.problems).toEqual([expect.stringMatching(/^nodes: 503 /)]);
+    const back = await until('the nodes listed again', async () => (await observations.observe()).nodes);
+    expect(back.map((n) => n.name)).toEqual([N1, N2, N3]);
+    expect(lists(api, '/api/v1/nodes')).toHaveLength(2);
   });
 });

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { CoreV1Api, KubeConfig, Metrics, type V1Node, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, Metrics, type V1Node, type V1Pod, type V1PodList, type V1Service } from '@kubernetes/client-node';
 import type { ReportedCondition, ReportedNode, ReportedService } from '@fleetgraph/schema';
 import type { Observation, ObservationSource } from './observation.js';
 import { parseQuantity, quantityOf } from './quantity.js';
@@ -18,6 +18,8 @@ export const POOL_LABELS = [
 ] as const;
 const CONTROL_PLANE_LABELS = ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master'];
 const KNOWN_STATUSES = { True: 'TRUE', False: 'FALSE', Unknown: 'UNKNOWN' } as const;
+/** Pods that count: not terminated (the scheduler no longer counts a finished pod's requests). */
+export const RUNNING_PODS = 'status.phase!=Succeeded,status.phase!=Failed';
 
 export interface KubernetesObservationsOptions {
   /** @default `loadFromDefault()`: the in-cluster service account, else KUBECONFIG or ~/.kube/config */
@@ -69,12 +71,13 @@ export class KubernetesObservations implements ObservationSource {
       return null;
     };
     const [nodeList, pods, serviceList, nodeMetrics] = await Promise.all([
-      this.#core.listNode().catch(failed('nodes')),
-      this.#pods().catch(failed('pods')),
-      this.#core.listServiceForAllNamespaces().catch(failed('services')),
+      this.listNodes().catch(failed('nodes')),
+      this.listPods().catch(failed('pods')),
+      this.listServices().catch(failed('services')),
+      // metrics.k8s.io has no watch: it is read at every observation.
       this.#metrics.getNodeMetrics().catch(failed('metrics.k8s.io')),
     ]);
-    const nodes = nodeList?.items ?? [];
+    const nodes = nodeList ?? [];
     const disks = nodeList && this.#options.kubeletStats ? await this.#disks(nodes, problems) : new Map<string, number>();
     const usage = new Map((nodeMetrics?.items ?? []).map((m) => [m.metadata.name, m.usage]));
 
@@ -86,7 +89,7 @@ export class KubernetesObservations implements ObservationSource {
     }
     const addresses = nodes.flatMap(nodeAddress);
     const services: ReportedService[] | null = serviceList
-      ? serviceList.items.flatMap((s: V1Service) => {
+      ? serviceList.flatMap((s: V1Service) => {
           const r = reportService(s as ServiceLike, addresses);
           return r ? [r] : [];
         })
@@ -94,20 +97,44 @@ export class KubernetesObservations implements ObservationSource {
     return { nodes: reported, services, problems };
   }
 
-  /** Every non-terminated pod, page by page. */
-  async #pods(): Promise<V1Pod[]> {
+  /** The nodes now: listed at every observation (`WatchingKubernetesObservations` keeps them from a watch). */
+  protected async listNodes(): Promise<V1Node[]> {
+    return (await this.#core.listNode()).items;
+  }
+
+  /** Every non-terminated pod now. */
+  protected async listPods(): Promise<V1Pod[]> {
+    return (await this.listPodPages()).items;
+  }
+
+  /** Every service now. */
+  protected async listServices(): Promise<V1Service[]> {
+    return (await this.#core.listServiceForAllNamespaces()).items;
+  }
+
+  /** Every non-terminated pod, page by page, with the list's resource version (what a watch starts from). */
+  protected async listPodPages(): Promise<V1PodList> {
     const pods: V1Pod[] = [];
     let next: string | undefined;
+    let resourceVersion: string | undefined;
     do {
-      const page = await this.#core.listPodForAllNamespaces({
-        fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
-        limit: this.#options.pageSize,
-        _continue: next,
-      });
+      const page = await this.#core.listPodForAllNamespaces({ fieldSelector: RUNNING_PODS, limit: this.#options.pageSize, _continue: next });
       pods.push(...page.items);
+      // Every page of one list is of the first page's resource version.
+      resourceVersion ??= page.metadata?.resourceVersion;
       next = page.metadata?._continue || undefined;
     } while (next);
-    return pods;
+    return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion }, items: pods };
+  }
+
+  /** The CoreV1 API client of this configuration. */
+  protected get core(): CoreV1Api {
+    return this.#core;
+  }
+
+  /** The Kubernetes configuration in use. */
+  protected get kubeConfig(): KubeConfig {
+    return this.#config;
   }
 
   /** Used root filesystem bytes per node, from the kubelets (a node whose kubelet does not answer is left out). */
@@ -167,7 +194,8 @@ export class KubernetesObservations implements ObservationSource {
   }
 }
 
-function describe(error: unknown): string {
+/** An API failure in one line: its HTTP status, if any, and the first line of its message. */
+export function describe(error: unknown): string {
   const e = error as { code?: number; message?: string };
   return (e.code ? `${e.code} ` : '') + (e.message ?? String(error)).split('\n')[0]!.slice(0, 300);
 }

@@ -1,6 +1,6 @@
 import type { ActionHandler } from './context.js';
 import { copyImage, createImage, deregisterImage, describeImages } from './images.js';
-import { describeInstances, runInstances, terminateInstances } from './instances.js';
+import { describeInstanceAttribute, describeInstances, runInstances, terminateInstances } from './instances.js';
 import {
   authorizeSecurityGroupIngress,
   createSecurityGroup,
@@ -24,6 +24,7 @@ export const actions: Record<string, ActionHandler> = {
   DescribeInstanceTypes: describeInstanceTypes,
   RunInstances: runInstances,
   DescribeInstances: describeInstances,
+  DescribeInstanceAttribute: describeInstanceAttribute,
   TerminateInstances: terminateInstances,
   DescribeImages: describeImages,
   CopyImage: copyImage,

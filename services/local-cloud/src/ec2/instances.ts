@@ -177,6 +177,12 @@ const instanceFields: FilterFields<InstanceDoc> = {
   'instance.group-id': (i) => i.securityGroupIds,
 };
 
+/** The instances of the request's region that EC2 still shows: terminated ones stay visible for about an hour. */
+function visibleInstances(ctx: ActionContext): InstanceDoc[] {
+  const horizon = ctx.sim.now() - ctx.sim.terminatedVisibleMs();
+  return ctx.state.instances.values().filter((i) => i.region === ctx.region && !(i.state === 'terminated' && (i.terminatedAt ?? 0) < horizon));
+}
+
 export const describeInstances: ActionHandler = async (ctx) => {
   const { q } = ctx;
   const ids = q.list('InstanceId').map((id) => checkId('i', id));
@@ -184,11 +190,7 @@ export const describeInstances: ActionHandler = async (ctx) => {
   if (ids.length > 0 && maxResults !== undefined) {
     throw ec2Errors.invalidParameterCombination('The parameter instancesSet cannot be used with the parameter maxResults');
   }
-  // Terminated instances stay visible for about an hour, as in EC2.
-  const horizon = ctx.sim.now() - ctx.sim.terminatedVisibleMs();
-  const visible = ctx.state.instances
-    .values()
-    .filter((i) => i.region === ctx.region && !(i.state === 'terminated' && (i.terminatedAt ?? 0) < horizon));
+  const visible = visibleInstances(ctx);
   let selected = visible;
   if (ids.length > 0) {
     const missing = ids.filter((id) => !visible.some((i) => i.id === id));
@@ -225,4 +227,42 @@ export const terminateInstances: ActionHandler = async (ctx) => {
     });
   }
   return { instancesSet: changes };
+};
+
+/**
+ * Each attribute DescribeInstanceAttribute answers, as EC2's `InstanceAttribute` carries it: an
+ * `AttributeValue` (`<x><value>...</value></x>`, empty when unset), an `AttributeBooleanValue`,
+ * or a list.
+ */
+const INSTANCE_ATTRIBUTES: Record<string, (ctx: ActionContext, i: InstanceDoc) => XmlValue> = {
+  instanceType: (_ctx, i) => ({ value: i.instanceType }),
+  // HVM images have neither kernel nor RAM disk: EC2 answers an empty element.
+  kernel: () => ({}),
+  ramdisk: () => ({}),
+  // Base64, as RunInstances took it; an empty element when the instance has none.
+  userData: (_ctx, i) => (i.userData ? { value: i.userData } : {}),
+  disableApiTermination: () => ({ value: false }),
+  disableApiStop: () => ({ value: false }),
+  instanceInitiatedShutdownBehavior: () => ({ value: 'stop' }),
+  rootDeviceName: () => ({ value: '/dev/sda1' }),
+  blockDeviceMapping: () => [],
+  productCodes: () => [],
+  sourceDestCheck: () => ({ value: true }),
+  groupSet: (ctx, i) => i.securityGroupIds.map((id) => ({ groupId: id, groupName: ctx.state.securityGroups.get(id)?.name ?? id })),
+  ebsOptimized: () => ({ value: false }),
+  sriovNetSupport: () => ({}),
+  enaSupport: () => ({ value: true }),
+  enclaveOptions: () => ({ enabled: false }),
+};
+
+/** DescribeInstanceAttribute: one attribute of one instance, e.g. its user data (base64), as EC2 answers it. */
+export const describeInstanceAttribute: ActionHandler = async (ctx) => {
+  const { q } = ctx;
+  const id = checkId('i', q.required('InstanceId'));
+  const attribute = q.required('Attribute');
+  const render = Object.hasOwn(INSTANCE_ATTRIBUTES, attribute) ? INSTANCE_ATTRIBUTES[attribute] : undefined;
+  if (!render) throw ec2Errors.invalidParameterValue(`Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`);
+  const instance = visibleInstances(ctx).find((i) => i.id === id);
+  if (!instance) throw ec2Errors.instancesNotFound([id]);
+  return { instanceId: instance.id, [attribute]: render(ctx, instance) };
 };
