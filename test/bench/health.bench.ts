@@ -95,7 +95,7 @@ describe('health ingest at fleet scale', () => {
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    bus = await createBus({ url: nats.url, name: 'health-bench', log });
+    bus = await createBus({ url: nats.url, name: 'health-bench', log, credentials: await nats.credentials('health-bench') });
     await bus.ensureStreams([CLUSTER_STATE_STREAM]);
     const began = Date.now();
     const summary = (i: number): ClusterSummary => ({
@@ -120,6 +120,7 @@ describe('health ingest at fleet scale', () => {
     const started = Date.now();
     health = await startProcess('health', process.env.HEALTH_BENCH_ENTRY ?? `${root}services/health/dist/main.js`, {
       NATS_URL: nats.url,
+      NATS_CREDENTIALS: await nats.credentials('health'),
       DATA_DIR: dataDir,
       PORT: '0',
       LOG_LEVEL: 'info',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogsPart, SimulatedLogSource, SimulatedSource, startAgent, type SimulatedNode } from '@fleetgraph/agent';
 import { BusError, createBus, createLogger, DEV_INTERNAL_SECRET, Identity, INTERNAL_IDENTITY_HEADER, signInternalIdentity } from '@fleetgraph/kit';
-import { freePort, startNatsServer } from '@fleetgraph/kit/testing';
+import { freePort, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { getCluster } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess } from '../src/processes.js';
@@ -47,16 +47,13 @@ function jsonLine(line: string): Record<string, any> {
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 describe('logs service benchmark', () => {
-  let stopNats: () => Promise<void>;
-  let natsUrl: string;
+  let nats: NatsServer | undefined;
 
   beforeAll(async () => {
-    const nats = await startNatsServer();
-    natsUrl = nats.url;
-    stopNats = () => nats.stop();
+    nats = await startNatsServer();
   });
   afterAll(async () => {
-    await stopNats?.();
+    await nats?.stop();
   });
 
   const results: Record<string, unknown>[] = [];
@@ -65,8 +62,10 @@ describe('logs service benchmark', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'fleetgraph-logs-bench-'));
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
+    const natsUrl = nats!.url;
     const service = await startProcess('logs', `${root}services/logs/dist/main.js`, {
       NATS_URL: natsUrl,
+      NATS_CREDENTIALS: await nats!.credentials('logs'),
       DATA_DIR: dataDir,
       PORT: String(port),
       MONGODB_URI: '',
@@ -76,7 +75,7 @@ describe('logs service benchmark', () => {
       LOGS_MAX_ARCHIVE_MB: '4096',
       LOGS_DEADLINE_MS: '900000',
     });
-    const bus = await createBus({ url: natsUrl, name: 'bench', log });
+    const bus = await createBus({ url: natsUrl, name: 'bench', log, credentials: await nats!.credentials('bench') });
     const tenantId = 'bench';
     const clusterId = `cls-bench-${lines}`;
     bus.serve(getCluster, async ({ id }) => {

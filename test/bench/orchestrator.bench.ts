@@ -184,11 +184,12 @@ describe('orchestrator benchmark', () => {
     world = await startProcess('orchestrator-bench-world', join(root, 'test/bench/orchestrator.world.mjs'), {
       DATA_DIR: join(dataDir, 'local-cloud'),
       NATS_URL: nats.url,
+      NATS_CREDENTIALS: await nats.credentials('orchestrator-bench-world'),
       LOCAL_CLOUD_SPEED: String(SPEED),
       LOCAL_CLOUD_VCPU_LIMIT: String(1_000_000),
       AGENTS: CLOUD === 'memory' ? 'any' : 'machines',
     });
-    bus = await createBus({ url: nats.url, name: 'clusters', log });
+    bus = await createBus({ url: nats.url, name: 'clusters', log, credentials: await nats.credentials('clusters') });
     await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
     // Raw, as the bench has always read them: validating here would add to the orchestrator's measured cost.
     rawNats(bus).connection.subscribe(clusterLifecycle.filter(), {

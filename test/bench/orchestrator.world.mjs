@@ -7,7 +7,7 @@
  * cluster instead.
  *
  * Plain JavaScript on the services' builds (`pnpm build`), so that Node runs it without a build
- * of the test package. Environment: DATA_DIR, NATS_URL, LOCAL_CLOUD_SPEED, LOCAL_CLOUD_VCPU_LIMIT,
+ * of the test package. Environment: DATA_DIR, NATS_URL, NATS_CREDENTIALS, LOCAL_CLOUD_SPEED, LOCAL_CLOUD_VCPU_LIMIT,
  * AGENTS (`machines` or `any`). Prints `{"msg":"listening","url":...}` when ready (what
  * test/src/processes.ts waits for).
  */
@@ -21,7 +21,7 @@ const vcpuLimit = Number(process.env.LOCAL_CLOUD_VCPU_LIMIT ?? 1_000_000);
 const log = createLogger('orchestrator-bench-world', 'silent');
 
 const cloud = await startLocalCloud({ dataDir: process.env.DATA_DIR, speed, vcpuLimit });
-const bus = await createBus({ url: process.env.NATS_URL, name: 'orchestrator-bench-world', log });
+const bus = await createBus({ url: process.env.NATS_URL, name: 'orchestrator-bench-world', log, credentials: process.env.NATS_CREDENTIALS });
 
 // Every profile id names the same small profile: an OS, Kubernetes, a CNI and one add-on.
 bus.serve(getProfile, async ({ tenantId, projectId, id }) => {

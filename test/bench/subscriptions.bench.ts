@@ -61,13 +61,13 @@ interface Child {
 }
 
 /** Starts subscriptions.child.ts in a role (TypeScript sources, through swc-hooks.mjs). */
-async function startChild(name: string, args: string[], profile = false): Promise<Child> {
+async function startChild(name: string, args: string[], profile = false, extraEnv: NodeJS.ProcessEnv = {}): Promise<Child> {
   // One directory per process: the module hooks' thread writes a profile of its own beside the main thread's.
   const cpuProf = profile && PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${name}`] : [];
   const child: ChildProcess = spawn(
     process.execPath,
     ['--conditions=source', '--import', new URL('./swc-hooks.mjs', import.meta.url).href, '--expose-gc', ...cpuProf, fileURLToPath(new URL('./subscriptions.child.ts', import.meta.url)), ...args],
-    { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: '', TEST_LOG_LEVEL: env.TEST_LOG_LEVEL ?? 'silent' } },
+    { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, ...extraEnv, NODE_OPTIONS: '', TEST_LOG_LEVEL: env.TEST_LOG_LEVEL ?? 'silent' } },
   );
   const listeners = new Map<Report['type'], Set<(report: Report) => void>>();
   const on = <T extends Report['type']>(type: T, listener: (report: ReportOf<T>) => void) => {
@@ -201,11 +201,11 @@ async function settled(server: Child): Promise<ReportOf<'probe'>> {
 }
 
 /** Connects the contender's subscribers and measures its memory per idle subscriber. */
-async function connectAll(contender: Contender, natsUrl: string) {
+async function connectAll(contender: Contender, nats: { natsUrl: string; natsCredentials: string }) {
   const { server, clients, name } = contender;
   const subscriptions = async () => (await server.ask({ type: 'probe', gc: false }, 'probe')).counters.subscriptions;
   // A first use of every path (query plans, JIT), so that the baseline is not the first.
-  await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, natsUrl, widgets: contender.widgets.slice(0, 50), count: 100 }, 'connected');
+  await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, ...nats, widgets: contender.widgets.slice(0, 50), count: 100 }, 'connected');
   while ((await subscriptions()) < 100) await sleep(100);
   await clients.ask({ type: 'disconnect' }, 'disconnected');
   while ((await subscriptions()) > 0) await sleep(100);
@@ -217,7 +217,7 @@ async function connectAll(contender: Contender, natsUrl: string) {
   // by then); the whole growth from zero includes those fixed costs.
   const connectHalf = async (widgets: Widget[], count: number, total: number) => {
     const started = performance.now();
-    await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, natsUrl, widgets, count }, 'connected');
+    await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, ...nats, widgets, count }, 'connected');
     let counters: Counters;
     const deadline = Date.now() + 240_000;
     while ((counters = (await server.ask({ type: 'probe', gc: false }, 'probe')).counters).subscriptions < total) {
@@ -321,23 +321,25 @@ afterAll(async () => {
 });
 
 it('should measure 10,000 subscribers through the gateway against a bare ws broadcast', async () => {
-  const start = (name: string, args: string[], profile = false) =>
-    startChild(name, args, profile).then((child) => {
+  const start = (name: string, args: string[], profile = false, extraEnv: NodeJS.ProcessEnv = {}) =>
+    startChild(name, args, profile, extraEnv).then((child) => {
       children.push(child);
       return child;
     });
   const gatewayServer = await start('gateway', ['gateway', String(2 * SUBJECTS)], true);
   const natsUrl = gatewayServer.ready.natsUrl!;
+  // The gateway's nats-server authenticates: every other connection presents its credentials.
+  const natsCredentials = gatewayServer.ready.natsCredentials!;
   const natsPid = childPid(gatewayServer.pid, 'nats-server');
   const widgets = gatewayServer.ready.widgets!;
-  const [bareServer, gatewayClients, bareClients] = await Promise.all([start('bare-ws', ['bare', natsUrl], true), start('gateway-clients', ['clients']), start('bare-clients', ['clients'])]);
+  const [bareServer, gatewayClients, bareClients] = await Promise.all([start('bare-ws', ['bare', natsUrl], true, { NATS_CREDENTIALS: natsCredentials }), start('gateway-clients', ['clients']), start('bare-clients', ['clients'])]);
   // Each contender its own subjects, so that one's events never reach the other.
   const gateway: Contender = { name: 'gateway', server: gatewayServer, clients: gatewayClients, widgets: widgets.slice(0, SUBJECTS), steps: [], done: false };
   const bare: Contender = { name: 'bare-ws', server: bareServer, clients: bareClients, widgets: widgets.slice(SUBJECTS), steps: [], done: false };
   await bareServer.ask({ type: 'serve', widgets: bare.widgets }, 'served');
   console.log(`subscriptions bench: ${fmt(SUBSCRIBERS)} subscribers over ${fmt(SUBJECTS)} subjects per server; rates ${RATES.join(', ')} events/s; ${STEP_MS / 1000} s per step`);
 
-  for (const contender of [gateway, bare]) await connectAll(contender, natsUrl);
+  for (const contender of [gateway, bare]) await connectAll(contender, { natsUrl, natsCredentials });
   const idleStart = [cpuSeconds(gatewayServer.pid), cpuSeconds(bareServer.pid)];
   await sleep(5_000);
   gateway.idle!.cpu = (cpuSeconds(gatewayServer.pid) - idleStart[0]!) / 5;

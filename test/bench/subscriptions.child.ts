@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { connect, type NatsConnection } from 'nats';
+import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import { WebSocket, WebSocketServer } from 'ws';
 
 /**
@@ -14,12 +14,16 @@ import { WebSocket, WebSocketServer } from 'ws';
  *                      `widgets` widgets over 10 tenants
  *   bare <nats-url>    the ceiling: a bare `ws` server speaking just enough graphql-transport-ws,
  *                      fed by core NATS subscriptions to the subjects it is given; each event's
- *                      frame is built once and sent as is to the sockets of its subject
+ *                      frame is built once and sent as is to the sockets of its subject (NATS
+ *                      credentials in NATS_CREDENTIALS: the server authenticates)
  *   clients            subscribers (raw `ws` clients speaking graphql-transport-ws) and the
  *                      publisher of their events, so that publish and receipt share one clock
  *
  * Each talks to the benchmark over the IPC channel: `ready` first, then answers what it is asked.
  */
+
+/** NATS authenticates every connection: a credentials file's text. */
+const authenticator = (credentials: string) => credsAuthenticator(new TextEncoder().encode(credentials));
 
 export interface Widget {
   widgetId: string;
@@ -53,7 +57,7 @@ export type Request =
   /** The bare server: the subjects of the widgets it serves. */
   | { type: 'serve'; widgets: Widget[] }
   /** Clients: connect `count` subscribers to `wsUrl`, subscriber i watching widget i % widgets. */
-  | { type: 'connect'; wsUrl: string; natsUrl: string; widgets: Widget[]; count: number }
+  | { type: 'connect'; wsUrl: string; natsUrl: string; natsCredentials: string; widgets: Widget[]; count: number }
   /** Clients: publish at `rate` events a second for `warmMs + measureMs`, measure over the last `measureMs`. */
   | { type: 'step'; rate: number; warmMs: number; measureMs: number }
   /** Clients: close every subscriber. */
@@ -61,7 +65,7 @@ export type Request =
   | { type: 'stop' };
 
 export type Report =
-  | { type: 'ready'; wsUrl?: string; natsUrl?: string; widgets?: Widget[]; metricsUrl?: string }
+  | { type: 'ready'; wsUrl?: string; natsUrl?: string; natsCredentials?: string; widgets?: Widget[]; metricsUrl?: string }
   | { type: 'probe'; memory: NodeJS.MemoryUsage; spaces: Record<string, { size: number; used: number }>; counters: Counters }
   | { type: 'served' }
   | { type: 'connected' }
@@ -88,7 +92,7 @@ interface Role {
 /** The part of widgets.fixture.ts used here. Imported by URL: it lies outside this package's TypeScript project. */
 interface Fixture {
   startWidgetsPlatform(subscriptions?: { patternConsumerAt?: number }): Promise<{
-    nats: { url: string };
+    nats: { url: string; credentials(name: string): Promise<string> };
     wsUrl: string;
     widget(tenantId: string, projectId: string): string;
     token(claims: { sub: string; tenantId: string; projects: Record<string, string> }): Promise<string>;
@@ -125,7 +129,14 @@ async function gateway(count: number): Promise<Role> {
     }
   }
   return {
-    ready: { type: 'ready', wsUrl: platform.wsUrl, natsUrl: platform.nats.url, widgets, metricsUrl: new URL('/metrics', platform.gateway.url).href },
+    ready: {
+      type: 'ready',
+      wsUrl: platform.wsUrl,
+      natsUrl: platform.nats.url,
+      natsCredentials: await platform.nats.credentials('subscriptions-bench'),
+      widgets,
+      metricsUrl: new URL('/metrics', platform.gateway.url).href,
+    },
     handle: async (request) => (request.type === 'probe' ? probe(platform.gateway.subscriptions.stats(), request.gc) : undefined),
     stop: () => platform.stop(),
   };
@@ -135,7 +146,9 @@ async function bare(natsUrl: string): Promise<Role> {
   const counters: Counters = { subscriptions: 0, connections: 0, delivered: 0, slowConsumers: 0 };
   /** Sockets by widget id, each subscribed with the client's id "1" (what the clients below send). */
   const watchers = new Map<string, Set<WebSocket>>();
-  const nc = await connect({ servers: natsUrl, name: 'bare-ws-bench' });
+  const credentials = process.env.NATS_CREDENTIALS;
+  if (!credentials) throw new Error('bare: no NATS_CREDENTIALS');
+  const nc = await connect({ servers: natsUrl, name: 'bare-ws-bench', authenticator: authenticator(credentials) });
   const decoder = new TextDecoder();
   const http = createServer();
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
@@ -333,7 +346,7 @@ function clients(): Role {
       switch (request.type) {
         case 'connect':
           widgets = request.widgets;
-          nc ??= await connect({ servers: request.natsUrl, name: 'subscriptions-bench-publisher' });
+          nc ??= await connect({ servers: request.natsUrl, name: 'subscriptions-bench-publisher', authenticator: authenticator(request.natsCredentials) });
           await subscribe(request.wsUrl, request.count);
           return { type: 'connected' };
         case 'step':

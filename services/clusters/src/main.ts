@@ -1,6 +1,9 @@
 import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
-import { serveClusterRequests } from './adapters/cluster.bus.js';
+import { ClusterBootstrap } from './adapters/bootstrap.js';
+import { serveAgentCredentials, serveClusterRequests } from './adapters/cluster.bus.js';
+import { ClusterSecretsRepository } from './adapters/cluster-secrets.repo.js';
+import { createSealer } from './bootstrap/sealed.js';
 import { ClusterRepository } from './adapters/cluster.repo.js';
 import { natsClusterRequests } from './adapters/cluster.requests.js';
 import { ProviderRegistry } from './adapters/providers.js';
@@ -18,10 +21,24 @@ async function main() {
   const clusters = await ClusterRepository.open(store, outbox);
   const providers = new ProviderRegistry({ localCloudUrl: env.LOCAL_CLOUD_URL, azure: { subscriptionId: env.AZURE_SUBSCRIPTION_ID, resourceGroup: env.AZURE_RESOURCE_GROUP } });
   serveClusterRequests(bus, clusters);
+  const sealer = createSealer(env.CLUSTER_SECRETS_KEY);
+  const secrets = await ClusterSecretsRepository.open(store, sealer);
+  const natsKeys = env.NATS_ACCOUNT_SEED ? { accountSeed: env.NATS_ACCOUNT_SEED } : null;
+  if (natsKeys) serveAgentCredentials(bus, clusters, natsKeys, env.AGENT_CREDENTIALS_TTL);
+  const bootstrap = new ClusterBootstrap({
+    secrets,
+    sealer,
+    agentNatsUrl: env.AGENT_NATS_URL ?? env.NATS_URL,
+    agentImage: env.AGENT_IMAGE,
+    natsKeys,
+    agentBootCredentialsSeconds: env.AGENT_BOOT_CREDENTIALS_TTL,
+    bootstrapTokenSeconds: env.BOOTSTRAP_TOKEN_TTL,
+  });
   const orchestrator = new Orchestrator({
     repo: clusters,
     providers,
     requests: natsClusterRequests(bus),
+    bootstrap,
     log,
     pollMs: env.RECONCILE_POLL_MS,
     progressMs: env.RECONCILE_PROGRESS_MS,
@@ -34,6 +51,7 @@ async function main() {
     name: 'clusters',
     schema: await buildClustersSchema({
       clusters,
+      secrets,
       providers,
       bus,
       poke: () => orchestrator.poke(),

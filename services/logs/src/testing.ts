@@ -70,9 +70,9 @@ export async function startHarness(options: { settings?: Partial<CollectionSetti
   const log = createLogger('logs-test', 'silent');
   const nats = await startNatsServer();
   const dir = await mkdtemp(join(tmpdir(), 'fleetgraph-logs-test-'));
-  const bus = await createBus({ url: nats.url, name: 'clusters', log });
-  const serviceBus = await createBus({ url: nats.url, name: 'logs', log });
-  const agentBus = await createBus({ url: nats.url, name: 'agents', log });
+  const bus = await createBus({ url: nats.url, name: 'clusters', log, credentials: await nats.credentials('clusters') });
+  const serviceBus = await createBus({ url: nats.url, name: 'logs', log, credentials: await nats.credentials('logs') });
+  const agentBus = await createBus({ url: nats.url, name: 'agents', log, credentials: await nats.credentials('agents') });
   const store = createSqliteStore({ file: join(dir, 'logs.sqlite') });
   const blobs = await FileBlobStore.open(join(dir, 'blobs'));
 

@@ -70,10 +70,11 @@ export class ClusterRepository implements ClusterStatusStore {
    * clusterConditions get the current state first), together.
    * @returns null when the name is taken in the project.
    */
-  async create(spec: ClusterSpec, now: Date): Promise<ClusterSpec | null> {
+  async create(spec: ClusterSpec, now: Date, secrets: readonly Write[] = []): Promise<ClusterSpec | null> {
     const status = initialStatus(spec, now);
     try {
       await this.store.commit([
+        ...secrets,
         write.insert(this.specs, { ...spec, nameKey: spec.name }),
         write.insert(this.statuses, status),
         this.outbox.add(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: 'PENDING', conditions: [] }, { key: spec.id }),
@@ -201,6 +202,12 @@ export class ClusterRepository implements ClusterStatusStore {
       }
     }
     throw new StaleWriteError(`could not save the status of ${status.id}`);
+  }
+
+  /** Records an event of the cluster by itself (an audit: a kubeconfig was issued, say). */
+  async record(event: ClusterEventMessage): Promise<void> {
+    await this.store.commit([this.announce({ type: 'event', event })]);
+    this.outbox.kick();
   }
 
   /** The outbox entry of an announcement, keyed by the cluster so that its events stay in order. */

@@ -1,8 +1,10 @@
 /**
  * The in-cluster manifest of a cluster's agent, generated per cluster and applied by the first
- * control-plane node's user data: its namespace, service account, a read-only cluster role
+ * control-plane node's user data (with the bindings of the platform's users' groups, see
+ * kubeconfig.ts): its namespace, service account, a read-only cluster role
  * (what the Kubernetes source of services/agent reads: nodes, pods, services, events,
- * deployments, config maps, CRDs, pod logs, node metrics), the Secret with its connection and
+ * deployments, config maps, CRDs, pod logs, node metrics, kubelet stats), a role that may
+ * read and patch its own Secret only (renewed credentials), the Secret with its connection and
  * credentials, and the Deployment (tolerating the control-plane taint, so it runs before any
  * worker joins). Validated in tests against the Kubernetes API schemas (kubernetes-models).
  */
@@ -40,6 +42,8 @@ export function agentObjects(input: AgentManifestInput): Record<string, unknown>
       rules: [
         { apiGroups: [''], resources: ['nodes', 'pods', 'services', 'events', 'configmaps', 'namespaces'], verbs: read },
         { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+        // Each node's filesystem usage, from its kubelet's /stats/summary.
+        { apiGroups: [''], resources: ['nodes/proxy'], verbs: ['get'] },
         { apiGroups: ['apps'], resources: ['deployments'], verbs: read },
         { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: read },
         { apiGroups: ['metrics.k8s.io'], resources: ['nodes', 'pods'], verbs: ['get', 'list'] },
@@ -52,6 +56,28 @@ export function agentObjects(input: AgentManifestInput): Record<string, unknown>
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: NAME },
       subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: AGENT_NAMESPACE }],
     },
+    // Its own Secret, and only it: the agent writes its renewed NATS credentials back there.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata,
+      rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: [NAME], verbs: ['get', 'patch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: NAME },
+      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: AGENT_NAMESPACE }],
+    },
+    // Users' kubeconfigs name their project role in O (bootstrap/kubeconfig.ts): admins administer the cluster, editors edit workloads.
+    ...(['admin', 'editor'] as const).map((role) => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `fleetgraph-${role}s`, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role === 'admin' ? 'cluster-admin' : 'edit' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: `fleetgraph:${role}` }],
+    })),
     {
       apiVersion: 'v1',
       kind: 'Secret',

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Namespace, Secret, ServiceAccount } from 'kubernetes-models/v1';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -118,18 +118,21 @@ describe('node bootstrap', async () => {
   });
 
   it('should make an agent manifest whose every object the Kubernetes API schemas accept', () => {
-    const kinds = { Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, Secret, Deployment } as const;
+    const kinds = { Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding, Secret, Deployment } as const;
     const objects = agentObjects({ clusterId: 'cls_1', tenantId: 't1', natsUrl: 'nats://127.0.0.1:4222', natsCredentials: null, image: 'fleetgraph/agent:dev' });
-    expect(objects.map((o) => o.kind)).toEqual(Object.keys(kinds));
+    expect(objects.map((o) => o.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Secret', 'Deployment']);
     for (const object of objects) {
       const Model = kinds[object.kind as keyof typeof kinds];
       expect(() => new Model(object as never).validate()).not.toThrow();
     }
     const docs = parseAllDocuments(manifest).map((d) => d.toJS());
-    expect(docs).toHaveLength(6);
+    expect(docs).toHaveLength(10);
     // The role reads, never writes.
     const role = objects.find((o) => o.kind === 'ClusterRole') as { rules: { verbs: string[] }[] };
     expect(new Set(role.rules.flatMap((r) => r.verbs))).toEqual(new Set(['get', 'list', 'watch']));
+    // It writes one object: its own Secret.
+    const own = objects.find((o) => o.kind === 'Role') as { rules: { resources: string[]; resourceNames: string[]; verbs: string[] }[] };
+    expect(own.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['fleetgraph-agent'], verbs: ['get', 'patch'] }]);
   });
 
   it('should be checked by validators that refuse what is wrong', () => {

@@ -29,8 +29,11 @@ export function kubeadmApiVersion(kubernetesVersion: string): KubeadmApiVersion 
 export interface KubeadmNode {
   kubernetesVersion: string;
   clusterName: string;
-  /** `host:port` of the API server every node joins through. */
-  controlPlaneEndpoint: string;
+  /**
+   * `host:port` of the API server every node joins through; null for the first control-plane
+   * node without a load balancer in front (kubeadm then advertises its own address).
+   */
+  controlPlaneEndpoint: string | null;
   /** The node's name in the cluster (its machine name). */
   nodeName: string;
   /** Labels the kubelet registers the node with. */
@@ -93,7 +96,7 @@ export function initConfiguration(node: KubeadmNode): string {
     kind: 'ClusterConfiguration',
     clusterName: node.clusterName,
     kubernetesVersion: `v${node.kubernetesVersion.replace(/^v/, '')}`,
-    controlPlaneEndpoint: node.controlPlaneEndpoint,
+    ...(node.controlPlaneEndpoint ? { controlPlaneEndpoint: node.controlPlaneEndpoint } : {}),
     certificatesDir: '/etc/kubernetes/pki',
     networking: { podSubnet: node.podSubnet, serviceSubnet: node.serviceSubnet, dnsDomain: 'cluster.local' },
     apiServer: {
@@ -108,6 +111,7 @@ export function initConfiguration(node: KubeadmNode): string {
 
 /** A further node: JoinConfiguration through the bootstrap token and the CA's hash; control-plane nodes also run a control plane. */
 export function joinConfiguration(node: KubeadmNode, controlPlane: boolean): string {
+  if (!node.controlPlaneEndpoint) throw new TypeError('a joining node needs the control plane endpoint');
   const apiVersion = kubeadmApiVersion(node.kubernetesVersion);
   const v4 = apiVersion === 'kubeadm.k8s.io/v1beta4';
   const join = {

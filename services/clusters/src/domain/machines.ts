@@ -29,6 +29,11 @@ export interface MachineIntent {
   imageId: string;
   /** Whether its MachineCreated event has been written (by the attempt whose call returned first). */
   announced?: boolean;
+  /**
+   * Its cloud-init user data, sealed (it may hold the cluster's CA keys): made once with the
+   * intent, so that every attempt sends the same (the client token's idempotency compares it).
+   */
+  userData?: string;
 }
 
 export type PoolPlan =

@@ -15,6 +15,18 @@ export interface ClusterStatus {
   imageId: string | null;
   /** The profile the image was resolved for, so a profile update resolves a new one. */
   imageProfileId: string | null;
+  /** Whether the image has containerd, kubelet and kubeadm (else each node's user data installs them). Missing in older statuses: true. */
+  imageHasKubernetes?: boolean;
+  /**
+   * The control-plane node that runs `kubeadm init` (its machine name), chosen with its intent,
+   * and the API server address every other node joins (`<its private address>:6443`, once the
+   * cloud gave it one). Without a load balancer in front of the control plane, that node's
+   * address is the endpoint: see the README (real clusters).
+   */
+  initMachine?: string | null;
+  apiEndpoint?: string | null;
+  /** The bootstrap token nodes join with (sealed) and when it expires (ISO-8601). */
+  bootstrapToken?: { sealed: string; expiresAt: string } | null;
   network: ClusterNetwork | null;
   intents: MachineIntent[];
   /**

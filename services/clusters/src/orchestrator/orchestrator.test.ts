@@ -62,9 +62,9 @@ describe('orchestrator on the local cloud', () => {
     nats = await startNatsServer();
     dataDir = await mkdtemp(join(tmpdir(), 'orchestrator-test-'));
     cloud = await startLocalCloud({ dataDir, speed: 2000, vcpuLimit: 64 });
-    bus = await createBus({ url: nats.url, name: 'clusters', log });
+    bus = await createBus({ url: nats.url, name: 'clusters', log, credentials: await nats.credentials('clusters') });
     await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
-    doubles = await createBus({ url: nats.url, name: 'doubles', log });
+    doubles = await createBus({ url: nats.url, name: 'doubles', log, credentials: await nats.credentials('doubles') });
     doubles.serve(getProfile, async ({ id }) => {
       const p = profiles.get(id);
       if (!p) throw new BusError('NOT_FOUND', 'no such profile');

@@ -6,7 +6,7 @@ import { sameConditions } from '../domain/conditions.js';
 import { StaleWriteError } from '../domain/errors.js';
 import { statusLease, type ClusterStatus, type VersionedStatus } from '../domain/status.js';
 import type { EventNote, Scope } from './phases.js';
-import type { Announcement, CloudProviders, ClusterRequests, ClusterStatusStore } from './ports.js';
+import type { Announcement, CloudProviders, ClusterRequests, ClusterStatusStore, NodeBootstrapper } from './ports.js';
 import { reconcileStep } from './reconcile.js';
 
 export interface OrchestratorOptions {
@@ -16,6 +16,8 @@ export interface OrchestratorOptions {
   providers: CloudProviders;
   /** The profiles and images services and the clusters' agents (adapters/cluster.requests.ts). */
   requests: ClusterRequests;
+  /** Machines' user data (adapters/bootstrap.ts). @default none: machines boot without user data */
+  bootstrap?: NodeBootstrapper;
   log: Logger;
   /** How often the store is asked for due clusters. @default 250 */
   pollMs?: number;
@@ -60,7 +62,7 @@ export class Orchestrator {
   /** When this replica last looked for clusters whose lease ran out (ms since the epoch). */
   private expiredCheckedAt = 0;
   private readonly runner: LeaseRunner<VersionedStatus>;
-  private readonly o: Required<Omit<OrchestratorOptions, 'now'>> & { now: () => Date };
+  private readonly o: Required<Omit<OrchestratorOptions, 'now' | 'bootstrap'>> & { now: () => Date; bootstrap?: NodeBootstrapper };
 
   constructor(options: OrchestratorOptions) {
     this.o = {
@@ -156,7 +158,7 @@ export class Orchestrator {
         current = await repo.saveStatus({ ...scope.status, version: current.version }, this.owner, events);
       },
     };
-    const outcome = await reconcileStep({ providers: this.o.providers, requests: this.o.requests, log: this.o.log, pollMs: this.o.progressMs }, scope, this.o.now);
+    const outcome = await reconcileStep({ providers: this.o.providers, requests: this.o.requests, bootstrap: this.o.bootstrap, log: this.o.log, pollMs: this.o.progressMs }, scope, this.o.now);
     const now = this.o.now();
     // The step's last write lets go of the lease.
     const status = statusLease.write(scope.status, null);

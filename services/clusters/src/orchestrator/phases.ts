@@ -5,13 +5,15 @@ import type { NodeRole, ProfileMessage } from '@fleetgraph/schema';
 import type { ClusterSpec } from '../domain/cluster.js';
 import { planPool, type MachineIntent, type ObservedMachine } from '../domain/machines.js';
 import type { ClusterStatus } from '../domain/status.js';
-import type { CloudProviders, ClusterRequests } from './ports.js';
+import type { CloudProviders, ClusterRequests, NodeBootstrapper } from './ports.js';
 
 /** What the phases work with: ports only. */
 export interface ReconcileDeps {
   providers: CloudProviders;
   /** The profiles and images services and the cluster's agent. */
   requests: ClusterRequests;
+  /** Machines' user data (bootstrap/); absent, machines get none (tests of the phases alone). */
+  bootstrap?: NodeBootstrapper;
   log: Logger;
   /** How long to wait before looking again at something in progress. */
   pollMs: number;
@@ -88,6 +90,8 @@ export const imagePhase: Phase = async (deps, scope) => {
     });
     if (image.status === 'READY' && image.artifactId) {
       status.imageId = image.artifactId;
+      // Catalogue and customised images have Kubernetes; a user's own image has it when the profile says so.
+      status.imageHasKubernetes = image.source !== 'BRING_YOUR_OWN' || os.skipK8sInstall === true;
       status.imageProfileId = spec.profileId;
       scope.events.push({ severity: 'NORMAL', reason: 'ImageReady', message: `image ${image.artifactId} (${image.os} ${image.osVersion}, Kubernetes ${image.kubernetesVersion}) is ready`, object: `image/${image.id}` });
       return done('ImageReady', `image ${image.artifactId} is ready`);
@@ -131,6 +135,9 @@ export const machinesPhase =
       const observed: ObservedMachine[] = machines.map((m) => ({ id: m.id, name: m.name, pool: m.pool, zone: m.zone, instanceType: m.instanceType, imageId: m.imageId, state: m.state, launchedAt: m.launchedAt }));
       const byName = new Map(machines.map((m) => [m.name, m]));
       const poolNames = new Set(spec.nodePools.map((p) => p.name));
+      // Every node but the first joins through the first control-plane node's address.
+      const init = status.initMachine ? byName.get(status.initMachine) : undefined;
+      if (!status.apiEndpoint && init?.privateIp) status.apiEndpoint = `${init.privateIp}:6443`;
       // Intents whose machine is visible are fulfilled (announced now if the call that made it
       // never returned); those of removed pools are dropped (a machine made for one anyway is
       // tagged with its pool and removed below).
@@ -148,6 +155,8 @@ export const machinesPhase =
           created.push({ token: randomUUID(), name: `${pool.name}-${suffix()}`, pool: pool.name, role, zone, instanceType: pool.instanceType, imageId: status.imageId! });
         }
       }
+      const waitingForEndpoint = created.length > 0 && deps.bootstrap !== undefined && !(await bootstrapIntents(deps, scope, created));
+      if (waitingForEndpoint) created.length = 0;
       if (created.length) {
         status.intents.push(...created);
         await scope.persist();
@@ -166,6 +175,7 @@ export const machinesPhase =
           imageId: intent.imageId,
           network: status.network ?? undefined,
           tags: { 'fleetgraph:tenant': spec.tenantId },
+          ...(intent.userData && deps.bootstrap ? { userData: deps.bootstrap.open(intent.userData, spec.id) } : {}),
         });
         // Whichever attempt's call returns first announces it: exactly one event per machine.
         if (!intent.announced) announceCreated(scope, intent, machine.id);
@@ -186,6 +196,49 @@ export const machinesPhase =
       return failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed');
     }
   };
+
+/**
+ * Gives new intents their user data. The cluster's first control-plane node runs kubeadm init
+ * (alone: the others need its address); every other node joins once that address is known.
+ * @returns false when the intents must wait for the first node's address (nothing is changed)
+ */
+async function bootstrapIntents(deps: ReconcileDeps, scope: Scope, created: MachineIntent[]): Promise<boolean> {
+  const { spec, status } = scope;
+  const bootstrap = deps.bootstrap!;
+  const first = !status.initMachine;
+  if (!first && !status.apiEndpoint) return false;
+  if (first) {
+    if (created[0]!.role !== 'CONTROL_PLANE') return false;
+    created.splice(1);
+  }
+  const profile = await loadProfile(deps, scope);
+  const kubernetesVersion = profile.layers.find((l) => l.type === 'KUBERNETES')?.version;
+  if (!kubernetesVersion) throw new TypeError('the profile has no Kubernetes layer');
+  const now = new Date();
+  if (!status.bootstrapToken || status.bootstrapToken.expiresAt <= now.toISOString()) {
+    const { sealed, expiresAt } = bootstrap.newBootstrapToken(spec.id, now);
+    status.bootstrapToken = { sealed, expiresAt };
+  }
+  const token = bootstrap.open(status.bootstrapToken.sealed, spec.id);
+  for (const [i, intent] of created.entries()) {
+    const kind = first && i === 0 ? 'init' : intent.role === 'CONTROL_PLANE' ? 'join-control-plane' : 'join-worker';
+    intent.userData = await bootstrap.userData({
+      spec,
+      machineName: intent.name,
+      pool: intent.pool,
+      kind,
+      kubernetesVersion,
+      kubernetesPreinstalled: status.imageHasKubernetes ?? true,
+      apiEndpoint: kind === 'init' ? null : status.apiEndpoint!,
+      bootstrapToken: token,
+    });
+  }
+  if (first) {
+    status.initMachine = created[0]!.name;
+    status.apiEndpoint = null;
+  }
+  return true;
+}
 
 function announceCreated(scope: Scope, intent: MachineIntent, machineId: string): void {
   const what = intent.role === 'CONTROL_PLANE' ? 'control-plane' : 'worker';

@@ -60,5 +60,33 @@ export interface ClusterAgents {
   applyPacks(request: RequestOf<typeof applyPacks>): Promise<ReplyOf<typeof applyPacks>>;
 }
 
+/** What a new machine boots: see bootstrap/user-data.ts. */
+export interface NodeBootstrapRequest {
+  spec: ClusterSpec;
+  /** The machine's name in the cluster, and its pool and role. */
+  machineName: string;
+  pool: string;
+  /** `init` for the node that runs kubeadm init; the others join `apiEndpoint`. */
+  kind: 'init' | 'join-control-plane' | 'join-worker';
+  kubernetesVersion: string;
+  kubernetesPreinstalled: boolean;
+  /** `host:port` of the API server; null for the init node. */
+  apiEndpoint: string | null;
+  /** The bootstrap token (plain) the nodes join with. */
+  bootstrapToken: string;
+}
+
+/**
+ * Makes machines' user data from the cluster's own secrets (its PKI, its agent's credentials),
+ * sealed at rest: the phases keep the sealed form with the intent and open it for the cloud call.
+ */
+export interface NodeBootstrapper {
+  userData(request: NodeBootstrapRequest): Promise<string>;
+  /** A new bootstrap token: the plain one and its sealed form for the status. */
+  newBootstrapToken(clusterId: string, now: Date): { token: string; sealed: string; expiresAt: string };
+  /** Opens what `userData` or `newBootstrapToken` sealed for this cluster. */
+  open(sealed: string, clusterId: string): string;
+}
+
 /** The other services the phases ask. Failures are BusErrors (code + message). */
 export type ClusterRequests = ProfileLookup & ImageLookup & ClusterAgents;

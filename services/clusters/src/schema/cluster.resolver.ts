@@ -5,11 +5,13 @@ import semver from 'semver';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ulid } from 'ulid';
 import type { ClusterRepository } from '../adapters/cluster.repo.js';
+import type { ClusterSecretsRepository } from '../adapters/cluster-secrets.repo.js';
+import { issueKubeconfig, KUBECONFIG_DEFAULT_MINUTES, KUBECONFIG_MAX_MINUTES } from '../bootstrap/kubeconfig.js';
 import { StaleWriteError } from '../domain/errors.js';
 import type { ProviderRegistry } from '../adapters/providers.js';
 import { LIMITS, validateClusterName, validatePool, validatePools, type ClusterSpec, type CloudOffer, type NodePool as Pool, type Problem } from '../domain/cluster.js';
 import { CreateClusterInput, NodePoolInput, UpdateNodePoolInput } from './cluster.input.js';
-import { Cluster, ClusterConnection, ClusterEventConnection, ClusterPayload, ClusterProfile, InstanceType, ProxyRequirement, Region } from './cluster.type.js';
+import { Cluster, ClusterConnection, ClusterEventConnection, ClusterPayload, ClusterProfile, InstanceType, Kubeconfig, ProxyRequirement, Region } from './cluster.type.js';
 import type { ProxySettings } from '../domain/proxy.js';
 import { proxyRequirements } from '../domain/proxy.js';
 
@@ -42,6 +44,8 @@ function pageSize(first: number | null | undefined, max: number = PAGE_SIZE.max,
 
 export interface ClusterResolverDeps {
   clusters: ClusterRepository;
+  /** Each cluster's PKI (its CA signs users' kubeconfigs). */
+  secrets: ClusterSecretsRepository;
   providers: ProviderRegistry;
   bus: Bus;
   proxy: ProxySettings;
@@ -110,6 +114,34 @@ export class ClusterResolver {
     };
   }
 
+  @FieldResolver(() => Kubeconfig, {
+    nullable: true,
+    description:
+      "A kubeconfig for the caller, valid ttlMinutes (at most 1440): for the project's admins and editors, null for others (a tenant admin gets none by that right). " +
+      'Issuing one is recorded as an event of the cluster. SERVICE_UNAVAILABLE until the API server has an address.',
+  })
+  async kubeconfig(@Root() cluster: Cluster, @Ctx() { identity }: SubgraphContext, @Arg('ttlMinutes', () => Int, { defaultValue: KUBECONFIG_DEFAULT_MINUTES }) ttlMinutes: number): Promise<Kubeconfig | null> {
+    const role = identity.can('admin', cluster.projectId) ? 'admin' : identity.can('editor', cluster.projectId) ? 'editor' : null;
+    if (!role) return null;
+    if (!Number.isInteger(ttlMinutes) || ttlMinutes < 1 || ttlMinutes > KUBECONFIG_MAX_MINUTES) {
+      throw graphqlError('BAD_USER_INPUT', `ttlMinutes must be between 1 and ${KUBECONFIG_MAX_MINUTES}, not ${ttlMinutes}`);
+    }
+    const status = await this.deps.clusters.getStatus(cluster.id);
+    if (!status?.apiEndpoint || status.phase === 'DELETED' || status.phase === 'DELETING') throw graphqlError('SERVICE_UNAVAILABLE', 'the cluster has no API server address yet (or any more)');
+    const pki = await this.deps.secrets.pki(cluster.id, cluster.tenantId);
+    const issued = await issueKubeconfig(pki.ca, { clusterName: cluster.name, apiEndpoint: status.apiEndpoint, user: identity.userId, role, validityMinutes: ttlMinutes });
+    await this.deps.clusters.record({
+      tenantId: cluster.tenantId,
+      clusterId: cluster.id,
+      time: new Date().toISOString(),
+      severity: 'NORMAL',
+      reason: 'KubeconfigIssued',
+      message: `kubeconfig issued to ${identity.userId} (${role}), valid until ${issued.expiresAt.toISOString()}`,
+      object: `cluster/${cluster.name}`,
+    });
+    return { clusterId: cluster.id, kubeconfig: issued.kubeconfig, expiresAt: issued.expiresAt };
+  }
+
   @FieldResolver(() => [ClusterProfile], { description: 'Newer versions of its profile, newest first.' })
   async availableUpdates(@Root() cluster: Cluster): Promise<ClusterProfile[]> {
     try {
@@ -154,7 +186,7 @@ export class ClusterResolver {
       deletionRequested: false,
       createdAt: now.toISOString(),
     };
-    const created = await this.deps.clusters.create(spec, now);
+    const created = await this.deps.clusters.create(spec, now, [await this.deps.secrets.create(spec.id, spec.tenantId)]);
     if (!created) return payloadError('NAME_TAKEN', `a cluster named ${input.name} exists in this project`, ['input', 'name']);
     this.deps.poke();
     return { cluster: await this.toGraphQL(created), userErrors: [] };

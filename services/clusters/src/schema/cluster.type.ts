@@ -214,3 +214,15 @@ export class ConditionsUpdate {
   @Field(() => [ClusterCondition], { description: 'Its conditions, in milestone order.' })
   conditions!: ClusterCondition[];
 }
+
+@ObjectType({ description: "A kubeconfig with a client certificate signed by the cluster's CA, for the project's admins and editors." })
+export class Kubeconfig {
+  @Field(() => ID)
+  clusterId!: string;
+
+  @Field({ description: 'YAML, ready for kubectl: the user in the certificate CN, the project role in O (group fleetgraph:<role>).' })
+  kubeconfig!: string;
+
+  @Field(() => Date, { description: 'When the certificate stops being accepted.' })
+  expiresAt!: Date;
+}

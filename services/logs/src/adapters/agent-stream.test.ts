@@ -21,8 +21,8 @@ describe('the log stream with flow control', () => {
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    service = await createBus({ url: nats.url, name: 'logs', log });
-    agent = await createBus({ url: nats.url, name: 'agent', log });
+    service = await createBus({ url: nats.url, name: 'logs', log, credentials: await nats.credentials('logs') });
+    agent = await createBus({ url: nats.url, name: 'agent', log, credentials: await nats.credentials('agent') });
   });
   afterAll(async () => {
     await service?.close();
