@@ -1,4 +1,8 @@
+import { X509Certificate } from 'node:crypto';
+import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { AGENT_SECRET_KEYS, BOOTSTRAP_PATHS } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
 import { seed, startPlatform, type Platform } from './src/index.js';
 
 const CLUSTER_FIELDS = /* GraphQL */ `
@@ -100,6 +104,78 @@ describe('clusters through the gateway, on the local cloud', () => {
     const images = await platform.graphql(`query($id: ID!) { cluster(id: $id) { images { os osVersion kubernetesVersion status source cloud region } } }`, { id: cluster.id }, viewer);
     expect(images.data!.cluster.images).toEqual([{ os: 'ubuntu', osVersion: '22.04', kubernetesVersion: expect.stringMatching(/^1\.30/), status: 'READY', source: 'OUT_OF_BOX', cloud: 'LOCAL', region: 'local-1' }]);
     expect([...cursors].sort((a: string, b: string) => Number(a) - Number(b))).toEqual(cursors);
+  });
+
+  it("should start the agent from the control plane's user data, as its own NATS user, and issue kubeconfigs signed by the CA that user data installed", async () => {
+    const { cluster } = await create({
+      nodePools: [
+        { name: 'control-plane', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
+        { name: 'workers', role: 'WORKER', count: 1, instanceType: 'm5.large' },
+      ],
+    });
+    await running(cluster.id);
+
+    // The first control-plane node's user data, read back as AWS answers it (DescribeInstanceAttribute, base64).
+    const ec2 = new EC2Client({ endpoint: platform.localCloudUrl, region: 'local-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    const described = await ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: 'tag:fleetgraph:cluster', Values: [cluster.id] },
+          { Name: 'tag:fleetgraph:role', Values: ['CONTROL_PLANE'] },
+          { Name: 'instance-state-name', Values: ['running'] },
+        ],
+      }),
+    );
+    const controlPlane = (described.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+    expect(controlPlane).toHaveLength(1);
+    const attribute = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: controlPlane[0]!.InstanceId!, Attribute: 'userData' }));
+    ec2.destroy();
+    const userData = Buffer.from(attribute.UserData!.Value!, 'base64').toString('utf8');
+    expect(userData.startsWith('#cloud-config')).toBe(true);
+    const files: { path: string; content: string; encoding?: string }[] = parse(userData).write_files;
+    const fileAt = (path: string) => {
+      const file = files.find((f) => f.path === path);
+      if (!file) throw new Error(`no ${path} in the user data`);
+      return file.encoding === 'b64' ? Buffer.from(file.content, 'base64').toString('utf8') : file.content;
+    };
+    const ca = new X509Certificate(fileAt('/etc/kubernetes/pki/ca.crt'));
+
+    // The agent's identity is the manifest's Secret: a NATS user confined to this cluster's subjects.
+    const secret = parseAllDocuments(fileAt(BOOTSTRAP_PATHS.agentManifest))
+      .map((d) => d.toJS())
+      .find((d) => d?.kind === 'Secret');
+    const values = { ...Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')])), ...secret.stringData };
+    expect(values[AGENT_SECRET_KEYS.clusterId]).toBe(cluster.id);
+    const jwt = /-----BEGIN NATS USER JWT-----\s+(\S+)\s+------END NATS USER JWT------/.exec(values[AGENT_SECRET_KEYS.natsCredentials])![1]!;
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'));
+    const allowed: string[] = claims.nats.pub.allow;
+    expect(allowed.length).toBeGreaterThan(0);
+    for (const subject of allowed) expect(subject.startsWith(`agent.v1.${cluster.id}.`) || subject.startsWith('_INBOX')).toBe(true);
+
+    // That agent (the only one: the local cloud requires user data) reports the cluster's nodes.
+    const reported = await until('the agent to report both nodes', async () => {
+      const answer = await platform.graphql(`query($id: ID!) { cluster(id: $id) { health { status } nodes { name role } } }`, { id: cluster.id }, viewer);
+      const c = answer.data?.cluster;
+      return c?.nodes.length === 2 && c;
+    });
+    expect(reported.health.status).not.toBe('UNKNOWN');
+
+    // A kubeconfig for an editor: a client certificate the cluster's CA signed, its server's CA that very CA.
+    const KUBECONFIG = `query($id: ID!) { cluster(id: $id) { kubeconfig(ttlMinutes: 60) { kubeconfig expiresAt } } }`;
+    const issued = await platform.graphql(KUBECONFIG, { id: cluster.id }, editor);
+    expect(issued.errors).toBeUndefined();
+    const kubeconfig = parse(issued.data!.cluster.kubeconfig.kubeconfig);
+    const serverCa = new X509Certificate(Buffer.from(kubeconfig.clusters[0].cluster['certificate-authority-data'], 'base64'));
+    expect(serverCa.fingerprint256).toBe(ca.fingerprint256);
+    const client = new X509Certificate(Buffer.from(kubeconfig.users[0].user['client-certificate-data'], 'base64'));
+    expect(client.checkIssued(ca)).toBe(true);
+    expect(client.verify(ca.publicKey)).toBe(true);
+    expect(client.subject).toMatch(/O=fleetgraph:editor/);
+    const lifetime = Date.parse(client.validTo) - Date.now();
+    expect(lifetime).toBeGreaterThan(55 * 60_000);
+    expect(lifetime).toBeLessThanOrEqual(61 * 60_000);
+    // A viewer gets none.
+    expect((await platform.graphql(KUBECONFIG, { id: cluster.id }, viewer)).data!.cluster.kubeconfig).toBeNull();
   });
 
   it('should fail at Adding Worker Nodes on the vCPU quota with the cloud\'s message, and reach RUNNING once another cluster is deleted', async () => {

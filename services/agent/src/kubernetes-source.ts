@@ -72,6 +72,10 @@ export class KubernetesSource implements AgentSource, ObservationSource {
     return this.observations.observe();
   }
 
+  onChange(listener: () => void): () => void {
+    return this.observations.onChange(listener);
+  }
+
   async applyPacks(packs: readonly PackLayerMessage[]) {
     return {
       installed: [] as InstalledPack[],

@@ -102,6 +102,24 @@ describe('the reports part against a real nats-server', () => {
     expect(kinds.slice(change, change + 3)).toEqual(['full', 'full', 'compact']);
   });
 
+  it('should report a node that joins at once, in full, not at the next interval', async () => {
+    const nodes = [node('cp-1', 'CONTROL_PLANE')];
+    const source = new SimulatedSource({ speed: 1000, nodes: () => [...nodes] });
+    const first = reports('cls-j', 1);
+    agents.push(startAgent({ bus, log, clusterId: 'cls-j', tenantId: 'tenant-j', source, parts: [reportsPart({ intervalMs: 60_000 })] }));
+    expect((await first)[0]!.nodes!.map((n) => n.name)).toEqual(['cp-1']);
+
+    // Well before the next interval (a minute away).
+    const next = reports('cls-j', 1, 3_000);
+    nodes.push(node('w-1'), node('w-2'));
+    // A burst (two machines running within a moment) makes one report.
+    source.changed();
+    source.changed();
+    const [joined] = await next;
+    expect(joined!.nodes!.map((n) => n.name)).toEqual(['cp-1', 'w-1', 'w-2']);
+    await expect(reports('cls-j', 1, 600)).rejects.toThrow(/timeout/i);
+  });
+
   it('should still send the heartbeat, with the reason, when observing fails', async () => {
     const failing: ObservationSource = {
       kind: 'kubernetes',

@@ -70,11 +70,15 @@ function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** How long a burst of changes is let settle before the report they call for goes out. */
+export const CHANGE_SETTLE_MS = 200;
+
 /**
  * Reports the cluster every interval on `agentReport` (`agent.v1.<clusterId>.report`, core NATS,
  * validated by the bus before it goes): a heartbeat with the nodes and services observed, and
  * what could not be observed. A failed or slow
- * observation still sends the heartbeat, with null nodes and services and the reason.
+ * observation still sends the heartbeat, with null nodes and services and the reason. A change
+ * of nodes or services that the source announces (`onChange`) is reported at once, in full.
  *
  * When the observations are simulated it also answers `agent.v1.<clusterId>.simulate`, which
  * sets the faults the simulated cluster plays.
@@ -139,15 +143,36 @@ export function reportsPart(options: ReportsPartOptions = {}): AgentPart {
       }
     };
 
+    // A report asked for while one is being made goes out right after it.
+    let again = false;
     const tick = () => {
+      clearTimeout(timer);
       current = report()
         .catch((error) => log.error({ err: error, clusterId }, 'report failed'))
         .finally(() => {
           current = undefined;
-          if (!stopped) timer = setTimeout(tick, intervalMs);
+          if (stopped) return;
+          if (again) {
+            again = false;
+            tick();
+          } else timer = setTimeout(tick, intervalMs);
         });
     };
     tick();
+
+    // A change of nodes or services is reported at once (in full: its shape changed), once the
+    // burst of changes it comes in (a list of every node, a pool scaled) has settled.
+    let settle: NodeJS.Timeout | undefined;
+    const reportSoon = () => {
+      if (stopped || settle) return;
+      settle = setTimeout(() => {
+        settle = undefined;
+        if (stopped) return;
+        if (current) again = true;
+        else tick();
+      }, CHANGE_SETTLE_MS);
+    };
+    const stopListening = observations.onChange?.(reportSoon);
 
     const control =
       observations instanceof SimulatedObservations
@@ -168,6 +193,8 @@ export function reportsPart(options: ReportsPartOptions = {}): AgentPart {
       async stop() {
         stopped = true;
         clearTimeout(timer);
+        clearTimeout(settle);
+        stopListening?.();
         control?.unsubscribe();
         await current;
       },

@@ -31,6 +31,7 @@ export interface SimulatedOptions {
  */
 export class SimulatedSource implements AgentSource {
   private readonly installed = new Map<string, string>();
+  private readonly listeners = new Set<() => void>();
 
   constructor(readonly options: SimulatedOptions = {}) {}
 
@@ -41,6 +42,17 @@ export class SimulatedSource implements AgentSource {
 
   nodes(): SimulatedNode[] {
     return this.options.nodes?.() ?? [];
+  }
+
+  /** Hears that the simulated cluster's nodes or services changed; returns the function that stops listening. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** Says that the nodes changed (a machine joined or left), or that installed packs brought services. */
+  changed(): void {
+    for (const listener of [...this.listeners]) listener();
   }
 
   async applyPacks(packs: readonly PackLayerMessage[]) {
@@ -59,6 +71,8 @@ export class SimulatedSource implements AgentSource {
       this.installed.set(pack.name, pack.version);
       installed.push({ name: pack.name, version: pack.version });
     }
+    // An add-on may bring services (a LoadBalancer in front of it, say).
+    if (installed.length > 0) this.changed();
     return { installed, failed };
   }
 

@@ -100,6 +100,7 @@ export class SimulatedAgents {
       privateIp: machine.privateIp ?? null,
       runningSince: at,
     });
+    cluster.source.changed();
 
     const boot = readUserData(machine.userData);
     if (boot.ok && boot.agent) {
@@ -116,6 +117,7 @@ export class SimulatedAgents {
     const cluster = clusterId ? this.clusters.get(clusterId) : undefined;
     if (!cluster || !clusterId) return;
     cluster.nodes.delete(machine.id);
+    cluster.source.changed();
     if (cluster.nodes.size === 0) {
       this.clusters.delete(clusterId);
       if (cluster.agent) {

@@ -27,6 +27,8 @@ class WatchedKind<T extends KubernetesObject> {
     private readonly make: (list: () => Promise<KubernetesListObject<T>>) => ListWatch<T>,
     private readonly list: () => Promise<KubernetesListObject<T>>,
     private readonly retry: { baseMs: number; capMs: number },
+    /** The informer events that change what a full report says of this kind, and whom to tell. */
+    private readonly changes: { on: readonly ('add' | 'update' | 'delete')[]; notify: () => void },
   ) {
     this.#firstOutcome = new Promise((resolve) => (this.#settleFirst = resolve));
   }
@@ -49,6 +51,11 @@ class WatchedKind<T extends KubernetesObject> {
       }
       return listed;
     });
+    for (const event of this.changes.on) {
+      informer.on(event, () => {
+        if (this.#informer === informer && this.#ready) this.changes.notify();
+      });
+    }
     informer.on('error', (error?: unknown) => {
       if (this.#informer !== informer || this.#stopped) return;
       this.#ready = false;
@@ -97,19 +104,40 @@ export class WatchingKubernetesObservations extends KubernetesObservations {
   readonly #nodes: WatchedKind<V1Node>;
   readonly #pods: WatchedKind<V1Pod>;
   readonly #services: WatchedKind<V1Service>;
+  readonly #listeners = new Set<() => void>();
 
   constructor(options: WatchingKubernetesObservationsOptions = {}) {
     super(options);
     const retry = { baseMs: options.retryBaseMs ?? 1_000, capMs: options.retryCapMs ?? 30_000 };
     const watch = new Watch(this.kubeConfig);
-    this.#nodes = new WatchedKind<V1Node>((list) => new ListWatch('/api/v1/nodes', watch, list, false), () => this.core.listNode(), retry);
+    const notify = () => {
+      for (const listener of [...this.#listeners]) listener();
+    };
+    // A node joining or leaving, and any change of a service (its ports, its load balancer's
+    // address), change a full report; a node's status is updated every few seconds and waits
+    // for the next interval.
+    this.#nodes = new WatchedKind<V1Node>((list) => new ListWatch('/api/v1/nodes', watch, list, false), () => this.core.listNode(), retry, {
+      on: ['add', 'delete'],
+      notify,
+    });
     this.#pods = new WatchedKind<V1Pod>(
       // The same field selector on the watch: a pod that finishes is DELETED from the cache.
       (list) => new ListWatch('/api/v1/pods', watch, list, false, undefined, RUNNING_PODS),
       () => this.listPodPages(),
       retry,
+      { on: [], notify },
     );
-    this.#services = new WatchedKind<V1Service>((list) => new ListWatch('/api/v1/services', watch, list, false), () => this.core.listServiceForAllNamespaces(), retry);
+    this.#services = new WatchedKind<V1Service>(
+      (list) => new ListWatch('/api/v1/services', watch, list, false),
+      () => this.core.listServiceForAllNamespaces(),
+      retry,
+      { on: ['add', 'update', 'delete'], notify },
+    );
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
   }
 
   /** Starts the watches; resolves once each kind has been listed, or has failed to be (and is retried). */

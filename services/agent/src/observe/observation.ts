@@ -21,4 +21,10 @@ export interface ObservationSource {
   observe(): Promise<Observation>;
   /** When true, the agent sends nothing, as a dead one would (a simulated fault). @default false */
   readonly silent?: boolean;
+  /**
+   * Hears that the set of nodes or services changed (a node joined or left; a service appeared,
+   * changed or went), so that a full report goes out at once rather than at the next interval.
+   * Returns the function that stops listening. A source without it is observed at intervals only.
+   */
+  onChange?(listener: () => void): () => void;
 }

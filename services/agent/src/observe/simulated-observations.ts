@@ -154,6 +154,10 @@ export class SimulatedObservations implements ObservationSource {
     return this.#faults.silent;
   }
 
+  onChange(listener: () => void): () => void {
+    return this.source.onChange(listener);
+  }
+
   /** Changes the faults named (after clearing every one, with `reset`); returns the faults in force. */
   simulate(faults: SimulatedFaults, reset = false): FaultState {
     const base = reset ? { ...NO_FAULTS, randomFaults: this.options.randomFaults ?? true } : this.#faults;

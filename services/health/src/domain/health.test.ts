@@ -41,6 +41,9 @@ describe('health state machine', () => {
     { name: 'still PROGRESSING just under the heartbeat timeout', steps: reports(0, 2, []), now: 11.9, status: 'PROGRESSING', factors: ['HEARTBEAT'] },
     { name: 'UNHEALTHY once no heartbeat came for the timeout', steps: reports(0, 2, []), now: 12, status: 'UNHEALTHY', factors: ['HEARTBEAT'], stale: true },
     { name: 'HEALTHY again when heartbeats return', steps: [...reports(0, 2, []), ...reports(30, 30, [])], now: 30.1, status: 'HEALTHY', factors: [] },
+    { name: 'PROGRESSING while the first reports are bare heartbeats (no node yet)', steps: reports(0, 1, null), now: 1, status: 'PROGRESSING', factors: ['NODE_CONDITION'] },
+    { name: 'HEALTHY once the first nodes are reported', steps: [...reports(0, 1, null), ...reports(1.5, 1.5, [])], now: 1.6, status: 'HEALTHY', factors: [] },
+    { name: 'UNHEALTHY when no node was reported for the node threshold', steps: reports(0, 5, null), now: 5, status: 'UNHEALTHY', factors: ['NODE_CONDITION'] },
     { name: 'a bare heartbeat keeps the agent alive', steps: [...reports(0, 0, []), ...reports(0.5, 20, null)], now: 20.2, status: 'HEALTHY', factors: [] },
     // NODE_CONDITION
     { name: 'PROGRESSING when a node condition starts failing', steps: reports(0, 1, [pressure]), now: 1, status: 'PROGRESSING', factors: ['NODE_CONDITION'] },
@@ -113,6 +116,7 @@ describe('findingsOf', () => {
   const calm: UsageFacts = { label: 'worker nodes', cpu: 0.4, memory: 0.5 };
 
   it.each<{ name: string; nodes: NodeFacts[]; usage?: UsageFacts; keys: string[] }>([
+    { name: 'no node at all', nodes: [], keys: ['nodes:none'] },
     { name: 'nothing on healthy nodes', nodes: [node('w-1'), node('w-2')], keys: [] },
     { name: 'a node that is not Ready', nodes: [node('w-1', { Ready: 'FALSE' })], keys: ['node:w-1:Ready'] },
     { name: 'a node whose Ready is Unknown', nodes: [node('w-1', { Ready: 'UNKNOWN' })], keys: ['node:w-1:Ready'] },
@@ -127,7 +131,7 @@ describe('findingsOf', () => {
   ])('should find $name', ({ nodes, usage = calm, keys }) => {
     const findings = findingsOf(nodes, usage, policy);
     expect(findings.map((f) => f.key)).toEqual(keys);
-    for (const f of findings) expect(f.factor).toBe(f.key.startsWith('node:') ? HealthFactor.NODE_CONDITION : HealthFactor.METRICS);
+    for (const f of findings) expect(f.factor).toBe(f.key.startsWith('node') ? HealthFactor.NODE_CONDITION : HealthFactor.METRICS);
   });
 
   it('should explain a finding for a person', () => {

@@ -118,6 +118,13 @@ export interface UsageFacts {
   memory: number | null;
 }
 
+/**
+ * The check that fails while the agent has not reported a node: its first report (a heartbeat
+ * before its first observation), or a report of no node at all. PROGRESSING at first, UNHEALTHY
+ * if it lasts longer than a node condition may.
+ */
+export const NO_NODE_YET: Finding = { key: 'nodes:none', factor: HealthFactor.NODE_CONDITION, message: 'no node observed yet: waiting for the first node report' };
+
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 
 /**
@@ -126,6 +133,8 @@ const percent = (share: number) => `${Math.round(share * 100)}%`;
  * is a change of health, published to watchers).
  */
 export function findingsOf(nodes: readonly NodeFacts[], usage: UsageFacts, policy: HealthPolicy): Finding[] {
+  // A cluster with no node observed is not healthy, whatever else the report says.
+  if (nodes.length === 0) return [NO_NODE_YET];
   const findings: Finding[] = [];
   for (const node of nodes) {
     for (const condition of node.conditions) {
@@ -169,6 +178,8 @@ export function findingsOf(nodes: readonly NodeFacts[], usage: UsageFacts, polic
  * without (the report is a bare heartbeat), the failing checks stay as they were.
  */
 export function afterReport(state: HealthState, at: number, intervalMs: number, findings: readonly Finding[] | null): HealthState {
+  // The first report is a bare heartbeat: nothing is known of the nodes yet.
+  if (state.lastHeartbeatAt === null && findings === null) findings = [NO_NODE_YET];
   let failing = state.failing;
   // Nothing failing before or now: keep the same (empty) list.
   if (findings !== null && (findings.length > 0 || failing.length > 0)) {
