@@ -242,7 +242,7 @@ export function world() {
     return { result, status: scope.status };
   };
   const reasons = () => written.map((e) => e.reason);
-  return { cloud, requests, asked, deps, written, persisted, step, reasons };
+  return { cloud, requests, asked, deps, written, persisted, step, reasons, scopeOf };
 }
 
 export type World = ReturnType<typeof world>;

@@ -5,6 +5,7 @@ import type { ClusterSpec } from '../domain/cluster.js';
 import type { ClusterStatus } from '../domain/status.js';
 import { defaultLayers, failing, image, intent, pools, profile, provisioned, spec, world, type World } from './phases.fixture.js';
 import { addonsPhase, deletionPhase, imagePhase, infrastructurePhase, machinesPhase, type PhaseResult } from './phases.js';
+import { reconcileStep } from './reconcile.js';
 
 /**
  * Each reconcile phase against in-memory ports (cluster-api's *_phases_test.go): a cloud in
@@ -369,5 +370,41 @@ describe('Deleting Cluster', () => {
     expect(w.cloud.callsOf('deleteNetwork')).toBe(networkDeleted ? 1 : 0);
     expect(after.intents).toEqual([]);
     if (expected.outcome === 'done') expect(after.network).toBeNull();
+  });
+});
+
+describe('a reconcile step over milestones already reached', () => {
+  const steady = (w: World) => {
+    w.cloud.add({ name: 'control-plane-aaaaa', pool: 'control-plane', zone: 'local-1a' });
+    w.cloud.add({ name: 'workers-aaaaa', pool: 'workers', zone: 'local-1a' });
+    w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1b' });
+  };
+  const conditionOf = (status: ClusterStatus, type: string) => status.conditions.find((c) => c.type === type);
+
+  it('should keep a reached milestone when the cloud cannot be observed, noting the cloud error as a warning', async () => {
+    const w = world();
+    steady(w);
+    const scope = w.scopeOf(spec(), provisioned());
+    expect(await reconcileStep(w.deps, scope, () => new Date())).toEqual({ kind: 'converged' });
+    const reached = structuredClone(scope.status);
+
+    w.cloud.failNext('describeMachines', 'RATE_LIMITED', 'Request limit exceeded.');
+    const again = w.scopeOf(spec(), reached);
+    expect(await reconcileStep(w.deps, again, () => new Date())).toEqual({ kind: 'failed' });
+    expect(conditionOf(again.status, 'Adding Control Plane Node')).toMatchObject({ status: 'TRUE', failed: false });
+    expect(again.events).toEqual([expect.objectContaining({ severity: 'WARNING', reason: 'ControlPlaneFailed', message: expect.stringMatching(/could not be checked \(RATE_LIMITED\): Request limit exceeded/) })]);
+  });
+
+  it('should unset a reached milestone when a change it found cannot be made, with the cloud error', async () => {
+    const w = world();
+    steady(w);
+    const scope = w.scopeOf(spec(), provisioned());
+    await reconcileStep(w.deps, scope, () => new Date());
+    // A worker died: replacing it fails on the quota.
+    w.cloud.machines.delete([...w.cloud.machines.values()].find((m) => m.name === 'workers-bbbbb')!.id);
+    w.cloud.failNext('createMachine', 'QUOTA_EXCEEDED', 'You have requested more vCPU capacity than your current vCPU limit.');
+    const again = w.scopeOf(spec(), structuredClone(scope.status));
+    expect(await reconcileStep(w.deps, again, () => new Date())).toEqual({ kind: 'failed' });
+    expect(conditionOf(again.status, 'Adding Worker Nodes')).toMatchObject({ status: 'FALSE', failed: true, code: 'QUOTA_EXCEEDED' });
   });
 });

@@ -41,7 +41,8 @@ export interface Scope {
 export type PhaseResult =
   | { outcome: 'done'; reason: string; message: string }
   | { outcome: 'progress'; reason: string; message: string; requeueMs?: number }
-  | { outcome: 'failed'; reason: string; message: string; code: string };
+  /** `check`: it failed while observing, before it found anything to change. */
+  | { outcome: 'failed'; reason: string; message: string; code: string; check?: boolean };
 
 export type Phase = (deps: ReconcileDeps, scope: Scope) => Promise<PhaseResult>;
 
@@ -49,7 +50,7 @@ const done = (reason: string, message: string): PhaseResult => ({ outcome: 'done
 const progress = (reason: string, message: string, requeueMs?: number): PhaseResult => ({ outcome: 'progress', reason, message, requeueMs });
 
 /** A failure as a phase result: cloud errors keep the cloud's words and code; bus errors are transient. */
-export function failure(error: unknown, reason: string): PhaseResult {
+export function failure(error: unknown, reason: string): Extract<PhaseResult, { outcome: 'failed' }> {
   if (isCloudError(error)) return { outcome: 'failed', reason, message: error.message, code: error.code };
   if (error instanceof BusError) {
     const code = error.code === 'BAD_REQUEST' || error.code === 'NOT_FOUND' ? 'INVALID_CONFIGURATION' : 'TRANSIENT';
@@ -131,7 +132,12 @@ export const machinesPhase =
     const what = role === 'CONTROL_PLANE' ? 'control-plane' : 'worker';
     try {
       const provider = deps.providers.get(spec.cloud.type, spec.cloud.region);
-      const machines = await observeMachines(deps, scope);
+      let machines: Machine[];
+      try {
+        machines = await observeMachines(deps, scope);
+      } catch (error) {
+        return { ...failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed'), check: true };
+      }
       const observed: ObservedMachine[] = machines.map((m) => ({ id: m.id, name: m.name, pool: m.pool, zone: m.zone, instanceType: m.instanceType, imageId: m.imageId, state: m.state, launchedAt: m.launchedAt }));
       const byName = new Map(machines.map((m) => [m.name, m]));
       const poolNames = new Set(spec.nodePools.map((p) => p.name));

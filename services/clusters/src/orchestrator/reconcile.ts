@@ -24,6 +24,13 @@ export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () =
   const { spec, status } = scope;
   const record = (type: Milestone, result: Awaited<ReturnType<Phase>>) => {
     const before = status.conditions.find((c) => c.type === type);
+    // A milestone already reached that could not be checked again (the cloud could not be
+    // observed) stays reached: the failure is an event, with the cloud's words, and the step is
+    // retried with backoff. A change that was found and could not be made unsets it.
+    if (before?.status === 'TRUE' && result.outcome === 'failed' && result.check) {
+      scope.events.push({ severity: 'WARNING', reason: result.reason, message: `${type} could not be checked (${result.code}): ${result.message}`, object: `cluster/${spec.name}` });
+      return;
+    }
     status.conditions = setCondition(status.conditions, { type, ...result } as never, now());
     const after = status.conditions.find((c) => c.type === type)!;
     noteTransition(scope, before, after);
