@@ -147,7 +147,6 @@ async function main() {
     LOCAL_CLOUD_URL: env.LOCAL_CLOUD_URL || `http://127.0.0.1:${localCloudPort?.port ?? 4566}`,
     // Links the API hands out point at the gateway, wherever it listens.
     PUBLIC_URL: env.PUBLIC_URL || `${gatewayOrigin}/graphql`,
-    LOGS_PUBLIC_URL: env.LOGS_PUBLIC_URL || gatewayOrigin,
   };
 
   if (localCloudPort) {

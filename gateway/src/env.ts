@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, parseEnv, serviceEnvShape } from '@fleetgraph/kit';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, parseEnv, publicUrlSetting, secretSetting, serviceEnvShape } from '@fleetgraph/kit';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
@@ -10,7 +10,8 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
     {
       ...serviceEnvShape,
       PORT: z.coerce.number().int().min(0).max(65535).default(4000),
-      AUTH_JWT_SECRET: z.string().min(16).default(DEV_JWT_SECRET),
+      AUTH_JWT_SECRET: secretSetting(DEV_JWT_SECRET),
+      PUBLIC_URL: publicUrlSetting(),
       /** Longest lifetime of a client bearer token (exp - iat, or exp - now without iat): seconds, or with a unit (90m, 24h, 7d). */
       AUTH_MAX_TOKEN_LIFETIME: z
         .string()

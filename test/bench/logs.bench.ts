@@ -71,7 +71,7 @@ describe('logs service benchmark', () => {
       MONGODB_URI: '',
       LOG_LEVEL: 'info',
       NODE_ENV: 'test',
-      LOGS_PUBLIC_URL: origin,
+      PUBLIC_URL: `${origin}/graphql`,
       LOGS_MAX_ARCHIVE_MB: '4096',
       LOGS_DEADLINE_MS: '900000',
     });

@@ -91,7 +91,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     env.LOCAL_CLOUD_SPEED = String(options.localCloud?.speed ?? 1000);
     // The gateway's address is chosen first, so that services can hand out links to it (log downloads).
     const gatewayPort = await freePort();
-    env.LOGS_PUBLIC_URL ??= `http://127.0.0.1:${gatewayPort}`;
+    env.PUBLIC_URL ??= `http://127.0.0.1:${gatewayPort}/graphql`;
     // Every start is awaited, failed or not, so that a failure leaves no process running.
     // The clusters service mints its clusters' agents' credentials: it holds the account key.
     const own = async (name: string) => ({ ...(await envFor(name)), ...(name === 'clusters' ? { NATS_ACCOUNT_SEED: security.accountSeed } : {}) });

@@ -1,4 +1,4 @@
-import { parseEnv, serviceEnvShape } from '@fleetgraph/kit';
+import { parseEnv, publicUrlSetting, requiredInProduction, secretSetting, serviceEnvShape } from '@fleetgraph/kit';
 import { cloudTypes } from '@fleetgraph/schema';
 import { z } from 'zod';
 
@@ -17,7 +17,7 @@ export const readEnv = () =>
     AZURE_RESOURCE_GROUP: z.string().optional(),
     CLOUDS: list.pipe(z.array(z.enum(cloudTypes))).default(['LOCAL', 'AWS', 'AZURE']),
     AWS_REGIONS: list.default(['us-east-1']),
-    PUBLIC_URL: z.string().url().default('http://localhost:4000/graphql'),
+    PUBLIC_URL: publicUrlSetting(),
     REGISTRIES: list.default(['registry.k8s.io', 'ghcr.io', 'registry-1.docker.io', 'quay.io']),
     RECONCILE_POLL_MS: z.coerce.number().int().min(10).default(250),
     RECONCILE_PROGRESS_MS: z.coerce.number().int().min(1).default(1000),
@@ -27,11 +27,11 @@ export const readEnv = () =>
     RECONCILE_LEASE_MS: z.coerce.number().int().min(100).default(60_000),
     RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).default(16),
     /** Seals each cluster's CA keys and bootstrap tokens at rest (at least 32 characters). */
-    CLUSTER_SECRETS_KEY: z.string().min(32).default(DEV_CLUSTER_SECRETS_KEY),
+    CLUSTER_SECRETS_KEY: secretSetting(DEV_CLUSTER_SECRETS_KEY, 32),
     /** The platform NATS account's seed: mints each cluster's agent credentials. Unset: agents get none (NATS without authentication). */
-    NATS_ACCOUNT_SEED: z.string().regex(/^SA[A-Z2-7]{56}$/, 'an account seed (SA...)').optional(),
+    NATS_ACCOUNT_SEED: requiredInProduction(z.string().regex(/^SA[A-Z2-7]{56}$/, 'an account seed (SA...)').optional(), 'it mints each cluster agent\'s NATS credentials'),
     /** Where agents in clusters reach NATS. @default NATS_URL */
-    AGENT_NATS_URL: z.string().optional(),
+    AGENT_NATS_URL: requiredInProduction(z.string().optional(), 'the NATS address agents in clusters reach, e.g. tls://nats.example.com:4222'),
     AGENT_IMAGE: z.string().default('fleetgraph/agent:0.1.0'),
     /** Seconds an agent's first credentials hold (the first node must boot within them). */
     AGENT_BOOT_CREDENTIALS_TTL: z.coerce.number().int().min(60).default(24 * 3600),

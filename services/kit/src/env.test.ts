@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, parseEnv, serviceEnvShape } from './env.js';
+import { ConfigError, DEV_INTERNAL_SECRET, parseEnv, publicBase, publicUrlSetting, secretSetting, serviceEnvShape } from './env.js';
 
 describe('parseEnv', () => {
   it('should apply defaults and treat empty strings as unset', () => {
@@ -16,5 +16,44 @@ describe('parseEnv', () => {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).problems.map((p) => p.split(':')[0])).toEqual(expect.arrayContaining(['PORT', 'LOG_LEVEL', 'MONGODB_URI']));
     }
+  });
+
+  describe('in production', () => {
+    const shape = { ...serviceEnvShape, PORT: z.coerce.number().default(4001), API_SECRET: secretSetting('dev-secret-everyone-knows-it'), PUBLIC_URL: publicUrlSetting() };
+    const safe = { NODE_ENV: 'production', INTERNAL_AUTH_SECRET: 'i'.repeat(40), API_SECRET: 's'.repeat(32), PUBLIC_URL: 'https://fleet.example.com/graphql', NATS_CREDENTIALS: 'creds' };
+    const problemsOf = (env: NodeJS.ProcessEnv) => {
+      try {
+        parseEnv(shape, env);
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+
+    it('should start with secrets of its own, its public URL and NATS credentials', () => {
+      expect(problemsOf(safe)).toEqual([]);
+    });
+
+    it('should refuse development secrets, short secrets, a missing public URL and NATS without credentials, one line per variable', () => {
+      const problems = problemsOf({ NODE_ENV: 'production', INTERNAL_AUTH_SECRET: DEV_INTERNAL_SECRET, API_SECRET: 'short-but-valid-16' });
+      expect(problems).toEqual([
+        expect.stringMatching(/^INTERNAL_AUTH_SECRET: is the public development default/),
+        expect.stringMatching(/^API_SECRET: too short for production \(18 characters; at least 32\)/),
+        expect.stringMatching(/^PUBLIC_URL: required in production/),
+        expect.stringMatching(/^NATS_CREDENTIALS or NATS_CREDENTIALS_FILE: required in production/),
+      ]);
+      // The defaults, unset: the same refusals.
+      expect(problemsOf({ NODE_ENV: 'production' }).map((p) => p.split(':')[0])).toEqual(['INTERNAL_AUTH_SECRET', 'API_SECRET', 'PUBLIC_URL', 'NATS_CREDENTIALS or NATS_CREDENTIALS_FILE']);
+    });
+
+    it('should let development run on its defaults', () => {
+      expect(problemsOf({})).toEqual([]);
+    });
+  });
+
+  it("should put the gateway's other routes beside its GraphQL path", () => {
+    expect(publicBase('https://fleet.example.com/graphql')).toBe('https://fleet.example.com');
+    expect(publicBase('https://example.com/fleet/graphql/')).toBe('https://example.com/fleet');
+    expect(publicBase('http://127.0.0.1:5000/graphql')).toBe('http://127.0.0.1:5000');
   });
 });

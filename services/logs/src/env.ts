@@ -1,4 +1,4 @@
-import { parseEnv, serviceEnvShape } from '@fleetgraph/kit';
+import { parseEnv, publicUrlSetting, secretSetting, serviceEnvShape } from '@fleetgraph/kit';
 import { z } from 'zod';
 import type { CollectionSettings } from './app/collections.js';
 
@@ -13,9 +13,9 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
     {
       ...serviceEnvShape,
       PORT: z.coerce.number().int().min(0).max(65535).default(4005),
-      /** Where clients reach the gateway (which proxies /logs/download/); download links start with it. */
-      LOGS_PUBLIC_URL: z.string().url().default('http://localhost:4000'),
-      LOGS_DOWNLOAD_SECRET: z.string().min(32).default(DEV_DOWNLOAD_SECRET),
+      /** The gateway's public GraphQL URL; download links are its siblings (`<PUBLIC_URL less /graphql>/logs/download/...`). */
+      PUBLIC_URL: publicUrlSetting(),
+      LOGS_DOWNLOAD_SECRET: secretSetting(DEV_DOWNLOAD_SECRET, 32),
       LOGS_DOWNLOAD_TTL_SECONDS: int(10, 900),
       LOGS_RETENTION_HOURS: z.coerce.number().positive().default(72),
       LOGS_MAX_CONCURRENT: int(1, 4),

@@ -1,4 +1,4 @@
-import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import { busAndStoreReadiness, natsCredentials, publicBase, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
 import { createBlobStore } from './adapters/create-blob-store.js';
 import { collectionSettings, readEnv } from './env.js';
 import { buildLogsSchema } from './schema/index.js';
@@ -15,7 +15,7 @@ async function main() {
     bus,
     blobs,
     log,
-    links: { secret: env.LOGS_DOWNLOAD_SECRET, publicUrl: env.LOGS_PUBLIC_URL, ttlSeconds: env.LOGS_DOWNLOAD_TTL_SECONDS },
+    links: { secret: env.LOGS_DOWNLOAD_SECRET, publicUrl: publicBase(env.PUBLIC_URL), ttlSeconds: env.LOGS_DOWNLOAD_TTL_SECONDS },
     settings: collectionSettings(env),
   });
   const server = await startSubgraphServer({

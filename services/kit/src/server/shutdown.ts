@@ -1,3 +1,4 @@
+import { ConfigError } from '../env.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -25,6 +26,8 @@ export function onShutdown(log: Logger, closers: readonly (() => Promise<unknown
 /** Logs and exits on a failure before the process could serve. */
 export function exitOnStartupFailure(log: Logger) {
   return (error: unknown) => {
+    // A configuration problem is the operator's to fix: one plain line per variable on stderr.
+    if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
     log.fatal({ err: error }, 'failed to start');
     process.exitCode = 1;
     setTimeout(() => process.exit(1), 100).unref();
