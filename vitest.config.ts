@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
@@ -6,9 +5,6 @@ import { defineConfig } from 'vitest/config';
 // Workspace packages export their sources under the "source" condition, so tests need no build.
 // Vite's default server conditions, with "source" first.
 const conditions = ['source', 'node', 'development|production'];
-// One graphql for everything: Vite would load its ESM build for our sources while type-graphql
-// and Apollo, loaded by Node, get the CommonJS one ("Cannot use GraphQLSchema from another realm").
-const graphqlEntry = createRequire(new URL('./services/kit/package.json', import.meta.url)).resolve('graphql');
 const shared = {
   plugins: [swc.vite({ jsc: { target: 'es2022', transform: { legacyDecorator: true, decoratorMetadata: true } } })],
   resolve: { conditions: conditions },

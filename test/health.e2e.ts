@@ -48,7 +48,10 @@ describe('cluster health through the gateway', () => {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < deadline) {
-      const value = await probe().catch((error: unknown) => ((last = error), null));
+      const value = await probe().catch((error: unknown) => {
+        last = error;
+        return null;
+      });
       if (value) return value;
       await new Promise((r) => setTimeout(r, 100));
     }

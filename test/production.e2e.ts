@@ -18,7 +18,9 @@ function run(main: string, env: NodeJS.ProcessEnv): Promise<{ code: number | nul
     // Only what is given: no development secret or credential inherited from the test's environment.
     const child = spawn(process.execPath, [`${root}${main}`], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${main} did not exit: it started with an unsafe configuration\n${stderr}`));

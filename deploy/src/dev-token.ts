@@ -21,11 +21,10 @@ export class UsageError extends Error {
   }
 }
 
-/** The token `pnpm token <args>` prints. @throws UsageError */
-export async function devToken(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string | { help: string }> {
-  let values;
+/** The command line's options. @throws UsageError */
+function parseTokenArgs(args: string[]) {
   try {
-    ({ values } = parseArgs({
+    return parseArgs({
       args,
       options: {
         tenant: { type: 'string', default: 'acme' },
@@ -35,10 +34,15 @@ export async function devToken(args: string[], env: NodeJS.ProcessEnv = process.
         expires: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    }));
+    }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/** The token `pnpm token <args>` prints. @throws UsageError */
+export async function devToken(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string | { help: string }> {
+  const values = parseTokenArgs(args);
   if (values.help) return { help: usage };
 
   // The gateway's maximum (AUTH_MAX_TOKEN_LIFETIME): a longer token would be refused there.

@@ -44,7 +44,13 @@ describe('the log download proxy', () => {
       res.writeHead(200, { 'content-type': 'application/zip', 'content-disposition': 'attachment; filename="a.zip"', 'x-internal': 'secret' });
       // Streamed in pieces, as an archive is.
       let n = 0;
-      const timer = setInterval(() => (++n <= 5 ? res.write(Buffer.alloc(1024, n)) : (clearInterval(timer), res.end())), 5);
+      const timer = setInterval(() => {
+        if (++n <= 5) res.write(Buffer.alloc(1024, n));
+        else {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 5);
     });
     const app = express();
     mountDownloadProxy(app, logsHttpUrl({}, `${upstream.url}/graphql`), log);

@@ -262,6 +262,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const readiness: ReadinessCheck[] = [
     { name: 'nats', check: () => options.bus.ping() },
+    // Subscriptions read JetStream streams.
+    { name: 'jetstream', check: () => options.bus.jetStreamReady() },
     ...[...subgraphUrls].map(([name, url]) => ({
       name,
       check: async () => {

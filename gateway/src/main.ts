@@ -6,7 +6,7 @@ import { loadSupergraph } from './supergraph.js';
 async function main() {
   const env = readEnv();
   const log = createLogger('gateway', env.LOG_LEVEL);
-  const bus = await createBus({ url: env.NATS_URL, name: 'gateway', log, credentials: natsCredentials(env) });
+  const bus = await createBus({ url: env.NATS_URL, name: 'gateway', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
   const gateway = await startGateway({
     supergraphSdl: await loadSupergraph(env.SUPERGRAPH_PATH),
     host: env.HOST,

@@ -164,7 +164,7 @@ describe('health ingest at fleet scale', () => {
     const reportOf = (i: number, full = seqs[i] === 0 || (seqs[i]! + i) % 10 === 0) => {
       if (full) fullSent++;
       const body = full ? bodies[i % TEMPLATES]!.full : bodies[i % TEMPLATES]!.compact;
-      return encoder.encode(`{"schemaVersion":1,"clusterId":"${clusterOf(i)}","tenantId":"${tenantOf(i)}","seq":${seqs[i]++},"agentStartedAt":"${agentStartedAt}","sentAt":"${new Date().toISOString()}",${body}`);
+      return encoder.encode(`{"schemaVersion":1,"clusterId":"${clusterOf(i)}","tenantId":"${tenantOf(i)}","seq":${seqs[i]!++},"agentStartedAt":"${agentStartedAt}","sentAt":"${new Date().toISOString()}",${body}`);
     };
     // One sanity check of the hand-cut report against the contract.
     const { agentReportSchema } = await import('@fleetgraph/schema');

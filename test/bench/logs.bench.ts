@@ -33,7 +33,12 @@ const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/p
 function sampleRss(pid: number) {
   let peak = rssMiB(pid);
   const timer = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
-  return { stop: () => (clearInterval(timer), Math.max(peak, rssMiB(pid))) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.max(peak, rssMiB(pid));
+    },
+  };
 }
 
 function jsonLine(line: string): Record<string, any> {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, it } from 'vitest';
-import type { Counters, Report, Request, StepResult, Widget } from './subscriptions.child.js';
+import type { Report, Request, StepResult, Widget } from './subscriptions.child.js';
 
 /**
  * Benchmark of the gateway's subscriptions (issue 6): one gateway process (the widgets fixture
@@ -218,9 +218,10 @@ async function connectAll(contender: Contender, nats: { natsUrl: string; natsCre
   const connectHalf = async (widgets: Widget[], count: number, total: number) => {
     const started = performance.now();
     await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, ...nats, widgets, count }, 'connected');
-    let counters: Counters;
     const deadline = Date.now() + 240_000;
-    while ((counters = (await server.ask({ type: 'probe', gc: false }, 'probe')).counters).subscriptions < total) {
+    for (;;) {
+      const { counters } = await server.ask({ type: 'probe', gc: false }, 'probe');
+      if (counters.subscriptions >= total) break;
       if (Date.now() > deadline) throw new Error(`${name}: ${counters.subscriptions} of ${total} subscriptions after 240 s`);
       await sleep(250);
     }

@@ -138,7 +138,10 @@ export function createFeeds<G extends Fed<G>>(source: EventSource, consumers: Co
       const { stream, subject, patternKey } = group;
       const own = ownConsumers.get(patternKey) ?? 0;
       let feed = feeds.get(patternKey);
-      if (!feed && own >= patternConsumerAt) feeds.set(patternKey, (feed = openFeed(stream, pattern, patternKey)));
+      if (!feed && own >= patternConsumerAt) {
+        feed = openFeed(stream, pattern, patternKey);
+        feeds.set(patternKey, feed);
+      }
       if (feed) {
         group.feed = feed;
         feed.groups.set(subject, group);

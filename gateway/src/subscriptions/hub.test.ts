@@ -74,7 +74,11 @@ function manualSource() {
     async consume(_stream, subject, startSeq, onMessage, onError) {
       const consumer = { subject, next: startSeq, onMessage, onError, open: true };
       consumers.push(consumer);
-      return { stop: async () => void (consumer.open = false) };
+      return {
+        stop: async () => {
+          consumer.open = false;
+        },
+      };
     },
   };
   return source;
@@ -313,7 +317,9 @@ describe('subscription hub', () => {
     expect(hub.stats()).toMatchObject({ groups: 0, watches: 0, catchingUp: 0, patternConsumers: 0 });
 
     let closing: Promise<void> | undefined;
-    source.whileReadingLast = () => void (closing = hub.close());
+    source.whileReadingLast = () => {
+      closing = hub.close();
+    };
     await hub.watch(recorder().request('s.1', { kind: 'after', seq: 1 }));
     await closing;
     expect(source.consumers).toBe(0);

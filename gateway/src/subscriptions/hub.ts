@@ -181,7 +181,10 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
   function join(member: Member) {
     const { group, execution } = member;
     let bucket = group.buckets.get(execution.key);
-    if (!bucket) group.buckets.set(execution.key, (bucket = { execution, members: new Set() }));
+    if (!bucket) {
+      bucket = { execution, members: new Set() };
+      group.buckets.set(execution.key, bucket);
+    }
     bucket.members.add(member);
     member.bucket = bucket;
   }
@@ -289,7 +292,10 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
       if (!source.available) throw new EventSourceUnavailableError();
       const key = `${stream}\u0000${subject}`;
       let group = groups.get(key);
-      if (!group) groups.set(key, (group = openGroup(stream, subject, pattern, key)));
+      if (!group) {
+        group = openGroup(stream, subject, pattern, key);
+        groups.set(key, group);
+      }
       const member: Member = { group, execution, listener, watermark: 0, closed: false };
       group.members.add(member);
       const watch: Watch = { close: () => leave(member) };

@@ -160,12 +160,15 @@ export class Subscription implements Running, Listener, AsyncIterableIterator<ne
   next(result: string): void;
   /** As graphql-ws's iterator (called without a value): settles when the subscription ends. */
   next(): Promise<IteratorResult<never>>;
-  next(result?: string): Promise<IteratorResult<never>> | void {
+  next(result?: string): Promise<IteratorResult<never>> | undefined {
     if (result === undefined) return this.finished;
     const { host } = this;
     const { peer } = this.plan.connection;
     if (this.ended || !peer.writable) return;
-    if (peer.buffered > host.bufferLimit) return host.cutOff(this.plan.connection);
+    if (peer.buffered > host.bufferLimit) {
+      host.cutOff(this.plan.connection);
+      return;
+    }
     peer.send(this.prefix + result + this.suffix);
     host.delivered++;
     const buffered = peer.buffered;

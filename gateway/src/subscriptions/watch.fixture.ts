@@ -50,7 +50,9 @@ export function watch(client: SubscribingClient, query: string, variables: Recor
         if (!check()) waiters.add(check);
       });
     },
-    freeze: () => void (frozen = true),
+    freeze: () => {
+      frozen = true;
+    },
     stop: () => {},
   };
   watcher.stop = client.subscribe(

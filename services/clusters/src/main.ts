@@ -15,7 +15,7 @@ async function main() {
   const env = readEnv();
   const log = createLogger('clusters', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'clusters' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'clusters', log, credentials: natsCredentials(env) });
+  const bus = await createBus({ url: env.NATS_URL, name: 'clusters', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
   await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
   const outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle] });
   const clusters = await ClusterRepository.open(store, outbox);

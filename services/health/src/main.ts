@@ -14,7 +14,7 @@ async function main() {
   const env = readEnv();
   const log = createLogger('health', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'health' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'health', log, credentials: natsCredentials(env) });
+  const bus = await createBus({ url: env.NATS_URL, name: 'health', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
   await bus.ensureStreams([HEALTH_STATUS_STREAM, HEALTH_METRICS_STREAM]);
   const repo = await HealthRepository.open(store);
   const registry = new ClusterRegistry();
@@ -49,7 +49,7 @@ async function main() {
     const pruned = await ingest.prune();
     if (stopping) return;
     log.info({ registered: registry.size, restored, pruned }, 'cluster registry caught up; taking reports');
-    reports = subscribeReports(bus, ingest);
+    reports = subscribeReports(bus, ingest, { recovery: { registry, log } });
   });
 
   const timers = [

@@ -235,7 +235,7 @@ describe('images service against a real nats-server and local cloud', () => {
   it("should mark a build FAILED with the cloud's message, and retry it on the next resolve", async () => {
     const request = seed.request(seed.tenant(), { os: { ansibleRoles: ['quota-test'] } });
     await setQuota(0);
-    let image;
+    let image: Awaited<ReturnType<typeof settled>>;
     try {
       const reply = await resolve(request);
       image = await settled(reply.id);

@@ -8,7 +8,7 @@ async function main() {
   const env = readEnv();
   const log = createLogger('images', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'images' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'images', log, credentials: natsCredentials(env) });
+  const bus = await createBus({ url: env.NATS_URL, name: 'images', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
   const clouds = createClouds(cloudsConfig(env));
   const service = await startImagesService({ store, bus, clouds, log, worker: workerOptions(env) });
   const server = await startSubgraphServer({

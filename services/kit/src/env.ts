@@ -60,6 +60,8 @@ export function publicBase(publicUrl: string): string {
 /** Settings every service reads; each service extends this shape with its own. */
 export const serviceEnvShape = {
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  /** How many NATS nodes keep each JetStream stream: 3 on a NATS cluster, 1 on a single server. */
+  NATS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** The process's NATS credentials file (user JWT and seed), as text. */
   NATS_CREDENTIALS: z.string().optional(),
   /** The same, from a file (a mounted Secret). */

@@ -165,6 +165,7 @@ export interface LeaseRunnerOptions<T extends { id: string }, C extends { id: st
    * keeps the lease (the item is offered to `findWork` as held); a throw keeps it too, unless
    * `isLeaseLost` says the lease went to another replica.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: `void` keeps a `run` that returns nothing (the usual case) assignable; only `'hold'` is looked at
   run?(item: C, context: { owner: string; signal: AbortSignal }): Promise<void | 'hold'>;
   /**
    * For work that cannot go on elsewhere: what becomes of an item `findWork` found (its holder

@@ -1,10 +1,10 @@
 import { ConfigError, createBus, createLogger, createStore, natsCredentials, type Bus } from '@fleetgraph/kit';
 import { SimulatedAgents } from './agents.js';
-import { loadEnv } from './env.js';
+import { loadEnv, type LocalCloudEnv } from './env.js';
 import { startLocalCloud } from './local-cloud.js';
 
 async function main(): Promise<void> {
-  let env;
+  let env: LocalCloudEnv;
   try {
     env = loadEnv();
   } catch (error) {

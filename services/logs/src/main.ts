@@ -9,7 +9,7 @@ async function main() {
   const log = createLogger('logs', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'logs' });
   const blobs = await createBlobStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR });
-  const bus = await createBus({ url: env.NATS_URL, name: 'logs', log, credentials: natsCredentials(env) });
+  const bus = await createBus({ url: env.NATS_URL, name: 'logs', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
   const service = await startLogsService({
     store,
     bus,

@@ -9,7 +9,7 @@ async function main() {
   const env = readEnv();
   const log = createLogger('profiles', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'profiles' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'profiles', log, credentials: natsCredentials(env) });
+  const bus = await createBus({ url: env.NATS_URL, name: 'profiles', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
   await bus.ensureStreams([PROFILES_STREAM]);
   const outbox = await createOutbox({ store, bus, log, events: [profileCreated] });
   const profiles = await ProfileRepository.open(store, outbox);

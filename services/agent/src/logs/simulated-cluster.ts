@@ -75,6 +75,7 @@ export function simulateCluster(simulatedNodes: readonly SimulatedNode[], packs:
   const controlPlanes = nodes.filter((n) => n.role === 'CONTROL_PLANE');
   const workers = nodes.filter((n) => n.role === 'WORKER');
   const schedulable = workers.length > 0 ? workers : nodes;
+  // biome-ignore lint/complexity/useMathMinMax: ISO-8601 timestamps, compared as strings; Math.min would turn them into NaN
   const oldest = nodes.reduce((t, n) => (n.runningSince < t ? n.runningSince : t), now);
 
   const pods: SimulatedPod[] = [];

@@ -89,6 +89,7 @@ class ArmError extends Error {
   }
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the fake handles ARM's request and resource bodies as free-form JSON, as ARM's REST API sends them
 type Json = Record<string, any>;
 
 interface Resource {
@@ -108,7 +109,7 @@ interface Operation {
   id: string;
   doneAt: number;
   /** Applies the change when the operation completes; returns an error to fail it. */
-  complete: () => { code: string; message: string } | void;
+  complete: () => { code: string; message: string } | undefined;
   result?: { status: 'Succeeded' } | { status: 'Failed'; error: { code: string; message: string } };
 }
 
@@ -205,6 +206,7 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
     };
     let complete: Operation['complete'] = () => {
       resource.properties.provisioningState = 'Succeeded';
+      return undefined;
     };
     switch (type) {
       case 'Microsoft.Network/networkSecurityGroups': {
@@ -292,6 +294,7 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         complete = () => {
           resource.properties.provisioningState = 'Succeeded';
           resource.hidden.replicated = targets;
+          return undefined;
         };
         break;
       }
@@ -306,7 +309,7 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
   }
 
   /** Deletion checks and cascades, per resource type. */
-  function remove(r: Resource): Operation['complete'] {
+  function remove(r: Resource): () => void {
     switch (r.type) {
       case 'Microsoft.Network/virtualNetworks': {
         const inUse = (r.properties.subnets ?? []).find((s: Json) => (s.properties.ipConfigurations ?? []).length > 0);
@@ -374,14 +377,15 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
     }
 
     const subPrefix = `/subscriptions/${subscriptionId}/providers/Microsoft.Compute/`;
-    let m: RegExpExecArray | null;
-    if ((m = new RegExp(`^${subPrefix}locations/([^/]+)/operations/([^/]+)$`, 'i').exec(path))) {
+    let m = new RegExp(`^${subPrefix}locations/([^/]+)/operations/([^/]+)$`, 'i').exec(path);
+    if (m) {
       const op = operations.get(m[2]!);
       if (!op) throw new ArmError(404, 'NotFound', `The operation ${m[2]} was not found.`);
       settle(op);
       return send(res, 200, { name: op.id, status: op.result?.status ?? 'InProgress', ...(op.result?.status === 'Failed' ? { error: op.result.error } : {}) });
     }
-    if ((m = new RegExp(`^${subPrefix}locations/([^/]+)/usages$`, 'i').exec(path))) {
+    m = new RegExp(`^${subPrefix}locations/([^/]+)/usages$`, 'i').exec(path);
+    if (m) {
       const region = checkRegion(m[1]);
       return send(res, 200, {
         value: [
@@ -390,7 +394,8 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         ],
       });
     }
-    if ((m = new RegExp(`^${subPrefix}locations/([^/]+)/vmSizes$`, 'i').exec(path))) {
+    m = new RegExp(`^${subPrefix}locations/([^/]+)/vmSizes$`, 'i').exec(path);
+    if (m) {
       checkRegion(m[1]);
       return send(res, 200, {
         value: ARM_FAKE_SIZES.map((s) => ({ name: s.name, numberOfCores: s.cores, memoryInMB: s.memoryMiB, osDiskSizeInMB: 1047552, resourceDiskSizeInMB: 0, maxDataDiskCount: 8 })),
@@ -413,7 +418,8 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         })),
       });
     }
-    if ((m = new RegExp(`^${subPrefix}locations/([^/]+)/publishers/([^/]+)/artifacttypes/vmimage/offers/([^/]+)/skus/([^/]+)/versions(?:/([^/]+))?$`, 'i').exec(path))) {
+    m = new RegExp(`^${subPrefix}locations/([^/]+)/publishers/([^/]+)/artifacttypes/vmimage/offers/([^/]+)/skus/([^/]+)/versions(?:/([^/]+))?$`, 'i').exec(path);
+    if (m) {
       const [, location, publisher, offer, sku, version] = m;
       checkRegion(location);
       const mp = ARM_FAKE_MARKETPLACE;
@@ -441,7 +447,6 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
     const canonicalNs = namespace.toLowerCase() === 'microsoft.compute' ? 'Microsoft.Compute' : namespace.toLowerCase() === 'microsoft.network' ? 'Microsoft.Network' : namespace;
     const types: string[] = [];
     for (let i = 0; i < rest.length; i += 2) types.push(rest[i]!);
-    const type = `${canonicalNs}/${types.join('/')}`;
     const action = rest.length % 2 === 1 && method === 'POST' ? types.pop() : undefined;
     const idPath = action ? rest.slice(0, -1) : rest;
 
@@ -468,6 +473,7 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
       if (resourceType === 'Microsoft.Compute/virtualMachines' && action.toLowerCase() === 'deallocate') {
         const op = startOperation(existing.location, () => {
           existing.hidden.power = 'deallocated';
+          return undefined;
         });
         return send(res, 202, undefined, { 'azure-asyncoperation': op });
       }
@@ -515,6 +521,7 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         const complete = remove(existing);
         const op = startOperation(existing.location, () => {
           complete();
+          return undefined;
         });
         return send(res, 202, undefined, { 'azure-asyncoperation': op, location: op });
       }
@@ -600,7 +607,7 @@ export function armFakeHttpClient(fakeUrl: string): HttpClient {
       const body = typeof request.body === 'string' ? request.body : request.body == null ? undefined : JSON.stringify(request.body);
       const response = await fetch(to, { method: request.method, headers, ...(body !== undefined ? { body } : {}) });
       const responseHeaders = createHttpHeaders();
-      response.headers.forEach((value, name) => responseHeaders.set(name, value));
+      for (const [name, value] of response.headers) responseHeaders.set(name, value);
       return { request, status: response.status, headers: responseHeaders, bodyAsText: await response.text() };
     },
   };

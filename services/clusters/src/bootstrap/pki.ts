@@ -120,8 +120,8 @@ export async function issueClientCertificate(ca: CertificateAndKey, request: Cli
   const issuer = new x509.X509Certificate(ca.cert);
   const keys = await newKeys();
   const notAfter = new Date(now.getTime() + request.validityMs);
-  const escape = (value: string) => value.replace(/([,+"\\<>;=])/g, '\\$1');
-  const subject = [`CN=${escape(request.commonName)}`, ...request.organizations.map((o) => `O=${escape(o)}`)].join(', ');
+  const escapeDn = (value: string) => value.replace(/([,+"\\<>;=])/g, '\\$1');
+  const subject = [`CN=${escapeDn(request.commonName)}`, ...request.organizations.map((o) => `O=${escapeDn(o)}`)].join(', ');
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject,

@@ -135,7 +135,7 @@ export class Orchestrator {
   }
 
   /** One step of a claimed cluster; without a definition (yet) the lease is kept and the cluster looked at again when due. */
-  private async reconcile(claimed: VersionedStatus): Promise<void | 'hold'> {
+  private async reconcile(claimed: VersionedStatus): Promise<'hold' | undefined> {
     const stored = await this.o.repo.getSpec(claimed.id);
     if (!stored) return 'hold';
     await this.step(stored.spec, claimed);

@@ -214,9 +214,18 @@ export function world() {
     applyPacks: async ({ packs }) => ({ installed: packs.map((p) => ({ name: p.name, version: p.version })), failed: [] }),
   };
   const counted: ClusterRequests = {
-    profile: (r) => (asked.profile++, requests.profile(r)),
-    resolveImage: (r) => (asked.resolveImage++, requests.resolveImage(r)),
-    applyPacks: (r) => (asked.applyPacks++, requests.applyPacks(r)),
+    profile: (r) => {
+      asked.profile++;
+      return requests.profile(r);
+    },
+    resolveImage: (r) => {
+      asked.resolveImage++;
+      return requests.resolveImage(r);
+    },
+    applyPacks: (r) => {
+      asked.applyPacks++;
+      return requests.applyPacks(r);
+    },
   };
   /** Events written with the status by `persist` (announced, whatever happens to the step), then those of the result. */
   const written: EventNote[] = [];

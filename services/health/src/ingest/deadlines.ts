@@ -28,7 +28,10 @@ export class Deadlines {
     const ceil = Math.ceil(at / this.#resolutionMs);
     const slot = this.#cursor !== null && ceil < this.#cursor ? -Infinity : ceil;
     let ids = this.#slots.get(slot);
-    if (!ids) this.#slots.set(slot, (ids = new Set()));
+    if (!ids) {
+      ids = new Set();
+      this.#slots.set(slot, ids);
+    }
     ids.add(id);
     this.#slotOf.set(id, slot);
   }

@@ -36,7 +36,10 @@ export class ClusterRegistry {
     const cluster = { id: summary.id, tenantId: summary.tenantId, projectId: summary.projectId, phase: summary.phase };
     this.#clusters.set(cluster.id, cluster);
     let ids = this.#byTenant.get(cluster.tenantId);
-    if (!ids) this.#byTenant.set(cluster.tenantId, (ids = new Set()));
+    if (!ids) {
+      ids = new Set();
+      this.#byTenant.set(cluster.tenantId, ids);
+    }
     ids.add(cluster.id);
     return known ? 'changed' : 'added';
   }

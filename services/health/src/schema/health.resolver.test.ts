@@ -123,13 +123,13 @@ describe('health subgraph', () => {
 
   it('should default to the worker nodes over the last hour', async () => {
     const result = await run(ENTITY, { id: 'c1' });
-    expect((result.data?._entities as { usage: unknown }[])[0]!.usage).toMatchObject({ scope: 'WORKERS', coresTotal: 2, nodes: 1 });
+    expect((result.data!._entities as { usage: unknown }[])[0]!.usage).toMatchObject({ scope: 'WORKERS', coresTotal: 2, nodes: 1 });
   });
 
   it('should answer UNKNOWN, with nothing else, for a cluster that never reported', async () => {
     const result = await run(ENTITY, { id: 'c2' });
     expect(result.errors).toBeUndefined();
-    expect((result.data?._entities as unknown[])[0]).toMatchObject({
+    expect((result.data!._entities as unknown[])[0]).toMatchObject({
       health: { status: 'UNKNOWN', lastHeartbeatAt: null, reasons: [{ factor: 'HEARTBEAT', message: 'no report from the cluster agent yet' }] },
       usage: { coresTotal: 0, series: [] },
       nodes: [],

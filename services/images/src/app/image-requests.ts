@@ -1,4 +1,4 @@
-import { isCloudError, type CloudImage } from '@fleetgraph/clouds';
+import { isCloudError, type CloudImage, type Region } from '@fleetgraph/clouds';
 import type { RequestDef } from '@fleetgraph/kit';
 import type { resolveImage } from '@fleetgraph/schema';
 import { OPERATING_SYSTEMS, PUBLIC_TENANT, type OsName } from '../domain/catalogue.js';
@@ -100,7 +100,7 @@ export class ImageRequests {
   }
 
   private async checkRegion(cloud: ImageCloud, region: string): Promise<void> {
-    let regions;
+    let regions: Region[];
     try {
       regions = await this.clouds.regions(cloud.type);
     } catch (error) {

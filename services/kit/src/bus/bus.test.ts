@@ -223,6 +223,21 @@ describe('bus against a real nats-server', () => {
     const state = await client.streamState('DEADLETTER', { subjects: 'deadletter.test.v1.things.t7.>' });
     expect(state.subjects).toEqual({ 'deadletter.test.v1.things.t7.bad': 1 });
   });
+
+  it('should be ready only while JetStream answers for every stream it ensured and every consumer it reads', async () => {
+    const probe = await createBus({ url: nats.url, name: 'probe', log, credentials: await nats.credentials('probe') });
+    try {
+      await probe.ensureStreams([STREAM]);
+      const consumption = await probe.consume(thingChanged, { durable: 'ready-probe', filter: thingChanged.filter('t9'), handle: async () => {} });
+      await expect(probe.jetStreamReady()).resolves.toBeUndefined();
+      await consumption.stop();
+      // Its consumer gone (as when the stream lost its leader): not ready, and it says which.
+      await (await probe.manager()).consumers.delete(STREAM.name, 'ready-probe');
+      await expect(probe.jetStreamReady()).rejects.toThrow(/consumer not found/i);
+    } finally {
+      await probe.close();
+    }
+  });
 });
 
 describe('bus connection status against a nats-server that goes away', () => {

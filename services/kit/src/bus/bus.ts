@@ -152,6 +152,12 @@ export interface Bus {
   flush(): Promise<void>;
   /** Throws unless the connection is up and the server answers. */
   ping(): Promise<void>;
+  /**
+   * Throws unless JetStream can do this process's work: JetStream answers, and so does every
+   * stream it ensured and every durable consumer it consumes from (they have a leader). What `/readyz` checks
+   * beside `ping`.
+   */
+  jetStreamReady(timeoutMs?: number): Promise<void>;
   /** Dead letters written by this process since it started. */
   readonly deadLetters: number;
   /** Stops serving and consuming, flushes, and closes the connection. */
@@ -176,11 +182,17 @@ export interface BusOptions {
   credentials?: string | (() => string);
   /** Where replies to this client's requests come (a confined user may listen only there). @default `_INBOX` */
   inboxPrefix?: string;
+  /**
+   * How many NATS nodes keep each stream this bus ensures (`num_replicas`): 3 on a NATS cluster,
+   * so that losing a node loses no stream; existing streams are updated to it. @default 1
+   */
+  streamReplicas?: number;
 }
 
-function toStreamConfig(def: StreamDef): Partial<StreamConfig> {
+function toStreamConfig(def: StreamDef, replicas: number): Partial<StreamConfig> {
   return {
     name: def.name,
+    num_replicas: replicas,
     subjects: [...def.subjects],
     storage: StorageType.File,
     max_age: def.maxAgeMs ? nanos(def.maxAgeMs) : 0,
@@ -230,6 +242,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   const consumptions = new Set<ConsumerMessages>();
   const running = new Set<Promise<void>>();
   let deadLetters = 0;
+  /** The streams this process ensured and the durable consumers it consumes from: what readiness checks. */
+  const ensured = new Set<string>();
+  const durables = new Map<string, { stream: string; durable: string }>();
   const streams: JetStreamContext = { jetstream, manager: jsm, log, deadLettered: () => void deadLetters++ };
 
   async function answer(msg: Msg, reply: Reply<unknown>) {
@@ -324,7 +339,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     async ensureStreams(streams) {
       const m = await jsm();
       for (const def of [DEAD_LETTER_STREAM, ...streams]) {
-        const config = toStreamConfig(def);
+        const config = toStreamConfig(def, options.streamReplicas ?? 1);
+        ensured.add(def.name);
         try {
           await m.streams.info(def.name);
           await m.streams.update(def.name, config);
@@ -347,6 +363,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
 
     async consume(def, opts) {
       const m = await jsm();
+      durables.set(`${def.stream}/${opts.durable}`, { stream: def.stream, durable: opts.durable });
       await m.consumers.add(def.stream, {
         durable_name: opts.durable,
         ack_policy: AckPolicy.Explicit,
@@ -445,6 +462,23 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     async ping() {
       if (connection.isClosed()) throw new Error('NATS connection is closed');
       await connection.flush();
+    },
+
+    async jetStreamReady(timeoutMs = 2_000) {
+      const m = await jsm();
+      const within = <T>(what: string, promise: Promise<T>) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${what} did not answer in ${timeoutMs} ms`)), timeoutMs);
+        });
+        return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+      };
+      await Promise.all([
+        // JetStream itself (its metadata leader), then what this process uses of it.
+        within('JetStream', m.getAccountInfo()),
+        ...[...ensured].map((name) => within(`stream ${name}`, m.streams.info(name))),
+        ...[...durables.values()].map(({ stream, durable }) => within(`consumer ${durable} of ${stream}`, m.consumers.info(stream, durable))),
+      ]);
     },
 
     async close() {

@@ -44,7 +44,7 @@ export interface OutboxOptions {
   bus: Bus;
   log: Logger;
   /** Every event this outbox may carry, so that entries left by an earlier process can be published. */
-  events: readonly EventDef<any>[];
+  events: readonly EventDef<unknown>[];
   /** The collection's name. @default 'outbox' */
   collection?: string;
   /** How often the relay looks for entries nobody announced (another replica's, or left by a crash). @default 1000 */

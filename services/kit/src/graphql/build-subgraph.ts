@@ -3,7 +3,7 @@ import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import type { GraphQLSchema } from 'graphql';
 import { gql } from 'graphql-tag';
-import { buildSchema, createResolversMap, type ContainerType, type NonEmptyArray } from 'type-graphql';
+import { buildSchema, createResolversMap, type ClassType, type ContainerType, type NonEmptyArray } from 'type-graphql';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
 import { gatewayExecutedPubSub, streamTypeDefsFor } from './subscription-binding.js';
 
@@ -14,11 +14,9 @@ const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/fede
 type ResolverMap = Record<string, Record<string, unknown>>;
 
 export interface SubgraphOptions {
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-  resolvers: NonEmptyArray<Function>;
+  resolvers: NonEmptyArray<ClassType>;
   /** Types not reachable from the resolvers that the subgraph still declares (entity stubs). */
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-  orphanedTypes?: Function[];
+  orphanedTypes?: ClassType[];
   /** `__resolveReference` (and other non-class resolvers) per type name. */
   references?: ResolverMap;
   /** Where type-graphql gets resolver instances; omit when only printing the schema. */

@@ -28,9 +28,10 @@ export function subgraphServerEnv(env: { HOST: string; PORT: number; INTERNAL_AU
 }
 
 /** The readiness checks of a service on NATS and a store. */
-export function busAndStoreReadiness(bus: { ping(): Promise<void> }, store: { ping(): Promise<void> }): ReadinessCheck[] {
+export function busAndStoreReadiness(bus: { ping(): Promise<void>; jetStreamReady(): Promise<void> }, store: { ping(): Promise<void> }): ReadinessCheck[] {
   return [
     { name: 'nats', check: () => bus.ping() },
+    { name: 'jetstream', check: () => bus.jetStreamReady() },
     { name: 'store', check: () => store.ping() },
   ];
 }

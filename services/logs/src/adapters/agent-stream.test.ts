@@ -96,8 +96,12 @@ describe('the log stream with flow control', () => {
   });
 
   it.each([
-    ['a lost message', (send: (m: LogStreamMessage) => void) => [1, 2, 4].forEach((s) => send(file(s))), 'log data was lost in transit: expected message 3, got 4'],
-    ['a message past the window', (send: (m: LogStreamMessage) => void) => [1, 2, 3, 4, 5].forEach((s) => send(file(s))), 'the agent sent past its flow-control window (4)'],
+    ['a lost message', (send: (m: LogStreamMessage) => void) => {
+        for (const s of [1, 2, 4]) send(file(s));
+      }, 'log data was lost in transit: expected message 3, got 4'],
+    ['a message past the window', (send: (m: LogStreamMessage) => void) => {
+        for (const s of [1, 2, 3, 4, 5]) send(file(s));
+      }, 'the agent sent past its flow-control window (4)'],
     ['a malformed message', (send: (m: LogStreamMessage | string) => void) => send('{"type":"file","seq":1,"path":"../etc/passwd","data":"","last":true}'), 'the agent sent a malformed message'],
     ['an error from the agent', (send: (m: LogStreamMessage) => void) => send({ type: 'error', seq: 1, message: 'kubelet unreachable' }), 'kubelet unreachable'],
     ['silence', () => {}, 'the agent stopped sending logs: nothing for 1 s'],

@@ -45,8 +45,14 @@ class Receiver implements AgentStream {
 
   private receive(message: LogStreamMessage): void {
     if (this.failure || this.closed) return;
-    if (message.seq !== this.expected) return this.broken(`log data was lost in transit: expected message ${this.expected}, got ${message.seq}`);
-    if (message.type !== 'error' && message.seq > this.granted) return this.broken(`the agent sent past its flow-control window (${this.granted})`);
+    if (message.seq !== this.expected) {
+      this.broken(`log data was lost in transit: expected message ${this.expected}, got ${message.seq}`);
+      return;
+    }
+    if (message.type !== 'error' && message.seq > this.granted) {
+      this.broken(`the agent sent past its flow-control window (${this.granted})`);
+      return;
+    }
     this.expected++;
     this.queue.push(message);
     this.notify();

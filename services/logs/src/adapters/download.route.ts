@@ -42,7 +42,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): (app: Express) => void 
       const { bundleId, fileName } = req.params;
       if (grant.bundleId !== bundleId) return refuse(res, 404, 'no such log bundle');
       const bundle = await deps.bundles.getInTenant(grant.tenantId, bundleId);
-      if (!bundle || bundle.status !== 'READY' || bundle.fileName !== fileName) return refuse(res, 404, 'no such log bundle');
+      if (bundle?.status !== 'READY' || bundle.fileName !== fileName) return refuse(res, 404, 'no such log bundle');
       const blob = await deps.blobs.open(bundle.id);
       if (!blob) return refuse(res, 404, 'the archive has expired');
 

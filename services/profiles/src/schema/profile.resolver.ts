@@ -1,4 +1,4 @@
-import { graphqlError, PageArgs, PAGE_SIZE, userError, type SubgraphContext, InvalidQueryError, type Bus } from '@fleetgraph/kit';
+import { graphqlError, PageArgs, PAGE_SIZE, userError, type SubgraphContext, InvalidQueryError } from '@fleetgraph/kit';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { ProfileRepository } from '../adapters/profile.repo.js';
 import { newestFirst, validateProfile, type ClusterProfile as Profile } from '../domain/profile.js';
