@@ -29,7 +29,7 @@ import express from 'express';
 import { getOperationAST, GraphQLError, Kind, parse, type DocumentNode } from 'graphql';
 import { createJetStreamSource } from './subscriptions/source.js';
 import { createSubscriptionServer, type SubscriptionServer } from './subscriptions/server.js';
-import { readinessUrl, subgraphUrl } from './supergraph.js';
+import { failoverFetch, readinessUrl, subgraphUrls as subgraphReplicaUrls } from './supergraph.js';
 import { logsHttpUrl, mountDownloadProxy } from './download-proxy.js';
 import { LIMITS, operationLimitError, tokenLimitError } from './limits.js';
 
@@ -76,12 +76,13 @@ export interface RunningGateway {
 /** Forwards the verified caller and the request id to a subgraph. */
 class IdentityForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   constructor(
-    url: string,
+    urls: readonly string[],
     private readonly internalSecret: string,
   ) {
     // Node's own fetch (undici) rather than the default make-fetch-happen, whose cache and retry
     // layers the gateway does not use: measured apart, 15-20% less CPU and wall time per request.
-    super({ url, fetcher: fetch });
+    // Over several replicas, a replica that cannot be reached is failed over.
+    super({ url: urls[0]!, fetcher: failoverFetch(urls) });
   }
 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
@@ -178,11 +179,12 @@ export async function authenticate(authorization: string | undefined, verify: (a
  */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { log } = options;
-  const subgraphUrls = new Map<string, string>();
+  /** Each subgraph's replicas' URLs. */
+  const subgraphUrls = new Map<string, string[]>();
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
     buildService: ({ name, url }) => {
-      const resolved = subgraphUrl(name, url, options.env);
+      const resolved = subgraphReplicaUrls(name, url, options.env);
       subgraphUrls.set(name, resolved);
       return new IdentityForwardingDataSource(resolved, options.internalSecret);
     },
@@ -264,11 +266,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     { name: 'nats', check: () => options.bus.ping() },
     // Subscriptions read JetStream streams.
     { name: 'jetstream', check: () => options.bus.jetStreamReady() },
-    ...[...subgraphUrls].map(([name, url]) => ({
+    // A subgraph is there while one of its replicas is ready.
+    ...[...subgraphUrls].map(([name, urls]) => ({
       name,
       check: async () => {
-        const response = await fetch(readinessUrl(url), { signal: AbortSignal.timeout(2_000) });
-        if (!response.ok) throw new Error(`${name} answered ${response.status}`);
+        await Promise.any(
+          urls.map(async (url) => {
+            const response = await fetch(readinessUrl(url), { signal: AbortSignal.timeout(2_000) });
+            if (!response.ok) throw new Error(`${name} answered ${response.status}`);
+          }),
+        ).catch((error: AggregateError) => {
+          throw error.errors[0] ?? error;
+        });
       },
     })),
   ];
@@ -276,7 +285,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.use((req, _res, next) => withRequestScope(req.header(REQUEST_ID_HEADER), next));
   mountHealth(app, readiness);
   // Log bundle downloads: signed links served by the logs service, reached through this host.
-  mountDownloadProxy(app, logsHttpUrl(options.env ?? process.env, subgraphUrls.get('logs')), log);
+  mountDownloadProxy(app, logsHttpUrl(options.env ?? process.env, subgraphUrls.get('logs')?.[0]), log);
   app.get('/metrics', async (_req, res) => {
     res.type(subscriptions.metrics.contentType).send(await subscriptions.metrics.metrics());
   });
