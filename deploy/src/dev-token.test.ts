@@ -1,4 +1,4 @@
-import { createBearerVerifier, DEV_JWT_SECRET, verifyBearer } from '@fleetgraph/kit';
+import { createBearerVerifier, DEV_JWT_SECRET, verifyBearer } from '@fleetgraph/kit/core';
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { devToken, UsageError } from './dev-token.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { claimsSchema, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, signBearer } from '@fleetgraph/kit';
+import { claimsSchema, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, signBearer } from '@fleetgraph/kit/core';
 import { decodeJwt } from 'jose';
 
 export const usage = `Prints a development bearer token.

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, generateNatsKeys, serviceCredentials, SUBGRAPHS, subgraphUrlVariable, type NatsKeys } from '@fleetgraph/kit';
+import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, generateNatsKeys, serviceCredentials, SUBGRAPHS, subgraphUrlVariable, type NatsKeys } from '@fleetgraph/kit/core';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { choosePort, isFree } from './ports.js';
 

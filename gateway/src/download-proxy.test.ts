@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger } from '@fleetgraph/kit';
+import { createLogger } from '@fleetgraph/kit/core';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadPath, logsHttpUrl, mountDownloadProxy } from './download-proxy.js';

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { Logger } from '@fleetgraph/kit';
+import type { Logger } from '@fleetgraph/kit/core';
 import type { Express } from 'express';
 
 /** The path prefix of log bundle downloads, served by the logs service (services/logs/README.md). */

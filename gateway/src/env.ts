@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, parseEnv, publicUrlSetting, secretSetting, serviceEnvShape } from '@fleetgraph/kit';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, parseEnv, publicUrlSetting, secretSetting, serviceEnvShape } from '@fleetgraph/kit/core';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 

@@ -24,7 +24,7 @@ import {
   type Logger,
   type ReadinessCheck,
   type VerifiedBearer,
-} from '@fleetgraph/kit';
+} from '@fleetgraph/kit/core';
 import express from 'express';
 import { getOperationAST, GraphQLError, Kind, parse, type DocumentNode } from 'graphql';
 import { createJetStreamSource } from './subscriptions/source.js';

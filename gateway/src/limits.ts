@@ -7,7 +7,7 @@
  * graphql is imported through subscriptions/graphql.js, the one instance the gateway's schema and
  * documents come from (see there): getVariableValues and getArgumentValues check types by instanceof.
  */
-import type { ErrorCode } from '@fleetgraph/kit';
+import type { ErrorCode } from '@fleetgraph/kit/core';
 import {
   getArgumentValues,
   getNamedType,

@@ -1,4 +1,4 @@
-import { createBus, createLogger, natsCredentials, exitOnStartupFailure, onShutdown } from '@fleetgraph/kit';
+import { createBus, createLogger, natsCredentials, exitOnStartupFailure, onShutdown } from '@fleetgraph/kit/core';
 import { readEnv } from './env.js';
 import { startGateway } from './gateway.js';
 import { loadSupergraph } from './supergraph.js';

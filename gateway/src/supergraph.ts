@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { subgraphUrlVariable } from '@fleetgraph/kit';
+import { subgraphUrlVariable } from '@fleetgraph/kit/core';
 
 /** Reads the composed supergraph SDL checked in under schema/. */
 export async function loadSupergraph(path: string): Promise<string> {

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { composeServices } from '@apollo/composition';
-import { SUBGRAPHS } from '@fleetgraph/kit';
+import { SUBGRAPHS } from '@fleetgraph/kit/core';
 import { parse } from 'graphql';
 
 /**

@@ -1,4 +1,4 @@
-import type { Identity, Logger } from '@fleetgraph/kit';
+import type { Identity, Logger } from '@fleetgraph/kit/core';
 import pLimit from 'p-limit';
 import type { FieldBinding } from './binding.js';
 import { codedError } from './errors.js';

@@ -1,4 +1,4 @@
-import { assertToken, STREAM_DIRECTIVE, STREAM_SPEC_URL, StreamReplay } from '@fleetgraph/kit';
+import { assertToken, STREAM_DIRECTIVE, STREAM_SPEC_URL, StreamReplay } from '@fleetgraph/kit/core';
 import { parseCondition, type Condition } from './condition.js';
 import {
   getNamedType,

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { StreamReplay, type Identity, type Logger } from '@fleetgraph/kit';
+import { StreamReplay, type Identity, type Logger } from '@fleetgraph/kit/core';
 import type { SubscribePayload } from 'graphql-ws';
 import { createAuthoriser, type AuthorizeResult } from './authoriser.js';
 import { AFTER_ARGUMENT, readBindings, subjectFor, type FieldBinding } from './binding.js';

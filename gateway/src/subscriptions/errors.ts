@@ -1,4 +1,4 @@
-import type { ErrorCode } from '@fleetgraph/kit';
+import type { ErrorCode } from '@fleetgraph/kit/core';
 import { GraphQLError } from './graphql.js';
 
 /**

@@ -1,4 +1,4 @@
-import { createLogger } from '@fleetgraph/kit';
+import { createLogger } from '@fleetgraph/kit/core';
 import { describe, expect, it, vi } from 'vitest';
 import { createHub, type Execution, type StartFrom } from './hub.js';
 import type { EventSource, SourceMessage } from './source.js';

@@ -1,4 +1,4 @@
-import type { Logger } from '@fleetgraph/kit';
+import type { Logger } from '@fleetgraph/kit/core';
 import { formatCursor } from './cursor.js';
 import { Consumers, createFeeds, type Fed } from './feeds.js';
 import { EventSourceUnavailableError, type EventSource, type SourceConsumption, type SourceMessage } from './source.js';

@@ -1,4 +1,4 @@
-import { createMetricsRegistry } from '@fleetgraph/kit';
+import { createMetricsRegistry } from '@fleetgraph/kit/core';
 import type { Registry } from 'prom-client';
 
 /** The numbers the subscription engine keeps; `/metrics` reads them at each scrape. */

@@ -1,5 +1,5 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
-import { verifyBearer, type Identity, type Logger, type VerifiedBearer } from '@fleetgraph/kit';
+import { verifyBearer, type Identity, type Logger, type VerifiedBearer } from '@fleetgraph/kit/core';
 import type { Registry } from 'prom-client';
 import type { AuthorizeResult } from './authoriser.js';
 import { createSubscriptionEngine, type SubscriptionEngine } from './engine.js';

@@ -1,4 +1,4 @@
-import type { Bus, Logger, Watch } from '@fleetgraph/kit';
+import type { Bus, Logger, Watch } from '@fleetgraph/kit/core';
 
 /** A message of a subject, as the engine sees it. */
 export interface SourceMessage {

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect as connectTcp } from 'node:net';
-import type { Claims } from '@fleetgraph/kit';
+import type { Claims } from '@fleetgraph/kit/core';
 import { createClient, type Client } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, range, watch } from './watch.fixture.js';

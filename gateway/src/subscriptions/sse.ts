@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuthenticationError, type ErrorCode, type VerifiedBearer } from '@fleetgraph/kit';
+import { AuthenticationError, type ErrorCode, type VerifiedBearer } from '@fleetgraph/kit/core';
 import type { SubscribePayload } from 'graphql-ws';
 import type { SubscriptionEngine } from './engine.js';
 import { codedError, isErrors } from './errors.js';

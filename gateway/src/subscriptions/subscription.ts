@@ -1,4 +1,4 @@
-import type { Identity, Logger } from '@fleetgraph/kit';
+import type { Identity, Logger } from '@fleetgraph/kit/core';
 import type { SubscribePayload } from 'graphql-ws';
 import type { Compiled } from './compiler.js';
 import { codedError } from './errors.js';

@@ -1,4 +1,4 @@
-import type { Claims } from '@fleetgraph/kit';
+import type { Claims } from '@fleetgraph/kit/core';
 import type { Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';

@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { AuthenticationError, type Logger, type VerifiedBearer } from '@fleetgraph/kit';
+import { AuthenticationError, type Logger, type VerifiedBearer } from '@fleetgraph/kit/core';
 import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, handleProtocols, makeServer, MessageType, type ServerOptions, type WebSocket as GraphqlWsSocket } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { SubscriptionEngine } from './engine.js';

@@ -1,4 +1,4 @@
-import { defineRequest, defineTopic } from '@fleetgraph/kit';
+import { defineRequest, defineTopic } from '@fleetgraph/kit/core';
 import { z } from 'zod';
 import { conditionStatuses, nodeRoles } from './clusters.js';
 

@@ -1,4 +1,4 @@
-import { confinedPermissions, defineRequest, type NatsPermissions } from '@fleetgraph/kit';
+import { confinedPermissions, defineRequest, type NatsPermissions } from '@fleetgraph/kit/core';
 import { z } from 'zod';
 import { packLayerSchema } from './profiles.js';
 

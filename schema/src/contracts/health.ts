@@ -1,4 +1,4 @@
-import { defineEvent, type StreamDef } from '@fleetgraph/kit';
+import { defineEvent, type StreamDef } from '@fleetgraph/kit/core';
 import { z } from 'zod';
 
 export const healthStatuses = ['HEALTHY', 'PROGRESSING', 'UNHEALTHY', 'UNKNOWN'] as const;

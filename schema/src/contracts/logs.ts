@@ -1,4 +1,4 @@
-import { defineEvent, defineRequest, defineTopic, type StreamDef } from '@fleetgraph/kit';
+import { defineEvent, defineRequest, defineTopic, type StreamDef } from '@fleetgraph/kit/core';
 import { z } from 'zod';
 import { nodeRoles } from './clusters.js';
 

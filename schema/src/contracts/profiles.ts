@@ -1,4 +1,4 @@
-import { defineEvent, defineRequest, type StreamDef } from '@fleetgraph/kit';
+import { defineEvent, defineRequest, type StreamDef } from '@fleetgraph/kit/core';
 import { z } from 'zod';
 import { enumOf } from './enums.js';
 

@@ -1,4 +1,4 @@
-import type { Bus, Logger } from '@fleetgraph/kit';
+import type { Bus, Logger } from '@fleetgraph/kit/core';
 import { applyPacks } from '@fleetgraph/schema';
 import type { AgentSource } from './source.js';
 

@@ -1,4 +1,4 @@
-import { createBus, type Bus, type Logger } from '@fleetgraph/kit';
+import { createBus, type Bus, type Logger } from '@fleetgraph/kit/core';
 import { agentSubjects } from '@fleetgraph/schema';
 import { AgentCredentials, type CredentialsRenewal, type CredentialsRenewalOptions } from './credentials.js';
 

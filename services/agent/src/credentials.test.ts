@@ -1,4 +1,4 @@
-import { BusError, confinedCredentials, createBus, createLogger, generateNatsKeys, serviceCredentials, type Bus, type NatsKeys } from '@fleetgraph/kit';
+import { BusError, confinedCredentials, createBus, createLogger, generateNatsKeys, serviceCredentials, type Bus, type NatsKeys } from '@fleetgraph/kit/core';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { agentPermissions, agentReport, renewAgentCredentials, type AgentReport } from '@fleetgraph/schema';
 import { decode } from '@nats-io/jwt';

@@ -1,5 +1,5 @@
 import { decode, fmtCreds, fromSeed, type ClaimsData, type User } from '@nats-io/jwt';
-import { BusError, type Bus, type Logger } from '@fleetgraph/kit';
+import { BusError, type Bus, type Logger } from '@fleetgraph/kit/core';
 import { renewAgentCredentials } from '@fleetgraph/schema';
 
 /** Credentials that cannot be used: not a credentials file, a JWT that does not decode, a seed of another key. */

@@ -1,4 +1,4 @@
-import { ConfigError, confinedCredentials, generateNatsKeys } from '@fleetgraph/kit';
+import { ConfigError, confinedCredentials, generateNatsKeys } from '@fleetgraph/kit/core';
 import { agentPermissions } from '@fleetgraph/schema';
 import { describe, expect, it } from 'vitest';
 import { loadAgentEnv } from './env.js';

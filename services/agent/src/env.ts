@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseEnv } from '@fleetgraph/kit';
+import { ConfigError, parseEnv } from '@fleetgraph/kit/core';
 import { AGENT_SECRET_KEYS } from '@fleetgraph/schema';
 import { z } from 'zod';
 import { CredentialsError, parseCredentials } from './credentials.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { ConfigError } from '@fleetgraph/kit';
+import { ConfigError } from '@fleetgraph/kit/core';
 import { AGENT_SECRET_KEYS, type PackLayerMessage } from '@fleetgraph/schema';
 import type { Observation, ObservationSource } from './observe/observation.js';
 import { WatchingKubernetesObservations, type WatchingKubernetesObservationsOptions } from './observe/kubernetes-watch.js';

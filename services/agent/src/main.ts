@@ -3,7 +3,7 @@
  * reads its Secret from the environment, watches the cluster's Kubernetes API, connects to the
  * platform's NATS as its own user (renewing its JWT), and runs its parts until SIGTERM.
  */
-import { ConfigError, createLogger, exitOnStartupFailure, onShutdown, type Logger } from '@fleetgraph/kit';
+import { ConfigError, createLogger, exitOnStartupFailure, onShutdown, type Logger } from '@fleetgraph/kit/core';
 import { startAgent } from './agent.js';
 import { connectAgent } from './connection.js';
 import { loadAgentEnv, type AgentEnv } from './env.js';

@@ -1,4 +1,4 @@
-import { BusError, createBus, createLogger, type Bus } from '@fleetgraph/kit';
+import { BusError, createBus, createLogger, type Bus } from '@fleetgraph/kit/core';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { agentReport, agentReportSchema, simulateAgent, type AgentReport } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-import { BusError, PayloadSchemaError } from '@fleetgraph/kit';
+import { BusError, PayloadSchemaError } from '@fleetgraph/kit/core';
 import { agentReport, simulateAgent, type AgentReport, type ReportedNode, type ReportedUsage } from '@fleetgraph/schema';
 import type { AgentContext, AgentPart } from './agent.js';
 import type { Observation, ObservationSource } from './observe/observation.js';

@@ -1,14 +1,8 @@
-import 'reflect-metadata';
-
-export * from './env.js';
-export * from './log.js';
-export * from './metrics.js';
-export * from './errors.js';
-export * from './lease.js';
-export * from './auth/index.js';
-export * from './bus/index.js';
-export * from './graphql/index.js';
-export * from './server/index.js';
-export * from './store/index.js';
-export * from './subgraphs.js';
-export * from './nats-auth/nats-auth.js';
+/**
+ * Everything of the kit, for services (which use all of it). Processes that need less import a
+ * part: `@fleetgraph/kit/core` (no store, no subgraph server), `@fleetgraph/kit/store`,
+ * `@fleetgraph/kit/subgraph`.
+ */
+export * from './core.js';
+export * from './store-entry.js';
+export * from './subgraph.js';

@@ -6,7 +6,8 @@
 import { parseCredentials } from '@fleetgraph/agent';
 import { createLocalProvider, type CloudProvider, type CreateMachineInput } from '@fleetgraph/clouds';
 import { eventually } from '@fleetgraph/clouds/testing';
-import { BusError, confinedCredentials, createBus, createLogger, createSqliteStore, generateNatsKeys, serviceCredentials, type Bus, type NatsKeys, type Store } from '@fleetgraph/kit';
+import { BusError, confinedCredentials, createBus, createLogger, generateNatsKeys, serviceCredentials, type Bus, type NatsKeys } from '@fleetgraph/kit/core';
+import { createSqliteStore, type Store } from '@fleetgraph/kit/store';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { agentPermissions, agentReport, renewAgentCredentials, type AgentReport } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

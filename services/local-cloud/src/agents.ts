@@ -10,7 +10,7 @@ import {
   type RunningAgent,
   type SimulatedNode,
 } from '@fleetgraph/agent';
-import type { Bus, Logger } from '@fleetgraph/kit';
+import type { Bus, Logger } from '@fleetgraph/kit/core';
 import { CLUSTER_TAGS, clusterOf, readUserData, type AgentSecret } from './bootstrap.js';
 import type { AgentCredentialsStore } from './local-cloud.js';
 import type { MachineEvents, MachineInfo } from './simulator.js';

@@ -1,4 +1,4 @@
-import { parseEnv } from '@fleetgraph/kit';
+import { parseEnv } from '@fleetgraph/kit/core';
 import { z } from 'zod';
 
 /** The local cloud's environment, with development defaults. */

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { createStore, type Store } from '@fleetgraph/kit';
+import { createStore, type Store } from '@fleetgraph/kit/store';
 import { pino, type Logger } from 'pino';
 import { createApp } from './server.js';
 import { Faults, type FaultSettings } from './faults.js';

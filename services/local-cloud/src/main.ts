@@ -1,4 +1,5 @@
-import { ConfigError, createBus, createLogger, createStore, natsCredentials, type Bus } from '@fleetgraph/kit';
+import { ConfigError, createBus, createLogger, natsCredentials, type Bus } from '@fleetgraph/kit/core';
+import { createStore } from '@fleetgraph/kit/store';
 import { SimulatedAgents } from './agents.js';
 import { loadEnv, type LocalCloudEnv } from './env.js';
 import { startLocalCloud } from './local-cloud.js';

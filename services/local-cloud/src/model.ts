@@ -1,4 +1,4 @@
-import type { StoredDoc } from '@fleetgraph/kit';
+import type { StoredDoc } from '@fleetgraph/kit/store';
 
 /** What the local cloud keeps, one collection per kind; field names follow EC2's. */
 

@@ -6,7 +6,7 @@
  */
 import { createAwsProvider, createLocalProvider, LOCAL_CLOUD_CREDENTIALS, type CloudProvider } from '@fleetgraph/clouds';
 import { describeProviderContract, type ProviderHarness } from '@fleetgraph/clouds/testing';
-import { createSqliteStore } from '@fleetgraph/kit';
+import { createSqliteStore } from '@fleetgraph/kit/store';
 import { startLocalCloud } from './local-cloud.js';
 import { FIRST_SEED_IMAGE, localCloudAdmin } from './testing.js';
 

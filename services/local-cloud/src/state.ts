@@ -1,4 +1,4 @@
-import type { Collection, CollectionSpec, Store, StoredDoc } from '@fleetgraph/kit';
+import type { Collection, CollectionSpec, Store, StoredDoc } from '@fleetgraph/kit/store';
 import type { AgentCredentialsDoc, IdempotencyDoc, ImageDoc, InstanceDoc, SecurityGroupDoc, SubnetDoc, VpcDoc } from './model.js';
 
 /** A document before the store gave it a version. */

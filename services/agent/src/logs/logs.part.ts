@@ -1,4 +1,4 @@
-import { BusError } from '@fleetgraph/kit';
+import { BusError } from '@fleetgraph/kit/core';
 import { collectLogs, type CollectLogsRequest } from '@fleetgraph/schema';
 import type { AgentContext, AgentPart } from '../agent.js';
 import { SimulatedSource } from '../simulated.js';

@@ -1,4 +1,4 @@
-import { PayloadTooLargeError, type Bus } from '@fleetgraph/kit';
+import { PayloadTooLargeError, type Bus } from '@fleetgraph/kit/core';
 import { logStreamControl, logStreamData, type LogStreamMessage } from '@fleetgraph/schema';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -5,8 +5,9 @@ import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/dis
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Express } from 'express';
-import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { AuthenticationError, INTERNAL_IDENTITY_HEADER, verifyInternalIdentity } from '../auth/tokens.js';
+import { formatError, jsonBodyErrors, mountHealth, type ReadinessCheck } from './health.js';
 import type { Identity } from '../auth/identity.js';
 import { currentRequestId, REQUEST_ID_HEADER, withRequestScope, type Logger } from '../log.js';
 
@@ -17,23 +18,9 @@ export interface SubgraphContext {
   log: Logger;
 }
 
-export interface ReadinessCheck {
-  name: string;
-  check(): Promise<void>;
-}
-
 /** The options of startSubgraphServer that every service takes from its environment (serviceEnvShape). */
 export function subgraphServerEnv(env: { HOST: string; PORT: number; INTERNAL_AUTH_SECRET: string; NODE_ENV: string }) {
   return { host: env.HOST, port: env.PORT, internalSecret: env.INTERNAL_AUTH_SECRET, introspection: env.NODE_ENV !== 'production' };
-}
-
-/** The readiness checks of a service on NATS and a store. */
-export function busAndStoreReadiness(bus: { ping(): Promise<void>; jetStreamReady(): Promise<void> }, store: { ping(): Promise<void> }): ReadinessCheck[] {
-  return [
-    { name: 'nats', check: () => bus.ping() },
-    { name: 'jetstream', check: () => bus.jetStreamReady() },
-    { name: 'store', check: () => store.ping() },
-  ];
 }
 
 export interface SubgraphServerOptions {
@@ -55,52 +42,6 @@ export interface RunningServer {
   url: string;
   port: number;
   close(): Promise<void>;
-}
-
-/** Masks what is not meant for clients: unknown errors become INTERNAL_SERVER_ERROR, never a stack trace. */
-export function formatError(log: Logger) {
-  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const code = formatted.extensions?.code;
-    // Errors raised on purpose carry a code (ours, or Apollo's for parse and validation failures).
-    if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') return formatted;
-    // Apollo's own refusals of a request (a persisted query whose hash does not match, say) come
-    // without a code but with a 4xx status: the client's error, told as it is.
-    const status = (error as GraphQLError | undefined)?.extensions?.http as { status?: unknown } | undefined;
-    if (typeof status?.status === 'number' && status.status < 500) return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } };
-    log.error({ err: (error as GraphQLError)?.originalError ?? error, path: formatted.path }, 'unexpected error in resolver');
-    return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: currentRequestId() } };
-  };
-}
-
-/** A body that is too large or not JSON gets a GraphQL-shaped error, not an HTML page. */
-export function jsonBodyErrors(limit: string): express.ErrorRequestHandler {
-  return (error, _req, res, next) => {
-    const status = typeof error?.status === 'number' ? error.status : 500;
-    if (status >= 500) return next(error);
-    const message = error.type === 'entity.too.large' ? `request body is larger than ${limit}` : 'request body is not valid JSON';
-    res.status(status).json({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
-  };
-}
-
-/** Adds /healthz (the process is up) and /readyz (every readiness check passes). */
-export function mountHealth(app: Express, checks: readonly ReadinessCheck[]): void {
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    const results = await Promise.all(
-      checks.map(async (c) => {
-        try {
-          await c.check();
-          return { name: c.name, ok: true as const };
-        } catch (error) {
-          return { name: c.name, ok: false as const, error: (error as Error).message };
-        }
-      }),
-    );
-    const ready = results.every((r) => r.ok);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: results });
-  });
 }
 
 /**

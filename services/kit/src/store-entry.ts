@@ -1,0 +1,2 @@
+/** The store: one interface, SQLite by default, MongoDB in production (`@fleetgraph/kit/store`). */
+export * from './store/index.js';
