@@ -11,6 +11,8 @@ import { createHttpHeaders, type HttpClient, type PipelineRequest, type Pipeline
  * long-running operations through `Azure-AsyncOperation` headers that report `InProgress`, then
  * `Succeeded` or `Failed`. It is not Azure: it keeps everything in memory, creates nothing, and
  * checks only what the adapter's correctness depends on.
+ *
+ * Over 400 lines: one fake of one API, for tests only; its routes share the resource maps.
  */
 
 export interface ArmFakeOptions {

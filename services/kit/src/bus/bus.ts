@@ -1,3 +1,9 @@
+/**
+ * The typed bus: one NATS connection per process, and every way the platform talks over it
+ * (requests, core messages, JetStream events, streams, readiness), each checked against its
+ * contract's schema. Over 400 lines: the methods are one closure over one connection and its
+ * consumers; the JetStream reading helpers already live in jetstream.ts.
+ */
 import {
   AckPolicy,
   connect,

@@ -6,6 +6,9 @@
  * caller's fields as JSON, with one expression index on `json_extract(doc, '$.<field>')` per
  * declared index (non-unique ones end with `id`, so that they also serve the id tie-breaker).
  * Queries repeat those expressions exactly, which is what lets SQLite use the indexes.
+ *
+ * Over 400 lines: the filter-to-SQL translation, the collection and the transaction share the
+ * statement cache and the expression texts; split apart, each would need the others' internals.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -1,6 +1,9 @@
 /**
  * The one test suite every store adapter passes (`sqlite.test.ts`, `mongodb.test.ts`): what
  * the `Store` interface promises, checked against a real database.
+ *
+ * Over 400 lines on purpose: it is one suite, and a promise of the interface checked in one
+ * adapter's file rather than here would no longer be checked against the other.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
