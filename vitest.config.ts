@@ -21,7 +21,12 @@ export default defineConfig({
         test: {
           name: 'unit',
           sequence: { groupOrder: 0 },
-          include: ['services/*/src/**/*.test.ts', 'gateway/src/**/*.test.ts', 'schema/src/**/*.test.ts', 'deploy/src/**/*.test.ts'],
+          include: [
+            'services/*/src/**/*.test.ts',
+            'gateway/src/**/*.test.ts',
+            'schema/src/**/*.test.ts',
+            'deploy/src/**/*.test.ts',
+          ],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -41,7 +46,13 @@ export default defineConfig({
       },
       {
         ...shared,
-        test: { name: 'bench', sequence: { groupOrder: 2 }, include: ['test/bench/**/*.bench.ts'], testTimeout: 900_000, hookTimeout: 300_000 },
+        test: {
+          name: 'bench',
+          sequence: { groupOrder: 2 },
+          include: ['test/bench/**/*.bench.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 300_000,
+        },
       },
     ],
   },

@@ -32,15 +32,32 @@ describe('clusters through the gateway, on the local cloud', () => {
   let otherProjectProfileId: string;
 
   beforeAll(async () => {
-    platform = await startPlatform({ localCloud: { speed: 400, vcpuLimit: 64 }, env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_BACKOFF_BASE_MS: '100', RECONCILE_BACKOFF_CAP_MS: '500', RECONCILE_POLL_MS: '50', RECONCILE_RESYNC_MS: '2000' } });
+    platform = await startPlatform({
+      localCloud: { speed: 400, vcpuLimit: 64 },
+      env: {
+        RECONCILE_PROGRESS_MS: '100',
+        RECONCILE_BACKOFF_BASE_MS: '100',
+        RECONCILE_BACKOFF_CAP_MS: '500',
+        RECONCILE_POLL_MS: '50',
+        RECONCILE_RESYNC_MS: '2000',
+      },
+    });
     admin = await platform.token(seed.user(tenant, { [project]: 'admin', [otherProject]: 'admin' }));
     editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     tenantAdmin = await platform.token(seed.user(tenant, {}, { tenantAdmin: true }));
     stranger = await platform.token(seed.user(seed.tenant(), { [project]: 'admin' }));
-    const created = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(project, { name: 'base', version: '1.0.0' }) }, admin);
+    const created = await platform.graphql(
+      CREATE_PROFILE,
+      { input: seed.profileInput(project, { name: 'base', version: '1.0.0' }) },
+      admin,
+    );
     profileId = created.data!.createClusterProfile.profile.id;
-    const other = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(otherProject, { name: 'base', version: '1.0.0' }) }, admin);
+    const other = await platform.graphql(
+      CREATE_PROFILE,
+      { input: seed.profileInput(otherProject, { name: 'base', version: '1.0.0' }) },
+      admin,
+    );
     otherProjectProfileId = other.data!.createClusterProfile.profile.id;
   });
 
@@ -55,7 +72,13 @@ describe('clusters through the gateway, on the local cloud', () => {
     cloud: { type: 'LOCAL', region: 'local-1' },
     nodePools: [
       { name: 'control-plane', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
-      { name: 'workers', role: 'WORKER', count: 2, instanceType: 'm5.large', availabilityZones: ['local-1a', 'local-1b'] },
+      {
+        name: 'workers',
+        role: 'WORKER',
+        count: 2,
+        instanceType: 'm5.large',
+        availabilityZones: ['local-1a', 'local-1b'],
+      },
     ],
     ...overrides,
   });
@@ -66,7 +89,11 @@ describe('clusters through the gateway, on the local cloud', () => {
     return response.data!.createCluster;
   }
 
-  async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  async function until<T>(
+    what: string,
+    probe: () => Promise<T | null | undefined | false>,
+    timeoutMs = 60_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const value = await probe();
@@ -77,15 +104,20 @@ describe('clusters through the gateway, on the local cloud', () => {
   }
 
   const get = async (id: string, token = viewer) => (await platform.graphql(GET, { id }, token)).data!.cluster;
-  const running = (id: string) => until(`${id} RUNNING`, async () => {
-    const c = await get(id);
-    return c?.phase === 'RUNNING' && c.observedGeneration === c.generation && c;
-  });
+  const running = (id: string) =>
+    until(`${id} RUNNING`, async () => {
+      const c = await get(id);
+      return c?.phase === 'RUNNING' && c.observedGeneration === c.generation && c;
+    });
 
   it('should provision a cluster to RUNNING with every milestone reached, its profile resolved by federation', async () => {
     const { cluster, userErrors } = await create();
     expect(userErrors).toEqual([]);
-    expect(cluster).toMatchObject({ phase: 'PENDING', generation: 1, profile: { id: profileId, name: 'base', version: '1.0.0' } });
+    expect(cluster).toMatchObject({
+      phase: 'PENDING',
+      generation: 1,
+      profile: { id: profileId, name: 'base', version: '1.0.0' },
+    });
     expect(cluster.nodePools[0].availabilityZones).toEqual(['local-1a']);
     const done = await running(cluster.id);
     expect(done.conditions.map((c: any) => [c.type, c.status, c.failed, c.active])).toEqual([
@@ -95,14 +127,41 @@ describe('clusters through the gateway, on the local cloud', () => {
       ['Adding Worker Nodes', 'TRUE', false, false],
       ['Installing Add-ons', 'TRUE', false, false],
     ]);
-    const events = await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor severity reason message object } pageInfo { hasNextPage endCursor } } } }`, { id: cluster.id }, viewer);
+    const events = await platform.graphql(
+      `query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor severity reason message object } pageInfo { hasNextPage endCursor } } } }`,
+      { id: cluster.id },
+      viewer,
+    );
     expect(events.errors).toBeUndefined();
     const reasons = events.data!.cluster.events.nodes.map((e: any) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['PhaseProvisioning', 'ImageReady', 'NetworkReady', 'MachineCreated', 'AddonInstalled', 'PhaseRunning']));
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        'PhaseProvisioning',
+        'ImageReady',
+        'NetworkReady',
+        'MachineCreated',
+        'AddonInstalled',
+        'PhaseRunning',
+      ]),
+    );
     const cursors = events.data!.cluster.events.nodes.map((e: any) => e.cursor);
     // The images subgraph extends Cluster with the image it resolved for it.
-    const images = await platform.graphql(`query($id: ID!) { cluster(id: $id) { images { os osVersion kubernetesVersion status source cloud region } } }`, { id: cluster.id }, viewer);
-    expect(images.data!.cluster.images).toEqual([{ os: 'ubuntu', osVersion: '22.04', kubernetesVersion: expect.stringMatching(/^1\.30/), status: 'READY', source: 'OUT_OF_BOX', cloud: 'LOCAL', region: 'local-1' }]);
+    const images = await platform.graphql(
+      `query($id: ID!) { cluster(id: $id) { images { os osVersion kubernetesVersion status source cloud region } } }`,
+      { id: cluster.id },
+      viewer,
+    );
+    expect(images.data!.cluster.images).toEqual([
+      {
+        os: 'ubuntu',
+        osVersion: '22.04',
+        kubernetesVersion: expect.stringMatching(/^1\.30/),
+        status: 'READY',
+        source: 'OUT_OF_BOX',
+        cloud: 'LOCAL',
+        region: 'local-1',
+      },
+    ]);
     expect([...cursors].sort((a: string, b: string) => Number(a) - Number(b))).toEqual(cursors);
   });
 
@@ -116,7 +175,12 @@ describe('clusters through the gateway, on the local cloud', () => {
     await running(cluster.id);
 
     // The first control-plane node's user data, read back as AWS answers it (DescribeInstanceAttribute, base64).
-    const ec2 = new EC2Client({ endpoint: platform.localCloudUrl, region: 'local-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    const ec2 = new EC2Client({
+      endpoint: platform.localCloudUrl,
+      region: 'local-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
     const described = await ec2.send(
       new DescribeInstancesCommand({
         Filters: [
@@ -128,7 +192,9 @@ describe('clusters through the gateway, on the local cloud', () => {
     );
     const controlPlane = (described.Reservations ?? []).flatMap((r) => r.Instances ?? []);
     expect(controlPlane).toHaveLength(1);
-    const attribute = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: controlPlane[0]!.InstanceId!, Attribute: 'userData' }));
+    const attribute = await ec2.send(
+      new DescribeInstanceAttributeCommand({ InstanceId: controlPlane[0]!.InstanceId!, Attribute: 'userData' }),
+    );
     ec2.destroy();
     const userData = Buffer.from(attribute.UserData!.Value!, 'base64').toString('utf8');
     expect(userData.startsWith('#cloud-config')).toBe(true);
@@ -144,17 +210,29 @@ describe('clusters through the gateway, on the local cloud', () => {
     const secret = parseAllDocuments(fileAt(BOOTSTRAP_PATHS.agentManifest))
       .map((d) => d.toJS())
       .find((d) => d?.kind === 'Secret');
-    const values = { ...Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')])), ...secret.stringData };
+    const values = {
+      ...Object.fromEntries(
+        Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')]),
+      ),
+      ...secret.stringData,
+    };
     expect(values[AGENT_SECRET_KEYS.clusterId]).toBe(cluster.id);
-    const jwt = /-----BEGIN NATS USER JWT-----\s+(\S+)\s+------END NATS USER JWT------/.exec(values[AGENT_SECRET_KEYS.natsCredentials])![1]!;
+    const jwt = /-----BEGIN NATS USER JWT-----\s+(\S+)\s+------END NATS USER JWT------/.exec(
+      values[AGENT_SECRET_KEYS.natsCredentials],
+    )![1]!;
     const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'));
     const allowed: string[] = claims.nats.pub.allow;
     expect(allowed.length).toBeGreaterThan(0);
-    for (const subject of allowed) expect(subject.startsWith(`agent.v1.${cluster.id}.`) || subject.startsWith('_INBOX')).toBe(true);
+    for (const subject of allowed)
+      expect(subject.startsWith(`agent.v1.${cluster.id}.`) || subject.startsWith('_INBOX')).toBe(true);
 
     // That agent (the only one: the local cloud requires user data) reports the cluster's nodes.
     const reported = await until('the agent to report both nodes', async () => {
-      const answer = await platform.graphql(`query($id: ID!) { cluster(id: $id) { health { status } nodes { name role } } }`, { id: cluster.id }, viewer);
+      const answer = await platform.graphql(
+        `query($id: ID!) { cluster(id: $id) { health { status } nodes { name role } } }`,
+        { id: cluster.id },
+        viewer,
+      );
       const c = answer.data?.cluster;
       return c?.nodes.length === 2 && c;
     });
@@ -165,7 +243,9 @@ describe('clusters through the gateway, on the local cloud', () => {
     const issued = await platform.graphql(KUBECONFIG, { id: cluster.id }, editor);
     expect(issued.errors).toBeUndefined();
     const kubeconfig = parse(issued.data!.cluster.kubeconfig.kubeconfig);
-    const serverCa = new X509Certificate(Buffer.from(kubeconfig.clusters[0].cluster['certificate-authority-data'], 'base64'));
+    const serverCa = new X509Certificate(
+      Buffer.from(kubeconfig.clusters[0].cluster['certificate-authority-data'], 'base64'),
+    );
     expect(serverCa.fingerprint256).toBe(ca.fingerprint256);
     const client = new X509Certificate(Buffer.from(kubeconfig.users[0].user['client-certificate-data'], 'base64'));
     expect(client.checkIssued(ca)).toBe(true);
@@ -178,7 +258,7 @@ describe('clusters through the gateway, on the local cloud', () => {
     expect((await platform.graphql(KUBECONFIG, { id: cluster.id }, viewer)).data!.cluster.kubeconfig).toBeNull();
   });
 
-  it('should fail at Adding Worker Nodes on the vCPU quota with the cloud\'s message, and reach RUNNING once another cluster is deleted', async () => {
+  it("should fail at Adding Worker Nodes on the vCPU quota with the cloud's message, and reach RUNNING once another cluster is deleted", async () => {
     const first = (await create()).cluster;
     await running(first.id);
     const quota = await platform.localCloud!.quota('local-1');
@@ -192,13 +272,18 @@ describe('clusters through the gateway, on the local cloud', () => {
         return workers?.failed && workers.attempts >= 2 && workers;
       });
       expect(failed).toMatchObject({ code: 'QUOTA_EXCEEDED', active: true, status: 'FALSE' });
-      expect(failed.message).toMatch(/^You have requested more vCPU capacity than your current vCPU limit of \d+ allows/);
+      expect(failed.message).toMatch(
+        /^You have requested more vCPU capacity than your current vCPU limit of \d+ allows/,
+      );
       expect((await get(second.id)).phase).toBe('PROVISIONING');
 
       const deleted = await platform.graphql(DELETE, { id: first.id }, admin);
       expect(deleted.data!.deleteCluster.userErrors).toEqual([]);
       const recovered = await running(second.id);
-      expect(recovered.conditions.find((c: any) => c.type === 'Adding Worker Nodes')).toMatchObject({ status: 'TRUE', failed: false });
+      expect(recovered.conditions.find((c: any) => c.type === 'Adding Worker Nodes')).toMatchObject({
+        status: 'TRUE',
+        failed: false,
+      });
       await until('the first cluster DELETED', async () => (await get(first.id))?.phase === 'DELETED');
     } finally {
       await platform.localCloud!.setQuota(1000, 'local-1');
@@ -206,22 +291,75 @@ describe('clusters through the gateway, on the local cloud', () => {
   });
 
   it.each([
-    ['a control plane of 2 nodes', { nodePools: [{ name: 'cp', role: 'CONTROL_PLANE', count: 2, instanceType: 't3.medium' }] }, 'INVALID_CONTROL_PLANE_COUNT'],
-    ['no control plane', { nodePools: [{ name: 'w', role: 'WORKER', count: 2, instanceType: 't3.medium' }] }, 'INVALID_CONTROL_PLANE'],
-    ['an unknown instance type', { nodePools: [{ name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 'x9.huge' }] }, 'INVALID_INSTANCE_TYPE'],
-    ['an unknown zone', { nodePools: [{ name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium', availabilityZones: ['local-1z'] }] }, 'INVALID_ZONE'],
-    ['two pools of one name', { nodePools: [{ name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' }, { name: 'cp', role: 'WORKER', count: 1, instanceType: 't3.medium' }] }, 'DUPLICATE_POOL'],
-    ['a worker pool too large', { nodePools: [{ name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' }, { name: 'w', role: 'WORKER', count: 101, instanceType: 't3.medium' }] }, 'POOL_TOO_LARGE'],
+    [
+      'a control plane of 2 nodes',
+      { nodePools: [{ name: 'cp', role: 'CONTROL_PLANE', count: 2, instanceType: 't3.medium' }] },
+      'INVALID_CONTROL_PLANE_COUNT',
+    ],
+    [
+      'no control plane',
+      { nodePools: [{ name: 'w', role: 'WORKER', count: 2, instanceType: 't3.medium' }] },
+      'INVALID_CONTROL_PLANE',
+    ],
+    [
+      'an unknown instance type',
+      { nodePools: [{ name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 'x9.huge' }] },
+      'INVALID_INSTANCE_TYPE',
+    ],
+    [
+      'an unknown zone',
+      {
+        nodePools: [
+          { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium', availabilityZones: ['local-1z'] },
+        ],
+      },
+      'INVALID_ZONE',
+    ],
+    [
+      'two pools of one name',
+      {
+        nodePools: [
+          { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
+          { name: 'cp', role: 'WORKER', count: 1, instanceType: 't3.medium' },
+        ],
+      },
+      'DUPLICATE_POOL',
+    ],
+    [
+      'a worker pool too large',
+      {
+        nodePools: [
+          { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
+          { name: 'w', role: 'WORKER', count: 101, instanceType: 't3.medium' },
+        ],
+      },
+      'POOL_TOO_LARGE',
+    ],
     ['a profile of another project', { profileId: 'OTHER' }, 'PROFILE_NOT_FOUND'],
     ['an unknown region', { cloud: { type: 'LOCAL', region: 'local-9' } }, 'INVALID_REGION'],
     ['an invalid name', { name: 'Not_A_Name' }, 'INVALID_NAME'],
   ])('should refuse %s with a userError and store nothing', async (_what, overrides, code) => {
-    const input = { ...overrides, ...(overrides as any).profileId === 'OTHER' ? { profileId: otherProjectProfileId } : {} };
-    const before = (await platform.graphql(`query($p: ID) { clusters(projectId: $p, first: 100) { nodes { id } } }`, { p: project }, viewer)).data!.clusters.nodes.length;
+    const input = {
+      ...overrides,
+      ...((overrides as any).profileId === 'OTHER' ? { profileId: otherProjectProfileId } : {}),
+    };
+    const before = (
+      await platform.graphql(
+        `query($p: ID) { clusters(projectId: $p, first: 100) { nodes { id } } }`,
+        { p: project },
+        viewer,
+      )
+    ).data!.clusters.nodes.length;
     const { cluster, userErrors } = await create(input);
     expect(cluster).toBeNull();
     expect(userErrors.map((e: any) => e.code)).toContain(code);
-    const after = (await platform.graphql(`query($p: ID) { clusters(projectId: $p, first: 100) { nodes { id } } }`, { p: project }, viewer)).data!.clusters.nodes.length;
+    const after = (
+      await platform.graphql(
+        `query($p: ID) { clusters(projectId: $p, first: 100) { nodes { id } } }`,
+        { p: project },
+        viewer,
+      )
+    ).data!.clusters.nodes.length;
     expect(after).toBe(before);
   });
 
@@ -231,14 +369,24 @@ describe('clusters through the gateway, on the local cloud', () => {
     expect((await create({ name })).userErrors.map((e: any) => e.code)).toEqual(['NAME_TAKEN']);
   });
 
-  it('should answer a foreign tenant\'s cluster id exactly like an unknown one', async () => {
+  it("should answer a foreign tenant's cluster id exactly like an unknown one", async () => {
     const mine = (await create()).cluster;
     expect(await get(mine.id, stranger)).toBeNull();
     expect(await get('cls_unknown', stranger)).toBeNull();
-    const foreign = await platform.graphql(UPDATE_POOL, { input: { clusterId: mine.id, name: 'workers', count: 5 } }, stranger);
-    const unknown = await platform.graphql(UPDATE_POOL, { input: { clusterId: 'cls_unknown', name: 'workers', count: 5 } }, stranger);
+    const foreign = await platform.graphql(
+      UPDATE_POOL,
+      { input: { clusterId: mine.id, name: 'workers', count: 5 } },
+      stranger,
+    );
+    const unknown = await platform.graphql(
+      UPDATE_POOL,
+      { input: { clusterId: 'cls_unknown', name: 'workers', count: 5 } },
+      stranger,
+    );
     expect(foreign).toEqual(unknown);
-    expect((await platform.graphql(DELETE, { id: mine.id }, stranger)).data).toEqual((await platform.graphql(DELETE, { id: 'cls_unknown' }, stranger)).data);
+    expect((await platform.graphql(DELETE, { id: mine.id }, stranger)).data).toEqual(
+      (await platform.graphql(DELETE, { id: 'cls_unknown' }, stranger)).data,
+    );
     expect((await get(mine.id)).generation).toBe(1);
   });
 
@@ -249,13 +397,18 @@ describe('clusters through the gateway, on the local cloud', () => {
     expect((await platform.graphql(DELETE, { id: mine.id }, editor)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const all = await platform.graphql(`{ clusters(first: 100) { nodes { id projectId } } }`, {}, tenantAdmin);
     expect(all.data!.clusters.nodes.map((c: any) => c.id)).toContain(mine.id);
-    expect((await platform.graphql(UPDATE_POOL, { input: { clusterId: mine.id, name: 'workers', count: 3 } }, tenantAdmin)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(
+      (await platform.graphql(UPDATE_POOL, { input: { clusterId: mine.id, name: 'workers', count: 3 } }, tenantAdmin))
+        .errors?.[0]?.extensions?.code,
+    ).toBe('FORBIDDEN');
   });
 
   it('should lose no update under 50 concurrent updateNodePool calls', async () => {
     const cluster = (await create()).cluster;
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => platform.graphql(UPDATE_POOL, { input: { clusterId: cluster.id, name: 'workers', count: i + 1 } }, editor)),
+      Array.from({ length: 50 }, (_, i) =>
+        platform.graphql(UPDATE_POOL, { input: { clusterId: cluster.id, name: 'workers', count: i + 1 } }, editor),
+      ),
     );
     const succeeded = results.filter((r) => r.data?.updateNodePool.userErrors.length === 0);
     const refused = results.filter((r) => r.data?.updateNodePool.userErrors.length);
@@ -263,12 +416,20 @@ describe('clusters through the gateway, on the local cloud', () => {
     // Every accepted change is one generation: none overwrote another unseen.
     const after = await get(cluster.id);
     expect(after.generation).toBe(1 + succeeded.length);
-    const generations = succeeded.map((r) => r.data!.updateNodePool.cluster.generation).sort((a: number, b: number) => a - b);
+    const generations = succeeded
+      .map((r) => r.data!.updateNodePool.cluster.generation)
+      .sort((a: number, b: number) => a - b);
     expect(new Set(generations).size).toBe(succeeded.length);
     // With expectedGeneration, exactly one of many concurrent writers wins.
     const g = after.generation;
     const guarded = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => platform.graphql(UPDATE_POOL, { input: { clusterId: cluster.id, name: 'workers', count: i, expectedGeneration: g } }, editor)),
+      Array.from({ length: 20 }, (_, i) =>
+        platform.graphql(
+          UPDATE_POOL,
+          { input: { clusterId: cluster.id, name: 'workers', count: i, expectedGeneration: g } },
+          editor,
+        ),
+      ),
     );
     const winners = guarded.filter((r) => r.data!.updateNodePool.userErrors.length === 0);
     expect(winners).toHaveLength(1);
@@ -278,8 +439,17 @@ describe('clusters through the gateway, on the local cloud', () => {
   it('should scale, resize and add a zone through the API, converging each time', async () => {
     const cluster = (await create()).cluster;
     await running(cluster.id);
-    for (const change of [{ count: 3 }, { instanceType: 'm5.xlarge' }, { availabilityZones: ['local-1a', 'local-1b', 'local-1c'] }, { count: 1 }]) {
-      const r = await platform.graphql(UPDATE_POOL, { input: { clusterId: cluster.id, name: 'workers', ...change } }, editor);
+    for (const change of [
+      { count: 3 },
+      { instanceType: 'm5.xlarge' },
+      { availabilityZones: ['local-1a', 'local-1b', 'local-1c'] },
+      { count: 1 },
+    ]) {
+      const r = await platform.graphql(
+        UPDATE_POOL,
+        { input: { clusterId: cluster.id, name: 'workers', ...change } },
+        editor,
+      );
       expect(r.data!.updateNodePool.userErrors).toEqual([]);
       const c = await running(cluster.id);
       expect(c.nodePools.find((p: any) => p.name === 'workers')).toMatchObject(change);
@@ -296,22 +466,38 @@ describe('clusters through the gateway, on the local cloud', () => {
   it('should offer newer profile versions and apply one (admin only) as a rolling upgrade', async () => {
     const cluster = (await create()).cluster;
     await running(cluster.id);
-    const newer = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(project, { name: 'base', version: '1.1.0' }) }, admin);
+    const newer = await platform.graphql(
+      CREATE_PROFILE,
+      { input: seed.profileInput(project, { name: 'base', version: '1.1.0' }) },
+      admin,
+    );
     const newerId = newer.data!.createClusterProfile.profile.id;
-    const updates = await platform.graphql(`query($id: ID!) { cluster(id: $id) { availableUpdates { id version } } }`, { id: cluster.id }, viewer);
+    const updates = await platform.graphql(
+      `query($id: ID!) { cluster(id: $id) { availableUpdates { id version } } }`,
+      { id: cluster.id },
+      viewer,
+    );
     expect(updates.data!.cluster.availableUpdates).toContainEqual({ id: newerId, version: '1.1.0' });
     const APPLY = `mutation($c: ID!, $p: ID!) { applyClusterUpdate(clusterId: $c, profileId: $p) { cluster { profile { version } } userErrors { code } } }`;
-    expect((await platform.graphql(APPLY, { c: cluster.id, p: newerId }, editor)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await platform.graphql(APPLY, { c: cluster.id, p: newerId }, editor)).errors?.[0]?.extensions?.code).toBe(
+      'FORBIDDEN',
+    );
     const applied = await platform.graphql(APPLY, { c: cluster.id, p: newerId }, admin);
     expect(applied.data!.applyClusterUpdate).toEqual({ cluster: { profile: { version: '1.1.0' } }, userErrors: [] });
     await running(cluster.id);
   });
 
   it('should list regions, instance types and proxy requirements', async () => {
-    const r = await platform.graphql(`{ regions(cloud: LOCAL) { name zones } instanceTypes(cloud: LOCAL, region: "local-1") { name vcpus memoryMiB } proxyRequirements { domain port description } }`, {}, viewer);
+    const r = await platform.graphql(
+      `{ regions(cloud: LOCAL) { name zones } instanceTypes(cloud: LOCAL, region: "local-1") { name vcpus memoryMiB } proxyRequirements { domain port description } }`,
+      {},
+      viewer,
+    );
     expect(r.data!.regions).toContainEqual({ name: 'local-1', zones: ['local-1a', 'local-1b', 'local-1c'] });
     expect(r.data!.instanceTypes).toContainEqual({ name: 'm5.large', vcpus: 2, memoryMiB: 8192 });
-    expect(r.data!.proxyRequirements.map((p: any) => p.domain)).toEqual(expect.arrayContaining(['ec2.us-east-1.amazonaws.com', 'management.azure.com', 'registry.k8s.io']));
+    expect(r.data!.proxyRequirements.map((p: any) => p.domain)).toEqual(
+      expect.arrayContaining(['ec2.us-east-1.amazonaws.com', 'management.azure.com', 'registry.k8s.io']),
+    );
     const bad = await platform.graphql(`{ instanceTypes(cloud: LOCAL, region: "nowhere") { name } }`, {}, viewer);
     expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });

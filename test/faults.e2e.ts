@@ -31,9 +31,16 @@ describe('faults', () => {
 
   beforeAll(async () => {
     // Slow enough that provisioning is under way while the faults happen.
-    platform = await startPlatform({ localCloud: { speed: 25 }, env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50', RECONCILE_BACKOFF_CAP_MS: '1000' } });
+    platform = await startPlatform({
+      localCloud: { speed: 25 },
+      env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50', RECONCILE_BACKOFF_CAP_MS: '1000' },
+    });
     editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
-    const created = await platform.graphql(`mutation($input: CreateClusterProfileInput!) { createClusterProfile(input: $input) { profile { id } } }`, { input: seed.profileInput(project) }, editor);
+    const created = await platform.graphql(
+      `mutation($input: CreateClusterProfileInput!) { createClusterProfile(input: $input) { profile { id } } }`,
+      { input: seed.profileInput(project) },
+      editor,
+    );
     profileId = created.data!.createClusterProfile.profile.id;
   }, 120_000);
 
@@ -63,7 +70,8 @@ describe('faults', () => {
   }
 
   const phaseOf = async (id: string): Promise<string | undefined> =>
-    (await platform.graphql(`query($id: ID!) { cluster(id: $id) { phase } }`, { id }, editor).catch(() => undefined))?.data?.cluster?.phase;
+    (await platform.graphql(`query($id: ID!) { cluster(id: $id) { phase } }`, { id }, editor).catch(() => undefined))
+      ?.data?.cluster?.phase;
 
   async function untilRunning(ids: string[], timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -81,7 +89,11 @@ describe('faults', () => {
     let after: string | null = null;
     for (;;) {
       const page: { nodes: Event[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } = (
-        await platform.graphql(`query($id: ID!, $after: String) { cluster(id: $id) { events(first: 100, after: $after) { nodes { cursor reason object } pageInfo { hasNextPage endCursor } } } }`, { id, after }, editor)
+        await platform.graphql(
+          `query($id: ID!, $after: String) { cluster(id: $id) { events(first: 100, after: $after) { nodes { cursor reason object } pageInfo { hasNextPage endCursor } } } }`,
+          { id, after },
+          editor,
+        )
       ).data!.cluster.events;
       all.push(...page.nodes);
       if (!page.pageInfo.hasNextPage) return all;
@@ -110,7 +122,12 @@ describe('faults', () => {
     const deadline = Date.now() + 150_000;
     while (Date.now() < deadline) {
       resumes++;
-      const client = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${editor}` }, retryAttempts: 0 });
+      const client = createClient({
+        url: platform.gatewayUrl.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${editor}` },
+        retryAttempts: 0,
+      });
       try {
         for await (const result of client.iterate<{ clusterEvents: Event }>({
           query: `subscription($id: ID!, $after: String) { clusterEvents(clusterId: $id, after: $after) { cursor reason object } }`,
@@ -134,7 +151,15 @@ describe('faults', () => {
   /** What provisioning must have recorded, once each: its phases, milestones and one event per machine. */
   function expectProvisioningHistory(events: Event[], machines: number) {
     const count = (reason: string) => events.filter((e) => e.reason === reason).length;
-    for (const reason of ['PhaseProvisioning', 'NetworkReady', 'ControlPlaneReady', 'WorkersReady', 'AddonsInstalled', 'PhaseRunning']) expect(count(reason), reason).toBe(1);
+    for (const reason of [
+      'PhaseProvisioning',
+      'NetworkReady',
+      'ControlPlaneReady',
+      'WorkersReady',
+      'AddonsInstalled',
+      'PhaseRunning',
+    ])
+      expect(count(reason), reason).toBe(1);
     // The image's own event and its milestone's.
     expect(count('ImageReady')).toBe(2);
     const created = events.filter((e) => e.reason === 'MachineCreated').map((e) => e.object);
@@ -147,9 +172,15 @@ describe('faults', () => {
     await expect(connect({ servers: platform.natsUrl, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
     // A well-formed user, of an account of another operator, even named as a service.
     const foreign = await serviceCredentials(generateNatsKeys(), 'clusters');
-    await expect(connect({ servers: platform.natsUrl, reconnect: false, authenticator: asCreds(foreign) })).rejects.toThrow(/Authorization Violation/i);
+    await expect(
+      connect({ servers: platform.natsUrl, reconnect: false, authenticator: asCreds(foreign) }),
+    ).rejects.toThrow(/Authorization Violation/i);
     // The server is there and answers who holds the platform's credentials.
-    const own = await connect({ servers: platform.natsUrl, reconnect: false, authenticator: asCreds(await platform.credentials('faults-e2e')) });
+    const own = await connect({
+      servers: platform.natsUrl,
+      reconnect: false,
+      authenticator: asCreds(await platform.credentials('faults-e2e')),
+    });
     await own.flush();
     await own.close();
   });
@@ -208,7 +239,14 @@ describe('faults', () => {
       const deadline = Date.now() + 60_000;
       while (!failed) {
         if (Date.now() > deadline) throw new Error('no failed condition');
-        const conditions = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { conditions { type failed message code } } }`, { id }, editor)).data?.cluster?.conditions ?? [];
+        const conditions =
+          (
+            await platform.graphql(
+              `query($id: ID!) { cluster(id: $id) { conditions { type failed message code } } }`,
+              { id },
+              editor,
+            )
+          ).data?.cluster?.conditions ?? [];
         failed = conditions.find((c: { failed: boolean }) => c.failed);
         await sleep(100);
       }
@@ -219,7 +257,9 @@ describe('faults', () => {
       await platform.localCloud.resetFaults();
     }
     expectProvisioningHistory(await historyOf(id), 4);
-    const conditions = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { conditions { failed } } }`, { id }, editor)).data!.cluster.conditions;
+    const conditions = (
+      await platform.graphql(`query($id: ID!) { cluster(id: $id) { conditions { failed } } }`, { id }, editor)
+    ).data!.cluster.conditions;
     expect(conditions.every((c: { failed: boolean }) => !c.failed)).toBe(true);
   }, 120_000);
 });

@@ -27,9 +27,34 @@ const HEALTH = /* GraphQL */ `
 `;
 
 interface HealthView {
-  health: { status: string; lastHeartbeatAt: string | null; stale: boolean; reasons: { factor: string; message: string; stale: boolean }[] };
-  usage: { scope: string; coresTotal: number; coresUsed: number; cpuUsage: number; memoryTotalBytes: number; memoryUsedBytes: number; memoryUsage: number; cpuRequestsCores: number; memoryRequestsBytes: number; nodes: number; stale: boolean; series: { time: string; cpuCores: number; memoryBytes: number }[] };
-  nodes: { name: string; role: string; pool: string; conditions: { type: string; status: string; message: string | null }[]; usage: { coresTotal: number; coresUsed: number }; stale: boolean }[];
+  health: {
+    status: string;
+    lastHeartbeatAt: string | null;
+    stale: boolean;
+    reasons: { factor: string; message: string; stale: boolean }[];
+  };
+  usage: {
+    scope: string;
+    coresTotal: number;
+    coresUsed: number;
+    cpuUsage: number;
+    memoryTotalBytes: number;
+    memoryUsedBytes: number;
+    memoryUsage: number;
+    cpuRequestsCores: number;
+    memoryRequestsBytes: number;
+    nodes: number;
+    stale: boolean;
+    series: { time: string; cpuCores: number; memoryBytes: number }[];
+  };
+  nodes: {
+    name: string;
+    role: string;
+    pool: string;
+    conditions: { type: string; status: string; message: string | null }[];
+    usage: { coresTotal: number; coresUsed: number };
+    stale: boolean;
+  }[];
   services: { namespace: string; name: string; type: string; urls: string[] }[];
 }
 
@@ -44,7 +69,11 @@ describe('cluster health through the gateway', () => {
   let stranger: string;
   let clusterId: string;
 
-  async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  async function until<T>(
+    what: string,
+    probe: () => Promise<T | null | undefined | false>,
+    timeoutMs = 60_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < deadline) {
@@ -63,12 +92,18 @@ describe('cluster health through the gateway', () => {
     expect(response.errors).toBeUndefined();
     return response.data!.cluster as HealthView;
   };
-  const simulate = (faults: SimulatedFaults, reset = false) => bus.request(simulateAgent, { clusterId, tenantId: tenant, faults, reset });
+  const simulate = (faults: SimulatedFaults, reset = false) =>
+    bus.request(simulateAgent, { clusterId, tenantId: tenant, faults, reset });
 
   /** The health service's report counters, from its /metrics. */
   async function reportCounts(): Promise<Record<string, number>> {
     const text = await (await fetch(new URL('/metrics', platform.services.get('health')!.url))).text();
-    return Object.fromEntries([...text.matchAll(/^fleetgraph_health_reports_total\{outcome="(\w+)"\} (\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+    return Object.fromEntries(
+      [...text.matchAll(/^fleetgraph_health_reports_total\{outcome="(\w+)"\} (\d+)/gm)].map((m) => [
+        m[1]!,
+        Number(m[2]),
+      ]),
+    );
   }
 
   beforeAll(async () => {
@@ -88,12 +123,21 @@ describe('cluster health through the gateway', () => {
         RECONCILE_POLL_MS: '50',
       },
     });
-    bus = await createBus({ url: platform.natsUrl, name: 'health-e2e', log: createLogger('health-e2e', 'silent'), credentials: await platform.credentials('health-e2e') });
+    bus = await createBus({
+      url: platform.natsUrl,
+      name: 'health-e2e',
+      log: createLogger('health-e2e', 'silent'),
+      credentials: await platform.credentials('health-e2e'),
+    });
     const editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     stranger = await platform.token(seed.user(seed.tenant(), { [project]: 'admin' }, { tenantAdmin: true }));
     // The seed profile installs prometheus, which exposes a LoadBalancer service.
-    const profile = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(project, { name: 'observed', version: '1.0.0' }) }, editor);
+    const profile = await platform.graphql(
+      CREATE_PROFILE,
+      { input: seed.profileInput(project, { name: 'observed', version: '1.0.0' }) },
+      editor,
+    );
     const created = await platform.graphql(
       CREATE,
       {
@@ -104,7 +148,13 @@ describe('cluster health through the gateway', () => {
           cloud: { type: 'LOCAL', region: 'local-1' },
           nodePools: [
             { name: 'control-plane', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
-            { name: 'workers', role: 'WORKER', count: 2, instanceType: 'm5.large', availabilityZones: ['local-1a', 'local-1b'] },
+            {
+              name: 'workers',
+              role: 'WORKER',
+              count: 2,
+              instanceType: 'm5.large',
+              availabilityZones: ['local-1a', 'local-1b'],
+            },
           ],
         },
       },
@@ -112,7 +162,11 @@ describe('cluster health through the gateway', () => {
     );
     expect(created.data?.createCluster.userErrors).toEqual([]);
     clusterId = created.data!.createCluster.cluster.id;
-    await until('the cluster to run', async () => (await platform.graphql(PHASE, { id: clusterId }, viewer)).data?.cluster?.phase === 'RUNNING', 120_000);
+    await until(
+      'the cluster to run',
+      async () => (await platform.graphql(PHASE, { id: clusterId }, viewer)).data?.cluster?.phase === 'RUNNING',
+      120_000,
+    );
     // No memory pressure by chance during the test.
     await until('the agent to answer', () => simulate({ randomFaults: false }, true));
   });
@@ -129,11 +183,24 @@ describe('cluster health through the gateway', () => {
     });
     expect(healthy.health).toMatchObject({ reasons: [], stale: false });
     expect(Date.now() - Date.parse(healthy.health.lastHeartbeatAt!)).toBeLessThan(10_000);
-    expect(healthy.services).toEqual([{ namespace: 'monitoring', name: 'prometheus-server', type: 'LOAD_BALANCER', urls: [expect.stringMatching(/^http:\/\/[\d.]+:9090\/$/)] }]);
+    expect(healthy.services).toEqual([
+      {
+        namespace: 'monitoring',
+        name: 'prometheus-server',
+        type: 'LOAD_BALANCER',
+        urls: [expect.stringMatching(/^http:\/\/[\d.]+:9090\/$/)],
+      },
+    ]);
 
     // Workers by default: two m5.large of 2 vCPUs and 8 GiB.
     const workers = healthy.usage;
-    expect(workers).toMatchObject({ scope: 'WORKERS', coresTotal: 4, memoryTotalBytes: 2 * 8 * 2 ** 30, nodes: 2, stale: false });
+    expect(workers).toMatchObject({
+      scope: 'WORKERS',
+      coresTotal: 4,
+      memoryTotalBytes: 2 * 8 * 2 ** 30,
+      nodes: 2,
+      stale: false,
+    });
     expect(workers.coresUsed).toBeGreaterThan(0);
     expect(workers.cpuUsage).toBeCloseTo(workers.coresUsed / workers.coresTotal, 9);
     expect(workers.memoryUsage).toBeGreaterThan(0);
@@ -151,7 +218,13 @@ describe('cluster health through the gateway', () => {
       ['WORKER', 'workers'],
     ]);
     for (const node of healthy.nodes) {
-      expect(node.conditions.map((c) => `${c.type}=${c.status}`)).toEqual(['Ready=TRUE', 'MemoryPressure=FALSE', 'DiskPressure=FALSE', 'PIDPressure=FALSE', 'NetworkUnavailable=FALSE']);
+      expect(node.conditions.map((c) => `${c.type}=${c.status}`)).toEqual([
+        'Ready=TRUE',
+        'MemoryPressure=FALSE',
+        'DiskPressure=FALSE',
+        'PIDPressure=FALSE',
+        'NetworkUnavailable=FALSE',
+      ]);
       expect(node.stale).toBe(false);
     }
   });
@@ -168,8 +241,16 @@ describe('cluster health through the gateway', () => {
       const v = await view();
       return v.health.status === 'PROGRESSING' && v;
     });
-    expect(progressing.health.reasons).toEqual([{ factor: 'NODE_CONDITION', message: `node ${worker} has MemoryPressure: KubeletHasInsufficientMemory: kubelet has insufficient memory available`, stale: false }]);
-    expect(progressing.nodes.find((n) => n.name === worker)!.conditions.find((c) => c.type === 'MemoryPressure')).toEqual({ type: 'MemoryPressure', status: 'TRUE', message: 'kubelet has insufficient memory available' });
+    expect(progressing.health.reasons).toEqual([
+      {
+        factor: 'NODE_CONDITION',
+        message: `node ${worker} has MemoryPressure: KubeletHasInsufficientMemory: kubelet has insufficient memory available`,
+        stale: false,
+      },
+    ]);
+    expect(
+      progressing.nodes.find((n) => n.name === worker)!.conditions.find((c) => c.type === 'MemoryPressure'),
+    ).toEqual({ type: 'MemoryPressure', status: 'TRUE', message: 'kubelet has insufficient memory available' });
     const unhealthy = await until('UNHEALTHY after the threshold', async () => {
       const v = await view();
       return v.health.status === 'UNHEALTHY' && v;
@@ -212,12 +293,18 @@ describe('cluster health through the gateway', () => {
     // Sent raw: the bus would refuse the two malformed ones.
     const { connection } = rawNats(bus);
     connection.publish(subject, encoder.encode(JSON.stringify(foreign)));
-    connection.publish(subject, encoder.encode(JSON.stringify({ ...foreign, tenantId: tenant, nodes: [{ name: 'intruder' }] })));
+    connection.publish(
+      subject,
+      encoder.encode(JSON.stringify({ ...foreign, tenantId: tenant, nodes: [{ name: 'intruder' }] })),
+    );
     connection.publish(subject, encoder.encode('{"schemaVersion": 1, "clusterId"'));
     await bus.flush();
     await until('the dropped reports to be counted', async () => {
       const after = await reportCounts();
-      return (after.foreign_tenant ?? 0) >= (before.foreign_tenant ?? 0) + 1 && (after.malformed ?? 0) >= (before.malformed ?? 0) + 2;
+      return (
+        (after.foreign_tenant ?? 0) >= (before.foreign_tenant ?? 0) + 1 &&
+        (after.malformed ?? 0) >= (before.malformed ?? 0) + 2
+      );
     });
     const v = await view();
     expect(v.health.status).toBe('HEALTHY');
@@ -227,12 +314,19 @@ describe('cluster health through the gateway', () => {
   });
 
   it('should serve health changes as a subscription through the gateway', async () => {
-    const client = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` } });
+    const client = createClient({
+      url: platform.gatewayUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${viewer}` },
+    });
     const seen: { status: string; factors: string[] }[] = [];
     try {
       await new Promise<void>((resolve, reject) => {
         const stop = client.subscribe<{ clusterHealth: { status: string; reasons: { factor: string }[] } }>(
-          { query: `subscription($id: ID!) { clusterHealth(clusterId: $id) { status reasons { factor } } }`, variables: { id: clusterId } },
+          {
+            query: `subscription($id: ID!) { clusterHealth(clusterId: $id) { status reasons { factor } } }`,
+            variables: { id: clusterId },
+          },
           {
             next: (value) => {
               if (value.errors) return reject(new Error(JSON.stringify(value.errors)));
@@ -266,7 +360,11 @@ describe('cluster health through the gateway', () => {
     ['WORKERS', 4, 2],
     ['ALL', 6, 3],
   ])('should stream %s usage samples as a subscription', async (scope, coresTotal, nodes) => {
-    const client = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` } });
+    const client = createClient({
+      url: platform.gatewayUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${viewer}` },
+    });
     try {
       const samples: { scope: string; coresTotal: number; nodes: number }[] = [];
       for await (const result of client.iterate<{ clusterMetrics: (typeof samples)[number] }>({
@@ -288,11 +386,24 @@ describe('cluster health through the gateway', () => {
 
   it('should go UNHEALTHY with factor HEARTBEAT once the agent stops, showing the rest as stale, and recover when it returns', async () => {
     await simulate({ silent: true });
-    const lost = await until('UNHEALTHY on heartbeat loss', async () => {
-      const v = await view();
-      return v.health.status === 'UNHEALTHY' && v;
-    }, 30_000);
-    expect(lost.health).toMatchObject({ stale: true, reasons: [{ factor: 'HEARTBEAT', message: 'no heartbeat for longer than 4 s: node conditions and metrics are as last reported', stale: false }] });
+    const lost = await until(
+      'UNHEALTHY on heartbeat loss',
+      async () => {
+        const v = await view();
+        return v.health.status === 'UNHEALTHY' && v;
+      },
+      30_000,
+    );
+    expect(lost.health).toMatchObject({
+      stale: true,
+      reasons: [
+        {
+          factor: 'HEARTBEAT',
+          message: 'no heartbeat for longer than 4 s: node conditions and metrics are as last reported',
+          stale: false,
+        },
+      ],
+    });
     expect(lost.nodes.length).toBe(3);
     expect(lost.nodes.every((n) => n.stale)).toBe(true);
     expect(lost.usage.stale).toBe(true);

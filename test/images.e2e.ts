@@ -39,7 +39,12 @@ describe('images through the gateway, on the local cloud', () => {
     });
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     stranger = await platform.token(seed.user(seed.tenant(), { [project]: 'admin' }, { tenantAdmin: true }));
-    orchestrator = await createBus({ url: platform.natsUrl, name: 'e2e-orchestrator', log: createLogger('images-e2e', 'silent'), credentials: await platform.credentials('e2e-orchestrator') });
+    orchestrator = await createBus({
+      url: platform.natsUrl,
+      name: 'e2e-orchestrator',
+      log: createLogger('images-e2e', 'silent'),
+      credentials: await platform.credentials('e2e-orchestrator'),
+    });
   });
 
   afterAll(async () => {
@@ -77,7 +82,10 @@ describe('images through the gateway, on the local cloud', () => {
     );
 
   it('should list the out-of-the-box catalogue of local-1', async () => {
-    const images = await eventually(() => list(viewer), (i) => i.length >= 6);
+    const images = await eventually(
+      () => list(viewer),
+      (i) => i.length >= 6,
+    );
     expect(images.map((i) => `${i.source} ${i.status} ${i.osVersion} ${i.kubernetesVersion}`)).toEqual([
       'OUT_OF_BOX READY 22.04 1.29.15',
       'OUT_OF_BOX READY 22.04 1.30.14',
@@ -94,7 +102,12 @@ describe('images through the gateway, on the local cloud', () => {
 
   it('should show an image resolved over NATS through the gateway, once built', async () => {
     const resolved = await resolve({ ansibleRoles: ['cis-level-2', 'corp-ca'], values: 'ca: corp\n' });
-    expect(resolved).toMatchObject({ tenantId: tenant, source: 'CUSTOMIZED', status: 'PENDING', ansibleRoles: ['cis-level-2', 'corp-ca'] });
+    expect(resolved).toMatchObject({
+      tenantId: tenant,
+      source: 'CUSTOMIZED',
+      status: 'PENDING',
+      ansibleRoles: ['cis-level-2', 'corp-ca'],
+    });
 
     const images = await eventually(
       () => list(viewer),
@@ -108,7 +121,10 @@ describe('images through the gateway, on the local cloud', () => {
       artifactId: expect.stringMatching(/^ami-/),
     });
     // The same definition again: the same image, ready at once.
-    await expect(resolve({ ansibleRoles: ['cis-level-2', 'corp-ca'], values: 'ca: corp\n' })).resolves.toMatchObject({ id: resolved.id, status: 'READY' });
+    await expect(resolve({ ansibleRoles: ['cis-level-2', 'corp-ca'], values: 'ca: corp\n' })).resolves.toMatchObject({
+      id: resolved.id,
+      status: 'READY',
+    });
   });
 
   it("should not show a tenant's customised image to another tenant", async () => {

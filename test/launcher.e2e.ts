@@ -41,14 +41,21 @@ describe('pnpm start with taken ports', () => {
     gateway = `http://127.0.0.1:${port}/graphql`;
     const { NATS_URL: _n, NATS_PORT: _p, PROFILES_PORT: _pp, LOCAL_CLOUD_URL: _l, ...env } = process.env;
     launcher = spawn(process.execPath, [join(root, 'deploy/dist/start.js')], {
-      env: { ...env, PORT: String(port), DATA_DIR: dataDir, LOCAL_CLOUD_SPEED: '1000', LOCAL_CLOUD_PORT: String(await freePort()) },
+      env: {
+        ...env,
+        PORT: String(port),
+        DATA_DIR: dataDir,
+        LOCAL_CLOUD_SPEED: '1000',
+        LOCAL_CLOUD_PORT: String(await freePort()),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     launcher.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     launcher.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const deadline = Date.now() + 90_000;
     while (!output.includes('Fleetgraph is up')) {
-      if (launcher.exitCode !== null) throw new Error(`the launcher exited with ${launcher.exitCode}:\n${output.slice(-4000)}`);
+      if (launcher.exitCode !== null)
+        throw new Error(`the launcher exited with ${launcher.exitCode}:\n${output.slice(-4000)}`);
       if (Date.now() > deadline) throw new Error(`the platform was not up in 90 s:\n${output.slice(-4000)}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -63,13 +70,18 @@ describe('pnpm start with taken ports', () => {
   });
 
   it('should start on other ports, say so, serve the API on PORT, and stop everything on Ctrl-C', async () => {
-    if (squatters.some((s) => (s.address() as { port: number }).port === 4222)) expect(output).toMatch(/nats-server: port 4222 is taken .* using \d+/);
+    if (squatters.some((s) => (s.address() as { port: number }).port === 4222))
+      expect(output).toMatch(/nats-server: port 4222 is taken .* using \d+/);
     expect(output).toMatch(/profiles: port 4001 is taken .* using \d+|Fleetgraph is up/);
     expect(output).toContain(`Fleetgraph is up: http://localhost:${new URL(gateway).port}/graphql`);
 
     const token = await signBearer({ sub: 'u1', tenantId: 'acme', projects: { web: 'admin' } }, DEV_JWT_SECRET, '10m');
     const call = async (query: string) => {
-      const response = await fetch(gateway, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) });
+      const response = await fetch(gateway, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query }),
+      });
       return (await response.json()) as { data?: any; errors?: unknown };
     };
     const created = await call(

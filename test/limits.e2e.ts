@@ -18,9 +18,17 @@ const MAX_EVENTS = 1000;
 const MAX_LIMITS = { tokens: 1000, depth: 6, aliases: 15, directives: 50, cost: 10_000 };
 
 const limitError = (limit: keyof typeof MAX_LIMITS, measured: number, what: string) => [
-  { message: `Query ${what} ${measured} exceeds the limit of ${MAX_LIMITS[limit]}`, extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit, measured, max: MAX_LIMITS[limit] } },
+  {
+    message: `Query ${what} ${measured} exceeds the limit of ${MAX_LIMITS[limit]}`,
+    extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit, measured, max: MAX_LIMITS[limit] },
+  },
 ];
-const ONLY_SUBSCRIPTIONS = [{ message: 'only subscriptions are served here: send queries and mutations with POST /graphql', extensions: { code: 'BAD_USER_INPUT' } }];
+const ONLY_SUBSCRIPTIONS = [
+  {
+    message: 'only subscriptions are served here: send queries and mutations with POST /graphql',
+    extensions: { code: 'BAD_USER_INPUT' },
+  },
+];
 
 const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }`;
 const CLUSTERS_EVENTS = `{ clusters(first: 100) { nodes { events(first: ${MAX_EVENTS}) { nodes { reason } } } } }`;
@@ -39,7 +47,10 @@ describe('query limits on every transport', () => {
   let ws: Client;
 
   beforeAll(async () => {
-    platform = await startPlatform({ localCloud: { speed: 300 }, env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50' } });
+    platform = await startPlatform({
+      localCloud: { speed: 300 },
+      env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50' },
+    });
     const editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     const profile = await platform.graphql(
@@ -62,7 +73,12 @@ describe('query limits on every transport', () => {
     );
     expect(cluster.data!.createCluster.userErrors).toEqual([]);
     clusterId = cluster.data!.createCluster.cluster.id;
-    ws = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${viewer}` }, retryAttempts: 0 });
+    ws = createClient({
+      url: platform.gatewayUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${viewer}` },
+      retryAttempts: 0,
+    });
   });
 
   afterAll(async () => {
@@ -110,10 +126,20 @@ describe('query limits on every transport', () => {
   }
 
   /** What every transport answers: the errors alike, HTTP with 400 and no data. */
-  async function expectRefused(transports: readonly Transport[], query: string, variables: Record<string, unknown>, errors: unknown[], httpStatus = 400) {
+  async function expectRefused(
+    transports: readonly Transport[],
+    query: string,
+    variables: Record<string, unknown>,
+    errors: unknown[],
+    httpStatus = 400,
+  ) {
     for (const transport of transports) {
       const answer = await send(transport, query, variables);
-      expect({ transport, errors: answer.errors, data: answer.data ?? null }).toEqual({ transport, errors, data: null });
+      expect({ transport, errors: answer.errors, data: answer.data ?? null }).toEqual({
+        transport,
+        errors,
+        data: null,
+      });
       if (transport === 'http') expect(answer.status).toBe(httpStatus);
       // SSE answers errors of the operation inside the stream, as graphql-sse's client expects them.
       if (transport === 'sse') expect(answer.status).toBe(200);
@@ -122,9 +148,19 @@ describe('query limits on every transport', () => {
 
   it.each([
     ['16 aliases', aliases(16), {}, limitError('aliases', 16, 'alias count')],
-    ['depth 7', '{ clusters { nodes { profile { versions { versions { versions { id } } } } } } }', {}, limitError('depth', 7, 'depth')],
+    [
+      'depth 7',
+      '{ clusters { nodes { profile { versions { versions { versions { id } } } } } } }',
+      {},
+      limitError('depth', 7, 'depth'),
+    ],
     ['1,002 tokens', `{ ${'__typename '.repeat(1000)}}`, {}, limitError('tokens', 1002, 'token count')],
-    ['51 directives', `{ ${'__typename @skip(if: false) '.repeat(51)}}`, {}, limitError('directives', 51, 'directive count')],
+    [
+      '51 directives',
+      `{ ${'__typename @skip(if: false) '.repeat(51)}}`,
+      {},
+      limitError('directives', 51, 'directive count'),
+    ],
     ['the cost of literal page sizes', CLUSTERS_EVENTS, {}, limitError('cost', CLUSTERS_EVENTS_COST, 'cost')],
     [
       'the cost of page sizes in variables',
@@ -150,8 +186,14 @@ describe('query limits on every transport', () => {
   });
 
   it('should refuse a subscription over a limit over graphql-ws and SSE, and serve one at the limits', async () => {
-    const subscription = (n: number) => `subscription($id: ID!) { clusterConditions(clusterId: $id) { ${Array.from({ length: n }, (_, i) => `a${i}: phase`).join(' ')} } }`;
-    await expectRefused(['graphql-ws', 'sse'], subscription(16), { id: clusterId }, limitError('aliases', 16, 'alias count'));
+    const subscription = (n: number) =>
+      `subscription($id: ID!) { clusterConditions(clusterId: $id) { ${Array.from({ length: n }, (_, i) => `a${i}: phase`).join(' ')} } }`;
+    await expectRefused(
+      ['graphql-ws', 'sse'],
+      subscription(16),
+      { id: clusterId },
+      limitError('aliases', 16, 'alias count'),
+    );
     for (const transport of ['graphql-ws', 'sse'] as const) {
       const answer = await send(transport, subscription(15), { id: clusterId });
       expect({ transport, errors: answer.errors }).toEqual({ transport, errors: undefined });
@@ -160,7 +202,13 @@ describe('query limits on every transport', () => {
   });
 
   it('should answer a syntax error with GRAPHQL_PARSE_FAILED (HTTP 400) on every transport', async () => {
-    const errors = [{ message: 'Syntax Error: Expected Name, found <EOF>.', locations: [{ line: 1, column: 26 }], extensions: { code: 'GRAPHQL_PARSE_FAILED' } }];
+    const errors = [
+      {
+        message: 'Syntax Error: Expected Name, found <EOF>.',
+        locations: [{ line: 1, column: 26 }],
+        extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+      },
+    ];
     await expectRefused(TRANSPORTS, '{ clusters { nodes { id }', {}, errors);
   });
 
@@ -182,8 +230,18 @@ describe('query limits on every transport', () => {
 
   it('should have the subgraph refuse a page over the largest with BAD_USER_INPUT, not the cost limit', async () => {
     const events = await send('http', WHOLE_CLUSTER(MAX_EVENTS + 1), { id: clusterId });
-    expect(events.errors).toEqual([expect.objectContaining({ message: `first must be between 1 and ${MAX_EVENTS}`, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    expect(events.errors).toEqual([
+      expect.objectContaining({
+        message: `first must be between 1 and ${MAX_EVENTS}`,
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+      }),
+    ]);
     const clusters = await send('http', '{ clusters(first: 101) { nodes { id } } }');
-    expect(clusters.errors).toEqual([expect.objectContaining({ message: 'first must be between 1 and 100', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    expect(clusters.errors).toEqual([
+      expect.objectContaining({
+        message: 'first must be between 1 and 100',
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+      }),
+    ]);
   });
 });

@@ -23,7 +23,11 @@ const REQUEST = `mutation($input: RequestClusterLogsInput!) { requestClusterLogs
 const BUNDLE = `query($id: ID!) { logBundle(id: $id) { id clusterId status message fileName sizeBytes downloadUrl requestedAt readyAt } }`;
 const WATCH = `subscription($id: ID!) { logBundle(id: $id) { id status message fileName sizeBytes downloadUrl } }`;
 
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 90_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 90_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -50,13 +54,22 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
   beforeAll(async () => {
     platform = await startPlatform({
       localCloud: { speed: 1000, vcpuLimit: 64 },
-      env: { LOGS_AGENT_TIMEOUT_MS: '1000', LOGS_MAX_CONCURRENT: '2', LOGS_DOWNLOAD_SECRET: DOWNLOAD_SECRET, RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50' },
+      env: {
+        LOGS_AGENT_TIMEOUT_MS: '1000',
+        LOGS_MAX_CONCURRENT: '2',
+        LOGS_DOWNLOAD_SECRET: DOWNLOAD_SECRET,
+        RECONCILE_PROGRESS_MS: '100',
+        RECONCILE_POLL_MS: '50',
+      },
     });
     editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     stranger = await platform.token(seed.user(otherTenant, { [project]: 'admin' }, { tenantAdmin: true }));
     strangerAdmin = await platform.token(seed.user(otherTenant, { [otherProject]: 'admin' }));
-    nats = await connect({ servers: platform.natsUrl, authenticator: credsAuthenticator(new TextEncoder().encode(await platform.credentials('logs-e2e'))) });
+    nats = await connect({
+      servers: platform.natsUrl,
+      authenticator: credsAuthenticator(new TextEncoder().encode(await platform.credentials('logs-e2e'))),
+    });
     const sub = nats.subscribe(logBundleChanged.filter(tenant));
     void (async () => {
       for await (const msg of sub) changes.push(JSON.parse(new TextDecoder().decode(msg.data)));
@@ -76,7 +89,11 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
   };
 
   async function createCluster(projectId: string, token: string, workers = 2) {
-    const profile = await gql(CREATE_PROFILE, { input: seed.profileInput(projectId, { name: seed.project().slice(0, 30).toLowerCase() }) }, token);
+    const profile = await gql(
+      CREATE_PROFILE,
+      { input: seed.profileInput(projectId, { name: seed.project().slice(0, 30).toLowerCase() }) },
+      token,
+    );
     const name = `logs-${seed.project()}`.toLowerCase().slice(0, 40);
     const created = await gql(
       CREATE_CLUSTER,
@@ -97,8 +114,10 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     expect(created.createCluster.userErrors).toEqual([]);
     return created.createCluster.cluster as { id: string; name: string };
   }
-  const running = (id: string, token = editor) => until(`${id} RUNNING`, async () => (await gql(CLUSTER, { id }, token)).cluster?.phase === 'RUNNING');
-  const request = async (clusterId: string, parts: Record<string, boolean> = {}, token = editor) => (await gql(REQUEST, { input: { clusterId, ...parts } }, token)).requestClusterLogs;
+  const running = (id: string, token = editor) =>
+    until(`${id} RUNNING`, async () => (await gql(CLUSTER, { id }, token)).cluster?.phase === 'RUNNING');
+  const request = async (clusterId: string, parts: Record<string, boolean> = {}, token = editor) =>
+    (await gql(REQUEST, { input: { clusterId, ...parts } }, token)).requestClusterLogs;
   const settled = (id: string, token = editor) =>
     until(`bundle ${id} settled`, async () => {
       const bundle = (await gql(BUNDLE, { id }, token)).logBundle;
@@ -110,13 +129,22 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
   };
   /** Watches a bundle through the gateway's graphql-ws subscription until it completes. */
   async function watch(id: string, token = editor) {
-    const client = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` } });
+    const client = createClient({
+      url: platform.gatewayUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+    });
     const seen: { status: string; downloadUrl: string | null }[] = [];
     try {
       await new Promise<void>((resolve, reject) =>
         client.subscribe<{ logBundle: { status: string; downloadUrl: string | null } }>(
           { query: WATCH, variables: { id } },
-          { next: (value) => (value.errors ? reject(new Error(JSON.stringify(value.errors))) : seen.push(value.data!.logBundle)), error: reject, complete: resolve },
+          {
+            next: (value) =>
+              value.errors ? reject(new Error(JSON.stringify(value.errors))) : seen.push(value.data!.logBundle),
+            error: reject,
+            complete: resolve,
+          },
         ),
       );
     } finally {
@@ -139,7 +167,10 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     // The current state first, then each change, in order, ending (and completing) at READY with a link.
     const ranks = watched.map((w) => ['REQUESTED', 'COLLECTING', 'READY'].indexOf(w.status));
     expect(ranks).toEqual([...ranks].sort());
-    expect(watched.at(-1)).toMatchObject({ status: 'READY', downloadUrl: expect.stringMatching(/\/logs\/download\/.+\?token=/) });
+    expect(watched.at(-1)).toMatchObject({
+      status: 'READY',
+      downloadUrl: expect.stringMatching(/\/logs\/download\/.+\?token=/),
+    });
 
     ready = await settled(payload.bundle.id);
     expect(ready.fileName).toMatch(new RegExp(`^${main.name}-logs-\\d{8}-\\d{6}\\.zip$`));
@@ -154,7 +185,13 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     const root = ready.fileName.replace(/\.zip$/, '');
     const files = new Map([...(await unzip(body))].map(([name, text]) => [name.slice(root.length + 1), text]));
     const manifest = parse(files.get('Manifest.yaml')!);
-    expect(manifest.cluster).toMatchObject({ id: main.id, name: main.name, projectId: project, cloud: 'LOCAL', region: 'local-1' });
+    expect(manifest.cluster).toMatchObject({
+      id: main.id,
+      name: main.name,
+      projectId: project,
+      cloud: 'LOCAL',
+      region: 'local-1',
+    });
     // The nodes are the cluster's machines on the local cloud: one control plane, two workers.
     const nodes = manifest.resources.nodes as { name: string; role: string }[];
     expect(nodes.map((n) => n.role).sort()).toEqual(['CONTROL_PLANE', 'WORKER', 'WORKER']);
@@ -163,9 +200,12 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
       expect(system).toHaveLength(10_000);
       expect(files.has(`nodes/${node.name}/agent.log`) && files.has(`nodes/${node.name}/cloud-init.log`)).toBe(true);
     }
-    for (const section of ['customResourceDefinitions', 'deployments', 'pods', 'configMaps', 'events', 'nodes']) expect(manifest.resources[section].length).toBeGreaterThan(0);
+    for (const section of ['customResourceDefinitions', 'deployments', 'pods', 'configMaps', 'events', 'nodes'])
+      expect(manifest.resources[section].length).toBeGreaterThan(0);
     // The profile's CNI (calico) was installed by the agent: its pods and CRDs are in the bundle.
-    expect(manifest.resources.customResourceDefinitions.map((c: { name: string }) => c.name)).toContain('ippools.crd.projectcalico.org');
+    expect(manifest.resources.customResourceDefinitions.map((c: { name: string }) => c.name)).toContain(
+      'ippools.crd.projectcalico.org',
+    );
     expect([...files.keys()].filter((p) => p.startsWith('kube-system/calico-node-'))).toHaveLength(3);
 
     const listed = await gql(CLUSTER, { id: main.id }, viewer);
@@ -177,7 +217,11 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     expect(await request('cls_unknown')).toEqual({ bundle: null, userErrors: notFound });
     expect(await request(main.id, {}, stranger)).toEqual({ bundle: null, userErrors: notFound });
     expect((await request(main.id, { kubeSystem: false, namespaceLogs: false, nodeLogs: false })).userErrors).toEqual([
-      { field: ['input'], code: 'NO_PART_SELECTED', message: 'select at least one of kubeSystem, namespaceLogs and nodeLogs' },
+      {
+        field: ['input'],
+        code: 'NO_PART_SELECTED',
+        message: 'select at least one of kubeSystem, namespaceLogs and nodeLogs',
+      },
     ]);
     const refused = await platform.graphql(REQUEST, { input: { clusterId: main.id } }, viewer);
     expect(refused.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
@@ -186,9 +230,16 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
 
   it('should serve the archive only to a valid, unexpired link of the same tenant', async () => {
     const path = new URL(ready.downloadUrl).pathname;
-    const at = (token: string | null) => `${new URL(platform.gatewayUrl).origin}${path}${token === null ? '' : `?token=${token}`}`;
+    const at = (token: string | null) =>
+      `${new URL(platform.gatewayUrl).origin}${path}${token === null ? '' : `?token=${token}`}`;
     const sign = (claims: { bid: string; tid: string }, exp: number) =>
-      new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer('fleetgraph-logs').setAudience('fleetgraph-log-download').setIssuedAt().setExpirationTime(exp).sign(new TextEncoder().encode(DOWNLOAD_SECRET));
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer('fleetgraph-logs')
+        .setAudience('fleetgraph-log-download')
+        .setIssuedAt()
+        .setExpirationTime(exp)
+        .sign(new TextEncoder().encode(DOWNLOAD_SECRET));
     const refused = async (url: string, status: number) => {
       const { response, body } = await download(url);
       expect(response.status).toBe(status);
@@ -204,7 +255,10 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     // Another tenant's real link, used on this bundle's path.
     const theirs = await createCluster(otherProject, strangerAdmin, 1);
     await running(theirs.id, strangerAdmin);
-    const theirBundle = await settled((await request(theirs.id, { kubeSystem: false, namespaceLogs: false }, strangerAdmin)).bundle.id, strangerAdmin);
+    const theirBundle = await settled(
+      (await request(theirs.id, { kubeSystem: false, namespaceLogs: false }, strangerAdmin)).bundle.id,
+      strangerAdmin,
+    );
     expect(theirBundle.status).toBe('READY');
     await refused(at(new URL(theirBundle.downloadUrl).searchParams.get('token')), 404);
     expect((await download(theirBundle.downloadUrl)).response.status).toBe(200);
@@ -229,7 +283,9 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
       const collecting = [...state.values()].filter((b) => b.status === 'COLLECTING');
       peak = Math.max(peak, collecting.length);
       for (const c of clusters) expect(collecting.filter((b) => b.clusterId === c.id).length).toBeLessThanOrEqual(1);
-      queuedWhileCollecting ||= collecting.some((b) => [...state.values()].some((o) => o.clusterId === b.clusterId && o.status === 'REQUESTED'));
+      queuedWhileCollecting ||= collecting.some((b) =>
+        [...state.values()].some((o) => o.clusterId === b.clusterId && o.status === 'REQUESTED'),
+      );
     }
     expect(peak).toBe(2);
     expect(queuedWhileCollecting).toBe(true);
@@ -240,14 +296,21 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     await platform.localCloud.setQuota(0);
     const lonely = await createCluster(project, editor, 1);
     const unreachable = await settled((await request(lonely.id)).bundle.id);
-    expect(unreachable).toMatchObject({ status: 'FAILED', message: `the agent of cluster ${lonely.id} is unreachable: no agent of the cluster is connected`, downloadUrl: null });
+    expect(unreachable).toMatchObject({
+      status: 'FAILED',
+      message: `the agent of cluster ${lonely.id} is unreachable: no agent of the cluster is connected`,
+      downloadUrl: null,
+    });
 
     // An agent that hears the request and never answers.
     const deaf = nats.subscribe(serveSubject(collectLogs, { clusterId: lonely.id }));
     await nats.flush();
     const silent = await settled((await request(lonely.id)).bundle.id);
     deaf.unsubscribe();
-    expect(silent).toMatchObject({ status: 'FAILED', message: `the agent of cluster ${lonely.id} did not answer within 1 s` });
+    expect(silent).toMatchObject({
+      status: 'FAILED',
+      message: `the agent of cluster ${lonely.id} did not answer within 1 s`,
+    });
     await platform.localCloud.setQuota(64);
   });
 });

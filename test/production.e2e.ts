@@ -16,7 +16,10 @@ const mains = {
 function run(main: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     // Only what is given: no development secret or credential inherited from the test's environment.
-    const child = spawn(process.execPath, [`${root}${main}`], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [`${root}${main}`], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
@@ -33,18 +36,21 @@ function run(main: string, env: NodeJS.ProcessEnv): Promise<{ code: number | nul
 }
 
 describe('a production start refuses to be unsafe', () => {
-  it.each(Object.entries(mains))('%s: exits non-zero naming each variable left at a development default or missing', async (name, main) => {
-    const { code, stderr } = await run(main, { NODE_ENV: 'production', PORT: '0', DATA_DIR: '/nonexistent' });
-    expect(code).not.toBe(0);
-    const named = stderr.split('\n').flatMap((line) => /^\s+- ([A-Z_]+)(?: or [A-Z_]+)?: /.exec(line)?.[1] ?? []);
-    expect(named).toEqual(expect.arrayContaining(['INTERNAL_AUTH_SECRET', 'NATS_CREDENTIALS']));
-    const expected: Record<string, string[]> = {
-      gateway: ['AUTH_JWT_SECRET', 'PUBLIC_URL'],
-      clusters: ['CLUSTER_SECRETS_KEY', 'PUBLIC_URL', 'NATS_ACCOUNT_SEED', 'AGENT_NATS_URL'],
-      logs: ['LOGS_DOWNLOAD_SECRET', 'PUBLIC_URL'],
-    };
-    expect(named).toEqual(expect.arrayContaining(expected[name] ?? []));
-  });
+  it.each(Object.entries(mains))(
+    '%s: exits non-zero naming each variable left at a development default or missing',
+    async (name, main) => {
+      const { code, stderr } = await run(main, { NODE_ENV: 'production', PORT: '0', DATA_DIR: '/nonexistent' });
+      expect(code).not.toBe(0);
+      const named = stderr.split('\n').flatMap((line) => /^\s+- ([A-Z_]+)(?: or [A-Z_]+)?: /.exec(line)?.[1] ?? []);
+      expect(named).toEqual(expect.arrayContaining(['INTERNAL_AUTH_SECRET', 'NATS_CREDENTIALS']));
+      const expected: Record<string, string[]> = {
+        gateway: ['AUTH_JWT_SECRET', 'PUBLIC_URL'],
+        clusters: ['CLUSTER_SECRETS_KEY', 'PUBLIC_URL', 'NATS_ACCOUNT_SEED', 'AGENT_NATS_URL'],
+        logs: ['LOGS_DOWNLOAD_SECRET', 'PUBLIC_URL'],
+      };
+      expect(named).toEqual(expect.arrayContaining(expected[name] ?? []));
+    },
+  );
 
   it('starts past its configuration once every secret is its own', async () => {
     // A safe configuration gets past the checks: the process then fails on NATS, unreachable here, not on its settings.

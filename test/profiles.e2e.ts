@@ -45,7 +45,8 @@ describe('profiles through the gateway', () => {
     const response = await platform.graphql(CREATE, { input }, token);
     return response;
   };
-  const count = async (projectId: string, token = editor) => (await platform.graphql(LIST, { projectId, first: 100 }, token)).data!.clusterProfiles.nodes.length;
+  const count = async (projectId: string, token = editor) =>
+    (await platform.graphql(LIST, { projectId, first: 100 }, token)).data!.clusterProfiles.nodes.length;
 
   it('should create a profile, read it back and list it', async () => {
     const created = await create(seed.profileInput(project));
@@ -67,7 +68,9 @@ describe('profiles through the gateway', () => {
     expect(new Date(payload.profile.createdAt).toISOString()).toBe(payload.profile.createdAt);
 
     const got = await platform.graphql(GET, { id: payload.profile.id }, viewer);
-    expect(got.data).toEqual({ clusterProfile: { id: payload.profile.id, name: 'web', version: '1.0.0', versions: [{ version: '1.0.0' }] } });
+    expect(got.data).toEqual({
+      clusterProfile: { id: payload.profile.id, name: 'web', version: '1.0.0', versions: [{ version: '1.0.0' }] },
+    });
 
     const listed = await platform.graphql(LIST, { projectId: project }, viewer);
     expect(listed.data!.clusterProfiles.nodes.map((n: { id: string }) => n.id)).toContain(payload.profile.id);
@@ -75,12 +78,19 @@ describe('profiles through the gateway', () => {
 
   it('should list versions newest first by semantic version', async () => {
     for (const version of ['1.2.0', '1.10.0', '1.9.1']) {
-      expect((await create(seed.profileInput(project, { name: 'versioned', version }))).data!.createClusterProfile.userErrors).toEqual([]);
+      expect(
+        (await create(seed.profileInput(project, { name: 'versioned', version }))).data!.createClusterProfile
+          .userErrors,
+      ).toEqual([]);
     }
     const list = await platform.graphql(LIST, { projectId: project, first: 100 }, editor);
     const any = list.data!.clusterProfiles.nodes.find((n: { name: string }) => n.name === 'versioned');
     const got = await platform.graphql(GET, { id: any.id }, editor);
-    expect(got.data!.clusterProfile.versions).toEqual([{ version: '1.10.0' }, { version: '1.9.1' }, { version: '1.2.0' }]);
+    expect(got.data!.clusterProfile.versions).toEqual([
+      { version: '1.10.0' },
+      { version: '1.9.1' },
+      { version: '1.2.0' },
+    ]);
   });
 
   it('should page through profiles without gaps or repeats', async () => {
@@ -97,13 +107,18 @@ describe('profiles through the gateway', () => {
 
   it('should list every readable project without projectId, and the whole tenant for a tenant admin', async () => {
     const mine = await platform.graphql(LIST, { first: 100 }, viewer);
-    expect(new Set(mine.data!.clusterProfiles.nodes.map((n: { projectId: string }) => n.projectId))).toEqual(new Set([project]));
+    expect(new Set(mine.data!.clusterProfiles.nodes.map((n: { projectId: string }) => n.projectId))).toEqual(
+      new Set([project]),
+    );
     const all = await platform.graphql(LIST, { first: 100 }, tenantAdmin);
-    expect(new Set(all.data!.clusterProfiles.nodes.map((n: { projectId: string }) => n.projectId))).toEqual(new Set([project, otherProject]));
+    expect(new Set(all.data!.clusterProfiles.nodes.map((n: { projectId: string }) => n.projectId))).toEqual(
+      new Set([project, otherProject]),
+    );
   });
 
   it('should show nothing of a tenant to another tenant, and refuse its writes', async () => {
-    const mine = (await platform.graphql(LIST, { projectId: project, first: 1 }, editor)).data!.clusterProfiles.nodes[0];
+    const mine = (await platform.graphql(LIST, { projectId: project, first: 1 }, editor)).data!.clusterProfiles
+      .nodes[0];
     expect((await platform.graphql(GET, { id: mine.id }, stranger)).data).toEqual({ clusterProfile: null });
     expect((await platform.graphql(LIST, { projectId: project }, stranger)).data!.clusterProfiles.nodes).toEqual([]);
     expect((await platform.graphql(LIST, {}, stranger)).data!.clusterProfiles.nodes).toEqual([]);
@@ -127,26 +142,47 @@ describe('profiles through the gateway', () => {
     ['a duplicate version', { name: 'web', version: '1.0.0' }, 'DUPLICATE_VERSION', ['input', 'version']],
     [
       'two OS layers',
-      { layers: [{ type: 'OS', name: 'ubuntu', version: '22.04' }, { type: 'OS', name: 'rhel', version: '9' }, { type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4' }] },
+      {
+        layers: [
+          { type: 'OS', name: 'ubuntu', version: '22.04' },
+          { type: 'OS', name: 'rhel', version: '9' },
+          { type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4' },
+        ],
+      },
       'INVALID_LAYERS',
       ['input', 'layers'],
     ],
     [
       'invalid YAML values',
-      { layers: [{ type: 'OS', name: 'ubuntu', version: '22.04' }, { type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4', values: 'a: [1, 2\nb: }' }] },
+      {
+        layers: [
+          { type: 'OS', name: 'ubuntu', version: '22.04' },
+          { type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4', values: 'a: [1, 2\nb: }' },
+        ],
+      },
       'INVALID_YAML',
       ['input', 'layers', '1', 'values'],
     ],
     [
       'layers out of order',
-      { layers: [{ type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4' }, { type: 'OS', name: 'ubuntu', version: '22.04' }] },
+      {
+        layers: [
+          { type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4' },
+          { type: 'OS', name: 'ubuntu', version: '22.04' },
+        ],
+      },
       'INVALID_LAYER_ORDER',
       ['input', 'layers', '1', 'type'],
     ],
     ['a name too long', { name: 'x'.repeat(64) }, 'INVALID_NAME', ['input', 'name']],
     [
       'values over the size limit',
-      { layers: [{ type: 'OS', name: 'ubuntu', version: '22.04' }, { type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4', values: `a: ${'x'.repeat(300 * 1024)}` }] },
+      {
+        layers: [
+          { type: 'OS', name: 'ubuntu', version: '22.04' },
+          { type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4', values: `a: ${'x'.repeat(300 * 1024)}` },
+        ],
+      },
       'TOO_LONG',
       ['input', 'layers', '1', 'values'],
     ],
@@ -166,7 +202,10 @@ describe('profiles through the gateway', () => {
   });
 
   it('should refuse an expired or forged token', async () => {
-    const expired = await platform.token(seed.user(tenant, { [project]: 'viewer' }), Math.floor(Date.now() / 1000) - 60); // beyond the 30 s clock tolerance
+    const expired = await platform.token(
+      seed.user(tenant, { [project]: 'viewer' }),
+      Math.floor(Date.now() / 1000) - 60,
+    ); // beyond the 30 s clock tolerance
     expect((await platform.graphql(LIST, {}, expired)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     const forged = `${viewer.slice(0, viewer.lastIndexOf('.'))}.c2lnbmF0dXJl`;
     expect((await platform.graphql(LIST, {}, forged)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
@@ -195,8 +234,13 @@ describe('profiles through the gateway', () => {
 
   it('should tell a subscription posted as a query where subscriptions are served', async () => {
     const post = (body: unknown) =>
-      fetch(platform.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` }, body: JSON.stringify(body) });
-    const where = 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream';
+      fetch(platform.gatewayUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` },
+        body: JSON.stringify(body),
+      });
+    const where =
+      'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream';
     for (const query of [
       'subscription ($id: ID!) { clusterEvents(clusterId: $id) { cursor } }',
       // graphql-js 16 throws while validating this one: it must not become a 500.
@@ -204,17 +248,28 @@ describe('profiles through the gateway', () => {
     ]) {
       const response = await post({ query, variables: { id: 'cls_x', on: true } });
       expect(response.status).toBe(400);
-      expect(((await response.json()) as any).errors).toEqual([{ message: where, extensions: { code: 'BAD_REQUEST' } }]);
+      expect(((await response.json()) as any).errors).toEqual([
+        { message: where, extensions: { code: 'BAD_REQUEST' } },
+      ]);
     }
     // A document that also holds a subscription runs the operation it names.
-    const named = await post({ query: 'query Q { __typename } subscription S { clusterEvents(clusterId: "x") { cursor } }', operationName: 'Q' });
+    const named = await post({
+      query: 'query Q { __typename } subscription S { clusterEvents(clusterId: "x") { cursor } }',
+      operationName: 'Q',
+    });
     expect(await named.json()).toEqual({ data: { __typename: 'Query' } });
   });
 
   it('should refuse an oversized or non-JSON body with a JSON error', async () => {
     const post = (body: string) =>
-      fetch(platform.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` }, body });
-    const oversized = await post(JSON.stringify({ query: '{ __typename }', variables: { x: 'y'.repeat(2 * 1024 * 1024) } }));
+      fetch(platform.gatewayUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${viewer}` },
+        body,
+      });
+    const oversized = await post(
+      JSON.stringify({ query: '{ __typename }', variables: { x: 'y'.repeat(2 * 1024 * 1024) } }),
+    );
     expect(oversized.status).toBe(413);
     expect(((await oversized.json()) as any).errors[0].message).toMatch(/larger than/);
     const notJson = await post('{"query": ');
@@ -223,8 +278,12 @@ describe('profiles through the gateway', () => {
   });
 
   it('should refuse a bad page size and a malformed cursor as BAD_USER_INPUT', async () => {
-    expect((await platform.graphql(LIST, { first: 1000 }, viewer)).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    expect((await platform.graphql(LIST, { after: 'garbage' }, viewer)).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect((await platform.graphql(LIST, { first: 1000 }, viewer)).errors?.[0]?.extensions?.code).toBe(
+      'BAD_USER_INPUT',
+    );
+    expect((await platform.graphql(LIST, { after: 'garbage' }, viewer)).errors?.[0]?.extensions?.code).toBe(
+      'BAD_USER_INPUT',
+    );
   });
 
   it('should have the subgraph refuse a request without the internal identity header', async () => {

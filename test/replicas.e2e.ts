@@ -31,7 +31,12 @@ describe('clusters service replicas', () => {
       ...env,
       PORT: '0',
     });
-    bus = await createBus({ url: platform.natsUrl, name: 'replicas-test', log: createLogger('replicas-test', 'silent'), credentials: await platform.credentials('replicas-test') });
+    bus = await createBus({
+      url: platform.natsUrl,
+      name: 'replicas-test',
+      log: createLogger('replicas-test', 'silent'),
+      credentials: await platform.credentials('replicas-test'),
+    });
     editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
   });
 
@@ -42,7 +47,11 @@ describe('clusters service replicas', () => {
   });
 
   it('should let the surviving replica finish a cluster whose replica was killed, doubling and orphaning no machine', async () => {
-    const profile = await platform.graphql(`mutation($input: CreateClusterProfileInput!) { createClusterProfile(input: $input) { profile { id } } }`, { input: seed.profileInput(project) }, editor);
+    const profile = await platform.graphql(
+      `mutation($input: CreateClusterProfileInput!) { createClusterProfile(input: $input) { profile { id } } }`,
+      { input: seed.profileInput(project) },
+      editor,
+    );
     const created = await platform.graphql(
       `mutation($input: CreateClusterInput!) { createCluster(input: $input) { cluster { id } userErrors { code } } }`,
       {

@@ -16,7 +16,10 @@ describe('cluster subscriptions through the gateway', () => {
   const clients: Client[] = [];
 
   beforeAll(async () => {
-    platform = await startPlatform({ localCloud: { speed: 300 }, env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50' } });
+    platform = await startPlatform({
+      localCloud: { speed: 300 },
+      env: { RECONCILE_PROGRESS_MS: '100', RECONCILE_POLL_MS: '50' },
+    });
     editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     stranger = await platform.token(seed.user(seed.tenant(), { [project]: 'admin' }));
@@ -34,7 +37,12 @@ describe('cluster subscriptions through the gateway', () => {
   });
 
   const connect = (token: string) => {
-    const client = createClient({ url: platform.gatewayUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    const client = createClient({
+      url: platform.gatewayUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+    });
     clients.push(client);
     return client;
   };
@@ -81,7 +89,13 @@ describe('cluster subscriptions through the gateway', () => {
     // Wait for some history, take a cursor in its middle.
     let history: { cursor: string; reason: string }[] = [];
     for (let i = 0; i < 200 && history.length < 4; i++) {
-      history = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`, { id }, viewer)).data!.cluster.events.nodes;
+      history = (
+        await platform.graphql(
+          `query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`,
+          { id },
+          viewer,
+        )
+      ).data!.cluster.events.nodes;
       await new Promise((r) => setTimeout(r, 50));
     }
     const after = history[1]!.cursor;
@@ -95,7 +109,13 @@ describe('cluster subscriptions through the gateway', () => {
       received.push(result.data!.clusterEvents);
       if (result.data!.clusterEvents.reason === 'PhaseRunning') break;
     }
-    const all = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`, { id }, viewer)).data!.cluster.events.nodes;
+    const all = (
+      await platform.graphql(
+        `query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`,
+        { id },
+        viewer,
+      )
+    ).data!.cluster.events.nodes;
     const expected = all.slice(all.findIndex((e: { cursor: string }) => e.cursor === after) + 1);
     expect(received).toEqual(expected.slice(0, received.length));
     expect(received.at(-1)!.reason).toBe('PhaseRunning');
@@ -104,7 +124,10 @@ describe('cluster subscriptions through the gateway', () => {
   it("should refuse another tenant's cluster exactly like an unknown one", async () => {
     const id = await createCluster();
     const errorsOf = async (clusterId: string) => {
-      const iterator = connect(stranger).iterate({ query: `subscription($id: ID!) { clusterConditions(clusterId: $id) { phase } }`, variables: { id: clusterId } });
+      const iterator = connect(stranger).iterate({
+        query: `subscription($id: ID!) { clusterConditions(clusterId: $id) { phase } }`,
+        variables: { id: clusterId },
+      });
       try {
         for await (const result of iterator) return result.errors?.map((e) => e.message);
       } catch (error) {
@@ -121,11 +144,22 @@ describe('cluster subscriptions through the gateway', () => {
     const id = await createCluster();
     let history: { cursor: string; reason: string }[] = [];
     for (let i = 0; i < 200 && history.length < 3; i++) {
-      history = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`, { id }, viewer)).data!.cluster.events.nodes;
+      history = (
+        await platform.graphql(
+          `query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`,
+          { id },
+          viewer,
+        )
+      ).data!.cluster.events.nodes;
       await new Promise((r) => setTimeout(r, 50));
     }
     const after = history[0]!.cursor;
-    const sse = (token: string) => createSseClient({ url: `${platform.gatewayUrl}/stream`, headers: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    const sse = (token: string) =>
+      createSseClient({
+        url: `${platform.gatewayUrl}/stream`,
+        headers: { authorization: `Bearer ${token}` },
+        retryAttempts: 0,
+      });
     const received: { cursor: string; reason: string }[] = [];
     const client = sse(viewer);
     for await (const result of client.iterate<{ clusterEvents: { cursor: string; reason: string } }>({
@@ -137,13 +171,23 @@ describe('cluster subscriptions through the gateway', () => {
       if (result.data!.clusterEvents.reason === 'PhaseRunning') break;
     }
     client.dispose();
-    const all = (await platform.graphql(`query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`, { id }, viewer)).data!.cluster.events.nodes;
+    const all = (
+      await platform.graphql(
+        `query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`,
+        { id },
+        viewer,
+      )
+    ).data!.cluster.events.nodes;
     expect(received).toEqual(all.slice(1, 1 + received.length));
     expect(received.at(-1)!.reason).toBe('PhaseRunning');
 
     const foreign = sse(stranger);
     const refused: unknown[] = [];
-    for await (const result of foreign.iterate({ query: `subscription($id: ID!) { clusterConditions(clusterId: $id) { phase } }`, variables: { id } })) refused.push(result);
+    for await (const result of foreign.iterate({
+      query: `subscription($id: ID!) { clusterConditions(clusterId: $id) { phase } }`,
+      variables: { id },
+    }))
+      refused.push(result);
     foreign.dispose();
     expect(refused).toEqual([{ errors: [{ message: 'cluster not found', extensions: { code: 'BAD_USER_INPUT' } }] }]);
   });

@@ -25,7 +25,10 @@ describe('bearer tokens at the gateway', () => {
     // Beyond the configured maximum, though within the default 24 hours.
     const t = Math.floor(Date.now() / 1000);
     hostile.push(['living 3 hours', await platform.token(claims, '3h')]);
-    hostile.push(['without iat, expiring in 3 hours', await signHs256({ ...claims, exp: t + 3 * 3600 }, platform.env.AUTH_JWT_SECRET!)]);
+    hostile.push([
+      'without iat, expiring in 3 hours',
+      await signHs256({ ...claims, exp: t + 3 * 3600 }, platform.env.AUTH_JWT_SECRET!),
+    ]);
   });
 
   afterAll(async () => {
@@ -40,7 +43,9 @@ describe('bearer tokens at the gateway', () => {
         socket.terminate();
         reject(new Error('neither acknowledged nor closed in 10 s'));
       }, 10_000);
-      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+      socket.on('open', () =>
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
+      );
       socket.on('message', (data) => {
         if ((JSON.parse(String(data)) as { type: string }).type !== 'connection_ack') return;
         clearTimeout(timer);
@@ -58,7 +63,10 @@ describe('bearer tokens at the gateway', () => {
     fetch(new URL('/graphql/stream', platform.gatewayUrl), {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', 'content-type': 'application/json' },
-      body: JSON.stringify({ query: 'subscription ($id: ID!) { clusterEvents(clusterId: $id) { cursor } }', variables: { id: 'c1' } }),
+      body: JSON.stringify({
+        query: 'subscription ($id: ID!) { clusterEvents(clusterId: $id) { cursor } }',
+        variables: { id: 'c1' },
+      }),
     });
 
   it('should serve a valid token, up to the configured lifetime', async () => {
@@ -73,7 +81,12 @@ describe('bearer tokens at the gateway', () => {
     expect(hostile.length).toBeGreaterThan(15);
     for (const [what, token] of hostile) {
       const response = await platform.graphql(QUERY, { p: project }, token);
-      expect([what, response.status, response.errors?.[0]?.extensions?.code, response.data ?? null]).toEqual([what, 401, 'UNAUTHENTICATED', null]);
+      expect([what, response.status, response.errors?.[0]?.extensions?.code, response.data ?? null]).toEqual([
+        what,
+        401,
+        'UNAUTHENTICATED',
+        null,
+      ]);
       // Twice: a refused token is not remembered as verified.
       expect([what, (await platform.graphql(QUERY, { p: project }, token)).status]).toEqual([what, 401]);
     }

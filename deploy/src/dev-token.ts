@@ -1,5 +1,11 @@
 import { parseArgs } from 'node:util';
-import { claimsSchema, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, signBearer } from '@fleetgraph/kit/core';
+import {
+  claimsSchema,
+  DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+  DEV_JWT_SECRET,
+  parseDurationSeconds,
+  signBearer,
+} from '@fleetgraph/kit/core';
 import { decodeJwt } from 'jose';
 
 export const usage = `Prints a development bearer token.
@@ -41,7 +47,10 @@ function parseTokenArgs(args: string[]) {
 }
 
 /** The token `pnpm token <args>` prints. @throws UsageError */
-export async function devToken(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string | { help: string }> {
+export async function devToken(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | { help: string }> {
   const values = parseTokenArgs(args);
   if (values.help) return { help: usage };
 
@@ -50,9 +59,14 @@ export async function devToken(args: string[], env: NodeJS.ProcessEnv = process.
   const max = parseDurationSeconds(maxText);
   if (max === undefined) throw new UsageError(`AUTH_MAX_TOKEN_LIFETIME=${maxText} is not a duration`);
   // By default 12 hours, or the maximum when it is shorter.
-  const lifetime = values.expires === undefined ? Math.min(DEFAULT_EXPIRY_SECONDS, max) : parseDurationSeconds(values.expires);
-  if (lifetime === undefined) throw new UsageError(`--expires ${values.expires} is not a duration (seconds, or a number with s, m, h or d)`);
-  if (lifetime > max) throw new UsageError(`--expires ${values.expires} is longer than the ${max} s the gateway accepts (AUTH_MAX_TOKEN_LIFETIME${env.AUTH_MAX_TOKEN_LIFETIME ? `=${maxText}` : ': 24h by default'})`);
+  const lifetime =
+    values.expires === undefined ? Math.min(DEFAULT_EXPIRY_SECONDS, max) : parseDurationSeconds(values.expires);
+  if (lifetime === undefined)
+    throw new UsageError(`--expires ${values.expires} is not a duration (seconds, or a number with s, m, h or d)`);
+  if (lifetime > max)
+    throw new UsageError(
+      `--expires ${values.expires} is longer than the ${max} s the gateway accepts (AUTH_MAX_TOKEN_LIFETIME${env.AUTH_MAX_TOKEN_LIFETIME ? `=${maxText}` : ': 24h by default'})`,
+    );
 
   const projects = Object.fromEntries(
     values.project.map((p) => {
@@ -60,11 +74,20 @@ export async function devToken(args: string[], env: NodeJS.ProcessEnv = process.
       return [id, role];
     }),
   );
-  const claims = claimsSchema.safeParse({ sub: values.user, tenantId: values.tenant, tenantAdmin: values['tenant-admin'] || undefined, projects });
-  if (!claims.success) throw new UsageError(`invalid token claims: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const claims = claimsSchema.safeParse({
+    sub: values.user,
+    tenantId: values.tenant,
+    tenantAdmin: values['tenant-admin'] || undefined,
+    projects,
+  });
+  if (!claims.success)
+    throw new UsageError(
+      `invalid token claims: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   const token = await signBearer(claims.data, env.AUTH_JWT_SECRET || DEV_JWT_SECRET, `${lifetime}s`);
   // What the gateway checks, checked here too: an expiry, within the maximum from its issue.
   const { exp, iat } = decodeJwt(token);
-  if (exp === undefined || iat === undefined || exp - iat > max) throw new Error('the token printed would not be accepted');
+  if (exp === undefined || iat === undefined || exp - iat > max)
+    throw new Error('the token printed would not be accepted');
   return token;
 }

@@ -16,9 +16,17 @@ export function isFree(port: number, host = '127.0.0.1'): Promise<boolean> {
  * port. On a Debian host with systemd, installing nats-server starts a system service on 4222,
  * which must not keep the platform's own nats-server from starting.
  */
-export async function choosePort(name: string, variable: string, configured: string | undefined, fallback: number): Promise<{ port: number; note?: string }> {
+export async function choosePort(
+  name: string,
+  variable: string,
+  configured: string | undefined,
+  fallback: number,
+): Promise<{ port: number; note?: string }> {
   if (configured) return { port: Number(configured) };
   if (await isFree(fallback)) return { port: fallback };
   const port = await freePort();
-  return { port, note: `${name}: port ${fallback} is taken (by another ${name}, or a system service); using ${port} (set ${variable} to choose)` };
+  return {
+    port,
+    note: `${name}: port ${fallback} is taken (by another ${name}, or a system service); using ${port} (set ${variable} to choose)`,
+  };
 }

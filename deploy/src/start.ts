@@ -3,7 +3,15 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, generateNatsKeys, serviceCredentials, SUBGRAPHS, subgraphUrlVariable, type NatsKeys } from '@fleetgraph/kit/core';
+import {
+  DEV_INTERNAL_SECRET,
+  DEV_JWT_SECRET,
+  generateNatsKeys,
+  serviceCredentials,
+  SUBGRAPHS,
+  subgraphUrlVariable,
+  type NatsKeys,
+} from '@fleetgraph/kit/core';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { choosePort, isFree } from './ports.js';
 
@@ -90,11 +98,13 @@ async function waitReady(name: string, url: string, timeoutMs = 60_000) {
 function ensureNatsServer() {
   if (spawnSync('nats-server', ['--version']).status === 0) return;
   if (process.getuid?.() === 0) {
-    console.log('nats-server is missing: installing it from Debian\'s packages');
+    console.log("nats-server is missing: installing it from Debian's packages");
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
     if (spawnSync('apt-get', ['install', '-y', '-qq', 'nats-server'], { stdio: 'inherit' }).status === 0) return;
   }
-  throw new Error('nats-server is missing. Install it (as root: apt-get install -y nats-server), or set NATS_URL to a NATS server with JetStream.');
+  throw new Error(
+    'nats-server is missing. Install it (as root: apt-get install -y nats-server), or set NATS_URL to a NATS server with JetStream.',
+  );
 }
 
 async function stop(code = 0) {
@@ -116,7 +126,8 @@ async function main() {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
   mkdirSync(dataDir, { recursive: true });
-  if (!(await isFree(gatewayPort))) throw new Error(`port ${gatewayPort} is in use: stop what listens there, or start with another PORT`);
+  if (!(await isFree(gatewayPort)))
+    throw new Error(`port ${gatewayPort} is in use: stop what listens there, or start with another PORT`);
   const gatewayOrigin = `http://localhost:${gatewayPort}`;
 
   let natsUrl = env.NATS_URL;
@@ -134,10 +145,17 @@ async function main() {
     console.log(`nats-server with JetStream and authentication on ${natsUrl}`);
   }
   const own = async (name: string): Promise<NodeJS.ProcessEnv> =>
-    keys ? { NATS_CREDENTIALS: await serviceCredentials(keys, name), ...(name === 'clusters' ? { NATS_ACCOUNT_SEED: keys.accountSeed } : {}) } : {};
+    keys
+      ? {
+          NATS_CREDENTIALS: await serviceCredentials(keys, name),
+          ...(name === 'clusters' ? { NATS_ACCOUNT_SEED: keys.accountSeed } : {}),
+        }
+      : {};
   const localCloud = `${root}services/local-cloud/dist/main.js`;
   const runLocalCloud = existsSync(localCloud) && !env.LOCAL_CLOUD_URL;
-  const localCloudPort = runLocalCloud ? await choosePort('local-cloud', 'LOCAL_CLOUD_PORT', env.LOCAL_CLOUD_PORT, 4566) : undefined;
+  const localCloudPort = runLocalCloud
+    ? await choosePort('local-cloud', 'LOCAL_CLOUD_PORT', env.LOCAL_CLOUD_PORT, 4566)
+    : undefined;
   if (localCloudPort?.note) console.log(localCloudPort.note);
   const common: NodeJS.ProcessEnv = {
     NATS_URL: natsUrl,
@@ -150,7 +168,12 @@ async function main() {
   };
 
   if (localCloudPort) {
-    startService('local-cloud', localCloud, { ...common, ...(await own('local-cloud')), PORT: String(localCloudPort.port), DATA_DIR: `${dataDir}/local-cloud` });
+    startService('local-cloud', localCloud, {
+      ...common,
+      ...(await own('local-cloud')),
+      PORT: String(localCloudPort.port),
+      DATA_DIR: `${dataDir}/local-cloud`,
+    });
     await waitReady('local-cloud', `http://127.0.0.1:${localCloudPort.port}/healthz`);
   }
   const subgraphUrls: NodeJS.ProcessEnv = {};
@@ -161,10 +184,19 @@ async function main() {
     if (note) console.log(note);
     ports.set(subgraph.name, port);
     subgraphUrls[subgraphUrlVariable(subgraph.name)] = `http://127.0.0.1:${port}/graphql`;
-    startService(subgraph.name, `${root}services/${subgraph.name}/dist/main.js`, { ...common, ...(await own(subgraph.name)), PORT: String(port) });
+    startService(subgraph.name, `${root}services/${subgraph.name}/dist/main.js`, {
+      ...common,
+      ...(await own(subgraph.name)),
+      PORT: String(port),
+    });
   }
   await Promise.all([...ports].map(([name, port]) => waitReady(name, `http://127.0.0.1:${port}/readyz`)));
-  startService('gateway', `${root}gateway/dist/main.js`, { ...common, ...subgraphUrls, ...(await own('gateway')), PORT: String(gatewayPort) });
+  startService('gateway', `${root}gateway/dist/main.js`, {
+    ...common,
+    ...subgraphUrls,
+    ...(await own('gateway')),
+    PORT: String(gatewayPort),
+  });
   await waitReady('gateway', `http://127.0.0.1:${gatewayPort}/readyz`);
 
   console.log(`

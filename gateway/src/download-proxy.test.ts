@@ -25,7 +25,10 @@ function rawGet(url: string, target: string): Promise<{ status: number; body: st
 async function listen(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('the log download proxy', () => {
@@ -38,10 +41,16 @@ describe('the log download proxy', () => {
     upstream = await listen((req, res) => {
       seen.push({ url: req.url, authorization: req.headers.authorization });
       if (!req.url?.includes('token=good')) {
-        res.writeHead(403, { 'content-type': 'application/json', 'x-upstream-only': 'yes' }).end('{"error":"the download link is not valid"}');
+        res
+          .writeHead(403, { 'content-type': 'application/json', 'x-upstream-only': 'yes' })
+          .end('{"error":"the download link is not valid"}');
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/zip', 'content-disposition': 'attachment; filename="a.zip"', 'x-internal': 'secret' });
+      res.writeHead(200, {
+        'content-type': 'application/zip',
+        'content-disposition': 'attachment; filename="a.zip"',
+        'x-internal': 'secret',
+      });
       // Streamed in pieces, as an archive is.
       let n = 0;
       const timer = setInterval(() => {
@@ -64,21 +73,27 @@ describe('the log download proxy', () => {
   });
 
   it('should stream the archive with its headers, and nothing of the upstream server besides', async () => {
-    const response = await fetch(`${gateway.url}/logs/download/lb_1/a.zip?token=good`, { headers: { authorization: 'Bearer client-token' } });
+    const response = await fetch(`${gateway.url}/logs/download/lb_1/a.zip?token=good`, {
+      headers: { authorization: 'Bearer client-token' },
+    });
     const body = Buffer.from(await response.arrayBuffer());
-    expect([response.status, response.headers.get('content-type'), response.headers.get('content-disposition'), response.headers.get('x-internal')]).toEqual([
-      200,
-      'application/zip',
-      'attachment; filename="a.zip"',
-      null,
-    ]);
+    expect([
+      response.status,
+      response.headers.get('content-type'),
+      response.headers.get('content-disposition'),
+      response.headers.get('x-internal'),
+    ]).toEqual([200, 'application/zip', 'attachment; filename="a.zip"', null]);
     expect(body.length).toBe(5 * 1024);
     expect(seen.at(-1)).toEqual({ url: '/logs/download/lb_1/a.zip?token=good', authorization: undefined });
   });
 
   it("should pass the logs service's refusal on", async () => {
     const response = await fetch(`${gateway.url}/logs/download/lb_1/a.zip?token=bad`);
-    expect([response.status, await response.json(), response.headers.get('x-upstream-only')]).toEqual([403, { error: 'the download link is not valid' }, null]);
+    expect([response.status, await response.json(), response.headers.get('x-upstream-only')]).toEqual([
+      403,
+      { error: 'the download link is not valid' },
+      null,
+    ]);
   });
 
   it('should answer 502 when the logs service is unreachable, and 404 when none is configured', async () => {
@@ -155,15 +170,22 @@ describe('the log download proxy', () => {
   });
 
   it('should forward a link normalised: its path segments decoded once and re-encoded, and its token alone', async () => {
-    const response = await rawGet(gateway.url, '/logs/download/lb_1/web%2Dlogs%2E20260101.zip?token=good&x=../../readyz&y=1');
+    const response = await rawGet(
+      gateway.url,
+      '/logs/download/lb_1/web%2Dlogs%2E20260101.zip?token=good&x=../../readyz&y=1',
+    );
     expect([response.status, seen.at(-1)?.url]).toEqual([200, '/logs/download/lb_1/web-logs.20260101.zip?token=good']);
-    expect(downloadPath('/logs/download/lb_01JXYZ/my-cluster-logs-20260101-000000.zip?token=a.b-c_d')).toBe('/logs/download/lb_01JXYZ/my-cluster-logs-20260101-000000.zip?token=a.b-c_d');
+    expect(downloadPath('/logs/download/lb_01JXYZ/my-cluster-logs-20260101-000000.zip?token=a.b-c_d')).toBe(
+      '/logs/download/lb_01JXYZ/my-cluster-logs-20260101-000000.zip?token=a.b-c_d',
+    );
     expect(downloadPath('/logs/download/lb_1/a.zip')).toBe('/logs/download/lb_1/a.zip');
     expect(downloadPath('/readyz')).toBeUndefined();
   });
 
   it('should prefer LOGS_HTTP_URL and reduce a URL to its origin', () => {
-    expect(logsHttpUrl({ LOGS_HTTP_URL: 'http://logs:4005/x' }, 'http://127.0.0.1:4005/graphql')).toBe('http://logs:4005');
+    expect(logsHttpUrl({ LOGS_HTTP_URL: 'http://logs:4005/x' }, 'http://127.0.0.1:4005/graphql')).toBe(
+      'http://logs:4005',
+    );
     expect(logsHttpUrl({}, 'http://127.0.0.1:4005/graphql')).toBe('http://127.0.0.1:4005');
     expect(logsHttpUrl({}, undefined)).toBeUndefined();
   });

@@ -7,7 +7,16 @@ import type { Express } from 'express';
 export const LOGS_DOWNLOAD_PATH = '/logs/download/';
 
 /** Response headers passed on to the client; the rest (hop-by-hop, server details) are not. */
-const PASSED_HEADERS = ['content-type', 'content-length', 'content-disposition', 'cache-control', 'referrer-policy', 'x-content-type-options', 'last-modified', 'etag'];
+const PASSED_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-disposition',
+  'cache-control',
+  'referrer-policy',
+  'x-content-type-options',
+  'last-modified',
+  'etag',
+];
 
 /**
  * Where the gateway sends downloads: LOGS_HTTP_URL when set, else the origin of the logs

@@ -1,4 +1,12 @@
-import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEV_JWT_SECRET, parseDurationSeconds, parseEnv, publicUrlSetting, secretSetting, serviceEnvShape } from '@fleetgraph/kit/core';
+import {
+  DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+  DEV_JWT_SECRET,
+  parseDurationSeconds,
+  parseEnv,
+  publicUrlSetting,
+  secretSetting,
+  serviceEnvShape,
+} from '@fleetgraph/kit/core';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
@@ -18,12 +26,20 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
         .default(`${DEFAULT_MAX_TOKEN_LIFETIME_SECONDS}`)
         .transform((value, ctx) => {
           const seconds = parseDurationSeconds(value);
-          if (seconds === undefined) ctx.addIssue({ code: 'custom', message: 'a positive duration: seconds, or a number with s, m, h or d (e.g. 24h)' });
+          if (seconds === undefined)
+            ctx.addIssue({
+              code: 'custom',
+              message: 'a positive duration: seconds, or a number with s, m, h or d (e.g. 24h)',
+            });
           return seconds ?? 0;
         }),
       SUPERGRAPH_PATH: z.string().default(defaultSupergraph),
       /** Bytes a subscription socket may have unsent before it is closed as a slow consumer (1013). */
-      SUBSCRIPTION_BUFFER_BYTES: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
+      SUBSCRIPTION_BUFFER_BYTES: z.coerce
+        .number()
+        .int()
+        .min(16 * 1024)
+        .default(1024 * 1024),
       /** Subscriptions one graphql-ws connection may hold at once. */
       SUBSCRIPTION_MAX_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
       /** From how many watched subjects of one subscription field new ones share one NATS consumer of the field's whole pattern. */

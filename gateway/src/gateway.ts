@@ -88,7 +88,10 @@ class IdentityForwardingDataSource extends RemoteGraphQLDataSource<GatewayContex
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
     // Only operations of a client carry an identity; the gateway itself sends none.
     if (!('identity' in context) || !context.identity) return;
-    request.http?.headers.set(INTERNAL_IDENTITY_HEADER, await signInternalIdentity(context.identity, this.internalSecret));
+    request.http?.headers.set(
+      INTERNAL_IDENTITY_HEADER,
+      await signInternalIdentity(context.identity, this.internalSecret),
+    );
     request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
   }
 }
@@ -119,20 +122,28 @@ const refuseSubscriptions: express.RequestHandler = (req, res, next) => {
   }
   if (operation !== 'subscription') return next();
   res.status(400).json({
-    errors: [{ message: 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream', extensions: { code: 'BAD_REQUEST' } }],
+    errors: [
+      {
+        message: 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream',
+        extensions: { code: 'BAD_REQUEST' },
+      },
+    ],
   });
 };
 
 /** A limit error as Apollo answers it on POST /graphql: 400. */
 /** Why no operation of the document can run with the operationName given. */
 function unresolvedOperation(document: DocumentNode, operationName: string | null | undefined): string {
-  const names = document.definitions.flatMap((d) => (d.kind === Kind.OPERATION_DEFINITION ? [d.name?.value ?? null] : []));
+  const names = document.definitions.flatMap((d) =>
+    d.kind === Kind.OPERATION_DEFINITION ? [d.name?.value ?? null] : [],
+  );
   if (names.length === 0) return 'the document has no operation to run';
   if (operationName) return `Unknown operation named "${operationName}"`;
   return 'Must provide operation name if query contains multiple operations';
 }
 
-const badRequest = (error: GraphQLError) => new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 400 } } });
+const badRequest = (error: GraphQLError) =>
+  new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 400 } } });
 
 /**
  * The token limit, before anything parses the document (Apollo, or refuseSubscriptions): answered
@@ -156,7 +167,12 @@ const queryLimits: ApolloServerPlugin<GatewayContext> = {
       async didResolveOperation({ schema, document, operation, request }) {
         // Which operation to run cannot be told: a request error (400), as GraphQL over HTTP
         // says, where Apollo Gateway's executor would throw it as a server error (500).
-        if (!operation) throw badRequest(new GraphQLError(unresolvedOperation(document, request.operationName), { extensions: { code: 'BAD_REQUEST' } }));
+        if (!operation)
+          throw badRequest(
+            new GraphQLError(unresolvedOperation(document, request.operationName), {
+              extensions: { code: 'BAD_REQUEST' },
+            }),
+          );
         const refused = operationLimitError(schema, document, operation, request.variables);
         if (refused) throw badRequest(refused);
       },
@@ -165,11 +181,16 @@ const queryLimits: ApolloServerPlugin<GatewayContext> = {
 };
 
 /** Verifies a bearer token into an identity, or throws UNAUTHENTICATED. */
-export async function authenticate(authorization: string | undefined, verify: (authorization: string | undefined) => Promise<VerifiedBearer>): Promise<Identity> {
+export async function authenticate(
+  authorization: string | undefined,
+  verify: (authorization: string | undefined) => Promise<VerifiedBearer>,
+): Promise<Identity> {
   try {
     return (await verify(authorization)).identity;
   } catch (error) {
-    throw unauthenticated(error instanceof AuthenticationError ? `Unauthenticated: ${error.message}` : 'Unauthenticated');
+    throw unauthenticated(
+      error instanceof AuthenticationError ? `Unauthenticated: ${error.message}` : 'Unauthenticated',
+    );
   }
 }
 
@@ -221,7 +242,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ...options.subscriptions,
     async authorize(query, variables, identity) {
       if (!apollo) throw new Error('the gateway is not started');
-      const response = await apollo.executeOperation({ query, variables }, { contextValue: { identity, requestId: randomUUID() } });
+      const response = await apollo.executeOperation(
+        { query, variables },
+        { contextValue: { identity, requestId: randomUUID() } },
+      );
       if (response.body.kind !== 'single') throw new Error('unexpected incremental response');
       return response.body.singleResult;
     },
@@ -243,7 +267,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     { serverWillStart: async () => ({ drainServer: () => subscriptions.close() }) },
 
     ApolloServerPluginDrainHttpServer({ httpServer }),
-    options.production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+    options.production
+      ? ApolloServerPluginLandingPageDisabled()
+      : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
   ];
   apollo = new ApolloServer<GatewayContext>({
     gateway,

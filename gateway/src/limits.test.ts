@@ -65,7 +65,12 @@ describe('query limits', () => {
       expect(tokenLimitError(`${query} `)).toBeUndefined();
       expect(tokenLimitError(`{ b ${query.slice(2)}`)?.toJSON()).toEqual({
         message: `Query token count ${LIMITS.maxTokens + 1} exceeds the limit of ${LIMITS.maxTokens}`,
-        extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'tokens', measured: LIMITS.maxTokens + 1, max: LIMITS.maxTokens },
+        extensions: {
+          code: 'QUERY_LIMIT_EXCEEDED',
+          limit: 'tokens',
+          measured: LIMITS.maxTokens + 1,
+          max: LIMITS.maxTokens,
+        },
       });
       // Tokens before a syntax error count; the parser reports the error itself.
       expect(countTokens('{ a b "unterminated')).toBe(3);
@@ -81,8 +86,14 @@ describe('query limits', () => {
 
     it('should count aliases and directives as often as the operation selects them', () => {
       expect(shape('{ x: a y: a { z: b } }').aliases).toBe(3);
-      expect(shape('{ ...F ...F a { ...F } } fragment F on T { x: a y: b @skip(if: false) }')).toEqual({ depth: 2, aliases: 6, directives: 3 });
-      expect(shape('query Q($v: Int @d) @d { a @d ... @d { b @d } ...F @d } fragment F on T @d { c @d }').directives).toBe(8);
+      expect(shape('{ ...F ...F a { ...F } } fragment F on T { x: a y: b @skip(if: false) }')).toEqual({
+        depth: 2,
+        aliases: 6,
+        directives: 3,
+      });
+      expect(
+        shape('query Q($v: Int @d) @d { a @d ... @d { b @d } ...F @d } fragment F on T @d { c @d }').directives,
+      ).toBe(8);
     });
 
     it('should refuse an operation over a limit with a message naming it and the value', () => {
@@ -103,7 +114,11 @@ describe('query limits', () => {
     });
 
     it('should end on a fragment cycle (which validation refuses anyway)', () => {
-      expect(shape('{ ...A } fragment A on Query { a ...B } fragment B on Query { b: c { d } ...A }')).toEqual({ depth: 2, aliases: 1, directives: 0 });
+      expect(shape('{ ...A } fragment A on Query { a ...B } fragment B on Query { b: c { d } ...A }')).toEqual({
+        depth: 2,
+        aliases: 1,
+        directives: 0,
+      });
       expect(cost('{ ...A } fragment A on Query { __typename ...B } fragment B on Query { __typename ...A }')).toBe(2);
     });
   });
@@ -128,18 +143,33 @@ describe('query limits', () => {
       expect(cost('{ clusters { nodes { id } } }')).toBe(1 + 20 * 2);
       expect(cost('{ cluster(id: "x") { events { nodes { reason } } } }')).toBe(2 + 50 * 2);
       // A list without a page counts as one element; __typename counts; introspection does not.
-      expect(cost('{ cluster(id: "x") { nodePools { name count } __typename } __schema { types { name } } }')).toBe(1 + 3 + 1);
+      expect(cost('{ cluster(id: "x") { nodePools { name count } __typename } __schema { types { name } } }')).toBe(
+        1 + 3 + 1,
+      );
       expect(cost(CLUSTERS_EVENTS)).toBe(1 + 100 * (1 + 1 + 1000 * 2));
     });
 
     it('should count a page given as a variable, or by a variable default, as a literal one', () => {
       const literal = cost(CLUSTERS_EVENTS);
-      const query = 'query($n: Int, $m: Int) { clusters(first: $n) { nodes { events(first: $m) { nodes { reason } } } } }';
+      const query =
+        'query($n: Int, $m: Int) { clusters(first: $n) { nodes { events(first: $m) { nodes { reason } } } } }';
       expect(cost(query, { n: 100, m: 1000 })).toBe(literal);
-      expect(cost('query($n: Int = 100, $m: Int = 1000) { clusters(first: $n) { nodes { events(first: $m) { nodes { reason } } } } }')).toBe(literal);
+      expect(
+        cost(
+          'query($n: Int = 100, $m: Int = 1000) { clusters(first: $n) { nodes { events(first: $m) { nodes { reason } } } } }',
+        ),
+      ).toBe(literal);
       // Through fragments too.
-      expect(cost('query($m: Int) { clusters(first: 100) { ...C } } fragment C on ClusterConnection { nodes { ... on Cluster { events(first: $m) { nodes { reason } } } } }', { m: 1000 })).toBe(literal);
-      const refused = { message: `Query cost ${literal} exceeds the limit of ${LIMITS.maxCost}`, extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'cost', measured: literal, max: LIMITS.maxCost } };
+      expect(
+        cost(
+          'query($m: Int) { clusters(first: 100) { ...C } } fragment C on ClusterConnection { nodes { ... on Cluster { events(first: $m) { nodes { reason } } } } }',
+          { m: 1000 },
+        ),
+      ).toBe(literal);
+      const refused = {
+        message: `Query cost ${literal} exceeds the limit of ${LIMITS.maxCost}`,
+        extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'cost', measured: literal, max: LIMITS.maxCost },
+      };
       expect(refusal(CLUSTERS_EVENTS)).toEqual(refused);
       expect(refusal(query, { n: 100, m: 1000 })).toEqual(refused);
       expect(refusal(query, { n: 1, m: 1000 })).toBeUndefined();
@@ -151,7 +181,9 @@ describe('query limits', () => {
       expect(cost(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' })).toBe(3 + 1000 * 8 + 3);
       expect(refusal(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' })).toBeUndefined();
       // More than the max is the subgraph's BAD_USER_INPUT to answer, not a cost error.
-      expect(cost(CLUSTER_EVENTS('(first: 100000)'), { id: 'x' })).toBe(cost(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' }));
+      expect(cost(CLUSTER_EVENTS('(first: 100000)'), { id: 'x' })).toBe(
+        cost(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' }),
+      );
       expect(cost(CLUSTER_EVENTS('(first: 0)'), { id: 'x' })).toBe(cost(CLUSTER_EVENTS('(first: 1)'), { id: 'x' }));
       expect(cost('{ clusters(first: 5000) { nodes { id } } }')).toBe(1 + 100 * 2);
     });

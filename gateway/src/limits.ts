@@ -91,7 +91,9 @@ export function tokenLimitError(query: string, limits: Limits = LIMITS): GraphQL
 
 /** A document's fragment definitions by name. */
 export function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
-  return new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+  return new Map(
+    document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])),
+  );
 }
 
 /** Introspection fields: left out of depth and cost (introspection is off in production). */
@@ -122,7 +124,9 @@ export function measureShape(document: DocumentNode, operation: OperationDefinit
       shape.directives += selection.directives?.length ?? 0;
       if (selection.kind === Kind.FIELD) {
         if (selection.alias) shape.aliases++;
-        const inner = selection.selectionSet ? walk(selection.selectionSet.selections) : { depth: 0, aliases: 0, directives: 0 };
+        const inner = selection.selectionSet
+          ? walk(selection.selectionSet.selections)
+          : { depth: 0, aliases: 0, directives: 0 };
         add(inner, isIntrospection(selection.name.value) ? 0 : 1 + inner.depth);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const inner = walk(selection.selectionSet.selections);
@@ -144,12 +148,18 @@ export function measureShape(document: DocumentNode, operation: OperationDefinit
     return shape;
   };
   const shape = walk(operation.selectionSet.selections);
-  shape.directives += (operation.directives?.length ?? 0) + (operation.variableDefinitions ?? []).reduce((n, v) => n + (v.directives?.length ?? 0), 0);
+  shape.directives +=
+    (operation.directives?.length ?? 0) +
+    (operation.variableDefinitions ?? []).reduce((n, v) => n + (v.directives?.length ?? 0), 0);
   return shape;
 }
 
 /** Refuses an operation deeper, or with more aliases or directives, than the limits. */
-export function shapeLimitError(document: DocumentNode, operation: OperationDefinitionNode, limits: Limits = LIMITS): GraphQLError | undefined {
+export function shapeLimitError(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  limits: Limits = LIMITS,
+): GraphQLError | undefined {
   const { depth, aliases, directives } = measureShape(document, operation);
   if (depth > limits.maxDepth) return limitError('depth', depth, limits.maxDepth);
   if (aliases > limits.maxAliases) return limitError('aliases', aliases, limits.maxAliases);
@@ -195,7 +205,8 @@ export function pageBounds(field: GraphQLField<unknown, unknown>): PageBounds | 
       bounds = { arguments: args.map((a) => a.name) };
       for (const arg of args) {
         bounds.max ??= numberIn(arg.description, /\b1 to (\d[\d,]*)/);
-        bounds.default ??= typeof arg.defaultValue === 'number' ? arg.defaultValue : numberIn(arg.description, /Defaults to (\d[\d,]*)/);
+        bounds.default ??=
+          typeof arg.defaultValue === 'number' ? arg.defaultValue : numberIn(arg.description, /Defaults to (\d[\d,]*)/);
       }
     }
     boundsOf.set(field, bounds);
@@ -221,7 +232,12 @@ export function pagedFields(schema: GraphQLSchema): Map<string, PageBounds> {
  * else the documented default; at least 1 and at most the documented max (a subgraph refuses more
  * with BAD_USER_INPUT, so a larger request costs what it could return, and is not a cost error).
  */
-function pageSize(bounds: PageBounds, field: GraphQLField<unknown, unknown>, node: FieldNode, variables: Record<string, unknown>): number {
+function pageSize(
+  bounds: PageBounds,
+  field: GraphQLField<unknown, unknown>,
+  node: FieldNode,
+  variables: Record<string, unknown>,
+): number {
   let args: Record<string, unknown> = {};
   try {
     args = getArgumentValues(field, node, variables);
@@ -246,7 +262,12 @@ function fieldOf(type: GraphQLNamedType | undefined, name: string): GraphQLField
  * argument's value (literal, variable, or default), capped to the documented max (see pageSize).
  * Introspection costs nothing. `variables` are the operation's coerced values.
  */
-export function measureCost(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): number {
+export function measureCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+): number {
   const fragments = fragmentsOf(document);
   /** Cost of a fragment's selections, by name and the page its list fields inherit. */
   const measured = new Map<string, number>();
@@ -268,7 +289,9 @@ export function measureCost(schema: GraphQLSchema, document: DocumentNode, opera
         const list = isListType(getNullableType(field.type));
         const elements = list ? (size ?? page) : 1;
         const inherited = size !== undefined && !list ? size : 1;
-        const inner = selection.selectionSet ? cost(selection.selectionSet.selections, getNamedType(field.type), inherited) : 0;
+        const inner = selection.selectionSet
+          ? cost(selection.selectionSet.selections, getNamedType(field.type), inherited)
+          : 0;
         total += elements * (1 + inner);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : type;
@@ -280,7 +303,9 @@ export function measureCost(schema: GraphQLSchema, document: DocumentNode, opera
           const fragment = fragments.get(selection.name.value);
           // Marked before the walk: a cycle (which validation refuses anyway) ends here.
           measured.set(key, 0);
-          inner = fragment ? cost(fragment.selectionSet.selections, schema.getType(fragment.typeCondition.name.value), page) : 0;
+          inner = fragment
+            ? cost(fragment.selectionSet.selections, schema.getType(fragment.typeCondition.name.value), page)
+            : 0;
           measured.set(key, inner);
         }
         total += inner;

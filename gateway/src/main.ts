@@ -6,7 +6,13 @@ import { loadSupergraph } from './supergraph.js';
 async function main() {
   const env = readEnv();
   const log = createLogger('gateway', env.LOG_LEVEL);
-  const bus = await createBus({ url: env.NATS_URL, name: 'gateway', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
+  const bus = await createBus({
+    url: env.NATS_URL,
+    name: 'gateway',
+    log,
+    credentials: natsCredentials(env),
+    streamReplicas: env.NATS_STREAM_REPLICAS,
+  });
   const gateway = await startGateway({
     supergraphSdl: await loadSupergraph(env.SUPERGRAPH_PATH),
     host: env.HOST,
@@ -17,7 +23,11 @@ async function main() {
     production: env.NODE_ENV === 'production',
     log,
     bus,
-    subscriptions: { bufferLimitBytes: env.SUBSCRIPTION_BUFFER_BYTES, maxSubscriptionsPerConnection: env.SUBSCRIPTION_MAX_PER_CONNECTION, patternConsumerAt: env.SUBSCRIPTION_PATTERN_CONSUMER_AT },
+    subscriptions: {
+      bufferLimitBytes: env.SUBSCRIPTION_BUFFER_BYTES,
+      maxSubscriptionsPerConnection: env.SUBSCRIPTION_MAX_PER_CONNECTION,
+      patternConsumerAt: env.SUBSCRIPTION_PATTERN_CONSUMER_AT,
+    },
   });
   onShutdown(log, [() => gateway.close(), () => bus.close()]);
 }

@@ -25,7 +25,9 @@ describe("a subgraph's replicas", () => {
   afterAll(() => new Promise((resolve) => alive.close(resolve)));
 
   it('should read a comma-separated list of replicas, or the composed URL', () => {
-    expect(subgraphUrls('profiles', 'http://a/graphql', { PROFILES_URL: ' http://b/graphql , http://c/graphql ' })).toEqual(['http://b/graphql', 'http://c/graphql']);
+    expect(
+      subgraphUrls('profiles', 'http://a/graphql', { PROFILES_URL: ' http://b/graphql , http://c/graphql ' }),
+    ).toEqual(['http://b/graphql', 'http://c/graphql']);
     expect(subgraphUrls('profiles', 'http://a/graphql', {})).toEqual(['http://a/graphql']);
     expect(() => subgraphUrls('profiles', undefined, {})).toThrow(/PROFILES_URL/);
   });
@@ -38,7 +40,8 @@ describe("a subgraph's replicas", () => {
     };
     let now = 0;
     const send = failoverFetch([deadUrl, aliveUrl], { fetch: tracing, downForMs: 5_000, now: () => now });
-    for (let i = 0; i < 4; i++) expect(await (await send(deadUrl, { method: 'POST', body: `{"n":${i}}` })).text()).toBe('ok');
+    for (let i = 0; i < 4; i++)
+      expect(await (await send(deadUrl, { method: 'POST', body: `{"n":${i}}` })).text()).toBe('ok');
     expect(served).toHaveLength(4);
     // Tried once, then left out while it is believed down.
     expect(attempts.filter((url) => url === deadUrl)).toHaveLength(1);
@@ -49,6 +52,8 @@ describe("a subgraph's replicas", () => {
   });
 
   it('should fail as fetch does when no replica can be reached', async () => {
-    await expect(failoverFetch([deadUrl, deadUrl.replace('/graphql', '/other')])(deadUrl, { method: 'POST' })).rejects.toThrow(TypeError);
+    await expect(
+      failoverFetch([deadUrl, deadUrl.replace('/graphql', '/other')])(deadUrl, { method: 'POST' }),
+    ).rejects.toThrow(TypeError);
   });
 });

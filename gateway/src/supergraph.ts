@@ -10,7 +10,11 @@ export async function loadSupergraph(path: string): Promise<string> {
  * Where a subgraph is reached: `<NAME>_URL` when set (a comma-separated list names its
  * replicas), else the URL composed into the supergraph.
  */
-export function subgraphUrls(name: string, composedUrl: string | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+export function subgraphUrls(
+  name: string,
+  composedUrl: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
   const urls = (env[subgraphUrlVariable(name)] || composedUrl || '')
     .split(',')
     .map((url) => url.trim())
@@ -22,7 +26,18 @@ export function subgraphUrls(name: string, composedUrl: string | undefined, env:
 /** Whether a fetch failed before any byte reached the server (so that sending it elsewhere is safe). */
 function unreachable(error: unknown): boolean {
   const code = (error as { cause?: { code?: string } })?.cause?.code;
-  return error instanceof TypeError && ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'].includes(code ?? '');
+  return (
+    error instanceof TypeError &&
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'EHOSTUNREACH',
+      'ENOTFOUND',
+      'EAI_AGAIN',
+      'UND_ERR_CONNECT_TIMEOUT',
+      'UND_ERR_SOCKET',
+    ].includes(code ?? '')
+  );
 }
 
 /**
@@ -31,7 +46,10 @@ function unreachable(error: unknown): boolean {
  * and left out for `downForMs`. With one URL it is plain fetch. Where a balancer (a Kubernetes
  * Service) stands in front of the replicas, one URL is all it needs.
  */
-export function failoverFetch(urls: readonly string[], options: { fetch?: typeof fetch; downForMs?: number; now?: () => number } = {}): typeof fetch {
+export function failoverFetch(
+  urls: readonly string[],
+  options: { fetch?: typeof fetch; downForMs?: number; now?: () => number } = {},
+): typeof fetch {
   const send = options.fetch ?? fetch;
   if (urls.length === 1) return send;
   const now = options.now ?? Date.now;

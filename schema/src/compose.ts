@@ -18,7 +18,9 @@ const schemaDir = `${root}schema/`;
 const run = promisify(execFile);
 
 async function printSubgraph(name: string): Promise<string> {
-  const { stdout } = await run(process.execPath, [`${root}services/${name}/dist/print-schema.js`], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(process.execPath, [`${root}services/${name}/dist/print-schema.js`], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return stdout.endsWith('\n') ? stdout : `${stdout}\n`;
 }
 
@@ -32,7 +34,10 @@ async function main(check: boolean) {
     process.exit(1);
   }
   const files = new Map<string, string>(printed.map((s) => [`${s.name}.graphql`, s.sdl]));
-  files.set('supergraph.graphql', result.supergraphSdl.endsWith('\n') ? result.supergraphSdl : `${result.supergraphSdl}\n`);
+  files.set(
+    'supergraph.graphql',
+    result.supergraphSdl.endsWith('\n') ? result.supergraphSdl : `${result.supergraphSdl}\n`,
+  );
 
   const stale: string[] = [];
   for (const [file, content] of files) {
@@ -42,11 +47,15 @@ async function main(check: boolean) {
     if (!check) await writeFile(schemaDir + file, content);
   }
   if (check && stale.length > 0) {
-    console.error(`schema/ is out of date with the code: ${stale.join(', ')}. Run \`pnpm schema\` and commit the result.`);
+    console.error(
+      `schema/ is out of date with the code: ${stale.join(', ')}. Run \`pnpm schema\` and commit the result.`,
+    );
     process.exit(1);
   }
   for (const hint of result.hints ?? []) console.warn(`composition hint: ${hint.message}`);
-  console.log(check ? 'schema/ matches the code' : stale.length ? `wrote ${stale.join(', ')}` : 'schema/ was up to date');
+  console.log(
+    check ? 'schema/ matches the code' : stale.length ? `wrote ${stale.join(', ')}` : 'schema/ was up to date',
+  );
 }
 
 await main(process.argv.includes('--check'));

@@ -6,7 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { compactUsage, SimulatedObservations, SimulatedSource, type SimulatedNode } from '@fleetgraph/agent';
 import { createBus, createLogger, type Bus } from '@fleetgraph/kit';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
-import { agentReport, CLUSTER_STATE_STREAM, clusterHealthChanged, clusterLifecycle, type AgentReport, type ClusterSummary } from '@fleetgraph/schema';
+import {
+  agentReport,
+  CLUSTER_STATE_STREAM,
+  clusterHealthChanged,
+  clusterLifecycle,
+  type AgentReport,
+  type ClusterSummary,
+} from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess, type ServiceProcess } from '../src/processes.js';
 
@@ -54,7 +61,8 @@ function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const rssMiB = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 /** Numbers of the health service's /metrics, by series (name plus labels). */
 async function scrape(service: ServiceProcess): Promise<Map<string, number>> {
@@ -95,7 +103,12 @@ describe('health ingest at fleet scale', () => {
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    bus = await createBus({ url: nats.url, name: 'health-bench', log, credentials: await nats.credentials('health-bench') });
+    bus = await createBus({
+      url: nats.url,
+      name: 'health-bench',
+      log,
+      credentials: await nats.credentials('health-bench'),
+    });
     await bus.ensureStreams([CLUSTER_STATE_STREAM]);
     const began = Date.now();
     const summary = (i: number): ClusterSummary => ({
@@ -112,7 +125,11 @@ describe('health ingest at fleet scale', () => {
     });
     for (let from = 0; from < CLUSTERS; from += 5_000) {
       const batch = Array.from({ length: Math.min(5_000, CLUSTERS - from) }, (_, k) => summary(from + k));
-      await Promise.all(batch.map((s) => rawNats(bus).jetstream.publish(clusterLifecycle.subject(s), encoder.encode(JSON.stringify(s)))));
+      await Promise.all(
+        batch.map((s) =>
+          rawNats(bus).jetstream.publish(clusterLifecycle.subject(s), encoder.encode(JSON.stringify(s))),
+        ),
+      );
     }
     console.log(`${CLUSTERS} clusters created (lifecycle events) in ${((Date.now() - began) / 1000).toFixed(1)} s`);
 
@@ -128,7 +145,10 @@ describe('health ingest at fleet scale', () => {
       MONGODB_URI: '',
     });
     for (;;) {
-      const ready = await fetch(new URL('/readyz', health.url)).then((r) => r.ok, () => false);
+      const ready = await fetch(new URL('/readyz', health.url)).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ready) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -152,7 +172,14 @@ describe('health ingest at fleet scale', () => {
           const { nodes, services, problems } = await t.observe();
           return {
             full: JSON.stringify({ source: 'simulated', intervalMs: INTERVAL_MS, nodes, services, problems }).slice(1),
-            compact: JSON.stringify({ source: 'simulated', intervalMs: INTERVAL_MS, nodes: null, services: null, usage: compactUsage(nodes!), problems }).slice(1),
+            compact: JSON.stringify({
+              source: 'simulated',
+              intervalMs: INTERVAL_MS,
+              nodes: null,
+              services: null,
+              usage: compactUsage(nodes!),
+              problems,
+            }).slice(1),
           };
         }),
       );
@@ -164,7 +191,9 @@ describe('health ingest at fleet scale', () => {
     const reportOf = (i: number, full = seqs[i] === 0 || (seqs[i]! + i) % 10 === 0) => {
       if (full) fullSent++;
       const body = full ? bodies[i % TEMPLATES]!.full : bodies[i % TEMPLATES]!.compact;
-      return encoder.encode(`{"schemaVersion":1,"clusterId":"${clusterOf(i)}","tenantId":"${tenantOf(i)}","seq":${seqs[i]!++},"agentStartedAt":"${agentStartedAt}","sentAt":"${new Date().toISOString()}",${body}`);
+      return encoder.encode(
+        `{"schemaVersion":1,"clusterId":"${clusterOf(i)}","tenantId":"${tenantOf(i)}","seq":${seqs[i]!++},"agentStartedAt":"${agentStartedAt}","sentAt":"${new Date().toISOString()}",${body}`,
+      );
     };
     // One sanity check of the hand-cut report against the contract.
     const { agentReportSchema } = await import('@fleetgraph/schema');
@@ -196,7 +225,16 @@ describe('health ingest at fleet scale', () => {
     const pressured = (i: number): Uint8Array => {
       const report = JSON.parse(new TextDecoder().decode(reportOf(i, true))) as AgentReport;
       const node = report.nodes![2]!;
-      node.conditions = node.conditions.map((c) => (c.type === 'MemoryPressure' ? { ...c, status: 'TRUE', reason: 'KubeletHasInsufficientMemory', message: 'kubelet has insufficient memory available' } : c));
+      node.conditions = node.conditions.map((c) =>
+        c.type === 'MemoryPressure'
+          ? {
+              ...c,
+              status: 'TRUE',
+              reason: 'KubeletHasInsufficientMemory',
+              message: 'kubelet has insufficient memory available',
+            }
+          : c,
+      );
       return encoder.encode(JSON.stringify(report));
     };
 
@@ -273,10 +311,14 @@ describe('health ingest at fleet scale', () => {
 
     const delta = (series: string) => (after.get(series) ?? 0) - (before.get(series) ?? 0);
     const accepted = delta('fleetgraph_health_reports_total{outcome="accepted"}');
-    const dropped = ['malformed', 'unknown_cluster', 'foreign_tenant', 'mismatched_subject', 'out_of_order'].reduce((n, o) => n + delta(`fleetgraph_health_reports_total{outcome="${o}"}`), 0);
+    const dropped = ['malformed', 'unknown_cluster', 'foreign_tenant', 'mismatched_subject', 'out_of_order'].reduce(
+      (n, o) => n + delta(`fleetgraph_health_reports_total{outcome="${o}"}`),
+      0,
+    );
     const lag = (q: string) => after.get(`fleetgraph_health_report_lag_ms{quantile="${q}"}`) ?? NaN;
     const sorted = [...probeLags].sort((a, b) => a - b);
-    const pct = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1) : 'n/a');
+    const pct = (q: number) =>
+      sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1) : 'n/a';
     const rss = rssMiB(health.child.pid!);
 
     console.log(

@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogsPart, SimulatedLogSource, SimulatedSource, startAgent, type SimulatedNode } from '@fleetgraph/agent';
-import { BusError, createBus, createLogger, DEV_INTERNAL_SECRET, Identity, INTERNAL_IDENTITY_HEADER, signInternalIdentity } from '@fleetgraph/kit';
+import {
+  BusError,
+  createBus,
+  createLogger,
+  DEV_INTERNAL_SECRET,
+  Identity,
+  INTERNAL_IDENTITY_HEADER,
+  signInternalIdentity,
+} from '@fleetgraph/kit';
 import { freePort, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { getCluster } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +35,8 @@ const SIZES = [1_000, 10_000];
 const log = createLogger('logs-bench', 'silent');
 
 /** Resident memory of a process, in MiB, from /proc (Linux). */
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const rssMiB = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 /** Samples a process's RSS every 20 ms until stopped; returns the peak. */
 function sampleRss(pid: number) {
@@ -85,7 +94,15 @@ describe('logs service benchmark', () => {
     const clusterId = `cls-bench-${lines}`;
     bus.serve(getCluster, async ({ id }) => {
       if (id !== clusterId) throw new BusError('NOT_FOUND', 'no such cluster');
-      return { id, tenantId, projectId: 'p', name: `bench-${lines}`, phase: 'RUNNING' as const, cloud: { type: 'LOCAL' as const, region: 'local-1' }, nodePools: [] };
+      return {
+        id,
+        tenantId,
+        projectId: 'p',
+        name: `bench-${lines}`,
+        phase: 'RUNNING' as const,
+        cloud: { type: 'LOCAL' as const, region: 'local-1' },
+        nodePools: [],
+      };
     });
     const nodes: SimulatedNode[] = Array.from({ length: NODES }, (_, i) => ({
       name: `bench-node-${String(i).padStart(2, '0')}`,
@@ -105,13 +122,23 @@ describe('logs service benchmark', () => {
     ]);
     // Every log has `lines` lines, all of them within the last hour (so namespace logs keep them all).
     const source = new SimulatedLogSource(simulated, { lines, historyMs: 50 * 60_000 });
-    const agent = startAgent({ bus, log, clusterId, tenantId, source: simulated, parts: [createLogsPart({ source: () => source })] });
+    const agent = startAgent({
+      bus,
+      log,
+      clusterId,
+      tenantId,
+      source: simulated,
+      parts: [createLogsPart({ source: () => source })],
+    });
 
     const identity = new Identity({ sub: 'bench', tenantId, projects: { p: 'editor' } });
     const gql = async (query: string, variables: Record<string, unknown>) => {
       const response = await fetch(service.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [INTERNAL_IDENTITY_HEADER]: await signInternalIdentity(identity, DEV_INTERNAL_SECRET) },
+        headers: {
+          'content-type': 'application/json',
+          [INTERNAL_IDENTITY_HEADER]: await signInternalIdentity(identity, DEV_INTERNAL_SECRET),
+        },
         body: JSON.stringify({ query, variables }),
       });
       return ((await response.json()) as { data: Record<string, any> }).data;
@@ -124,11 +151,15 @@ describe('logs service benchmark', () => {
 
       const collecting = sampleRss(pid);
       const started = performance.now();
-      const requested = await gql(`mutation($c: ID!) { requestClusterLogs(input: { clusterId: $c }) { bundle { id } userErrors { message } } }`, { c: clusterId });
+      const requested = await gql(
+        `mutation($c: ID!) { requestClusterLogs(input: { clusterId: $c }) { bundle { id } userErrors { message } } }`,
+        { c: clusterId },
+      );
       const id = requested.requestClusterLogs.bundle.id as string;
       let bundle: { status: string; message: string | null; sizeBytes: number; downloadUrl: string };
       for (;;) {
-        bundle = (await gql(`query($id: ID!) { logBundle(id: $id) { status message sizeBytes downloadUrl } }`, { id })).logBundle;
+        bundle = (await gql(`query($id: ID!) { logBundle(id: $id) { status message sizeBytes downloadUrl } }`, { id }))
+          .logBundle;
         if (bundle.status === 'READY' || bundle.status === 'FAILED') break;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -174,7 +205,17 @@ describe('logs service benchmark', () => {
   afterAll(() => {
     if (results.length > 1) {
       console.log('\nlogs service memory against bundle size (RSS: a fresh process per size):');
-      console.table(results.map((r) => ({ linesPerLog: r.linesPerLog, uncompressed: r.uncompressed, archive: r.archive, time: r.collectAndArchive, atRest: r.rssAtRest, peakCollecting: r.rssPeakCollecting, peakDownloading: r.rssPeakDownloading })));
+      console.table(
+        results.map((r) => ({
+          linesPerLog: r.linesPerLog,
+          uncompressed: r.uncompressed,
+          archive: r.archive,
+          time: r.collectAndArchive,
+          atRest: r.rssAtRest,
+          peakCollecting: r.rssPeakCollecting,
+          peakDownloading: r.rssPeakDownloading,
+        })),
+      );
     }
   });
 });

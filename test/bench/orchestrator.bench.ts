@@ -6,11 +6,31 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { CloudProvider, ClusterNetwork, Machine } from '@fleetgraph/clouds';
-import { ClusterRepository, natsClusterRequests, Orchestrator, ProviderRegistry, type ClusterSpec } from '@fleetgraph/clusters';
-import { createBus, createLogger, createOutbox, createSqliteStore, type Bus, type Outbox, type Store } from '@fleetgraph/kit';
+import {
+  ClusterRepository,
+  natsClusterRequests,
+  Orchestrator,
+  ProviderRegistry,
+  type ClusterSpec,
+} from '@fleetgraph/clusters';
+import {
+  createBus,
+  createLogger,
+  createOutbox,
+  createSqliteStore,
+  type Bus,
+  type Outbox,
+  type Store,
+} from '@fleetgraph/kit';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { localCloudAdmin } from '@fleetgraph/local-cloud';
-import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
+import {
+  CLUSTER_EVENTS_STREAM,
+  CLUSTER_STATE_STREAM,
+  clusterConditions,
+  clusterEvent,
+  clusterLifecycle,
+} from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess, type ServiceProcess } from '../src/processes.js';
 
@@ -51,7 +71,9 @@ import { startProcess, type ServiceProcess } from '../src/processes.js';
  */
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CLUSTERS = Number(process.env.ORCHESTRATOR_BENCH_CLUSTERS ?? 1000);
-const CONCURRENCY = process.env.ORCHESTRATOR_BENCH_CONCURRENCY ? Number(process.env.ORCHESTRATOR_BENCH_CONCURRENCY) : undefined;
+const CONCURRENCY = process.env.ORCHESTRATOR_BENCH_CONCURRENCY
+  ? Number(process.env.ORCHESTRATOR_BENCH_CONCURRENCY)
+  : undefined;
 const PROFILE = process.env.ORCHESTRATOR_BENCH_PROFILE;
 const CLOUD = process.env.ORCHESTRATOR_BENCH_CLOUD === 'memory' ? 'memory' : 'local';
 const PROVISIONING_DEADLINE_MS = 200_000;
@@ -88,8 +110,20 @@ const spec = (i: number, prefix: string): ClusterSpec => ({
   profileId: 'prof-base',
   cloud: { type: 'LOCAL', region: 'local-1', credentialRef: null },
   nodePools: [
-    { name: 'control-plane', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium', availabilityZones: ['local-1a'] },
-    { name: 'workers', role: 'WORKER', count: 2, instanceType: 'm5.large', availabilityZones: ['local-1a', 'local-1b'] },
+    {
+      name: 'control-plane',
+      role: 'CONTROL_PLANE',
+      count: 1,
+      instanceType: 't3.medium',
+      availabilityZones: ['local-1a'],
+    },
+    {
+      name: 'workers',
+      role: 'WORKER',
+      count: 2,
+      instanceType: 'm5.large',
+      availabilityZones: ['local-1a', 'local-1b'],
+    },
   ],
   generation: 1,
   deletionRequested: false,
@@ -111,14 +145,35 @@ class MemoryClouds extends ProviderRegistry {
       region,
       networkId: `vpc-${clusterId}`,
       cidr: '10.0.0.0/16',
-      controlPlane: { role: 'CONTROL_PLANE', securityGroupId: `sg-${clusterId}-cp`, subnets: zones.map((zone, i) => ({ id: `subnet-${clusterId}-cp${i}`, zone, cidr: `10.0.${i}.0/24` })) },
-      workers: { role: 'WORKER', securityGroupId: `sg-${clusterId}-w`, subnets: zones.map((zone, i) => ({ id: `subnet-${clusterId}-w${i}`, zone, cidr: `10.0.${16 * (i + 1)}.0/20` })) },
+      controlPlane: {
+        role: 'CONTROL_PLANE',
+        securityGroupId: `sg-${clusterId}-cp`,
+        subnets: zones.map((zone, i) => ({ id: `subnet-${clusterId}-cp${i}`, zone, cidr: `10.0.${i}.0/24` })),
+      },
+      workers: {
+        role: 'WORKER',
+        securityGroupId: `sg-${clusterId}-w`,
+        subnets: zones.map((zone, i) => ({ id: `subnet-${clusterId}-w${i}`, zone, cidr: `10.0.${16 * (i + 1)}.0/20` })),
+      },
     }),
     createMachine: async (input) => {
       let machine = this.byToken.get(input.clientToken);
       if (!machine) {
         const { clusterId, pool, role, region, zone, instanceType, imageId } = input;
-        machine = { id: `i-${this.byToken.size + 1}`, name: input.machineName, clusterId, pool, role, region, zone, instanceType, imageId, state: 'running', launchedAt: new Date().toISOString(), tags: {} };
+        machine = {
+          id: `i-${this.byToken.size + 1}`,
+          name: input.machineName,
+          clusterId,
+          pool,
+          role,
+          region,
+          zone,
+          instanceType,
+          imageId,
+          state: 'running',
+          launchedAt: new Date().toISOString(),
+          tags: {},
+        };
         this.byToken.set(input.clientToken, machine);
         this.machines.set(clusterId, [...(this.machines.get(clusterId) ?? []), machine]);
       }
@@ -143,7 +198,8 @@ function breakdown(profile: Profiler.Profile): string[] {
   for (const n of profile.nodes) for (const child of n.children ?? []) parents.set(child, n.id);
   const component = (url: string): string | null => {
     if (!url || url.startsWith('node:')) return null;
-    if (/@smithy|@aws-sdk|@aws-crypto|fast-xml-parser|services\/clouds\//.test(url)) return 'AWS SDK and the clouds adapter (HTTP included)';
+    if (/@smithy|@aws-sdk|@aws-crypto|fast-xml-parser|services\/clouds\//.test(url))
+      return 'AWS SDK and the clouds adapter (HTTP included)';
     if (/\/nats@/.test(url)) return 'NATS client';
     if (/services\/kit\/src\/store|better-sqlite3/.test(url)) return 'store (SQLite)';
     if (/services\/clusters\//.test(url)) return 'orchestrator (services/clusters)';
@@ -154,13 +210,16 @@ function breakdown(profile: Profiler.Profile): string[] {
   for (const sample of profile.samples ?? []) {
     const leaf = nodes.get(sample)!.callFrame.functionName;
     let name: string | null = leaf === '(idle)' ? 'idle' : leaf === '(garbage collector)' ? 'garbage collector' : null;
-    for (let id: number | undefined = sample; !name && id !== undefined; id = parents.get(id)) name = component(nodes.get(id)!.callFrame.url);
+    for (let id: number | undefined = sample; !name && id !== undefined; id = parents.get(id))
+      name = component(nodes.get(id)!.callFrame.url);
     name ??= 'Node internals (sockets, timers, no caller)';
     totals.set(name, (totals.get(name) ?? 0) + 1);
   }
   const busy = (profile.samples?.length ?? 0) - (totals.get('idle') ?? 0);
   totals.delete('idle');
-  return [...totals].sort((a, b) => b[1] - a[1]).map(([name, n]) => `    ${((100 * n) / busy).toFixed(0).padStart(3)}%  ${name}`);
+  return [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, n]) => `    ${((100 * n) / busy).toFixed(0).padStart(3)}%  ${name}`);
 }
 
 describe('orchestrator benchmark', () => {
@@ -176,7 +235,14 @@ describe('orchestrator benchmark', () => {
   /** Clusters whose lifecycle event said RUNNING. */
   const running = new Set<string>();
 
-  const newOrchestrator = () => new Orchestrator({ repo, providers, requests: natsClusterRequests(bus), log, ...(CONCURRENCY ? { concurrency: CONCURRENCY } : {}) });
+  const newOrchestrator = () =>
+    new Orchestrator({
+      repo,
+      providers,
+      requests: natsClusterRequests(bus),
+      log,
+      ...(CONCURRENCY ? { concurrency: CONCURRENCY } : {}),
+    });
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -219,7 +285,11 @@ describe('orchestrator benchmark', () => {
   });
 
   /** Polls `done` every 50 ms until it holds or the deadline passes, printing `progress` every 10 s. */
-  async function until(done: () => boolean, deadlineMs: number, progress?: (seconds: number) => string): Promise<boolean> {
+  async function until(
+    done: () => boolean,
+    deadlineMs: number,
+    progress?: (seconds: number) => string,
+  ): Promise<boolean> {
     const started = Date.now();
     let printed = started;
     while (!done()) {
@@ -234,7 +304,10 @@ describe('orchestrator benchmark', () => {
   }
 
   /** Measures the orchestrator, the world and nats-server while `run` runs. */
-  async function measure(phase: string, run: () => Promise<boolean>): Promise<{ steps: number; seconds: number; lines: string[] }> {
+  async function measure(
+    phase: string,
+    run: () => Promise<boolean>,
+  ): Promise<{ steps: number; seconds: number; lines: string[] }> {
     const natsPid = natsServerPid();
     const profiler = PROFILE ? new Session() : undefined;
     if (profiler) {
@@ -294,7 +367,11 @@ describe('orchestrator benchmark', () => {
     const provisioning = await measure('provisioning', async () => {
       for (const s of specs) await repo.create(s, new Date());
       orchestrator.poke();
-      return until(() => reached() === CLUSTERS, PROVISIONING_DEADLINE_MS, (t) => `${t.toFixed(0)} s: ${reached()} running, ${orchestrator.stats.steps} steps`);
+      return until(
+        () => reached() === CLUSTERS,
+        PROVISIONING_DEADLINE_MS,
+        (t) => `${t.toFixed(0)} s: ${reached()} running, ${orchestrator.stats.steps} steps`,
+      );
     });
 
     // Twice, every cluster due at once for a drift check, taken by a fresh orchestrator. The

@@ -21,7 +21,12 @@ const vcpuLimit = Number(process.env.LOCAL_CLOUD_VCPU_LIMIT ?? 1_000_000);
 const log = createLogger('orchestrator-bench-world', 'silent');
 
 const cloud = await startLocalCloud({ dataDir: process.env.DATA_DIR, speed, vcpuLimit });
-const bus = await createBus({ url: process.env.NATS_URL, name: 'orchestrator-bench-world', log, credentials: process.env.NATS_CREDENTIALS });
+const bus = await createBus({
+  url: process.env.NATS_URL,
+  name: 'orchestrator-bench-world',
+  log,
+  credentials: process.env.NATS_CREDENTIALS,
+});
 
 // Every profile id names the same small profile: an OS, Kubernetes, a CNI and one add-on.
 bus.serve(getProfile, async ({ tenantId, projectId, id }) => {
@@ -63,7 +68,10 @@ bus.serve(resolveImage, async (r) => ({
 }));
 
 if (process.env.AGENTS === 'any') {
-  bus.serve(applyPacks, async ({ packs }) => ({ installed: packs.map((p) => ({ name: p.name, version: p.version })), failed: [] }));
+  bus.serve(applyPacks, async ({ packs }) => ({
+    installed: packs.map((p) => ({ name: p.name, version: p.version })),
+    failed: [],
+  }));
 }
 const agents = new Map();
 cloud.machineEvents.on(({ type, machine }) => {

@@ -61,13 +61,30 @@ interface Child {
 }
 
 /** Starts subscriptions.child.ts in a role (TypeScript sources, through swc-hooks.mjs). */
-async function startChild(name: string, args: string[], profile = false, extraEnv: NodeJS.ProcessEnv = {}): Promise<Child> {
+async function startChild(
+  name: string,
+  args: string[],
+  profile = false,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<Child> {
   // One directory per process: the module hooks' thread writes a profile of its own beside the main thread's.
   const cpuProf = profile && PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${name}`] : [];
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--conditions=source', '--import', new URL('./swc-hooks.mjs', import.meta.url).href, '--expose-gc', ...cpuProf, fileURLToPath(new URL('./subscriptions.child.ts', import.meta.url)), ...args],
-    { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...env, ...extraEnv, NODE_OPTIONS: '', TEST_LOG_LEVEL: env.TEST_LOG_LEVEL ?? 'silent' } },
+    [
+      '--conditions=source',
+      '--import',
+      new URL('./swc-hooks.mjs', import.meta.url).href,
+      '--expose-gc',
+      ...cpuProf,
+      fileURLToPath(new URL('./subscriptions.child.ts', import.meta.url)),
+      ...args,
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...env, ...extraEnv, NODE_OPTIONS: '', TEST_LOG_LEVEL: env.TEST_LOG_LEVEL ?? 'silent' },
+    },
   );
   const listeners = new Map<Report['type'], Set<(report: Report) => void>>();
   const on = <T extends Report['type']>(type: T, listener: (report: ReportOf<T>) => void) => {
@@ -134,7 +151,8 @@ function childPid(parent: number, command: string): number | undefined {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (comm === command && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) return Number(entry);
+      if (comm === command && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent)
+        return Number(entry);
     } catch {
       // gone meanwhile
     }
@@ -205,7 +223,10 @@ async function connectAll(contender: Contender, nats: { natsUrl: string; natsCre
   const { server, clients, name } = contender;
   const subscriptions = async () => (await server.ask({ type: 'probe', gc: false }, 'probe')).counters.subscriptions;
   // A first use of every path (query plans, JIT), so that the baseline is not the first.
-  await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, ...nats, widgets: contender.widgets.slice(0, 50), count: 100 }, 'connected');
+  await clients.ask(
+    { type: 'connect', wsUrl: server.ready.wsUrl!, ...nats, widgets: contender.widgets.slice(0, 50), count: 100 },
+    'connected',
+  );
   while ((await subscriptions()) < 100) await sleep(100);
   await clients.ask({ type: 'disconnect' }, 'disconnected');
   while ((await subscriptions()) > 0) await sleep(100);
@@ -222,7 +243,8 @@ async function connectAll(contender: Contender, nats: { natsUrl: string; natsCre
     for (;;) {
       const { counters } = await server.ask({ type: 'probe', gc: false }, 'probe');
       if (counters.subscriptions >= total) break;
-      if (Date.now() > deadline) throw new Error(`${name}: ${counters.subscriptions} of ${total} subscriptions after 240 s`);
+      if (Date.now() > deadline)
+        throw new Error(`${name}: ${counters.subscriptions} of ${total} subscriptions after 240 s`);
       await sleep(250);
     }
     connectMs += performance.now() - started;
@@ -263,7 +285,9 @@ async function connectAll(contender: Contender, nats: { natsUrl: string; natsCre
       .filter(([, space]) => space.size > 1024 * 1024)
       .map(([space, { size, used }]) => `${space.replace(/_space$/, '')} ${mib(size)}/${mib(used)}`)
       .join(', ');
-  console.log(`${name} heap spaces, committed/used: before ${spaces(before)}; half ${spaces(mid)}; all ${spaces(after)}`);
+  console.log(
+    `${name} heap spaces, committed/used: before ${spaces(before)}; half ${spaces(mid)}; all ${spaces(after)}`,
+  );
 }
 
 /**
@@ -333,19 +357,41 @@ it('should measure 10,000 subscribers through the gateway against a bare ws broa
   const natsCredentials = gatewayServer.ready.natsCredentials!;
   const natsPid = childPid(gatewayServer.pid, 'nats-server');
   const widgets = gatewayServer.ready.widgets!;
-  const [bareServer, gatewayClients, bareClients] = await Promise.all([start('bare-ws', ['bare', natsUrl], true, { NATS_CREDENTIALS: natsCredentials }), start('gateway-clients', ['clients']), start('bare-clients', ['clients'])]);
+  const [bareServer, gatewayClients, bareClients] = await Promise.all([
+    start('bare-ws', ['bare', natsUrl], true, { NATS_CREDENTIALS: natsCredentials }),
+    start('gateway-clients', ['clients']),
+    start('bare-clients', ['clients']),
+  ]);
   // Each contender its own subjects, so that one's events never reach the other.
-  const gateway: Contender = { name: 'gateway', server: gatewayServer, clients: gatewayClients, widgets: widgets.slice(0, SUBJECTS), steps: [], done: false };
-  const bare: Contender = { name: 'bare-ws', server: bareServer, clients: bareClients, widgets: widgets.slice(SUBJECTS), steps: [], done: false };
+  const gateway: Contender = {
+    name: 'gateway',
+    server: gatewayServer,
+    clients: gatewayClients,
+    widgets: widgets.slice(0, SUBJECTS),
+    steps: [],
+    done: false,
+  };
+  const bare: Contender = {
+    name: 'bare-ws',
+    server: bareServer,
+    clients: bareClients,
+    widgets: widgets.slice(SUBJECTS),
+    steps: [],
+    done: false,
+  };
   await bareServer.ask({ type: 'serve', widgets: bare.widgets }, 'served');
-  console.log(`subscriptions bench: ${fmt(SUBSCRIBERS)} subscribers over ${fmt(SUBJECTS)} subjects per server; rates ${RATES.join(', ')} events/s; ${STEP_MS / 1000} s per step`);
+  console.log(
+    `subscriptions bench: ${fmt(SUBSCRIBERS)} subscribers over ${fmt(SUBJECTS)} subjects per server; rates ${RATES.join(', ')} events/s; ${STEP_MS / 1000} s per step`,
+  );
 
   for (const contender of [gateway, bare]) await connectAll(contender, { natsUrl, natsCredentials });
   const idleStart = [cpuSeconds(gatewayServer.pid), cpuSeconds(bareServer.pid)];
   await sleep(5_000);
   gateway.idle!.cpu = (cpuSeconds(gatewayServer.pid) - idleStart[0]!) / 5;
   bare.idle!.cpu = (cpuSeconds(bareServer.pid) - idleStart[1]!) / 5;
-  console.log(`idle CPU with ${fmt(SUBSCRIBERS)} subscribers each: gateway ${pct(gateway.idle!.cpu)}, bare-ws ${pct(bare.idle!.cpu)}`);
+  console.log(
+    `idle CPU with ${fmt(SUBSCRIBERS)} subscribers each: gateway ${pct(gateway.idle!.cpu)}, bare-ws ${pct(bare.idle!.cpu)}`,
+  );
 
   for (const rate of RATES) {
     for (const contender of [gateway, bare]) if (!contender.done) await step(contender, rate, natsPid);

@@ -65,8 +65,20 @@ export type Request =
   | { type: 'stop' };
 
 export type Report =
-  | { type: 'ready'; wsUrl?: string; natsUrl?: string; natsCredentials?: string; widgets?: Widget[]; metricsUrl?: string }
-  | { type: 'probe'; memory: NodeJS.MemoryUsage; spaces: Record<string, { size: number; used: number }>; counters: Counters }
+  | {
+      type: 'ready';
+      wsUrl?: string;
+      natsUrl?: string;
+      natsCredentials?: string;
+      widgets?: Widget[];
+      metricsUrl?: string;
+    }
+  | {
+      type: 'probe';
+      memory: NodeJS.MemoryUsage;
+      spaces: Record<string, { size: number; used: number }>;
+      counters: Counters;
+    }
   | { type: 'served' }
   | { type: 'connected' }
   /** Clients: the measuring window of a step starts or ends (the benchmark reads the servers' CPU). */
@@ -109,15 +121,21 @@ function probe(counters: Counters, gc: boolean): Report {
     globalThis.gc?.();
     globalThis.gc?.();
   }
-  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]));
+  const spaces = Object.fromEntries(
+    getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]),
+  );
   return { type: 'probe', memory: process.memoryUsage(), spaces, counters };
 }
 
 async function gateway(count: number): Promise<Role> {
-  const fixture = (await import(new URL('../../gateway/src/subscriptions/widgets.fixture.js', import.meta.url).href)) as Fixture;
+  const fixture = (await import(
+    new URL('../../gateway/src/subscriptions/widgets.fixture.js', import.meta.url).href
+  )) as Fixture;
   // SUBSCRIPTIONS_BENCH_PATTERN_AT: the gateway's SUBSCRIPTION_PATTERN_CONSUMER_AT (its default when unset).
   const patternAt = process.env.SUBSCRIPTIONS_BENCH_PATTERN_AT;
-  const platform = await fixture.startWidgetsPlatform(patternAt === undefined ? {} : { patternConsumerAt: Number(patternAt) });
+  const platform = await fixture.startWidgetsPlatform(
+    patternAt === undefined ? {} : { patternConsumerAt: Number(patternAt) },
+  );
   const widgets: Widget[] = [];
   for (let t = 0; t < TENANTS; t++) {
     const tenantId = fixture.ids.tenant();
@@ -137,7 +155,8 @@ async function gateway(count: number): Promise<Role> {
       widgets,
       metricsUrl: new URL('/metrics', platform.gateway.url).href,
     },
-    handle: async (request) => (request.type === 'probe' ? probe(platform.gateway.subscriptions.stats(), request.gc) : undefined),
+    handle: async (request) =>
+      request.type === 'probe' ? probe(platform.gateway.subscriptions.stats(), request.gc) : undefined,
     stop: () => platform.stop(),
   };
 }
@@ -156,7 +175,11 @@ async function bare(natsUrl: string): Promise<Role> {
     let widgetId: string | undefined;
     counters.connections++;
     socket.on('message', (data) => {
-      const message = JSON.parse(String(data)) as { type: string; id?: string; payload?: { variables?: { id?: string } } };
+      const message = JSON.parse(String(data)) as {
+        type: string;
+        id?: string;
+        payload?: { variables?: { id?: string } };
+      };
       if (message.type === 'connection_init') socket.send('{"type":"connection_ack"}');
       else if (message.type === 'subscribe' && message.id === '1' && widgetId === undefined) {
         widgetId = String(message.payload?.variables?.id);
@@ -256,11 +279,19 @@ function clients(): Role {
         inFlight--;
         wake?.();
       };
-      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${widget.token}` } })));
+      socket.on('open', () =>
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${widget.token}` } })),
+      );
       socket.on('message', (data: Buffer) => {
         if (!acknowledged) {
           acknowledged = true;
-          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: QUERY, variables: { id: widget.widgetId } } }));
+          socket.send(
+            JSON.stringify({
+              id: '1',
+              type: 'subscribe',
+              payload: { query: QUERY, variables: { id: widget.widgetId } },
+            }),
+          );
           handshakeDone();
           return;
         }
@@ -289,7 +320,10 @@ function clients(): Role {
       for (; published < due; published++) {
         const widget = widgets[published % widgets.length]!;
         // The payload of WidgetEvent (the gateway fills `cursor`); `message` carries the publish time.
-        nc!.publish(widget.subject, encoder.encode(`{"widgetId":"${widget.widgetId}","n":${published},"message":"${now().toFixed(3)}"}`));
+        nc!.publish(
+          widget.subject,
+          encoder.encode(`{"widgetId":"${widget.widgetId}","n":${published},"message":"${now().toFixed(3)}"}`),
+        );
       }
     }, 2);
     return { published: () => published, stop: () => clearInterval(timer) };
@@ -346,7 +380,11 @@ function clients(): Role {
       switch (request.type) {
         case 'connect':
           widgets = request.widgets;
-          nc ??= await connect({ servers: request.natsUrl, name: 'subscriptions-bench-publisher', authenticator: authenticator(request.natsCredentials) });
+          nc ??= await connect({
+            servers: request.natsUrl,
+            name: 'subscriptions-bench-publisher',
+            authenticator: authenticator(request.natsCredentials),
+          });
           await subscribe(request.wsUrl, request.count);
           return { type: 'connected' };
         case 'step':
@@ -367,10 +405,19 @@ function clients(): Role {
 
 async function main() {
   const [role, ...args] = process.argv.slice(2);
-  const served = role === 'gateway' ? await gateway(Number(args[0])) : role === 'bare' ? await bare(args[0]!) : role === 'clients' ? clients() : undefined;
-  if (!served) throw new Error(`usage: subscriptions.child.ts gateway <widgets> | bare <nats-url> | clients; not ${role}`);
+  const served =
+    role === 'gateway'
+      ? await gateway(Number(args[0]))
+      : role === 'bare'
+        ? await bare(args[0]!)
+        : role === 'clients'
+          ? clients()
+          : undefined;
+  if (!served)
+    throw new Error(`usage: subscriptions.child.ts gateway <widgets> | bare <nats-url> | clients; not ${role}`);
   let stopped: Promise<void> | undefined;
-  const stop = () => (stopped ??= served.stop().catch((error: unknown) => console.error(`${role} could not stop cleanly`, error)));
+  const stop = () =>
+    (stopped ??= served.stop().catch((error: unknown) => console.error(`${role} could not stop cleanly`, error)));
   process.on('message', (request: Request) => {
     if (request.type === 'stop') {
       void stop().then(() => {

@@ -18,7 +18,13 @@ export async function resolve(specifier, context, nextResolve) {
     return await nextResolve(specifier, context);
   } catch (error) {
     const local = specifier.startsWith('./') || specifier.startsWith('../') || specifier.startsWith('file:');
-    if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !local || !specifier.endsWith('.js') || !context.parentURL?.endsWith('.ts')) throw error;
+    if (
+      error?.code !== 'ERR_MODULE_NOT_FOUND' ||
+      !local ||
+      !specifier.endsWith('.js') ||
+      !context.parentURL?.endsWith('.ts')
+    )
+      throw error;
     return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
   }
 }

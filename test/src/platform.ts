@@ -2,7 +2,16 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET, generateNatsKeys, serviceCredentials, signBearer, SUBGRAPHS, subgraphUrlVariable, type Claims } from '@fleetgraph/kit';
+import {
+  DEV_INTERNAL_SECRET,
+  DEV_JWT_SECRET,
+  generateNatsKeys,
+  serviceCredentials,
+  signBearer,
+  SUBGRAPHS,
+  subgraphUrlVariable,
+  type Claims,
+} from '@fleetgraph/kit';
 import { freePort, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { localCloudAdmin } from '@fleetgraph/local-cloud';
 import { startProcess, type ServiceProcess } from './processes.js';
@@ -35,7 +44,11 @@ export interface Platform {
   /** A bearer token for the claims, signed with the platform's JWT secret. */
   token(claims: Claims, expiresIn?: string | number): Promise<string>;
   /** POSTs an operation to the gateway. */
-  graphql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<T>>;
+  graphql<T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string,
+  ): Promise<GraphQLResponse<T>>;
   stop(): Promise<void>;
 }
 
@@ -59,7 +72,10 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const security = generateNatsKeys();
   let nats = await startNatsServer({ storeDir: natsDir, security });
   const credentials = (name: string) => serviceCredentials(security, name);
-  const envFor = async (name: string): Promise<NodeJS.ProcessEnv> => ({ ...env, NATS_CREDENTIALS: await credentials(name) });
+  const envFor = async (name: string): Promise<NodeJS.ProcessEnv> => ({
+    ...env,
+    NATS_CREDENTIALS: await credentials(name),
+  });
   const env: NodeJS.ProcessEnv = {
     NATS_URL: nats.url,
     DATA_DIR: dataDir,
@@ -94,14 +110,23 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     env.PUBLIC_URL ??= `http://127.0.0.1:${gatewayPort}/graphql`;
     // Every start is awaited, failed or not, so that a failure leaves no process running.
     // The clusters service mints its clusters' agents' credentials: it holds the account key.
-    const own = async (name: string) => ({ ...(await envFor(name)), ...(name === 'clusters' ? { NATS_ACCOUNT_SEED: security.accountSeed } : {}) });
-    const outcomes = await Promise.allSettled(SUBGRAPHS.map(async (s) => startProcess(s.name, `${root}services/${s.name}/dist/main.js`, await own(s.name))));
+    const own = async (name: string) => ({
+      ...(await envFor(name)),
+      ...(name === 'clusters' ? { NATS_ACCOUNT_SEED: security.accountSeed } : {}),
+    });
+    const outcomes = await Promise.allSettled(
+      SUBGRAPHS.map(async (s) => startProcess(s.name, `${root}services/${s.name}/dist/main.js`, await own(s.name))),
+    );
     const started = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     for (const s of started) services.set(s.name, s);
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
     const urls = Object.fromEntries(started.map((s) => [subgraphUrlVariable(s.name), s.url]));
-    const gateway = await startProcess('gateway', `${root}gateway/dist/main.js`, { ...(await envFor('gateway')), ...urls, PORT: String(gatewayPort) });
+    const gateway = await startProcess('gateway', `${root}gateway/dist/main.js`, {
+      ...(await envFor('gateway')),
+      ...urls,
+      PORT: String(gatewayPort),
+    });
     services.set('gateway', gateway);
     await waitReady(gateway.url);
   } catch (error) {
@@ -157,4 +182,3 @@ async function waitReady(graphqlUrl: string, timeoutMs = 60_000): Promise<void> 
   }
   throw new Error(`gateway not ready after ${timeoutMs} ms: ${last}`);
 }
-

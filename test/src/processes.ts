@@ -14,8 +14,16 @@ export interface ServiceProcess {
  * Starts a built service (`node <entry>`) and waits for its pino "listening" line, whose `url`
  * is where it serves (services are started with PORT=0 so the OS picks a free port).
  */
-export async function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startProcess(
+  name: string,
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 90_000,
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [entry], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   const remember = (line: string) => {
     output.push(line);
@@ -23,7 +31,10 @@ export async function startProcess(name: string, entry: string, env: NodeJS.Proc
   };
   createInterface({ input: child.stderr! }).on('line', remember);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start in ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start in ${timeoutMs} ms:\n${output.join('\n')}`)),
+      timeoutMs,
+    );
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with ${code}:\n${output.join('\n')}`));

@@ -8,7 +8,11 @@ export const seed = {
   tenant: () => unique('tenant'),
   project: () => unique('project'),
   /** A user with the given roles in projects of a tenant. */
-  user(tenantId: string, projects: Record<string, 'admin' | 'editor' | 'viewer'> = {}, extra: Partial<Claims> = {}): Claims {
+  user(
+    tenantId: string,
+    projects: Record<string, 'admin' | 'editor' | 'viewer'> = {},
+    extra: Partial<Claims> = {},
+  ): Claims {
     return { sub: unique('user'), tenantId, projects, ...extra };
   },
   /** A valid CreateClusterProfileInput, with overrides. */

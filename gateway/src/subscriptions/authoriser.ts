@@ -35,7 +35,13 @@ export interface Authoriser {
    * outlives the query that gave it. Resolves to the error that refuses the subscription, or to
    * undefined when it may start.
    */
-  authorise(asker: Asker, binding: FieldBinding, args: Record<string, unknown>, identity: Identity, requestId: string): Promise<GraphQLError | undefined>;
+  authorise(
+    asker: Asker,
+    binding: FieldBinding,
+    args: Record<string, unknown>,
+    identity: Identity,
+    requestId: string,
+  ): Promise<GraphQLError | undefined>;
   /** Authorisation queries run so far (identical ones in flight run once). */
   readonly run: number;
 }
@@ -56,7 +62,12 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
   let run = 0;
 
   /** Refuses a subscription whose entity the caller cannot read, exactly like an unknown one. */
-  async function authorise(binding: FieldBinding, args: Record<string, unknown>, identity: Identity, requestId: string): Promise<GraphQLError | undefined> {
+  async function authorise(
+    binding: FieldBinding,
+    args: Record<string, unknown>,
+    identity: Identity,
+    requestId: string,
+  ): Promise<GraphQLError | undefined> {
     const variables = Object.fromEntries(binding.authorize.variables.map((v) => [v, args[v] ?? null]));
     let result: AuthorizeResult;
     run++;
@@ -76,7 +87,9 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
     const value = result.data?.[binding.authorize.responseKey];
     if (value != null && !result.errors?.length) return undefined;
     // A failure of a service (not an answer about the entity) must not read as "not found".
-    const unavailable = result.errors?.some((e) => ['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE', undefined].includes(e.extensions?.code as string | undefined));
+    const unavailable = result.errors?.some((e) =>
+      ['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE', undefined].includes(e.extensions?.code as string | undefined),
+    );
     if (unavailable) {
       log.warn({ requestId, field: binding.field, errors: result.errors }, 'subscription authorisation query failed');
       return codedError('SERVICE_UNAVAILABLE', 'the subscription could not be authorised; retry');
@@ -96,7 +109,9 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
       const entry = { answer: Promise.resolve<GraphQLError | undefined>(undefined), askers: [asker] };
       entry.answer = limit(() =>
         // Queued while every client asking left: nothing to authorise for.
-        entry.askers.some((a) => a.live) ? authorise(binding, args, identity, requestId) : Promise.resolve(codedError('UNAUTHENTICATED', 'the connection is closing')),
+        entry.askers.some((a) => a.live)
+          ? authorise(binding, args, identity, requestId)
+          : Promise.resolve(codedError('UNAUTHENTICATED', 'the connection is closing')),
       ).finally(() => pending.delete(key));
       pending.set(key, entry);
       return entry.answer;

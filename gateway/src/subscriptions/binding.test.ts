@@ -25,7 +25,12 @@ describe('@jetstream bindings', () => {
       replay: 'CURSOR',
       cursorField: true,
       complete: undefined,
-      authorize: { query: 'query Authorize_widgetEvents($widgetId: ID!) { widget(id: $widgetId) { id } }', variables: ['widgetId'], responseKey: 'widget', entity: 'widget' },
+      authorize: {
+        query: 'query Authorize_widgetEvents($widgetId: ID!) { widget(id: $widgetId) { id } }',
+        variables: ['widgetId'],
+        responseKey: 'widget',
+        entity: 'widget',
+      },
     });
     const state = bindings.get('widgetState')!;
     expect(state).toMatchObject({ stream: 'WIDGET_STATE', replay: 'LAST', cursorField: false });
@@ -35,7 +40,10 @@ describe('@jetstream bindings', () => {
   it('should list every problem of a supergraph it cannot serve', () => {
     const broken = supergraphSdl
       .replace('widgets.v1.events.{tenantId}.{widgetId}', 'widgets.v1.events.{widgetId}.>')
-      .replace('authorize: "widget(id: $widgetId) { id }", replay: LAST', 'authorize: "widget(id: $nope) { id }", replay: LAST')
+      .replace(
+        'authorize: "widget(id: $widgetId) { id }", replay: LAST',
+        'authorize: "widget(id: $nope) { id }", replay: LAST',
+      )
       .replace('status in [DONE, FAILED]', 'status ~ DONE');
     let thrown: unknown;
     try {

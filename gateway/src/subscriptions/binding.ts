@@ -88,11 +88,18 @@ function readDirectives(supergraphSdl: string): Map<string, Record<string, unkno
   if (!name) return found;
   const typeName = subscriptionTypeName(document);
   for (const definition of document.definitions) {
-    if ((definition.kind !== Kind.OBJECT_TYPE_DEFINITION && definition.kind !== Kind.OBJECT_TYPE_EXTENSION) || definition.name.value !== typeName) continue;
+    if (
+      (definition.kind !== Kind.OBJECT_TYPE_DEFINITION && definition.kind !== Kind.OBJECT_TYPE_EXTENSION) ||
+      definition.name.value !== typeName
+    )
+      continue;
     for (const field of definition.fields ?? []) {
       const directive = field.directives?.find((d) => d.name.value === name);
       if (!directive) continue;
-      found.set(field.name.value, Object.fromEntries((directive.arguments ?? []).map((a) => [a.name.value, valueFromASTUntyped(a.value)])));
+      found.set(
+        field.name.value,
+        Object.fromEntries((directive.arguments ?? []).map((a) => [a.name.value, valueFromASTUntyped(a.value)])),
+      );
     }
   }
   return found;
@@ -108,15 +115,19 @@ function compileSubject(field: GraphQLField<unknown, unknown>, template: unknown
   for (const token of template.split('.')) {
     const placeholder = PLACEHOLDER.exec(token)?.[1];
     if (placeholder === 'tenantId') {
-      if (field.args.some((a) => a.name === 'tenantId')) problems.push(`${where}: an argument may not be called tenantId: the tenant comes from the caller's identity`);
+      if (field.args.some((a) => a.name === 'tenantId'))
+        problems.push(`${where}: an argument may not be called tenantId: the tenant comes from the caller's identity`);
       parts.push({ kind: 'tenant' });
     } else if (placeholder) {
       const arg = field.args.find((a) => a.name === placeholder);
       const type = arg && getNamedType(arg.type).name;
       if (!arg) problems.push(`${where}: subject placeholder {${placeholder}} names no argument of the field`);
-      else if (placeholder === AFTER_ARGUMENT) problems.push(`${where}: {after} is the resume cursor and cannot be part of the subject`);
+      else if (placeholder === AFTER_ARGUMENT)
+        problems.push(`${where}: {after} is the resume cursor and cannot be part of the subject`);
       else if (type !== 'ID' && type !== 'String' && !isEnumType(getNamedType(arg.type))) {
-        problems.push(`${where}: subject placeholder {${placeholder}} must be an ID, String or enum argument, not ${type}`);
+        problems.push(
+          `${where}: subject placeholder {${placeholder}} must be an ID, String or enum argument, not ${type}`,
+        );
       }
       parts.push({ kind: 'argument', name: placeholder });
     } else if (STATIC_TOKEN.test(token)) {
@@ -125,11 +136,17 @@ function compileSubject(field: GraphQLField<unknown, unknown>, template: unknown
       problems.push(`${where}: subject token "${token}" is neither a plain token nor a {placeholder}`);
     }
   }
-  if (!parts.some((p) => p.kind === 'tenant')) problems.push(`${where}: subject must contain {tenantId}, so that no event crosses tenants`);
+  if (!parts.some((p) => p.kind === 'tenant'))
+    problems.push(`${where}: subject must contain {tenantId}, so that no event crosses tenants`);
   return parts;
 }
 
-function compileAuthorize(schema: GraphQLSchema, field: GraphQLField<unknown, unknown>, selection: unknown, problems: string[]): FieldBinding['authorize'] {
+function compileAuthorize(
+  schema: GraphQLSchema,
+  field: GraphQLField<unknown, unknown>,
+  selection: unknown,
+  problems: string[],
+): FieldBinding['authorize'] {
   const where = `Subscription.${field.name}`;
   const none = { query: '', variables: [], responseKey: '', entity: '' };
   if (typeof selection !== 'string' || selection.trim() === '') {
@@ -159,8 +176,14 @@ function compileAuthorize(schema: GraphQLSchema, field: GraphQLField<unknown, un
     else definitions.push(`$${name}: ${String(arg.type)}`);
   }
   const query = `query Authorize_${field.name}${definitions.length ? `(${definitions.join(', ')})` : ''} { ${selection} }`;
-  for (const error of validate(schema, parse(query))) problems.push(`${where}: authorize is not a valid query: ${error.message}`);
-  return { query, variables: [...variables], responseKey: root.alias?.value ?? root.name.value, entity: root.name.value };
+  for (const error of validate(schema, parse(query)))
+    problems.push(`${where}: authorize is not a valid query: ${error.message}`);
+  return {
+    query,
+    variables: [...variables],
+    responseKey: root.alias?.value ?? root.name.value,
+    entity: root.name.value,
+  };
 }
 
 /**
@@ -177,11 +200,14 @@ export function readBindings(supergraphSdl: string, apiSchema: GraphQLSchema): M
     if (!field) continue;
     const where = `Subscription.${name}`;
     const replay = (args.replay ?? StreamReplay.NONE) as StreamReplay;
-    if (!(replay in StreamReplay)) problems.push(`${where}: replay must be one of ${Object.keys(StreamReplay).join(', ')}`);
-    if (typeof args.stream !== 'string' || !STATIC_TOKEN.test(args.stream)) problems.push(`${where}: stream must name a JetStream stream`);
+    if (!(replay in StreamReplay))
+      problems.push(`${where}: replay must be one of ${Object.keys(StreamReplay).join(', ')}`);
+    if (typeof args.stream !== 'string' || !STATIC_TOKEN.test(args.stream))
+      problems.push(`${where}: stream must name a JetStream stream`);
     if (replay === StreamReplay.CURSOR) {
       const after = field.args.find((a) => a.name === AFTER_ARGUMENT);
-      if (!after || getNamedType(after.type).name !== 'String') problems.push(`${where}: replay CURSOR needs an argument after: String`);
+      if (!after || getNamedType(after.type).name !== 'String')
+        problems.push(`${where}: replay CURSOR needs an argument after: String`);
     }
     let complete: Condition | undefined;
     if (args.complete != null) {

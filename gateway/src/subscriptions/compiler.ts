@@ -84,7 +84,11 @@ function conditionalRoot(document: DocumentNode): GraphQLError | undefined {
   const check = (selections: readonly SelectionNode[]): GraphQLError | undefined => {
     for (const selection of selections) {
       const directive = selection.directives?.find((d) => d.name.value === 'skip' || d.name.value === 'include');
-      if (directive) return new GraphQLError(`a subscription's root selection cannot carry @${directive.name.value}`, { nodes: [directive], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+      if (directive)
+        return new GraphQLError(`a subscription's root selection cannot carry @${directive.name.value}`, {
+          nodes: [directive],
+          extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+        });
       if (selection.kind === Kind.INLINE_FRAGMENT) {
         const found = check(selection.selectionSet.selections);
         if (found) return found;
@@ -166,30 +170,53 @@ export function createCompiler(schema: GraphQLSchema, bindings: ReadonlyMap<stri
         if (!(failure instanceof GraphQLError)) throw failure;
         invalid = [failure];
       }
-      if (invalid.length > 0) return invalid.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+      if (invalid.length > 0)
+        return invalid.map(
+          (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }),
+        );
       const operation = getOperationAST(document, payload.operationName);
-      if (!operation) return [codedError('GRAPHQL_VALIDATION_FAILED', 'the document does not name one operation to run')];
+      if (!operation)
+        return [codedError('GRAPHQL_VALIDATION_FAILED', 'the document does not name one operation to run')];
       const overLimit = shapeLimitError(document, operation);
       if (overLimit) return [overLimit];
       if (operation.operation !== 'subscription') {
         // Over the cost limit, a query is refused for that here as well (the limits are the same everywhere).
-        const variables = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}, { maxErrors: 1 });
+        const variables = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}, {
+          maxErrors: 1,
+        });
         const tooCostly = variables.coerced && costLimitError(schema, document, operation, variables.coerced);
-        return [tooCostly || codedError('BAD_USER_INPUT', 'only subscriptions are served here: send queries and mutations with POST /graphql')];
+        return [
+          tooCostly ||
+            codedError(
+              'BAD_USER_INPUT',
+              'only subscriptions are served here: send queries and mutations with POST /graphql',
+            ),
+        ];
       }
       const field = rootField(operation, document)!;
       const name = field.name.value;
       const binding = bindings.get(name);
       const definition = schema.getSubscriptionType()?.getFields()[name];
       if (!binding || !definition) return [codedError('BAD_USER_INPUT', `Subscription.${name} is not served`)];
-      const result: Compiled = { document, field, name, binding, definition, operation, selectionVariables: selectionVariables(operation, field, document) };
+      const result: Compiled = {
+        document,
+        field,
+        name,
+        binding,
+        definition,
+        operation,
+        selectionVariables: selectionVariables(operation, field, document),
+      };
       if (payload.query.length <= COMPILED_MAX_LENGTH) compiled.set(key, result);
       return result;
     },
 
     argumentsOf({ document, operation, definition, field }, payload) {
       const variables = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
-      if (variables.errors) return variables.errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'BAD_USER_INPUT' } }));
+      if (variables.errors)
+        return variables.errors.map(
+          (e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'BAD_USER_INPUT' } }),
+        );
       const tooCostly = costLimitError(schema, document, operation, variables.coerced);
       if (tooCostly) return [tooCostly];
       try {

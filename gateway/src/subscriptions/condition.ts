@@ -7,7 +7,8 @@ export type Condition = (payload: unknown) => boolean;
 
 type Literal = string | number | boolean | null;
 
-const TOKEN = /\s*(?:(\[|\]|,|==|!=)|("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*))/y;
+const TOKEN =
+  /\s*(?:(\[|\]|,|==|!=)|("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*))/y;
 
 function tokenize(source: string): string[] {
   const tokens: string[] = [];
@@ -45,7 +46,8 @@ function read(payload: unknown, path: readonly string[]): unknown {
 export function parseCondition(source: string): Condition {
   const tokens = tokenize(source);
   const [path, op, ...rest] = tokens;
-  if (!path || !/^[A-Za-z_]/.test(path) || ['true', 'false', 'null'].includes(path)) throw new SyntaxError('a condition starts with a field path');
+  if (!path || !/^[A-Za-z_]/.test(path) || ['true', 'false', 'null'].includes(path))
+    throw new SyntaxError('a condition starts with a field path');
   const keys = path.split('.');
   if (op === 'in') {
     if (rest[0] !== '[' || rest.at(-1) !== ']') throw new SyntaxError('"in" takes a list: in [A, B]');

@@ -120,7 +120,10 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     if (connection.cut) return;
     connection.cut = true;
     slowConsumers++;
-    log.warn({ user: connection.identity.userId, buffered: connection.peer.buffered }, 'closing a slow subscription consumer');
+    log.warn(
+      { user: connection.identity.userId, buffered: connection.peer.buffered },
+      'closing a slow subscription consumer',
+    );
     for (const running of [...connection.running]) running.end();
     connection.peer.cutOff(closeGraceMs);
   }
@@ -136,7 +139,11 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     connection.expiry.unref();
   }
 
-  async function preparePlan(connection: Connection, id: string, payload: SubscribePayload): Promise<Plan | readonly GraphQLError[]> {
+  async function preparePlan(
+    connection: Connection,
+    id: string,
+    payload: SubscribePayload,
+  ): Promise<Plan | readonly GraphQLError[]> {
     const current = served;
     if (!current) return [codedError('SERVICE_UNAVAILABLE', 'subscriptions are not served yet; retry')];
     const compiled = current.compiler.compile(payload);
@@ -197,10 +204,14 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
       isComplete: binding.complete,
       execute(event) {
         try {
-          return JSON.stringify(executeSync({ schema, document, rootValue: { [name]: event }, variableValues, operationName }));
+          return JSON.stringify(
+            executeSync({ schema, document, rootValue: { [name]: event }, variableValues, operationName }),
+          );
         } catch (failure) {
           log.error({ err: failure, subject }, 'could not execute a subscription selection');
-          return JSON.stringify({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+          return JSON.stringify({
+            errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
+          });
         }
       },
     };

@@ -10,4 +10,5 @@ export function codedError(code: ErrorCode, message: string): GraphQLError {
 }
 
 /** Whether a step of preparing a subscription answered with errors rather than its result. */
-export const isErrors = <T extends object>(value: T | readonly GraphQLError[]): value is readonly GraphQLError[] => Array.isArray(value);
+export const isErrors = <T extends object>(value: T | readonly GraphQLError[]): value is readonly GraphQLError[] =>
+  Array.isArray(value);

@@ -12,7 +12,13 @@ export class Consumers {
   constructor(private readonly source: EventSource) {}
 
   /** `source.consume`, tracked until the consumer exists. */
-  consume(stream: string, subject: string, startSeq: number, onMessage: (message: SourceMessage) => void, onError: (error: Error) => void): Promise<SourceConsumption> {
+  consume(
+    stream: string,
+    subject: string,
+    startSeq: number,
+    onMessage: (message: SourceMessage) => void,
+    onError: (error: Error) => void,
+  ): Promise<SourceConsumption> {
     const creation = this.source.consume(stream, subject, startSeq, onMessage, onError);
     this.starting.add(creation);
     void creation.then(
@@ -38,7 +44,8 @@ export class Consumers {
 
   /** Resolves once no consumer is being created or stopped. */
   async settled(): Promise<void> {
-    while (this.stopping.size > 0 || this.starting.size > 0) await Promise.allSettled([...this.stopping, ...this.starting]);
+    while (this.stopping.size > 0 || this.starting.size > 0)
+      await Promise.allSettled([...this.stopping, ...this.starting]);
   }
 }
 
@@ -99,7 +106,11 @@ export interface Feeds<G> {
  * message grows with the number of consumers on its stream, at the price of reading the pattern's
  * unwatched subjects too. A group keeps the feed it started with for its life.
  */
-export function createFeeds<G extends Fed<G>>(source: EventSource, consumers: Consumers, options: FeedsOptions<G>): Feeds<G> {
+export function createFeeds<G extends Fed<G>>(
+  source: EventSource,
+  consumers: Consumers,
+  options: FeedsOptions<G>,
+): Feeds<G> {
   const { patternConsumerAt, deliver, fail } = options;
   const feeds = new Map<string, PatternFeed<G>>();
   /** Groups with a consumer of their own, by pattern key. */

@@ -19,7 +19,13 @@ const matches = (filter: string, subject: string) => {
  */
 function manualSource() {
   const log: { seq: number; subject: string; n: number }[] = [];
-  const consumers: { subject: string; next: number; onMessage: (m: SourceMessage) => void; onError: (error: Error) => void; open: boolean }[] = [];
+  const consumers: {
+    subject: string;
+    next: number;
+    onMessage: (m: SourceMessage) => void;
+    onError: (error: Error) => void;
+    open: boolean;
+  }[] = [];
   let seq = 0;
   const source: EventSource & {
     publish(subject: string, n: number): number;
@@ -45,7 +51,11 @@ function manualSource() {
         if (entry.seq < consumer.next || !matches(consumer.subject, entry.subject)) continue;
         consumer.next = entry.seq + 1;
         count--;
-        consumer.onMessage({ seq: entry.seq, subject: entry.subject, data: encoder.encode(JSON.stringify({ n: entry.n })) });
+        consumer.onMessage({
+          seq: entry.seq,
+          subject: entry.subject,
+          data: encoder.encode(JSON.stringify({ n: entry.n })),
+        });
       }
     },
     drain() {
@@ -112,7 +122,11 @@ function recorder(key = 'k', cursorField = false) {
         pattern: subject.split('.').length === 2 ? 's.*' : subject,
         from,
         execution,
-        listener: { next: (result: string) => received.push(JSON.parse(result) as number), complete: () => (completed = true), error: (e: Error) => this.failures.push(e) },
+        listener: {
+          next: (result: string) => received.push(JSON.parse(result) as number),
+          complete: () => (completed = true),
+          error: (e: Error) => this.failures.push(e),
+        },
       };
     },
   };

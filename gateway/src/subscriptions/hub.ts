@@ -132,7 +132,11 @@ const decoder = new TextDecoder();
 export function createHub(source: EventSource, log: Logger, options: HubOptions = {}): Hub {
   const groups = new Map<string, Group>();
   const consumers = new Consumers(source);
-  const feeds = createFeeds<Group>(source, consumers, { patternConsumerAt: options.patternConsumerAt ?? 32, deliver: onGroupMessage, fail });
+  const feeds = createFeeds<Group>(source, consumers, {
+    patternConsumerAt: options.patternConsumerAt ?? 32,
+    deliver: onGroupMessage,
+    fail,
+  });
   let executions = 0;
   let messages = 0;
   let malformed = 0;
@@ -142,7 +146,8 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
   function parse(message: SourceMessage, subject: string): Record<string, unknown> | undefined {
     try {
       const payload = JSON.parse(decoder.decode(message.data)) as unknown;
-      if (payload !== null && typeof payload === 'object' && !Array.isArray(payload)) return payload as Record<string, unknown>;
+      if (payload !== null && typeof payload === 'object' && !Array.isArray(payload))
+        return payload as Record<string, unknown>;
     } catch {
       // reported below
     }
@@ -238,7 +243,16 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
 
   function openGroup(stream: string, subject: string, pattern: string, key: string): Group {
     const patternKey = `${stream}\u0000${pattern}`;
-    const group: Group = { key, stream, subject, patternKey, lastSeq: 0, ready: Promise.resolve(), members: new Set(), buckets: new Map() };
+    const group: Group = {
+      key,
+      stream,
+      subject,
+      patternKey,
+      lastSeq: 0,
+      ready: Promise.resolve(),
+      members: new Set(),
+      buckets: new Map(),
+    };
     feeds.open(group, pattern);
     group.ready.catch(() => closeGroup(group));
     return group;
@@ -325,7 +339,15 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     stats() {
       let watches = 0;
       for (const group of groups.values()) watches += group.members.size;
-      return { groups: groups.size, patternConsumers: feeds.patternConsumers, watches, catchingUp, executions, messages: messages + feeds.messages, malformed };
+      return {
+        groups: groups.size,
+        patternConsumers: feeds.patternConsumers,
+        watches,
+        catchingUp,
+        executions,
+        messages: messages + feeds.messages,
+        malformed,
+      };
     },
 
     async close() {

@@ -29,15 +29,45 @@ export interface SubscriptionStats {
  */
 export function createSubscriptionMetrics(stats: () => SubscriptionStats): Registry {
   const metrics = createMetricsRegistry();
-  const gauge = (name: string, help: string, read: (s: SubscriptionStats) => number) => metrics.gauge(name, help, () => read(stats()));
-  const counter = (name: string, help: string, read: (s: SubscriptionStats) => number) => metrics.counter(name, help, () => read(stats()));
-  gauge('fleetgraph_subscription_connections', 'Open graphql-ws connections that passed connection_init.', (s) => s.connections);
+  const gauge = (name: string, help: string, read: (s: SubscriptionStats) => number) =>
+    metrics.gauge(name, help, () => read(stats()));
+  const counter = (name: string, help: string, read: (s: SubscriptionStats) => number) =>
+    metrics.counter(name, help, () => read(stats()));
+  gauge(
+    'fleetgraph_subscription_connections',
+    'Open graphql-ws connections that passed connection_init.',
+    (s) => s.connections,
+  );
   gauge('fleetgraph_subscriptions_open', 'Open subscriptions.', (s) => s.subscriptions);
-  gauge('fleetgraph_subscription_nats_consumers', 'Open JetStream consumers serving subscriptions.', (s) => s.consumers);
-  counter('fleetgraph_subscription_events_delivered_total', 'Events delivered to subscribers (next frames sent).', (s) => s.delivered);
-  counter('fleetgraph_subscription_executions_total', 'Selection executions over events (one per event per distinct selection).', (s) => s.executions);
-  counter('fleetgraph_subscription_nats_messages_total', 'Messages received from JetStream for subscriptions.', (s) => s.messages);
-  counter('fleetgraph_subscription_authorisations_total', 'Authorisation queries run for subscribes (identical ones in flight run once).', (s) => s.authorisations);
-  counter('fleetgraph_subscription_slow_consumers_total', 'Connections closed because the client stopped reading.', (s) => s.slowConsumers);
+  gauge(
+    'fleetgraph_subscription_nats_consumers',
+    'Open JetStream consumers serving subscriptions.',
+    (s) => s.consumers,
+  );
+  counter(
+    'fleetgraph_subscription_events_delivered_total',
+    'Events delivered to subscribers (next frames sent).',
+    (s) => s.delivered,
+  );
+  counter(
+    'fleetgraph_subscription_executions_total',
+    'Selection executions over events (one per event per distinct selection).',
+    (s) => s.executions,
+  );
+  counter(
+    'fleetgraph_subscription_nats_messages_total',
+    'Messages received from JetStream for subscriptions.',
+    (s) => s.messages,
+  );
+  counter(
+    'fleetgraph_subscription_authorisations_total',
+    'Authorisation queries run for subscribes (identical ones in flight run once).',
+    (s) => s.authorisations,
+  );
+  counter(
+    'fleetgraph_subscription_slow_consumers_total',
+    'Connections closed because the client stopped reading.',
+    (s) => s.slowConsumers,
+  );
   return metrics.registry;
 }

@@ -15,11 +15,19 @@ const STATE = /* GraphQL */ `
 `;
 
 /** How the subscription ended, and when, or that it did not within `timeoutMs`. */
-async function ending(sub: Watcher, timeoutMs: number): Promise<{ ms: number; error?: unknown; completed: boolean } | 'still running'> {
+async function ending(
+  sub: Watcher,
+  timeoutMs: number,
+): Promise<{ ms: number; error?: unknown; completed: boolean } | 'still running'> {
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), timeoutMs)));
-  const outcome = await Promise.race([sub.done.then(() => ({ ms: Date.now() - started, error: sub.error, completed: sub.completed })), timedOut]);
+  const timedOut = new Promise<'still running'>(
+    (resolve) => (timer = setTimeout(() => resolve('still running'), timeoutMs)),
+  );
+  const outcome = await Promise.race([
+    sub.done.then(() => ({ ms: Date.now() - started, error: sub.error, completed: sub.completed })),
+    timedOut,
+  ]);
   clearTimeout(timer);
   return outcome;
 }
@@ -92,11 +100,16 @@ describe('subscriptions across a NATS outage', () => {
     const body = await response.text();
     expect(Date.now() - started).toBeLessThan(2_000);
     const next = /event: next\ndata: (.*)\n/.exec(body)?.[1];
-    expect(JSON.parse(next ?? 'null')).toEqual({ errors: [{ message: expect.stringMatching(/retry/), extensions: { code: 'SERVICE_UNAVAILABLE' } }] });
+    expect(JSON.parse(next ?? 'null')).toEqual({
+      errors: [{ message: expect.stringMatching(/retry/), extensions: { code: 'SERVICE_UNAVAILABLE' } }],
+    });
     expect(body).toContain('event: complete');
 
     await platform.startNats();
-    await eventually(() => platform.gatewayBus.connected && platform.bus.connected, 'the gateway and the publisher to reconnect');
+    await eventually(
+      () => platform.gatewayBus.connected && platform.bus.connected,
+      'the gateway and the publisher to reconnect',
+    );
 
     // The first subscribe of each kind succeeds.
     const fresh = platform.widget(tenant, project);
@@ -105,7 +118,10 @@ describe('subscriptions across a NATS outage', () => {
     const replay = watch(client, EVENTS, { id: watched, after: firstCursor });
     await platform.publishState(tenant, fresh, 'ACTIVE', 1);
     const state = watch(client, STATE, { id: fresh });
-    await eventually(() => stats().subscriptions >= before + 3 || [live, replay, state].some((s) => s.error !== undefined), 'the three subscriptions to start');
+    await eventually(
+      () => stats().subscriptions >= before + 3 || [live, replay, state].some((s) => s.error !== undefined),
+      'the three subscriptions to start',
+    );
     expect([live.error, replay.error, state.error]).toEqual([undefined, undefined, undefined]);
     const second = String(await platform.publishEvent(tenant, watched, 2));
     await platform.publishEvent(tenant, fresh, 7);
@@ -139,20 +155,28 @@ describe('subscriptions across a NATS outage', () => {
         expect(outcome).not.toBe('still running');
         const { ms, error } = outcome as { ms: number; error?: unknown };
         expect(ms).toBeLessThan(2_000);
-        expect(error).toEqual([{ message: expect.stringMatching(/retry/), extensions: { code: 'SERVICE_UNAVAILABLE' } }]);
+        expect(error).toEqual([
+          { message: expect.stringMatching(/retry/), extensions: { code: 'SERVICE_UNAVAILABLE' } },
+        ]);
       }
     } finally {
       if (!killed) process.kill(platform.nats.pid, 'SIGKILL');
       await platform.stopNats();
     }
     await platform.startNats();
-    await eventually(() => platform.gatewayBus.connected && platform.bus.connected, 'the gateway and the publisher to reconnect');
+    await eventually(
+      () => platform.gatewayBus.connected && platform.bus.connected,
+      'the gateway and the publisher to reconnect',
+    );
 
     // The same subjects at once: nothing of the failed starts is left to fail these.
     const before = stats().subscriptions;
     const live = watch(client, EVENTS, { id: events });
     const state = watch(client, STATE, { id: states });
-    await eventually(() => stats().subscriptions >= before + 2 || [live, state].some((s) => s.error !== undefined), 'the two subscriptions to start');
+    await eventually(
+      () => stats().subscriptions >= before + 2 || [live, state].some((s) => s.error !== undefined),
+      'the two subscriptions to start',
+    );
     expect([live.error, state.error]).toEqual([undefined, undefined]);
     await platform.publishEvent(tenant, events, 3);
     await Promise.all([live.until(1), state.until(1)]);

@@ -106,6 +106,10 @@ export class SsePeer implements Peer {
 
   expire(): void {
     if (!this.writable) return;
-    this.response.end(sseFrame.next(JSON.stringify({ errors: [{ message: 'Forbidden: token expired', extensions: { code: 'UNAUTHENTICATED' } }] })));
+    this.response.end(
+      sseFrame.next(
+        JSON.stringify({ errors: [{ message: 'Forbidden: token expired', extensions: { code: 'UNAUTHENTICATED' } }] }),
+      ),
+    );
   }
 }

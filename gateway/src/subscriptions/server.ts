@@ -71,7 +71,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   const { log } = options;
   const closeGraceMs = options.closeGraceMs ?? 5_000;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
-  const verify = options.verify ?? ((authorization: string | undefined) => verifyBearer(authorization, options.jwtSecret));
+  const verify =
+    options.verify ?? ((authorization: string | undefined) => verifyBearer(authorization, options.jwtSecret));
   const engine = createSubscriptionEngine({
     source: options.source,
     authorize: options.authorize,

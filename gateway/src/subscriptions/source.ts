@@ -28,7 +28,13 @@ export interface EventSource {
    * `startSeq` (inclusive) in order, then each new one, through one consumer; `onError` is called
    * once if the consumption ends on its own.
    */
-  consume(stream: string, subject: string, startSeq: number, onMessage: (message: SourceMessage) => void, onError: (error: Error) => void): Promise<SourceConsumption>;
+  consume(
+    stream: string,
+    subject: string,
+    startSeq: number,
+    onMessage: (message: SourceMessage) => void,
+    onError: (error: Error) => void,
+  ): Promise<SourceConsumption>;
   /** Consumers open right now. */
   readonly consumers: number;
   /** False while the source cannot be reached (NATS is away): new watches are refused at once then. */
@@ -106,7 +112,10 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
         return message && { seq: message.seq, subject: message.subject, data: message.data };
       } catch (error) {
         if (error instanceof EventSourceUnavailableError) throw error;
-        throw new EventSourceError(`cannot read the last message of ${subject} in ${stream}: ${(error as Error).message}`, { cause: error });
+        throw new EventSourceError(
+          `cannot read the last message of ${subject} in ${stream}: ${(error as Error).message}`,
+          { cause: error },
+        );
       }
     },
 
@@ -141,7 +150,9 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
           () => {},
         );
         if (error instanceof EventSourceUnavailableError) throw error;
-        throw new EventSourceError(`cannot consume ${subject} from ${stream}: ${(error as Error).message}`, { cause: error });
+        throw new EventSourceError(`cannot consume ${subject} from ${stream}: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       consumers++;
       let stopped: Promise<void> | undefined;
@@ -149,7 +160,11 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
         if (stopped) return;
         log.warn({ err: error, subject }, 'subscription consumer ended');
         void stop();
-        onError(new EventSourceError(`the consumer of ${subject} ended${error ? `: ${error.message}` : ''}`, { cause: error }));
+        onError(
+          new EventSourceError(`the consumer of ${subject} ended${error ? `: ${error.message}` : ''}`, {
+            cause: error,
+          }),
+        );
       });
       const stop = () =>
         (stopped ??= (async () => {

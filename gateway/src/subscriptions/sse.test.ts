@@ -10,7 +10,8 @@ import { ids, startWidgetsPlatform, type WidgetsPlatform } from './widgets.fixtu
  * Subscriptions over Server-Sent Events, against a real nats-server and gateway with the widgets
  * fixture subgraph; graphql-sse's own client speaks the protocol (distinct connections mode).
  */
-const EVENTS = 'subscription Events($id: ID!, $after: String) { widgetEvents(widgetId: $id, after: $after) { cursor n } }';
+const EVENTS =
+  'subscription Events($id: ID!, $after: String) { widgetEvents(widgetId: $id, after: $after) { cursor n } }';
 const STATE = 'subscription State($id: ID!) { widgetState(widgetId: $id) { status revision } }';
 const BUFFER_LIMIT = 256 * 1024;
 
@@ -20,7 +21,10 @@ function rawStream(url: string, headers: Record<string, string>, body?: unknown)
   let response!: IncomingMessage;
   let end!: () => void;
   const ended = new Promise<void>((resolve) => (end = resolve));
-  const request = httpRequest(url, { method: body === undefined ? 'GET' : 'POST', headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) } });
+  const request = httpRequest(url, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+  });
   const answered = new Promise<IncomingMessage>((resolve, reject) => {
     request.once('response', (r) => {
       response = r;
@@ -56,9 +60,14 @@ describe('subscriptions over SSE', () => {
   let viewer: string;
   let clients: Client[] = [];
   const stats = () => platform.gateway.subscriptions.stats();
-  const established = (count: number) => eventually(() => stats().subscriptions === count, `${count} open subscriptions`);
+  const established = (count: number) =>
+    eventually(() => stats().subscriptions === count, `${count} open subscriptions`);
   const connect = (token: string | undefined, url = streamUrl) => {
-    const client = createClient({ url, retryAttempts: 0, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+    const client = createClient({
+      url,
+      retryAttempts: 0,
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    });
     clients.push(client);
     return client;
   };
@@ -95,7 +104,9 @@ describe('subscriptions over SSE', () => {
     await established(1);
     for (let n = 81; n <= 100; n++) await platform.publishEvent(tenant, widgetId, n);
     await resumed.until(50);
-    const all = [...first.results, ...resumed.results].map((r) => r.data!.widgetEvents as { n: number; cursor: string });
+    const all = [...first.results, ...resumed.results].map(
+      (r) => r.data!.widgetEvents as { n: number; cursor: string },
+    );
     expect(all.map((e) => e.n)).toEqual(range(1, 100));
     expect(new Set(all.map((e) => e.cursor)).size).toBe(100);
   });
@@ -120,7 +131,10 @@ describe('subscriptions over SSE', () => {
     const sse = watch(connect(viewer), EVENTS, { id: widgetId });
     const ws = platform.client(viewer);
     const wsResults: unknown[] = [];
-    ws.subscribe({ query: EVENTS, variables: { id: widgetId } }, { next: (r) => void wsResults.push(r), error: () => {}, complete: () => {} });
+    ws.subscribe(
+      { query: EVENTS, variables: { id: widgetId } },
+      { next: (r) => void wsResults.push(r), error: () => {}, complete: () => {} },
+    );
     await established(2);
     expect(stats().consumers).toBe(1);
     const before = stats().executions;
@@ -137,16 +151,26 @@ describe('subscriptions over SSE', () => {
     const auth = { authorization: `Bearer ${viewer}` };
     const cases = {
       'no token': rawStream(streamUrl, accept, { query: EVENTS, variables: { id: 'w1' } }),
-      'no event-stream accept': rawStream(streamUrl, { ...auth, accept: 'application/json' }, { query: EVENTS, variables: { id: 'w1' } }),
+      'no event-stream accept': rawStream(
+        streamUrl,
+        { ...auth, accept: 'application/json' },
+        { query: EVENTS, variables: { id: 'w1' } },
+      ),
       'no query': rawStream(streamUrl, { ...auth, ...accept }, { variables: {} }),
-      'variables not an object': rawStream(`${streamUrl}?query=${encodeURIComponent(EVENTS)}&variables=%5B1%5D`, { ...auth, ...accept }),
+      'variables not an object': rawStream(`${streamUrl}?query=${encodeURIComponent(EVENTS)}&variables=%5B1%5D`, {
+        ...auth,
+        ...accept,
+      }),
       'malformed JSON': rawStream(streamUrl, { ...auth, ...accept }, '{"query": '),
     };
     const answers: Record<string, unknown> = {};
     for (const [what, stream] of Object.entries(cases)) {
       const response = await stream.answered;
       await stream.ended;
-      answers[what] = { status: response.statusCode, code: (JSON.parse(stream.text) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code };
+      answers[what] = {
+        status: response.statusCode,
+        code: (JSON.parse(stream.text) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code,
+      };
     }
     expect(answers).toEqual({
       'no token': { status: 401, code: 'UNAUTHENTICATED' },
@@ -175,7 +199,9 @@ describe('subscriptions over SSE', () => {
     }
     const notFound = `:\n\nevent: next\ndata: {"errors":[{"message":"widget not found","extensions":{"code":"BAD_USER_INPUT"}}]}\n\nevent: complete\ndata: \n\n`;
     expect(texts.slice(0, 2)).toEqual([notFound, notFound]);
-    expect(texts[2]).toMatch(/^:\n\nevent: next\ndata: \{"errors":\[\{"message":"only subscriptions are served here: send queries and mutations with POST \/graphql"/);
+    expect(texts[2]).toMatch(
+      /^:\n\nevent: next\ndata: \{"errors":\[\{"message":"only subscriptions are served here: send queries and mutations with POST \/graphql"/,
+    );
     expect(texts[2]).toMatch(/event: complete\ndata: \n\n$/);
   });
 
@@ -202,23 +228,34 @@ describe('subscriptions over SSE', () => {
   it('should end the stream with UNAUTHENTICATED when the token expires', async () => {
     const claims: Claims = { sub: 'viewer', tenantId: tenant, projects: { [project]: 'viewer' } };
     const widgetId = platform.widget(tenant, project);
-    const stream = rawStream(streamUrl, { authorization: `Bearer ${await platform.token(claims, '2s')}`, accept: 'text/event-stream' }, { query: EVENTS, variables: { id: widgetId } });
+    const stream = rawStream(
+      streamUrl,
+      { authorization: `Bearer ${await platform.token(claims, '2s')}`, accept: 'text/event-stream' },
+      { query: EVENTS, variables: { id: widgetId } },
+    );
     await established(1);
     await stream.ended;
-    expect(stream.text).toBe(`:\n\nevent: next\ndata: {"errors":[{"message":"Forbidden: token expired","extensions":{"code":"UNAUTHENTICATED"}}]}\n\n`);
+    expect(stream.text).toBe(
+      `:\n\nevent: next\ndata: {"errors":[{"message":"Forbidden: token expired","extensions":{"code":"UNAUTHENTICATED"}}]}\n\n`,
+    );
     await established(0);
   });
 
   it('should cut off a client that stops reading, keeping its buffer bounded', async () => {
     const widgetId = platform.widget(tenant, project);
-    const stream = rawStream(streamUrl, { authorization: `Bearer ${viewer}`, accept: 'text/event-stream' }, { query: 'subscription ($id: ID!) { widgetEvents(widgetId: $id) { n message } }', variables: { id: widgetId } });
+    const stream = rawStream(
+      streamUrl,
+      { authorization: `Bearer ${viewer}`, accept: 'text/event-stream' },
+      { query: 'subscription ($id: ID!) { widgetEvents(widgetId: $id) { n message } }', variables: { id: widgetId } },
+    );
     (await stream.answered).pause();
     stream.request.socket?.pause();
     await established(1);
     const message = 'x'.repeat(32 * 1024);
     const slowBefore = stats().slowConsumers;
     let published = 0;
-    while (stats().slowConsumers === slowBefore && published < 3000) await platform.publishEvent(tenant, widgetId, ++published, message);
+    while (stats().slowConsumers === slowBefore && published < 3000)
+      await platform.publishEvent(tenant, widgetId, ++published, message);
     expect(stats().slowConsumers).toBe(slowBefore + 1);
     expect(stats().maxBufferedBytes).toBeLessThanOrEqual(BUFFER_LIMIT + message.length + 1024);
     await established(0);
@@ -233,7 +270,10 @@ describe('subscriptions over SSE', () => {
     const replica = await platform.startGateway({ bufferLimitBytes: BUFFER_LIMIT });
     const widgetId = platform.widget(tenant, project);
     const sub = watch(connect(viewer, `${replica.gateway.url}/stream`), EVENTS, { id: widgetId });
-    await eventually(() => replica.gateway.subscriptions.stats().subscriptions === 1, 'the subscription on the replica');
+    await eventually(
+      () => replica.gateway.subscriptions.stats().subscriptions === 1,
+      'the subscription on the replica',
+    );
     await platform.publishEvent(tenant, widgetId, 1);
     await sub.until(1);
     await replica.close();

@@ -26,7 +26,13 @@ export interface SseTransport {
 }
 
 /** A JSON answer before any stream opens (graphql-response+json errors, as for queries). */
-function refuse(response: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+function refuse(
+  response: ServerResponse,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+) {
   response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
   response.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
 }
@@ -46,14 +52,20 @@ function sseOperation(request: IncomingMessage & { body?: unknown }): SubscribeP
       }
     }
   } else {
-    if (request.body === null || typeof request.body !== 'object' || Array.isArray(request.body)) return 'the body must be a JSON object';
+    if (request.body === null || typeof request.body !== 'object' || Array.isArray(request.body))
+      return 'the body must be a JSON object';
     raw = request.body as Record<string, unknown>;
   }
   const { query, variables, operationName } = raw;
   if (typeof query !== 'string' || query.length === 0) return 'query must be a non-empty string';
-  if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) return 'variables must be a JSON object';
+  if (variables != null && (typeof variables !== 'object' || Array.isArray(variables)))
+    return 'variables must be a JSON object';
   if (operationName != null && typeof operationName !== 'string') return 'operationName must be a string';
-  return { query, variables: (variables ?? null) as Record<string, unknown> | null, operationName: operationName ?? null };
+  return {
+    query,
+    variables: (variables ?? null) as Record<string, unknown> | null,
+    operationName: operationName ?? null,
+  };
 }
 
 /**
@@ -75,7 +87,8 @@ export function createSseTransport(engine: SubscriptionEngine, options: SseTrans
       ? setInterval(() => {
           for (const response of streams) {
             // Not after end() (writing then would throw), and not on top of frames still waiting.
-            if (!response.writableEnded && !response.destroyed && response.writableLength === 0) response.write(sseFrame.ping);
+            if (!response.writableEnded && !response.destroyed && response.writableLength === 0)
+              response.write(sseFrame.ping);
           }
         }, keepAliveMs).unref()
       : undefined;
@@ -93,7 +106,8 @@ export function createSseTransport(engine: SubscriptionEngine, options: SseTrans
     try {
       verified = await verify(request.headers.authorization);
     } catch (failure) {
-      const message = failure instanceof AuthenticationError ? `Unauthenticated: ${failure.message}` : 'Unauthenticated';
+      const message =
+        failure instanceof AuthenticationError ? `Unauthenticated: ${failure.message}` : 'Unauthenticated';
       return refuse(response, 401, 'UNAUTHENTICATED', message, { 'www-authenticate': 'Bearer' });
     }
     const payload = sseOperation(request);
@@ -131,7 +145,9 @@ export function createSseTransport(engine: SubscriptionEngine, options: SseTrans
       // by the binding's `complete` condition, or by shutdown (see close: no `complete` then).
       if (!engine.closing) finish();
     } catch (failure) {
-      finish([failure instanceof GraphQLError ? failure : codedError('INTERNAL_SERVER_ERROR', 'Internal server error')]);
+      finish([
+        failure instanceof GraphQLError ? failure : codedError('INTERNAL_SERVER_ERROR', 'Internal server error'),
+      ]);
     }
   }
 

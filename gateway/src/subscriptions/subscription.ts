@@ -118,7 +118,14 @@ export class Subscription implements Running, Listener, AsyncIterableIterator<ne
       return this;
     }
     try {
-      const watch = await host.hub.watch({ stream: plan.compiled.binding.stream, subject: plan.subject, pattern: plan.compiled.binding.pattern, from: plan.from, execution: this.execution, listener: this });
+      const watch = await host.hub.watch({
+        stream: plan.compiled.binding.stream,
+        subject: plan.subject,
+        pattern: plan.compiled.binding.pattern,
+        from: plan.from,
+        execution: this.execution,
+        listener: this,
+      });
       this.watch = watch;
       // Ended (the connection dropped, or LAST delivered a final state) while the watch was starting.
       if (this.ended) watch.close();
@@ -129,11 +136,17 @@ export class Subscription implements Running, Listener, AsyncIterableIterator<ne
     } catch (failure) {
       // NATS away: expected during an outage, and said so to the client (retry once it is back).
       if (failure instanceof EventSourceUnavailableError) {
-        host.log.warn({ requestId: plan.requestId, subject: plan.subject }, 'subscription refused: NATS is unreachable');
+        host.log.warn(
+          { requestId: plan.requestId, subject: plan.subject },
+          'subscription refused: NATS is unreachable',
+        );
         this.end(codedError('SERVICE_UNAVAILABLE', failure.message));
         return this;
       }
-      host.log.error({ err: failure, requestId: plan.requestId, subject: plan.subject }, 'subscription could not start');
+      host.log.error(
+        { err: failure, requestId: plan.requestId, subject: plan.subject },
+        'subscription could not start',
+      );
       this.end(codedError('SERVICE_UNAVAILABLE', 'the subscription could not start; retry'));
     }
     return this;
@@ -182,7 +195,10 @@ export class Subscription implements Running, Listener, AsyncIterableIterator<ne
 
   /** As the hub's listener: the event source failed. */
   error(failure: Error): void {
-    this.host.log.warn({ err: failure, requestId: this.plan.requestId, subject: this.plan.subject }, 'subscription event source failed');
+    this.host.log.warn(
+      { err: failure, requestId: this.plan.requestId, subject: this.plan.subject },
+      'subscription event source failed',
+    );
     this.end(codedError('SERVICE_UNAVAILABLE', 'the event stream failed; subscribe again (with your last cursor)'));
   }
 

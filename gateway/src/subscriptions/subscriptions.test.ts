@@ -39,7 +39,8 @@ describe('subscriptions through the gateway', () => {
     clients.push(client);
     return client;
   };
-  const established = (count: number) => eventually(() => stats().subscriptions === count, `${count} open subscriptions`);
+  const established = (count: number) =>
+    eventually(() => stats().subscriptions === count, `${count} open subscriptions`);
 
   beforeAll(async () => {
     platform = await startWidgetsPlatform({ bufferLimitBytes: BUFFER_LIMIT, closeGraceMs: 10_000 });
@@ -64,7 +65,11 @@ describe('subscriptions through the gateway', () => {
     expect.assertions(2);
     const widgetId = platform.widget(tenant, project);
     const otherWidget = platform.widget(tenant, project);
-    const sub = watch(connect(viewer), `subscription ($id: ID!) { e: widgetEvents(widgetId: $id) { count: n cursor, __typename } }`, { id: widgetId });
+    const sub = watch(
+      connect(viewer),
+      `subscription ($id: ID!) { e: widgetEvents(widgetId: $id) { count: n cursor, __typename } }`,
+      { id: widgetId },
+    );
     await established(1);
     await platform.publishEvent(tenant, otherWidget, 99);
     const first = await platform.publishEvent(tenant, widgetId, 1);
@@ -144,7 +149,10 @@ describe('subscriptions through the gateway', () => {
   it('should refuse a foreign tenant, a caller without a role and an unknown widget alike', async () => {
     const widgetId = platform.widget(tenant, project);
     const callers: Record<string, [Claims, string]> = {
-      'foreign tenant': [{ sub: 'x', tenantId: ids.tenant(), tenantAdmin: true, projects: { [project]: 'admin' } }, widgetId],
+      'foreign tenant': [
+        { sub: 'x', tenantId: ids.tenant(), tenantAdmin: true, projects: { [project]: 'admin' } },
+        widgetId,
+      ],
       'no role in the project': [{ sub: 'y', tenantId: tenant, projects: { [otherProject]: 'admin' } }, widgetId],
       'unknown widget': [{ sub: 'viewer', tenantId: tenant, projects: { [project]: 'viewer' } }, 'wdoesnotexist'],
     };
@@ -155,7 +163,11 @@ describe('subscriptions through the gateway', () => {
       refusals[who] = { error: sub.error, results: sub.results };
     }
     const notFound = { error: [{ message: 'widget not found', extensions: { code: 'BAD_USER_INPUT' } }], results: [] };
-    expect(refusals).toEqual({ 'foreign tenant': notFound, 'no role in the project': notFound, 'unknown widget': notFound });
+    expect(refusals).toEqual({
+      'foreign tenant': notFound,
+      'no role in the project': notFound,
+      'unknown widget': notFound,
+    });
 
     // The same widget, for a tenant admin of its own tenant:
     const admin = await platform.token({ sub: 'admin', tenantId: tenant, tenantAdmin: true });
@@ -174,10 +186,22 @@ describe('subscriptions through the gateway', () => {
       [EVENTS, { id: 'a.b' }, 'widgetId must be a plain id: letters, digits, "-" and "_"'],
       [EVENTS, {}, 'Variable "$id" of required type "ID!" was not provided.'],
       ['subscription { widgetEvents(widgetId: "x") { nope } }', {}, 'Cannot query field "nope" on type "WidgetEvent".'],
-      ['{ widget(id: "x") { id } }', {}, 'only subscriptions are served here: send queries and mutations with POST /graphql'],
+      [
+        '{ widget(id: "x") { id } }',
+        {},
+        'only subscriptions are served here: send queries and mutations with POST /graphql',
+      ],
       // Whether it watches anything cannot depend on a variable (graphql-js 16 would throw on this one).
-      ['subscription ($id: ID!, $on: Boolean!) { ... @include(if: $on) { widgetEvents(widgetId: $id) { n } } }', { id: widgetId, on: true }, "a subscription's root selection cannot carry @include"],
-      ['subscription ($id: ID!) { widgetEvents(widgetId: $id) @skip(if: false) { n } }', { id: widgetId }, "a subscription's root selection cannot carry @skip"],
+      [
+        'subscription ($id: ID!, $on: Boolean!) { ... @include(if: $on) { widgetEvents(widgetId: $id) { n } } }',
+        { id: widgetId, on: true },
+        "a subscription's root selection cannot carry @include",
+      ],
+      [
+        'subscription ($id: ID!) { widgetEvents(widgetId: $id) @skip(if: false) { n } }',
+        { id: widgetId },
+        "a subscription's root selection cannot carry @skip",
+      ],
     ] as const;
     const messages: string[] = [];
     for (const [query, variables] of cases) {
@@ -262,7 +286,9 @@ describe('subscriptions through the gateway', () => {
     try {
       const sub = watch(connect(viewer, replica.wsUrl), EVENTS, { id: platform.widget(tenant, project) });
       await sub.done;
-      expect(sub.error).toEqual([{ message: 'the subscription could not be authorised; retry', extensions: { code: 'SERVICE_UNAVAILABLE' } }]);
+      expect(sub.error).toEqual([
+        { message: 'the subscription could not be authorised; retry', extensions: { code: 'SERVICE_UNAVAILABLE' } },
+      ]);
       expect(replica.gateway.subscriptions.stats()).toMatchObject({ subscriptions: 0, consumers: 0 });
     } finally {
       await replica.close();
@@ -290,7 +316,9 @@ describe('subscriptions through the gateway', () => {
     const widgetId = platform.widget(tenant, project);
     const socket = new WebSocket(platform.wsUrl, 'graphql-transport-ws');
     let frames = 0;
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     socket.on('message', () => frames++);
     await new Promise((resolve) => socket.once('open', resolve));
     socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${viewer}` } }));
@@ -319,7 +347,11 @@ describe('subscriptions through the gateway', () => {
   });
 
   it('should leave no consumer behind when clients disconnect, as /metrics shows', async () => {
-    const widgets = [platform.widget(tenant, project), platform.widget(tenant, project), platform.widget(tenant, project)];
+    const widgets = [
+      platform.widget(tenant, project),
+      platform.widget(tenant, project),
+      platform.widget(tenant, project),
+    ];
     for (const id of widgets) watch(connect(viewer), EVENTS, { id });
     watch(connect(viewer), EVENTS, { id: widgets[0] });
     await established(4);
@@ -330,7 +362,10 @@ describe('subscriptions through the gateway', () => {
 
     await Promise.all(clients.map((c) => c.dispose()));
     await eventually(async () => (await platform.consumerCount('WIDGET_EVENTS')) === 0, 'no consumer on the stream');
-    await eventually(async () => (await platform.metric('fleetgraph_subscription_nats_consumers')) === 0, 'the consumers gauge at 0');
+    await eventually(
+      async () => (await platform.metric('fleetgraph_subscription_nats_consumers')) === 0,
+      'the consumers gauge at 0',
+    );
     expect(await platform.metric('fleetgraph_subscriptions_open')).toBe(0);
     expect(await platform.metric('fleetgraph_subscription_connections')).toBe(0);
   });
@@ -341,7 +376,10 @@ describe('subscriptions through the gateway', () => {
     const client = connect(viewer, replica.wsUrl);
     const closed = closeOf(client);
     const first = watch(client, EVENTS, { id: widgetId });
-    await eventually(() => replica.gateway.subscriptions.stats().subscriptions === 1, 'the subscription on the replica');
+    await eventually(
+      () => replica.gateway.subscriptions.stats().subscriptions === 1,
+      'the subscription on the replica',
+    );
     for (let n = 1; n <= 20; n++) await platform.publishEvent(tenant, widgetId, n);
     await first.until(20);
     await replica.close();
@@ -349,7 +387,10 @@ describe('subscriptions through the gateway', () => {
     expect(replica.gateway.subscriptions.stats()).toMatchObject({ subscriptions: 0, connections: 0, consumers: 0 });
 
     for (let n = 21; n <= 40; n++) await platform.publishEvent(tenant, widgetId, n);
-    const resumed = watch(connect(viewer), EVENTS, { id: widgetId, after: first.results.at(-1)!.data!.widgetEvents.cursor });
+    const resumed = watch(connect(viewer), EVENTS, {
+      id: widgetId,
+      after: first.results.at(-1)!.data!.widgetEvents.cursor,
+    });
     await resumed.until(20);
     expect([...first.results, ...resumed.results].map((r) => r.data!.widgetEvents.n)).toEqual(range(1, 40));
   });
@@ -361,7 +402,11 @@ describe('subscriptions through the gateway', () => {
       const foreignTenant = ids.tenant();
       const foreignProject = ids.project();
       const foreignWidget = platform.widget(foreignTenant, foreignProject);
-      const foreign = await platform.token({ sub: 'foreign', tenantId: foreignTenant, projects: { [foreignProject]: 'viewer' } });
+      const foreign = await platform.token({
+        sub: 'foreign',
+        tenantId: foreignTenant,
+        projects: { [foreignProject]: 'viewer' },
+      });
       const subs = widgets.map((id) => watch(connect(viewer, replica.wsUrl), EVENTS, { id }));
       const foreignSub = watch(connect(foreign, replica.wsUrl), EVENTS, { id: foreignWidget });
       await eventually(() => replicaStats().subscriptions === 6, 'six subscriptions on the replica');
@@ -376,7 +421,8 @@ describe('subscriptions through the gateway', () => {
         await platform.publishEvent(foreignTenant, foreignWidget, 1000 + n);
       }
       await Promise.all([...subs, foreignSub].map((sub) => sub.until(20)));
-      for (const [i, sub] of subs.entries()) expect(sub.results.map((r) => r.data!.widgetEvents.n)).toEqual(range(i * 100 + 1, i * 100 + 20));
+      for (const [i, sub] of subs.entries())
+        expect(sub.results.map((r) => r.data!.widgetEvents.n)).toEqual(range(i * 100 + 1, i * 100 + 20));
       expect(foreignSub.results.map((r) => r.data!.widgetEvents.n)).toEqual(range(1001, 1020));
 
       // A cursor on a subject read through the pattern: its retained events after it, then live, no gap or duplicate.
@@ -389,7 +435,10 @@ describe('subscriptions through the gateway', () => {
       expect(resumed.results.map((r) => r.data!.widgetEvents.n)).toEqual(range(411, 425));
       await Promise.all(clients.map((c) => c.dispose()));
       clients = [];
-      await eventually(() => replicaStats().consumers === 0 && replicaStats().subscriptions === 0, 'no consumer left on the replica');
+      await eventually(
+        () => replicaStats().consumers === 0 && replicaStats().subscriptions === 0,
+        'no consumer left on the replica',
+      );
     } finally {
       await replica.close();
     }

@@ -1,6 +1,14 @@
 import type { Server as HttpServer } from 'node:http';
 import { AuthenticationError, type Logger, type VerifiedBearer } from '@fleetgraph/kit/core';
-import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, handleProtocols, makeServer, MessageType, type ServerOptions, type WebSocket as GraphqlWsSocket } from 'graphql-ws';
+import {
+  CloseCode,
+  DEPRECATED_GRAPHQL_WS_PROTOCOL,
+  handleProtocols,
+  makeServer,
+  MessageType,
+  type ServerOptions,
+  type WebSocket as GraphqlWsSocket,
+} from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { SubscriptionEngine } from './engine.js';
 import { codedError, isErrors } from './errors.js';
@@ -31,7 +39,11 @@ export interface GraphqlWsOptions {
 const KEEP_ALIVE_SLICES = 120;
 
 /** Messages only a server sends: a client sending one breaks the protocol. */
-const SERVER_ONLY_TYPES: ReadonlySet<string> = new Set([MessageType.ConnectionAck, MessageType.Next, MessageType.Error]);
+const SERVER_ONLY_TYPES: ReadonlySet<string> = new Set([
+  MessageType.ConnectionAck,
+  MessageType.Next,
+  MessageType.Error,
+]);
 
 /** The type of a message only a server may send, if `text` is one (anything else is graphql-ws's to judge). */
 function serverOnlyType(text: string): string | undefined {
@@ -85,11 +97,18 @@ class ServedSocket implements GraphqlWsSocket {
  * socket only, not the upgrade request (its headers are not needed once the socket is open).
  * The server's `handleProtocols` must be graphql-ws's (`handleProtocols` from 'graphql-ws').
  */
-export function useGraphqlWs(options: ServerOptions<{ authorization?: unknown }, SocketExtra>, wss: WebSocketServer, transport: GraphqlWsOptions): { dispose(): Promise<void> } {
+export function useGraphqlWs(
+  options: ServerOptions<{ authorization?: unknown }, SocketExtra>,
+  wss: WebSocketServer,
+  transport: GraphqlWsOptions,
+): { dispose(): Promise<void> } {
   const { log, production } = transport;
   const server = makeServer(options);
   const connections = new Map<WebSocket, ServedSocket>();
-  const reason = (error: unknown) => (production ? 'Internal server error' : (error instanceof Error ? error.message : String(error)).slice(0, 120) || 'Internal server error');
+  const reason = (error: unknown) =>
+    production
+      ? 'Internal server error'
+      : (error instanceof Error ? error.message : String(error)).slice(0, 120) || 'Internal server error';
 
   function onPong(this: WebSocket) {
     const connection = connections.get(this);
@@ -209,7 +228,12 @@ export interface GraphqlWsTransport {
  */
 export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTransportOptions): GraphqlWsTransport {
   const { log, verify, maxSubscriptionsPerConnection: maxPerConnection } = options;
-  const wss = new WebSocketServer({ server: options.server, path: options.path, maxPayload: options.maxMessageBytes, handleProtocols });
+  const wss = new WebSocketServer({
+    server: options.server,
+    path: options.path,
+    maxPayload: options.maxMessageBytes,
+    handleProtocols,
+  });
 
   const graphqlWs = useGraphqlWs(
     {
@@ -224,7 +248,10 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
         try {
           verified = await verify(typeof authorization === 'string' ? authorization : undefined);
         } catch (failure) {
-          socket.close(SubscriptionCloseCode.Forbidden, failure instanceof AuthenticationError ? `Forbidden: ${failure.message}` : 'Forbidden');
+          socket.close(
+            SubscriptionCloseCode.Forbidden,
+            failure instanceof AuthenticationError ? `Forbidden: ${failure.message}` : 'Forbidden',
+          );
           return false;
         }
         if (socket.readyState !== WebSocket.OPEN) return false;
@@ -243,7 +270,12 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
         }
         const plan = await engine.prepare(connection, id, payload);
         if (isErrors(plan)) return plan;
-        return { schema: plan.served.schema, document: plan.compiled.document, operationName: payload.operationName, contextValue: plan };
+        return {
+          schema: plan.served.schema,
+          document: plan.compiled.document,
+          operationName: payload.operationName,
+          contextValue: plan,
+        };
       },
       subscribe: (args) => engine.subscribe(args.contextValue as Plan),
     },
@@ -253,7 +285,9 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
 
   return {
     async close(graceMs) {
-      const disposed = Promise.resolve(graphqlWs.dispose()).catch((failure: unknown) => log.warn({ err: failure }, 'graphql-ws did not stop cleanly'));
+      const disposed = Promise.resolve(graphqlWs.dispose()).catch((failure: unknown) =>
+        log.warn({ err: failure }, 'graphql-ws did not stop cleanly'),
+      );
       const grace = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([disposed, grace]);
       for (const socket of wss.clients) socket.terminate();

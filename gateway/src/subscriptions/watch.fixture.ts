@@ -45,7 +45,9 @@ export function watch(client: SubscribingClient, query: string, variables: Recor
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`got ${watcher.results.length} of ${count} results (error: ${JSON.stringify(watcher.error)})`));
+          reject(
+            new Error(`got ${watcher.results.length} of ${count} results (error: ${JSON.stringify(watcher.error)})`),
+          );
         }, timeoutMs);
         if (!check()) waiters.add(check);
       });
@@ -76,7 +78,11 @@ export function watch(client: SubscribingClient, query: string, variables: Recor
   return watcher;
 }
 
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -87,7 +87,10 @@ class WidgetResolver {
     authorize: 'widget(id: $widgetId) { id }',
     replay: 'CURSOR',
   })
-  widgetEvents(@Arg('widgetId', () => ID) _widgetId: string, @Arg('after', () => String, { nullable: true }) _after?: string): WidgetEvent {
+  widgetEvents(
+    @Arg('widgetId', () => ID) _widgetId: string,
+    @Arg('after', () => String, { nullable: true }) _after?: string,
+  ): WidgetEvent {
     throw new GatewayExecutedFieldError('widgetEvents');
   }
 
@@ -116,7 +119,12 @@ export const widgetEvent = defineEvent({
 export const widgetState = defineEvent({
   prefix: 'widgets.v1.state',
   stream: 'WIDGET_STATE',
-  schema: z.object({ tenantId: z.string(), widgetId: z.string(), status: z.enum(['ACTIVE', 'DONE', 'FAILED']), revision: z.number().int() }),
+  schema: z.object({
+    tenantId: z.string(),
+    widgetId: z.string(),
+    status: z.enum(['ACTIVE', 'DONE', 'FAILED']),
+    revision: z.number().int(),
+  }),
   keys: ['tenantId', 'widgetId'] as const,
 });
 
@@ -148,7 +156,9 @@ export interface WidgetsPlatform {
   gateway: RunningGateway;
   wsUrl: string;
   /** Starts one more gateway on the same NATS and subgraph (another replica). */
-  startGateway(options?: GatewayOptions['subscriptions']): Promise<{ gateway: RunningGateway; wsUrl: string; close(): Promise<void> }>;
+  startGateway(
+    options?: GatewayOptions['subscriptions'],
+  ): Promise<{ gateway: RunningGateway; wsUrl: string; close(): Promise<void> }>;
   /** Stores a widget and returns its id. */
   widget(tenantId: string, projectId: string): string;
   token(claims: Claims, expiresIn?: string | number): Promise<string>;
@@ -170,7 +180,9 @@ export interface WidgetsPlatform {
 
 export const ids = { tenant: () => `t${id()}`, project: () => `p${id()}` };
 
-export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscriptions'] = {}): Promise<WidgetsPlatform> {
+export async function startWidgetsPlatform(
+  subscriptions: GatewayOptions['subscriptions'] = {},
+): Promise<WidgetsPlatform> {
   const log = createLogger('widgets-test', process.env.TEST_LOG_LEVEL ?? 'silent');
   // The JetStream data outlives a restart of the server (stopNats, startNats).
   const natsDir = await mkdtemp(join(tmpdir(), 'fleetgraph-widgets-nats-'));
@@ -179,7 +191,12 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
   const buses: Bus[] = [];
   const closers: (() => Promise<unknown>)[] = [];
   const clients = new Set<Client>();
-  const bus = await createBus({ url: nats.url, name: 'publisher', log, credentials: await nats.credentials('publisher') });
+  const bus = await createBus({
+    url: nats.url,
+    name: 'publisher',
+    log,
+    credentials: await nats.credentials('publisher'),
+  });
   buses.push(bus);
   await bus.ensureStreams(WIDGET_STREAMS);
 
@@ -199,7 +216,12 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
 
   const gatewayBuses = new Map<RunningGateway, Bus>();
   const start = async (options: GatewayOptions['subscriptions'] = subscriptions) => {
-    const gatewayBus = await createBus({ url: nats.url, name: 'gateway', log, credentials: await nats.credentials('gateway') });
+    const gatewayBus = await createBus({
+      url: nats.url,
+      name: 'gateway',
+      log,
+      credentials: await nats.credentials('gateway'),
+    });
     buses.push(gatewayBus);
     const gateway = await startGateway({
       supergraphSdl,
@@ -265,7 +287,12 @@ export async function startWidgetsPlatform(subscriptions: GatewayOptions['subscr
     async drained() {
       await eventually(async () => {
         const s = main.gateway.subscriptions.stats();
-        return s.subscriptions === 0 && s.connections === 0 && s.consumers === 0 && (await platform.consumerCount('WIDGET_EVENTS')) === 0;
+        return (
+          s.subscriptions === 0 &&
+          s.connections === 0 &&
+          s.consumers === 0 &&
+          (await platform.consumerCount('WIDGET_EVENTS')) === 0
+        );
       }, 'every subscription, connection and consumer to be gone');
     },
     async metric(name, gateway = main.gateway) {

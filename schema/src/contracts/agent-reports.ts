@@ -23,7 +23,13 @@ import { conditionStatuses, nodeRoles } from './clusters.js';
  */
 
 /** The condition types every node reports (Kubernetes node conditions). Others (node-problem-detector's) may follow. */
-export const nodeConditionTypes = ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable'] as const;
+export const nodeConditionTypes = [
+  'Ready',
+  'MemoryPressure',
+  'DiskPressure',
+  'PIDPressure',
+  'NetworkUnavailable',
+] as const;
 export const serviceTypes = ['LOAD_BALANCER', 'NODE_PORT'] as const;
 export const observationSources = ['simulated', 'kubernetes'] as const;
 

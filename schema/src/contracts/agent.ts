@@ -16,7 +16,12 @@ export const BOOTSTRAP_PATHS = {
 } as const;
 
 /** The keys of the agent's Secret, which the agent reads as environment variables (services/agent/src/env.ts). */
-export const AGENT_SECRET_KEYS = { natsUrl: 'NATS_URL', clusterId: 'CLUSTER_ID', tenantId: 'TENANT_ID', natsCredentials: 'NATS_CREDENTIALS' } as const;
+export const AGENT_SECRET_KEYS = {
+  natsUrl: 'NATS_URL',
+  clusterId: 'CLUSTER_ID',
+  tenantId: 'TENANT_ID',
+  natsCredentials: 'NATS_CREDENTIALS',
+} as const;
 
 /** Every subject of one cluster's agent: its reports, its commands, its log streams, its credentials. */
 export const AGENT_SUBJECT_PREFIX = 'agent.v1';
@@ -39,7 +44,10 @@ export function agentPermissions(clusterId: string): NatsPermissions {
  * cluster is deleted: its agent is refused once its JWT expires.
  */
 export const renewAgentCredentials = defineRequest('agent.v1.{clusterId}.credentials', {
-  request: z.object({ clusterId: z.string().min(1).max(128), publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'a NATS user public key') }),
+  request: z.object({
+    clusterId: z.string().min(1).max(128),
+    publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'a NATS user public key'),
+  }),
   reply: z.object({ jwt: z.string().min(1), expiresAt: z.string() }),
 });
 
@@ -49,7 +57,12 @@ export const renewAgentCredentials = defineRequest('agent.v1.{clusterId}.credent
  * that failed. Served by the agent of that cluster only.
  */
 export const applyPacks = defineRequest('agent.v1.{clusterId}.apply-packs', {
-  request: z.object({ clusterId: z.string().min(1), tenantId: z.string().min(1), generation: z.number().int(), packs: z.array(packLayerSchema) }),
+  request: z.object({
+    clusterId: z.string().min(1),
+    tenantId: z.string().min(1),
+    generation: z.number().int(),
+    packs: z.array(packLayerSchema),
+  }),
   reply: z.object({
     installed: z.array(z.object({ name: z.string(), version: z.string() })),
     failed: z.array(z.object({ name: z.string(), version: z.string(), message: z.string() })),

@@ -53,7 +53,12 @@ export const resolveImage = defineRequest('images.v1.resolve', {
 });
 
 // Only event subjects: a stream that captured request subjects would answer requests with its PubAck.
-export const IMAGES_STREAM: StreamDef = { name: 'IMAGES', subjects: ['images.v1.status.>'], maxAgeMs: 7 * 24 * 3600_000, maxMsgsPerSubject: 100 };
+export const IMAGES_STREAM: StreamDef = {
+  name: 'IMAGES',
+  subjects: ['images.v1.status.>'],
+  maxAgeMs: 7 * 24 * 3600_000,
+  maxMsgsPerSubject: 100,
+};
 
 /** `images.v1.status.<tenantId>.<imageId>`: an image changed status (tenantId `public` for the catalogue). */
 export const imageStatusChanged = defineEvent({

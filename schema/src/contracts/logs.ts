@@ -41,7 +41,11 @@ export type LogParts = z.infer<typeof logPartsSchema>;
  * requested part: `kube-system/<pod>/<container>.log`, `fleetgraph-system/<pod>/<container>.log`,
  * `nodes/<node>/{agent,system,cloud-init}.log`.
  */
-export const LOG_PART_FOLDERS = { kubeSystem: 'kube-system', namespaceLogs: PLATFORM_NAMESPACE, nodeLogs: 'nodes' } as const satisfies Record<keyof LogParts, string>;
+export const LOG_PART_FOLDERS = {
+  kubeSystem: 'kube-system',
+  namespaceLogs: PLATFORM_NAMESPACE,
+  nodeLogs: 'nodes',
+} as const satisfies Record<keyof LogParts, string>;
 
 /** The node logs every node contributes, as file names under `nodes/<node>/`. */
 export const NODE_LOG_FILES = ['agent.log', 'system.log', 'cloud-init.log'] as const;
@@ -105,7 +109,11 @@ export const collectLogs = defineRequest('agent.v1.{clusterId}.collect-logs', {
       /** Messages the agent may send beyond the last one the logs service consumed. */
       window: z.number().int().min(1).max(256),
       /** Largest `data` of a file message, in UTF-16 code units (about bytes for log text). */
-      chunkBytes: z.number().int().min(1024).max(256 * 1024),
+      chunkBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(256 * 1024),
     }),
   }),
   reply: z.object({
@@ -192,7 +200,14 @@ export type ManifestResource = z.infer<typeof manifestResourceSchema>;
 export type ManifestKind = ManifestResource['kind'];
 
 /** The order in which the agent sends the resources, and in which Manifest.yaml lists them. */
-export const MANIFEST_KINDS = ['CustomResourceDefinition', 'Deployment', 'Pod', 'ConfigMap', 'Event', 'Node'] as const satisfies readonly ManifestKind[];
+export const MANIFEST_KINDS = [
+  'CustomResourceDefinition',
+  'Deployment',
+  'Pod',
+  'ConfigMap',
+  'Event',
+  'Node',
+] as const satisfies readonly ManifestKind[];
 
 const seq = z.number().int().min(1);
 

@@ -46,7 +46,11 @@ export const listProfileVersions = defineRequest('profiles.v1.versions', {
 });
 
 // Only event subjects: a stream that captured request subjects would answer requests with its PubAck.
-export const PROFILES_STREAM: StreamDef = { name: 'PROFILES', subjects: ['profiles.v1.created.>'], maxAgeMs: 30 * 24 * 3600_000 };
+export const PROFILES_STREAM: StreamDef = {
+  name: 'PROFILES',
+  subjects: ['profiles.v1.created.>'],
+  maxAgeMs: 30 * 24 * 3600_000,
+};
 
 /** `profiles.v1.created.<tenantId>.<projectId>`: a profile version was created. */
 export const profileCreated = defineEvent({

@@ -33,7 +33,11 @@ export const packsPart: AgentPart = ({ bus, clusterId, tenantId, source, log }) 
     applyPacks,
     async (request) => {
       // A command naming another tenant is not for this cluster.
-      if (request.tenantId !== tenantId) return { installed: [], failed: request.packs.map((p) => ({ name: p.name, version: p.version, message: 'not this cluster' })) };
+      if (request.tenantId !== tenantId)
+        return {
+          installed: [],
+          failed: request.packs.map((p) => ({ name: p.name, version: p.version, message: 'not this cluster' })),
+        };
       const result = await source.applyPacks(request.packs);
       log.info({ clusterId, installed: result.installed.length, failed: result.failed.length }, 'packs applied');
       return result;

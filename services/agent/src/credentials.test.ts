@@ -1,4 +1,13 @@
-import { BusError, confinedCredentials, createBus, createLogger, generateNatsKeys, serviceCredentials, type Bus, type NatsKeys } from '@fleetgraph/kit/core';
+import {
+  BusError,
+  confinedCredentials,
+  createBus,
+  createLogger,
+  generateNatsKeys,
+  serviceCredentials,
+  type Bus,
+  type NatsKeys,
+} from '@fleetgraph/kit/core';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { agentPermissions, agentReport, renewAgentCredentials, type AgentReport } from '@fleetgraph/schema';
 import { decode } from '@nats-io/jwt';
@@ -31,7 +40,12 @@ describe('parseCredentials', () => {
   it('should read the JWT, its key, and when it was issued and expires', async () => {
     const minted = await mint(keys, 'cls-parse', 600);
     const parsed = parseCredentials(minted.creds);
-    expect(parsed).toMatchObject({ jwt: minted.jwt, seed: minted.seed, publicKey: minted.publicKey, expiresAt: minted.expiresAt });
+    expect(parsed).toMatchObject({
+      jwt: minted.jwt,
+      seed: minted.seed,
+      publicKey: minted.publicKey,
+      expiresAt: minted.expiresAt,
+    });
     expect(parsed.issuedAt!.getTime()).toBeLessThanOrEqual(minted.expiresAt.getTime() - 599_000);
   });
 
@@ -48,7 +62,11 @@ describe('parseCredentials', () => {
     const credentials = new AgentCredentials(first.creds);
     const renewed = await mint(keys, 'cls-keep', 1200, first.seed);
     credentials.replaceJwt(renewed.jwt);
-    expect(parseCredentials(credentials.current())).toMatchObject({ jwt: renewed.jwt, seed: first.seed, expiresAt: renewed.expiresAt });
+    expect(parseCredentials(credentials.current())).toMatchObject({
+      jwt: renewed.jwt,
+      seed: first.seed,
+      expiresAt: renewed.expiresAt,
+    });
     const stranger = await mint(keys, 'cls-keep', 600);
     expect(() => credentials.replaceJwt(stranger.jwt)).toThrow(/for another key/);
     expect(credentials.jwt).toBe(renewed.jwt);
@@ -73,7 +91,12 @@ describe('agent credentials renewal against a real nats-server', () => {
   beforeAll(async () => {
     keys = generateNatsKeys();
     nats = await startNatsServer({ security: keys });
-    platform = await createBus({ url: nats.url, name: 'clusters', log, credentials: await serviceCredentials(keys, 'clusters') });
+    platform = await createBus({
+      url: nats.url,
+      name: 'clusters',
+      log,
+      credentials: await serviceCredentials(keys, 'clusters'),
+    });
     platform.serve(renewAgentCredentials, async ({ clusterId, publicKey }) => {
       asked.push({ clusterId, publicKey });
       const seed = seeds.get(clusterId);
@@ -111,10 +134,23 @@ describe('agent credentials renewal against a real nats-server', () => {
     connections.push(connection);
     const statuses: string[] = [];
     connection.bus.onStatus((status) => statuses.push(status));
-    agents.push(startAgent({ bus: connection.bus, log, clusterId, tenantId: 't1', source: new SimulatedSource({ speed: 1000 }), parts: [reportsPart({ intervalMs: 200 })] }));
+    agents.push(
+      startAgent({
+        bus: connection.bus,
+        log,
+        clusterId,
+        tenantId: 't1',
+        source: new SimulatedSource({ speed: 1000 }),
+        parts: [reportsPart({ intervalMs: 200 })],
+      }),
+    );
 
     // NATS closes the connection of the boot JWT when it expires; the client reconnects.
-    await until('a reconnect after the boot JWT expired', () => statuses.includes('reconnect') && Date.now() > boot.expiresAt.getTime(), 10_000);
+    await until(
+      'a reconnect after the boot JWT expired',
+      () => statuses.includes('reconnect') && Date.now() > boot.expiresAt.getTime(),
+      10_000,
+    );
     expect(statuses.slice(0, 2)).toEqual(['disconnect', 'reconnect']);
     expect(connection.renewal!.renewals).toBeGreaterThanOrEqual(1);
     expect(asked.filter((a) => a.clusterId === clusterId).every((a) => a.publicKey === boot.publicKey)).toBe(true);

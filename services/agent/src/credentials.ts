@@ -38,7 +38,8 @@ function claimsOf(jwt: string): ClaimsData<User> {
   }
 }
 
-const dateOf = (seconds: number | undefined) => (typeof seconds === 'number' && seconds > 0 ? new Date(seconds * 1000) : null);
+const dateOf = (seconds: number | undefined) =>
+  typeof seconds === 'number' && seconds > 0 ? new Date(seconds * 1000) : null;
 
 /**
  * Reads a NATS credentials file (user JWT and seed). @throws CredentialsError when it is not
@@ -129,7 +130,8 @@ export class AgentCredentials {
    */
   replaceJwt(jwt: string): void {
     const claims = claimsOf(jwt);
-    if (claims.sub !== this.#parsed.publicKey) throw new CredentialsError(`the renewed JWT is for another key (${claims.sub})`);
+    if (claims.sub !== this.#parsed.publicKey)
+      throw new CredentialsError(`the renewed JWT is for another key (${claims.sub})`);
     this.#text = decoder.decode(fmtCreds(jwt, fromSeed(new TextEncoder().encode(this.#parsed.seed))));
     this.#parsed = { ...this.#parsed, jwt, issuedAt: dateOf(claims.iat), expiresAt: dateOf(claims.exp) };
   }
@@ -171,7 +173,11 @@ export class AgentCredentials {
         return;
       }
       try {
-        const reply = await bus.request(renewAgentCredentials, { clusterId, publicKey: this.publicKey }, { timeoutMs: options.requestTimeoutMs ?? 10_000 });
+        const reply = await bus.request(
+          renewAgentCredentials,
+          { clusterId, publicKey: this.publicKey },
+          { timeoutMs: options.requestTimeoutMs ?? 10_000 },
+        );
         if (state !== 'renewing') return;
         this.replaceJwt(reply.jwt);
         renewals++;
@@ -186,13 +192,19 @@ export class AgentCredentials {
         if (state !== 'renewing') return;
         if (error instanceof BusError && error.code === 'NOT_FOUND') {
           state = 'cluster-deleted';
-          log.warn({ clusterId, expiresAt: this.expiresAt?.toISOString() ?? null }, 'the platform no longer manages this cluster: NATS credentials are not renewed, and expire');
+          log.warn(
+            { clusterId, expiresAt: this.expiresAt?.toISOString() ?? null },
+            'the platform no longer manages this cluster: NATS credentials are not renewed, and expire',
+          );
           return;
         }
         // Sooner as the expiry nears: a tenth of what is left, between 1 s and maxRetryMs.
         const left = (this.expiresAt?.getTime() ?? Date.now()) - Date.now();
         const retryMs = Math.min(maxRetryMs, Math.max(1_000, left / 10));
-        log.warn({ err: error, clusterId, retryMs, expiresAt: this.expiresAt?.toISOString() ?? null }, 'NATS credentials not renewed; retrying');
+        log.warn(
+          { err: error, clusterId, retryMs, expiresAt: this.expiresAt?.toISOString() ?? null },
+          'NATS credentials not renewed; retrying',
+        );
         wait(retryMs, () => void attempt());
       }
     };

@@ -14,8 +14,14 @@ const NATS_SCHEMES = new Set(['nats:', 'tls:', 'ws:', 'wss:']);
 export const agentEnvShape = {
   [AGENT_SECRET_KEYS.natsUrl]: z
     .string()
-    .refine((value) => value.split(',').every((url) => URL.canParse(url.trim()) && NATS_SCHEMES.has(new URL(url.trim()).protocol)), 'nats://, tls://, ws:// or wss:// URLs, separated by commas'),
-  [AGENT_SECRET_KEYS.clusterId]: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'a cluster id: 1 to 128 letters, digits, _ or -'),
+    .refine(
+      (value) =>
+        value.split(',').every((url) => URL.canParse(url.trim()) && NATS_SCHEMES.has(new URL(url.trim()).protocol)),
+      'nats://, tls://, ws:// or wss:// URLs, separated by commas',
+    ),
+  [AGENT_SECRET_KEYS.clusterId]: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'a cluster id: 1 to 128 letters, digits, _ or -'),
   [AGENT_SECRET_KEYS.tenantId]: z.string().min(1).max(128),
   /** The agent's NATS credentials file (user JWT and seed), as text. Unset: NATS without authentication. */
   [AGENT_SECRET_KEYS.natsCredentials]: z.string().optional(),
@@ -50,14 +56,19 @@ export function loadAgentEnv(env: NodeJS.ProcessEnv = process.env, now = new Dat
   const problems: string[] = [];
   const from = parsed.NATS_CREDENTIALS ? AGENT_SECRET_KEYS.natsCredentials : 'NATS_CREDENTIALS_FILE';
   try {
-    credentials = parsed.NATS_CREDENTIALS ?? (parsed.NATS_CREDENTIALS_FILE ? readFileSync(parsed.NATS_CREDENTIALS_FILE, 'utf8') : undefined);
+    credentials =
+      parsed.NATS_CREDENTIALS ??
+      (parsed.NATS_CREDENTIALS_FILE ? readFileSync(parsed.NATS_CREDENTIALS_FILE, 'utf8') : undefined);
   } catch (error) {
     problems.push(`NATS_CREDENTIALS_FILE: ${(error as Error).message}`);
   }
   if (credentials !== undefined) {
     try {
       const { expiresAt } = parseCredentials(credentials);
-      if (expiresAt && expiresAt <= now) problems.push(`${from}: the user JWT expired at ${expiresAt.toISOString()}; ask the platform for new credentials`);
+      if (expiresAt && expiresAt <= now)
+        problems.push(
+          `${from}: the user JWT expired at ${expiresAt.toISOString()}; ask the platform for new credentials`,
+        );
     } catch (error) {
       if (!(error instanceof CredentialsError)) throw error;
       problems.push(`${from}: ${error.message}`);

@@ -5,7 +5,10 @@ import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kuberne
 import { ConfigError } from '@fleetgraph/kit/core';
 import { AGENT_SECRET_KEYS, type PackLayerMessage } from '@fleetgraph/schema';
 import type { Observation, ObservationSource } from './observe/observation.js';
-import { WatchingKubernetesObservations, type WatchingKubernetesObservationsOptions } from './observe/kubernetes-watch.js';
+import {
+  WatchingKubernetesObservations,
+  type WatchingKubernetesObservationsOptions,
+} from './observe/kubernetes-watch.js';
 import type { AgentSource, InstalledPack } from './source.js';
 
 /** Where Kubernetes mounts a pod's service account (its token, CA and namespace). */
@@ -13,7 +16,9 @@ const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** Whether this process runs in a Kubernetes pod with a service account. */
 export function inCluster(env: NodeJS.ProcessEnv = process.env): boolean {
-  return !!env.KUBERNETES_SERVICE_HOST && !!env.KUBERNETES_SERVICE_PORT && existsSync(join(SERVICE_ACCOUNT_DIR, 'token'));
+  return (
+    !!env.KUBERNETES_SERVICE_HOST && !!env.KUBERNETES_SERVICE_PORT && existsSync(join(SERVICE_ACCOUNT_DIR, 'token'))
+  );
 }
 
 /**
@@ -28,16 +33,23 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): { kubeConf
     config.loadFromCluster();
     return { kubeConfig: config, inCluster: true };
   }
-  const files = env.KUBECONFIG ? env.KUBECONFIG.split(process.platform === 'win32' ? ';' : ':').filter(Boolean) : [join(homedir(), '.kube', 'config')];
+  const files = env.KUBECONFIG
+    ? env.KUBECONFIG.split(process.platform === 'win32' ? ';' : ':').filter(Boolean)
+    : [join(homedir(), '.kube', 'config')];
   if (!files.some((file) => existsSync(file))) {
-    throw new ConfigError([`AGENT_SOURCE=kubernetes: not in a cluster, and no kubeconfig (${env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG}` : '~/.kube/config'}) exists`]);
+    throw new ConfigError([
+      `AGENT_SOURCE=kubernetes: not in a cluster, and no kubeconfig (${env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG}` : '~/.kube/config'}) exists`,
+    ]);
   }
   try {
     config.loadFromDefault();
   } catch (error) {
     throw new ConfigError([`AGENT_SOURCE=kubernetes: the kubeconfig does not load: ${(error as Error).message}`]);
   }
-  if (!config.getCurrentCluster()) throw new ConfigError([`AGENT_SOURCE=kubernetes: the kubeconfig's current context (${config.getCurrentContext() || 'none'}) names no cluster`]);
+  if (!config.getCurrentCluster())
+    throw new ConfigError([
+      `AGENT_SOURCE=kubernetes: the kubeconfig's current context (${config.getCurrentContext() || 'none'}) names no cluster`,
+    ]);
   return { kubeConfig: config, inCluster: false };
 }
 
@@ -79,7 +91,11 @@ export class KubernetesSource implements AgentSource, ObservationSource {
   async applyPacks(packs: readonly PackLayerMessage[]) {
     return {
       installed: [] as InstalledPack[],
-      failed: packs.map((p) => ({ name: p.name, version: p.version, message: `this agent does not install packs in a real cluster yet: install ${p.name} ${p.version} with its chart` })),
+      failed: packs.map((p) => ({
+        name: p.name,
+        version: p.version,
+        message: `this agent does not install packs in a real cluster yet: install ${p.name} ${p.version} with its chart`,
+      })),
     };
   }
 
@@ -93,11 +109,18 @@ export class KubernetesSource implements AgentSource, ObservationSource {
  * `NATS_CREDENTIALS`), so that a restarted agent starts with them rather than with the boot
  * credentials, which may have expired. Needs `get` and `patch` on that Secret.
  */
-export function keepCredentialsInSecret(config: KubeConfig, secret: { namespace: string; name: string }): (creds: string) => Promise<void> {
+export function keepCredentialsInSecret(
+  config: KubeConfig,
+  secret: { namespace: string; name: string },
+): (creds: string) => Promise<void> {
   const core = config.makeApiClient(CoreV1Api);
   return async (creds) => {
     await core.patchNamespacedSecret(
-      { name: secret.name, namespace: secret.namespace, body: { stringData: { [AGENT_SECRET_KEYS.natsCredentials]: creds } } },
+      {
+        name: secret.name,
+        namespace: secret.namespace,
+        body: { stringData: { [AGENT_SECRET_KEYS.natsCredentials]: creds } },
+      },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   };

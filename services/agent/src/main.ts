@@ -25,7 +25,19 @@ async function openSource(env: AgentEnv, log: Logger): Promise<OpenedSource> {
   if (env.source === 'simulated') {
     const startedAt = new Date().toISOString();
     const source = new SimulatedSource({
-      nodes: () => [{ name: 'simulated-cp-1', role: 'CONTROL_PLANE', pool: 'control-plane', zone: 'local-1a', instanceType: 't3.medium', vcpus: 2, memoryMiB: 4096, privateIp: '10.0.0.10', runningSince: startedAt }],
+      nodes: () => [
+        {
+          name: 'simulated-cp-1',
+          role: 'CONTROL_PLANE',
+          pool: 'control-plane',
+          zone: 'local-1a',
+          instanceType: 't3.medium',
+          vcpus: 2,
+          memoryMiB: 4096,
+          privateIp: '10.0.0.10',
+          runningSince: startedAt,
+        },
+      ],
     });
     return { source, close: async () => undefined };
   }
@@ -33,8 +45,15 @@ async function openSource(env: AgentEnv, log: Logger): Promise<OpenedSource> {
   const source = new KubernetesSource({ kubeConfig });
   log.info({ server: kubeConfig.getCurrentCluster()?.server, inCluster }, 'watching the cluster');
   await source.start();
-  const secret = inCluster && env.credentialsSecret ? { namespace: currentNamespace(kubeConfig), name: env.credentialsSecret } : null;
-  return { source, ...(secret ? { keepCredentials: keepCredentialsInSecret(kubeConfig, secret) } : {}), close: () => source.stop() };
+  const secret =
+    inCluster && env.credentialsSecret
+      ? { namespace: currentNamespace(kubeConfig), name: env.credentialsSecret }
+      : null;
+  return {
+    source,
+    ...(secret ? { keepCredentials: keepCredentialsInSecret(kubeConfig, secret) } : {}),
+    close: () => source.stop(),
+  };
 }
 
 async function main(): Promise<void> {
@@ -67,7 +86,15 @@ async function main(): Promise<void> {
     credentials: env.credentials,
     renewal: { ...(opened.keepCredentials ? { onRenewed: opened.keepCredentials } : {}) },
   });
-  log.info({ clusterId, tenantId, source: env.source, credentialsExpireAt: connection.credentials?.expiresAt?.toISOString() ?? null }, 'agent connected');
+  log.info(
+    {
+      clusterId,
+      tenantId,
+      source: env.source,
+      credentialsExpireAt: connection.credentials?.expiresAt?.toISOString() ?? null,
+    },
+    'agent connected',
+  );
   const agent = startAgent({
     bus: connection.bus,
     log,

@@ -1,5 +1,11 @@
 import { BusError, PayloadSchemaError } from '@fleetgraph/kit/core';
-import { agentReport, simulateAgent, type AgentReport, type ReportedNode, type ReportedUsage } from '@fleetgraph/schema';
+import {
+  agentReport,
+  simulateAgent,
+  type AgentReport,
+  type ReportedNode,
+  type ReportedUsage,
+} from '@fleetgraph/schema';
 import type { AgentContext, AgentPart } from './agent.js';
 import type { Observation, ObservationSource } from './observe/observation.js';
 import { SimulatedObservations, simulatedObservations } from './observe/simulated-observations.js';
@@ -105,7 +111,11 @@ export function reportsPart(options: ReportsPartOptions = {}): AgentPart {
       try {
         observation = await timeout(observations.observe(), observeTimeoutMs);
       } catch (error) {
-        observation = { nodes: null, services: null, problems: [`observe: ${(error as Error).message}`.slice(0, 1024)] };
+        observation = {
+          nodes: null,
+          services: null,
+          problems: [`observe: ${(error as Error).message}`.slice(0, 1024)],
+        };
       }
       if (stopped) return;
       const shape = reportShape(observation);
@@ -135,8 +145,16 @@ export function reportsPart(options: ReportsPartOptions = {}): AgentPart {
         } catch (error) {
           if (!(error instanceof PayloadSchemaError)) throw error;
           // Never send what the platform would drop: a heartbeat says at least that the agent lives.
-          log.error({ clusterId, path: error.path, error: error.problem }, 'observation does not fit a report; sending a bare heartbeat');
-          bus.send(agentReport, { ...body, nodes: null, services: null, problems: [`report: ${error.path}: ${error.problem}`.slice(0, 1024)] });
+          log.error(
+            { clusterId, path: error.path, error: error.problem },
+            'observation does not fit a report; sending a bare heartbeat',
+          );
+          bus.send(agentReport, {
+            ...body,
+            nodes: null,
+            services: null,
+            problems: [`report: ${error.path}: ${error.problem}`.slice(0, 1024)],
+          });
         }
       } catch (error) {
         log.warn({ err: error, clusterId }, 'could not send a report');
@@ -180,7 +198,8 @@ export function reportsPart(options: ReportsPartOptions = {}): AgentPart {
             simulateAgent,
             async (request) => {
               // A command naming another tenant is not for this cluster: answer as if there were none.
-              if (request.tenantId !== tenantId) throw new BusError('NOT_FOUND', `no simulated cluster ${clusterId} in this tenant`);
+              if (request.tenantId !== tenantId)
+                throw new BusError('NOT_FOUND', `no simulated cluster ${clusterId} in this tenant`);
               const faults = observations.simulate(request.faults, request.reset ?? false);
               log.info({ clusterId, faults }, 'simulated faults changed');
               return { faults };

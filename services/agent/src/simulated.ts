@@ -65,7 +65,11 @@ export class SimulatedSource implements AgentSource {
       }
       await sleep((5_000 + Math.random() * 15_000) / this.speed);
       if (this.options.failingPacks?.has(pack.name)) {
-        failed.push({ name: pack.name, version: pack.version, message: `helm install ${pack.name} failed: timed out waiting for the condition` });
+        failed.push({
+          name: pack.name,
+          version: pack.version,
+          message: `helm install ${pack.name} failed: timed out waiting for the condition`,
+        });
         continue;
       }
       this.installed.set(pack.name, pack.version);

@@ -12,7 +12,9 @@ export interface InstalledPack {
  */
 export interface AgentSource {
   /** Installs (or upgrades to) the packs; returns what was installed and what failed. */
-  applyPacks(packs: readonly PackLayerMessage[]): Promise<{ installed: InstalledPack[]; failed: (InstalledPack & { message: string })[] }>;
+  applyPacks(
+    packs: readonly PackLayerMessage[],
+  ): Promise<{ installed: InstalledPack[]; failed: (InstalledPack & { message: string })[] }>;
   /** Packs currently installed. */
   installedPacks(): InstalledPack[];
 }

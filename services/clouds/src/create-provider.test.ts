@@ -5,7 +5,11 @@ import { CloudError } from './errors.js';
 describe('createProvider', () => {
   it('picks the adapter named by the configuration', async () => {
     const local = createProvider({ type: 'LOCAL', region: 'local-1' });
-    const aws = createProvider({ type: 'AWS', region: 'eu-west-1', credentials: { accessKeyId: 'AKIAFAKE', secretAccessKey: 'fake' } });
+    const aws = createProvider({
+      type: 'AWS',
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'AKIAFAKE', secretAccessKey: 'fake' },
+    });
     const azure = createProvider({
       type: 'AZURE',
       region: 'eastus',

@@ -14,7 +14,11 @@ const awsConfigSchema = z.object({
   region: z.string().min(1),
   /** Static keys; without them, the SDK's default chain (environment, profile, instance role). */
   credentials: z
-    .object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1), sessionToken: z.string().min(1).optional() })
+    .object({
+      accessKeyId: z.string().min(1),
+      secretAccessKey: z.string().min(1),
+      sessionToken: z.string().min(1).optional(),
+    })
     .optional(),
   endpoint: z.string().url().optional(),
   maxAttempts: z.number().int().min(1).max(20).optional(),
@@ -29,7 +33,9 @@ const azureConfigSchema = z.object({
   resourceGroup: z.string().min(1),
   galleryPrefix: z.string().min(1).optional(),
   /** A service principal; without it, DefaultAzureCredential. */
-  credentials: z.object({ tenantId: z.string().min(1), clientId: z.string().min(1), clientSecret: z.string().min(1) }).optional(),
+  credentials: z
+    .object({ tenantId: z.string().min(1), clientId: z.string().min(1), clientSecret: z.string().min(1) })
+    .optional(),
   endpoint: z.string().url().optional(),
   pollIntervalMs: z.number().int().min(1).optional(),
   maxRetries: z.number().int().min(0).max(20).optional(),
@@ -66,7 +72,11 @@ export function createProvider(config: CloudConfig, dependencies: ProviderDepend
   const parsed = cloudConfigSchema.safeParse(config);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new CloudError({ code: 'INVALID_CONFIGURATION', message: `invalid cloud configuration: ${problems.join('; ')}`, cloud: config.type ?? 'LOCAL' });
+    throw new CloudError({
+      code: 'INVALID_CONFIGURATION',
+      message: `invalid cloud configuration: ${problems.join('; ')}`,
+      cloud: config.type ?? 'LOCAL',
+    });
   }
   const c = parsed.data;
   switch (c.type) {

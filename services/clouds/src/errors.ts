@@ -5,11 +5,14 @@ import type { CloudType } from './provider.js';
  * what a cluster condition's `code` carries (contract.graphql, ClusterCondition).
  */
 export const CloudErrorCodes = {
-  QUOTA_EXCEEDED: 'An account or regional limit (vCPUs, instances) would be exceeded; it succeeds once the quota is raised or freed.',
+  QUOTA_EXCEEDED:
+    'An account or regional limit (vCPUs, instances) would be exceeded; it succeeds once the quota is raised or freed.',
   RATE_LIMITED: 'The cloud throttled the caller; retrying after a backoff succeeds.',
   UNAUTHORIZED: 'The credentials are missing, invalid or not allowed to do this; retrying does not help.',
-  RESOURCES_DEPLETED: 'The cloud has no capacity for this size in this zone now; retrying later, or elsewhere, may succeed.',
-  INVALID_CONFIGURATION: 'The request itself is wrong (an unknown image or size, bad parameters); it fails until changed.',
+  RESOURCES_DEPLETED:
+    'The cloud has no capacity for this size in this zone now; retrying later, or elsewhere, may succeed.',
+  INVALID_CONFIGURATION:
+    'The request itself is wrong (an unknown image or size, bad parameters); it fails until changed.',
   NOT_FOUND: 'The resource named does not exist.',
   TRANSIENT: 'A server-side or network failure; retrying the same request may succeed.',
 } as const;
@@ -174,5 +177,8 @@ export function toCloudError(
   if (httpStatus === undefined && !failure.answered && isNetworkError(error)) {
     return new CloudError({ code: 'TRANSIENT', message, cloudCode, cloud, operation }, { cause: error });
   }
-  return new CloudError({ code: classify(failure), message, cloudCode, cloud, operation, httpStatus }, { cause: error });
+  return new CloudError(
+    { code: classify(failure), message, cloudCode, cloud, operation, httpStatus },
+    { cause: error },
+  );
 }

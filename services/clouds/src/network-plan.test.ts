@@ -19,17 +19,30 @@ describe('cluster network plan', () => {
     ]);
   });
 
-  it.each([['10.0.0.0/8'], ['10.0.1.0/16'], ['300.0.0.0/16'], ['nope']])('refuses %s as INVALID_CONFIGURATION', (cidr) => {
-    expect(() => planSubnets(cidr, ['a'], 'AWS')).toThrow(CloudError);
-  });
+  it.each([['10.0.0.0/8'], ['10.0.1.0/16'], ['300.0.0.0/16'], ['nope']])(
+    'refuses %s as INVALID_CONFIGURATION',
+    (cidr) => {
+      expect(() => planSubnets(cidr, ['a'], 'AWS')).toThrow(CloudError);
+    },
+  );
 
   it('opens the Kubernetes API on control-plane nodes only, and NodePorts only when asked', () => {
     const cp = ingressRules('CONTROL_PLANE', {});
     const workers = ingressRules('WORKER', {});
-    expect(cp.filter((r) => 'cidr' in r.source)).toEqual([{ description: 'Kubernetes API', protocol: 'tcp', fromPort: 6443, toPort: 6443, source: { cidr: '0.0.0.0/0' } }]);
+    expect(cp.filter((r) => 'cidr' in r.source)).toEqual([
+      { description: 'Kubernetes API', protocol: 'tcp', fromPort: 6443, toPort: 6443, source: { cidr: '0.0.0.0/0' } },
+    ]);
     expect(workers.filter((r) => 'cidr' in r.source)).toEqual([]);
-    expect(ingressRules('WORKER', { nodePortAllowedCidrs: ['192.0.2.0/24'] }).filter((r) => 'cidr' in r.source)).toEqual([
-      { description: 'NodePort services', protocol: 'tcp', fromPort: 30000, toPort: 32767, source: { cidr: '192.0.2.0/24' } },
+    expect(
+      ingressRules('WORKER', { nodePortAllowedCidrs: ['192.0.2.0/24'] }).filter((r) => 'cidr' in r.source),
+    ).toEqual([
+      {
+        description: 'NodePort services',
+        protocol: 'tcp',
+        fromPort: 30000,
+        toPort: 32767,
+        source: { cidr: '192.0.2.0/24' },
+      },
     ]);
   });
 });

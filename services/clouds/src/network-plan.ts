@@ -29,7 +29,11 @@ export const MAX_ZONES = 12;
 function prefixOf(cidr: string, cloud: CloudType): string {
   const match = /^(\d{1,3})\.(\d{1,3})\.0\.0\/16$/.exec(cidr);
   if (!match || Number(match[1]) > 255 || Number(match[2]) > 255) {
-    throw new CloudError({ code: 'INVALID_CONFIGURATION', message: `cluster network ${cidr} is not a /16 such as 10.0.0.0/16`, cloud });
+    throw new CloudError({
+      code: 'INVALID_CONFIGURATION',
+      message: `cluster network ${cidr} is not a /16 such as 10.0.0.0/16`,
+      cloud,
+    });
   }
   return `${match[1]}.${match[2]}`;
 }
@@ -49,7 +53,11 @@ export function planSubnets(cidr: string, zones: readonly string[] | null, cloud
   }
   const unique = [...new Set(zones)];
   if (unique.length === 0 || unique.length > MAX_ZONES) {
-    throw new CloudError({ code: 'INVALID_CONFIGURATION', message: `a cluster network needs 1 to ${MAX_ZONES} zones, not ${unique.length}`, cloud });
+    throw new CloudError({
+      code: 'INVALID_CONFIGURATION',
+      message: `a cluster network needs 1 to ${MAX_ZONES} zones, not ${unique.length}`,
+      cloud,
+    });
   }
   return unique.flatMap((zone, i) => [
     { role: 'CONTROL_PLANE' as const, zone, cidr: `${p}.${i}.0/24` },
@@ -63,7 +71,10 @@ export function planSubnets(cidr: string, zones: readonly string[] | null, cloud
  * everything from cluster nodes and NodePorts only from `nodePortAllowedCidrs`. Nothing else gets
  * in: each domain is closed to the outside except for those ports.
  */
-export function ingressRules(role: NodeRole, input: Pick<EnsureNetworkInput, 'apiAllowedCidrs' | 'nodePortAllowedCidrs'>): IngressRule[] {
+export function ingressRules(
+  role: NodeRole,
+  input: Pick<EnsureNetworkInput, 'apiAllowedCidrs' | 'nodePortAllowedCidrs'>,
+): IngressRule[] {
   const fromNodes: IngressRule[] = [
     { description: 'all traffic from control-plane nodes', protocol: 'all', source: { role: 'CONTROL_PLANE' } },
     { description: 'all traffic from worker nodes', protocol: 'all', source: { role: 'WORKER' } },
@@ -72,14 +83,26 @@ export function ingressRules(role: NodeRole, input: Pick<EnsureNetworkInput, 'ap
     return [
       ...fromNodes,
       ...(input.apiAllowedCidrs ?? ['0.0.0.0/0']).map(
-        (cidr): IngressRule => ({ description: 'Kubernetes API', protocol: 'tcp', fromPort: KUBE_API_PORT, toPort: KUBE_API_PORT, source: { cidr } }),
+        (cidr): IngressRule => ({
+          description: 'Kubernetes API',
+          protocol: 'tcp',
+          fromPort: KUBE_API_PORT,
+          toPort: KUBE_API_PORT,
+          source: { cidr },
+        }),
       ),
     ];
   }
   return [
     ...fromNodes,
     ...(input.nodePortAllowedCidrs ?? []).map(
-      (cidr): IngressRule => ({ description: 'NodePort services', protocol: 'tcp', fromPort: NODE_PORT_RANGE.from, toPort: NODE_PORT_RANGE.to, source: { cidr } }),
+      (cidr): IngressRule => ({
+        description: 'NodePort services',
+        protocol: 'tcp',
+        fromPort: NODE_PORT_RANGE.from,
+        toPort: NODE_PORT_RANGE.to,
+        source: { cidr },
+      }),
     ),
   ];
 }
@@ -90,6 +113,7 @@ export function networkNames(clusterId: string) {
   return {
     network: `${base}-net`,
     securityGroup: (role: NodeRole) => `${base}-${role === 'CONTROL_PLANE' ? 'control-plane' : 'workers'}`,
-    subnet: (role: NodeRole, zone: string | null) => `${base}-${role === 'CONTROL_PLANE' ? 'control-plane' : 'workers'}${zone ? `-${zone}` : ''}`,
+    subnet: (role: NodeRole, zone: string | null) =>
+      `${base}-${role === 'CONTROL_PLANE' ? 'control-plane' : 'workers'}${zone ? `-${zone}` : ''}`,
   };
 }

@@ -134,7 +134,15 @@ export interface CreateImageFromMachineInput {
 
 // ------------------------------------------------------------------ machines
 
-export const MachineStates = ['pending', 'running', 'stopping', 'stopped', 'terminating', 'terminated', 'failed'] as const;
+export const MachineStates = [
+  'pending',
+  'running',
+  'stopping',
+  'stopped',
+  'terminating',
+  'terminated',
+  'failed',
+] as const;
 export type MachineState = (typeof MachineStates)[number];
 
 export interface CreateMachineInput {

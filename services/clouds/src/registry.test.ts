@@ -12,8 +12,13 @@ describe('CloudRegistry', () => {
     await registry.close();
   });
 
-  it('makes one provider per cloud and region, on first use, from the cloud\'s configuration', () => {
-    registry = new CloudRegistry({ clouds: [{ type: 'LOCAL', endpoint: 'http://127.0.0.1:1' }, { type: 'AWS', region: 'eu-west-1' }] });
+  it("makes one provider per cloud and region, on first use, from the cloud's configuration", () => {
+    registry = new CloudRegistry({
+      clouds: [
+        { type: 'LOCAL', endpoint: 'http://127.0.0.1:1' },
+        { type: 'AWS', region: 'eu-west-1' },
+      ],
+    });
     expect(registry.types).toEqual(['LOCAL', 'AWS']);
     expect(registry.homeRegion('LOCAL')).toBe('local-1');
     expect(registry.homeRegion('AWS')).toBe('eu-west-1');
@@ -25,7 +30,10 @@ describe('CloudRegistry', () => {
   });
 
   it('refuses a cloud that is not configured as INVALID_CONFIGURATION, in its own words when given', () => {
-    registry = new CloudRegistry({ clouds: [], notConfigured: { AZURE: 'Azure is not configured: set AZURE_SUBSCRIPTION_ID' } });
+    registry = new CloudRegistry({
+      clouds: [],
+      notConfigured: { AZURE: 'Azure is not configured: set AZURE_SUBSCRIPTION_ID' },
+    });
     expect(registry.has('AZURE')).toBe(false);
     expect(() => registry.get('AZURE', 'eastus')).toThrow(CloudError);
     expect(() => registry.get('AZURE', 'eastus')).toThrow('Azure is not configured: set AZURE_SUBSCRIPTION_ID');
@@ -37,7 +45,9 @@ describe('CloudRegistry', () => {
     registry = new CloudRegistry({ clouds: [{ type: 'LOCAL', endpoint: 'http://127.0.0.1:1' }], offerTtlMs: 1000 });
     const provider = registry.get('LOCAL');
     const regions = vi.spyOn(provider, 'regions').mockRejectedValueOnce(new Error('down')).mockResolvedValue(regionsOf);
-    const types = vi.spyOn(provider, 'instanceTypes').mockResolvedValue([{ name: 't3.medium', vcpus: 2, memoryMiB: 4096 }]);
+    const types = vi
+      .spyOn(provider, 'instanceTypes')
+      .mockResolvedValue([{ name: 't3.medium', vcpus: 2, memoryMiB: 4096 }]);
 
     await expect(registry.regions('LOCAL')).rejects.toThrow('down');
     expect(await registry.regions('LOCAL')).toEqual(regionsOf);
@@ -57,7 +67,9 @@ describe('CloudRegistry', () => {
 
   it('closes every provider it made', async () => {
     registry = new CloudRegistry({ clouds: [{ type: 'LOCAL', endpoint: 'http://127.0.0.1:1' }] });
-    const closes = [registry.get('LOCAL', 'local-1'), registry.get('LOCAL', 'local-2')].map((p) => vi.spyOn(p, 'close'));
+    const closes = [registry.get('LOCAL', 'local-1'), registry.get('LOCAL', 'local-2')].map((p) =>
+      vi.spyOn(p, 'close'),
+    );
     await registry.close();
     for (const close of closes) expect(close).toHaveBeenCalledTimes(1);
   });

@@ -3,7 +3,11 @@ import { CloudError } from './errors.js';
 import type { CloudProvider, CloudType, InstanceType, Region } from './provider.js';
 
 /** The region a cloud's account-wide calls (its regions) go to when its configuration names none. */
-export const DEFAULT_REGIONS: Readonly<Record<CloudType, string>> = { LOCAL: 'local-1', AWS: 'us-east-1', AZURE: 'eastus' };
+export const DEFAULT_REGIONS: Readonly<Record<CloudType, string>> = {
+  LOCAL: 'local-1',
+  AWS: 'us-east-1',
+  AZURE: 'eastus',
+};
 
 /** How long what a cloud offers (regions, instance types) is kept by default: it changes rarely. */
 export const DEFAULT_OFFER_TTL_MS = 5 * 60_000;
@@ -76,7 +80,11 @@ export class CloudRegistry {
     if (!provider) {
       const config = this.configs.get(type);
       if (!config) {
-        throw new CloudError({ code: 'INVALID_CONFIGURATION', cloud: type, message: this.notConfigured[type] ?? `${type} is not configured` });
+        throw new CloudError({
+          code: 'INVALID_CONFIGURATION',
+          cloud: type,
+          message: this.notConfigured[type] ?? `${type} is not configured`,
+        });
       }
       provider = createProvider({ ...config, region }, this.dependencies);
       this.providers.set(key, provider);

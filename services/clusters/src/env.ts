@@ -5,7 +5,12 @@ import { z } from 'zod';
 /** Seals the clusters' secrets at rest in development; production sets its own (see the README). */
 export const DEV_CLUSTER_SECRETS_KEY = 'fleetgraph-dev-cluster-secrets-key-change-me';
 
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 
 /** The clusters service's environment; see the README for each variable. */
 export const readEnv = () =>
@@ -29,15 +34,32 @@ export const readEnv = () =>
     /** Seals each cluster's CA keys and bootstrap tokens at rest (at least 32 characters). */
     CLUSTER_SECRETS_KEY: secretSetting(DEV_CLUSTER_SECRETS_KEY, 32),
     /** The platform NATS account's seed: mints each cluster's agent credentials. Unset: agents get none (NATS without authentication). */
-    NATS_ACCOUNT_SEED: requiredInProduction(z.string().regex(/^SA[A-Z2-7]{56}$/, 'an account seed (SA...)').optional(), 'it mints each cluster agent\'s NATS credentials'),
+    NATS_ACCOUNT_SEED: requiredInProduction(
+      z
+        .string()
+        .regex(/^SA[A-Z2-7]{56}$/, 'an account seed (SA...)')
+        .optional(),
+      "it mints each cluster agent's NATS credentials",
+    ),
     /** Where agents in clusters reach NATS. @default NATS_URL */
-    AGENT_NATS_URL: requiredInProduction(z.string().optional(), 'the NATS address agents in clusters reach, e.g. tls://nats.example.com:4222'),
+    AGENT_NATS_URL: requiredInProduction(
+      z.string().optional(),
+      'the NATS address agents in clusters reach, e.g. tls://nats.example.com:4222',
+    ),
     AGENT_IMAGE: z.string().default('fleetgraph/agent:0.1.0'),
     /** Seconds an agent's first credentials hold (the first node must boot within them). */
-    AGENT_BOOT_CREDENTIALS_TTL: z.coerce.number().int().min(60).default(24 * 3600),
+    AGENT_BOOT_CREDENTIALS_TTL: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(24 * 3600),
     /** Seconds the credentials an agent renews hold. */
     AGENT_CREDENTIALS_TTL: z.coerce.number().int().min(30).default(3600),
     /** Seconds a bootstrap token (nodes join with it) holds. */
-    BOOTSTRAP_TOKEN_TTL: z.coerce.number().int().min(600).default(24 * 3600),
+    BOOTSTRAP_TOKEN_TTL: z.coerce
+      .number()
+      .int()
+      .min(600)
+      .default(24 * 3600),
   });
 export type Env = ReturnType<typeof readEnv>;

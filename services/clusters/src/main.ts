@@ -1,5 +1,22 @@
-import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
-import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle } from '@fleetgraph/schema';
+import {
+  busAndStoreReadiness,
+  natsCredentials,
+  createBus,
+  createLogger,
+  createOutbox,
+  createStore,
+  exitOnStartupFailure,
+  onShutdown,
+  startSubgraphServer,
+  subgraphServerEnv,
+} from '@fleetgraph/kit';
+import {
+  CLUSTER_EVENTS_STREAM,
+  CLUSTER_STATE_STREAM,
+  clusterConditions,
+  clusterEvent,
+  clusterLifecycle,
+} from '@fleetgraph/schema';
 import { ClusterBootstrap } from './adapters/bootstrap.js';
 import { serveAgentCredentials, serveClusterRequests } from './adapters/cluster.bus.js';
 import { ClusterSecretsRepository } from './adapters/cluster-secrets.repo.js';
@@ -15,11 +32,20 @@ async function main() {
   const env = readEnv();
   const log = createLogger('clusters', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'clusters' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'clusters', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
+  const bus = await createBus({
+    url: env.NATS_URL,
+    name: 'clusters',
+    log,
+    credentials: natsCredentials(env),
+    streamReplicas: env.NATS_STREAM_REPLICAS,
+  });
   await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
   const outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle] });
   const clusters = await ClusterRepository.open(store, outbox);
-  const providers = new ProviderRegistry({ localCloudUrl: env.LOCAL_CLOUD_URL, azure: { subscriptionId: env.AZURE_SUBSCRIPTION_ID, resourceGroup: env.AZURE_RESOURCE_GROUP } });
+  const providers = new ProviderRegistry({
+    localCloudUrl: env.LOCAL_CLOUD_URL,
+    azure: { subscriptionId: env.AZURE_SUBSCRIPTION_ID, resourceGroup: env.AZURE_RESOURCE_GROUP },
+  });
   serveClusterRequests(bus, clusters);
   const sealer = createSealer(env.CLUSTER_SECRETS_KEY);
   const secrets = await ClusterSecretsRepository.open(store, sealer);
@@ -55,7 +81,14 @@ async function main() {
       providers,
       bus,
       poke: () => orchestrator.poke(),
-      proxy: { clouds: env.CLOUDS, awsRegions: env.AWS_REGIONS, localCloudUrl: env.LOCAL_CLOUD_URL, natsUrl: env.NATS_URL, publicUrl: env.PUBLIC_URL, registries: env.REGISTRIES },
+      proxy: {
+        clouds: env.CLOUDS,
+        awsRegions: env.AWS_REGIONS,
+        localCloudUrl: env.LOCAL_CLOUD_URL,
+        natsUrl: env.NATS_URL,
+        publicUrl: env.PUBLIC_URL,
+        registries: env.REGISTRIES,
+      },
     }),
     log,
     ...subgraphServerEnv(env),
@@ -63,7 +96,14 @@ async function main() {
   });
   outbox.start();
   orchestrator.start();
-  onShutdown(log, [() => server.close(), () => orchestrator.stop(), () => outbox.stop(), () => bus.close(), () => providers.close(), () => store.close()]);
+  onShutdown(log, [
+    () => server.close(),
+    () => orchestrator.stop(),
+    () => outbox.stop(),
+    () => bus.close(),
+    () => providers.close(),
+    () => store.close(),
+  ]);
 }
 
 main().catch(exitOnStartupFailure(createLogger('clusters')));

@@ -1,4 +1,16 @@
-import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv, type Listening } from '@fleetgraph/kit';
+import {
+  busAndStoreReadiness,
+  natsCredentials,
+  createBus,
+  createLogger,
+  createOutbox,
+  createStore,
+  exitOnStartupFailure,
+  onShutdown,
+  startSubgraphServer,
+  subgraphServerEnv,
+  type Listening,
+} from '@fleetgraph/kit';
 import { clusterHealthChanged, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } from '@fleetgraph/schema';
 import { followClusters } from './adapters/clusters.nats.js';
 import { NatsHealthPublisher } from './adapters/health.events.js';
@@ -14,7 +26,13 @@ async function main() {
   const env = readEnv();
   const log = createLogger('health', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'health' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'health', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
+  const bus = await createBus({
+    url: env.NATS_URL,
+    name: 'health',
+    log,
+    credentials: natsCredentials(env),
+    streamReplicas: env.NATS_STREAM_REPLICAS,
+  });
   await bus.ensureStreams([HEALTH_STATUS_STREAM, HEALTH_METRICS_STREAM]);
   const repo = await HealthRepository.open(store);
   const registry = new ClusterRegistry();
@@ -41,7 +59,14 @@ async function main() {
   });
 
   const restored = await ingest.restore();
-  const clusters = followClusters({ bus, registry, onRemoved: (id) => void ingest.forget(id).catch((error) => log.error({ err: error, clusterId: id }, 'could not forget a deleted cluster')) });
+  const clusters = followClusters({
+    bus,
+    registry,
+    onRemoved: (id) =>
+      void ingest
+        .forget(id)
+        .catch((error) => log.error({ err: error, clusterId: id }, 'could not forget a deleted cluster')),
+  });
   // Reports are taken once every existing cluster is known, so that none is dropped as unknown.
   let reports: Listening | undefined;
   let stopping = false;
@@ -56,11 +81,18 @@ async function main() {
     setInterval(() => ingest.tick(), env.HEALTH_TICK),
     setInterval(() => void ingest.flush(), env.HEALTH_FLUSH_INTERVAL),
     setInterval(
-      () => void ingest.dropSamplesBefore(Date.now() - env.HEALTH_SAMPLE_RETENTION).catch((error) => log.error({ err: error }, 'sample retention failed')),
+      () =>
+        void ingest
+          .dropSamplesBefore(Date.now() - env.HEALTH_SAMPLE_RETENTION)
+          .catch((error) => log.error({ err: error }, 'sample retention failed')),
       Math.min(60_000, env.HEALTH_SAMPLE_BUCKET),
     ),
   ];
-  const metrics = createHealthMetrics({ ingest: () => ingest.stats(), registered: () => registry.size, publishFailures: () => publisher.failures });
+  const metrics = createHealthMetrics({
+    ingest: () => ingest.stats(),
+    registered: () => registry.size,
+    publishFailures: () => publisher.failures,
+  });
 
   const server = await startSubgraphServer({
     name: 'health',

@@ -80,14 +80,22 @@ export type Env = ReturnType<typeof readEnv>;
 export function cloudsConfig(env: Env): CloudsConfig {
   const awsKeys =
     env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) }
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+        }
       : undefined;
   const azureKeys =
     env.AZURE_TENANT_ID && env.AZURE_CLIENT_ID && env.AZURE_CLIENT_SECRET
       ? { tenantId: env.AZURE_TENANT_ID, clientId: env.AZURE_CLIENT_ID, clientSecret: env.AZURE_CLIENT_SECRET }
       : undefined;
   return {
-    local: { url: env.LOCAL_CLOUD_URL, sourceRegion: env.IMAGES_LOCAL_SOURCE_REGION, builderInstanceType: env.IMAGES_LOCAL_BUILDER_INSTANCE_TYPE },
+    local: {
+      url: env.LOCAL_CLOUD_URL,
+      sourceRegion: env.IMAGES_LOCAL_SOURCE_REGION,
+      builderInstanceType: env.IMAGES_LOCAL_BUILDER_INSTANCE_TYPE,
+    },
     aws: env.AWS_REGION
       ? {
           region: env.AWS_REGION,

@@ -32,7 +32,15 @@ const FAST = { pollMs: 20, sweepMs: 200, leaseMs: 3_000, simulatedTaskMs: 5 };
 let counter = 0;
 const seed = {
   tenant: () => `tenant-${process.pid}-${++counter}`,
-  request(tenantId: string, overrides: { os?: Record<string, unknown>; kubernetes?: Record<string, unknown>; region?: string; clusterId?: string } = {}) {
+  request(
+    tenantId: string,
+    overrides: {
+      os?: Record<string, unknown>;
+      kubernetes?: Record<string, unknown>;
+      region?: string;
+      clusterId?: string;
+    } = {},
+  ) {
     return {
       tenantId,
       projectId: 'web',
@@ -59,7 +67,11 @@ describe('images service against a real nats-server and local cloud', () => {
   const events: Delivery<ImageMessage>[] = [];
 
   const start = async () => {
-    const clouds = createClouds({ local: { url: cloud.url, sourceRegion: 'local-1', builderInstanceType: 't3.medium' }, aws: null, azure: null });
+    const clouds = createClouds({
+      local: { url: cloud.url, sourceRegion: 'local-1', builderInstanceType: 't3.medium' },
+      aws: null,
+      azure: null,
+    });
     return startImagesService({ store, bus, clouds, log, worker: FAST });
   };
 
@@ -69,12 +81,18 @@ describe('images service against a real nats-server and local cloud', () => {
     cloud = await startLocalCloud({ dataDir: join(dir, 'cloud'), speed: SPEED });
     cloud.machineEvents.on((change) => {
       const imageId = change.machine.tags[ImageTagKeys.imageId];
-      if (change.type === 'running' && imageId) builders.set(imageId, [...(builders.get(imageId) ?? []), change.machine.id]);
+      if (change.type === 'running' && imageId)
+        builders.set(imageId, [...(builders.get(imageId) ?? []), change.machine.id]);
     });
     provider = createLocalProvider({ endpoint: cloud.url });
     store = await createStore({ dataDir: dir, service: 'images' });
     bus = await createBus({ url: nats.url, name: 'images', log, credentials: await nats.credentials('images') });
-    client = await createBus({ url: nats.url, name: 'orchestrator', log, credentials: await nats.credentials('orchestrator') });
+    client = await createBus({
+      url: nats.url,
+      name: 'orchestrator',
+      log,
+      credentials: await nats.credentials('orchestrator'),
+    });
     service = await start();
     await service.seeded;
     await client.consume(imageStatusChanged, { durable: 'images-test', handle: async (d) => void events.push(d) });
@@ -91,7 +109,8 @@ describe('images service against a real nats-server and local cloud', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const resolve = (request: ReturnType<typeof seed.request>) => client.request(resolveImage, request, { timeoutMs: 10_000 });
+  const resolve = (request: ReturnType<typeof seed.request>) =>
+    client.request(resolveImage, request, { timeoutMs: 10_000 });
 
   /** Waits until the image is READY or FAILED, as the store has it. */
   const settled = async (id: string, timeoutMs = 20_000) => {
@@ -110,11 +129,17 @@ describe('images service against a real nats-server and local cloud', () => {
     return seen();
   };
   const setQuota = (vcpuLimit: number) =>
-    fetch(`${cloud.url}/_admin/quota`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vcpuLimit }) });
+    fetch(`${cloud.url}/_admin/quota`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ vcpuLimit }),
+    });
 
   it('should seed the catalogue from the images the local cloud publishes', async () => {
     const catalogue = await service.images.list(['public'], { cloud: 'LOCAL', region: 'local-1' });
-    expect(catalogue.map((i) => `${i.os} ${i.osVersion} ${i.kubernetesVersion} ${i.status} ${i.source}`).sort()).toEqual([
+    expect(
+      catalogue.map((i) => `${i.os} ${i.osVersion} ${i.kubernetesVersion} ${i.status} ${i.source}`).sort(),
+    ).toEqual([
       'ubuntu 22.04 1.29.15 READY OUT_OF_BOX',
       'ubuntu 22.04 1.30.14 READY OUT_OF_BOX',
       'ubuntu 22.04 1.31.10 READY OUT_OF_BOX',
@@ -132,23 +157,39 @@ describe('images service against a real nats-server and local cloud', () => {
     const tenant = seed.tenant();
     const a = await resolve(seed.request(tenant, { kubernetes: { version: '1.31.0' } }));
     const b = await resolve(seed.request(tenant, { kubernetes: { version: '1.31.7' } }));
-    expect(a).toMatchObject({ tenantId: 'public', source: 'OUT_OF_BOX', status: 'READY', os: 'ubuntu', osVersion: '22.04', kubernetesVersion: '1.31.10' });
+    expect(a).toMatchObject({
+      tenantId: 'public',
+      source: 'OUT_OF_BOX',
+      status: 'READY',
+      os: 'ubuntu',
+      osVersion: '22.04',
+      kubernetesVersion: '1.31.10',
+    });
     expect(b.id).toBe(a.id);
   });
 
   it('should build one image for 20 concurrent resolves of one customised definition', async () => {
     const tenant = seed.tenant();
-    const request = seed.request(tenant, { os: { ansibleRoles: ['cis-extra', 'falco', 'corp-ca'], values: 'ca: corp\n' } });
+    const request = seed.request(tenant, {
+      os: { ansibleRoles: ['cis-extra', 'falco', 'corp-ca'], values: 'ca: corp\n' },
+    });
     const replies = await Promise.all(Array.from({ length: 20 }, () => resolve(request)));
     const ids = new Set(replies.map((r) => r.id));
     expect(ids.size).toBe(1);
     const [id] = ids;
-    expect(replies[0]).toMatchObject({ tenantId: tenant, source: 'CUSTOMIZED', ansibleRoles: ['cis-extra', 'falco', 'corp-ca'], kubernetesVersion: '1.30.4' });
+    expect(replies[0]).toMatchObject({
+      tenantId: tenant,
+      source: 'CUSTOMIZED',
+      ansibleRoles: ['cis-extra', 'falco', 'corp-ca'],
+      kubernetesVersion: '1.30.4',
+    });
     expect(['PENDING', 'BUILDING']).toContain(replies[0]!.status);
 
     const image = await settled(id!);
     expect(image).toMatchObject({ status: 'READY', artifactId: expect.stringMatching(/^ami-/) });
-    expect(image.log.join('\n')).toMatch(/TASK \[cis-extra : main\][\s\S]*TASK \[falco : main\][\s\S]*TASK \[corp-ca : main\]/);
+    expect(image.log.join('\n')).toMatch(
+      /TASK \[cis-extra : main\][\s\S]*TASK \[falco : main\][\s\S]*TASK \[corp-ca : main\]/,
+    );
     expect(await provider.describeImage('local-1', image.artifactId!)).toMatchObject({
       status: 'available',
       tags: expect.objectContaining({ [ImageTagKeys.signature]: image.signature, [ImageTagKeys.imageId]: id }),
@@ -156,9 +197,9 @@ describe('images service against a real nats-server and local cloud', () => {
 
     // One builder ever ran, and it is gone.
     expect(builders.get(id!)).toHaveLength(1);
-    const machines = (await provider.describeMachines({ clusterId: BUILDER_CLUSTER_ID, region: 'local-1', includeTerminated: true })).filter(
-      (m) => m.tags[ImageTagKeys.imageId] === id,
-    );
+    const machines = (
+      await provider.describeMachines({ clusterId: BUILDER_CLUSTER_ID, region: 'local-1', includeTerminated: true })
+    ).filter((m) => m.tags[ImageTagKeys.imageId] === id);
     expect(machines.map((m) => m.state)).toEqual([expect.stringMatching(/terminat/)]);
     expect(machines[0]!.tags[TagKeys.cluster]).toBe(BUILDER_CLUSTER_ID);
 
@@ -182,8 +223,18 @@ describe('images service against a real nats-server and local cloud', () => {
 
   it('should use a bring-your-own image as is when it has Kubernetes already', async () => {
     const [ref] = await provider.findImages('local-1', { [ImageTagKeys.osVersion]: '24.04' });
-    const image = await resolve(seed.request(seed.tenant(), { os: { version: '24.04', imageRef: ref!.id, skipK8sInstall: true }, kubernetes: { version: '1.29.2' } }));
-    expect(image).toMatchObject({ source: 'BRING_YOUR_OWN', status: 'READY', artifactId: ref!.id, kubernetesVersion: '1.29.2' });
+    const image = await resolve(
+      seed.request(seed.tenant(), {
+        os: { version: '24.04', imageRef: ref!.id, skipK8sInstall: true },
+        kubernetes: { version: '1.29.2' },
+      }),
+    );
+    expect(image).toMatchObject({
+      source: 'BRING_YOUR_OWN',
+      status: 'READY',
+      artifactId: ref!.id,
+      kubernetesVersion: '1.29.2',
+    });
   });
 
   it('should install Kubernetes on a bring-your-own image that lacks it, making a new signed image', async () => {
@@ -194,41 +245,78 @@ describe('images service against a real nats-server and local cloud', () => {
     expect(image).toMatchObject({ status: 'READY', source: 'CUSTOMIZED' });
     expect(image.artifactId).not.toBe(ref.id);
     expect(image.log.join('\n')).toMatch(/install containerd, kubelet, kubeadm, kubectl 1\.30\.4/);
-    const [builder] = (await provider.describeMachines({ clusterId: BUILDER_CLUSTER_ID, region: 'local-1', includeTerminated: true })).filter(
-      (m) => m.tags[ImageTagKeys.imageId] === reply.id,
-    );
+    const [builder] = (
+      await provider.describeMachines({ clusterId: BUILDER_CLUSTER_ID, region: 'local-1', includeTerminated: true })
+    ).filter((m) => m.tags[ImageTagKeys.imageId] === reply.id);
     expect(builder?.imageId).toBe(ref.id);
   });
 
   it('should copy the out-of-the-box image into a region that lacks it', async () => {
-    const reply = await resolve(seed.request(seed.tenant(), { region: 'local-2', os: { version: '24.04' }, kubernetes: { version: '1.31.2' } }));
+    const reply = await resolve(
+      seed.request(seed.tenant(), { region: 'local-2', os: { version: '24.04' }, kubernetes: { version: '1.31.2' } }),
+    );
     expect(reply).toMatchObject({ tenantId: 'public', source: 'OUT_OF_BOX', region: 'local-2', status: 'COPYING' });
     const image = await settled(reply.id);
     expect(image).toMatchObject({ status: 'READY', kubernetesVersion: '1.31.10' });
-    expect(await provider.describeImage('local-2', image.artifactId!)).toMatchObject({ status: 'available', region: 'local-2' });
+    expect(await provider.describeImage('local-2', image.artifactId!)).toMatchObject({
+      status: 'available',
+      region: 'local-2',
+    });
     expect(await statusesOf(reply.id, 'READY')).toEqual(['COPYING', 'READY']);
     // Others asking for it in local-2 now get it at once.
-    await expect(resolve(seed.request(seed.tenant(), { region: 'local-2', os: { version: '24.04' }, kubernetes: { version: '1.31.9' } }))).resolves.toMatchObject({ id: reply.id, status: 'READY' });
+    await expect(
+      resolve(
+        seed.request(seed.tenant(), { region: 'local-2', os: { version: '24.04' }, kubernetes: { version: '1.31.9' } }),
+      ),
+    ).resolves.toMatchObject({ id: reply.id, status: 'READY' });
   });
 
   it('should build a customised image in a new region from a copy of its base', async () => {
-    const reply = await resolve(seed.request(seed.tenant(), { region: 'local-2', os: { ansibleRoles: ['falco'] }, kubernetes: { version: '1.29.1' } }));
+    const reply = await resolve(
+      seed.request(seed.tenant(), {
+        region: 'local-2',
+        os: { ansibleRoles: ['falco'] },
+        kubernetes: { version: '1.29.1' },
+      }),
+    );
     const image = await settled(reply.id);
     expect(image).toMatchObject({ status: 'READY', region: 'local-2' });
     const base = await service.images.list(['public'], { cloud: 'LOCAL', region: 'local-2' });
-    expect(base.find((b) => b.osVersion === '22.04' && b.kubernetesVersion === '1.29.15')).toMatchObject({ status: 'READY' });
+    expect(base.find((b) => b.osVersion === '22.04' && b.kubernetesVersion === '1.29.15')).toMatchObject({
+      status: 'READY',
+    });
   });
 
   it.each([
     ['an unknown OS', { os: { name: 'windows' } }, /unknown OS "windows"/],
     ['an unknown OS version', { os: { version: '16.04' } }, /ubuntu 16\.04 is not in the catalogue/],
-    ['a Kubernetes minor outside the catalogue', { kubernetes: { version: '1.26.0' } }, /Kubernetes 1\.26 is not supported/],
-    ['a region the cloud does not have', { region: 'local-9' }, /region "local-9" is not a region of LOCAL: it has local-1, local-2/],
-    ['an image id the cloud does not know', { os: { imageRef: 'ami-0123456789abcdef0', skipK8sInstall: true } }, /image "ami-0123456789abcdef0" is not known to LOCAL in local-1/],
-    ['an image name the cloud does not know', { os: { imageRef: 'no-such-image' } }, /image "no-such-image" is not known to LOCAL in local-1/],
+    [
+      'a Kubernetes minor outside the catalogue',
+      { kubernetes: { version: '1.26.0' } },
+      /Kubernetes 1\.26 is not supported/,
+    ],
+    [
+      'a region the cloud does not have',
+      { region: 'local-9' },
+      /region "local-9" is not a region of LOCAL: it has local-1, local-2/,
+    ],
+    [
+      'an image id the cloud does not know',
+      { os: { imageRef: 'ami-0123456789abcdef0', skipK8sInstall: true } },
+      /image "ami-0123456789abcdef0" is not known to LOCAL in local-1/,
+    ],
+    [
+      'an image name the cloud does not know',
+      { os: { imageRef: 'no-such-image' } },
+      /image "no-such-image" is not known to LOCAL in local-1/,
+    ],
   ])('should refuse %s with BAD_REQUEST and create nothing', async (_what, overrides, message) => {
     const tenant = seed.tenant();
-    await expect(resolve(seed.request(tenant, overrides))).rejects.toMatchObject({ name: 'BusError', code: 'BAD_REQUEST', message: expect.stringMatching(message) });
+    await expect(resolve(seed.request(tenant, overrides))).rejects.toMatchObject({
+      name: 'BusError',
+      code: 'BAD_REQUEST',
+      message: expect.stringMatching(message),
+    });
     expect(await service.images.list([tenant])).toEqual([]);
   });
 
@@ -242,10 +330,17 @@ describe('images service against a real nats-server and local cloud', () => {
     } finally {
       await setQuota(64);
     }
-    expect(image).toMatchObject({ status: 'FAILED', message: expect.stringMatching(/You have requested more vCPU capacity than your current vCPU limit of 0 allows/) });
+    expect(image).toMatchObject({
+      status: 'FAILED',
+      message: expect.stringMatching(/You have requested more vCPU capacity than your current vCPU limit of 0 allows/),
+    });
 
     const again = await resolve(request);
-    expect(again).toMatchObject({ id: image.id, status: 'PENDING', message: expect.stringMatching(/^retrying \(attempt 2\)/) });
+    expect(again).toMatchObject({
+      id: image.id,
+      status: 'PENDING',
+      message: expect.stringMatching(/^retrying \(attempt 2\)/),
+    });
     await expect(settled(image.id)).resolves.toMatchObject({ status: 'READY' });
     expect(await statusesOf(image.id, 'READY')).toEqual(['PENDING', 'FAILED', 'PENDING', 'BUILDING', 'READY']);
   });
@@ -253,7 +348,8 @@ describe('images service against a real nats-server and local cloud', () => {
   it('should resume a build after a restart, with the same builder', async () => {
     const reply = await resolve(seed.request(seed.tenant(), { os: { ansibleRoles: ['restart-a', 'restart-b'] } }));
     const deadline = Date.now() + 10_000;
-    while ((await service.images.get(reply.id))?.status !== 'BUILDING' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((await service.images.get(reply.id))?.status !== 'BUILDING' && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
     // A process stopping: its worker releases the lease, its NATS connection goes.
     await service.stop();
     await bus.close();
@@ -270,8 +366,18 @@ describe('images service against a real nats-server and local cloud', () => {
     let schema: GraphQLSchema;
     const identity = (tenantId: string, projects: Record<string, 'viewer' | 'editor' | 'admin'> = { web: 'viewer' }) =>
       new Identity({ sub: 'user', tenantId, projects });
-    const run = (source: string, tenantId: string, variables?: Record<string, unknown>, projects?: Record<string, 'viewer'>) =>
-      graphql({ schema, source, variableValues: variables, contextValue: { identity: identity(tenantId, projects), requestId: 'test', log } });
+    const run = (
+      source: string,
+      tenantId: string,
+      variables?: Record<string, unknown>,
+      projects?: Record<string, 'viewer'>,
+    ) =>
+      graphql({
+        schema,
+        source,
+        variableValues: variables,
+        contextValue: { identity: identity(tenantId, projects), requestId: 'test', log },
+      });
 
     beforeAll(async () => {
       schema = await buildImagesSchema({ images: service.images });
@@ -281,7 +387,8 @@ describe('images service against a real nats-server and local cloud', () => {
       const mine = seed.tenant();
       const other = seed.tenant();
       const custom = await resolve(seed.request(mine, { os: { ansibleRoles: ['listed'] } }));
-      const query = 'query($region: String) { images(cloud: LOCAL, region: $region) { id source status os osVersion kubernetesVersion description } }';
+      const query =
+        'query($region: String) { images(cloud: LOCAL, region: $region) { id source status os osVersion kubernetesVersion description } }';
 
       const forMine = await run(query, mine, { region: 'local-1' });
       expect(forMine.errors).toBeUndefined();
@@ -303,11 +410,20 @@ describe('images service against a real nats-server and local cloud', () => {
         { __typename: 'Cluster', id: 'clu_1' },
       ];
       expect(await run(entities, tenant, { reps })).toEqual({
-        data: { _entities: [{ id: image.id, status: 'READY' }, { id: 'clu_1', images: [{ id: image.id, source: 'OUT_OF_BOX' }] }] },
+        data: {
+          _entities: [
+            { id: image.id, status: 'READY' },
+            { id: 'clu_1', images: [{ id: image.id, source: 'OUT_OF_BOX' }] },
+          ],
+        },
       });
       // Another tenant's cluster of the same id uses nothing; a viewer of another project sees none of this one's images.
-      expect((await run(entities, seed.tenant(), { reps: [reps[1]] })).data).toEqual({ _entities: [{ id: 'clu_1', images: [] }] });
-      expect((await run(entities, tenant, { reps: [reps[1]] }, { ops: 'viewer' })).data).toEqual({ _entities: [{ id: 'clu_1', images: [] }] });
+      expect((await run(entities, seed.tenant(), { reps: [reps[1]] })).data).toEqual({
+        _entities: [{ id: 'clu_1', images: [] }],
+      });
+      expect((await run(entities, tenant, { reps: [reps[1]] }, { ops: 'viewer' })).data).toEqual({
+        _entities: [{ id: 'clu_1', images: [] }],
+      });
     });
   });
 });

@@ -1,4 +1,14 @@
-import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import {
+  busAndStoreReadiness,
+  natsCredentials,
+  createBus,
+  createLogger,
+  createStore,
+  exitOnStartupFailure,
+  onShutdown,
+  startSubgraphServer,
+  subgraphServerEnv,
+} from '@fleetgraph/kit';
 import { createClouds } from './adapters/clouds.js';
 import { cloudsConfig, readEnv, workerOptions } from './env.js';
 import { buildImagesSchema } from './schema/index.js';
@@ -8,7 +18,13 @@ async function main() {
   const env = readEnv();
   const log = createLogger('images', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'images' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'images', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
+  const bus = await createBus({
+    url: env.NATS_URL,
+    name: 'images',
+    log,
+    credentials: natsCredentials(env),
+    streamReplicas: env.NATS_STREAM_REPLICAS,
+  });
   const clouds = createClouds(cloudsConfig(env));
   const service = await startImagesService({ store, bus, clouds, log, worker: workerOptions(env) });
   const server = await startSubgraphServer({
@@ -18,7 +34,13 @@ async function main() {
     ...subgraphServerEnv(env),
     readiness: busAndStoreReadiness(bus, store),
   });
-  onShutdown(log, [() => server.close(), () => service.stop(), () => bus.close(), () => clouds.close(), () => store.close()]);
+  onShutdown(log, [
+    () => server.close(),
+    () => service.stop(),
+    () => bus.close(),
+    () => clouds.close(),
+    () => store.close(),
+  ]);
 }
 
 main().catch(exitOnStartupFailure(createLogger('images')));

@@ -16,9 +16,11 @@ function packagesReached(entry: string): Set<string> {
     for (const [, clause, from] of text.matchAll(/^(?:import|export)\s+(type\s+)?[^;]*?from\s+'([^']+)'/gms)) {
       if (clause || !from) continue;
       if (from.startsWith('.')) visit(join(dirname(file), from.replace(/\.js$/, '.ts')));
-      else if (!from.startsWith('node:')) packages.add(from.startsWith('@') ? from.split('/').slice(0, 2).join('/') : from.split('/')[0]!);
+      else if (!from.startsWith('node:'))
+        packages.add(from.startsWith('@') ? from.split('/').slice(0, 2).join('/') : from.split('/')[0]!);
     }
-    for (const [, from] of text.matchAll(/^import\s+'([^']+)';/gm)) if (from && !from.startsWith('.')) packages.add(from);
+    for (const [, from] of text.matchAll(/^import\s+'([^']+)';/gm))
+      if (from && !from.startsWith('.')) packages.add(from);
   };
   visit(join(src, entry));
   return packages;
@@ -27,7 +29,15 @@ function packagesReached(entry: string): Set<string> {
 describe("the kit's entry points", () => {
   it('should keep the core free of the store, the subgraph server and type-graphql', () => {
     const reached = packagesReached('core.ts');
-    for (const heavy of ['better-sqlite3', 'mongodb', 'type-graphql', 'reflect-metadata', '@apollo/server', '@apollo/subgraph']) expect(reached, heavy).not.toContain(heavy);
+    for (const heavy of [
+      'better-sqlite3',
+      'mongodb',
+      'type-graphql',
+      'reflect-metadata',
+      '@apollo/server',
+      '@apollo/subgraph',
+    ])
+      expect(reached, heavy).not.toContain(heavy);
     expect(reached).toContain('nats');
   });
 

@@ -1,10 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, DEV_INTERNAL_SECRET, parseEnv, publicBase, publicUrlSetting, secretSetting, serviceEnvShape } from './env.js';
+import {
+  ConfigError,
+  DEV_INTERNAL_SECRET,
+  parseEnv,
+  publicBase,
+  publicUrlSetting,
+  secretSetting,
+  serviceEnvShape,
+} from './env.js';
 
 describe('parseEnv', () => {
   it('should apply defaults and treat empty strings as unset', () => {
-    const env = parseEnv({ ...serviceEnvShape, PORT: z.coerce.number().default(4001) }, { DATA_DIR: '', NATS_URL: 'nats://x:1' });
+    const env = parseEnv(
+      { ...serviceEnvShape, PORT: z.coerce.number().default(4001) },
+      { DATA_DIR: '', NATS_URL: 'nats://x:1' },
+    );
     expect(env).toMatchObject({ DATA_DIR: './.data', NATS_URL: 'nats://x:1', PORT: 4001, LOG_LEVEL: 'info' });
   });
 
@@ -14,13 +25,26 @@ describe('parseEnv', () => {
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).problems.map((p) => p.split(':')[0])).toEqual(expect.arrayContaining(['PORT', 'LOG_LEVEL', 'MONGODB_URI']));
+      expect((error as ConfigError).problems.map((p) => p.split(':')[0])).toEqual(
+        expect.arrayContaining(['PORT', 'LOG_LEVEL', 'MONGODB_URI']),
+      );
     }
   });
 
   describe('in production', () => {
-    const shape = { ...serviceEnvShape, PORT: z.coerce.number().default(4001), API_SECRET: secretSetting('dev-secret-everyone-knows-it'), PUBLIC_URL: publicUrlSetting() };
-    const safe = { NODE_ENV: 'production', INTERNAL_AUTH_SECRET: 'i'.repeat(40), API_SECRET: 's'.repeat(32), PUBLIC_URL: 'https://fleet.example.com/graphql', NATS_CREDENTIALS: 'creds' };
+    const shape = {
+      ...serviceEnvShape,
+      PORT: z.coerce.number().default(4001),
+      API_SECRET: secretSetting('dev-secret-everyone-knows-it'),
+      PUBLIC_URL: publicUrlSetting(),
+    };
+    const safe = {
+      NODE_ENV: 'production',
+      INTERNAL_AUTH_SECRET: 'i'.repeat(40),
+      API_SECRET: 's'.repeat(32),
+      PUBLIC_URL: 'https://fleet.example.com/graphql',
+      NATS_CREDENTIALS: 'creds',
+    };
     const problemsOf = (env: NodeJS.ProcessEnv) => {
       try {
         parseEnv(shape, env);
@@ -35,7 +59,11 @@ describe('parseEnv', () => {
     });
 
     it('should refuse development secrets, short secrets, a missing public URL and NATS without credentials, one line per variable', () => {
-      const problems = problemsOf({ NODE_ENV: 'production', INTERNAL_AUTH_SECRET: DEV_INTERNAL_SECRET, API_SECRET: 'short-but-valid-16' });
+      const problems = problemsOf({
+        NODE_ENV: 'production',
+        INTERNAL_AUTH_SECRET: DEV_INTERNAL_SECRET,
+        API_SECRET: 'short-but-valid-16',
+      });
       expect(problems).toEqual([
         expect.stringMatching(/^INTERNAL_AUTH_SECRET: is the public development default/),
         expect.stringMatching(/^API_SECRET: too short for production \(18 characters; at least 32\)/),
@@ -43,7 +71,12 @@ describe('parseEnv', () => {
         expect.stringMatching(/^NATS_CREDENTIALS or NATS_CREDENTIALS_FILE: required in production/),
       ]);
       // The defaults, unset: the same refusals.
-      expect(problemsOf({ NODE_ENV: 'production' }).map((p) => p.split(':')[0])).toEqual(['INTERNAL_AUTH_SECRET', 'API_SECRET', 'PUBLIC_URL', 'NATS_CREDENTIALS or NATS_CREDENTIALS_FILE']);
+      expect(problemsOf({ NODE_ENV: 'production' }).map((p) => p.split(':')[0])).toEqual([
+        'INTERNAL_AUTH_SECRET',
+        'API_SECRET',
+        'PUBLIC_URL',
+        'NATS_CREDENTIALS or NATS_CREDENTIALS_FILE',
+      ]);
     });
 
     it('should let development run on its defaults', () => {

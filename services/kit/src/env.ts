@@ -46,7 +46,10 @@ export function requiredInProduction<T extends z.ZodType>(schema: T, why: string
  * the gateway's real address; production must set it.
  */
 export function publicUrlSetting() {
-  return requiredInProduction(z.string().url().default('http://localhost:4000/graphql'), 'the URL clients reach the gateway at, e.g. https://fleet.example.com/graphql');
+  return requiredInProduction(
+    z.string().url().default('http://localhost:4000/graphql'),
+    'the URL clients reach the gateway at, e.g. https://fleet.example.com/graphql',
+  );
 }
 
 /** Where the gateway's other routes live, from its public GraphQL URL: that URL less its last `/graphql` segment. */
@@ -80,7 +83,10 @@ export const serviceEnvShape = {
  * Parses the environment against a zod object schema. Empty strings count as unset, so that
  * `FOO= cmd` falls back to the default. Fails with every problem at once, not the first.
  */
-export function parseEnv<S extends z.ZodRawShape>(shape: S, env: NodeJS.ProcessEnv = process.env): z.infer<z.ZodObject<S>> {
+export function parseEnv<S extends z.ZodRawShape>(
+  shape: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<z.ZodObject<S>> {
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const result = z.object(shape).safeParse(input);
   if (!result.success) {
@@ -98,7 +104,11 @@ export function parseEnv<S extends z.ZodRawShape>(shape: S, env: NodeJS.ProcessE
  * left at their public development default or too short, settings production must set, and a
  * NATS connection without credentials.
  */
-function productionProblems(shape: z.ZodRawShape, input: Record<string, unknown>, data: Record<string, unknown>): string[] {
+function productionProblems(
+  shape: z.ZodRawShape,
+  input: Record<string, unknown>,
+  data: Record<string, unknown>,
+): string[] {
   const problems: string[] = [];
   for (const [key, schema] of Object.entries(shape)) {
     const rule = productionRules.get(schema as z.ZodType);
@@ -107,20 +117,34 @@ function productionProblems(shape: z.ZodRawShape, input: Record<string, unknown>
     if (rule.kind === 'required' && input[key] === undefined) {
       problems.push(`${key}: required in production (${rule.why})`);
     } else if (rule.kind === 'secret' && value === rule.development) {
-      problems.push(`${key}: is the public development default; set a secret of your own (at least ${PRODUCTION_SECRET_MIN_LENGTH} characters)`);
+      problems.push(
+        `${key}: is the public development default; set a secret of your own (at least ${PRODUCTION_SECRET_MIN_LENGTH} characters)`,
+      );
     } else if (rule.kind === 'secret' && typeof value === 'string' && value.length < PRODUCTION_SECRET_MIN_LENGTH) {
-      problems.push(`${key}: too short for production (${value.length} characters; at least ${PRODUCTION_SECRET_MIN_LENGTH})`);
+      problems.push(
+        `${key}: too short for production (${value.length} characters; at least ${PRODUCTION_SECRET_MIN_LENGTH})`,
+      );
     }
   }
   // NATS authenticates every process in production (decentralised JWT auth).
-  if ('NATS_CREDENTIALS' in shape && data.NATS_URL !== undefined && input.NATS_CREDENTIALS === undefined && input.NATS_CREDENTIALS_FILE === undefined) {
-    problems.push('NATS_CREDENTIALS or NATS_CREDENTIALS_FILE: required in production (every process connects to NATS as its own user)');
+  if (
+    'NATS_CREDENTIALS' in shape &&
+    data.NATS_URL !== undefined &&
+    input.NATS_CREDENTIALS === undefined &&
+    input.NATS_CREDENTIALS_FILE === undefined
+  ) {
+    problems.push(
+      'NATS_CREDENTIALS or NATS_CREDENTIALS_FILE: required in production (every process connects to NATS as its own user)',
+    );
   }
   return problems;
 }
 
 /** The process's NATS credentials: NATS_CREDENTIALS, or the file NATS_CREDENTIALS_FILE names; undefined without either. */
-export function natsCredentials(env: { NATS_CREDENTIALS?: string; NATS_CREDENTIALS_FILE?: string }): string | undefined {
+export function natsCredentials(env: {
+  NATS_CREDENTIALS?: string;
+  NATS_CREDENTIALS_FILE?: string;
+}): string | undefined {
   if (env.NATS_CREDENTIALS) return env.NATS_CREDENTIALS;
   if (env.NATS_CREDENTIALS_FILE) return readFileSync(env.NATS_CREDENTIALS_FILE, 'utf8');
   return undefined;

@@ -7,8 +7,10 @@ import { GraphQLError } from 'graphql';
 export const ErrorCodes = {
   UNAUTHENTICATED: 'No valid credentials: a missing, malformed or expired bearer token (or internal identity header).',
   FORBIDDEN: 'The caller is known but its roles do not allow this operation.',
-  BAD_USER_INPUT: 'An argument is invalid in a way the schema cannot express (a malformed cursor, an out-of-range page size).',
-  BAD_REQUEST: 'The HTTP request carries no operation the gateway takes: a malformed or oversized body, a batch, a subscription posted to /graphql.',
+  BAD_USER_INPUT:
+    'An argument is invalid in a way the schema cannot express (a malformed cursor, an out-of-range page size).',
+  BAD_REQUEST:
+    'The HTTP request carries no operation the gateway takes: a malformed or oversized body, a batch, a subscription posted to /graphql.',
   GRAPHQL_PARSE_FAILED: 'The operation is not a GraphQL document: the message is the syntax error, with its location.',
   GRAPHQL_VALIDATION_FAILED: 'The operation does not validate against the schema.',
   QUERY_LIMIT_EXCEEDED:
@@ -21,5 +23,8 @@ export type ErrorCode = keyof typeof ErrorCodes;
 
 /** A GraphQL error whose code comes from the registry. */
 export function graphqlError(code: ErrorCode, message: string, options?: { cause?: unknown }): GraphQLError {
-  return new GraphQLError(message, { extensions: { code }, originalError: options?.cause instanceof Error ? options.cause : undefined });
+  return new GraphQLError(message, {
+    extensions: { code },
+    originalError: options?.cause instanceof Error ? options.cause : undefined,
+  });
 }

@@ -25,7 +25,8 @@ function memoryTarget(docs: Doc[]): LeaseTarget<Doc> & { docs: Map<string, Doc>;
     },
     async replace(doc: Doc) {
       const stored = target.docs.get(doc.id);
-      if (!stored || stored.version !== doc.version || target.conflicts-- > 0) throw new VersionConflictError('docs', doc.id, doc.version);
+      if (!stored || stored.version !== doc.version || target.conflicts-- > 0)
+        throw new VersionConflictError('docs', doc.id, doc.version);
       const next = { ...doc, version: doc.version + 1 };
       target.docs.set(doc.id, next);
       return { ...next };
@@ -35,31 +36,58 @@ function memoryTarget(docs: Doc[]): LeaseTarget<Doc> & { docs: Map<string, Doc>;
 }
 
 const at = (iso: string) => Date.parse(iso);
-const doc = (id: string, holder: string | null = null, heldUntil: string | null = null): Doc => ({ id, version: 1, holder, heldUntil });
+const doc = (id: string, holder: string | null = null, heldUntil: string | null = null): Doc => ({
+  id,
+  version: 1,
+  holder,
+  heldUntil,
+});
 
 describe('leases', () => {
   it.each([
-    { name: 'an ISO time, null when free', spec: { time: 'iso' as const }, stored: '2026-01-01T00:01:00.000Z', free: null },
-    { name: 'epoch ms, 0 when free', spec: { time: 'epoch-ms' as const, free: 0 as const }, stored: at('2026-01-01T00:01:00.000Z'), free: 0 },
-  ])('should read and write a lease stored as $name, under the document\'s own field names', ({ spec, stored, free }) => {
-    const f = leaseFields<{ id: string; who: string | null; until: unknown }>({ owner: 'who', until: 'until', ...spec });
-    const held = f.write({ id: 'a', who: null, until: free }, { owner: 'r1', until: at('2026-01-01T00:01:00.000Z') });
-    expect(held).toEqual({ id: 'a', who: 'r1', until: stored });
-    expect(f.read(held)).toEqual({ owner: 'r1', until: at('2026-01-01T00:01:00.000Z') });
-    expect(f.write(held, null)).toEqual({ id: 'a', who: null, until: free });
-  });
+    {
+      name: 'an ISO time, null when free',
+      spec: { time: 'iso' as const },
+      stored: '2026-01-01T00:01:00.000Z',
+      free: null,
+    },
+    {
+      name: 'epoch ms, 0 when free',
+      spec: { time: 'epoch-ms' as const, free: 0 as const },
+      stored: at('2026-01-01T00:01:00.000Z'),
+      free: 0,
+    },
+  ])(
+    "should read and write a lease stored as $name, under the document's own field names",
+    ({ spec, stored, free }) => {
+      const f = leaseFields<{ id: string; who: string | null; until: unknown }>({
+        owner: 'who',
+        until: 'until',
+        ...spec,
+      });
+      const held = f.write({ id: 'a', who: null, until: free }, { owner: 'r1', until: at('2026-01-01T00:01:00.000Z') });
+      expect(held).toEqual({ id: 'a', who: 'r1', until: stored });
+      expect(f.read(held)).toEqual({ owner: 'r1', until: at('2026-01-01T00:01:00.000Z') });
+      expect(f.write(held, null)).toEqual({ id: 'a', who: null, until: free });
+    },
+  );
 
   it.each([
     { name: 'a free document', given: doc('a'), claimed: true },
     { name: 'its own lease', given: doc('a', 'me', '2026-01-01T00:05:00.000Z'), claimed: true },
-    { name: "another owner's expired lease (a takeover)", given: doc('a', 'other', '2026-01-01T00:00:00.000Z'), claimed: true },
+    {
+      name: "another owner's expired lease (a takeover)",
+      given: doc('a', 'other', '2026-01-01T00:00:00.000Z'),
+      claimed: true,
+    },
     { name: "another owner's unexpired lease", given: doc('a', 'other', '2026-01-01T00:00:01.000Z'), claimed: false },
   ])('should claim $name: $claimed', async ({ given, claimed }) => {
     const target = memoryTarget([given]);
     const now = () => at('2026-01-01T00:00:00.000Z');
     const result = await claimLease(target, fields, given, { owner: 'me', leaseMs: 60_000, now });
     expect(result === null).toBe(!claimed);
-    if (claimed) expect(target.docs.get('a')).toMatchObject({ holder: 'me', heldUntil: '2026-01-01T00:01:00.000Z', version: 2 });
+    if (claimed)
+      expect(target.docs.get('a')).toMatchObject({ holder: 'me', heldUntil: '2026-01-01T00:01:00.000Z', version: 2 });
   });
 
   it('should give up on a conflict with one attempt, and read again and retry with more', async () => {
@@ -67,16 +95,23 @@ describe('leases', () => {
     target.conflicts = 1;
     expect(await claimLease(target, fields, 'a', { owner: 'me', leaseMs: 1000 })).toBeNull();
     target.conflicts = 2;
-    expect(await claimLease(target, fields, 'a', { owner: 'me', leaseMs: 1000, attempts: 3 })).toMatchObject({ holder: 'me' });
+    expect(await claimLease(target, fields, 'a', { owner: 'me', leaseMs: 1000, attempts: 3 })).toMatchObject({
+      holder: 'me',
+    });
   });
 
   it('should release only its own lease, and leave a document that changed meanwhile', async () => {
-    const target = memoryTarget([doc('a', 'me', '2026-01-01T00:01:00.000Z'), doc('b', 'other', '2026-01-01T00:01:00.000Z')]);
+    const target = memoryTarget([
+      doc('a', 'me', '2026-01-01T00:01:00.000Z'),
+      doc('b', 'other', '2026-01-01T00:01:00.000Z'),
+    ]);
     await releaseLease(target, fields, (await target.get('a'))!, 'me');
     await releaseLease(target, fields, (await target.get('b'))!, 'me');
     expect(target.docs.get('a')).toMatchObject({ holder: null, heldUntil: null });
     expect(target.docs.get('b')).toMatchObject({ holder: 'other' });
-    await expect(releaseLease(target, fields, { ...doc('a', 'me', '2026-01-01T00:01:00.000Z'), version: 1 }, 'me')).resolves.toBeUndefined();
+    await expect(
+      releaseLease(target, fields, { ...doc('a', 'me', '2026-01-01T00:01:00.000Z'), version: 1 }, 'me'),
+    ).resolves.toBeUndefined();
   });
 });
 

@@ -52,7 +52,12 @@ export function leaseFields<T>(spec: {
       const until = fields[spec.until];
       return {
         owner: (fields[spec.owner] as string | null | undefined) ?? null,
-        until: until === null || until === undefined ? null : spec.time === 'iso' ? Date.parse(until as string) : (until as number),
+        until:
+          until === null || until === undefined
+            ? null
+            : spec.time === 'iso'
+              ? Date.parse(until as string)
+              : (until as number),
       };
     },
     write(doc, lease) {
@@ -98,14 +103,24 @@ export interface ClaimOptions<T> {
  * holds an unexpired one: a lease that ran out is taken over.
  * @returns the document as written, or null when it is gone, not eligible, or held by another owner
  */
-export async function claimLease<T extends { id: string }>(target: LeaseTarget<T>, fields: LeaseFields<NoInfer<T>>, doc: T | string, options: ClaimOptions<NoInfer<T>>): Promise<T | null> {
+export async function claimLease<T extends { id: string }>(
+  target: LeaseTarget<T>,
+  fields: LeaseFields<NoInfer<T>>,
+  doc: T | string,
+  options: ClaimOptions<NoInfer<T>>,
+): Promise<T | null> {
   const now = options.now ?? Date.now;
   const attempts = options.attempts ?? 1;
   const id = typeof doc === 'string' ? doc : doc.id;
   let current = typeof doc === 'string' ? await target.get(doc) : doc;
   for (let attempt = 1; ; attempt++) {
     const at = now();
-    if (!current || (options.eligible && !options.eligible(current)) || isHeldByAnother(fields.read(current), options.owner, at)) return null;
+    if (
+      !current ||
+      (options.eligible && !options.eligible(current)) ||
+      isHeldByAnother(fields.read(current), options.owner, at)
+    )
+      return null;
     try {
       return await target.replace(fields.write(current, { owner: options.owner, until: at + options.leaseMs }));
     } catch (error) {
@@ -121,7 +136,12 @@ export async function claimLease<T extends { id: string }>(target: LeaseTarget<T
  * may take the work at once. A document that changed meanwhile is left as it is: whoever changed
  * it holds it now, or its lease runs out.
  */
-export async function releaseLease<T>(target: LeaseTarget<T>, fields: LeaseFields<NoInfer<T>>, doc: T, owner: string): Promise<void> {
+export async function releaseLease<T>(
+  target: LeaseTarget<T>,
+  fields: LeaseFields<NoInfer<T>>,
+  doc: T,
+  owner: string,
+): Promise<void> {
   if (fields.read(doc).owner !== owner) return;
   try {
     await target.replace(fields.write(doc, null));
@@ -208,7 +228,9 @@ export interface LeaseRunner<T> {
  * holds or whose lease ran out (a takeover), claim each item, run it under a concurrency limit,
  * remember what a crashed run still holds, renew leases of queued work, and stop cleanly.
  */
-export function createLeaseRunner<T extends { id: string }, C extends { id: string } = T>(options: LeaseRunnerOptions<T, C>): LeaseRunner<T> {
+export function createLeaseRunner<T extends { id: string }, C extends { id: string } = T>(
+  options: LeaseRunnerOptions<T, C>,
+): LeaseRunner<T> {
   const { log, name } = options;
   const owner = options.owner ?? `${name}-${randomUUID()}`;
   const idKey = options.idKey ?? 'id';
@@ -274,7 +296,9 @@ export function createLeaseRunner<T extends { id: string }, C extends { id: stri
       }
     }
     if (housekeeping && options.housekeeping) {
-      await options.housekeeping(at).catch((error: unknown) => log.error({ err: error, runner: name }, 'housekeeping failed'));
+      await options
+        .housekeeping(at)
+        .catch((error: unknown) => log.error({ err: error, runner: name }, 'housekeeping failed'));
     }
   }
 
@@ -297,7 +321,9 @@ export function createLeaseRunner<T extends { id: string }, C extends { id: stri
     const renew = options.renew!;
     const lease = { owner, until: now().getTime() + renew.leaseMs };
     for (const id of renew.ids()) {
-      await renew.renew(id, lease).catch((error: unknown) => log.warn({ err: error, [idKey]: id, runner: name }, 'could not renew a lease'));
+      await renew
+        .renew(id, lease)
+        .catch((error: unknown) => log.warn({ err: error, [idKey]: id, runner: name }, 'could not renew a lease'));
     }
   }
 

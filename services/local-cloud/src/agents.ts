@@ -75,7 +75,9 @@ export class SimulatedAgents {
 
   /** Follows the cloud's machine changes; returns the function that stops following. */
   follow(events: MachineEvents): () => void {
-    return events.on((change) => (change.type === 'running' ? this.up(change.machine, change.at) : this.down(change.machine)));
+    return events.on((change) =>
+      change.type === 'running' ? this.up(change.machine, change.at) : this.down(change.machine),
+    );
   }
 
   /** A machine that runs (also used at start for machines already running). */
@@ -86,7 +88,12 @@ export class SimulatedAgents {
     let cluster = this.clusters.get(clusterId);
     if (!cluster) {
       const nodes = new Map<string, SimulatedNode>();
-      cluster = { tenantId, nodes, source: new SimulatedSource({ speed: this.options.speed, nodes: () => [...nodes.values()] }), agent: null };
+      cluster = {
+        tenantId,
+        nodes,
+        source: new SimulatedSource({ speed: this.options.speed, nodes: () => [...nodes.values()] }),
+        agent: null,
+      };
       this.clusters.set(clusterId, cluster);
     }
     cluster.nodes.set(machine.id, {
@@ -105,7 +112,11 @@ export class SimulatedAgents {
     const boot = readUserData(machine.userData);
     if (boot.ok && boot.agent) {
       if (cluster.agent?.from === 'user-data') return; // a control-plane node of a cluster whose agent runs already
-      if (boot.agent.clusterId !== clusterId) this.options.log.warn({ clusterId, secretClusterId: boot.agent.clusterId, machineId: machine.id }, "the agent's Secret names another cluster than the machine's tags");
+      if (boot.agent.clusterId !== clusterId)
+        this.options.log.warn(
+          { clusterId, secretClusterId: boot.agent.clusterId, machineId: machine.id },
+          "the agent's Secret names another cluster than the machine's tags",
+        );
       this.replace(clusterId, cluster, this.fromUserData(clusterId, boot.agent));
     } else if (!boot.ok && boot.missing && !cluster.agent && this.options.tagBus) {
       this.replace(clusterId, cluster, this.fromTags(clusterId, this.options.tagBus));
@@ -143,11 +154,18 @@ export class SimulatedAgents {
     await Promise.all(running);
   }
 
-  private replace(clusterId: string, cluster: Cluster, next: (source: SimulatedSource, tenantId: string) => ClusterAgent): void {
+  private replace(
+    clusterId: string,
+    cluster: Cluster,
+    next: (source: SimulatedSource, tenantId: string) => ClusterAgent,
+  ): void {
     const previous = cluster.agent;
     cluster.agent = next(cluster.source, cluster.tenantId);
     if (previous) void previous.stop();
-    this.options.log.info({ clusterId, from: cluster.agent.from, replaced: previous?.from ?? null }, 'simulated agent started');
+    this.options.log.info(
+      { clusterId, from: cluster.agent.from, replaced: previous?.from ?? null },
+      'simulated agent started',
+    );
   }
 
   /** Today's agent of a cluster without user data: on the shared bus, named by the machine's tags. */
@@ -186,7 +204,14 @@ export class SimulatedAgents {
           });
           if (stopped) return void (await opened.close());
           connection = opened;
-          agent = startAgent({ bus: opened.bus, log, clusterId: secret.clusterId, tenantId: secret.tenantId, source, parts: simulatedAgentParts });
+          agent = startAgent({
+            bus: opened.bus,
+            log,
+            clusterId: secret.clusterId,
+            tenantId: secret.tenantId,
+            source,
+            parts: simulatedAgentParts,
+          });
           failures = 0;
         } catch (error) {
           // Unusable credentials, or a cluster id no subject can carry: no retry makes them work.
@@ -196,7 +221,10 @@ export class SimulatedAgents {
           }
           failures++;
           const retryMs = Math.min(30_000, (this.options.retryBaseMs ?? 1_000) * 2 ** Math.min(failures - 1, 10));
-          log.warn({ err: error, clusterId, natsUrl: secret.natsUrl, retryMs }, 'simulated agent could not connect to NATS; retrying');
+          log.warn(
+            { err: error, clusterId, natsUrl: secret.natsUrl, retryMs },
+            'simulated agent could not connect to NATS; retrying',
+          );
           timer = setTimeout(() => (attempt = start()), retryMs);
           timer.unref();
         }

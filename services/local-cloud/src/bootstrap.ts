@@ -62,7 +62,8 @@ function contentOf(file: WriteFile): string {
   const encoding = typeof file.encoding === 'string' ? file.encoding.toLowerCase() : 'text/plain';
   if (encoding === 'text/plain') return content;
   if (encoding === 'b64' || encoding === 'base64') return Buffer.from(content, 'base64').toString('utf8');
-  if (['gz+b64', 'gzip+b64', 'gz+base64', 'gzip+base64'].includes(encoding)) return gunzipSync(Buffer.from(content, 'base64')).toString('utf8');
+  if (['gz+b64', 'gzip+b64', 'gz+base64', 'gzip+base64'].includes(encoding))
+    return gunzipSync(Buffer.from(content, 'base64')).toString('utf8');
   throw new Error(`unknown encoding ${encoding}`);
 }
 
@@ -76,7 +77,8 @@ function documentsOf(path: string, text: string): { docs: unknown[] } | { error:
   return { docs: (Array.isArray(docs) ? docs : [docs]).map((d) => d.toJS() as unknown) };
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The agent's Secret in its manifest, or why there is none. */
 function agentSecretOf(text: string): AgentSecret | string {
@@ -85,9 +87,14 @@ function agentSecretOf(text: string): AgentSecret | string {
   const secret = parsed.docs.find((d) => isObject(d) && d.kind === 'Secret' && d.apiVersion === 'v1');
   if (!isObject(secret)) return `the agent manifest at ${BOOTSTRAP_PATHS.agentManifest} has no Secret`;
   // `data` is base64, `stringData` plain and wins, as the API server merges them.
-  const data = isObject(secret.data) ? Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')])) : {};
+  const data = isObject(secret.data)
+    ? Object.fromEntries(
+        Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')]),
+      )
+    : {};
   const values: Record<string, unknown> = { ...data, ...(isObject(secret.stringData) ? secret.stringData : {}) };
-  const value = (key: string) => (typeof values[key] === 'string' && values[key] !== '' ? (values[key] as string) : null);
+  const value = (key: string) =>
+    typeof values[key] === 'string' && values[key] !== '' ? (values[key] as string) : null;
   const required = [AGENT_SECRET_KEYS.natsUrl, AGENT_SECRET_KEYS.clusterId, AGENT_SECRET_KEYS.tenantId];
   const missing = required.filter((key) => value(key) === null);
   if (missing.length > 0) return `the agent's Secret in ${BOOTSTRAP_PATHS.agentManifest} lacks ${missing.join(', ')}`;
@@ -130,8 +137,13 @@ export function readUserData(userData: string | undefined): NodeBoot {
   }
   const kubeadm = documentsOf(BOOTSTRAP_PATHS.kubeadmConfig, kubeadmText);
   if ('error' in kubeadm) return fail(kubeadm.error);
-  const kinds = kubeadm.docs.filter(isObject).filter((d) => typeof d.apiVersion === 'string' && d.apiVersion.startsWith('kubeadm.k8s.io/'));
-  if (!kinds.some((d) => KUBEADM_KINDS.has(String(d.kind)))) return fail(`the kubeadm configuration at ${BOOTSTRAP_PATHS.kubeadmConfig} has no InitConfiguration or JoinConfiguration`);
+  const kinds = kubeadm.docs
+    .filter(isObject)
+    .filter((d) => typeof d.apiVersion === 'string' && d.apiVersion.startsWith('kubeadm.k8s.io/'));
+  if (!kinds.some((d) => KUBEADM_KINDS.has(String(d.kind))))
+    return fail(
+      `the kubeadm configuration at ${BOOTSTRAP_PATHS.kubeadmConfig} has no InitConfiguration or JoinConfiguration`,
+    );
 
   const manifestFile = file(BOOTSTRAP_PATHS.agentManifest);
   if (!manifestFile) return { ok: true, agent: null };
@@ -160,5 +172,8 @@ export function bootFailure(machine: { tags: Tags; userData?: string }, requireU
 
 /** The state reason of a machine whose bootstrap failed: it shut itself down (as cloud-init's failure hooks do). */
 export function bootFailedReason(why: string): { code: string; message: string } {
-  return { code: 'Client.InstanceInitiatedShutdown', message: `Client.InstanceInitiatedShutdown: bootstrap failed: ${why}` };
+  return {
+    code: 'Client.InstanceInitiatedShutdown',
+    message: `Client.InstanceInitiatedShutdown: bootstrap failed: ${why}`,
+  };
 }

@@ -1,5 +1,12 @@
 export { startLocalCloud, type AgentCredentialsStore, type LocalCloud, type LocalCloudOptions } from './local-cloud.js';
-export { MachineEvents, systemClock, type Clock, type MachineInfo, type MachineListener, type MachineStateChange } from './simulator.js';
+export {
+  MachineEvents,
+  systemClock,
+  type Clock,
+  type MachineInfo,
+  type MachineListener,
+  type MachineStateChange,
+} from './simulator.js';
 export { faultSettingsSchema, type FaultSettings, type InjectedError } from './faults.js';
 export {
   ACCOUNT_ID,

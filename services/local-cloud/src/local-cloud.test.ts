@@ -6,7 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeInstanceAttributeCommand, EC2Client, type InstanceAttributeName } from '@aws-sdk/client-ec2';
-import { createLocalProvider, LOCAL_CLOUD_CREDENTIALS, type CloudProvider, type CreateMachineInput } from '@fleetgraph/clouds';
+import {
+  createLocalProvider,
+  LOCAL_CLOUD_CREDENTIALS,
+  type CloudProvider,
+  type CreateMachineInput,
+} from '@fleetgraph/clouds';
 import { eventually } from '@fleetgraph/clouds/testing';
 import { ConfigError } from '@fleetgraph/kit/core';
 import { createSqliteStore, type Store } from '@fleetgraph/kit/store';
@@ -23,7 +28,8 @@ async function ec2Query(url: string, body: string): Promise<{ status: number; xm
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      authorization: 'AWS4-HMAC-SHA256 Credential=KEY/20260101/local-1/ec2/aws4_request, SignedHeaders=host, Signature=x',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=KEY/20260101/local-1/ec2/aws4_request, SignedHeaders=host, Signature=x',
     },
     body,
   });
@@ -65,7 +71,11 @@ async function start(options: LocalCloudOptions = {}, providerOptions: { maxAtte
     options = { ...options, store };
   }
   const cloud = await startLocalCloud({ speed: 1000, ...options });
-  const provider = createLocalProvider({ endpoint: cloud.url, maxAttempts: providerOptions.maxAttempts ?? 1, retryMode: 'standard' });
+  const provider = createLocalProvider({
+    endpoint: cloud.url,
+    maxAttempts: providerOptions.maxAttempts ?? 1,
+    retryMode: 'standard',
+  });
   cleanups.push(async () => {
     await provider.close();
     await cloud.close();
@@ -96,15 +106,26 @@ describe('local cloud (a fake cloud, in-process)', () => {
     // A minute and a half later (the longest boot), on the same files.
     clock.advance(91_000);
     const heard: MachineStateChange[] = [];
-    const second = await startLocalCloud({ dataDir, clock, speed: 1, onMachineStateChange: (change) => heard.push(change) });
+    const second = await startLocalCloud({
+      dataDir,
+      clock,
+      speed: 1,
+      onMachineStateChange: (change) => heard.push(change),
+    });
     expect(heard.map((c) => [c.type, c.machine.id])).toEqual([['running', created.id]]);
     const after = createLocalProvider({ endpoint: second.url, maxAttempts: 1 });
     cleanups.push(async () => {
       await after.close();
       await second.close();
     });
-    expect(await after.describeMachine('local-1', created.id)).toMatchObject({ id: created.id, state: 'running', name: input.machineName });
-    expect(await after.ensureNetwork({ clusterId: 'c-restart', region: 'local-1', zones: ['local-1a'] })).toEqual(network);
+    expect(await after.describeMachine('local-1', created.id)).toMatchObject({
+      id: created.id,
+      state: 'running',
+      name: input.machineName,
+    });
+    expect(await after.ensureNetwork({ clusterId: 'c-restart', region: 'local-1', zones: ['local-1a'] })).toEqual(
+      network,
+    );
     // The idempotency token survived too: a retry finds the first machine.
     expect((await after.createMachine(input)).id).toBe(created.id);
     expect(await after.describeMachines({ clusterId: 'c-restart', region: 'local-1' })).toHaveLength(1);
@@ -132,17 +153,30 @@ describe('local cloud (a fake cloud, in-process)', () => {
     clock.advance(4_600); // past 45 s / 10
     expect(await stateOf(provider, id)).toBe('terminated');
     expect(await provider.describeMachines({ clusterId: 'c-local', region: 'local-1' })).toEqual([]);
-    expect((await provider.describeMachines({ clusterId: 'c-local', region: 'local-1', includeTerminated: true })).map((m) => m.id)).toEqual([id]);
+    expect(
+      (await provider.describeMachines({ clusterId: 'c-local', region: 'local-1', includeTerminated: true })).map(
+        (m) => m.id,
+      ),
+    ).toEqual([id]);
   });
 
   it('copies images in minutes of cloud time; its published images are in local-1 only', async () => {
     const clock = manualClock();
     const { provider } = await start({ clock, speed: 10 });
-    expect(await provider.describeImage('local-1', FIRST_SEED_IMAGE.name)).toMatchObject({ id: FIRST_SEED_IMAGE.id, status: 'available' });
+    expect(await provider.describeImage('local-1', FIRST_SEED_IMAGE.name)).toMatchObject({
+      id: FIRST_SEED_IMAGE.id,
+      status: 'available',
+    });
     expect(await provider.describeImage('local-2', FIRST_SEED_IMAGE.name)).toBeNull();
     expect((await provider.findImages(SEED_REGION, { 'fleetgraph:os': 'ubuntu' })).length).toBe(SEED_IMAGES.length);
 
-    const copy = await provider.copyImage({ sourceRegion: 'local-1', sourceImageId: FIRST_SEED_IMAGE.id, region: 'local-2', name: 'copied', clientToken: 'copy-1' });
+    const copy = await provider.copyImage({
+      sourceRegion: 'local-1',
+      sourceImageId: FIRST_SEED_IMAGE.id,
+      region: 'local-2',
+      name: 'copied',
+      clientToken: 'copy-1',
+    });
     expect(copy.status).toBe('pending');
     clock.advance(17_900); // under 180 s / 10
     expect((await provider.describeImage('local-2', copy.id))?.status).toBe('pending');
@@ -183,7 +217,9 @@ describe('local cloud (a fake cloud, in-process)', () => {
         'You have requested more vCPU capacity than your current vCPU limit of 4 allows for the instance bucket that the specified instance type belongs to. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.',
     });
     await admin.setQuota(8, 'local-1');
-    await expect(provider.createMachine(machine({ instanceType: 'm5.xlarge' }))).resolves.toMatchObject({ instanceType: 'm5.xlarge' });
+    await expect(provider.createMachine(machine({ instanceType: 'm5.xlarge' }))).resolves.toMatchObject({
+      instanceType: 'm5.xlarge',
+    });
     expect(await provider.quota('local-1')).toEqual({ region: 'local-1', vcpuLimit: 8, vcpuUsed: 6 });
     expect(await provider.quota('local-2')).toEqual({ region: 'local-2', vcpuLimit: 4, vcpuUsed: 0 });
   });
@@ -191,7 +227,13 @@ describe('local cloud (a fake cloud, in-process)', () => {
   it('answers with 503 Unavailable at the configured fault rate, and recovers when faults are reset', async () => {
     const { provider, admin } = await start({ faults: { errorRate: 1 } });
     const error = await provider.regions().catch((e: unknown) => e);
-    expect(error).toMatchObject({ name: 'CloudError', code: 'TRANSIENT', cloudCode: 'Unavailable', httpStatus: 503, retryable: true });
+    expect(error).toMatchObject({
+      name: 'CloudError',
+      code: 'TRANSIENT',
+      cloudCode: 'Unavailable',
+      httpStatus: 503,
+      retryable: true,
+    });
     await admin.resetFaults();
     expect((await admin.faults()).errorRate).toBe(1);
     await admin.setFaults({ errorRate: 0 });
@@ -207,16 +249,29 @@ describe('local cloud (a fake cloud, in-process)', () => {
     const results = await Promise.allSettled(Array.from({ length: 6 }, () => provider.instanceTypes('local-1')));
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(refused.length).toBeGreaterThanOrEqual(4);
-    expect(refused[0]!.reason).toMatchObject({ code: 'RATE_LIMITED', cloudCode: 'RequestLimitExceeded', message: 'Request limit exceeded.', httpStatus: 503 });
+    expect(refused[0]!.reason).toMatchObject({
+      code: 'RATE_LIMITED',
+      cloudCode: 'RequestLimitExceeded',
+      message: 'Request limit exceeded.',
+      httpStatus: 503,
+    });
   });
 
   it('injects the errors it is told to, once each, such as InsufficientInstanceCapacity', async () => {
     const { provider, admin } = await start();
-    const message = 'We currently do not have sufficient t3.medium capacity in the Availability Zone you requested (local-1a). Our system will be working on provisioning additional capacity.';
-    await admin.setFaults({ inject: [{ action: 'RunInstances', code: 'InsufficientInstanceCapacity', message, status: 500 }] });
+    const message =
+      'We currently do not have sufficient t3.medium capacity in the Availability Zone you requested (local-1a). Our system will be working on provisioning additional capacity.';
+    await admin.setFaults({
+      inject: [{ action: 'RunInstances', code: 'InsufficientInstanceCapacity', message, status: 500 }],
+    });
     await expect(provider.regions()).resolves.toHaveLength(2);
     const error = await provider.createMachine(machine()).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'RESOURCES_DEPLETED', cloudCode: 'InsufficientInstanceCapacity', message, retryable: true });
+    expect(error).toMatchObject({
+      code: 'RESOURCES_DEPLETED',
+      cloudCode: 'InsufficientInstanceCapacity',
+      message,
+      retryable: true,
+    });
     await expect(provider.createMachine(machine())).resolves.toMatchObject({ state: 'pending' });
   });
 
@@ -252,7 +307,10 @@ describe('local cloud (a fake cloud, in-process)', () => {
     const wide = await provider.ensureNetwork({ ...input, apiAllowedCidrs: ['0.0.0.0/0'] });
     const narrow = await provider.ensureNetwork({ ...input, apiAllowedCidrs: ['192.0.2.0/24'] });
     expect(narrow).toEqual(wide);
-    const { xml } = await ec2Query(cloud.url, `Action=DescribeSecurityGroups&Version=2016-11-15&GroupId.1=${narrow.controlPlane.securityGroupId}`);
+    const { xml } = await ec2Query(
+      cloud.url,
+      `Action=DescribeSecurityGroups&Version=2016-11-15&GroupId.1=${narrow.controlPlane.securityGroupId}`,
+    );
     expect(xml).toContain('<cidrIp>192.0.2.0/24</cidrIp>');
     expect(xml).not.toContain('<cidrIp>0.0.0.0/0</cidrIp><description>Kubernetes API');
     // Nodes of both roles still reach the control plane.
@@ -272,13 +330,16 @@ describe('local cloud (a fake cloud, in-process)', () => {
     );
     const unknown = await ec2Query(cloud.url, 'Action=LaunchRocket&Version=2016-11-15');
     expect(unknown.status).toBe(400);
-    expect(unknown.xml).toContain('<Code>InvalidAction</Code><Message>The action LaunchRocket is not valid for this web service.</Message>');
+    expect(unknown.xml).toContain(
+      '<Code>InvalidAction</Code><Message>The action LaunchRocket is not valid for this web service.</Message>',
+    );
   });
 });
 
 describe("the local cloud booting clusters' machines from their user data", () => {
   /** A machine of a cluster, as the orchestrator makes it: tagged with its cluster and tenant. */
-  const clusterMachine = (overrides: Partial<CreateMachineInput> = {}) => machine({ clusterId: 'c-boot', tags: { 'fleetgraph:tenant': 't1' }, ...overrides });
+  const clusterMachine = (overrides: Partial<CreateMachineInput> = {}) =>
+    machine({ clusterId: 'c-boot', tags: { 'fleetgraph:tenant': 't1' }, ...overrides });
   const boot = async (clock: ReturnType<typeof manualClock>, provider: CloudProvider, id: string) => {
     clock.advance(9_100); // past 90 s / 10: booted, or failed
     return provider.describeMachine('local-1', id);
@@ -288,10 +349,14 @@ describe("the local cloud booting clusters' machines from their user data", () =
     const clock = manualClock();
     const { provider, admin } = await start({ clock, speed: 10 });
     const broken = await provider.createMachine(clusterMachine({ userData: '#cloud-config\nwrite_files: []\n' }));
-    const reason = 'Client.InstanceInitiatedShutdown: bootstrap failed: no kubeadm configuration at /run/kubeadm/kubeadm.yaml';
+    const reason =
+      'Client.InstanceInitiatedShutdown: bootstrap failed: no kubeadm configuration at /run/kubeadm/kubeadm.yaml';
     expect(await boot(clock, provider, broken.id)).toMatchObject({ state: 'stopping', stateReason: reason });
     clock.advance(4_600); // past 45 s / 10
-    expect(await provider.describeMachine('local-1', broken.id)).toMatchObject({ state: 'stopped', stateReason: reason });
+    expect(await provider.describeMachine('local-1', broken.id)).toMatchObject({
+      state: 'stopped',
+      stateReason: reason,
+    });
     // A stopped machine holds no vCPUs, and goes when the orchestrator removes it.
     expect((await admin.quota('local-1')).vcpuUsed).toBe(0);
     await provider.deleteMachine('local-1', broken.id);
@@ -301,7 +366,9 @@ describe("the local cloud booting clusters' machines from their user data", () =
   it('should boot a node whose user data holds a kubeadm configuration, and one without user data unless it is required', async () => {
     const clock = manualClock();
     const { provider } = await start({ clock, speed: 10 });
-    const node = await provider.createMachine(clusterMachine({ userData: nodeUserData({ kind: 'join', nodeName: 'w-1' }) }));
+    const node = await provider.createMachine(
+      clusterMachine({ userData: nodeUserData({ kind: 'join', nodeName: 'w-1' }) }),
+    );
     const bare = await provider.createMachine(clusterMachine());
     clock.advance(9_100);
     expect(await stateOf(provider, node.id)).toBe('running');
@@ -310,9 +377,14 @@ describe("the local cloud booting clusters' machines from their user data", () =
     const strict = await start({ clock, speed: 10, requireUserData: true });
     const refused = await strict.provider.createMachine(clusterMachine());
     // A machine outside clusters (an image builder: no tenant tag) boots whatever its user data.
-    const builder = await strict.provider.createMachine(machine({ clusterId: 'fleetgraph-image-builder', userData: '#!/bin/bash\necho build\n' }));
+    const builder = await strict.provider.createMachine(
+      machine({ clusterId: 'fleetgraph-image-builder', userData: '#!/bin/bash\necho build\n' }),
+    );
     clock.advance(9_100);
-    expect(await strict.provider.describeMachine('local-1', refused.id)).toMatchObject({ state: 'stopping', stateReason: 'Client.InstanceInitiatedShutdown: bootstrap failed: no user data' });
+    expect(await strict.provider.describeMachine('local-1', refused.id)).toMatchObject({
+      state: 'stopping',
+      stateReason: 'Client.InstanceInitiatedShutdown: bootstrap failed: no user data',
+    });
     expect(await stateOf(strict.provider, builder.id)).toBe('running');
   });
 
@@ -321,16 +393,25 @@ describe("the local cloud booting clusters' machines from their user data", () =
     const changes: MachineStateChange[] = [];
     const stop = cloud.machineEvents.on((change) => changes.push(change));
     const broken = await provider.createMachine(clusterMachine({ userData: '#!/bin/bash\n' }));
-    const good = await provider.createMachine(clusterMachine({ userData: nodeUserData({ kind: 'join', nodeName: 'w-2' }) }));
-    await eventually(async () => (await stateOf(provider, broken.id)) === 'stopped' && (await stateOf(provider, good.id)) === 'running', 5_000, 'both boots');
+    const good = await provider.createMachine(
+      clusterMachine({ userData: nodeUserData({ kind: 'join', nodeName: 'w-2' }) }),
+    );
+    await eventually(
+      async () =>
+        (await stateOf(provider, broken.id)) === 'stopped' && (await stateOf(provider, good.id)) === 'running',
+      5_000,
+      'both boots',
+    );
     stop();
     expect(changes.map((c) => [c.type, c.machine.id])).toEqual([['running', good.id]]);
   });
 });
 
 describe("the local cloud's DescribeInstanceAttribute, through the AWS SDK", () => {
-  const ec2Of = (url: string) => new EC2Client({ endpoint: url, region: 'local-1', credentials: { ...LOCAL_CLOUD_CREDENTIALS }, maxAttempts: 1 });
-  const attribute = (ec2: EC2Client, InstanceId: string, Attribute: string) => ec2.send(new DescribeInstanceAttributeCommand({ InstanceId, Attribute: Attribute as InstanceAttributeName }));
+  const ec2Of = (url: string) =>
+    new EC2Client({ endpoint: url, region: 'local-1', credentials: { ...LOCAL_CLOUD_CREDENTIALS }, maxAttempts: 1 });
+  const attribute = (ec2: EC2Client, InstanceId: string, Attribute: string) =>
+    ec2.send(new DescribeInstanceAttributeCommand({ InstanceId, Attribute: Attribute as InstanceAttributeName }));
 
   it('should answer the user data base64-encoded, as RunInstances took it, and an empty value without any', async () => {
     const { cloud, provider } = await start();
@@ -354,9 +435,13 @@ describe("the local cloud's DescribeInstanceAttribute, through the AWS SDK", () 
     const { id } = await provider.createMachine(machine({ instanceType: 'm5.large' }));
     expect((await attribute(ec2, id, 'instanceType')).InstanceType).toEqual({ Value: 'm5.large' });
     expect((await attribute(ec2, id, 'disableApiTermination')).DisableApiTermination).toEqual({ Value: false });
-    expect((await attribute(ec2, id, 'instanceInitiatedShutdownBehavior')).InstanceInitiatedShutdownBehavior).toEqual({ Value: 'stop' });
+    expect((await attribute(ec2, id, 'instanceInitiatedShutdownBehavior')).InstanceInitiatedShutdownBehavior).toEqual({
+      Value: 'stop',
+    });
     expect((await attribute(ec2, id, 'rootDeviceName')).RootDeviceName).toEqual({ Value: '/dev/sda1' });
-    expect((await attribute(ec2, id, 'groupSet')).Groups).toEqual([{ GroupId: expect.stringMatching(/^sg-/), GroupName: 'default' }]);
+    expect((await attribute(ec2, id, 'groupSet')).Groups).toEqual([
+      { GroupId: expect.stringMatching(/^sg-/), GroupName: 'default' },
+    ]);
     expect((await attribute(ec2, id, 'kernel')).KernelId).toEqual({});
 
     await expect(attribute(ec2, id, 'colour')).rejects.toMatchObject({
@@ -364,7 +449,10 @@ describe("the local cloud's DescribeInstanceAttribute, through the AWS SDK", () 
       message: 'Value (colour) for parameter attribute is invalid. Unknown attribute.',
       $metadata: { httpStatusCode: 400 },
     });
-    await expect(attribute(ec2, 'i-0123456789abcdef0', 'userData')).rejects.toMatchObject({ name: 'InvalidInstanceID.NotFound', message: "The instance ID 'i-0123456789abcdef0' does not exist" });
+    await expect(attribute(ec2, 'i-0123456789abcdef0', 'userData')).rejects.toMatchObject({
+      name: 'InvalidInstanceID.NotFound',
+      message: "The instance ID 'i-0123456789abcdef0' does not exist",
+    });
   });
 });
 
@@ -392,7 +480,10 @@ describe('local cloud configuration', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual(['LOCAL_CLOUD_FAULT_RATE', 'LOCAL_CLOUD_SPEED', 'PORT']);
+    expect((error as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'LOCAL_CLOUD_FAULT_RATE',
+      'LOCAL_CLOUD_SPEED',
+      'PORT',
+    ]);
   });
 });
-

@@ -5,7 +5,15 @@ import { pino, type Logger } from 'pino';
 import { createApp } from './server.js';
 import { Faults, type FaultSettings } from './faults.js';
 import { seed } from './seed.js';
-import { machineInfo, MachineEvents, Simulator, systemClock, type Clock, type MachineInfo, type MachineListener } from './simulator.js';
+import {
+  machineInfo,
+  MachineEvents,
+  Simulator,
+  systemClock,
+  type Clock,
+  type MachineInfo,
+  type MachineListener,
+} from './simulator.js';
 import { CloudState } from './state.js';
 
 export interface LocalCloudOptions {
@@ -81,12 +89,16 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         clock: options.clock ?? systemClock,
         random,
         requireUserData: options.requireUserData ?? false,
-        onBootFailed: (machine, reason) => logger.warn({ machineId: machine.id, tags: machine.tags, reason }, 'machine bootstrap failed: it is stopped'),
+        onBootFailed: (machine, reason) =>
+          logger.warn({ machineId: machine.id, tags: machine.tags, reason }, 'machine bootstrap failed: it is stopped'),
       },
       events,
       (error) => logger.error({ err: error }, 'simulation step failed'),
     );
-    const faults = new Faults({ errorRate: 0, lostResponseRate: 0, throttlePerSecond: 0, inject: [], ...options.faults }, random);
+    const faults = new Faults(
+      { errorRate: 0, lostResponseRate: 0, throttlePerSecond: 0, inject: [], ...options.faults },
+      random,
+    );
     await state.exclusive(async () => {
       await seed(state);
       await sim.advance();
@@ -96,7 +108,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     let url = '';
     const app = createApp({ state, sim, faults, logger, endpoint: () => url, ready: () => store.ping() });
     const server: Server = await new Promise((resolve, reject) => {
-      const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', (error?: Error) => (error ? reject(error) : resolve(s)));
+      const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', (error?: Error) =>
+        error ? reject(error) : resolve(s),
+      );
     });
     const address = server.address() as AddressInfo;
     url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -105,11 +119,17 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     return {
       url,
       machineEvents: events,
-      runningMachines: () => state.instances.values().filter((m) => m.state === 'running').map(machineInfo),
+      runningMachines: () =>
+        state.instances
+          .values()
+          .filter((m) => m.state === 'running')
+          .map(machineInfo),
       agentCredentials: {
         get: (clusterId) => state.agentCredentials.get(clusterId)?.creds,
         put: async (clusterId, creds) => {
-          await state.exclusive(() => state.agentCredentials.put({ id: clusterId, creds, updatedAt: new Date().toISOString() }));
+          await state.exclusive(() =>
+            state.agentCredentials.put({ id: clusterId, creds, updatedAt: new Date().toISOString() }),
+          );
         },
       },
       advance: async () => {

@@ -35,13 +35,32 @@ async function main(): Promise<void> {
   // from their tags, on the local cloud's own connection to NATS_URL.
   let tagBus: Bus | undefined;
   if (env.NATS_URL && !env.LOCAL_CLOUD_REQUIRE_USER_DATA) {
-    tagBus = await createBus({ url: env.NATS_URL, name: 'local-cloud-agents', log: logger, credentials: natsCredentials(env) });
+    tagBus = await createBus({
+      url: env.NATS_URL,
+      name: 'local-cloud-agents',
+      log: logger,
+      credentials: natsCredentials(env),
+    });
   }
-  const agents = new SimulatedAgents({ log: logger, speed: env.LOCAL_CLOUD_SPEED, credentials: cloud.agentCredentials, ...(tagBus ? { tagBus } : {}) });
+  const agents = new SimulatedAgents({
+    log: logger,
+    speed: env.LOCAL_CLOUD_SPEED,
+    credentials: cloud.agentCredentials,
+    ...(tagBus ? { tagBus } : {}),
+  });
   agents.follow(cloud.machineEvents);
   const now = new Date().toISOString();
   for (const machine of cloud.runningMachines()) agents.up(machine, now);
-  logger.info({ url: cloud.url, speed: env.LOCAL_CLOUD_SPEED, vcpuLimit: env.LOCAL_CLOUD_VCPU_LIMIT, requireUserData: env.LOCAL_CLOUD_REQUIRE_USER_DATA, dataDir: env.DATA_DIR }, 'local cloud started');
+  logger.info(
+    {
+      url: cloud.url,
+      speed: env.LOCAL_CLOUD_SPEED,
+      vcpuLimit: env.LOCAL_CLOUD_VCPU_LIMIT,
+      requireUserData: env.LOCAL_CLOUD_REQUIRE_USER_DATA,
+      dataDir: env.DATA_DIR,
+    },
+    'local cloud started',
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

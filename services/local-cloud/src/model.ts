@@ -57,7 +57,10 @@ export interface ImageDoc extends StoredDoc {
   creationDate: string;
   dueAt: number | null;
   tags: Tags;
-  source?: { kind: 'copy'; region: string; imageId: string } | { kind: 'instance'; instanceId: string } | { kind: 'seed' };
+  source?:
+    | { kind: 'copy'; region: string; imageId: string }
+    | { kind: 'instance'; instanceId: string }
+    | { kind: 'seed' };
 }
 
 export interface VpcDoc extends StoredDoc {

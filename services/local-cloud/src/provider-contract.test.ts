@@ -4,7 +4,12 @@
  * Two adapters drive it: `local` (createLocalProvider), and `aws` (createAwsProvider pointed at
  * it as at an EC2 endpoint), which is the same code that drives real EC2.
  */
-import { createAwsProvider, createLocalProvider, LOCAL_CLOUD_CREDENTIALS, type CloudProvider } from '@fleetgraph/clouds';
+import {
+  createAwsProvider,
+  createLocalProvider,
+  LOCAL_CLOUD_CREDENTIALS,
+  type CloudProvider,
+} from '@fleetgraph/clouds';
 import { describeProviderContract, type ProviderHarness } from '@fleetgraph/clouds/testing';
 import { createSqliteStore } from '@fleetgraph/kit/store';
 import { startLocalCloud } from './local-cloud.js';
@@ -55,6 +60,12 @@ describeProviderContract('local adapter against the local cloud (a fake cloud, i
 
 describeProviderContract('aws adapter against the local cloud as a fake EC2 endpoint', () =>
   localCloudHarness((endpoint) =>
-    createAwsProvider({ region: 'local-1', endpoint, credentials: { ...LOCAL_CLOUD_CREDENTIALS }, maxAttempts: 1, retryMode: 'standard' }),
+    createAwsProvider({
+      region: 'local-1',
+      endpoint,
+      credentials: { ...LOCAL_CLOUD_CREDENTIALS },
+      maxAttempts: 1,
+      retryMode: 'standard',
+    }),
   ),
 );

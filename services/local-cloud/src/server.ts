@@ -55,7 +55,9 @@ export function createApp(deps: AppDeps): express.Express {
       faults.beforeRequest(action);
       const region = regionOfRequest(req.headers.authorization);
       if (!isRegion(region)) {
-        throw ec2Errors.invalidParameterValue(`The region '${region}' does not exist in the local cloud; its regions are ${REGIONS.join(', ')}.`);
+        throw ec2Errors.invalidParameterValue(
+          `The region '${region}' does not exist in the local cloud; its regions are ${REGIONS.join(', ')}.`,
+        );
       }
       const handler = actions[action];
       if (!handler) throw ec2Errors.invalidAction(action || '(none)');
@@ -67,12 +69,18 @@ export function createApp(deps: AppDeps): express.Express {
       sim.schedule();
       // The work is done; a lost answer is what client tokens guard against.
       if (faults.loseResponse()) throw ec2Errors.internalError();
-      res.status(200).type('text/xml').send(responseXml(action, requestId, body));
+      res
+        .status(200)
+        .type('text/xml')
+        .send(responseXml(action, requestId, body));
     } catch (error) {
       const e = error instanceof Ec2Error ? error : ec2Errors.internalError();
       if (!(error instanceof Ec2Error)) logger.error({ err: error, action }, 'EC2 request failed');
       else logger.debug({ action, code: e.code }, 'EC2 request refused');
-      res.status(e.status).type('text/xml').send(errorXml(e.code, e.message, requestId));
+      res
+        .status(e.status)
+        .type('text/xml')
+        .send(errorXml(e.code, e.message, requestId));
     }
   });
 

@@ -161,7 +161,12 @@ export class Simulator {
         const failure = bootFailure(machineInfo(instance), this.options.requireUserData ?? false);
         if (failure !== null) {
           // It never becomes a node: it shuts itself down, as a real machine whose cloud-init failed would be made to.
-          const saved = await this.state.instances.put({ ...instance, state: 'stopping', dueAt: instance.dueAt + this.duration('shutdown'), stateReason: bootFailedReason(failure) });
+          const saved = await this.state.instances.put({
+            ...instance,
+            state: 'stopping',
+            dueAt: instance.dueAt + this.duration('shutdown'),
+            stateReason: bootFailedReason(failure),
+          });
           failed.push([machineInfo(saved), failure]);
           continue;
         }
@@ -175,7 +180,10 @@ export class Simulator {
           state: 'terminated',
           dueAt: null,
           terminatedAt: instance.dueAt,
-          stateReason: { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' },
+          stateReason: {
+            code: 'Client.UserInitiatedShutdown',
+            message: 'Client.UserInitiatedShutdown: User initiated shutdown',
+          },
         });
         changes.push({ type: 'terminated', machine: machineInfo(saved), at });
       } else {
@@ -184,7 +192,11 @@ export class Simulator {
     }
     for (const image of this.state.images.values()) {
       if (image.dueAt === null || image.dueAt > now) continue;
-      await this.state.images.put({ ...image, state: image.state === 'pending' ? 'available' : image.state, dueAt: null });
+      await this.state.images.put({
+        ...image,
+        state: image.state === 'pending' ? 'available' : image.state,
+        dueAt: null,
+      });
     }
     for (const change of changes) this.events.emit(change);
     for (const [machine, reason] of failed) this.options.onBootFailed?.(machine, reason);

@@ -1,5 +1,13 @@
 import type { Collection, CollectionSpec, Store, StoredDoc } from '@fleetgraph/kit/store';
-import type { AgentCredentialsDoc, IdempotencyDoc, ImageDoc, InstanceDoc, SecurityGroupDoc, SubnetDoc, VpcDoc } from './model.js';
+import type {
+  AgentCredentialsDoc,
+  IdempotencyDoc,
+  ImageDoc,
+  InstanceDoc,
+  SecurityGroupDoc,
+  SubnetDoc,
+  VpcDoc,
+} from './model.js';
 
 /** A document before the store gave it a version. */
 export type Unversioned<T extends StoredDoc> = Omit<T, 'version'> & { version?: number };
@@ -17,7 +25,10 @@ export class Table<T extends StoredDoc> {
   async load(): Promise<void> {
     let after: string | null = null;
     do {
-      const page: { nodes: T[]; hasNextPage: boolean; endCursor: string | null } = await this.collection.find({ first: 500, after });
+      const page: { nodes: T[]; hasNextPage: boolean; endCursor: string | null } = await this.collection.find({
+        first: 500,
+        after,
+      });
       for (const doc of page.nodes) this.docs.set(doc.id, doc);
       after = page.hasNextPage ? page.endCursor : null;
     } while (after);
@@ -77,7 +88,15 @@ export class CloudState {
       new Table(await store.collection(spec<IdempotencyDoc>('idempotency_tokens'))),
       new Table(await store.collection(spec<AgentCredentialsDoc>('agent_credentials'))),
     );
-    for (const table of [state.instances, state.images, state.vpcs, state.subnets, state.securityGroups, state.tokens, state.agentCredentials] as Table<StoredDoc>[]) {
+    for (const table of [
+      state.instances,
+      state.images,
+      state.vpcs,
+      state.subnets,
+      state.securityGroups,
+      state.tokens,
+      state.agentCredentials,
+    ] as Table<StoredDoc>[]) {
       await table.load();
     }
     return state;

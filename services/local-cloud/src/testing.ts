@@ -9,7 +9,11 @@ export function seedImageId(name: string): string {
 }
 
 /** The first out-of-the-box image: its id and region. */
-export const FIRST_SEED_IMAGE = { id: seedImageId(SEED_IMAGES[0]!.name), name: SEED_IMAGES[0]!.name, region: SEED_REGION };
+export const FIRST_SEED_IMAGE = {
+  id: seedImageId(SEED_IMAGES[0]!.name),
+  name: SEED_IMAGES[0]!.name,
+  region: SEED_REGION,
+};
 
 /** A client of the local cloud's admin API (`/_admin/*`), for tests. */
 export function localCloudAdmin(url: string) {
@@ -23,8 +27,10 @@ export function localCloudAdmin(url: string) {
     return json;
   }
   return {
-    quota: (region: string) => call<{ region: string; vcpuLimit: number; vcpuUsed: number }>('GET', `/_admin/quota?region=${region}`),
-    setQuota: (vcpuLimit: number, region?: string) => call('POST', '/_admin/quota', { vcpuLimit, ...(region ? { region } : {}) }),
+    quota: (region: string) =>
+      call<{ region: string; vcpuLimit: number; vcpuUsed: number }>('GET', `/_admin/quota?region=${region}`),
+    setQuota: (vcpuLimit: number, region?: string) =>
+      call('POST', '/_admin/quota', { vcpuLimit, ...(region ? { region } : {}) }),
     faults: () => call<Record<string, unknown>>('GET', '/_admin/faults'),
     setFaults: (patch: Record<string, unknown>) => call<Record<string, unknown>>('POST', '/_admin/faults', patch),
     resetFaults: () => call('DELETE', '/_admin/faults'),
@@ -34,7 +40,11 @@ export function localCloudAdmin(url: string) {
 /** What {@link nodeUserData} writes: a joining node, or the first control-plane node with its agent's Secret. */
 export type NodeUserDataInput =
   | { kind: 'join'; nodeName: string }
-  | { kind: 'init'; nodeName: string; agent: { natsUrl: string; clusterId: string; tenantId: string; natsCredentials?: string } };
+  | {
+      kind: 'init';
+      nodeName: string;
+      agent: { natsUrl: string; clusterId: string; tenantId: string; natsCredentials?: string };
+    };
 
 /**
  * A node's user data in the shape the clusters service writes (services/clusters/src/bootstrap):
@@ -48,7 +58,9 @@ export function nodeUserData(input: NodeUserDataInput): string {
     kind: input.kind === 'init' ? 'InitConfiguration' : 'JoinConfiguration',
     nodeRegistration: { name: input.nodeName, criSocket: 'unix:///run/containerd/containerd.sock' },
   };
-  const files: { path: string; content: string; permissions: string; owner: string }[] = [{ path: BOOTSTRAP_PATHS.kubeadmConfig, content: stringify(kubeadm), permissions: '0600', owner: 'root:root' }];
+  const files: { path: string; content: string; permissions: string; owner: string }[] = [
+    { path: BOOTSTRAP_PATHS.kubeadmConfig, content: stringify(kubeadm), permissions: '0600', owner: 'root:root' },
+  ];
   if (input.kind === 'init') {
     const { agent } = input;
     const metadata = { name: 'fleetgraph-agent', namespace: 'fleetgraph-system' };

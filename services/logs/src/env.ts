@@ -27,7 +27,12 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
       LOGS_IDLE_TIMEOUT_MS: int(100, 30_000),
       LOGS_DEADLINE_MS: int(1000, 15 * 60_000),
       LOGS_WINDOW: z.coerce.number().int().min(1).max(256).default(16),
-      LOGS_CHUNK_BYTES: z.coerce.number().int().min(1024).max(256 * 1024).default(64 * 1024),
+      LOGS_CHUNK_BYTES: z.coerce
+        .number()
+        .int()
+        .min(1024)
+        .max(256 * 1024)
+        .default(64 * 1024),
       LOGS_LEASE_MS: int(100, 30_000),
       LOGS_SWEEP_MS: int(100, 60_000),
     },

@@ -85,9 +85,20 @@ describe('collection limits', () => {
     const c = h.addCluster();
     for (const cluster of [a, b, c]) await h.startAgent(cluster, { source: slow(40) });
 
-    const requests = await Promise.all([a, a, b, c].map((cluster) => h.service.collections.request(editor(), { clusterId: cluster.id, ...nodeLogsOnly })));
-    const ids = requests.map((r) => (r.kind === 'requested' ? r.bundle.id : expect.fail(`not requested: ${JSON.stringify(r)}`)));
-    expect(requests.map((r) => r.kind === 'requested' && r.bundle.status)).toEqual(['REQUESTED', 'REQUESTED', 'REQUESTED', 'REQUESTED']);
+    const requests = await Promise.all(
+      [a, a, b, c].map((cluster) =>
+        h.service.collections.request(editor(), { clusterId: cluster.id, ...nodeLogsOnly }),
+      ),
+    );
+    const ids = requests.map((r) =>
+      r.kind === 'requested' ? r.bundle.id : expect.fail(`not requested: ${JSON.stringify(r)}`),
+    );
+    expect(requests.map((r) => r.kind === 'requested' && r.bundle.status)).toEqual([
+      'REQUESTED',
+      'REQUESTED',
+      'REQUESTED',
+      'REQUESTED',
+    ]);
 
     const outcomes = await Promise.all(ids.map(settled));
     expect(outcomes.map((o) => o.status)).toEqual(['READY', 'READY', 'READY', 'READY']);
@@ -102,11 +113,18 @@ describe('collection limits', () => {
     await h.startAgent(cluster, { source: slow(40) });
     const limited = runner({ maxConcurrent: 1, maxConcurrentPerCluster: 1, maxQueued: 1 });
     const outcomes = [];
-    for (let i = 0; i < 3; i++) outcomes.push(await limited.request(editor(), { clusterId: cluster.id, ...nodeLogsOnly }));
+    for (let i = 0; i < 3; i++)
+      outcomes.push(await limited.request(editor(), { clusterId: cluster.id, ...nodeLogsOnly }));
     expect(outcomes.map((o) => o.kind)).toEqual(['requested', 'requested', 'problems']);
     expect(outcomes[2]).toEqual({
       kind: 'problems',
-      problems: [{ code: 'TOO_MANY_REQUESTS', message: 'too many log bundles are waiting to be collected; try again later', field: ['input'] }],
+      problems: [
+        {
+          code: 'TOO_MANY_REQUESTS',
+          message: 'too many log bundles are waiting to be collected; try again later',
+          field: ['input'],
+        },
+      ],
     });
     await Promise.all(outcomes.slice(0, 2).map((o) => settled((o as { bundle: LogBundle }).bundle.id)));
     await limited.stop();
@@ -118,7 +136,12 @@ describe('collection limits', () => {
     const small = runner({ maxArchiveBytes: 64 * 1024 });
     const outcome = await small.request(editor(), { clusterId: cluster.id });
     const bundle = await settled((outcome as { bundle: LogBundle }).bundle.id);
-    expect(bundle).toMatchObject({ status: 'FAILED', fileName: null, sizeBytes: null, message: 'the archive grew past the maximum size of 64 KiB; collect fewer parts' });
+    expect(bundle).toMatchObject({
+      status: 'FAILED',
+      fileName: null,
+      sizeBytes: null,
+      message: 'the archive grew past the maximum size of 64 KiB; collect fewer parts',
+    });
     expect(await h.service.blobs.open(bundle.id)).toBeNull();
     await small.stop();
   });
@@ -127,17 +150,29 @@ describe('collection limits', () => {
     const cluster = h.addCluster();
     const other = h.addCluster();
     const agentOutcomes: { bundleId: string; ok: boolean; error?: string }[] = [];
-    for (const c of [cluster, other]) await h.startAgent(c, { source: slow(200), part: { onFinished: (o) => agentOutcomes.push(o) } });
+    for (const c of [cluster, other])
+      await h.startAgent(c, { source: slow(200), part: { onFinished: (o) => agentOutcomes.push(o) } });
     const stopping = runner({ maxConcurrent: 1 });
-    const first = (await stopping.request(editor(), { clusterId: cluster.id, ...nodeLogsOnly })) as { bundle: LogBundle };
-    const queued = (await stopping.request(editor(), { clusterId: other.id, ...nodeLogsOnly })) as { bundle: LogBundle };
-    await until('the first collection running', async () => (await h.service.bundles.get(first.bundle.id))?.status === 'COLLECTING');
+    const first = (await stopping.request(editor(), { clusterId: cluster.id, ...nodeLogsOnly })) as {
+      bundle: LogBundle;
+    };
+    const queued = (await stopping.request(editor(), { clusterId: other.id, ...nodeLogsOnly })) as {
+      bundle: LogBundle;
+    };
+    await until(
+      'the first collection running',
+      async () => (await h.service.bundles.get(first.bundle.id))?.status === 'COLLECTING',
+    );
     await stopping.stop();
     const message = 'the logs service stopped before the collection finished; request the logs again';
     expect(await h.service.bundles.get(first.bundle.id)).toMatchObject({ status: 'FAILED', message });
     expect(await h.service.bundles.get(queued.bundle.id)).toMatchObject({ status: 'FAILED', message });
     await until('the agent stopped', async () => agentOutcomes.find((o) => o.bundleId === first.bundle.id));
-    expect(agentOutcomes.find((o) => o.bundleId === first.bundle.id)).toEqual({ bundleId: first.bundle.id, ok: false, error: `the logs service cancelled the collection: ${message}` });
+    expect(agentOutcomes.find((o) => o.bundleId === first.bundle.id)).toEqual({
+      bundleId: first.bundle.id,
+      ok: false,
+      error: `the logs service cancelled the collection: ${message}`,
+    });
   });
 
   it('should fail the bundles of a replica that stopped renewing its lease, and delete expired bundles and archives', async () => {
@@ -164,8 +199,17 @@ describe('collection limits', () => {
     });
     const stale = await h.service.bundles.insert(bundle('lb_stale', {}));
     const held = await h.service.bundles.insert(bundle('lb_held', { leaseUntil: now.getTime() + 60_000 }));
-    const expired = await h.service.bundles.insert(bundle('lb_expired', { status: 'READY', owner: null, leaseUntil: null, expiresAt: new Date(now.getTime() - 1).toISOString() }));
-    await h.service.blobs.write(expired.id, Readable.from([Buffer.from('PK old')]), { expiresAt: new Date(now.getTime() - 1) });
+    const expired = await h.service.bundles.insert(
+      bundle('lb_expired', {
+        status: 'READY',
+        owner: null,
+        leaseUntil: null,
+        expiresAt: new Date(now.getTime() - 1).toISOString(),
+      }),
+    );
+    await h.service.blobs.write(expired.id, Readable.from([Buffer.from('PK old')]), {
+      expiresAt: new Date(now.getTime() - 1),
+    });
 
     await h.service.collections.sweep(now);
 

@@ -1,7 +1,14 @@
 import { createRequire } from 'node:module';
 import { serveSubject } from '@fleetgraph/kit';
 import { rawNats } from '@fleetgraph/kit/testing';
-import { collectLogs, logBundleChanged, MANIFEST_KINDS, NODE_LOG_FILES, PLATFORM_NAMESPACE, type LogBundleMessage } from '@fleetgraph/schema';
+import {
+  collectLogs,
+  logBundleChanged,
+  MANIFEST_KINDS,
+  NODE_LOG_FILES,
+  PLATFORM_NAMESPACE,
+  type LogBundleMessage,
+} from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { clusterNodes, startHarness, unzip, until, type Harness } from './testing.js';
@@ -65,23 +72,42 @@ describe('log bundles against a real nats-server and simulated agents', () => {
 
     const payload = await request(cluster.id);
     expect(payload.userErrors).toEqual([]);
-    expect(payload.bundle).toMatchObject({ clusterId: cluster.id, status: 'REQUESTED', downloadUrl: null, readyAt: null });
+    expect(payload.bundle).toMatchObject({
+      clusterId: cluster.id,
+      status: 'REQUESTED',
+      downloadUrl: null,
+      readyAt: null,
+    });
 
     const bundle = await settled(payload.bundle.id);
     expect(bundle).toMatchObject({ status: 'READY', message: null });
     expect(bundle.fileName).toMatch(/^web-prod-logs-\d{8}-\d{6}\.zip$/);
-    expect(bundle.downloadUrl).toMatch(new RegExp(`^${h.origin}/logs/download/${bundle.id}/${bundle.fileName}\\?token=`));
+    expect(bundle.downloadUrl).toMatch(
+      new RegExp(`^${h.origin}/logs/download/${bundle.id}/${bundle.fileName}\\?token=`),
+    );
 
     await until('the READY event', async () => events.some((e) => e.id === bundle.id && e.status === 'READY'));
-    expect(events.filter((e) => e.id === bundle.id).map((e) => e.status)).toEqual(['REQUESTED', 'COLLECTING', 'COLLECTING', 'READY']);
+    expect(events.filter((e) => e.id === bundle.id).map((e) => e.status)).toEqual([
+      'REQUESTED',
+      'COLLECTING',
+      'COLLECTING',
+      'READY',
+    ]);
     const ready = events.find((e) => e.id === bundle.id && e.status === 'READY')!;
-    expect(ready).toMatchObject({ tenantId: 'tenant-a', projectId: 'project-a', fileName: bundle.fileName, sizeBytes: bundle.sizeBytes });
+    expect(ready).toMatchObject({
+      tenantId: 'tenant-a',
+      projectId: 'project-a',
+      fileName: bundle.fileName,
+      sizeBytes: bundle.sizeBytes,
+    });
     expect(ready.downloadUrl).toMatch(/\?token=/);
 
     const { response, body } = await download(bundle.downloadUrl);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/zip');
-    expect(response.headers.get('content-disposition')).toBe(`attachment; filename="${bundle.fileName}"; filename*=UTF-8''${bundle.fileName}`);
+    expect(response.headers.get('content-disposition')).toBe(
+      `attachment; filename="${bundle.fileName}"; filename*=UTF-8''${bundle.fileName}`,
+    );
     expect(body.length).toBe(bundle.sizeBytes);
 
     const entries = await unzip(body);
@@ -112,30 +138,67 @@ describe('log bundles against a real nats-server and simulated agents', () => {
     expect(manifest).toMatchObject({
       apiVersion: 'fleetgraph.dev/v1',
       kind: 'LogBundleManifest',
-      bundle: { id: bundle.id, fileName: bundle.fileName, parts: { kubeSystem: true, namespaceLogs: true, nodeLogs: true }, limits: { tailLines: 10_000 } },
+      bundle: {
+        id: bundle.id,
+        fileName: bundle.fileName,
+        parts: { kubeSystem: true, namespaceLogs: true, nodeLogs: true },
+        limits: { tailLines: 10_000 },
+      },
       cluster: { id: cluster.id, name: 'web-prod', projectId: 'project-a', cloud: 'LOCAL', region: 'local-1' },
     });
-    expect(Object.keys(manifest.resources)).toEqual(['customResourceDefinitions', 'deployments', 'pods', 'configMaps', 'events', 'nodes']);
+    expect(Object.keys(manifest.resources)).toEqual([
+      'customResourceDefinitions',
+      'deployments',
+      'pods',
+      'configMaps',
+      'events',
+      'nodes',
+    ]);
     expect(MANIFEST_KINDS).toHaveLength(6);
     expect(manifest.resources.nodes.map((n: { name: string }) => n.name)).toEqual(nodeNames);
-    expect(manifest.resources.nodes[0]).toMatchObject({ role: 'CONTROL_PLANE', kubeletVersion: 'v1.30.4', ready: true });
+    expect(manifest.resources.nodes[0]).toMatchObject({
+      role: 'CONTROL_PLANE',
+      kubeletVersion: 'v1.30.4',
+      ready: true,
+    });
     // Every pod log in the archive belongs to a pod of the manifest, and every such pod has its logs.
-    const podLogs = [...files.keys()].filter((p) => p.startsWith('kube-system/') || p.startsWith(`${PLATFORM_NAMESPACE}/`));
-    const pods = manifest.resources.pods.filter((p: { namespace: string }) => p.namespace === 'kube-system' || p.namespace === PLATFORM_NAMESPACE);
-    expect(new Set(podLogs)).toEqual(new Set(pods.flatMap((p: { namespace: string; name: string; containers: string[] }) => p.containers.map((c) => `${p.namespace}/${p.name}/${c}.log`))));
+    const podLogs = [...files.keys()].filter(
+      (p) => p.startsWith('kube-system/') || p.startsWith(`${PLATFORM_NAMESPACE}/`),
+    );
+    const pods = manifest.resources.pods.filter(
+      (p: { namespace: string }) => p.namespace === 'kube-system' || p.namespace === PLATFORM_NAMESPACE,
+    );
+    expect(new Set(podLogs)).toEqual(
+      new Set(
+        pods.flatMap((p: { namespace: string; name: string; containers: string[] }) =>
+          p.containers.map((c) => `${p.namespace}/${p.name}/${c}.log`),
+        ),
+      ),
+    );
     expect(pods.some((p: { name: string }) => p.name === 'kube-apiserver-web-prod-cp-0')).toBe(true);
     expect(manifest.resources.pods.every((p: { node: string }) => nodeNames.includes(p.node))).toBe(true);
     expect(manifest.resources.configMaps.length).toBeGreaterThan(0);
     expect(manifest.resources.events.length).toBeGreaterThanOrEqual(nodeNames.length);
-    expect(manifest.resources.customResourceDefinitions.map((c: { name: string }) => c.name)).toContain('clusterpacks.fleetgraph.dev');
+    expect(manifest.resources.customResourceDefinitions.map((c: { name: string }) => c.name)).toContain(
+      'clusterpacks.fleetgraph.dev',
+    );
     // The files index matches the entries.
-    expect(manifest.files.map((f: { path: string }) => f.path).sort()).toEqual([...files.keys()].filter((p) => p !== 'Manifest.yaml').sort());
+    expect(manifest.files.map((f: { path: string }) => f.path).sort()).toEqual(
+      [...files.keys()].filter((p) => p !== 'Manifest.yaml').sort(),
+    );
     const indexed = manifest.files.find((f: { path: string }) => f.path === 'nodes/web-prod-worker-0/system.log');
-    expect(indexed).toEqual({ path: 'nodes/web-prod-worker-0/system.log', lines: 10_000, bytes: Buffer.byteLength(files.get('nodes/web-prod-worker-0/system.log')!) });
+    expect(indexed).toEqual({
+      path: 'nodes/web-prod-worker-0/system.log',
+      lines: 10_000,
+      bytes: Buffer.byteLength(files.get('nodes/web-prod-worker-0/system.log')!),
+    });
 
     // Namespace logs: the last hour only (the simulated logs reach two hours back).
     const since = Date.parse(manifest.bundle.limits.namespaceSince);
-    const agentLog = [...files].find(([p]) => p.startsWith(`${PLATFORM_NAMESPACE}/fleetgraph-agent-`))![1].split('\n').filter(Boolean);
+    const agentLog = [...files]
+      .find(([p]) => p.startsWith(`${PLATFORM_NAMESPACE}/fleetgraph-agent-`))![1]
+      .split('\n')
+      .filter(Boolean);
     expect(agentLog.length).toBeGreaterThan(0);
     expect(agentLog.length).toBeLessThan(3_000);
     expect(agentLog.every((line) => Date.parse(line.split(' ')[0]!) >= since)).toBe(true);
@@ -155,23 +218,31 @@ describe('log bundles against a real nats-server and simulated agents', () => {
     const cluster = h.addCluster();
     const bundle = await settled((await request(cluster.id)).bundle.id);
     expect(bundle).toMatchObject({ status: 'FAILED', fileName: null, downloadUrl: null });
-    expect(bundle.message).toBe(`the agent of cluster ${cluster.id} is unreachable: no agent of the cluster is connected`);
+    expect(bundle.message).toBe(
+      `the agent of cluster ${cluster.id} is unreachable: no agent of the cluster is connected`,
+    );
   });
 
   it('should end FAILED with a message when the agent does not answer', async () => {
     const cluster = h.addCluster();
     // An agent that hears the request and never answers.
-    const silent = rawNats(h.bus).connection.subscribe(serveSubject(collectLogs, { clusterId: cluster.id }), { callback: () => {} });
+    const silent = rawNats(h.bus).connection.subscribe(serveSubject(collectLogs, { clusterId: cluster.id }), {
+      callback: () => {},
+    });
     await h.bus.flush();
     const bundle = await settled((await request(cluster.id)).bundle.id);
     silent.unsubscribe();
-    expect(bundle).toMatchObject({ status: 'FAILED', message: `the agent of cluster ${cluster.id} did not answer within 1 s` });
+    expect(bundle).toMatchObject({
+      status: 'FAILED',
+      message: `the agent of cluster ${cluster.id} did not answer within 1 s`,
+    });
   });
 
   it('should end FAILED with a message when the agent accepts and then sends nothing', async () => {
     const cluster = h.addCluster();
     const mute = rawNats(h.bus).connection.subscribe(serveSubject(collectLogs, { clusterId: cluster.id }), {
-      callback: (_err, msg) => msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, data: { accepted: true, nodes: 3 } }))),
+      callback: (_err, msg) =>
+        msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, data: { accepted: true, nodes: 3 } }))),
     });
     await h.bus.flush();
     const bundle = await settled((await request(cluster.id)).bundle.id);
@@ -186,13 +257,24 @@ describe('log bundles against a real nats-server and simulated agents', () => {
     expect(await request('cls-unknown')).toEqual({ bundle: null, userErrors: [notFound] });
     expect(await request(foreign.id)).toEqual({ bundle: null, userErrors: [notFound] });
     // A user of the tenant without a role in the cluster's project cannot tell it exists either.
-    expect(await request(mine.id, {}, h.identity({ tenantId: 'tenant-a', projects: { other: 'admin' } }))).toEqual({ bundle: null, userErrors: [notFound] });
+    expect(await request(mine.id, {}, h.identity({ tenantId: 'tenant-a', projects: { other: 'admin' } }))).toEqual({
+      bundle: null,
+      userErrors: [notFound],
+    });
     expect(await request(mine.id, { kubeSystem: false, namespaceLogs: false, nodeLogs: false })).toEqual({
       bundle: null,
-      userErrors: [{ field: ['input'], code: 'NO_PART_SELECTED', message: 'select at least one of kubeSystem, namespaceLogs and nodeLogs' }],
+      userErrors: [
+        {
+          field: ['input'],
+          code: 'NO_PART_SELECTED',
+          message: 'select at least one of kubeSystem, namespaceLogs and nodeLogs',
+        },
+      ],
     });
     const deleted = h.addCluster({ phase: 'DELETED' });
-    expect((await request(deleted.id)).userErrors).toEqual([{ field: ['input', 'clusterId'], code: 'CLUSTER_DELETED', message: 'the cluster is deleted' }]);
+    expect((await request(deleted.id)).userErrors).toEqual([
+      { field: ['input', 'clusterId'], code: 'CLUSTER_DELETED', message: 'the cluster is deleted' },
+    ]);
     expect((await h.gql(editor(), CLUSTER_BUNDLES, { id: mine.id })).data).toEqual({ _entities: [{ logBundles: [] }] });
   });
 
@@ -200,7 +282,9 @@ describe('log bundles against a real nats-server and simulated agents', () => {
     const cluster = h.addCluster();
     const result = await h.gql(viewer(), REQUEST, { input: { clusterId: cluster.id } });
     expect(result.data).toBeNull();
-    expect(result.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([["collecting logs needs the editor or admin role in the cluster's project", 'FORBIDDEN']]);
+    expect(result.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
+      ["collecting logs needs the editor or admin role in the cluster's project", 'FORBIDDEN'],
+    ]);
   });
 
   it("should list a cluster's bundles newest first, to those who may read them", async () => {
@@ -211,13 +295,27 @@ describe('log bundles against a real nats-server and simulated agents', () => {
     const second = (await request(cluster.id, { nodeLogs: false })).bundle.id;
     await settled(second);
     const listed = await h.gql(viewer(), CLUSTER_BUNDLES, { id: cluster.id });
-    expect(listed).toEqual({ data: { _entities: [{ logBundles: [{ id: second, status: 'READY' }, { id: first, status: 'READY' }] }] } });
+    expect(listed).toEqual({
+      data: {
+        _entities: [
+          {
+            logBundles: [
+              { id: second, status: 'READY' },
+              { id: first, status: 'READY' },
+            ],
+          },
+        ],
+      },
+    });
     expect((await h.gql(viewer(), GET, { id: first })).data?.logBundle.downloadUrl).toMatch(/token=/);
     const stranger = h.identity({ tenantId: 'tenant-b', tenantAdmin: true });
-    expect(await h.gql(stranger, CLUSTER_BUNDLES, { id: cluster.id })).toEqual({ data: { _entities: [{ logBundles: [] }] } });
+    expect(await h.gql(stranger, CLUSTER_BUNDLES, { id: cluster.id })).toEqual({
+      data: { _entities: [{ logBundles: [] }] },
+    });
     expect(await h.gql(stranger, GET, { id: first })).toEqual({ data: { logBundle: null } });
     // An unknown id, an empty one included, answers like a foreign one.
-    for (const id of ['lb-unknown', '']) expect(await h.gql(viewer(), GET, { id })).toEqual({ data: { logBundle: null } });
+    for (const id of ['lb-unknown', ''])
+      expect(await h.gql(viewer(), GET, { id })).toEqual({ data: { logBundle: null } });
   });
 
   describe('download authorisation', () => {
@@ -231,7 +329,10 @@ describe('log bundles against a real nats-server and simulated agents', () => {
       const foreign = h.addCluster({ tenantId: 'tenant-b', projectId: 'project-b' });
       await h.startAgent(foreign);
       const theirs = h.identity({ tenantId: 'tenant-b', projects: { 'project-b': 'admin' } });
-      otherTenants = await settled((await request(foreign.id, { kubeSystem: false, namespaceLogs: false }, theirs)).bundle.id, theirs);
+      otherTenants = await settled(
+        (await request(foreign.id, { kubeSystem: false, namespaceLogs: false }, theirs)).bundle.id,
+        theirs,
+      );
     });
 
     const tokenOf = (url: string) => new URL(url).searchParams.get('token')!;
@@ -239,7 +340,11 @@ describe('log bundles against a real nats-server and simulated agents', () => {
       `${h.origin}/logs/download/${b.id}/${b.fileName}${token === null ? '' : `?token=${encodeURIComponent(token)}`}`;
     const expectRefused = async (url: string, status: number, error: string) => {
       const { response, body } = await download(url);
-      expect([response.status, response.headers.get('content-type'), JSON.parse(body.toString())]).toEqual([status, 'application/json; charset=utf-8', { error }]);
+      expect([response.status, response.headers.get('content-type'), JSON.parse(body.toString())]).toEqual([
+        status,
+        'application/json; charset=utf-8',
+        { error },
+      ]);
       expect(body.subarray(0, 2).toString()).not.toBe('PK');
     };
 
@@ -258,7 +363,11 @@ describe('log bundles against a real nats-server and simulated agents', () => {
     });
 
     it('should refuse an expired token with 403', async () => {
-      const expired = await h.service.links.sign({ bundleId: bundle.id, tenantId: 'tenant-a' }, new Date(Date.now() - 1_000), new Date(Date.now() - 60_000));
+      const expired = await h.service.links.sign(
+        { bundleId: bundle.id, tenantId: 'tenant-a' },
+        new Date(Date.now() - 1_000),
+        new Date(Date.now() - 60_000),
+      );
       await expectRefused(urlWith(bundle, expired), 403, 'the download link has expired');
     });
 
@@ -266,10 +375,17 @@ describe('log bundles against a real nats-server and simulated agents', () => {
       // Their valid link, used on our bundle's path.
       await expectRefused(urlWith(bundle, tokenOf(otherTenants.downloadUrl)), 404, 'no such log bundle');
       // A token naming our bundle but their tenant.
-      const crossed = await h.service.links.sign({ bundleId: bundle.id, tenantId: 'tenant-b' }, new Date(Date.now() + 60_000));
+      const crossed = await h.service.links.sign(
+        { bundleId: bundle.id, tenantId: 'tenant-b' },
+        new Date(Date.now() + 60_000),
+      );
       await expectRefused(urlWith(bundle, crossed), 404, 'no such log bundle');
       // Our token, on another file name.
-      await expectRefused(urlWith({ ...bundle, fileName: 'other.zip' }, tokenOf(bundle.downloadUrl)), 404, 'no such log bundle');
+      await expectRefused(
+        urlWith({ ...bundle, fileName: 'other.zip' }, tokenOf(bundle.downloadUrl)),
+        404,
+        'no such log bundle',
+      );
     });
   });
 });

@@ -1,4 +1,15 @@
-import { busAndStoreReadiness, natsCredentials, publicBase, createBus, createLogger, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import {
+  busAndStoreReadiness,
+  natsCredentials,
+  publicBase,
+  createBus,
+  createLogger,
+  createStore,
+  exitOnStartupFailure,
+  onShutdown,
+  startSubgraphServer,
+  subgraphServerEnv,
+} from '@fleetgraph/kit';
 import { createBlobStore } from './adapters/create-blob-store.js';
 import { collectionSettings, readEnv } from './env.js';
 import { buildLogsSchema } from './schema/index.js';
@@ -9,13 +20,23 @@ async function main() {
   const log = createLogger('logs', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'logs' });
   const blobs = await createBlobStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR });
-  const bus = await createBus({ url: env.NATS_URL, name: 'logs', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
+  const bus = await createBus({
+    url: env.NATS_URL,
+    name: 'logs',
+    log,
+    credentials: natsCredentials(env),
+    streamReplicas: env.NATS_STREAM_REPLICAS,
+  });
   const service = await startLogsService({
     store,
     bus,
     blobs,
     log,
-    links: { secret: env.LOGS_DOWNLOAD_SECRET, publicUrl: publicBase(env.PUBLIC_URL), ttlSeconds: env.LOGS_DOWNLOAD_TTL_SECONDS },
+    links: {
+      secret: env.LOGS_DOWNLOAD_SECRET,
+      publicUrl: publicBase(env.PUBLIC_URL),
+      ttlSeconds: env.LOGS_DOWNLOAD_TTL_SECONDS,
+    },
     settings: collectionSettings(env),
   });
   const server = await startSubgraphServer({
@@ -24,13 +45,16 @@ async function main() {
     log,
     ...subgraphServerEnv(env),
     routes: service.routes,
-    readiness: [
-      ...busAndStoreReadiness(bus, store),
-      { name: 'blobs', check: () => blobs.ping() },
-    ],
+    readiness: [...busAndStoreReadiness(bus, store), { name: 'blobs', check: () => blobs.ping() }],
   });
   // Collections stop first (their bundles end FAILED and their agents are told), then downloads drain.
-  onShutdown(log, [() => service.stop(), () => server.close(), () => bus.close(), () => blobs.close(), () => store.close()]);
+  onShutdown(log, [
+    () => service.stop(),
+    () => server.close(),
+    () => bus.close(),
+    () => blobs.close(),
+    () => store.close(),
+  ]);
 }
 
 main().catch(exitOnStartupFailure(createLogger('logs')));

@@ -41,7 +41,15 @@ export async function startLogsService(options: LogsServiceOptions): Promise<Log
   const bundles = await BundleRepository.open(store, outbox);
   const links = new DownloadLinks(options.links);
   mintLinksOnPublish(outbox, links, (id) => bundles.get(id));
-  const collections = new LogCollections({ bundles, blobs, ...collectionSources(bus), log, settings: options.settings, replicaId: options.replicaId, onCollection: options.onCollection });
+  const collections = new LogCollections({
+    bundles,
+    blobs,
+    ...collectionSources(bus),
+    log,
+    settings: options.settings,
+    replicaId: options.replicaId,
+    onCollection: options.onCollection,
+  });
   outbox.start();
   collections.start();
   return {

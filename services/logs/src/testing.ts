@@ -2,8 +2,29 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createLogsPart, SimulatedLogSource, SimulatedSource, startAgent, type LogSource, type LogsPartOptions, type RunningAgent, type SimulatedLogOptions, type SimulatedNode } from '@fleetgraph/agent';
-import { BusError, createBus, createLogger, createSqliteStore, Identity, startSubgraphServer, type Bus, type Claims, type RunningServer, type Store } from '@fleetgraph/kit';
+import {
+  createLogsPart,
+  SimulatedLogSource,
+  SimulatedSource,
+  startAgent,
+  type LogSource,
+  type LogsPartOptions,
+  type RunningAgent,
+  type SimulatedLogOptions,
+  type SimulatedNode,
+} from '@fleetgraph/agent';
+import {
+  BusError,
+  createBus,
+  createLogger,
+  createSqliteStore,
+  Identity,
+  startSubgraphServer,
+  type Bus,
+  type Claims,
+  type RunningServer,
+  type Store,
+} from '@fleetgraph/kit';
 import { freePort, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { getCluster, type ClusterSummary } from '@fleetgraph/schema';
 import { graphql, type ExecutionResult, type GraphQLSchema } from 'graphql';
@@ -25,7 +46,11 @@ let counter = 0;
 const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`;
 
 /** A machine of a simulated cluster. */
-export function simulatedNode(name: string, role: SimulatedNode['role'] = 'WORKER', overrides: Partial<SimulatedNode> = {}): SimulatedNode {
+export function simulatedNode(
+  name: string,
+  role: SimulatedNode['role'] = 'WORKER',
+  overrides: Partial<SimulatedNode> = {},
+): SimulatedNode {
   return {
     name,
     role,
@@ -59,20 +84,44 @@ export interface Harness {
   /** Makes a cluster known to `clusters.v1.get`. */
   addCluster(overrides?: Partial<ClusterSummary>): ClusterSummary;
   /** Starts a simulated agent for the cluster, with the logs part only; resolves once the NATS server knows its subscription. */
-  startAgent(cluster: ClusterSummary, options?: { nodes?: SimulatedNode[]; logs?: SimulatedLogOptions; source?: (simulated: SimulatedSource) => LogSource; part?: LogsPartOptions }): Promise<RunningAgent>;
+  startAgent(
+    cluster: ClusterSummary,
+    options?: {
+      nodes?: SimulatedNode[];
+      logs?: SimulatedLogOptions;
+      source?: (simulated: SimulatedSource) => LogSource;
+      part?: LogsPartOptions;
+    },
+  ): Promise<RunningAgent>;
   identity(claims: Omit<Claims, 'sub'>): Identity;
-  gql<T = Record<string, any>>(identity: Identity, source: string, variables?: Record<string, unknown>): Promise<ExecutionResult<T>>;
+  gql<T = Record<string, any>>(
+    identity: Identity,
+    source: string,
+    variables?: Record<string, unknown>,
+  ): Promise<ExecutionResult<T>>;
   stop(): Promise<void>;
 }
 
 /** Starts the harness; settings override the collection defaults (small timeouts for tests). */
-export async function startHarness(options: { settings?: Partial<CollectionSettings>; ttlSeconds?: number; service?: Partial<LogsServiceOptions> } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { settings?: Partial<CollectionSettings>; ttlSeconds?: number; service?: Partial<LogsServiceOptions> } = {},
+): Promise<Harness> {
   const log = createLogger('logs-test', 'silent');
   const nats = await startNatsServer();
   const dir = await mkdtemp(join(tmpdir(), 'fleetgraph-logs-test-'));
-  const bus = await createBus({ url: nats.url, name: 'clusters', log, credentials: await nats.credentials('clusters') });
+  const bus = await createBus({
+    url: nats.url,
+    name: 'clusters',
+    log,
+    credentials: await nats.credentials('clusters'),
+  });
   const serviceBus = await createBus({ url: nats.url, name: 'logs', log, credentials: await nats.credentials('logs') });
-  const agentBus = await createBus({ url: nats.url, name: 'agents', log, credentials: await nats.credentials('agents') });
+  const agentBus = await createBus({
+    url: nats.url,
+    name: 'agents',
+    log,
+    credentials: await nats.credentials('agents'),
+  });
   const store = createSqliteStore({ file: join(dir, 'logs.sqlite') });
   const blobs = await FileBlobStore.open(join(dir, 'blobs'));
 
@@ -86,7 +135,14 @@ export async function startHarness(options: { settings?: Partial<CollectionSetti
   // The server's port is chosen first, so that the links the service mints point at it.
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const settings: Partial<CollectionSettings> = { agentTimeoutMs: 1_000, idleTimeoutMs: 2_000, window: 4, chunkBytes: 16 * 1024, sweepMs: 3_600_000, ...options.settings };
+  const settings: Partial<CollectionSettings> = {
+    agentTimeoutMs: 1_000,
+    idleTimeoutMs: 2_000,
+    window: 4,
+    chunkBytes: 16 * 1024,
+    sweepMs: 3_600_000,
+    ...options.settings,
+  };
   const service = await startLogsService({
     store,
     bus: serviceBus,
@@ -97,7 +153,16 @@ export async function startHarness(options: { settings?: Partial<CollectionSetti
     ...options.service,
   });
   const schema = await buildLogsSchema(service);
-  const server = await startSubgraphServer({ name: 'logs', schema, log, host: '127.0.0.1', port, internalSecret: 'logs-test-internal-secret', readiness: [], routes: service.routes });
+  const server = await startSubgraphServer({
+    name: 'logs',
+    schema,
+    log,
+    host: '127.0.0.1',
+    port,
+    internalSecret: 'logs-test-internal-secret',
+    readiness: [],
+    routes: service.routes,
+  });
 
   const agents: RunningAgent[] = [];
   return {
@@ -140,7 +205,13 @@ export async function startHarness(options: { settings?: Partial<CollectionSetti
       return agent;
     },
     identity: (claims) => new Identity({ sub: unique('user'), ...claims }),
-    gql: (identity, source, variables) => graphql({ schema, source, variableValues: variables, contextValue: { identity, requestId: 'test', log } }) as Promise<ExecutionResult<never>>,
+    gql: (identity, source, variables) =>
+      graphql({
+        schema,
+        source,
+        variableValues: variables,
+        contextValue: { identity, requestId: 'test', log },
+      }) as Promise<ExecutionResult<never>>,
     async stop() {
       await Promise.allSettled(agents.map((a) => a.stop()));
       await service.stop();
@@ -154,7 +225,11 @@ export async function startHarness(options: { settings?: Partial<CollectionSetti
 }
 
 /** Polls until `probe` returns a value, or fails after `timeoutMs`. */
-export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -166,7 +241,9 @@ export async function until<T>(what: string, probe: () => Promise<T | null | und
 
 /** Every entry of a zip, read as text (test archives are small). */
 export async function unzip(archive: Buffer): Promise<Map<string, string>> {
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.fromBuffer(archive, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z!))));
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.fromBuffer(archive, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z!))),
+  );
   const entries = new Map<string, string>();
   await new Promise<void>((resolve, reject) => {
     zip.on('error', reject);

@@ -1,4 +1,15 @@
-import { busAndStoreReadiness, natsCredentials, createBus, createLogger, createOutbox, createStore, exitOnStartupFailure, onShutdown, startSubgraphServer, subgraphServerEnv } from '@fleetgraph/kit';
+import {
+  busAndStoreReadiness,
+  natsCredentials,
+  createBus,
+  createLogger,
+  createOutbox,
+  createStore,
+  exitOnStartupFailure,
+  onShutdown,
+  startSubgraphServer,
+  subgraphServerEnv,
+} from '@fleetgraph/kit';
 import { PROFILES_STREAM, profileCreated } from '@fleetgraph/schema';
 import { serveProfileRequests } from './adapters/profile.bus.js';
 import { ProfileRepository } from './adapters/profile.repo.js';
@@ -9,7 +20,13 @@ async function main() {
   const env = readEnv();
   const log = createLogger('profiles', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'profiles' });
-  const bus = await createBus({ url: env.NATS_URL, name: 'profiles', log, credentials: natsCredentials(env), streamReplicas: env.NATS_STREAM_REPLICAS });
+  const bus = await createBus({
+    url: env.NATS_URL,
+    name: 'profiles',
+    log,
+    credentials: natsCredentials(env),
+    streamReplicas: env.NATS_STREAM_REPLICAS,
+  });
   await bus.ensureStreams([PROFILES_STREAM]);
   const outbox = await createOutbox({ store, bus, log, events: [profileCreated] });
   const profiles = await ProfileRepository.open(store, outbox);

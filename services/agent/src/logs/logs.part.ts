@@ -20,7 +20,8 @@ export interface LogsPartOptions {
   onFinished?: (outcome: { bundleId: string; ok: boolean; error?: string }) => void;
 }
 
-const defaultSource = (ctx: AgentContext): LogSource | null => (ctx.source instanceof SimulatedSource ? new SimulatedLogSource(ctx.source) : null);
+const defaultSource = (ctx: AgentContext): LogSource | null =>
+  ctx.source instanceof SimulatedSource ? new SimulatedLogSource(ctx.source) : null;
 
 /**
  * Answers `agent.v1.<clusterId>.collect-logs` for the agent's own cluster: accepts at once, then
@@ -39,19 +40,31 @@ export function createLogsPart(options: LogsPartOptions = {}): AgentPart {
       collectLogs,
       async (request) => {
         // A command naming another tenant or cluster is not for this agent.
-        if (request.tenantId !== tenantId || request.clusterId !== clusterId) throw new BusError('NOT_FOUND', 'not this cluster');
+        if (request.tenantId !== tenantId || request.clusterId !== clusterId)
+          throw new BusError('NOT_FOUND', 'not this cluster');
         if (!source) throw new BusError('CONFLICT', 'this agent has no log source');
-        if (running.size >= maxConcurrent) throw new BusError('CONFLICT', `the agent is already collecting ${running.size} log bundles`);
+        if (running.size >= maxConcurrent)
+          throw new BusError('CONFLICT', `the agent is already collecting ${running.size} log bundles`);
         if (running.has(request.stream.id)) throw new BusError('CONFLICT', 'this collection is running already');
-        const snapshot = source.open({ parts: request.parts, tailLines: request.nodeLogLines, namespaceSince: new Date(request.namespaceSince) });
+        const snapshot = source.open({
+          parts: request.parts,
+          tailLines: request.nodeLogLines,
+          namespaceSince: new Date(request.namespaceSince),
+        });
         // Subscribed to credit before the reply leaves, so that no credit can be missed.
-        const sender = new LogStreamSender(bus, { clusterId: request.clusterId, streamId: request.stream.id, window: request.stream.window, creditTimeoutMs });
+        const sender = new LogStreamSender(bus, {
+          clusterId: request.clusterId,
+          streamId: request.stream.id,
+          window: request.stream.window,
+          creditTimeoutMs,
+        });
         const done = stream(snapshot, sender, request)
           .then(
             () => options.onFinished?.({ bundleId: request.bundleId, ok: true }),
             (error: unknown) => {
               const message = error instanceof Error ? error.message : String(error);
-              if (error instanceof CollectionStoppedError) log.warn({ clusterId, bundleId: request.bundleId, reason: message }, 'log collection stopped');
+              if (error instanceof CollectionStoppedError)
+                log.warn({ clusterId, bundleId: request.bundleId, reason: message }, 'log collection stopped');
               else {
                 log.error({ err: error, clusterId, bundleId: request.bundleId }, 'log collection failed');
                 sender.fail(`the agent could not collect the logs: ${message}`);

@@ -57,18 +57,31 @@ function suffix(seed: string, length = 5): string {
 const CNI = new Set(['calico', 'cilium', 'flannel', 'weave', 'antrea']);
 
 const CRDS_OF_PACK: Record<string, { group: string; names: string[] }> = {
-  calico: { group: 'crd.projectcalico.org', names: ['ippools', 'felixconfigurations', 'bgpconfigurations', 'networkpolicies'] },
+  calico: {
+    group: 'crd.projectcalico.org',
+    names: ['ippools', 'felixconfigurations', 'bgpconfigurations', 'networkpolicies'],
+  },
   cilium: { group: 'cilium.io', names: ['ciliumnetworkpolicies', 'ciliumendpoints', 'ciliumnodes'] },
-  prometheus: { group: 'monitoring.coreos.com', names: ['prometheuses', 'servicemonitors', 'podmonitors', 'alertmanagers'] },
+  prometheus: {
+    group: 'monitoring.coreos.com',
+    names: ['prometheuses', 'servicemonitors', 'podmonitors', 'alertmanagers'],
+  },
 };
-const SNAPSHOT_CRDS = { group: 'snapshot.storage.k8s.io', names: ['volumesnapshots', 'volumesnapshotclasses', 'volumesnapshotcontents'] };
+const SNAPSHOT_CRDS = {
+  group: 'snapshot.storage.k8s.io',
+  names: ['volumesnapshots', 'volumesnapshotclasses', 'volumesnapshotcontents'],
+};
 
 /**
  * The workloads, configuration and events a cluster with these nodes and packs has: static
  * control-plane pods on control-plane nodes, kube-proxy and the CNI on every node, CoreDNS, the
  * CSI driver, add-ons in their own namespace, and the platform's agent in `fleetgraph-system`.
  */
-export function simulateCluster(simulatedNodes: readonly SimulatedNode[], packs: readonly InstalledPack[], options: SimulatedClusterOptions): SimulatedCluster {
+export function simulateCluster(
+  simulatedNodes: readonly SimulatedNode[],
+  packs: readonly InstalledPack[],
+  options: SimulatedClusterOptions,
+): SimulatedCluster {
   const version = options.kubernetesVersion ?? 'v1.30.4';
   const now = options.now.toISOString();
   const nodes = [...simulatedNodes].sort((a, b) => a.name.localeCompare(b.name));
@@ -84,25 +97,59 @@ export function simulateCluster(simulatedNodes: readonly SimulatedNode[], packs:
   const crds: Of<'CustomResourceDefinition'>[] = [];
 
   const restarts = (name: string) => (hash(`restarts/${name}`) % 17 === 0 ? 1 + (hash(name) % 4) : 0);
-  const pod = (namespace: string, name: string, node: SimulatedNode, containers: string[], controlledBy: string | null, logStyle: LogStyle) =>
-    pods.push({ kind: 'Pod', namespace, name, node: node.name, phase: 'Running', restarts: restarts(name), containers, controlledBy, startedAt: node.runningSince, logStyle });
+  const pod = (
+    namespace: string,
+    name: string,
+    node: SimulatedNode,
+    containers: string[],
+    controlledBy: string | null,
+    logStyle: LogStyle,
+  ) =>
+    pods.push({
+      kind: 'Pod',
+      namespace,
+      name,
+      node: node.name,
+      phase: 'Running',
+      restarts: restarts(name),
+      containers,
+      controlledBy,
+      startedAt: node.runningSince,
+      logStyle,
+    });
   const daemonSet = (namespace: string, name: string, containers: string[], logStyle: LogStyle) => {
-    for (const node of nodes) pod(namespace, `${name}-${suffix(`${name}/${node.name}`)}`, node, containers, `DaemonSet/${name}`, logStyle);
+    for (const node of nodes)
+      pod(namespace, `${name}-${suffix(`${name}/${node.name}`)}`, node, containers, `DaemonSet/${name}`, logStyle);
   };
-  const deployment = (namespace: string, name: string, replicas: number, containers: string[], images: string[], logStyle: LogStyle) => {
+  const deployment = (
+    namespace: string,
+    name: string,
+    replicas: number,
+    containers: string[],
+    images: string[],
+    logStyle: LogStyle,
+  ) => {
     const ready = Math.min(replicas, schedulable.length);
     deployments.push({ kind: 'Deployment', namespace, name, replicas, readyReplicas: ready, images });
     const replicaSet = suffix(`rs/${namespace}/${name}`, 10);
     for (let i = 0; i < ready; i++) {
       const node = schedulable[i % schedulable.length]!;
-      pod(namespace, `${name}-${replicaSet}-${suffix(`${name}/${i}`)}`, node, containers, `ReplicaSet/${name}-${replicaSet}`, logStyle);
+      pod(
+        namespace,
+        `${name}-${replicaSet}-${suffix(`${name}/${i}`)}`,
+        node,
+        containers,
+        `ReplicaSet/${name}-${replicaSet}`,
+        logStyle,
+      );
     }
   };
 
   // kube-system: the control plane, kube-proxy, CoreDNS, then the CNI and CSI packs.
   for (const node of controlPlanes) {
     pod('kube-system', `etcd-${node.name}`, node, ['etcd'], `Node/${node.name}`, 'etcd');
-    for (const component of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) pod('kube-system', `${component}-${node.name}`, node, [component], `Node/${node.name}`, 'klog');
+    for (const component of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
+      pod('kube-system', `${component}-${node.name}`, node, [component], `Node/${node.name}`, 'klog');
   }
   daemonSet('kube-system', 'kube-proxy', ['kube-proxy'], 'klog');
   deployment('kube-system', 'coredns', 2, ['coredns'], ['registry.k8s.io/coredns/coredns:v1.11.1'], 'coredns');
@@ -118,11 +165,30 @@ export function simulateCluster(simulatedNodes: readonly SimulatedNode[], packs:
     const image = (component: string) => `registry.fleetgraph.dev/packs/${pack.name}/${component}:${pack.version}`;
     if (CNI.has(pack.name)) {
       daemonSet('kube-system', `${pack.name}-node`, [pack.name === 'calico' ? 'calico-node' : pack.name], 'calico');
-      deployment('kube-system', `${pack.name}-kube-controllers`, 1, [`${pack.name}-kube-controllers`], [image('kube-controllers')], 'klog');
-      configMaps.push({ kind: 'ConfigMap', namespace: 'kube-system', name: `${pack.name}-config`, keys: ['cni_network_config', 'veth_mtu'] });
+      deployment(
+        'kube-system',
+        `${pack.name}-kube-controllers`,
+        1,
+        [`${pack.name}-kube-controllers`],
+        [image('kube-controllers')],
+        'klog',
+      );
+      configMaps.push({
+        kind: 'ConfigMap',
+        namespace: 'kube-system',
+        name: `${pack.name}-config`,
+        keys: ['cni_network_config', 'veth_mtu'],
+      });
     } else if (pack.name.includes('csi')) {
       daemonSet('kube-system', `${pack.name}-node`, ['node-driver-registrar', 'csi-driver'], 'klog');
-      deployment('kube-system', `${pack.name}-controller`, 2, ['csi-provisioner', 'csi-attacher', 'csi-snapshotter'], [image('controller')], 'klog');
+      deployment(
+        'kube-system',
+        `${pack.name}-controller`,
+        2,
+        ['csi-provisioner', 'csi-attacher', 'csi-snapshotter'],
+        [image('controller')],
+        'klog',
+      );
       for (const name of SNAPSHOT_CRDS.names) crds.push(crd(name, SNAPSHOT_CRDS.group, ['v1']));
     } else {
       namespaces.add(pack.name);
@@ -138,14 +204,33 @@ export function simulateCluster(simulatedNodes: readonly SimulatedNode[], packs:
   daemonSet(PLATFORM_NAMESPACE, 'fleetgraph-node-agent', ['node-agent'], 'json');
   configMaps.push({ kind: 'ConfigMap', namespace: PLATFORM_NAMESPACE, name: 'fleetgraph-agent', keys: ['agent.yaml'] });
   crds.push(crd('clusterpacks', 'fleetgraph.dev', ['v1alpha1', 'v1']));
-  for (const namespace of [...namespaces].sort()) configMaps.push({ kind: 'ConfigMap', namespace, name: 'kube-root-ca.crt', keys: ['ca.crt'] });
+  for (const namespace of [...namespaces].sort())
+    configMaps.push({ kind: 'ConfigMap', namespace, name: 'kube-root-ca.crt', keys: ['ca.crt'] });
 
   const events: Of<'Event'>[] = [];
   for (const node of nodes) {
-    events.push({ kind: 'Event', namespace: 'default', type: 'Normal', reason: 'NodeReady', message: `Node ${node.name} status is now: NodeReady`, object: `Node/${node.name}`, count: 1, lastTimestamp: node.runningSince });
+    events.push({
+      kind: 'Event',
+      namespace: 'default',
+      type: 'Normal',
+      reason: 'NodeReady',
+      message: `Node ${node.name} status is now: NodeReady`,
+      object: `Node/${node.name}`,
+      count: 1,
+      lastTimestamp: node.runningSince,
+    });
   }
   for (const d of deployments) {
-    events.push({ kind: 'Event', namespace: d.namespace, type: 'Normal', reason: 'ScalingReplicaSet', message: `Scaled up replica set ${d.name} to ${d.replicas}`, object: `Deployment/${d.name}`, count: 1, lastTimestamp: oldest });
+    events.push({
+      kind: 'Event',
+      namespace: d.namespace,
+      type: 'Normal',
+      reason: 'ScalingReplicaSet',
+      message: `Scaled up replica set ${d.name} to ${d.replicas}`,
+      object: `Deployment/${d.name}`,
+      count: 1,
+      lastTimestamp: oldest,
+    });
   }
   for (const p of pods.filter((x) => x.restarts > 0)) {
     events.push({
@@ -183,7 +268,13 @@ export function simulateCluster(simulatedNodes: readonly SimulatedNode[], packs:
 }
 
 function crd(plural: string, group: string, versions: string[]): Of<'CustomResourceDefinition'> {
-  return { kind: 'CustomResourceDefinition', name: `${plural}.${group}`, group, scope: plural.startsWith('cluster') || plural.endsWith('configurations') ? 'Cluster' : 'Namespaced', versions };
+  return {
+    kind: 'CustomResourceDefinition',
+    name: `${plural}.${group}`,
+    group,
+    scope: plural.startsWith('cluster') || plural.endsWith('configurations') ? 'Cluster' : 'Namespaced',
+    versions,
+  };
 }
 
 /** The cluster's resources in `MANIFEST_KINDS` order, as the manifest lists them (pods without their log details). */

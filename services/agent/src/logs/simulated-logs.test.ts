@@ -24,9 +24,16 @@ async function all<T>(items: Iterable<T> | AsyncIterable<T>): Promise<T[]> {
 }
 
 describe('SimulatedLogSource', () => {
-  const simulated = new SimulatedSource({ speed: 1e9, nodes: () => [node('cp-0', 'CONTROL_PLANE'), node('w-0', 'WORKER'), node('w-1', 'WORKER')] });
+  const simulated = new SimulatedSource({
+    speed: 1e9,
+    nodes: () => [node('cp-0', 'CONTROL_PLANE'), node('w-0', 'WORKER'), node('w-1', 'WORKER')],
+  });
   const source = new SimulatedLogSource(simulated, { now: () => now });
-  const selection = { parts: { kubeSystem: true, namespaceLogs: true, nodeLogs: true }, tailLines: 10_000, namespaceSince: new Date(now.getTime() - 3600_000) };
+  const selection = {
+    parts: { kubeSystem: true, namespaceLogs: true, nodeLogs: true },
+    tailLines: 10_000,
+    namespaceSince: new Date(now.getTime() - 3600_000),
+  };
 
   it('should describe exactly the pods and nodes whose logs it holds, in manifest order', async () => {
     await simulated.applyPacks([
@@ -39,12 +46,22 @@ describe('SimulatedLogSource', () => {
     for (const r of resources) expect(manifestResourceSchema.safeParse(r).success).toBe(true);
     const kinds = resources.map((r) => MANIFEST_KINDS.indexOf(r.kind));
     expect(kinds).toEqual([...kinds].sort((a, b) => a - b));
-    const podLogs = resources.flatMap((r) => (r.kind === 'Pod' && (r.namespace === 'kube-system' || r.namespace === PLATFORM_NAMESPACE) ? r.containers.map((c) => `${r.namespace}/${r.name}/${c}.log`) : []));
-    const nodeLogs = ['cp-0', 'w-0', 'w-1'].flatMap((n) => [`nodes/${n}/agent.log`, `nodes/${n}/system.log`, `nodes/${n}/cloud-init.log`]);
+    const podLogs = resources.flatMap((r) =>
+      r.kind === 'Pod' && (r.namespace === 'kube-system' || r.namespace === PLATFORM_NAMESPACE)
+        ? r.containers.map((c) => `${r.namespace}/${r.name}/${c}.log`)
+        : [],
+    );
+    const nodeLogs = ['cp-0', 'w-0', 'w-1'].flatMap((n) => [
+      `nodes/${n}/agent.log`,
+      `nodes/${n}/system.log`,
+      `nodes/${n}/cloud-init.log`,
+    ]);
     expect(files.sort()).toEqual([...podLogs, ...nodeLogs].sort());
     expect(snapshot.nodes).toBe(3);
     // The installed packs show: their CRDs, a CNI pod on every node, the add-on in its namespace.
-    expect(resources.filter((r) => r.kind === 'CustomResourceDefinition').map((r) => r.name)).toEqual(expect.arrayContaining(['ippools.crd.projectcalico.org', 'servicemonitors.monitoring.coreos.com']));
+    expect(resources.filter((r) => r.kind === 'CustomResourceDefinition').map((r) => r.name)).toEqual(
+      expect.arrayContaining(['ippools.crd.projectcalico.org', 'servicemonitors.monitoring.coreos.com']),
+    );
     expect(files.filter((f) => /^kube-system\/calico-node-[a-z0-9]+\/calico-node\.log$/.test(f))).toHaveLength(3);
     expect(resources.some((r) => r.kind === 'Deployment' && r.namespace === 'prometheus')).toBe(true);
   });
@@ -53,7 +70,11 @@ describe('SimulatedLogSource', () => {
     const files = await all(source.open(selection).files());
     const lines = async (path: string) => all(files.find((f) => f.path === path)!.lines());
     const system = await lines('nodes/w-0/system.log');
-    expect([system.length, system[0]!.endsWith(' seq=5001'), system.at(-1)!.endsWith(' seq=15000')]).toEqual([10_000, true, true]);
+    expect([system.length, system[0]!.endsWith(' seq=5001'), system.at(-1)!.endsWith(' seq=15000')]).toEqual([
+      10_000,
+      true,
+      true,
+    ]);
     const agent = await lines(files.find((f) => f.path.startsWith(`${PLATFORM_NAMESPACE}/fleetgraph-agent-`))!.path);
     expect(agent.length).toBeGreaterThan(1_000);
     expect(agent.length).toBeLessThan(3_000);
@@ -62,7 +83,9 @@ describe('SimulatedLogSource', () => {
   });
 
   it('should collect only the parts selected', async () => {
-    const files = await all(source.open({ ...selection, parts: { kubeSystem: false, namespaceLogs: false, nodeLogs: true } }).files());
+    const files = await all(
+      source.open({ ...selection, parts: { kubeSystem: false, namespaceLogs: false, nodeLogs: true } }).files(),
+    );
     expect(new Set(files.map((f) => f.path.split('/')[0]))).toEqual(new Set(['nodes']));
   });
 });

@@ -15,7 +15,12 @@ export interface SimulatedLogLines {
   container: number;
 }
 
-export const DEFAULT_SIMULATED_LOG_LINES: SimulatedLogLines = { system: 15_000, agent: 4_000, cloudInit: 800, container: 3_000 };
+export const DEFAULT_SIMULATED_LOG_LINES: SimulatedLogLines = {
+  system: 15_000,
+  agent: 4_000,
+  cloudInit: 800,
+  container: 3_000,
+};
 
 export interface SimulatedLogOptions {
   /** Lines of each kind of log; one number sets them all. @default DEFAULT_SIMULATED_LOG_LINES */
@@ -50,12 +55,18 @@ export class SimulatedLogSource implements LogSource {
     private readonly options: SimulatedLogOptions = {},
   ) {
     const lines = options.lines;
-    this.lines = typeof lines === 'number' ? { system: lines, agent: lines, cloudInit: lines, container: lines } : { ...DEFAULT_SIMULATED_LOG_LINES, ...lines };
+    this.lines =
+      typeof lines === 'number'
+        ? { system: lines, agent: lines, cloudInit: lines, container: lines }
+        : { ...DEFAULT_SIMULATED_LOG_LINES, ...lines };
   }
 
   open(selection: LogSelection): LogSnapshot {
     const now = this.options.now?.() ?? new Date();
-    const cluster = simulateCluster(this.source.nodes(), this.source.installedPacks(), { now, kubernetesVersion: this.options.kubernetesVersion });
+    const cluster = simulateCluster(this.source.nodes(), this.source.installedPacks(), {
+      now,
+      kubernetesVersion: this.options.kubernetesVersion,
+    });
     const endMs = now.getTime();
     const startMs = endMs - (this.options.historyMs ?? 2 * 3600_000);
     return {
@@ -65,10 +76,19 @@ export class SimulatedLogSource implements LogSource {
     };
   }
 
-  private *files(cluster: SimulatedCluster, selection: LogSelection, startMs: number, endMs: number): Generator<LogFile> {
+  private *files(
+    cluster: SimulatedCluster,
+    selection: LogSelection,
+    startMs: number,
+    endMs: number,
+  ): Generator<LogFile> {
     const { parts, tailLines } = selection;
-    const window = (log: SimulatedLog, sinceMs = -Infinity): LogFile['lines'] => () => linesOf(log, tailLines, sinceMs);
-    const podsIn = (namespace: string) => cluster.pods.filter((p) => p.namespace === namespace).sort((a, b) => a.name.localeCompare(b.name));
+    const window =
+      (log: SimulatedLog, sinceMs = -Infinity): LogFile['lines'] =>
+      () =>
+        linesOf(log, tailLines, sinceMs);
+    const podsIn = (namespace: string) =>
+      cluster.pods.filter((p) => p.namespace === namespace).sort((a, b) => a.name.localeCompare(b.name));
     const containerLog = (pod: SimulatedCluster['pods'][number], container: string): SimulatedLog => ({
       total: this.lines.container,
       startMs: Math.max(startMs, Math.min(Date.parse(pod.startedAt), endMs - 60_000)),
@@ -77,13 +97,21 @@ export class SimulatedLogSource implements LogSource {
     });
     if (parts.kubeSystem) {
       for (const pod of podsIn('kube-system')) {
-        for (const container of pod.containers) yield { path: `${LOG_PART_FOLDERS.kubeSystem}/${pod.name}/${container}.log`, lines: window(containerLog(pod, container)) };
+        for (const container of pod.containers)
+          yield {
+            path: `${LOG_PART_FOLDERS.kubeSystem}/${pod.name}/${container}.log`,
+            lines: window(containerLog(pod, container)),
+          };
       }
     }
     if (parts.namespaceLogs) {
       const sinceMs = selection.namespaceSince.getTime();
       for (const pod of podsIn(PLATFORM_NAMESPACE)) {
-        for (const container of pod.containers) yield { path: `${LOG_PART_FOLDERS.namespaceLogs}/${pod.name}/${container}.log`, lines: window(containerLog(pod, container), sinceMs) };
+        for (const container of pod.containers)
+          yield {
+            path: `${LOG_PART_FOLDERS.namespaceLogs}/${pod.name}/${container}.log`,
+            lines: window(containerLog(pod, container), sinceMs),
+          };
       }
     }
     if (parts.nodeLogs) {
@@ -92,7 +120,12 @@ export class SimulatedLogSource implements LogSource {
         const logs: Record<(typeof NODE_LOG_FILES)[number], SimulatedLog> = {
           'agent.log': { total: this.lines.agent, startMs, endMs, line: agentLine(node.name) },
           'system.log': { total: this.lines.system, startMs, endMs, line: systemLine(node.name) },
-          'cloud-init.log': { total: this.lines.cloudInit, startMs, endMs: startMs + (endMs - startMs) / 20, line: cloudInitLine(node.name) },
+          'cloud-init.log': {
+            total: this.lines.cloudInit,
+            startMs,
+            endMs: startMs + (endMs - startMs) / 20,
+            line: cloudInitLine(node.name),
+          },
         };
         for (const file of NODE_LOG_FILES) yield { path: `${folder}/${file}`, lines: window(logs[file]) };
       }
@@ -137,14 +170,21 @@ function systemLine(node: string) {
   };
 }
 
-const AGENT_MESSAGES = ['heartbeat sent', 'node conditions reported', 'usage sample reported', 'services reported', 'pack state reconciled'] as const;
+const AGENT_MESSAGES = [
+  'heartbeat sent',
+  'node conditions reported',
+  'usage sample reported',
+  'services reported',
+  'pack state reconciled',
+] as const;
 function agentLine(node: string) {
   const seed = hash(node);
-  return (n: number, iso: string) => `{"level":30,"time":"${iso}","node":"${node}","msg":"${pick(AGENT_MESSAGES, n, seed)}","seq":${n}}`;
+  return (n: number, iso: string) =>
+    `{"level":30,"time":"${iso}","node":"${node}","msg":"${pick(AGENT_MESSAGES, n, seed)}","seq":${n}}`;
 }
 
 const CLOUD_INIT = [
-  'util.py[DEBUG]: Running command [\'systemctl\', \'daemon-reload\'] with allowed return codes [0]',
+  "util.py[DEBUG]: Running command ['systemctl', 'daemon-reload'] with allowed return codes [0]",
   'cc_package_update_upgrade_install.py[DEBUG]: Upgrading packages',
   'handlers.py[DEBUG]: finish: modules-config/config-runcmd: SUCCESS',
   'util.py[DEBUG]: Writing to /etc/kubernetes/kubeadm.yaml - wb: [600] 2417 bytes',
@@ -174,12 +214,16 @@ function containerLine(style: LogStyle, pod: string, container: string) {
         return `${iso} I${iso.slice(5, 7)}${iso.slice(8, 10)} ${iso.slice(11, 23)}000       1 ${where}] "${message}" seq=${n}`;
       };
     case 'etcd':
-      return (n: number, iso: string) => `${iso} {"level":"info","ts":"${iso}","caller":"mvcc/index.go:214","msg":"compact tree index","revision":${n * 3},"seq":${n}}`;
+      return (n: number, iso: string) =>
+        `${iso} {"level":"info","ts":"${iso}","caller":"mvcc/index.go:214","msg":"compact tree index","revision":${n * 3},"seq":${n}}`;
     case 'coredns':
-      return (n: number, iso: string) => `${iso} [INFO] 10.244.${seed % 250}.${n % 250}:${40000 + (n % 20000)} - ${n % 65536} "A IN kubernetes.default.svc.cluster.local. udp 54 false 512" NOERROR qr,aa,rd 106 0.000${100 + (n % 800)}s seq=${n}`;
+      return (n: number, iso: string) =>
+        `${iso} [INFO] 10.244.${seed % 250}.${n % 250}:${40000 + (n % 20000)} - ${n % 65536} "A IN kubernetes.default.svc.cluster.local. udp 54 false 512" NOERROR qr,aa,rd 106 0.000${100 + (n % 800)}s seq=${n}`;
     case 'calico':
-      return (n: number, iso: string) => `${iso} [INFO][${seed % 9000}] felix/int_dataplane.go ${1000 + (n % 900)}: Finished applying updates to dataplane. seq=${n}`;
+      return (n: number, iso: string) =>
+        `${iso} [INFO][${seed % 9000}] felix/int_dataplane.go ${1000 + (n % 900)}: Finished applying updates to dataplane. seq=${n}`;
     case 'json':
-      return (n: number, iso: string) => `${iso} {"level":"info","time":"${iso}","container":"${container}","msg":"${pick(JSON_MESSAGES, n, seed)}","seq":${n}}`;
+      return (n: number, iso: string) =>
+        `${iso} {"level":"info","time":"${iso}","container":"${container}","msg":"${pick(JSON_MESSAGES, n, seed)}","seq":${n}}`;
   }
 }

@@ -51,7 +51,8 @@ export class LogStreamSender {
       tokens: this.tokens,
       handle: (control) => {
         if (control.type === 'credit') this.granted = Math.max(this.granted, control.upTo);
-        else this.stopped ??= new CollectionStoppedError(`the logs service cancelled the collection: ${control.reason}`);
+        else
+          this.stopped ??= new CollectionStoppedError(`the logs service cancelled the collection: ${control.reason}`);
         this.wake?.();
       },
       // A control message that does not parse, or a failed subscription, changes nothing: without
@@ -73,7 +74,10 @@ export class LogStreamSender {
     const numbered = { ...message, seq: this.seq + 1 } as LogStreamMessage;
     const splittable = message.type === 'file' && message.data.length > 1;
     try {
-      this.bus.send(logStreamData, numbered, { tokens: this.tokens, maxBytes: splittable ? this.maxPayload : undefined });
+      this.bus.send(logStreamData, numbered, {
+        tokens: this.tokens,
+        maxBytes: splittable ? this.maxPayload : undefined,
+      });
     } catch (error) {
       if (!(error instanceof PayloadTooLargeError) || message.type !== 'file') throw error;
       // Escaping can grow a chunk past the server's limit: send it in two halves.
@@ -89,7 +93,11 @@ export class LogStreamSender {
   fail(message: string): void {
     if (this.stopped || this.bus.closed) return;
     this.seq++;
-    this.bus.send(logStreamData, { type: 'error', seq: this.seq, message: message.slice(0, 2048) }, { tokens: this.tokens });
+    this.bus.send(
+      logStreamData,
+      { type: 'error', seq: this.seq, message: message.slice(0, 2048) },
+      { tokens: this.tokens },
+    );
   }
 
   /** Stops the collection from the agent's side (the agent is stopping). */
@@ -114,7 +122,9 @@ export class LogStreamSender {
       });
       this.wake = null;
       if (!woken && this.seq + 1 > this.granted) {
-        this.stopped = new CollectionStoppedError(`no credit from the logs service for ${Math.round(this.options.creditTimeoutMs / 1000)} s`);
+        this.stopped = new CollectionStoppedError(
+          `no credit from the logs service for ${Math.round(this.options.creditTimeoutMs / 1000)} s`,
+        );
       }
     }
     if (this.stopped) throw this.stopped;
@@ -133,7 +143,10 @@ export function cut(text: string, at: number): number {
  * Joins lines into chunks of at most `size` characters (a longer line is split), each ending at
  * a line end where one fits, and never splitting a surrogate pair.
  */
-export async function* chunkLines(lines: Iterable<string> | AsyncIterable<string>, size: number): AsyncGenerator<string> {
+export async function* chunkLines(
+  lines: Iterable<string> | AsyncIterable<string>,
+  size: number,
+): AsyncGenerator<string> {
   let buffer = '';
   for await (const line of lines) {
     buffer += `${line}\n`;

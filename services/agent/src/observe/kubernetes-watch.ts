@@ -1,4 +1,12 @@
-import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject, type V1Node, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import {
+  ListWatch,
+  Watch,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Node,
+  type V1Pod,
+  type V1Service,
+} from '@kubernetes/client-node';
 import { describe, KubernetesObservations, RUNNING_PODS, type KubernetesObservationsOptions } from './kubernetes.js';
 
 export interface WatchingKubernetesObservationsOptions extends KubernetesObservationsOptions {
@@ -116,10 +124,15 @@ export class WatchingKubernetesObservations extends KubernetesObservations {
     // A node joining or leaving, and any change of a service (its ports, its load balancer's
     // address), change a full report; a node's status is updated every few seconds and waits
     // for the next interval.
-    this.#nodes = new WatchedKind<V1Node>((list) => new ListWatch('/api/v1/nodes', watch, list, false), () => this.core.listNode(), retry, {
-      on: ['add', 'delete'],
-      notify,
-    });
+    this.#nodes = new WatchedKind<V1Node>(
+      (list) => new ListWatch('/api/v1/nodes', watch, list, false),
+      () => this.core.listNode(),
+      retry,
+      {
+        on: ['add', 'delete'],
+        notify,
+      },
+    );
     this.#pods = new WatchedKind<V1Pod>(
       // The same field selector on the watch: a pod that finishes is DELETED from the cache.
       (list) => new ListWatch('/api/v1/pods', watch, list, false, undefined, RUNNING_PODS),

@@ -34,30 +34,69 @@ async function startApiServer(options: { metrics?: boolean; failNodeLists?: numb
       res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
       res.flushHeaders();
       watches.set(url.pathname, [...(watches.get(url.pathname) ?? []), res]);
-      res.on('close', () => watches.set(url.pathname, (watches.get(url.pathname) ?? []).filter((w) => w !== res)));
+      res.on('close', () =>
+        watches.set(
+          url.pathname,
+          (watches.get(url.pathname) ?? []).filter((w) => w !== res),
+        ),
+      );
       return;
     }
     if (url.pathname === '/api/v1/nodes' && nodeListsToFail > 0) {
       nodeListsToFail--;
-      return json(503, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'etcdserver: leader changed', reason: 'ServiceUnavailable', code: 503 }));
+      return json(
+        503,
+        JSON.stringify({
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          message: 'etcdserver: leader changed',
+          reason: 'ServiceUnavailable',
+          code: 503,
+        }),
+      );
     }
     const summary = /^\/api\/v1\/nodes\/([^/]+)\/proxy\/stats\/summary$/.exec(url.pathname);
     if (url.pathname === '/api/v1/nodes') return json(200, await fixture('nodes.json'));
-    if (url.pathname === '/api/v1/pods') return json(200, await fixture(url.searchParams.get('continue') ? 'pods-page-2.json' : 'pods-page-1.json'));
+    if (url.pathname === '/api/v1/pods')
+      return json(200, await fixture(url.searchParams.get('continue') ? 'pods-page-2.json' : 'pods-page-1.json'));
     if (url.pathname === '/api/v1/services') return json(200, await fixture('services.json'));
     if (url.pathname === '/apis/metrics.k8s.io/v1beta1/nodes') {
       if (options.metrics === false) {
-        return json(503, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'the server is currently unable to handle the request (get nodes.metrics.k8s.io)', reason: 'ServiceUnavailable', code: 503 }));
+        return json(
+          503,
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message: 'the server is currently unable to handle the request (get nodes.metrics.k8s.io)',
+            reason: 'ServiceUnavailable',
+            code: 503,
+          }),
+        );
       }
       return json(200, await fixture('node-metrics.json'));
     }
-    if (summary && decodeURIComponent(summary[1]!) !== N2) return json(200, await fixture(`summary-${decodeURIComponent(summary[1]!)}.json`));
-    return json(503, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'error trying to reach service: dial tcp 10.0.2.21:10250: i/o timeout', reason: 'ServiceUnavailable', code: 503 }));
+    if (summary && decodeURIComponent(summary[1]!) !== N2)
+      return json(200, await fixture(`summary-${decodeURIComponent(summary[1]!)}.json`));
+    return json(
+      503,
+      JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        message: 'error trying to reach service: dial tcp 10.0.2.21:10250: i/o timeout',
+        reason: 'ServiceUnavailable',
+        code: 503,
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromOptions({
-    clusters: [{ name: 'fixture', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    clusters: [
+      { name: 'fixture', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
+    ],
     users: [{ name: 'agent', token: 'agent-token' }],
     contexts: [{ name: 'fixture', cluster: 'fixture', user: 'agent' }],
     currentContext: 'fixture',
@@ -92,7 +131,13 @@ describe('KubernetesObservations against recorded-shape API responses', () => {
     expect([...byName.keys()]).toEqual([N1, N2, N3]);
 
     const controlPlane = byName.get(N1)!;
-    expect(controlPlane).toMatchObject({ role: 'CONTROL_PLANE', pool: 'control-plane', zone: 'us-east-1a', instanceType: 'm5.large', pods: 4 });
+    expect(controlPlane).toMatchObject({
+      role: 'CONTROL_PLANE',
+      pool: 'control-plane',
+      zone: 'us-east-1a',
+      instanceType: 'm5.large',
+      pods: 4,
+    });
     expect(controlPlane.capacity).toEqual({ cpuCores: 2, memoryBytes: 7941124 * Ki, diskBytes: 83873772 * Ki });
     expect(controlPlane.allocatable).toEqual({ cpuCores: 1.93, memoryBytes: 7326724 * Ki, diskBytes: 76224326324 });
     expect(controlPlane.usage!.cpuCores).toBeCloseTo(0.18352319, 8);
@@ -117,9 +162,16 @@ describe('KubernetesObservations against recorded-shape API responses', () => {
     expect(pressured.usage).toMatchObject({ memoryBytes: 15011204 * Ki, diskBytes: null });
 
     const joining = byName.get(N3)!;
-    expect(joining.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'FALSE', reason: 'KubeletNotReady' });
+    expect(joining.conditions.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'FALSE',
+      reason: 'KubeletNotReady',
+    });
     // No NodeMetrics for it yet; its Pending DaemonSet pods still hold their requests; the unscheduled job counts nowhere.
-    expect(joining).toMatchObject({ usage: null, pods: 2, requests: { cpuCores: 0.25, memoryBytes: 0, diskBytes: null } });
+    expect(joining).toMatchObject({
+      usage: null,
+      pods: 2,
+      requests: { cpuCores: 0.25, memoryBytes: 0, diskBytes: null },
+    });
 
     expect(observation.problems).toEqual(['kubelet stats/summary: 1 of 3 nodes did not answer']);
   });
@@ -137,18 +189,34 @@ describe('KubernetesObservations against recorded-shape API responses', () => {
   });
 
   it('should report LoadBalancer and NodePort services with URLs a person can open', async () => {
-    const { services } = await new KubernetesObservations({ kubeConfig: api.kubeConfig, kubeletStats: false }).observe();
+    const { services } = await new KubernetesObservations({
+      kubeConfig: api.kubeConfig,
+      kubeletStats: false,
+    }).observe();
     expect(services).toEqual([
-      { namespace: 'monitoring', name: 'prometheus-server', type: 'LOAD_BALANCER', urls: ['http://a1b2c3d4e5f6a7b8-1234567890.us-east-1.elb.amazonaws.com:9090/'] },
+      {
+        namespace: 'monitoring',
+        name: 'prometheus-server',
+        type: 'LOAD_BALANCER',
+        urls: ['http://a1b2c3d4e5f6a7b8-1234567890.us-east-1.elb.amazonaws.com:9090/'],
+      },
       { namespace: 'ingress-nginx', name: 'ingress-nginx-controller', type: 'LOAD_BALANCER', urls: [] },
-      { namespace: 'kubernetes-dashboard', name: 'kubernetes-dashboard', type: 'NODE_PORT', urls: ['https://10.0.1.10:32443/', 'https://54.210.11.21:32443/', 'https://10.0.3.33:32443/'] },
+      {
+        namespace: 'kubernetes-dashboard',
+        name: 'kubernetes-dashboard',
+        type: 'NODE_PORT',
+        urls: ['https://10.0.1.10:32443/', 'https://54.210.11.21:32443/', 'https://10.0.3.33:32443/'],
+      },
     ]);
   });
 
   it('should still report nodes and say why when metrics-server is unavailable', async () => {
     const down = await startApiServer({ metrics: false });
     try {
-      const observation = await new KubernetesObservations({ kubeConfig: down.kubeConfig, kubeletStats: false }).observe();
+      const observation = await new KubernetesObservations({
+        kubeConfig: down.kubeConfig,
+        kubeletStats: false,
+      }).observe();
       expect(observation.nodes!.map((n) => n.usage)).toEqual([null, null, null]);
       expect(observation.problems).toHaveLength(1);
       expect(observation.problems[0]).toMatch(/^metrics\.k8s\.io: /);
@@ -182,8 +250,16 @@ describe('WatchingKubernetesObservations against recorded-shape API responses an
 
   async function started(options: Parameters<typeof startApiServer>[0] = {}, retryBaseMs = 1_000) {
     const api = await startApiServer(options);
-    const observations = new WatchingKubernetesObservations({ kubeConfig: api.kubeConfig, pageSize: 5, kubeletStats: false, retryBaseMs });
-    cleanups.push(() => api.close(), () => observations.stop());
+    const observations = new WatchingKubernetesObservations({
+      kubeConfig: api.kubeConfig,
+      pageSize: 5,
+      kubeletStats: false,
+      retryBaseMs,
+    });
+    cleanups.push(
+      () => api.close(),
+      () => observations.stop(),
+    );
     await observations.start();
     return { api, observations };
   }
@@ -198,9 +274,10 @@ describe('WatchingKubernetesObservations against recorded-shape API responses an
     }
   }
 
-  const lists = (api: Awaited<ReturnType<typeof startApiServer>>, path: string) => api.requests.filter((r) => r.path === path && r.query.get('watch') !== 'true');
+  const lists = (api: Awaited<ReturnType<typeof startApiServer>>, path: string) =>
+    api.requests.filter((r) => r.path === path && r.query.get('watch') !== 'true');
 
-  it('should list nodes, pods and services once, then follow their watches from the lists\' resource versions', async () => {
+  it("should list nodes, pods and services once, then follow their watches from the lists' resource versions", async () => {
     const { api, observations } = await started();
     const first = await observations.observe();
     expect(first.nodes!.map((n) => [n.name, n.pods])).toEqual([
@@ -208,28 +285,57 @@ describe('WatchingKubernetesObservations against recorded-shape API responses an
       [N2, 7],
       [N3, 2],
     ]);
-    expect(first.services!.map((s) => s.name)).toEqual(['prometheus-server', 'ingress-nginx-controller', 'kubernetes-dashboard']);
-    await until('the three watches', async () => api.watching('/api/v1/nodes') + api.watching('/api/v1/pods') + api.watching('/api/v1/services') === 3);
-    const watchOf = (path: string) => api.requests.find((r) => r.path === path && r.query.get('watch') === 'true')!.query;
+    expect(first.services!.map((s) => s.name)).toEqual([
+      'prometheus-server',
+      'ingress-nginx-controller',
+      'kubernetes-dashboard',
+    ]);
+    await until(
+      'the three watches',
+      async () => api.watching('/api/v1/nodes') + api.watching('/api/v1/pods') + api.watching('/api/v1/services') === 3,
+    );
+    const watchOf = (path: string) =>
+      api.requests.find((r) => r.path === path && r.query.get('watch') === 'true')!.query;
     expect(watchOf('/api/v1/nodes').get('resourceVersion')).toBe('918273');
-    expect([watchOf('/api/v1/pods').get('resourceVersion'), watchOf('/api/v1/pods').get('fieldSelector')]).toEqual(['918273', 'status.phase!=Succeeded,status.phase!=Failed']);
+    expect([watchOf('/api/v1/pods').get('resourceVersion'), watchOf('/api/v1/pods').get('fieldSelector')]).toEqual([
+      '918273',
+      'status.phase!=Succeeded,status.phase!=Failed',
+    ]);
 
     // The joining node becomes Ready, a pod of N2 finishes (out of the field selector: DELETED), the dashboard's service goes.
-    const nodes = JSON.parse(await fixture('nodes.json')) as { items: { metadata: { name: string; resourceVersion: string }; status: { conditions: { type: string; status: string; reason?: string }[] } }[] };
+    const nodes = JSON.parse(await fixture('nodes.json')) as {
+      items: {
+        metadata: { name: string; resourceVersion: string };
+        status: { conditions: { type: string; status: string; reason?: string }[] };
+      }[];
+    };
     const joining = nodes.items.find((n) => n.metadata.name === N3)!;
     joining.metadata.resourceVersion = '918300';
-    joining.status.conditions = joining.status.conditions.map((c) => (c.type === 'Ready' ? { ...c, status: 'True', reason: 'KubeletReady' } : c));
+    joining.status.conditions = joining.status.conditions.map((c) =>
+      c.type === 'Ready' ? { ...c, status: 'True', reason: 'KubeletReady' } : c,
+    );
     api.emit('/api/v1/nodes', 'MODIFIED', joining);
-    const pods = JSON.parse(await fixture('pods-page-2.json')) as { items: { metadata: { name: string; resourceVersion?: string } }[] };
+    const pods = JSON.parse(await fixture('pods-page-2.json')) as {
+      items: { metadata: { name: string; resourceVersion?: string } }[];
+    };
     const web = pods.items.find((p) => p.metadata.name.startsWith('web-'))!;
     api.emit('/api/v1/pods', 'DELETED', { ...web, metadata: { ...web.metadata, resourceVersion: '918301' } });
     const services = JSON.parse(await fixture('services.json')) as { items: { metadata: { name: string } }[] };
-    api.emit('/api/v1/services', 'DELETED', services.items.find((s) => s.metadata.name === 'kubernetes-dashboard'));
+    api.emit(
+      '/api/v1/services',
+      'DELETED',
+      services.items.find((s) => s.metadata.name === 'kubernetes-dashboard'),
+    );
 
     const after = await until('the watched changes in an observation', async () => {
       const o = await observations.observe();
       const n3 = o.nodes!.find((n) => n.name === N3)!;
-      return n3.conditions.find((c) => c.type === 'Ready')!.status === 'TRUE' && o.nodes!.find((n) => n.name === N2)!.pods === 6 && o.services!.length === 2 && o;
+      return (
+        n3.conditions.find((c) => c.type === 'Ready')!.status === 'TRUE' &&
+        o.nodes!.find((n) => n.name === N2)!.pods === 6 &&
+        o.services!.length === 2 &&
+        o
+      );
     });
     // web with its istio sidecar (300m) no longer counts on N2.
     expect(after.nodes!.find((n) => n.name === N2)!.requests.cpuCores).toBeCloseTo(1.75, 9);

@@ -1,6 +1,14 @@
 import http from 'node:http';
 import https from 'node:https';
-import { CoreV1Api, KubeConfig, Metrics, type V1Node, type V1Pod, type V1PodList, type V1Service } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  Metrics,
+  type V1Node,
+  type V1Pod,
+  type V1PodList,
+  type V1Service,
+} from '@kubernetes/client-node';
 import type { ReportedCondition, ReportedNode, ReportedService } from '@fleetgraph/schema';
 import type { Observation, ObservationSource } from './observation.js';
 import { parseQuantity, quantityOf } from './quantity.js';
@@ -61,7 +69,11 @@ export class KubernetesObservations implements ObservationSource {
     this.#config = config;
     this.#core = config.makeApiClient(CoreV1Api);
     this.#metrics = new Metrics(config);
-    this.#options = { kubeletStats: options.kubeletStats ?? true, concurrency: options.concurrency ?? 8, pageSize: options.pageSize ?? 500 };
+    this.#options = {
+      kubeletStats: options.kubeletStats ?? true,
+      concurrency: options.concurrency ?? 8,
+      pageSize: options.pageSize ?? 500,
+    };
   }
 
   async observe(): Promise<Observation> {
@@ -78,14 +90,22 @@ export class KubernetesObservations implements ObservationSource {
       this.#metrics.getNodeMetrics().catch(failed('metrics.k8s.io')),
     ]);
     const nodes = nodeList ?? [];
-    const disks = nodeList && this.#options.kubeletStats ? await this.#disks(nodes, problems) : new Map<string, number>();
+    const disks =
+      nodeList && this.#options.kubeletStats ? await this.#disks(nodes, problems) : new Map<string, number>();
     const usage = new Map((nodeMetrics?.items ?? []).map((m) => [m.metadata.name, m.usage]));
 
     let reported: ReportedNode[] | null = null;
     // Without pods a node's requests are unknown: report no nodes this time rather than wrong ones.
     if (nodeList && pods) {
       const requests = requestsByNode(pods as PodLike[]);
-      reported = nodes.map((node) => toReportedNode(node, requests.get(node.metadata?.name ?? ''), usage.get(node.metadata?.name ?? ''), disks.get(node.metadata?.name ?? '')));
+      reported = nodes.map((node) =>
+        toReportedNode(
+          node,
+          requests.get(node.metadata?.name ?? ''),
+          usage.get(node.metadata?.name ?? ''),
+          disks.get(node.metadata?.name ?? ''),
+        ),
+      );
     }
     const addresses = nodes.flatMap(nodeAddress);
     const services: ReportedService[] | null = serviceList
@@ -118,7 +138,11 @@ export class KubernetesObservations implements ObservationSource {
     let next: string | undefined;
     let resourceVersion: string | undefined;
     do {
-      const page = await this.#core.listPodForAllNamespaces({ fieldSelector: RUNNING_PODS, limit: this.#options.pageSize, _continue: next });
+      const page = await this.#core.listPodForAllNamespaces({
+        fieldSelector: RUNNING_PODS,
+        limit: this.#options.pageSize,
+        _continue: next,
+      });
       pods.push(...page.items);
       // Every page of one list is of the first page's resource version.
       resourceVersion ??= page.metadata?.resourceVersion;
@@ -147,7 +171,9 @@ export class KubernetesObservations implements ObservationSource {
       while (index < names.length) {
         const name = names[index++]!;
         try {
-          const summary = (await this.#get(`/api/v1/nodes/${encodeURIComponent(name)}/proxy/stats/summary`)) as KubeletSummary;
+          const summary = (await this.#get(
+            `/api/v1/nodes/${encodeURIComponent(name)}/proxy/stats/summary`,
+          )) as KubeletSummary;
           const bytes = summary.node?.fs?.usedBytes;
           if (typeof bytes === 'number') used.set(name, bytes);
         } catch {
@@ -173,20 +199,25 @@ export class KubernetesObservations implements ObservationSource {
     const url = new URL(path, server.endsWith('/') ? server : `${server}/`);
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const request = transport.request(url, { ...options, method: 'GET', headers: { ...options.headers, accept: 'application/json' }, timeout: timeoutMs }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          if ((response.statusCode ?? 500) >= 300) return reject(Object.assign(new Error(body.slice(0, 300)), { code: response.statusCode }));
-          try {
-            resolve(JSON.parse(body));
-          } catch (error) {
-            reject(error);
-          }
-        });
-        response.on('error', reject);
-      });
+      const request = transport.request(
+        url,
+        { ...options, method: 'GET', headers: { ...options.headers, accept: 'application/json' }, timeout: timeoutMs },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const body = Buffer.concat(chunks).toString('utf8');
+            if ((response.statusCode ?? 500) >= 300)
+              return reject(Object.assign(new Error(body.slice(0, 300)), { code: response.statusCode }));
+            try {
+              resolve(JSON.parse(body));
+            } catch (error) {
+              reject(error);
+            }
+          });
+          response.on('error', reject);
+        },
+      );
       request.on('timeout', () => request.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)));
       request.on('error', reject);
       request.end();
@@ -228,7 +259,8 @@ export function toReportedNode(
   const labels = node.metadata?.labels ?? {};
   const capacity = node.status?.capacity;
   const allocatable = node.status?.allocatable;
-  const disk = (list: Record<string, string> | undefined) => (list?.['ephemeral-storage'] ? parseQuantity(list['ephemeral-storage']) : null);
+  const disk = (list: Record<string, string> | undefined) =>
+    list?.['ephemeral-storage'] ? parseQuantity(list['ephemeral-storage']) : null;
   const conditions: ReportedCondition[] = (node.status?.conditions ?? []).slice(0, 64).map((c) => ({
     type: c.type,
     status: KNOWN_STATUSES[c.status as keyof typeof KNOWN_STATUSES] ?? 'UNKNOWN',
@@ -242,9 +274,23 @@ export function toReportedNode(
     zone: labels['topology.kubernetes.io/zone'] ?? labels['failure-domain.beta.kubernetes.io/zone'] ?? null,
     instanceType: labels['node.kubernetes.io/instance-type'] ?? labels['beta.kubernetes.io/instance-type'] ?? null,
     conditions,
-    capacity: { cpuCores: quantityOf(capacity, 'cpu'), memoryBytes: quantityOf(capacity, 'memory'), diskBytes: disk(capacity) },
-    allocatable: { cpuCores: quantityOf(allocatable, 'cpu'), memoryBytes: quantityOf(allocatable, 'memory'), diskBytes: disk(allocatable) },
-    usage: usage ? { cpuCores: parseQuantity(usage.cpu), memoryBytes: parseQuantity(usage.memory), diskBytes: diskUsedBytes ?? null } : null,
+    capacity: {
+      cpuCores: quantityOf(capacity, 'cpu'),
+      memoryBytes: quantityOf(capacity, 'memory'),
+      diskBytes: disk(capacity),
+    },
+    allocatable: {
+      cpuCores: quantityOf(allocatable, 'cpu'),
+      memoryBytes: quantityOf(allocatable, 'memory'),
+      diskBytes: disk(allocatable),
+    },
+    usage: usage
+      ? {
+          cpuCores: parseQuantity(usage.cpu),
+          memoryBytes: parseQuantity(usage.memory),
+          diskBytes: diskUsedBytes ?? null,
+        }
+      : null,
     requests: { cpuCores: requests?.cpuCores ?? 0, memoryBytes: requests?.memoryBytes ?? 0, diskBytes: null },
     pods: requests?.pods ?? 0,
   };

@@ -6,11 +6,19 @@ const c = (cpu?: string, memory?: string, restartPolicy?: string): ContainerLike
   resources: { requests: { ...(cpu ? { cpu } : {}), ...(memory ? { memory } : {}) } },
   ...(restartPolicy ? { restartPolicy } : {}),
 });
-const pod = (spec: PodLike['spec'], phase = 'Running'): PodLike => ({ spec: { nodeName: 'n1', ...spec }, status: { phase } });
+const pod = (spec: PodLike['spec'], phase = 'Running'): PodLike => ({
+  spec: { nodeName: 'n1', ...spec },
+  status: { phase },
+});
 
 describe('podRequests (as the scheduler counts them)', () => {
   it.each([
-    { name: 'sums the app containers', spec: { containers: [c('100m', '64Mi'), c('250m', '128Mi')] }, cpu: 0.35, memory: 192 * Mi },
+    {
+      name: 'sums the app containers',
+      spec: { containers: [c('100m', '64Mi'), c('250m', '128Mi')] },
+      cpu: 0.35,
+      memory: 192 * Mi,
+    },
     { name: 'counts a container without requests as zero', spec: { containers: [c('100m'), {}] }, cpu: 0.1, memory: 0 },
     {
       name: 'takes the largest init container when it exceeds the sum',
@@ -52,11 +60,14 @@ describe('podRequests (as the scheduler counts them)', () => {
       cpu: 2.1,
       memory: 64 * Mi,
     },
-  ] as { name: string; spec: PodLike['spec']; cpu: number; memory: number }[])('should $name', ({ spec, cpu, memory }) => {
-    const requests = podRequests(pod(spec));
-    expect(requests.cpuCores).toBeCloseTo(cpu, 9);
-    expect(requests.memoryBytes).toBe(memory);
-  });
+  ] as { name: string; spec: PodLike['spec']; cpu: number; memory: number }[])(
+    'should $name',
+    ({ spec, cpu, memory }) => {
+      const requests = podRequests(pod(spec));
+      expect(requests.cpuCores).toBeCloseTo(cpu, 9);
+      expect(requests.memoryBytes).toBe(memory);
+    },
+  );
 
   it('should sum the non-terminated pods of each node and skip unscheduled ones', () => {
     const pods: PodLike[] = [
@@ -64,7 +75,10 @@ describe('podRequests (as the scheduler counts them)', () => {
       pod({ containers: [c('1', '1Gi')] }, 'Pending'),
       pod({ containers: [c('4', '4Gi')] }, 'Succeeded'),
       pod({ containers: [c('4', '4Gi')] }, 'Failed'),
-      { spec: { nodeName: 'n2', initContainers: [c('2', '256Mi')], containers: [c('100m', '64Mi')] }, status: { phase: 'Running' } },
+      {
+        spec: { nodeName: 'n2', initContainers: [c('2', '256Mi')], containers: [c('100m', '64Mi')] },
+        status: { phase: 'Running' },
+      },
       { spec: { containers: [c('8', '8Gi')] }, status: { phase: 'Pending' } },
     ];
     const byNode = requestsByNode(pods);

@@ -35,8 +35,14 @@ const requestsOf = (container: ContainerLike): Requests => ({
   memoryBytes: quantityOf(container.resources?.requests, 'memory'),
 });
 
-const add = (a: Requests, b: Requests): Requests => ({ cpuCores: a.cpuCores + b.cpuCores, memoryBytes: a.memoryBytes + b.memoryBytes });
-const max = (a: Requests, b: Requests): Requests => ({ cpuCores: Math.max(a.cpuCores, b.cpuCores), memoryBytes: Math.max(a.memoryBytes, b.memoryBytes) });
+const add = (a: Requests, b: Requests): Requests => ({
+  cpuCores: a.cpuCores + b.cpuCores,
+  memoryBytes: a.memoryBytes + b.memoryBytes,
+});
+const max = (a: Requests, b: Requests): Requests => ({
+  cpuCores: Math.max(a.cpuCores, b.cpuCores),
+  memoryBytes: Math.max(a.memoryBytes, b.memoryBytes),
+});
 const ZERO: Requests = { cpuCores: 0, memoryBytes: 0 };
 
 /**
@@ -74,11 +80,15 @@ export function podRequests(pod: PodLike): Requests {
       if (podLevel[resource] !== undefined) effective = { ...effective, [key]: quantityOf(podLevel, resource) };
     }
   }
-  return add(effective, { cpuCores: quantityOf(spec.overhead, 'cpu'), memoryBytes: quantityOf(spec.overhead, 'memory') });
+  return add(effective, {
+    cpuCores: quantityOf(spec.overhead, 'cpu'),
+    memoryBytes: quantityOf(spec.overhead, 'memory'),
+  });
 }
 
 /** Whether a pod still holds its node's resources: every phase but Succeeded and Failed. */
-export const isNonTerminated = (pod: PodLike): boolean => pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
+export const isNonTerminated = (pod: PodLike): boolean =>
+  pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
 
 /** Requests and count of the non-terminated pods of each node, by node name (unscheduled pods count nowhere). */
 export function requestsByNode(pods: Iterable<PodLike>): Map<string, Requests & { pods: number }> {
@@ -88,7 +98,11 @@ export function requestsByNode(pods: Iterable<PodLike>): Map<string, Requests & 
     if (!node || !isNonTerminated(pod)) continue;
     const current = byNode.get(node) ?? { cpuCores: 0, memoryBytes: 0, pods: 0 };
     const requests = podRequests(pod);
-    byNode.set(node, { cpuCores: current.cpuCores + requests.cpuCores, memoryBytes: current.memoryBytes + requests.memoryBytes, pods: current.pods + 1 });
+    byNode.set(node, {
+      cpuCores: current.cpuCores + requests.cpuCores,
+      memoryBytes: current.memoryBytes + requests.memoryBytes,
+      pods: current.pods + 1,
+    });
   }
   return byNode;
 }

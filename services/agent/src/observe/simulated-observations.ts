@@ -52,8 +52,19 @@ export function dailyLoad(time: number): number {
 
 /** CPU and memory the kubelet and system reserve on a node (GKE's published formulas), then the eviction threshold. */
 function reserved(cores: number, memoryBytes: number): { cpuCores: number; memoryBytes: number } {
-  const cpuSteps: [number, number][] = [[1, 0.06], [1, 0.01], [2, 0.005], [Infinity, 0.0025]];
-  const memSteps: [number, number][] = [[4 * GiB, 0.25], [4 * GiB, 0.2], [8 * GiB, 0.1], [112 * GiB, 0.06], [Infinity, 0.02]];
+  const cpuSteps: [number, number][] = [
+    [1, 0.06],
+    [1, 0.01],
+    [2, 0.005],
+    [Infinity, 0.0025],
+  ];
+  const memSteps: [number, number][] = [
+    [4 * GiB, 0.25],
+    [4 * GiB, 0.2],
+    [8 * GiB, 0.1],
+    [112 * GiB, 0.06],
+    [Infinity, 0.02],
+  ];
   const tiered = (amount: number, steps: [number, number][]) => {
     let left = amount;
     let total = 0;
@@ -68,38 +79,86 @@ function reserved(cores: number, memoryBytes: number): { cpuCores: number; memor
   return { cpuCores: tiered(cores, cpuSteps), memoryBytes: tiered(memoryBytes, memSteps) + 100 * MiB };
 }
 
-const container = (cpu: string, memory: string, restartPolicy?: string): ContainerLike => ({ resources: { requests: { cpu, memory } }, ...(restartPolicy ? { restartPolicy } : {}) });
+const container = (cpu: string, memory: string, restartPolicy?: string): ContainerLike => ({
+  resources: { requests: { cpu, memory } },
+  ...(restartPolicy ? { restartPolicy } : {}),
+});
 
 /** What an add-on pack runs: its pods (placed on the first worker) and its exposed services. */
 interface AddOn {
   pods: PodLike['spec'][];
   /** Pods on every node (DaemonSets). */
   daemons?: PodLike['spec'][];
-  services: { namespace: string; name: string; type: 'LoadBalancer' | 'NodePort'; ports: { name: string; port: number; nodePort: number }[] }[];
+  services: {
+    namespace: string;
+    name: string;
+    type: 'LoadBalancer' | 'NodePort';
+    ports: { name: string; port: number; nodePort: number }[];
+  }[];
 }
 
 /** Add-ons the simulation knows, by pack name: what they run and expose once installed. */
 export const SIMULATED_ADDONS: Record<string, AddOn> = {
   prometheus: {
-    pods: [{ initContainers: [container('100m', '64Mi')], containers: [container('500m', '1Gi'), container('50m', '64Mi')] }],
+    pods: [
+      { initContainers: [container('100m', '64Mi')], containers: [container('500m', '1Gi'), container('50m', '64Mi')] },
+    ],
     daemons: [{ containers: [container('50m', '32Mi')] }],
-    services: [{ namespace: 'monitoring', name: 'prometheus-server', type: 'LoadBalancer', ports: [{ name: 'http', port: 9090, nodePort: 31090 }] }],
+    services: [
+      {
+        namespace: 'monitoring',
+        name: 'prometheus-server',
+        type: 'LoadBalancer',
+        ports: [{ name: 'http', port: 9090, nodePort: 31090 }],
+      },
+    ],
   },
   grafana: {
     pods: [{ initContainers: [container('50m', '64Mi')], containers: [container('250m', '256Mi')] }],
-    services: [{ namespace: 'monitoring', name: 'grafana', type: 'LoadBalancer', ports: [{ name: 'http', port: 80, nodePort: 31080 }] }],
+    services: [
+      {
+        namespace: 'monitoring',
+        name: 'grafana',
+        type: 'LoadBalancer',
+        ports: [{ name: 'http', port: 80, nodePort: 31080 }],
+      },
+    ],
   },
   'ingress-nginx': {
     pods: [{ containers: [container('100m', '90Mi')] }],
-    services: [{ namespace: 'ingress-nginx', name: 'ingress-nginx-controller', type: 'LoadBalancer', ports: [{ name: 'http', port: 80, nodePort: 30080 }, { name: 'https', port: 443, nodePort: 30443 }] }],
+    services: [
+      {
+        namespace: 'ingress-nginx',
+        name: 'ingress-nginx-controller',
+        type: 'LoadBalancer',
+        ports: [
+          { name: 'http', port: 80, nodePort: 30080 },
+          { name: 'https', port: 443, nodePort: 30443 },
+        ],
+      },
+    ],
   },
   'kubernetes-dashboard': {
     pods: [{ containers: [container('100m', '200Mi')] }],
-    services: [{ namespace: 'kubernetes-dashboard', name: 'kubernetes-dashboard', type: 'NodePort', ports: [{ name: 'https', port: 443, nodePort: 32443 }] }],
+    services: [
+      {
+        namespace: 'kubernetes-dashboard',
+        name: 'kubernetes-dashboard',
+        type: 'NodePort',
+        ports: [{ name: 'https', port: 443, nodePort: 32443 }],
+      },
+    ],
   },
   'argo-cd': {
     pods: [{ containers: [container('250m', '512Mi')] }, { containers: [container('100m', '128Mi')] }],
-    services: [{ namespace: 'argocd', name: 'argocd-server', type: 'LoadBalancer', ports: [{ name: 'https', port: 443, nodePort: 30843 }] }],
+    services: [
+      {
+        namespace: 'argocd',
+        name: 'argocd-server',
+        type: 'LoadBalancer',
+        ports: [{ name: 'https', port: 443, nodePort: 30843 }],
+      },
+    ],
   },
 };
 SIMULATED_ADDONS.argocd = SIMULATED_ADDONS['argo-cd']!;
@@ -162,7 +221,8 @@ export class SimulatedObservations implements ObservationSource {
   simulate(faults: SimulatedFaults, reset = false): FaultState {
     const base = reset ? { ...NO_FAULTS, randomFaults: this.options.randomFaults ?? true } : this.#faults;
     const next = { ...base };
-    for (const [key, value] of Object.entries(faults)) if (value !== undefined) (next as Record<string, unknown>)[key] = value;
+    for (const [key, value] of Object.entries(faults))
+      if (value !== undefined) (next as Record<string, unknown>)[key] = value;
     this.#faults = next;
     return this.faults;
   }
@@ -208,13 +268,23 @@ export class SimulatedObservations implements ObservationSource {
     return null;
   }
 
-  #node(node: SimulatedNode, now: number, addOns: AddOn[], hostsAddOns: boolean, randomPressure: boolean): ReportedNode {
+  #node(
+    node: SimulatedNode,
+    now: number,
+    addOns: AddOn[],
+    hostsAddOns: boolean,
+    randomPressure: boolean,
+  ): ReportedNode {
     const faults = this.#faults;
     const cores = node.vcpus;
     const memory = node.memoryMiB * MiB;
     const disk = 100 * GiB;
     const reserve = reserved(cores, memory);
-    const allocatable = { cpuCores: Math.max(0, cores - reserve.cpuCores), memoryBytes: Math.max(0, memory - reserve.memoryBytes), diskBytes: disk * 0.9 };
+    const allocatable = {
+      cpuCores: Math.max(0, cores - reserve.cpuCores),
+      memoryBytes: Math.max(0, memory - reserve.memoryBytes),
+      diskBytes: disk * 0.9,
+    };
     const worker = node.role === 'WORKER';
 
     const pods: PodLike['spec'][] = [...EVERY_NODE_PODS, ...addOns.flatMap((a) => a.daemons ?? [])];
@@ -252,17 +322,59 @@ export class SimulatedObservations implements ObservationSource {
     // A machine that has just started runs its kubelet for a while before it is Ready: 30 s at speed 1.
     const joining = now - Date.parse(node.runningSince) < 30_000 / this.source.speed;
     const lost = faults.notReady.includes(node.name);
-    const condition = (type: string, bad: boolean, good: [string, string], failing: [string, string]): ReportedCondition => {
+    const condition = (
+      type: string,
+      bad: boolean,
+      good: [string, string],
+      failing: [string, string],
+    ): ReportedCondition => {
       const [reason, message] = bad ? failing : good;
-      const status = type === 'Ready' ? (bad ? (lost ? 'UNKNOWN' : 'FALSE') : 'TRUE') : bad ? (lost ? 'UNKNOWN' : 'TRUE') : 'FALSE';
+      const status =
+        type === 'Ready' ? (bad ? (lost ? 'UNKNOWN' : 'FALSE') : 'TRUE') : bad ? (lost ? 'UNKNOWN' : 'TRUE') : 'FALSE';
       return { type, status, reason, message };
     };
     const conditions: ReportedCondition[] = [
-      condition('Ready', lost || joining, ['KubeletReady', 'kubelet is posting ready status'], lost ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.'] : ['KubeletNotReady', 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:cni plugin not initialized']),
-      condition('MemoryPressure', memoryPressure || lost, ['KubeletHasSufficientMemory', 'kubelet has sufficient memory available'], lost ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.'] : ['KubeletHasInsufficientMemory', 'kubelet has insufficient memory available']),
-      condition('DiskPressure', diskPressure || lost, ['KubeletHasNoDiskPressure', 'kubelet has no disk pressure'], lost ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.'] : ['KubeletHasDiskPressure', 'kubelet has disk pressure']),
-      condition('PIDPressure', pidPressure || lost, ['KubeletHasSufficientPID', 'kubelet has sufficient PID available'], lost ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.'] : ['KubeletHasInsufficientPID', 'kubelet has insufficient PID available']),
-      { type: 'NetworkUnavailable', status: 'FALSE', reason: 'RouteCreated', message: 'CNI plugin configured the node network' },
+      condition(
+        'Ready',
+        lost || joining,
+        ['KubeletReady', 'kubelet is posting ready status'],
+        lost
+          ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.']
+          : [
+              'KubeletNotReady',
+              'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:cni plugin not initialized',
+            ],
+      ),
+      condition(
+        'MemoryPressure',
+        memoryPressure || lost,
+        ['KubeletHasSufficientMemory', 'kubelet has sufficient memory available'],
+        lost
+          ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.']
+          : ['KubeletHasInsufficientMemory', 'kubelet has insufficient memory available'],
+      ),
+      condition(
+        'DiskPressure',
+        diskPressure || lost,
+        ['KubeletHasNoDiskPressure', 'kubelet has no disk pressure'],
+        lost
+          ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.']
+          : ['KubeletHasDiskPressure', 'kubelet has disk pressure'],
+      ),
+      condition(
+        'PIDPressure',
+        pidPressure || lost,
+        ['KubeletHasSufficientPID', 'kubelet has sufficient PID available'],
+        lost
+          ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.']
+          : ['KubeletHasInsufficientPID', 'kubelet has insufficient PID available'],
+      ),
+      {
+        type: 'NetworkUnavailable',
+        status: 'FALSE',
+        reason: 'RouteCreated',
+        message: 'CNI plugin configured the node network',
+      },
     ];
 
     return {
@@ -275,7 +387,14 @@ export class SimulatedObservations implements ObservationSource {
       capacity: { cpuCores: cores, memoryBytes: memory, diskBytes: disk },
       allocatable,
       // A lost node (or one still joining) has no metrics, as metrics-server would have none.
-      usage: lost || joining ? null : { cpuCores: round(clamp(cpuShare) * cores, 3), memoryBytes: Math.round(clamp(memoryShare) * memory), diskBytes: Math.round(clamp(diskShare) * disk) },
+      usage:
+        lost || joining
+          ? null
+          : {
+              cpuCores: round(clamp(cpuShare) * cores, 3),
+              memoryBytes: Math.round(clamp(memoryShare) * memory),
+              diskBytes: Math.round(clamp(diskShare) * disk),
+            },
       requests: { cpuCores: round(requests.cpuCores, 3), memoryBytes: requests.memoryBytes, diskBytes: null },
       pods: pods.length,
     };

@@ -14,10 +14,19 @@ afterEach(() => ec2.reset());
 afterAll(() => ec2.restore());
 
 function ec2Error(code: string, message: string, status: number) {
-  return new sdk.EC2ServiceException({ name: code, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message });
+  return new sdk.EC2ServiceException({
+    name: code,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+    message,
+  });
 }
 
-const provider = createAwsProvider({ region: 'us-east-1', credentials: { accessKeyId: 'AKIAFAKE', secretAccessKey: 'fake' }, maxAttempts: 1 });
+const provider = createAwsProvider({
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'AKIAFAKE', secretAccessKey: 'fake' },
+  maxAttempts: 1,
+});
 
 const createInput = {
   clientToken: 'token-1',
@@ -51,24 +60,51 @@ describe('aws adapter error classification (EC2 client mocked by aws-sdk-client-
     ['Unavailable', 503, 'TRANSIENT', true],
     ['SomethingNew', 502, 'TRANSIENT', true],
     ['SomethingNew', 400, 'INVALID_CONFIGURATION', false],
-  ] as const)('classifies %s (HTTP %i) from RunInstances as %s, keeping the message verbatim', async (code, status, expected, retryable) => {
-    const message = `EC2 says: ${code} happened.`;
-    ec2.on(sdk.RunInstancesCommand).rejects(ec2Error(code, message, status));
-    const error = await provider.createMachine(createInput).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(CloudError);
-    expect(error).toMatchObject({ name: 'CloudError', code: expected, cloudCode: code, message, httpStatus: status, retryable, cloud: 'AWS', operation: 'createMachine' });
-    expect((error as CloudError).cause).toBeInstanceOf(sdk.EC2ServiceException);
-    expect(classifyEc2Code(code, status)).toBe(expected);
-  });
+  ] as const)(
+    'classifies %s (HTTP %i) from RunInstances as %s, keeping the message verbatim',
+    async (code, status, expected, retryable) => {
+      const message = `EC2 says: ${code} happened.`;
+      ec2.on(sdk.RunInstancesCommand).rejects(ec2Error(code, message, status));
+      const error = await provider.createMachine(createInput).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CloudError);
+      expect(error).toMatchObject({
+        name: 'CloudError',
+        code: expected,
+        cloudCode: code,
+        message,
+        httpStatus: status,
+        retryable,
+        cloud: 'AWS',
+        operation: 'createMachine',
+      });
+      expect((error as CloudError).cause).toBeInstanceOf(sdk.EC2ServiceException);
+      expect(classifyEc2Code(code, status)).toBe(expected);
+    },
+  );
 
   it('classifies a refused connection as TRANSIENT', async () => {
-    ec2.on(sdk.DescribeInstancesCommand).rejects(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4566'), { code: 'ECONNREFUSED' }));
+    ec2
+      .on(sdk.DescribeInstancesCommand)
+      .rejects(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4566'), { code: 'ECONNREFUSED' }));
     const error = await provider.describeMachines({ clusterId: 'c1', region: 'us-east-1' }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ name: 'CloudError', code: 'TRANSIENT', retryable: true, message: 'connect ECONNREFUSED 127.0.0.1:4566' });
+    expect(error).toMatchObject({
+      name: 'CloudError',
+      code: 'TRANSIENT',
+      retryable: true,
+      message: 'connect ECONNREFUSED 127.0.0.1:4566',
+    });
   });
 
   it('sends RunInstances with the client token and tags naming cluster, pool, machine and role', async () => {
-    ec2.on(sdk.RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0123456789abcdef0', State: { Name: 'pending', Code: 0 }, Placement: { AvailabilityZone: 'us-east-1a' } }] });
+    ec2.on(sdk.RunInstancesCommand).resolves({
+      Instances: [
+        {
+          InstanceId: 'i-0123456789abcdef0',
+          State: { Name: 'pending', Code: 0 },
+          Placement: { AvailabilityZone: 'us-east-1a' },
+        },
+      ],
+    });
     const machine = await provider.createMachine({ ...createInput, userData: '#cloud-config\n' });
     expect(machine).toMatchObject({ id: 'i-0123456789abcdef0', state: 'pending', zone: 'us-east-1a' });
     const sent = ec2.commandCalls(sdk.RunInstancesCommand)[0]!.args[0].input;
@@ -102,8 +138,12 @@ describe('aws adapter error classification (EC2 client mocked by aws-sdk-client-
   });
 
   it('treats InvalidInstanceID.NotFound as "nothing there" for describe and delete', async () => {
-    ec2.on(sdk.DescribeInstancesCommand).rejects(ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-0123456789abcdef0' does not exist", 400));
-    ec2.on(sdk.TerminateInstancesCommand).rejects(ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-0123456789abcdef0' does not exist", 400));
+    ec2
+      .on(sdk.DescribeInstancesCommand)
+      .rejects(ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-0123456789abcdef0' does not exist", 400));
+    ec2
+      .on(sdk.TerminateInstancesCommand)
+      .rejects(ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-0123456789abcdef0' does not exist", 400));
     expect(await provider.describeMachine('us-east-1', 'i-0123456789abcdef0')).toBeNull();
     await expect(provider.deleteMachine('us-east-1', 'i-0123456789abcdef0')).resolves.toBeUndefined();
   });

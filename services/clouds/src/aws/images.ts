@@ -1,4 +1,9 @@
-import { CopyImageCommand, CreateImageCommand, DeregisterImageCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import {
+  CopyImageCommand,
+  CreateImageCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+} from '@aws-sdk/client-ec2';
 import type { CloudImage, CopyImageInput, CreateImageFromMachineInput, Tags } from '../provider.js';
 import { ec2ClientToken } from '../tags.js';
 import { ignoring, type Ec2Context } from './ec2.js';
@@ -35,7 +40,9 @@ export class AwsImages {
 
   async findImages(region: string, tags: Tags): Promise<CloudImage[]> {
     return this.ctx.call('findImages', async () => {
-      const { Images = [] } = await this.ctx.client(region).send(new DescribeImagesCommand({ Owners: this.ctx.imageOwners, Filters: tagFilters(tags) }));
+      const { Images = [] } = await this.ctx
+        .client(region)
+        .send(new DescribeImagesCommand({ Owners: this.ctx.imageOwners, Filters: tagFilters(tags) }));
       return Images.map((image) => toImage(region, image));
     });
   }
@@ -50,11 +57,21 @@ export class AwsImages {
           Name: input.name,
           Description: input.description,
           ClientToken: ec2ClientToken(input.clientToken),
-          ...(Object.keys(tags).length > 0 ? { TagSpecifications: [{ ResourceType: 'image', Tags: toTags(tags) }] } : {}),
+          ...(Object.keys(tags).length > 0
+            ? { TagSpecifications: [{ ResourceType: 'image', Tags: toTags(tags) }] }
+            : {}),
         }),
       );
       // EC2 is eventually consistent: a fresh AMI may not be visible to DescribeImages yet.
-      return (await this.describeImage(input.region, ImageId!)) ?? { id: ImageId!, name: input.name, region: input.region, status: 'pending', tags };
+      return (
+        (await this.describeImage(input.region, ImageId!)) ?? {
+          id: ImageId!,
+          name: input.name,
+          region: input.region,
+          status: 'pending',
+          tags,
+        }
+      );
     });
   }
 
@@ -68,7 +85,9 @@ export class AwsImages {
             InstanceId: input.machineId,
             Name: input.name,
             Description: input.description,
-            ...(Object.keys(tags).length > 0 ? { TagSpecifications: [{ ResourceType: 'image', Tags: toTags(tags) }] } : {}),
+            ...(Object.keys(tags).length > 0
+              ? { TagSpecifications: [{ ResourceType: 'image', Tags: toTags(tags) }] }
+              : {}),
           }),
         );
         imageId = created.ImageId!;
@@ -76,13 +95,21 @@ export class AwsImages {
         // CreateImage takes no client token; AMI names are unique per account and region, so a
         // retry finds the image the first call made.
         if (ec2ErrorCode(error) !== 'InvalidAMIName.Duplicate') throw error;
-        const { Images = [] } = await this.ctx.client(input.region).send(
-          new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [input.name] }] }),
-        );
+        const { Images = [] } = await this.ctx
+          .client(input.region)
+          .send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [input.name] }] }));
         if (!Images[0]) throw error;
         return toImage(input.region, Images[0]);
       }
-      return (await this.describeImage(input.region, imageId)) ?? { id: imageId, name: input.name, region: input.region, status: 'pending', tags };
+      return (
+        (await this.describeImage(input.region, imageId)) ?? {
+          id: imageId,
+          name: input.name,
+          region: input.region,
+          status: 'pending',
+          tags,
+        }
+      );
     });
   }
 

@@ -1,4 +1,9 @@
-import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand, type Filter } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstancesCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  type Filter,
+} from '@aws-sdk/client-ec2';
 import { CloudError } from '../errors.js';
 import type { CreateMachineInput, DescribeMachinesInput, Machine } from '../provider.js';
 import { ec2ClientToken, machineTags, TagKeys } from '../tags.js';
@@ -19,7 +24,11 @@ export class AwsMachines {
     if (input.network) {
       const domain = input.role === 'CONTROL_PLANE' ? input.network.controlPlane : input.network.workers;
       const subnet = domain.subnets.find((s) => s.zone === input.zone);
-      if (!subnet) throw this.ctx.invalid(op, `the network of cluster ${input.network.clusterId} has no ${input.role} subnet in zone ${input.zone}`);
+      if (!subnet)
+        throw this.ctx.invalid(
+          op,
+          `the network of cluster ${input.network.clusterId} has no ${input.role} subnet in zone ${input.zone}`,
+        );
       placement = { SubnetId: subnet.id, SecurityGroupIds: [domain.securityGroupId] };
     } else {
       placement = { Placement: { AvailabilityZone: input.zone } };
@@ -42,19 +51,33 @@ export class AwsMachines {
           ],
         }),
       );
-      if (!Instances[0]) throw new CloudError({ code: 'TRANSIENT', message: 'RunInstances returned no instance', cloud: this.ctx.cloud, operation: op });
+      if (!Instances[0])
+        throw new CloudError({
+          code: 'TRANSIENT',
+          message: 'RunInstances returned no instance',
+          cloud: this.ctx.cloud,
+          operation: op,
+        });
       return toMachine(input.region, Instances[0]);
     });
   }
 
   async describeMachines(input: DescribeMachinesInput): Promise<Machine[]> {
     return this.ctx.call('describeMachines', async () => {
-      const filters: Filter[] = tagFilters({ [TagKeys.cluster]: input.clusterId, ...(input.pool ? { [TagKeys.pool]: input.pool } : {}) });
-      filters.push({ Name: 'instance-state-name', Values: input.includeTerminated ? [...liveStates, 'terminated'] : liveStates });
+      const filters: Filter[] = tagFilters({
+        [TagKeys.cluster]: input.clusterId,
+        ...(input.pool ? { [TagKeys.pool]: input.pool } : {}),
+      });
+      filters.push({
+        Name: 'instance-state-name',
+        Values: input.includeTerminated ? [...liveStates, 'terminated'] : liveStates,
+      });
       const machines: Machine[] = [];
       let NextToken: string | undefined;
       do {
-        const page = await this.ctx.client(input.region).send(new DescribeInstancesCommand({ Filters: filters, MaxResults: 1000, NextToken }));
+        const page = await this.ctx
+          .client(input.region)
+          .send(new DescribeInstancesCommand({ Filters: filters, MaxResults: 1000, NextToken }));
         for (const reservation of page.Reservations ?? []) {
           for (const instance of reservation.Instances ?? []) machines.push(toMachine(input.region, instance));
         }
@@ -67,7 +90,9 @@ export class AwsMachines {
   async describeMachine(region: string, machineId: string): Promise<Machine | null> {
     return this.ctx.call('describeMachine', async () => {
       try {
-        const { Reservations = [] } = await this.ctx.client(region).send(new DescribeInstancesCommand({ InstanceIds: [machineId] }));
+        const { Reservations = [] } = await this.ctx
+          .client(region)
+          .send(new DescribeInstancesCommand({ InstanceIds: [machineId] }));
         const instance = Reservations.flatMap((r) => r.Instances ?? [])[0];
         return instance ? toMachine(region, instance) : null;
       } catch (error) {
@@ -79,7 +104,9 @@ export class AwsMachines {
 
   async deleteMachine(region: string, machineId: string): Promise<void> {
     await this.ctx.call('deleteMachine', () =>
-      ignoring(['InvalidInstanceID.NotFound'], () => this.ctx.client(region).send(new TerminateInstancesCommand({ InstanceIds: [machineId] }))),
+      ignoring(['InvalidInstanceID.NotFound'], () =>
+        this.ctx.client(region).send(new TerminateInstancesCommand({ InstanceIds: [machineId] })),
+      ),
     );
   }
 }

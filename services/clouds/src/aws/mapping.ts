@@ -1,5 +1,12 @@
 import type { Filter, Image, Instance, Tag } from '@aws-sdk/client-ec2';
-import { classifyCloudCode, messageOf, toCloudError, type CloudCodeTable, type CloudError, type CloudErrorCode } from '../errors.js';
+import {
+  classifyCloudCode,
+  messageOf,
+  toCloudError,
+  type CloudCodeTable,
+  type CloudError,
+  type CloudErrorCode,
+} from '../errors.js';
 import type { CloudImage, CloudType, ImageStatus, Machine, MachineState, Tags } from '../provider.js';
 import { machineOf } from '../tags.js';
 
@@ -123,7 +130,11 @@ export function toAwsCloudError(error: unknown, operation: string, cloud: CloudT
   return toCloudError(
     error,
     { cloud, operation },
-    (e) => ({ cloudCode: ec2ErrorCode(e), httpStatus: (e as SdkErrorShape | null)?.$metadata?.httpStatusCode, message: messageOf(e) }),
+    (e) => ({
+      cloudCode: ec2ErrorCode(e),
+      httpStatus: (e as SdkErrorShape | null)?.$metadata?.httpStatusCode,
+      message: messageOf(e),
+    }),
     (failure) => classifyEc2Code(failure.cloudCode, failure.httpStatus),
   );
 }

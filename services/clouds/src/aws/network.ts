@@ -18,7 +18,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CloudError } from '../errors.js';
 import { DEFAULT_NETWORK_CIDR, ingressRules, networkNames, planSubnets, type IngressRule } from '../network-plan.js';
-import { NodeRoles, type ClusterNetwork, type EnsureNetworkInput, type NetworkDomain, type NodeRole } from '../provider.js';
+import {
+  NodeRoles,
+  type ClusterNetwork,
+  type EnsureNetworkInput,
+  type NetworkDomain,
+  type NodeRole,
+} from '../provider.js';
 import { TagKeys } from '../tags.js';
 import { ignoring, type Ec2Context } from './ec2.js';
 import { ec2ErrorCode, tagFilters, toTags } from './mapping.js';
@@ -41,7 +47,10 @@ export class AwsNetworks {
       const vpc = await this.ensureVpc(ec2, input.clusterId, cidr, names.network);
       const vpcId = vpc.VpcId!;
       if (vpc.CidrBlock && vpc.CidrBlock !== cidr) {
-        throw this.ctx.invalid(op, `the network of cluster ${input.clusterId} exists with CIDR ${vpc.CidrBlock}, not ${cidr}`);
+        throw this.ctx.invalid(
+          op,
+          `the network of cluster ${input.clusterId} exists with CIDR ${vpc.CidrBlock}, not ${cidr}`,
+        );
       }
 
       const groups = {} as Record<NodeRole, SecurityGroup>;
@@ -63,10 +72,18 @@ export class AwsNetworks {
       for (const want of plan) {
         let subnet = existing.find((s) => s.CidrBlock === want.cidr);
         if (subnet && subnet.AvailabilityZone !== want.zone) {
-          throw this.ctx.invalid(op, `subnet ${subnet.SubnetId} of cluster ${input.clusterId} (${want.cidr}) is in ${subnet.AvailabilityZone}, not ${want.zone}`);
+          throw this.ctx.invalid(
+            op,
+            `subnet ${subnet.SubnetId} of cluster ${input.clusterId} (${want.cidr}) is in ${subnet.AvailabilityZone}, not ${want.zone}`,
+          );
         }
         if (!subnet) {
-          const tags = { Name: names.subnet(want.role, want.zone), [TagKeys.cluster]: input.clusterId, [TagKeys.network]: want.role, [TagKeys.zone]: want.zone! };
+          const tags = {
+            Name: names.subnet(want.role, want.zone),
+            [TagKeys.cluster]: input.clusterId,
+            [TagKeys.network]: want.role,
+            [TagKeys.zone]: want.zone!,
+          };
           try {
             const created = await ec2.send(
               new CreateSubnetCommand({
@@ -87,7 +104,14 @@ export class AwsNetworks {
         domains[want.role].subnets.push({ id: subnet.SubnetId!, zone: want.zone, cidr: want.cidr });
       }
 
-      return { clusterId: input.clusterId, region: input.region, networkId: vpcId, cidr, controlPlane: domains.CONTROL_PLANE, workers: domains.WORKER };
+      return {
+        clusterId: input.clusterId,
+        region: input.region,
+        networkId: vpcId,
+        cidr,
+        controlPlane: domains.CONTROL_PLANE,
+        workers: domains.WORKER,
+      };
     });
   }
 
@@ -109,7 +133,12 @@ export class AwsNetworks {
     const { Vpc: created } = await ec2.send(
       new CreateVpcCommand({
         CidrBlock: cidr,
-        TagSpecifications: [{ ResourceType: 'vpc', Tags: toTags({ Name: name, [TagKeys.cluster]: clusterId, [TagKeys.network]: 'network' }) }],
+        TagSpecifications: [
+          {
+            ResourceType: 'vpc',
+            Tags: toTags({ Name: name, [TagKeys.cluster]: clusterId, [TagKeys.network]: 'network' }),
+          },
+        ],
       }),
     );
     const all = await this.findVpcs(ec2, clusterId);
@@ -120,7 +149,13 @@ export class AwsNetworks {
     return winner;
   }
 
-  private async ensureSecurityGroup(ec2: EC2Client, vpcId: string, clusterId: string, role: NodeRole, name: string): Promise<SecurityGroup> {
+  private async ensureSecurityGroup(
+    ec2: EC2Client,
+    vpcId: string,
+    clusterId: string,
+    role: NodeRole,
+    name: string,
+  ): Promise<SecurityGroup> {
     const find = async () =>
       (
         await ec2.send(
@@ -141,7 +176,10 @@ export class AwsNetworks {
           Description: `Fleetgraph cluster ${clusterId}: ${role === 'CONTROL_PLANE' ? 'control-plane' : 'worker'} nodes`,
           VpcId: vpcId,
           TagSpecifications: [
-            { ResourceType: 'security-group', Tags: toTags({ Name: name, [TagKeys.cluster]: clusterId, [TagKeys.network]: role }) },
+            {
+              ResourceType: 'security-group',
+              Tags: toTags({ Name: name, [TagKeys.cluster]: clusterId, [TagKeys.network]: role }),
+            },
           ],
         }),
       );
@@ -149,7 +187,12 @@ export class AwsNetworks {
       if (ec2ErrorCode(error) !== 'InvalidGroup.Duplicate') throw error;
     }
     const group = await find();
-    if (!group) throw new CloudError({ code: 'TRANSIENT', message: `security group ${name} was created but is not visible yet`, cloud: this.ctx.cloud });
+    if (!group)
+      throw new CloudError({
+        code: 'TRANSIENT',
+        message: `security group ${name} was created but is not visible yet`,
+        cloud: this.ctx.cloud,
+      });
     return group;
   }
 
@@ -158,13 +201,20 @@ export class AwsNetworks {
    * no longer wanted (a narrowed API allow-list must close). AuthorizeSecurityGroupIngress is
    * all-or-nothing, so only missing rules are sent.
    */
-  private async ensureIngress(ec2: EC2Client, group: SecurityGroup, rules: IngressRule[], groupIds: Record<NodeRole, string>): Promise<void> {
+  private async ensureIngress(
+    ec2: EC2Client,
+    group: SecurityGroup,
+    rules: IngressRule[],
+    groupIds: Record<NodeRole, string>,
+  ): Promise<void> {
     const wanted = rules.map((rule) => toPermission(rule, groupIds));
     const have = (group.IpPermissions ?? []).flatMap(splitPermission);
     const missing = wanted.filter((want) => !have.some((h) => covers(h, want)));
     const unwanted = have.filter((h) => !wanted.some((want) => covers(want, h)));
     if (unwanted.length > 0) {
-      await ignoring(['InvalidPermission.NotFound'], () => ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: group.GroupId!, IpPermissions: unwanted })));
+      await ignoring(['InvalidPermission.NotFound'], () =>
+        ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: group.GroupId!, IpPermissions: unwanted })),
+      );
     }
     if (missing.length === 0) return;
     try {
@@ -175,7 +225,9 @@ export class AwsNetworks {
   }
 
   private async describeSubnets(ec2: EC2Client, vpcId: string): Promise<Ec2Subnet[]> {
-    const { Subnets = [] } = await ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }));
+    const { Subnets = [] } = await ec2.send(
+      new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
+    );
     return Subnets;
   }
 
@@ -184,7 +236,9 @@ export class AwsNetworks {
     await this.ctx.call('deleteNetwork', async () => {
       for (const vpc of await this.findVpcs(ec2, input.clusterId)) {
         const vpcId = vpc.VpcId!;
-        const { SecurityGroups = [] } = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }));
+        const { SecurityGroups = [] } = await ec2.send(
+          new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
+        );
         const ours = SecurityGroups.filter((g) => g.GroupName !== 'default');
         // Groups that name each other in rules cannot be deleted until those rules are gone.
         for (const group of ours) {
@@ -196,10 +250,14 @@ export class AwsNetworks {
           }
         }
         for (const subnet of await this.describeSubnets(ec2, vpcId)) {
-          await ignoring(['InvalidSubnetID.NotFound'], () => ec2.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId! })));
+          await ignoring(['InvalidSubnetID.NotFound'], () =>
+            ec2.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId! })),
+          );
         }
         for (const group of ours) {
-          await ignoring(['InvalidGroup.NotFound'], () => ec2.send(new DeleteSecurityGroupCommand({ GroupId: group.GroupId! })));
+          await ignoring(['InvalidGroup.NotFound'], () =>
+            ec2.send(new DeleteSecurityGroupCommand({ GroupId: group.GroupId! })),
+          );
         }
         await ignoring(['InvalidVpcID.NotFound'], () => ec2.send(new DeleteVpcCommand({ VpcId: vpcId })));
       }
@@ -218,7 +276,10 @@ function toPermission(rule: IngressRule, groupIds: Record<NodeRole, string>): Ip
 
 /** One permission per source (group or CIDR), as rules are compared. */
 function splitPermission(p: IpPermission): IpPermission[] {
-  const base = { IpProtocol: p.IpProtocol, ...(p.IpProtocol === '-1' ? {} : { FromPort: p.FromPort, ToPort: p.ToPort }) };
+  const base = {
+    IpProtocol: p.IpProtocol,
+    ...(p.IpProtocol === '-1' ? {} : { FromPort: p.FromPort, ToPort: p.ToPort }),
+  };
   return [
     ...(p.UserIdGroupPairs ?? []).map((pair) => ({ ...base, UserIdGroupPairs: [{ GroupId: pair.GroupId }] })),
     ...(p.IpRanges ?? []).map((range) => ({ ...base, IpRanges: [{ CidrIp: range.CidrIp }] })),
@@ -231,5 +292,8 @@ function covers(have: IpPermission, want: IpPermission): boolean {
   if (want.IpProtocol !== '-1' && (have.FromPort !== want.FromPort || have.ToPort !== want.ToPort)) return false;
   const groups = new Set((have.UserIdGroupPairs ?? []).map((p) => p.GroupId));
   const cidrs = new Set((have.IpRanges ?? []).map((r) => r.CidrIp));
-  return (want.UserIdGroupPairs ?? []).every((p) => groups.has(p.GroupId)) && (want.IpRanges ?? []).every((r) => cidrs.has(r.CidrIp));
+  return (
+    (want.UserIdGroupPairs ?? []).every((p) => groups.has(p.GroupId)) &&
+    (want.IpRanges ?? []).every((r) => cidrs.has(r.CidrIp))
+  );
 }

@@ -1,4 +1,8 @@
-import { DescribeAvailabilityZonesCommand, DescribeInstanceTypesCommand, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeAvailabilityZonesCommand,
+  DescribeInstanceTypesCommand,
+  DescribeRegionsCommand,
+} from '@aws-sdk/client-ec2';
 import type { InstanceType, Quota, Region } from '../provider.js';
 import type { Ec2Context } from './ec2.js';
 
@@ -9,12 +13,16 @@ export class AwsOfferings {
   async regions(): Promise<Region[]> {
     return this.ctx.call('regions', async () => {
       const { Regions = [] } = await this.ctx.client(this.ctx.options.region).send(new DescribeRegionsCommand({}));
-      const names = Regions.map((r) => r.RegionName).filter((n): n is string => !!n).sort();
+      const names = Regions.map((r) => r.RegionName)
+        .filter((n): n is string => !!n)
+        .sort();
       return Promise.all(
         names.map(async (name) => {
-          const { AvailabilityZones = [] } = await this.ctx.client(name).send(
-            new DescribeAvailabilityZonesCommand({ Filters: [{ Name: 'zone-type', Values: ['availability-zone'] }] }),
-          );
+          const { AvailabilityZones = [] } = await this.ctx
+            .client(name)
+            .send(
+              new DescribeAvailabilityZonesCommand({ Filters: [{ Name: 'zone-type', Values: ['availability-zone'] }] }),
+            );
           const zones = AvailabilityZones.filter((z) => !z.State || z.State === 'available')
             .map((z) => z.ZoneName)
             .filter((z): z is string => !!z)
@@ -30,7 +38,9 @@ export class AwsOfferings {
       const types: InstanceType[] = [];
       let NextToken: string | undefined;
       do {
-        const page = await this.ctx.client(region).send(new DescribeInstanceTypesCommand({ MaxResults: 100, NextToken }));
+        const page = await this.ctx
+          .client(region)
+          .send(new DescribeInstanceTypesCommand({ MaxResults: 100, NextToken }));
         for (const t of page.InstanceTypes ?? []) {
           if (t.InstanceType && t.VCpuInfo?.DefaultVCpus && t.MemoryInfo?.SizeInMiB) {
             types.push({ name: t.InstanceType, vcpus: t.VCpuInfo.DefaultVCpus, memoryMiB: t.MemoryInfo.SizeInMiB });

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHttpHeaders, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import {
+  createHttpHeaders,
+  type HttpClient,
+  type PipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
 
 /**
  * A FAKE of Azure Resource Manager, for tests: a local HTTP server that answers the subset of
@@ -63,7 +68,12 @@ export const ARM_FAKE_SIZES = [
 ] as const;
 
 /** The marketplace image the fake offers: Canonical's Ubuntu 24.04. */
-export const ARM_FAKE_MARKETPLACE = { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server', versions: ['24.04.202501140', '24.04.202502210'] };
+export const ARM_FAKE_MARKETPLACE = {
+  publisher: 'Canonical',
+  offer: 'ubuntu-24_04-lts',
+  sku: 'server',
+  versions: ['24.04.202501140', '24.04.202502210'],
+};
 
 /** The message ARM gives when a deployment would exceed the regional vCPU quota. */
 export function armQuotaMessage(region: string, limit: number, usage: number, required: number): string {
@@ -138,13 +148,22 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
   const sizeOf = (name: string) => ARM_FAKE_SIZES.find((s) => s.name.toLowerCase() === name.toLowerCase());
   const coresUsed = (region: string) =>
     [...resources.values()]
-      .filter((r) => r.type === 'Microsoft.Compute/virtualMachines' && fold(r.location) === fold(region) && r.properties.provisioningState !== 'Deleting')
+      .filter(
+        (r) =>
+          r.type === 'Microsoft.Compute/virtualMachines' &&
+          fold(r.location) === fold(region) &&
+          r.properties.provisioningState !== 'Deleting',
+      )
       .reduce((sum, r) => sum + (sizeOf(r.properties.hardwareProfile?.vmSize ?? '')?.cores ?? 0), 0);
   const coresLimit = (region: string) => limits.get(fold(region)) ?? options.coresLimit ?? 100;
 
   function checkRegion(location: unknown): string {
     if (typeof location !== 'string' || !regions.some((r) => fold(r) === fold(location))) {
-      throw new ArmError(400, 'LocationNotAvailableForResourceType', `The provided location '${String(location)}' is not available for resource type. List of available regions for the resource type is '${regions.join(',')}'.`);
+      throw new ArmError(
+        400,
+        'LocationNotAvailableForResourceType',
+        `The provided location '${String(location)}' is not available for resource type. List of available regions for the resource type is '${regions.join(',')}'.`,
+      );
     }
     return fold(location);
   }
@@ -166,8 +185,14 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
     if (r.type === 'Microsoft.Compute/virtualMachines' && expand?.toLowerCase() === 'instanceview') {
       properties.instanceView = {
         statuses: [
-          { code: `ProvisioningState/${String(r.properties.provisioningState).toLowerCase()}`, level: 'Info', displayStatus: `Provisioning ${String(r.properties.provisioningState).toLowerCase()}` },
-          ...(r.hidden.power ? [{ code: `PowerState/${r.hidden.power}`, level: 'Info', displayStatus: `VM ${r.hidden.power}` }] : []),
+          {
+            code: `ProvisioningState/${String(r.properties.provisioningState).toLowerCase()}`,
+            level: 'Info',
+            displayStatus: `Provisioning ${String(r.properties.provisioningState).toLowerCase()}`,
+          },
+          ...(r.hidden.power
+            ? [{ code: `PowerState/${r.hidden.power}`, level: 'Info', displayStatus: `VM ${r.hidden.power}` }]
+            : []),
         ],
       };
     }
@@ -179,7 +204,10 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         state: replicated.includes(fold(t.name)) ? 'Completed' : 'Replicating',
         progress: replicated.includes(fold(t.name)) ? 100 : 40,
       }));
-      properties.replicationStatus = { aggregatedState: summary.every((s) => s.state === 'Completed') ? 'Completed' : 'InProgress', summary };
+      properties.replicationStatus = {
+        aggregatedState: summary.every((s) => s.state === 'Completed') ? 'Completed' : 'InProgress',
+        summary,
+      };
     }
     return {
       id: r.id,
@@ -193,7 +221,13 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
   }
 
   /** Validation and side effects of a PUT, per resource type; returns the properties to store. */
-  function put(type: string, id: string, name: string, body: Json, existing: Resource | undefined): { resource: Resource; complete: Operation['complete'] } {
+  function put(
+    type: string,
+    id: string,
+    name: string,
+    body: Json,
+    existing: Resource | undefined,
+  ): { resource: Resource; complete: Operation['complete'] } {
     const location = checkRegion(body.location ?? existing?.location);
     const props: Json = { ...(body.properties ?? {}) };
     const resource: Resource = {
@@ -212,7 +246,11 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
     };
     switch (type) {
       case 'Microsoft.Network/networkSecurityGroups': {
-        props.securityRules = (props.securityRules ?? []).map((rule: Json) => ({ ...rule, id: `${id}/securityRules/${rule.name}`, properties: { ...rule.properties, provisioningState: 'Succeeded' } }));
+        props.securityRules = (props.securityRules ?? []).map((rule: Json) => ({
+          ...rule,
+          id: `${id}/securityRules/${rule.name}`,
+          properties: { ...rule.properties, provisioningState: 'Succeeded' },
+        }));
         props.subnets = existing?.properties.subnets ?? [];
         break;
       }
@@ -222,13 +260,30 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
           const subnetId = `${id}/subnets/${subnet.name}`;
           kept.add(key(subnetId));
           const nsgId: string | undefined = subnet.properties?.networkSecurityGroup?.id;
-          if (nsgId && !get(nsgId)) throw new ArmError(400, 'InvalidResourceReference', `Resource ${nsgId} referenced by resource ${subnetId} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region.`);
+          if (nsgId && !get(nsgId))
+            throw new ArmError(
+              400,
+              'InvalidResourceReference',
+              `Resource ${nsgId} referenced by resource ${subnetId} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region.`,
+            );
           const previous = (existing?.properties.subnets ?? []).find((s: Json) => key(s.id) === key(subnetId));
-          return { id: subnetId, name: subnet.name, properties: { ...subnet.properties, ipConfigurations: previous?.properties.ipConfigurations ?? [], provisioningState: 'Succeeded' } };
+          return {
+            id: subnetId,
+            name: subnet.name,
+            properties: {
+              ...subnet.properties,
+              ipConfigurations: previous?.properties.ipConfigurations ?? [],
+              provisioningState: 'Succeeded',
+            },
+          };
         });
         for (const old of existing?.properties.subnets ?? []) {
           if (!kept.has(key(old.id)) && (old.properties.ipConfigurations ?? []).length > 0) {
-            throw new ArmError(400, 'InUseSubnetCannotBeDeleted', `Subnet ${old.name} is in use by ${old.properties.ipConfigurations[0].id} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.`);
+            throw new ArmError(
+              400,
+              'InUseSubnetCannotBeDeleted',
+              `Subnet ${old.name} is in use by ${old.properties.ipConfigurations[0].id} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.`,
+            );
           }
         }
         break;
@@ -237,31 +292,66 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         props.ipConfigurations = (props.ipConfigurations ?? []).map((config: Json, i: number) => {
           const subnetId: string | undefined = config.properties?.subnet?.id;
           const subnet = subnetId ? findSubnet(subnetId) : undefined;
-          if (!subnet) throw new ArmError(400, 'InvalidResourceReference', `Resource ${subnetId} referenced by resource ${id} was not found.`);
-          subnet.properties.ipConfigurations = [...(subnet.properties.ipConfigurations ?? []).filter((c: Json) => !key(c.id).startsWith(key(id))), { id: `${id}/ipConfigurations/${config.name}` }];
-          return { id: `${id}/ipConfigurations/${config.name}`, name: config.name, properties: { ...config.properties, privateIPAddress: `10.0.${64 + i}.${4 + resources.size}`, provisioningState: 'Succeeded' } };
+          if (!subnet)
+            throw new ArmError(
+              400,
+              'InvalidResourceReference',
+              `Resource ${subnetId} referenced by resource ${id} was not found.`,
+            );
+          subnet.properties.ipConfigurations = [
+            ...(subnet.properties.ipConfigurations ?? []).filter((c: Json) => !key(c.id).startsWith(key(id))),
+            { id: `${id}/ipConfigurations/${config.name}` },
+          ];
+          return {
+            id: `${id}/ipConfigurations/${config.name}`,
+            name: config.name,
+            properties: {
+              ...config.properties,
+              privateIPAddress: `10.0.${64 + i}.${4 + resources.size}`,
+              provisioningState: 'Succeeded',
+            },
+          };
         });
         break;
       }
       case 'Microsoft.Compute/virtualMachines': {
         if (existing) break;
         const size = sizeOf(props.hardwareProfile?.vmSize ?? '');
-        if (!size) throw new ArmError(400, 'InvalidParameter', `The value ${props.hardwareProfile?.vmSize} provided for the VM size is not valid. The valid sizes in the current region are: ${ARM_FAKE_SIZES.map((s) => s.name).join(',')}. Find out more on the available VM sizes at https://aka.ms/azure-regionavailability.`);
+        if (!size)
+          throw new ArmError(
+            400,
+            'InvalidParameter',
+            `The value ${props.hardwareProfile?.vmSize} provided for the VM size is not valid. The valid sizes in the current region are: ${ARM_FAKE_SIZES.map((s) => s.name).join(',')}. Find out more on the available VM sizes at https://aka.ms/azure-regionavailability.`,
+          );
         const image: Json = props.storageProfile?.imageReference ?? {};
         if (image.id) {
           const version = get(image.id);
           if (!version || !(version.hidden.replicated ?? []).includes(location)) {
-            throw new ArmError(404, 'GalleryImageNotFound', `The gallery image ${image.id} is not available in ${location} region. Please contact image owner to replicate to this region, or change your requested region.`);
+            throw new ArmError(
+              404,
+              'GalleryImageNotFound',
+              `The gallery image ${image.id} is not available in ${location} region. Please contact image owner to replicate to this region, or change your requested region.`,
+            );
           }
         } else if (image.publisher !== ARM_FAKE_MARKETPLACE.publisher || image.offer !== ARM_FAKE_MARKETPLACE.offer) {
-          throw new ArmError(404, 'PlatformImageNotFound', `The platform image '${image.publisher}:${image.offer}:${image.sku}:${image.version}' is not available. Verify that all fields in the storage profile are correct.`);
+          throw new ArmError(
+            404,
+            'PlatformImageNotFound',
+            `The platform image '${image.publisher}:${image.offer}:${image.sku}:${image.version}' is not available. Verify that all fields in the storage profile are correct.`,
+          );
         }
         for (const nic of props.networkProfile?.networkInterfaces ?? []) {
-          if (!get(nic.id)) throw new ArmError(400, 'InvalidResourceReference', `Resource ${nic.id} referenced by resource ${id} was not found.`);
+          if (!get(nic.id))
+            throw new ArmError(
+              400,
+              'InvalidResourceReference',
+              `Resource ${nic.id} referenced by resource ${id} was not found.`,
+            );
         }
         const limit = coresLimit(location);
         const used = coresUsed(location);
-        if (used + size.cores > limit) throw new ArmError(409, 'OperationNotAllowed', armQuotaMessage(location, limit, used, size.cores));
+        if (used + size.cores > limit)
+          throw new ArmError(409, 'OperationNotAllowed', armQuotaMessage(location, limit, used, size.cores));
         props.vmId = randomUUID();
         props.timeCreated = new Date().toISOString();
         if (props.osProfile) delete props.osProfile.adminPassword;
@@ -279,19 +369,37 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
       }
       case 'Microsoft.Compute/galleries/images': {
         const gallery = get(id.slice(0, id.toLowerCase().lastIndexOf('/images/')));
-        if (!gallery) throw new ArmError(404, 'ParentResourceNotFound', `Can not perform requested operation on nested resource. Parent resource '${id.split('/').at(-3)}' not found.`);
+        if (!gallery)
+          throw new ArmError(
+            404,
+            'ParentResourceNotFound',
+            `Can not perform requested operation on nested resource. Parent resource '${id.split('/').at(-3)}' not found.`,
+          );
         break;
       }
       case 'Microsoft.Compute/galleries/images/versions': {
         const definition = get(id.slice(0, id.toLowerCase().lastIndexOf('/versions/')));
-        if (!definition) throw new ArmError(404, 'ParentResourceNotFound', `Can not perform requested operation on nested resource. Parent resource '${id.split('/').at(-3)}' not found.`);
+        if (!definition)
+          throw new ArmError(
+            404,
+            'ParentResourceNotFound',
+            `Can not perform requested operation on nested resource. Parent resource '${id.split('/').at(-3)}' not found.`,
+          );
         if (!existing) {
           const vmId: string | undefined = props.storageProfile?.source?.virtualMachineId;
           const vm = vmId ? get(vmId) : undefined;
           if (!vm) throw new ArmError(400, 'InvalidParameter', `The source virtual machine ${vmId} does not exist.`);
-          if (!vm.hidden.generalized) throw new ArmError(409, 'OperationNotAllowed', `The source virtual machine ${vmId} must be generalized to create a generalized gallery image version.`);
+          if (!vm.hidden.generalized)
+            throw new ArmError(
+              409,
+              'OperationNotAllowed',
+              `The source virtual machine ${vmId} must be generalized to create a generalized gallery image version.`,
+            );
         }
-        props.publishingProfile = { ...(props.publishingProfile ?? {}), publishedDate: existing?.properties.publishingProfile?.publishedDate ?? new Date().toISOString() };
+        props.publishingProfile = {
+          ...(props.publishingProfile ?? {}),
+          publishedDate: existing?.properties.publishingProfile?.publishedDate ?? new Date().toISOString(),
+        };
         const targets: string[] = (props.publishingProfile.targetRegions ?? []).map((t: Json) => checkRegion(t.name));
         complete = () => {
           resource.properties.provisioningState = 'Succeeded';
@@ -315,28 +423,60 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
     switch (r.type) {
       case 'Microsoft.Network/virtualNetworks': {
         const inUse = (r.properties.subnets ?? []).find((s: Json) => (s.properties.ipConfigurations ?? []).length > 0);
-        if (inUse) throw new ArmError(400, 'InUseSubnetCannotBeDeleted', `Subnet ${inUse.name} is in use by ${inUse.properties.ipConfigurations[0].id} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.`);
+        if (inUse)
+          throw new ArmError(
+            400,
+            'InUseSubnetCannotBeDeleted',
+            `Subnet ${inUse.name} is in use by ${inUse.properties.ipConfigurations[0].id} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.`,
+          );
         break;
       }
       case 'Microsoft.Network/networkSecurityGroups': {
-        const user = [...resources.values()].find((v) => v.type === 'Microsoft.Network/virtualNetworks' && (v.properties.subnets ?? []).some((s: Json) => key(s.properties.networkSecurityGroup?.id ?? '') === key(r.id)));
-        if (user) throw new ArmError(400, 'InUseNetworkSecurityGroupCannotBeDeleted', `Network security group ${r.id} cannot be deleted because it is in use by the following resources: ${user.id}. In order to delete the Network security group, remove the association with the resource(s).`);
+        const user = [...resources.values()].find(
+          (v) =>
+            v.type === 'Microsoft.Network/virtualNetworks' &&
+            (v.properties.subnets ?? []).some(
+              (s: Json) => key(s.properties.networkSecurityGroup?.id ?? '') === key(r.id),
+            ),
+        );
+        if (user)
+          throw new ArmError(
+            400,
+            'InUseNetworkSecurityGroupCannotBeDeleted',
+            `Network security group ${r.id} cannot be deleted because it is in use by the following resources: ${user.id}. In order to delete the Network security group, remove the association with the resource(s).`,
+          );
         break;
       }
       case 'Microsoft.Network/networkInterfaces': {
-        const vm = [...resources.values()].find((v) => v.type === 'Microsoft.Compute/virtualMachines' && (v.properties.networkProfile?.networkInterfaces ?? []).some((n: Json) => key(n.id) === key(r.id)));
-        if (vm) throw new ArmError(400, 'NicInUse', `Network Interface ${r.id} is used by existing resource ${vm.id}. In order to delete the network interface, it must be dissociated from the resource.`);
+        const vm = [...resources.values()].find(
+          (v) =>
+            v.type === 'Microsoft.Compute/virtualMachines' &&
+            (v.properties.networkProfile?.networkInterfaces ?? []).some((n: Json) => key(n.id) === key(r.id)),
+        );
+        if (vm)
+          throw new ArmError(
+            400,
+            'NicInUse',
+            `Network Interface ${r.id} is used by existing resource ${vm.id}. In order to delete the network interface, it must be dissociated from the resource.`,
+          );
         return () => {
           for (const config of r.properties.ipConfigurations ?? []) {
             const subnet = config.properties?.subnet?.id ? findSubnet(config.properties.subnet.id) : undefined;
-            if (subnet) subnet.properties.ipConfigurations = (subnet.properties.ipConfigurations ?? []).filter((c: Json) => !key(c.id).startsWith(key(r.id)));
+            if (subnet)
+              subnet.properties.ipConfigurations = (subnet.properties.ipConfigurations ?? []).filter(
+                (c: Json) => !key(c.id).startsWith(key(r.id)),
+              );
           }
           resources.delete(key(r.id));
         };
       }
       case 'Microsoft.Compute/galleries/images': {
         if ([...resources.keys()].some((k) => k.startsWith(`${key(r.id)}/versions/`))) {
-          throw new ArmError(409, 'CannotDeleteResource', `Can not delete resource before nested resources are deleted.`);
+          throw new ArmError(
+            409,
+            'CannotDeleteResource',
+            `Can not delete resource before nested resources are deleted.`,
+          );
         }
         break;
       }
@@ -357,7 +497,11 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
   }
 
   function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-ms-request-id': randomUUID(), ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'x-ms-request-id': randomUUID(),
+      ...headers,
+    });
     res.end(body === undefined ? undefined : JSON.stringify(body));
   }
 
@@ -384,15 +528,31 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
       const op = operations.get(m[2]!);
       if (!op) throw new ArmError(404, 'NotFound', `The operation ${m[2]} was not found.`);
       settle(op);
-      return send(res, 200, { name: op.id, status: op.result?.status ?? 'InProgress', ...(op.result?.status === 'Failed' ? { error: op.result.error } : {}) });
+      return send(res, 200, {
+        name: op.id,
+        status: op.result?.status ?? 'InProgress',
+        ...(op.result?.status === 'Failed' ? { error: op.result.error } : {}),
+      });
     }
     m = new RegExp(`^${subPrefix}locations/([^/]+)/usages$`, 'i').exec(path);
     if (m) {
       const region = checkRegion(m[1]);
       return send(res, 200, {
         value: [
-          { unit: 'Count', currentValue: coresUsed(region), limit: coresLimit(region), name: { value: 'cores', localizedValue: 'Total Regional vCPUs' } },
-          { unit: 'Count', currentValue: [...resources.values()].filter((r) => r.type === 'Microsoft.Compute/virtualMachines' && r.location === region).length, limit: 25000, name: { value: 'virtualMachines', localizedValue: 'Virtual Machines' } },
+          {
+            unit: 'Count',
+            currentValue: coresUsed(region),
+            limit: coresLimit(region),
+            name: { value: 'cores', localizedValue: 'Total Regional vCPUs' },
+          },
+          {
+            unit: 'Count',
+            currentValue: [...resources.values()].filter(
+              (r) => r.type === 'Microsoft.Compute/virtualMachines' && r.location === region,
+            ).length,
+            limit: 25000,
+            name: { value: 'virtualMachines', localizedValue: 'Virtual Machines' },
+          },
         ],
       });
     }
@@ -400,7 +560,14 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
     if (m) {
       checkRegion(m[1]);
       return send(res, 200, {
-        value: ARM_FAKE_SIZES.map((s) => ({ name: s.name, numberOfCores: s.cores, memoryInMB: s.memoryMiB, osDiskSizeInMB: 1047552, resourceDiskSizeInMB: 0, maxDataDiskCount: 8 })),
+        value: ARM_FAKE_SIZES.map((s) => ({
+          name: s.name,
+          numberOfCores: s.cores,
+          memoryInMB: s.memoryMiB,
+          osDiskSizeInMB: 1047552,
+          resourceDiskSizeInMB: 0,
+          maxDataDiskCount: 8,
+        })),
       });
     }
     if (new RegExp(`^${subPrefix}skus$`, 'i').test(path)) {
@@ -420,21 +587,31 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         })),
       });
     }
-    m = new RegExp(`^${subPrefix}locations/([^/]+)/publishers/([^/]+)/artifacttypes/vmimage/offers/([^/]+)/skus/([^/]+)/versions(?:/([^/]+))?$`, 'i').exec(path);
+    m = new RegExp(
+      `^${subPrefix}locations/([^/]+)/publishers/([^/]+)/artifacttypes/vmimage/offers/([^/]+)/skus/([^/]+)/versions(?:/([^/]+))?$`,
+      'i',
+    ).exec(path);
     if (m) {
       const [, location, publisher, offer, sku, version] = m;
       checkRegion(location);
       const mp = ARM_FAKE_MARKETPLACE;
       const known = publisher === mp.publisher && offer === mp.offer && sku === mp.sku;
       const versions = known ? [...mp.versions] : [];
-      const entry = (v: string) => ({ name: v, location, id: `/Subscriptions/${subscriptionId}/Providers/Microsoft.Compute/Locations/${location}/Publishers/${publisher}/ArtifactTypes/VMImage/Offers/${offer}/Skus/${sku}/Versions/${v}` });
+      const entry = (v: string) => ({
+        name: v,
+        location,
+        id: `/Subscriptions/${subscriptionId}/Providers/Microsoft.Compute/Locations/${location}/Publishers/${publisher}/ArtifactTypes/VMImage/Offers/${offer}/Skus/${sku}/Versions/${v}`,
+      });
       if (!version) {
         const ordered = url.searchParams.get('$orderby')?.includes('desc') ? versions.reverse() : versions;
         const top = Number(url.searchParams.get('$top') ?? ordered.length);
         return send(res, 200, ordered.slice(0, top).map(entry));
       }
       if (!versions.includes(version)) throw new ArmError(404, 'NotFound', `Artifact: VMImage was not found.`);
-      return send(res, 200, { ...entry(version), properties: { osImage: { operatingSystem: 'Linux' }, hyperVGeneration: 'V2' } });
+      return send(res, 200, {
+        ...entry(version),
+        properties: { osImage: { operatingSystem: 'Linux' }, hyperVGeneration: 'V2' },
+      });
     }
 
     if (!path.toLowerCase().startsWith(rgPrefix.toLowerCase())) {
@@ -442,11 +619,20 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         const rg = path.split('/')[4];
         throw new ArmError(404, 'ResourceGroupNotFound', `Resource group '${rg}' could not be found.`);
       }
-      throw new ArmError(404, 'InvalidResourceType', `The resource type could not be found in the namespace for api version.`);
+      throw new ArmError(
+        404,
+        'InvalidResourceType',
+        `The resource type could not be found in the namespace for api version.`,
+      );
     }
     const rest = path.slice(rgPrefix.length).split('/');
     const namespace = rest.shift()!;
-    const canonicalNs = namespace.toLowerCase() === 'microsoft.compute' ? 'Microsoft.Compute' : namespace.toLowerCase() === 'microsoft.network' ? 'Microsoft.Network' : namespace;
+    const canonicalNs =
+      namespace.toLowerCase() === 'microsoft.compute'
+        ? 'Microsoft.Compute'
+        : namespace.toLowerCase() === 'microsoft.network'
+          ? 'Microsoft.Network'
+          : namespace;
     const types: string[] = [];
     for (let i = 0; i < rest.length; i += 2) types.push(rest[i]!);
     const action = rest.length % 2 === 1 && method === 'POST' ? types.pop() : undefined;
@@ -454,11 +640,14 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
 
     // A list: an odd path (…/virtualMachines, …/galleries/g/images).
     if (idPath.length % 2 === 1) {
-      if (method !== 'GET') throw new ArmError(405, 'MethodNotAllowed', `The requested resource does not support http method '${method}'.`);
+      if (method !== 'GET')
+        throw new ArmError(405, 'MethodNotAllowed', `The requested resource does not support http method '${method}'.`);
       const listType = `${canonicalNs}/${idPath.filter((_, i) => i % 2 === 0).join('/')}`;
       const parent = `${rgPrefix}${namespace}/${idPath.slice(0, -1).join('/')}`.replace(/\/$/, '');
       const items = [...resources.values()].filter(
-        (r) => r.type.toLowerCase() === listType.toLowerCase() && (idPath.length === 1 || key(r.id).startsWith(`${key(parent)}/`)),
+        (r) =>
+          r.type.toLowerCase() === listType.toLowerCase() &&
+          (idPath.length === 1 || key(r.id).startsWith(`${key(parent)}/`)),
       );
       return send(res, 200, { value: items.map((r) => view(r, url.searchParams.get('$expand'))) });
     }
@@ -468,7 +657,11 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
     const resourceType = `${canonicalNs}/${idPath.filter((_, i) => i % 2 === 0).join('/')}`;
     const existing = get(id);
     const notFound = () =>
-      new ArmError(404, 'ResourceNotFound', `The Resource '${canonicalNs}/${idPath.join('/')}' under resource group '${resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`);
+      new ArmError(
+        404,
+        'ResourceNotFound',
+        `The Resource '${canonicalNs}/${idPath.join('/')}' under resource group '${resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+      );
 
     if (action) {
       if (!existing) throw notFound();
@@ -481,7 +674,11 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
       }
       if (resourceType === 'Microsoft.Compute/virtualMachines' && action.toLowerCase() === 'generalize') {
         if (existing.hidden.power !== 'deallocated' && existing.hidden.power !== 'stopped') {
-          throw new ArmError(409, 'OperationNotAllowed', `Operation 'generalize' is not allowed on VM '${existing.name}' since the VM is running. Please stop (deallocate) the VM and retry.`);
+          throw new ArmError(
+            409,
+            'OperationNotAllowed',
+            `Operation 'generalize' is not allowed on VM '${existing.name}' since the VM is running. Please stop (deallocate) the VM and retry.`,
+          );
         }
         existing.hidden.generalized = true;
         return send(res, 200);
@@ -498,7 +695,12 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         const { resource, complete } = put(resourceType, id, name, body, existing);
         // ARM keeps properties a PUT may not change (the VM's identity) from the first create.
         if (existing && resourceType === 'Microsoft.Compute/virtualMachines') {
-          resource.properties = { ...existing.properties, ...resource.properties, vmId: existing.properties.vmId, timeCreated: existing.properties.timeCreated };
+          resource.properties = {
+            ...existing.properties,
+            ...resource.properties,
+            vmId: existing.properties.vmId,
+            timeCreated: existing.properties.timeCreated,
+          };
         }
         resources.set(key(id), resource);
         const op = startOperation(resource.location, complete);
@@ -535,7 +737,12 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (error instanceof ArmError) {
-        send(res, error.status, { error: { code: error.code, message: error.message } }, error.status === 429 ? { 'retry-after': '1' } : {});
+        send(
+          res,
+          error.status,
+          { error: { code: error.code, message: error.message } },
+          error.status === 429 ? { 'retry-after': '1' } : {},
+        );
       } else {
         send(res, 500, { error: { code: 'InternalServerError', message: String(error) } });
       }
@@ -564,14 +771,27 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
       const definitionId = `${galleryId}/images/${name}`;
       const versionId = `${definitionId}/versions/1.0.0`;
       const at = new Date().toISOString();
-      resources.set(key(galleryId), { id: galleryId, name: gallery, type: 'Microsoft.Compute/galleries', location: fold(region), properties: { provisioningState: 'Succeeded' }, hidden: {} });
+      resources.set(key(galleryId), {
+        id: galleryId,
+        name: gallery,
+        type: 'Microsoft.Compute/galleries',
+        location: fold(region),
+        properties: { provisioningState: 'Succeeded' },
+        hidden: {},
+      });
       resources.set(key(definitionId), {
         id: definitionId,
         name,
         type: 'Microsoft.Compute/galleries/images',
         location: fold(region),
         tags: { 'fleetgraph:os': 'ubuntu' },
-        properties: { osType: 'Linux', osState: 'Generalized', hyperVGeneration: 'V2', identifier: { publisher: 'fleetgraph', offer: 'kubernetes-node', sku: name }, provisioningState: 'Succeeded' },
+        properties: {
+          osType: 'Linux',
+          osState: 'Generalized',
+          hyperVGeneration: 'V2',
+          identifier: { publisher: 'fleetgraph', offer: 'kubernetes-node', sku: name },
+          provisioningState: 'Succeeded',
+        },
         hidden: {},
       });
       resources.set(key(versionId), {
@@ -580,7 +800,11 @@ export async function startArmFake(options: ArmFakeOptions = {}): Promise<ArmFak
         type: 'Microsoft.Compute/galleries/images/versions',
         location: fold(region),
         tags: { 'fleetgraph:os': 'ubuntu' },
-        properties: { publishingProfile: { targetRegions: [{ name: fold(region), regionalReplicaCount: 1 }], publishedDate: at }, storageProfile: {}, provisioningState: 'Succeeded' },
+        properties: {
+          publishingProfile: { targetRegions: [{ name: fold(region), regionalReplicaCount: 1 }], publishedDate: at },
+          storageProfile: {},
+          provisioningState: 'Succeeded',
+        },
         hidden: { replicated: [fold(region)] },
       });
       return versionId;
@@ -606,7 +830,12 @@ export function armFakeHttpClient(fakeUrl: string): HttpClient {
       const to = new URL(`${target.pathname}${target.search}`, fakeUrl);
       const headers: Record<string, string> = {};
       for (const [name, value] of request.headers) headers[name] = value;
-      const body = typeof request.body === 'string' ? request.body : request.body == null ? undefined : JSON.stringify(request.body);
+      const body =
+        typeof request.body === 'string'
+          ? request.body
+          : request.body == null
+            ? undefined
+            : JSON.stringify(request.body);
       const response = await fetch(to, { method: request.method, headers, ...(body !== undefined ? { body } : {}) });
       const responseHeaders = createHttpHeaders();
       for (const [name, value] of response.headers) responseHeaders.set(name, value);

@@ -7,7 +7,8 @@ import type { AzureProviderOptions } from './azure-provider.js';
 import { isNotFound, toAzureCloudError } from './mapping.js';
 
 /** A gallery image version's id: resource group, gallery, image definition, version. */
-export const GALLERY_IMAGE_ID = /\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/galleries\/([^/]+)\/images\/([^/]+)\/versions\/([^/]+)$/i;
+export const GALLERY_IMAGE_ID =
+  /\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/galleries\/([^/]+)\/images\/([^/]+)\/versions\/([^/]+)$/i;
 /** A marketplace image: `publisher:offer:sku:version`. */
 export const URN = /^([^:/]+):([^:/]+):([^:/]+):([^:/]+)$/;
 const VM_ID = /\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+)$/i;
@@ -62,7 +63,11 @@ export class ArmContext {
     const credential =
       options.credential ??
       (options.credentials
-        ? new ClientSecretCredential(options.credentials.tenantId, options.credentials.clientId, options.credentials.clientSecret)
+        ? new ClientSecretCredential(
+            options.credentials.tenantId,
+            options.credentials.clientId,
+            options.credentials.clientSecret,
+          )
         : new DefaultAzureCredential());
     const insecure = options.endpoint?.startsWith('http://') ?? false;
     const common = {
@@ -98,7 +103,13 @@ export class ArmContext {
   }
 
   invalid(operation: string, message: string, cloudCode?: string): CloudError {
-    return new CloudError({ code: 'INVALID_CONFIGURATION', message, cloud: 'AZURE', operation, ...(cloudCode ? { cloudCode } : {}) });
+    return new CloudError({
+      code: 'INVALID_CONFIGURATION',
+      message,
+      cloud: 'AZURE',
+      operation,
+      ...(cloudCode ? { cloudCode } : {}),
+    });
   }
 }
 

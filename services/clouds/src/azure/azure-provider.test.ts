@@ -32,29 +32,36 @@ async function fakeAndProvider(options: { maxRetries?: number } = {}) {
   return { fake, provider };
 }
 
-describeProviderContract('azure adapter against a fake of Azure Resource Manager (reached through the SDK httpClient)', async () => {
-  const { fake, provider } = await fakeAndProvider();
-  const imageId = fake.seedGalleryImage({ region: 'eastus', gallery: 'fleetgraph_eastus', name: 'ubuntu-24.04-kubernetes-1.31' });
-  return {
-    provider,
-    region: 'eastus',
-    otherRegion: 'westeurope',
-    zones: ['1', '2'],
-    instanceType: 'Standard_D2s_v5',
-    instanceVcpus: 2,
-    imageId,
-    missingMachineId: `/subscriptions/${fake.subscriptionId}/resourceGroups/${fake.resourceGroup}/providers/Microsoft.Compute/virtualMachines/fg-missing`,
-    vcpuUsed: async (region) => (await provider.quota(region))!.vcpuUsed,
-    setVcpuLimit: async (region, limit) => fake.setCoresLimit(region, limit),
-    quotaMessage: ({ region, limit, used, requested }) => armQuotaMessage(region, limit, used, requested),
-    quotaCloudCode: 'OperationNotAllowed',
-    throttle: async () => fake.throttle(),
-    throttleCloudCode: 'TooManyRequests',
-    throttleMessage: ARM_THROTTLE_MESSAGE,
-    resetFaults: async () => fake.stopThrottling(),
-    close: () => fake.close(),
-  };
-});
+describeProviderContract(
+  'azure adapter against a fake of Azure Resource Manager (reached through the SDK httpClient)',
+  async () => {
+    const { fake, provider } = await fakeAndProvider();
+    const imageId = fake.seedGalleryImage({
+      region: 'eastus',
+      gallery: 'fleetgraph_eastus',
+      name: 'ubuntu-24.04-kubernetes-1.31',
+    });
+    return {
+      provider,
+      region: 'eastus',
+      otherRegion: 'westeurope',
+      zones: ['1', '2'],
+      instanceType: 'Standard_D2s_v5',
+      instanceVcpus: 2,
+      imageId,
+      missingMachineId: `/subscriptions/${fake.subscriptionId}/resourceGroups/${fake.resourceGroup}/providers/Microsoft.Compute/virtualMachines/fg-missing`,
+      vcpuUsed: async (region) => (await provider.quota(region))!.vcpuUsed,
+      setVcpuLimit: async (region, limit) => fake.setCoresLimit(region, limit),
+      quotaMessage: ({ region, limit, used, requested }) => armQuotaMessage(region, limit, used, requested),
+      quotaCloudCode: 'OperationNotAllowed',
+      throttle: async () => fake.throttle(),
+      throttleCloudCode: 'TooManyRequests',
+      throttleMessage: ARM_THROTTLE_MESSAGE,
+      resetFaults: async () => fake.stopThrottling(),
+      close: () => fake.close(),
+    };
+  },
+);
 
 describe('azure adapter against a fake of Azure Resource Manager: what the contract does not cover', () => {
   let fake: ArmFake;
@@ -69,7 +76,8 @@ describe('azure adapter against a fake of Azure Resource Manager: what the contr
   });
 
   it('classifies an allocation failure reported by the async operation as RESOURCES_DEPLETED, verbatim (fake ARM)', async () => {
-    const message = "Allocation failed. We do not have sufficient capacity for the requested VM size in this region. Read more about improving likelihood of allocation success at http://aka.ms/allocation-guidance";
+    const message =
+      'Allocation failed. We do not have sufficient capacity for the requested VM size in this region. Read more about improving likelihood of allocation success at http://aka.ms/allocation-guidance';
     fake.failNextVmCreate({ code: 'AllocationFailed', message });
     const error = await provider
       .createMachine({
@@ -85,7 +93,12 @@ describe('azure adapter against a fake of Azure Resource Manager: what the contr
       })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CloudError);
-    expect(error).toMatchObject({ code: 'RESOURCES_DEPLETED', cloudCode: 'AllocationFailed', message, retryable: true });
+    expect(error).toMatchObject({
+      code: 'RESOURCES_DEPLETED',
+      cloudCode: 'AllocationFailed',
+      message,
+      retryable: true,
+    });
   });
 
   it('classifies an unknown VM size as INVALID_CONFIGURATION (fake ARM)', async () => {
@@ -102,7 +115,12 @@ describe('azure adapter against a fake of Azure Resource Manager: what the contr
         imageId: 'Canonical:ubuntu-24_04-lts:server:latest',
       })
       .catch((e: unknown) => e);
-    expect(error).toMatchObject({ name: 'CloudError', code: 'INVALID_CONFIGURATION', cloudCode: 'InvalidParameter', httpStatus: 400 });
+    expect(error).toMatchObject({
+      name: 'CloudError',
+      code: 'INVALID_CONFIGURATION',
+      cloudCode: 'InvalidParameter',
+      httpStatus: 400,
+    });
   });
 
   it('describes a marketplace image by URN, resolving "latest" (fake ARM)', async () => {
@@ -143,7 +161,12 @@ describe('azure adapter against a fake of Azure Resource Manager: what the contr
     });
     try {
       const error = await anonymous.quota('eastus').catch((e: unknown) => e);
-      expect(error).toMatchObject({ name: 'CloudError', code: 'UNAUTHORIZED', cloudCode: 'AuthenticationFailed', retryable: false });
+      expect(error).toMatchObject({
+        name: 'CloudError',
+        code: 'UNAUTHORIZED',
+        cloudCode: 'AuthenticationFailed',
+        retryable: false,
+      });
     } finally {
       await anonymous.close();
       await strict.close();

@@ -32,7 +32,9 @@ export class AzureImages {
       for await (const definition of this.arm.compute.galleryImages.listByGallery(this.arm.rg, gallery.name!)) {
         if (!keep(definition.name!, definition.tags ?? {})) continue;
         const version = await orNull(
-          this.arm.compute.galleryImageVersions.get(this.arm.rg, gallery.name!, definition.name!, IMAGE_VERSION, { expand: 'ReplicationStatus' }),
+          this.arm.compute.galleryImageVersions.get(this.arm.rg, gallery.name!, definition.name!, IMAGE_VERSION, {
+            expand: 'ReplicationStatus',
+          }),
         );
         const image = version && this.toImage(region, definition.name!, version, definition.description);
         if (image) images.push(image);
@@ -44,7 +46,9 @@ export class AzureImages {
   private async describeGalleryVersion(region: string, id: string): Promise<CloudImage | null> {
     const [, , gallery, image, version] = GALLERY_IMAGE_ID.exec(id) ?? [];
     if (!gallery || !image || !version) return null;
-    const found = await orNull(this.arm.compute.galleryImageVersions.get(this.arm.rg, gallery, image, version, { expand: 'ReplicationStatus' }));
+    const found = await orNull(
+      this.arm.compute.galleryImageVersions.get(this.arm.rg, gallery, image, version, { expand: 'ReplicationStatus' }),
+    );
     return found && this.toImage(region, image, found);
   }
 
@@ -52,12 +56,16 @@ export class AzureImages {
     const [, publisher, offer, sku, version] = URN.exec(urn)!;
     let resolved = version!;
     if (resolved === 'latest') {
-      const versions = await orNull(this.arm.compute.virtualMachineImages.list(region, publisher!, offer!, sku!, { top: 1, orderby: 'name desc' }));
+      const versions = await orNull(
+        this.arm.compute.virtualMachineImages.list(region, publisher!, offer!, sku!, { top: 1, orderby: 'name desc' }),
+      );
       if (!versions?.[0]?.name) return null;
       resolved = versions[0].name;
     }
     const image = await orNull(this.arm.compute.virtualMachineImages.get(region, publisher!, offer!, sku!, resolved));
-    return image ? { id: urn, name: urn, region, status: 'available', tags: { ...(image.tags ?? {}) }, ownerId: publisher! } : null;
+    return image
+      ? { id: urn, name: urn, region, status: 'available', tags: { ...(image.tags ?? {}) }, ownerId: publisher! }
+      : null;
   }
 
   async describeImage(region: string, idOrName: string): Promise<CloudImage | null> {
@@ -78,13 +86,26 @@ export class AzureImages {
       if (URN.test(input.sourceImageId)) {
         // Marketplace images are in every region already.
         const image = await this.describeMarketplace(input.region, input.sourceImageId);
-        if (!image) throw this.arm.invalid(op, `marketplace image ${input.sourceImageId} is not offered in ${input.region}`, 'PlatformImageNotFound');
+        if (!image)
+          throw this.arm.invalid(
+            op,
+            `marketplace image ${input.sourceImageId} is not offered in ${input.region}`,
+            'PlatformImageNotFound',
+          );
         return image;
       }
       const [, , gallery, image, versionName] = GALLERY_IMAGE_ID.exec(input.sourceImageId) ?? [];
-      if (!gallery || !image || !versionName) throw this.arm.invalid(op, `${input.sourceImageId} is not an Azure Compute Gallery image version id`);
+      if (!gallery || !image || !versionName)
+        throw this.arm.invalid(op, `${input.sourceImageId} is not an Azure Compute Gallery image version id`);
       const version = await orNull(this.arm.compute.galleryImageVersions.get(this.arm.rg, gallery, image, versionName));
-      if (!version) throw new CloudError({ code: 'NOT_FOUND', message: `image ${input.sourceImageId} does not exist`, cloud: 'AZURE', operation: op, cloudCode: 'ResourceNotFound' });
+      if (!version)
+        throw new CloudError({
+          code: 'NOT_FOUND',
+          message: `image ${input.sourceImageId} does not exist`,
+          cloud: 'AZURE',
+          operation: op,
+          cloudCode: 'ResourceNotFound',
+        });
       const targets = version.publishingProfile?.targetRegions ?? [];
       if (!targets.some((t) => sameRegion(t.name, input.region))) {
         // Adding a target region is how a gallery image is copied; replication is awaited.
@@ -98,7 +119,15 @@ export class AzureImages {
         );
       }
       const copied = await this.describeGalleryVersion(input.region, input.sourceImageId);
-      return copied ?? { id: input.sourceImageId, name: image, region: input.region, status: 'pending', tags: input.tags ?? {} };
+      return (
+        copied ?? {
+          id: input.sourceImageId,
+          name: image,
+          region: input.region,
+          status: 'pending',
+          tags: input.tags ?? {},
+        }
+      );
     });
   }
 
@@ -108,13 +137,29 @@ export class AzureImages {
     const gallery = this.galleryName(input.region);
     const tags = input.tags ?? {};
     return this.arm.call(op, async () => {
-      const existing = await orNull(this.arm.compute.galleryImageVersions.get(this.arm.rg, gallery, input.name, IMAGE_VERSION, { expand: 'ReplicationStatus' }));
+      const existing = await orNull(
+        this.arm.compute.galleryImageVersions.get(this.arm.rg, gallery, input.name, IMAGE_VERSION, {
+          expand: 'ReplicationStatus',
+        }),
+      );
       if (existing) return this.toImage(input.region, input.name, existing, input.description)!;
 
       const vm = await orNull(this.arm.compute.virtualMachines.get(this.arm.rg, vmName));
-      if (!vm) throw new CloudError({ code: 'NOT_FOUND', message: `machine ${input.machineId} does not exist`, cloud: 'AZURE', operation: op, cloudCode: 'ResourceNotFound' });
+      if (!vm)
+        throw new CloudError({
+          code: 'NOT_FOUND',
+          message: `machine ${input.machineId} does not exist`,
+          cloud: 'AZURE',
+          operation: op,
+          cloudCode: 'ResourceNotFound',
+        });
 
-      await this.arm.compute.galleries.createOrUpdate(this.arm.rg, gallery, { location: input.region, description: 'Fleetgraph machine images' }, this.arm.poll);
+      await this.arm.compute.galleries.createOrUpdate(
+        this.arm.rg,
+        gallery,
+        { location: input.region, description: 'Fleetgraph machine images' },
+        this.arm.poll,
+      );
       await this.arm.compute.galleryImages.createOrUpdate(
         this.arm.rg,
         gallery,
@@ -166,7 +211,14 @@ export class AzureImages {
       if (!version) return;
       const others = (version.publishingProfile?.targetRegions ?? []).filter((t) => !sameRegion(t.name, region));
       if (others.length > 0 && !sameRegion(version.location, region)) {
-        await this.arm.compute.galleryImageVersions.update(this.arm.rg, gallery, image, versionName, { publishingProfile: { targetRegions: others } }, this.arm.poll);
+        await this.arm.compute.galleryImageVersions.update(
+          this.arm.rg,
+          gallery,
+          image,
+          versionName,
+          { publishingProfile: { targetRegions: others } },
+          this.arm.poll,
+        );
         return;
       }
       await this.arm.compute.galleryImageVersions.delete(this.arm.rg, gallery, image, versionName, this.arm.poll);

@@ -25,17 +25,28 @@ export class AzureMachines {
     const vmName = `fg-${sha256(input.clientToken).slice(0, 24)}`;
     return this.arm.call(op, async () => {
       // Without a cluster network, a shared one per region (resource names are unique per resource group, not per region).
-      const network = input.network ?? (await this.networks.ensureNetwork({ clusterId: `default-${input.region}`, region: input.region, zones: [input.zone] }));
+      const network =
+        input.network ??
+        (await this.networks.ensureNetwork({
+          clusterId: `default-${input.region}`,
+          region: input.region,
+          zones: [input.zone],
+        }));
       const domain = input.role === 'CONTROL_PLANE' ? network.controlPlane : network.workers;
       const subnetId = domain.subnets[0]?.id;
-      if (!subnetId) throw this.arm.invalid(op, `the network of cluster ${network.clusterId} has no ${input.role} subnet`);
+      if (!subnetId)
+        throw this.arm.invalid(op, `the network of cluster ${network.clusterId} has no ${input.role} subnet`);
       const { clientToken: _token, network: _network, ...request } = input;
       const requestHash = sha256(canonicalJson({ ...request, subnetId })).slice(0, 16);
 
       const existing = await orNull(this.arm.compute.virtualMachines.get(this.arm.rg, vmName));
       if (existing) {
         if (existing.tags?.[TagKeys.request] !== requestHash) {
-          throw this.arm.invalid(op, `machine ${vmName} was created with this client token for another request`, 'IdempotentParameterMismatch');
+          throw this.arm.invalid(
+            op,
+            `machine ${vmName} was created with this client token for another request`,
+            'IdempotentParameterMismatch',
+          );
         }
         return toMachine(existing);
       }
@@ -44,7 +55,11 @@ export class AzureMachines {
       const nic = await this.arm.network.networkInterfaces.beginCreateOrUpdateAndWait(
         this.arm.rg,
         `${vmName}-nic`,
-        { location: input.region, tags, ipConfigurations: [{ name: 'ipconfig1', subnet: { id: subnetId }, privateIPAllocationMethod: 'Dynamic' }] },
+        {
+          location: input.region,
+          tags,
+          ipConfigurations: [{ name: 'ipconfig1', subnet: { id: subnetId }, privateIPAllocationMethod: 'Dynamic' }],
+        },
         this.arm.poll,
       );
       const match = URN.exec(input.imageId);
@@ -58,8 +73,14 @@ export class AzureMachines {
           tags,
           hardwareProfile: { vmSize: input.instanceType },
           storageProfile: {
-            imageReference: match ? { publisher: match[1], offer: match[2], sku: match[3], version: match[4] } : { id: input.imageId },
-            osDisk: { createOption: 'FromImage', deleteOption: 'Delete', managedDisk: { storageAccountType: 'StandardSSD_LRS' } },
+            imageReference: match
+              ? { publisher: match[1], offer: match[2], sku: match[3], version: match[4] }
+              : { id: input.imageId },
+            osDisk: {
+              createOption: 'FromImage',
+              deleteOption: 'Delete',
+              managedDisk: { storageAccountType: 'StandardSSD_LRS' },
+            },
           },
           osProfile: {
             computerName: safeName(input.machineName, 63),
@@ -68,7 +89,11 @@ export class AzureMachines {
               ? {
                   linuxConfiguration: {
                     disablePasswordAuthentication: true,
-                    ssh: { publicKeys: [{ path: `/home/${adminUsername}/.ssh/authorized_keys`, keyData: this.arm.options.sshPublicKey }] },
+                    ssh: {
+                      publicKeys: [
+                        { path: `/home/${adminUsername}/.ssh/authorized_keys`, keyData: this.arm.options.sshPublicKey },
+                      ],
+                    },
                   },
                 }
               : { adminPassword: `${randomBytes(18).toString('base64url')}aA1!` }),
@@ -98,7 +123,9 @@ export class AzureMachines {
     return this.arm.call('describeMachine', async () => {
       const vm = await orNull(this.arm.compute.virtualMachines.get(this.arm.rg, vmName, { expand: 'instanceView' }));
       if (!vm) return null;
-      const power = vm.instanceView?.statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code?.slice('PowerState/'.length);
+      const power = vm.instanceView?.statuses
+        ?.find((s) => s.code?.startsWith('PowerState/'))
+        ?.code?.slice('PowerState/'.length);
       return toMachine(vm, power);
     });
   }

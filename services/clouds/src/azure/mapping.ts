@@ -1,5 +1,12 @@
 import type { GalleryImageVersion, VirtualMachine } from '@azure/arm-compute';
-import { classifyCloudCode, messageOf, toCloudError, type CloudCodeTable, type CloudError, type CloudErrorCode } from '../errors.js';
+import {
+  classifyCloudCode,
+  messageOf,
+  toCloudError,
+  type CloudCodeTable,
+  type CloudError,
+  type CloudErrorCode,
+} from '../errors.js';
 import type { CloudImage, ImageStatus, Machine, MachineState } from '../provider.js';
 import { machineOf } from '../tags.js';
 
@@ -76,7 +83,11 @@ const armCodes: CloudCodeTable = {
 /** ARM's quota messages: "exceeding approved Total Regional Cores quota", "exceeding quota limits of Core". */
 const QUOTA_MESSAGE = /quota/i;
 
-export function classifyArmCode(cloudCode: string | undefined, status: number | undefined, message: string): CloudErrorCode {
+export function classifyArmCode(
+  cloudCode: string | undefined,
+  status: number | undefined,
+  message: string,
+): CloudErrorCode {
   if (cloudCode === 'OperationNotAllowed' && QUOTA_MESSAGE.test(message)) return 'QUOTA_EXCEEDED';
   return classifyCloudCode(cloudCode, status, armCodes);
 }
@@ -110,7 +121,9 @@ export function armErrorCode(error: unknown): string | undefined {
 
 /** Turns anything the Azure SDKs threw into a {@link CloudError}, keeping ARM's message and code. */
 export function toAzureCloudError(error: unknown, operation: string): CloudError {
-  return toCloudError(error, { cloud: 'AZURE', operation }, readArmError, (failure) => classifyArmCode(failure.cloudCode, failure.httpStatus, failure.message));
+  return toCloudError(error, { cloud: 'AZURE', operation }, readArmError, (failure) =>
+    classifyArmCode(failure.cloudCode, failure.httpStatus, failure.message),
+  );
 }
 
 function readArmError(error: unknown) {
@@ -130,7 +143,9 @@ function readArmError(error: unknown) {
 export function isNotFound(error: unknown): boolean {
   const e = error as { statusCode?: number } | null;
   const code = armErrorCode(error);
-  return e?.statusCode === 404 || code === 'ResourceNotFound' || code === 'NotFound' || code === 'ParentResourceNotFound';
+  return (
+    e?.statusCode === 404 || code === 'ResourceNotFound' || code === 'NotFound' || code === 'ParentResourceNotFound'
+  );
 }
 
 // ------------------------------------------------------------------ states
@@ -145,7 +160,13 @@ export function sameRegion(a: string | undefined, b: string | undefined): boolea
  * A gallery image version as the image it is in `region` (null when it is not replicated
  * there): failed, available once replicated there, pending until then.
  */
-export function toImage(region: string, name: string, version: GalleryImageVersion, ownerId: string, description?: string): CloudImage | null {
+export function toImage(
+  region: string,
+  name: string,
+  version: GalleryImageVersion,
+  ownerId: string,
+  description?: string,
+): CloudImage | null {
   const targets = version.publishingProfile?.targetRegions ?? [];
   if (!targets.some((t) => sameRegion(t.name, region)) && !sameRegion(version.location, region)) return null;
   const replication = version.replicationStatus?.summary?.find((s) => sameRegion(s.region, region));
@@ -167,7 +188,9 @@ export function toImage(region: string, name: string, version: GalleryImageVersi
     ...(statusMessage ? { statusMessage } : {}),
     ...(description ? { description } : {}),
     tags: { ...(version.tags ?? {}) },
-    ...(version.publishingProfile?.publishedDate ? { createdAt: new Date(version.publishingProfile.publishedDate).toISOString() } : {}),
+    ...(version.publishingProfile?.publishedDate
+      ? { createdAt: new Date(version.publishingProfile.publishedDate).toISOString() }
+      : {}),
     ownerId,
   };
 }

@@ -1,6 +1,12 @@
 import type { SecurityRule } from '@azure/arm-network';
 import { DEFAULT_NETWORK_CIDR, ingressRules, networkNames, planSubnets, type IngressRule } from '../network-plan.js';
-import { NodeRoles, type ClusterNetwork, type EnsureNetworkInput, type NetworkDomain, type NodeRole } from '../provider.js';
+import {
+  NodeRoles,
+  type ClusterNetwork,
+  type EnsureNetworkInput,
+  type NetworkDomain,
+  type NodeRole,
+} from '../provider.js';
 import { safeName, TagKeys } from '../tags.js';
 import type { ArmContext } from './arm.js';
 
@@ -26,7 +32,10 @@ export class AzureNetworks {
           {
             location: input.region,
             tags: { [TagKeys.cluster]: input.clusterId, [TagKeys.network]: role },
-            securityRules: toSecurityRules(ingressRules(role, input), { CONTROL_PLANE: cidrOf('CONTROL_PLANE'), WORKER: cidrOf('WORKER') }),
+            securityRules: toSecurityRules(ingressRules(role, input), {
+              CONTROL_PLANE: cidrOf('CONTROL_PLANE'),
+              WORKER: cidrOf('WORKER'),
+            }),
           },
           this.arm.poll,
         );
@@ -53,10 +62,19 @@ export class AzureNetworks {
         return {
           role,
           securityGroupId: nsgIds[role],
-          subnets: [{ id: subnet?.id ?? `${vnet.id}/subnets/${names.subnet(role, null)}`, zone: null, cidr: cidrOf(role) }],
+          subnets: [
+            { id: subnet?.id ?? `${vnet.id}/subnets/${names.subnet(role, null)}`, zone: null, cidr: cidrOf(role) },
+          ],
         };
       };
-      return { clusterId: input.clusterId, region: input.region, networkId: vnet.id!, cidr, controlPlane: domain('CONTROL_PLANE'), workers: domain('WORKER') };
+      return {
+        clusterId: input.clusterId,
+        region: input.region,
+        networkId: vnet.id!,
+        cidr,
+        controlPlane: domain('CONTROL_PLANE'),
+        workers: domain('WORKER'),
+      };
     });
   }
 
@@ -66,7 +84,11 @@ export class AzureNetworks {
       // ARM answers a DELETE of a missing resource with 204: nothing to ignore.
       await this.arm.network.virtualNetworks.beginDeleteAndWait(this.arm.rg, names.network, this.arm.poll);
       for (const role of NodeRoles) {
-        await this.arm.network.networkSecurityGroups.beginDeleteAndWait(this.arm.rg, names.securityGroup(role), this.arm.poll);
+        await this.arm.network.networkSecurityGroups.beginDeleteAndWait(
+          this.arm.rg,
+          names.securityGroup(role),
+          this.arm.poll,
+        );
       }
     });
   }
@@ -88,8 +110,18 @@ function toSecurityRules(rules: IngressRule[], subnetCidrs: Record<NodeRole, str
       protocol: rule.protocol === 'all' ? '*' : rule.protocol === 'tcp' ? 'Tcp' : 'Udp',
       sourcePortRange: '*',
       destinationAddressPrefix: '*',
-      destinationPortRange: rule.protocol === 'all' ? '*' : rule.fromPort === rule.toPort ? String(rule.fromPort) : `${rule.fromPort}-${rule.toPort}`,
-      sourceAddressPrefix: 'role' in rule.source ? subnetCidrs[rule.source.role] : rule.source.cidr === '0.0.0.0/0' ? '*' : rule.source.cidr,
+      destinationPortRange:
+        rule.protocol === 'all'
+          ? '*'
+          : rule.fromPort === rule.toPort
+            ? String(rule.fromPort)
+            : `${rule.fromPort}-${rule.toPort}`,
+      sourceAddressPrefix:
+        'role' in rule.source
+          ? subnetCidrs[rule.source.role]
+          : rule.source.cidr === '0.0.0.0/0'
+            ? '*'
+            : rule.source.cidr,
     }),
   );
   return [

@@ -22,7 +22,9 @@ export class AzureOfferings {
           zonesByRegion.set(name, zones);
         }
       }
-      const regions = [...zonesByRegion].map(([name, zones]) => ({ name, zones: [...zones].sort() })).sort((a, b) => a.name.localeCompare(b.name));
+      const regions = [...zonesByRegion]
+        .map(([name, zones]) => ({ name, zones: [...zones].sort() }))
+        .sort((a, b) => a.name.localeCompare(b.name));
       this.regionsCache = { at: Date.now(), regions };
       return regions;
     });

@@ -9,7 +9,10 @@ export const DEFAULT_LOCAL_CLOUD_ENDPOINT = 'http://127.0.0.1:4566';
  * The local cloud takes any signed request; these fixed keys only make the AWS SDK sign.
  * They are not secrets.
  */
-export const LOCAL_CLOUD_CREDENTIALS = { accessKeyId: 'LOCALCLOUDACCESSKEY', secretAccessKey: 'local-cloud-not-a-secret' } as const;
+export const LOCAL_CLOUD_CREDENTIALS = {
+  accessKeyId: 'LOCALCLOUDACCESSKEY',
+  secretAccessKey: 'local-cloud-not-a-secret',
+} as const;
 
 /** The owner alias of the local cloud's out-of-the-box images, as `amazon` is of Amazon's. */
 export const LOCAL_IMAGE_PUBLISHER = 'fleetgraph';
@@ -53,7 +56,10 @@ async function localQuota(endpoint: string, region: string): Promise<Quota | nul
   try {
     response = await fetch(`${endpoint}/_admin/quota?region=${encodeURIComponent(region)}`);
   } catch (error) {
-    throw new CloudError({ code: 'TRANSIENT', message: messageOf(error), cloud: 'LOCAL', operation: 'quota' }, { cause: error });
+    throw new CloudError(
+      { code: 'TRANSIENT', message: messageOf(error), cloud: 'LOCAL', operation: 'quota' },
+      { cause: error },
+    );
   }
   if (response.status === 404) return null;
   if (!response.ok) {

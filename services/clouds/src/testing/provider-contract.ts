@@ -46,7 +46,11 @@ export interface ContractOptions {
 }
 
 /** Polls `probe` until it returns something, or fails after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -74,7 +78,11 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
  * The one contract every {@link CloudProvider} keeps, run against a fake cloud. `name` says
  * which adapter and which fake, e.g. "aws adapter against the local cloud (an EC2 fake)".
  */
-export function describeProviderContract(name: string, setup: () => Promise<ProviderHarness>, options: ContractOptions = {}): void {
+export function describeProviderContract(
+  name: string,
+  setup: () => Promise<ProviderHarness>,
+  options: ContractOptions = {},
+): void {
   const timeoutMs = options.timeoutMs ?? 20_000;
 
   describe(`CloudProvider contract: ${name}`, () => {
@@ -90,7 +98,11 @@ export function describeProviderContract(name: string, setup: () => Promise<Prov
       await h?.close();
     });
 
-    function machineInput(cluster: string, network: ClusterNetwork | undefined, extra: Partial<CreateMachineInput> = {}): CreateMachineInput {
+    function machineInput(
+      cluster: string,
+      network: ClusterNetwork | undefined,
+      extra: Partial<CreateMachineInput> = {},
+    ): CreateMachineInput {
       const role: NodeRole = extra.role ?? 'WORKER';
       return {
         clientToken: randomUUID(),
@@ -152,12 +164,23 @@ export function describeProviderContract(name: string, setup: () => Promise<Prov
       expect(retried.id).toBe(first.id);
 
       const concurrent = machineInput(cluster, network, { pool: 'other' });
-      const results = await Promise.all([h.provider.createMachine(concurrent), h.provider.createMachine(concurrent), h.provider.createMachine(concurrent)]);
+      const results = await Promise.all([
+        h.provider.createMachine(concurrent),
+        h.provider.createMachine(concurrent),
+        h.provider.createMachine(concurrent),
+      ]);
       expect(new Set(results.map((m) => m.id)).size).toBe(1);
 
       const machines = await h.provider.describeMachines({ clusterId: cluster, region: h.region });
       expect(machines.map((m) => m.id).sort()).toEqual([first.id, results[0]!.id].sort());
-      expect(first).toMatchObject({ clusterId: cluster, pool: 'workers', name: input.machineName, role: 'WORKER', region: h.region, instanceType: h.instanceType });
+      expect(first).toMatchObject({
+        clusterId: cluster,
+        pool: 'workers',
+        name: input.machineName,
+        role: 'WORKER',
+        region: h.region,
+        instanceType: h.instanceType,
+      });
     });
 
     it('refuses the same client token with different input as INVALID_CONFIGURATION (fake cloud)', async () => {
@@ -166,7 +189,12 @@ export function describeProviderContract(name: string, setup: () => Promise<Prov
       await h.provider.createMachine(input);
       const error = await rejection(h.provider.createMachine({ ...input, machineName: `${input.machineName}-other` }));
       expect(error).toBeInstanceOf(CloudError);
-      expect(error).toMatchObject({ name: 'CloudError', code: 'INVALID_CONFIGURATION', cloudCode: 'IdempotentParameterMismatch', retryable: false });
+      expect(error).toMatchObject({
+        name: 'CloudError',
+        code: 'INVALID_CONFIGURATION',
+        cloudCode: 'IdempotentParameterMismatch',
+        retryable: false,
+      });
     });
 
     it('describes machines by cluster tag, and a pool within it (fake cloud)', async () => {
@@ -227,13 +255,22 @@ export function describeProviderContract(name: string, setup: () => Promise<Prov
       await h.throttle();
       try {
         const results = await Promise.allSettled(
-          Array.from({ length: 6 }, () => h.provider.describeMachines({ clusterId: clusterId('throttle'), region: h.region })),
+          Array.from({ length: 6 }, () =>
+            h.provider.describeMachines({ clusterId: clusterId('throttle'), region: h.region }),
+          ),
         );
-        const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+        const failures = results
+          .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+          .map((r) => r.reason as unknown);
         expect(failures.length).toBeGreaterThan(0);
         for (const failure of failures) {
           expect(failure).toBeInstanceOf(CloudError);
-          expect(failure).toMatchObject({ code: 'RATE_LIMITED', retryable: true, cloudCode: h.throttleCloudCode, message: h.throttleMessage });
+          expect(failure).toMatchObject({
+            code: 'RATE_LIMITED',
+            retryable: true,
+            cloudCode: h.throttleCloudCode,
+            message: h.throttleMessage,
+          });
         }
       } finally {
         await h.resetFaults();
@@ -258,7 +295,14 @@ export function describeProviderContract(name: string, setup: () => Promise<Prov
 
     it('copies an image to another region, where it becomes available (fake cloud)', async () => {
       const clientToken = randomUUID();
-      const input = { sourceRegion: h.region, sourceImageId: h.imageId, region: h.otherRegion, name: `contract-copy-${runId}`, clientToken, tags: { 'fleetgraph:test': runId } };
+      const input = {
+        sourceRegion: h.region,
+        sourceImageId: h.imageId,
+        region: h.otherRegion,
+        name: `contract-copy-${runId}`,
+        clientToken,
+        tags: { 'fleetgraph:test': runId },
+      };
       const copy = await h.provider.copyImage(input);
       expect(copy.region).toBe(h.otherRegion);
       const again = await h.provider.copyImage(input);
@@ -277,13 +321,21 @@ export function describeProviderContract(name: string, setup: () => Promise<Prov
 
     it('captures a machine as an image, finds it by tag, and deletes it (fake cloud)', async () => {
       const machine = await h.provider.createMachine(machineInput(clusterId('capture'), undefined));
-      await eventually(async () => (await h.provider.describeMachine(h.region, machine.id))?.state === 'running', timeoutMs, 'the machine to run');
+      await eventually(
+        async () => (await h.provider.describeMachine(h.region, machine.id))?.state === 'running',
+        timeoutMs,
+        'the machine to run',
+      );
       const tags = { 'fleetgraph:signature': `sig-${runId}` };
       const name = `contract-capture-${runId}`;
       const image = await h.provider.createImageFromMachine({ region: h.region, machineId: machine.id, name, tags });
       const retried = await h.provider.createImageFromMachine({ region: h.region, machineId: machine.id, name, tags });
       expect(retried.id).toBe(image.id);
-      await eventually(async () => (await h.provider.describeImage(h.region, image.id))?.status === 'available', timeoutMs, 'the image to become available');
+      await eventually(
+        async () => (await h.provider.describeImage(h.region, image.id))?.status === 'available',
+        timeoutMs,
+        'the image to become available',
+      );
       const found = await h.provider.findImages(h.region, tags);
       expect(found.map((i) => i.id)).toEqual([image.id]);
       expect((await h.provider.describeImage(h.region, name))?.id).toBe(image.id);
@@ -295,7 +347,9 @@ export function describeProviderContract(name: string, setup: () => Promise<Prov
     it('deletes a network once its machines are gone, failing TRANSIENT until then (fake cloud)', async () => {
       const cluster = clusterId('teardown');
       const network = await h.provider.ensureNetwork({ clusterId: cluster, region: h.region, zones: h.zones });
-      const machine: Machine = await h.provider.createMachine(machineInput(cluster, network, { role: 'CONTROL_PLANE' }));
+      const machine: Machine = await h.provider.createMachine(
+        machineInput(cluster, network, { role: 'CONTROL_PLANE' }),
+      );
       const blocked = await rejection(h.provider.deleteNetwork({ clusterId: cluster, region: h.region }));
       expect(blocked).toMatchObject({ name: 'CloudError', code: 'TRANSIENT', retryable: true });
       await h.provider.deleteMachine(h.region, machine.id);

@@ -28,7 +28,8 @@ export interface BootstrapSettings {
 }
 
 const TOKEN_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const tokenPart = (length: number) => Array.from(randomBytes(length), (b) => TOKEN_ALPHABET[b % TOKEN_ALPHABET.length]).join('');
+const tokenPart = (length: number) =>
+  Array.from(randomBytes(length), (b) => TOKEN_ALPHABET[b % TOKEN_ALPHABET.length]).join('');
 
 /**
  * Machines' user data from the cluster's own secrets: its PKI (for control-plane nodes), the
@@ -56,9 +57,25 @@ export class ClusterBootstrap implements NodeBootstrapper {
     let text: string;
     if (request.kind === 'init') {
       const credentials = s.natsKeys
-        ? (await confinedCredentials(s.natsKeys, { name: `agent-${spec.id}`, permissions: agentPermissions(spec.id), tags: [`cluster:${spec.id}`, `tenant:${spec.tenantId}`] }, s.agentBootCredentialsSeconds)).creds
+        ? (
+            await confinedCredentials(
+              s.natsKeys,
+              {
+                name: `agent-${spec.id}`,
+                permissions: agentPermissions(spec.id),
+                tags: [`cluster:${spec.id}`, `tenant:${spec.tenantId}`],
+              },
+              s.agentBootCredentialsSeconds,
+            )
+          ).creds
         : null;
-      const manifest = agentManifest({ clusterId: spec.id, tenantId: spec.tenantId, natsUrl: s.agentNatsUrl, natsCredentials: credentials, image: s.agentImage });
+      const manifest = agentManifest({
+        clusterId: spec.id,
+        tenantId: spec.tenantId,
+        natsUrl: s.agentNatsUrl,
+        natsCredentials: credentials,
+        image: s.agentImage,
+      });
       text = userData({ kind: 'init', ...common, pki, agentManifest: manifest });
     } else if (request.kind === 'join-control-plane') {
       text = userData({ kind: 'join-control-plane', ...common, pki });
@@ -70,7 +87,11 @@ export class ClusterBootstrap implements NodeBootstrapper {
 
   newBootstrapToken(clusterId: string, now: Date): { token: string; sealed: string; expiresAt: string } {
     const token = `${tokenPart(6)}.${tokenPart(16)}`;
-    return { token, sealed: this.settings.sealer.seal(token, clusterId), expiresAt: new Date(now.getTime() + this.settings.bootstrapTokenSeconds * 1000).toISOString() };
+    return {
+      token,
+      sealed: this.settings.sealer.seal(token, clusterId),
+      expiresAt: new Date(now.getTime() + this.settings.bootstrapTokenSeconds * 1000).toISOString(),
+    };
   }
 
   open(sealed: string, clusterId: string): string {

@@ -20,7 +20,10 @@ export class ClusterSecretsRepository {
   ) {}
 
   static async open(store: Store, sealer: Sealer): Promise<ClusterSecretsRepository> {
-    return new ClusterSecretsRepository(await store.collection<SecretsDoc>({ name: 'cluster_secrets', indexes: [] }), sealer);
+    return new ClusterSecretsRepository(
+      await store.collection<SecretsDoc>({ name: 'cluster_secrets', indexes: [] }),
+      sealer,
+    );
   }
 
   /** A new cluster's secrets, as a write to commit with the cluster. */

@@ -7,13 +7,28 @@ import type { ClusterRepository } from './cluster.repo.js';
  * subject, where only its agent and the platform may publish). A deleted cluster's agent gets
  * none: it is refused once its JWT expires.
  */
-export function serveAgentCredentials(bus: Bus, clusters: ClusterRepository, keys: Pick<NatsKeys, 'accountSeed'>, ttlSeconds: number): void {
+export function serveAgentCredentials(
+  bus: Bus,
+  clusters: ClusterRepository,
+  keys: Pick<NatsKeys, 'accountSeed'>,
+  ttlSeconds: number,
+): void {
   bus.serve(renewAgentCredentials, async ({ clusterId, publicKey }) => {
     const stored = await clusters.getSpec(clusterId);
     const status = stored && (await clusters.getStatus(clusterId));
-    if (!stored || stored.spec.deletionRequested || status?.phase === 'DELETED') throw new BusError('NOT_FOUND', `cluster ${clusterId} is not managed here`);
+    if (!stored || stored.spec.deletionRequested || status?.phase === 'DELETED')
+      throw new BusError('NOT_FOUND', `cluster ${clusterId} is not managed here`);
     const { spec } = stored;
-    const { jwt, expiresAt } = await confinedUserJwt(keys, publicKey, { name: `agent-${clusterId}`, permissions: agentPermissions(clusterId), tags: [`cluster:${clusterId}`, `tenant:${spec.tenantId}`] }, ttlSeconds);
+    const { jwt, expiresAt } = await confinedUserJwt(
+      keys,
+      publicKey,
+      {
+        name: `agent-${clusterId}`,
+        permissions: agentPermissions(clusterId),
+        tags: [`cluster:${clusterId}`, `tenant:${spec.tenantId}`],
+      },
+      ttlSeconds,
+    );
     return { jwt, expiresAt: expiresAt.toISOString() };
   });
 }

@@ -6,7 +6,12 @@ import { ClusterRepository, EVENTS_RETAINED } from './cluster.repo.js';
 /** A repository over an in-memory store; its outbox is never started (no NATS here). */
 async function openRepo(): Promise<ClusterRepository> {
   const store = createSqliteStore({ file: ':memory:' });
-  const outbox = await createOutbox({ store, bus: {} as Bus, log: createLogger('test', 'silent'), events: [clusterEvent, clusterConditions] });
+  const outbox = await createOutbox({
+    store,
+    bus: {} as Bus,
+    log: createLogger('test', 'silent'),
+    events: [clusterEvent, clusterConditions],
+  });
   return ClusterRepository.open(store, outbox);
 }
 
@@ -16,7 +21,15 @@ async function append(repo: ClusterRepository, event: ClusterEventMessage, seq: 
   return String(seq);
 }
 
-const event = (clusterId: string, message: string) => ({ tenantId: 't1', clusterId, time: new Date().toISOString(), severity: 'NORMAL' as const, reason: 'Step', message, object: null });
+const event = (clusterId: string, message: string) => ({
+  tenantId: 't1',
+  clusterId,
+  time: new Date().toISOString(),
+  severity: 'NORMAL' as const,
+  reason: 'Step',
+  message,
+  object: null,
+});
 
 describe('cluster events in the store', () => {
   it('should keep the last 1000 events and page them in order without gaps', async () => {

@@ -1,4 +1,17 @@
-import { claimLease, DuplicateKeyError, VersionConflictError, write, type Collection, type Identity, type Outbox, type Page, type Published, type Store, type StoredDoc, type Write } from '@fleetgraph/kit';
+import {
+  claimLease,
+  DuplicateKeyError,
+  VersionConflictError,
+  write,
+  type Collection,
+  type Identity,
+  type Outbox,
+  type Page,
+  type Published,
+  type Store,
+  type StoredDoc,
+  type Write,
+} from '@fleetgraph/kit';
 import { clusterConditions, clusterEvent, clusterLifecycle, type ClusterEventMessage } from '@fleetgraph/schema';
 import pRetry from 'p-retry';
 import type { ClusterSpec } from '../domain/cluster.js';
@@ -22,7 +35,12 @@ export interface StoredCluster {
 export const EVENTS_RETAINED = 1000;
 
 /** p-retry options of a compare-and-set: up to `attempts` in all, at once, on version conflicts only. */
-const onConflict = (attempts: number) => ({ retries: attempts - 1, minTimeout: 0, maxTimeout: 0, shouldRetry: ({ error }: { error: Error }) => error instanceof VersionConflictError });
+const onConflict = (attempts: number) => ({
+  retries: attempts - 1,
+  minTimeout: 0,
+  maxTimeout: 0,
+  shouldRetry: ({ error }: { error: Error }) => error instanceof VersionConflictError,
+});
 
 const toSpec = ({ version: _v, nameKey: _k, ...doc }: SpecDoc): ClusterSpec => doc as ClusterSpec;
 
@@ -61,7 +79,10 @@ export class ClusterRepository implements ClusterStatusStore {
       // Serves `due`: the clusters nobody holds in due order, without reading held ones.
       indexes: [{ fields: ['leaseUntil', 'nextReconcileAt'] }],
     });
-    const events = await store.collection<EventDoc>({ name: 'cluster_events', indexes: [{ fields: ['clusterId', 'seq'] }] });
+    const events = await store.collection<EventDoc>({
+      name: 'cluster_events',
+      indexes: [{ fields: ['clusterId', 'seq'] }],
+    });
     return new ClusterRepository(store, outbox, specs, statuses, events);
   }
 
@@ -77,7 +98,11 @@ export class ClusterRepository implements ClusterStatusStore {
         ...secrets,
         write.insert(this.specs, { ...spec, nameKey: spec.name }),
         write.insert(this.statuses, status),
-        this.outbox.add(clusterConditions, { tenantId: spec.tenantId, clusterId: spec.id, phase: 'PENDING', conditions: [] }, { key: spec.id }),
+        this.outbox.add(
+          clusterConditions,
+          { tenantId: spec.tenantId, clusterId: spec.id, phase: 'PENDING', conditions: [] },
+          { key: spec.id },
+        ),
       ]);
     } catch (error) {
       if (error instanceof DuplicateKeyError) return null;
@@ -98,10 +123,18 @@ export class ClusterRepository implements ClusterStatusStore {
     return doc && identity.canSee(doc) ? toSpec(doc) : null;
   }
 
-  async list(identity: Identity, options: { projectId?: string | null; first: number; after?: string | null }): Promise<Page<ClusterSpec>> {
+  async list(
+    identity: Identity,
+    options: { projectId?: string | null; first: number; after?: string | null },
+  ): Promise<Page<ClusterSpec>> {
     const scope = identity.readScope(options.projectId);
     if (!scope) return { nodes: [], hasNextPage: false, endCursor: null };
-    const page = await this.specs.find({ where: scope, orderBy: [{ field: 'createdAt', direction: 'desc' }], first: options.first, after: options.after });
+    const page = await this.specs.find({
+      where: scope,
+      orderBy: [{ field: 'createdAt', direction: 'desc' }],
+      first: options.first,
+      after: options.after,
+    });
     return { ...page, nodes: page.nodes.map(toSpec) };
   }
 
@@ -111,13 +144,19 @@ export class ClusterRepository implements ClusterStatusStore {
    * a spec that moved on since the caller read it is a StaleWriteError instead.
    * `change` returns the new spec, or a string: a reason to refuse the change.
    */
-  async updateSpec(id: string, change: (spec: ClusterSpec) => ClusterSpec | string, options: { expectedGeneration?: number | null; now: Date }): Promise<ClusterSpec | string> {
+  async updateSpec(
+    id: string,
+    change: (spec: ClusterSpec) => ClusterSpec | string,
+    options: { expectedGeneration?: number | null; now: Date },
+  ): Promise<ClusterSpec | string> {
     const attempt = async (): Promise<ClusterSpec | string> => {
       const doc = await this.specs.get(id);
       if (!doc) return 'the cluster does not exist';
       const current = toSpec(doc);
       if (options.expectedGeneration != null && options.expectedGeneration !== current.generation) {
-        throw new StaleWriteError(`the cluster is at generation ${current.generation}, not ${options.expectedGeneration}: read it again`);
+        throw new StaleWriteError(
+          `the cluster is at generation ${current.generation}, not ${options.expectedGeneration}: read it again`,
+        );
       }
       const next = change(current);
       if (typeof next === 'string') return next;
@@ -130,7 +169,8 @@ export class ClusterRepository implements ClusterStatusStore {
     try {
       return await pRetry(attempt, onConflict(20));
     } catch (error) {
-      if (error instanceof VersionConflictError) throw new StaleWriteError('the cluster is being changed by others right now: try again');
+      if (error instanceof VersionConflictError)
+        throw new StaleWriteError('the cluster is being changed by others right now: try again');
       throw error;
     }
   }
@@ -165,7 +205,13 @@ export class ClusterRepository implements ClusterStatusStore {
   async expiredLeases(now: Date, limit: number): Promise<VersionedStatus[]> {
     const at = now.toISOString();
     const where = { leaseUntil: { lte: at }, nextReconcileAt: { lte: at } };
-    return (await this.statuses.find({ where, orderBy: [{ field: 'leaseUntil' }, { field: 'nextReconcileAt' }], first: limit })).nodes;
+    return (
+      await this.statuses.find({
+        where,
+        orderBy: [{ field: 'leaseUntil' }, { field: 'nextReconcileAt' }],
+        first: limit,
+      })
+    ).nodes;
   }
 
   /**
@@ -182,7 +228,11 @@ export class ClusterRepository implements ClusterStatusStore {
    * a user woke the cluster), in which case `nextReconcileAt` of the stored doc is kept if
    * earlier, and the write retried on top of it.
    */
-  async saveStatus(status: VersionedStatus, owner: string, announcements: readonly Announcement[] = []): Promise<VersionedStatus> {
+  async saveStatus(
+    status: VersionedStatus,
+    owner: string,
+    announcements: readonly Announcement[] = [],
+  ): Promise<VersionedStatus> {
     const writes = announcements.map((a) => this.announce(a));
     let candidate = status;
     for (let attempt = 0; attempt < 10; attempt++) {
@@ -195,10 +245,17 @@ export class ClusterRepository implements ClusterStatusStore {
         if (!(error instanceof VersionConflictError)) throw error;
         const stored = await this.statuses.get(status.id);
         if (!stored) throw error;
-        if (stored.leaseOwner !== owner) throw new StaleWriteError(`lost the lease of ${status.id} to ${stored.leaseOwner}`);
+        if (stored.leaseOwner !== owner)
+          throw new StaleWriteError(`lost the lease of ${status.id} to ${stored.leaseOwner}`);
         // A user woke the cluster meanwhile: keep the earlier due time and the reset backoff.
-        const woke = stored.nextReconcileAt !== null && (candidate.nextReconcileAt === null || stored.nextReconcileAt < candidate.nextReconcileAt);
-        candidate = { ...candidate, version: stored.version, ...(woke ? { nextReconcileAt: stored.nextReconcileAt, failures: 0 } : {}) };
+        const woke =
+          stored.nextReconcileAt !== null &&
+          (candidate.nextReconcileAt === null || stored.nextReconcileAt < candidate.nextReconcileAt);
+        candidate = {
+          ...candidate,
+          version: stored.version,
+          ...(woke ? { nextReconcileAt: stored.nextReconcileAt, failures: 0 } : {}),
+        };
       }
     }
     throw new StaleWriteError(`could not save the status of ${status.id}`);
@@ -238,11 +295,15 @@ export class ClusterRepository implements ClusterStatusStore {
       }
       clusters.add(event.clusterId);
     }
-    for (const clusterId of clusters) await this.events.keepFirst({ clusterId }, [{ field: 'seq', direction: 'desc' }], EVENTS_RETAINED);
+    for (const clusterId of clusters)
+      await this.events.keepFirst({ clusterId }, [{ field: 'seq', direction: 'desc' }], EVENTS_RETAINED);
   }
 
   /** Events of a cluster in cursor order, after a cursor (a stream sequence). */
-  async listEvents(clusterId: string, options: { first: number; after?: number | null }): Promise<Page<ClusterEventMessage>> {
+  async listEvents(
+    clusterId: string,
+    options: { first: number; after?: number | null },
+  ): Promise<Page<ClusterEventMessage>> {
     const page = await this.events.find({
       where: options.after != null ? { clusterId, seq: { gt: options.after } } : { clusterId },
       orderBy: [{ field: 'seq' }],

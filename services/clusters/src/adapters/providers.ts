@@ -18,6 +18,9 @@ export class ProviderRegistry extends CloudRegistry {
     const { subscriptionId, resourceGroup } = settings.azure ?? {};
     const clouds: RegistryCloudConfig[] = [{ type: 'LOCAL', endpoint: settings.localCloudUrl }, { type: 'AWS' }];
     if (subscriptionId && resourceGroup) clouds.push({ type: 'AZURE', subscriptionId, resourceGroup });
-    super({ clouds, notConfigured: { AZURE: 'Azure is not configured: set AZURE_SUBSCRIPTION_ID and AZURE_RESOURCE_GROUP' } });
+    super({
+      clouds,
+      notConfigured: { AZURE: 'Azure is not configured: set AZURE_SUBSCRIPTION_ID and AZURE_RESOURCE_GROUP' },
+    });
   }
 }

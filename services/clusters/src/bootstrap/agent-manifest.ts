@@ -40,7 +40,11 @@ export function agentObjects(input: AgentManifestInput): Record<string, unknown>
       kind: 'ClusterRole',
       metadata: { name: NAME, labels },
       rules: [
-        { apiGroups: [''], resources: ['nodes', 'pods', 'services', 'events', 'configmaps', 'namespaces'], verbs: read },
+        {
+          apiGroups: [''],
+          resources: ['nodes', 'pods', 'services', 'events', 'configmaps', 'namespaces'],
+          verbs: read,
+        },
         { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
         // Each node's filesystem usage, from its kubelet's /stats/summary.
         { apiGroups: [''], resources: ['nodes/proxy'], verbs: ['get'] },
@@ -75,7 +79,11 @@ export function agentObjects(input: AgentManifestInput): Record<string, unknown>
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
       metadata: { name: `fleetgraph-${role}s`, labels },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role === 'admin' ? 'cluster-admin' : 'edit' },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: role === 'admin' ? 'cluster-admin' : 'edit',
+      },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: `fleetgraph:${role}` }],
     })),
     {
@@ -104,7 +112,12 @@ export function agentObjects(input: AgentManifestInput): Record<string, unknown>
             serviceAccountName: NAME,
             priorityClassName: 'system-cluster-critical',
             tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }],
-            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 10001,
+              runAsGroup: 10001,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
             containers: [
               {
                 name: 'agent',
@@ -114,7 +127,11 @@ export function agentObjects(input: AgentManifestInput): Record<string, unknown>
                 envFrom: [{ secretRef: { name: NAME } }],
                 env: [{ name: 'AGENT_SOURCE', value: 'kubernetes' }],
                 resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } },
-                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ['ALL'] },
+                },
               },
             ],
           },

@@ -8,7 +8,12 @@
 import { z } from 'zod';
 
 const duration = z.string().regex(/^(\d+h)?(\d+m)?(\d+(\.\d+)?s)?$/, 'a Go duration such as 4m0s');
-const taint = z.strictObject({ key: z.string(), value: z.string().optional(), effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']), timeAdded: z.string().optional() });
+const taint = z.strictObject({
+  key: z.string(),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+  timeAdded: z.string().optional(),
+});
 const mapArgs = z.record(z.string(), z.string());
 const listArgs = z.array(z.strictObject({ name: z.string(), value: z.string() }));
 
@@ -33,8 +38,18 @@ function nodeRegistration(args: z.ZodType) {
 }
 
 const apiEndpoint = z.strictObject({ advertiseAddress: z.string().optional(), bindPort: z.number().int().optional() });
-const networking = z.strictObject({ serviceSubnet: z.string().optional(), podSubnet: z.string().optional(), dnsDomain: z.string().optional() });
-const hostPathMount = z.strictObject({ name: z.string(), hostPath: z.string(), mountPath: z.string(), readOnly: z.boolean().optional(), pathType: z.string().optional() });
+const networking = z.strictObject({
+  serviceSubnet: z.string().optional(),
+  podSubnet: z.string().optional(),
+  dnsDomain: z.string().optional(),
+});
+const hostPathMount = z.strictObject({
+  name: z.string(),
+  hostPath: z.string(),
+  mountPath: z.string(),
+  readOnly: z.boolean().optional(),
+  pathType: z.string().optional(),
+});
 
 function controlPlaneComponent(args: z.ZodType, extra: z.ZodRawShape = {}) {
   return z.strictObject({ extraArgs: args.optional(), extraVolumes: z.array(hostPathMount).optional(), ...extra });
@@ -43,7 +58,12 @@ function controlPlaneComponent(args: z.ZodType, extra: z.ZodRawShape = {}) {
 const discovery = (v4: boolean) =>
   z.strictObject({
     bootstrapToken: z
-      .strictObject({ token: z.string(), apiServerEndpoint: z.string().optional(), caCertHashes: z.array(z.string().regex(/^sha256:[0-9a-f]{64}$/)).optional(), unsafeSkipCAVerification: z.boolean().optional() })
+      .strictObject({
+        token: z.string(),
+        apiServerEndpoint: z.string().optional(),
+        caCertHashes: z.array(z.string().regex(/^sha256:[0-9a-f]{64}$/)).optional(),
+        unsafeSkipCAVerification: z.boolean().optional(),
+      })
       .optional(),
     file: z.strictObject({ kubeConfigPath: z.string() }).optional(),
     tlsBootstrapToken: z.string().optional(),
@@ -80,12 +100,24 @@ function kinds(apiVersion: 'kubeadm.k8s.io/v1beta3' | 'kubeadm.k8s.io/v1beta4') 
       kind: z.literal('ClusterConfiguration'),
       etcd: z.unknown().optional(),
       networking: networking.optional(),
-      kubernetesVersion: z.string().regex(/^v\d+\.\d+\.\d+/).optional(),
+      kubernetesVersion: z
+        .string()
+        .regex(/^v\d+\.\d+\.\d+/)
+        .optional(),
       controlPlaneEndpoint: z.string().optional(),
-      apiServer: controlPlaneComponent(args, { certSANs: z.array(z.string()).optional(), ...(v4 ? {} : { timeoutForControlPlane: duration.optional() }) }).optional(),
+      apiServer: controlPlaneComponent(args, {
+        certSANs: z.array(z.string()).optional(),
+        ...(v4 ? {} : { timeoutForControlPlane: duration.optional() }),
+      }).optional(),
       controllerManager: controlPlaneComponent(args).optional(),
       scheduler: controlPlaneComponent(args).optional(),
-      dns: z.strictObject({ imageRepository: z.string().optional(), imageTag: z.string().optional(), ...(v4 ? { disabled: z.boolean().optional() } : {}) }).optional(),
+      dns: z
+        .strictObject({
+          imageRepository: z.string().optional(),
+          imageTag: z.string().optional(),
+          ...(v4 ? { disabled: z.boolean().optional() } : {}),
+        })
+        .optional(),
       certificatesDir: z.string().optional(),
       imageRepository: z.string().optional(),
       featureGates: z.record(z.string(), z.boolean()).optional(),
@@ -105,7 +137,9 @@ function kinds(apiVersion: 'kubeadm.k8s.io/v1beta3' | 'kubeadm.k8s.io/v1beta4') 
       nodeRegistration: nodeRegistration(args).optional(),
       caCertPath: z.string().optional(),
       discovery: discovery(v4),
-      controlPlane: z.strictObject({ localAPIEndpoint: apiEndpoint.optional(), certificateKey: z.string().optional() }).optional(),
+      controlPlane: z
+        .strictObject({ localAPIEndpoint: apiEndpoint.optional(), certificateKey: z.string().optional() })
+        .optional(),
       skipPhases: z.array(z.string()).optional(),
       patches: z.strictObject({ directory: z.string() }).optional(),
       ...(v4 ? { dryRun: z.boolean().optional(), timeouts: timeouts.optional() } : {}),

@@ -53,7 +53,9 @@ const CRI_SOCKET = 'unix:///run/containerd/containerd.sock';
 /** `extraArgs` as each API version spells them. */
 function args(apiVersion: KubeadmApiVersion, values: Record<string, string>) {
   const entries = Object.entries(values).sort(([a], [b]) => a.localeCompare(b));
-  return apiVersion === 'kubeadm.k8s.io/v1beta4' ? entries.map(([name, value]) => ({ name, value })) : Object.fromEntries(entries);
+  return apiVersion === 'kubeadm.k8s.io/v1beta4'
+    ? entries.map(([name, value]) => ({ name, value }))
+    : Object.fromEntries(entries);
 }
 
 function nodeRegistration(apiVersion: KubeadmApiVersion, node: KubeadmNode, controlPlane: boolean) {
@@ -100,11 +102,11 @@ export function initConfiguration(node: KubeadmNode): string {
     certificatesDir: '/etc/kubernetes/pki',
     networking: { podSubnet: node.podSubnet, serviceSubnet: node.serviceSubnet, dnsDomain: 'cluster.local' },
     apiServer: {
-      extraArgs: args(apiVersion, { 'profiling': 'false' }),
+      extraArgs: args(apiVersion, { profiling: 'false' }),
       ...(v4 ? {} : { timeoutForControlPlane: '4m0s' }),
     },
-    controllerManager: { extraArgs: args(apiVersion, { 'profiling': 'false' }) },
-    scheduler: { extraArgs: args(apiVersion, { 'profiling': 'false' }) },
+    controllerManager: { extraArgs: args(apiVersion, { profiling: 'false' }) },
+    scheduler: { extraArgs: args(apiVersion, { profiling: 'false' }) },
   };
   return `${stringify(init)}---\n${stringify(cluster)}`;
 }
@@ -119,7 +121,11 @@ export function joinConfiguration(node: KubeadmNode, controlPlane: boolean): str
     kind: 'JoinConfiguration',
     nodeRegistration: nodeRegistration(apiVersion, node, controlPlane),
     discovery: {
-      bootstrapToken: { apiServerEndpoint: node.controlPlaneEndpoint, token: node.bootstrapToken.token, caCertHashes: [node.caCertHash] },
+      bootstrapToken: {
+        apiServerEndpoint: node.controlPlaneEndpoint,
+        token: node.bootstrapToken.token,
+        caCertHashes: [node.caCertHash],
+      },
       ...(v4 ? {} : { timeout: '5m0s' }),
     },
     ...(controlPlane ? { controlPlane: {} } : {}),

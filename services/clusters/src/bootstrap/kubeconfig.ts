@@ -22,16 +22,38 @@ export interface KubeconfigRequest {
  * A kubeconfig for one user: a client certificate signed by the cluster CA (CN the user, O the
  * role's group) with a fresh key, valid for `validityMinutes`; the CA for the server's certificate.
  */
-export async function issueKubeconfig(ca: CertificateAndKey, request: KubeconfigRequest, now = new Date()): Promise<{ kubeconfig: string; expiresAt: Date }> {
-  const client = await issueClientCertificate(ca, { commonName: request.user, organizations: [roleGroup(request.role)], validityMs: request.validityMinutes * 60_000 }, now);
+export async function issueKubeconfig(
+  ca: CertificateAndKey,
+  request: KubeconfigRequest,
+  now = new Date(),
+): Promise<{ kubeconfig: string; expiresAt: Date }> {
+  const client = await issueClientCertificate(
+    ca,
+    {
+      commonName: request.user,
+      organizations: [roleGroup(request.role)],
+      validityMs: request.validityMinutes * 60_000,
+    },
+    now,
+  );
   const b64 = (text: string) => Buffer.from(text).toString('base64');
   const context = `${request.user}@${request.clusterName}`;
   const kubeconfig = stringify(
     {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: request.clusterName, cluster: { server: `https://${request.apiEndpoint}`, 'certificate-authority-data': b64(ca.cert) } }],
-      users: [{ name: request.user, user: { 'client-certificate-data': b64(client.cert), 'client-key-data': b64(client.key) } }],
+      clusters: [
+        {
+          name: request.clusterName,
+          cluster: { server: `https://${request.apiEndpoint}`, 'certificate-authority-data': b64(ca.cert) },
+        },
+      ],
+      users: [
+        {
+          name: request.user,
+          user: { 'client-certificate-data': b64(client.cert), 'client-key-data': b64(client.key) },
+        },
+      ],
       contexts: [{ name: context, context: { cluster: request.clusterName, user: request.user } }],
       'current-context': context,
     },

@@ -40,29 +40,52 @@ describe('cluster PKI', async () => {
   });
 
   it('should give the CA hash kubeadm computes: sha256 of the DER public key', () => {
-    const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'der'], { input: openssl('x509', '-in', file('ca.crt', pki.ca.cert), '-noout', '-pubkey') });
-    const expected = execFileSync('openssl', ['dgst', '-sha256', '-hex'], { input: der, encoding: 'utf8' }).trim().split(' ').at(-1);
+    const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'der'], {
+      input: openssl('x509', '-in', file('ca.crt', pki.ca.cert), '-noout', '-pubkey'),
+    });
+    const expected = execFileSync('openssl', ['dgst', '-sha256', '-hex'], { input: der, encoding: 'utf8' })
+      .trim()
+      .split(' ')
+      .at(-1);
     expect(caCertHash(pki.ca.cert)).toBe(`sha256:${expected}`);
   });
 
   it('should sign a client certificate that verifies against the cluster CA', async () => {
     const now = new Date();
-    const client = await issueClientCertificate(pki.ca, { commonName: 'alice@example.com', organizations: ['fleetgraph:editor'], validityMs: 8 * 3600_000 }, now);
+    const client = await issueClientCertificate(
+      pki.ca,
+      { commonName: 'alice@example.com', organizations: ['fleetgraph:editor'], validityMs: 8 * 3600_000 },
+      now,
+    );
     const cert = file('client.crt', client.cert);
     expect(openssl('verify', '-CAfile', file('ca.crt', pki.ca.cert), cert).trim()).toBe(`${cert}: OK`);
   });
 
   it('should make certificates that the CA of another cluster refuses', async () => {
     const other = await generateClusterPki();
-    const client = await issueClientCertificate(other.ca, { commonName: 'mallory', organizations: [], validityMs: 60_000 });
-    expect(() => execFileSync('openssl', ['verify', '-CAfile', file('ca.crt', pki.ca.cert), file('foreign.crt', client.cert)], { stdio: 'pipe' })).toThrow();
+    const client = await issueClientCertificate(other.ca, {
+      commonName: 'mallory',
+      organizations: [],
+      validityMs: 60_000,
+    });
+    expect(() =>
+      execFileSync('openssl', ['verify', '-CAfile', file('ca.crt', pki.ca.cert), file('foreign.crt', client.cert)], {
+        stdio: 'pipe',
+      }),
+    ).toThrow();
   });
 
   it('should name the user in CN and the role in O, for client authentication only, with the asked validity', async () => {
     const now = new Date('2026-12-02T10:00:00Z');
-    const client = await issueClientCertificate(pki.ca, { commonName: 'bob, the "admin"', organizations: ['fleetgraph:admin'], validityMs: 3600_000 }, now);
+    const client = await issueClientCertificate(
+      pki.ca,
+      { commonName: 'bob, the "admin"', organizations: ['fleetgraph:admin'], validityMs: 3600_000 },
+      now,
+    );
     const text = openssl('x509', '-in', file('bob.crt', client.cert), '-noout', '-text', '-nameopt', 'RFC2253');
-    expect(text).toMatch(/Subject: CN=bob\\, the \\"admin\\",O=fleetgraph:admin|Subject: O=fleetgraph:admin,CN=bob\\, the \\"admin\\"/);
+    expect(text).toMatch(
+      /Subject: CN=bob\\, the \\"admin\\",O=fleetgraph:admin|Subject: O=fleetgraph:admin,CN=bob\\, the \\"admin\\"/,
+    );
     expect(text).toContain('TLS Web Client Authentication');
     expect(text).toMatch(/CA:FALSE/);
     expect(client.notAfter.toISOString()).toBe('2026-12-02T11:00:00.000Z');
@@ -78,13 +101,16 @@ describe('sealed secrets', () => {
     expect(sealed).not.toContain('PRIVATE');
     expect(sealer.open(sealed, 'cls_1')).toBe('-----BEGIN PRIVATE KEY-----');
     expect(() => sealer.open(sealed, 'cls_2')).toThrow(SealError);
-    expect(() => createSealer('another key of at least thirty-two characters!').open(sealed, 'cls_1')).toThrow(SealError);
+    expect(() => createSealer('another key of at least thirty-two characters!').open(sealed, 'cls_1')).toThrow(
+      SealError,
+    );
   });
 
   it('should refuse altered and malformed values, and short keys', () => {
     const sealed = sealer.seal('secret', 'cls_1');
     const altered = `${sealed.slice(0, -2)}${sealed.endsWith('AA') ? 'AB' : 'AA'}`;
-    for (const bad of [altered, 'v1.x.y', 'v2.aaa.bbb', 'garbage', '']) expect(() => sealer.open(bad, 'cls_1')).toThrow(SealError);
+    for (const bad of [altered, 'v1.x.y', 'v2.aaa.bbb', 'garbage', ''])
+      expect(() => sealer.open(bad, 'cls_1')).toThrow(SealError);
     expect(() => createSealer('short')).toThrow(RangeError);
   });
 });

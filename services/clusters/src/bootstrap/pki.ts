@@ -72,7 +72,10 @@ async function createCa(commonName: string, now: Date): Promise<CertificateAndKe
     keys,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
@@ -81,7 +84,12 @@ async function createCa(commonName: string, now: Date): Promise<CertificateAndKe
 
 /** Generates a new cluster's CAs and service-account key pair. */
 export async function generateClusterPki(now = new Date()): Promise<ClusterPki> {
-  const [ca, etcdCa, frontProxyCa, sa] = await Promise.all([createCa('kubernetes', now), createCa('etcd-ca', now), createCa('front-proxy-ca', now), newKeys()]);
+  const [ca, etcdCa, frontProxyCa, sa] = await Promise.all([
+    createCa('kubernetes', now),
+    createCa('etcd-ca', now),
+    createCa('front-proxy-ca', now),
+    newKeys(),
+  ]);
   return {
     ca,
     etcdCa,
@@ -116,12 +124,18 @@ export interface ClientCertificateRequest {
  * in CN and the groups in O, client authentication only, valid from a minute ago (skew) until
  * `validityMs` from now.
  */
-export async function issueClientCertificate(ca: CertificateAndKey, request: ClientCertificateRequest, now = new Date()): Promise<CertificateAndKey & { notAfter: Date }> {
+export async function issueClientCertificate(
+  ca: CertificateAndKey,
+  request: ClientCertificateRequest,
+  now = new Date(),
+): Promise<CertificateAndKey & { notAfter: Date }> {
   const issuer = new x509.X509Certificate(ca.cert);
   const keys = await newKeys();
   const notAfter = new Date(now.getTime() + request.validityMs);
   const escapeDn = (value: string) => value.replace(/([,+"\\<>;=])/g, '\\$1');
-  const subject = [`CN=${escapeDn(request.commonName)}`, ...request.organizations.map((o) => `O=${escapeDn(o)}`)].join(', ');
+  const subject = [`CN=${escapeDn(request.commonName)}`, ...request.organizations.map((o) => `O=${escapeDn(o)}`)].join(
+    ', ',
+  );
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject,

@@ -24,8 +24,21 @@ export interface ProxyConfig {
 }
 
 export type NodeBootstrap =
-  | { kind: 'init'; kubeadm: KubeadmNode; pki: ClusterPki; agentManifest: string; kubernetesPreinstalled: boolean; proxy: ProxyConfig | null }
-  | { kind: 'join-control-plane'; kubeadm: KubeadmNode; pki: ClusterPki; kubernetesPreinstalled: boolean; proxy: ProxyConfig | null }
+  | {
+      kind: 'init';
+      kubeadm: KubeadmNode;
+      pki: ClusterPki;
+      agentManifest: string;
+      kubernetesPreinstalled: boolean;
+      proxy: ProxyConfig | null;
+    }
+  | {
+      kind: 'join-control-plane';
+      kubeadm: KubeadmNode;
+      pki: ClusterPki;
+      kubernetesPreinstalled: boolean;
+      proxy: ProxyConfig | null;
+    }
   | { kind: 'join-worker'; kubeadm: KubeadmNode; kubernetesPreinstalled: boolean; proxy: ProxyConfig | null };
 
 export { BOOTSTRAP_PATHS };
@@ -37,7 +50,12 @@ interface WriteFile {
   owner: string;
 }
 
-const file = (path: string, content: string, permissions = '0644'): WriteFile => ({ path, content, permissions, owner: 'root:root' });
+const file = (path: string, content: string, permissions = '0644'): WriteFile => ({
+  path,
+  content,
+  permissions,
+  owner: 'root:root',
+});
 
 function pkiFiles(pki: ClusterPki): WriteFile[] {
   return [
@@ -100,7 +118,12 @@ function proxyFiles(proxy: ProxyConfig): WriteFile[] {
   if (proxy.httpsProxy) vars.push(['HTTPS_PROXY', proxy.httpsProxy], ['https_proxy', proxy.httpsProxy]);
   if (proxy.noProxy.length) vars.push(['NO_PROXY', proxy.noProxy.join(',')], ['no_proxy', proxy.noProxy.join(',')]);
   const dropIn = `[Service]\n${vars.map(([k, v]) => `Environment="${k}=${v}"`).join('\n')}\n`;
-  const apt = [proxy.httpProxy ? `Acquire::http::Proxy "${proxy.httpProxy}";` : '', proxy.httpsProxy ? `Acquire::https::Proxy "${proxy.httpsProxy}";` : ''].filter(Boolean).join('\n');
+  const apt = [
+    proxy.httpProxy ? `Acquire::http::Proxy "${proxy.httpProxy}";` : '',
+    proxy.httpsProxy ? `Acquire::https::Proxy "${proxy.httpsProxy}";` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
   return [
     file('/etc/systemd/system/containerd.service.d/http-proxy.conf', dropIn),
     file('/etc/systemd/system/kubelet.service.d/http-proxy.conf', dropIn),
@@ -117,7 +140,9 @@ export function userData(node: NodeBootstrap): string {
     commands.push(['systemctl', 'daemon-reload']);
   }
   if (!node.kubernetesPreinstalled) {
-    files.push(file(BOOTSTRAP_PATHS.installKubernetes, installKubernetesScript(node.kubeadm.kubernetesVersion), '0700'));
+    files.push(
+      file(BOOTSTRAP_PATHS.installKubernetes, installKubernetesScript(node.kubeadm.kubernetesVersion), '0700'),
+    );
     commands.push(['bash', BOOTSTRAP_PATHS.installKubernetes]);
   }
   if (node.kind === 'init') {
@@ -129,7 +154,9 @@ export function userData(node: NodeBootstrap): string {
     commands.push(['bash', BOOTSTRAP_PATHS.installAgent]);
   } else {
     if (node.kind === 'join-control-plane') files.push(...pkiFiles(node.pki));
-    files.push(file(BOOTSTRAP_PATHS.kubeadmConfig, joinConfiguration(node.kubeadm, node.kind === 'join-control-plane'), '0600'));
+    files.push(
+      file(BOOTSTRAP_PATHS.kubeadmConfig, joinConfiguration(node.kubeadm, node.kind === 'join-control-plane'), '0600'),
+    );
     commands.push(['kubeadm', 'join', '--config', BOOTSTRAP_PATHS.kubeadmConfig]);
   }
   // The kubeadm configuration holds the bootstrap token: gone once used.

@@ -11,7 +11,13 @@ export const Milestone = {
 } as const;
 export type Milestone = (typeof Milestone)[keyof typeof Milestone];
 
-export const PROVISIONING_ORDER = [Milestone.IMAGE, Milestone.INFRASTRUCTURE, Milestone.CONTROL_PLANE, Milestone.WORKERS, Milestone.ADDONS] as const;
+export const PROVISIONING_ORDER = [
+  Milestone.IMAGE,
+  Milestone.INFRASTRUCTURE,
+  Milestone.CONTROL_PLANE,
+  Milestone.WORKERS,
+  Milestone.ADDONS,
+] as const;
 
 export type Condition = ConditionMessage;
 
@@ -37,9 +43,16 @@ export function setCondition(conditions: readonly Condition[], change: Condition
     message: change.message,
     code: change.outcome === 'failed' ? change.code : null,
     lastTransitionTime: previous && previous.status === status ? previous.lastTransitionTime : now.toISOString(),
-    attempts: change.outcome === 'failed' ? (previous?.attempts ?? 0) + 1 : change.outcome === 'done' ? 0 : (previous?.attempts ?? 0),
+    attempts:
+      change.outcome === 'failed'
+        ? (previous?.attempts ?? 0) + 1
+        : change.outcome === 'done'
+          ? 0
+          : (previous?.attempts ?? 0),
   };
-  const others = conditions.filter((c) => c.type !== change.type).map((c) => (next.active && c.active ? { ...c, active: false } : c));
+  const others = conditions
+    .filter((c) => c.type !== change.type)
+    .map((c) => (next.active && c.active ? { ...c, active: false } : c));
   const order = (t: string) => {
     const i = ([...PROVISIONING_ORDER, Milestone.DELETION] as string[]).indexOf(t);
     return i < 0 ? 99 : i;

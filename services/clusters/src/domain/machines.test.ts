@@ -3,21 +3,65 @@ import type { NodePool } from './cluster.js';
 import { planPool, type MachineIntent, type ObservedMachine } from './machines.js';
 
 let serial = 0;
-const pool = (overrides: Partial<NodePool> = {}): NodePool => ({ name: 'workers', role: 'WORKER', count: 2, instanceType: 'm5.large', availabilityZones: ['z-a', 'z-b'], ...overrides });
+const pool = (overrides: Partial<NodePool> = {}): NodePool => ({
+  name: 'workers',
+  role: 'WORKER',
+  count: 2,
+  instanceType: 'm5.large',
+  availabilityZones: ['z-a', 'z-b'],
+  ...overrides,
+});
 const machine = (overrides: Partial<ObservedMachine> = {}): ObservedMachine => {
   serial++;
-  return { id: `i-${serial}`, name: `workers-${serial}`, pool: 'workers', zone: 'z-a', instanceType: 'm5.large', imageId: 'img-1', state: 'running', launchedAt: `2026-01-01T00:00:${String(serial).padStart(2, '0')}Z`, ...overrides };
+  return {
+    id: `i-${serial}`,
+    name: `workers-${serial}`,
+    pool: 'workers',
+    zone: 'z-a',
+    instanceType: 'm5.large',
+    imageId: 'img-1',
+    state: 'running',
+    launchedAt: `2026-01-01T00:00:${String(serial).padStart(2, '0')}Z`,
+    ...overrides,
+  };
 };
-const intent = (overrides: Partial<MachineIntent> = {}): MachineIntent => ({ token: 't', name: 'n', pool: 'workers', role: 'WORKER', zone: 'z-a', instanceType: 'm5.large', imageId: 'img-1', ...overrides });
+const intent = (overrides: Partial<MachineIntent> = {}): MachineIntent => ({
+  token: 't',
+  name: 'n',
+  pool: 'workers',
+  role: 'WORKER',
+  zone: 'z-a',
+  instanceType: 'm5.large',
+  imageId: 'img-1',
+  ...overrides,
+});
 
 describe('planPool', () => {
   it.each([
-    ['an empty pool scales up across zones', pool(), [], [], { kind: 'act', create: [{ zone: 'z-a' }, { zone: 'z-b' }], delete: [] }],
+    [
+      'an empty pool scales up across zones',
+      pool(),
+      [],
+      [],
+      { kind: 'act', create: [{ zone: 'z-a' }, { zone: 'z-b' }], delete: [] },
+    ],
     ['a pool at its count is done', pool(), [machine(), machine({ zone: 'z-b' })], [], { kind: 'done' }],
     ['a pool scaled to zero with no machines is done', pool({ count: 0 }), [], [], { kind: 'done' }],
-    ['pending machines are waited for', pool(), [machine({ state: 'pending' }), machine({ zone: 'z-b' })], [], { kind: 'wait' }],
+    [
+      'pending machines are waited for',
+      pool(),
+      [machine({ state: 'pending' }), machine({ zone: 'z-b' })],
+      [],
+      { kind: 'wait' },
+    ],
     ['intents already made count as machines', pool(), [machine()], [intent({ zone: 'z-b' })], { kind: 'wait' }],
-    ['a scale-up adds only the missing machines, in the emptiest zone', pool({ count: 3 }), [machine(), machine({ zone: 'z-b' })], [], { kind: 'act', create: [{ zone: 'z-a' }], delete: [] }],
+    [
+      'a scale-up adds only the missing machines, in the emptiest zone',
+      pool({ count: 3 }),
+      [machine(), machine({ zone: 'z-b' })],
+      [],
+      { kind: 'act', create: [{ zone: 'z-a' }], delete: [] },
+    ],
   ] as const)('%s', (_name, p, ms, is, expected) => {
     expect(planPool(p, 'img-1', ms, is)).toMatchObject(expected);
   });
@@ -32,7 +76,9 @@ describe('planPool', () => {
 
   it('should scale down pending machines first', () => {
     const pending = machine({ state: 'pending', zone: 'z-b' });
-    expect(planPool(pool(), 'img-1', [machine(), machine({ zone: 'z-b' }), pending], [])).toMatchObject({ delete: [pending] });
+    expect(planPool(pool(), 'img-1', [machine(), machine({ zone: 'z-b' }), pending], [])).toMatchObject({
+      delete: [pending],
+    });
   });
 
   it.each([
@@ -52,7 +98,11 @@ describe('planPool', () => {
     const running = { ...fresh, state: 'running' as const };
     expect(planPool(p, image, [old1, old2, running], [])).toMatchObject({ kind: 'act', create: [], delete: [old1] });
     // 4. then surge again, and so on until none is outdated
-    expect(planPool(p, image, [old2, running], [])).toMatchObject({ kind: 'act', create: [{ zone: 'z-b' }], delete: [] });
+    expect(planPool(p, image, [old2, running], [])).toMatchObject({
+      kind: 'act',
+      create: [{ zone: 'z-b' }],
+      delete: [],
+    });
     const second = machine({ zone: 'z-b', instanceType: p.instanceType, imageId: image });
     expect(planPool(p, image, [old2, running, second], [])).toMatchObject({ delete: [old2] });
     expect(planPool(p, image, [running, second], [])).toEqual({ kind: 'done' });

@@ -49,7 +49,12 @@ const ALIVE: ReadonlySet<MachineState> = new Set(['pending', 'running']);
  * machine at once; scale-downs remove extra machines, pending ones and the newest first.
  * Machines are spread over the pool's zones, and rebalanced when a zone is added.
  */
-export function planPool(pool: NodePool, imageId: string, machines: readonly ObservedMachine[], intents: readonly MachineIntent[]): PoolPlan {
+export function planPool(
+  pool: NodePool,
+  imageId: string,
+  machines: readonly ObservedMachine[],
+  intents: readonly MachineIntent[],
+): PoolPlan {
   const mine = machines.filter((m) => m.pool === pool.name);
   const broken = mine.filter((m) => !ALIVE.has(m.state) && m.state !== 'terminating' && m.state !== 'terminated');
   const alive = mine.filter((m) => ALIVE.has(m.state));
@@ -72,25 +77,44 @@ export function planPool(pool: NodePool, imageId: string, machines: readonly Obs
     }
   }
 
-  if (broken.length > 0) return { kind: 'act', create: [], delete: broken, reason: `removing ${broken.length} failed machine(s)` };
+  if (broken.length > 0)
+    return { kind: 'act', create: [], delete: broken, reason: `removing ${broken.length} failed machine(s)` };
 
   const have = upToDate.length + pendingIntents.length;
   if (outdated.length === 0) {
-    if (have < pool.count) return { kind: 'act', create: zonesFor(pool, upToDate, pendingIntents, pool.count - have), delete: [], reason: `scaling ${pool.name} up to ${pool.count}` };
+    if (have < pool.count)
+      return {
+        kind: 'act',
+        create: zonesFor(pool, upToDate, pendingIntents, pool.count - have),
+        delete: [],
+        reason: `scaling ${pool.name} up to ${pool.count}`,
+      };
     if (upToDate.length > pool.count) {
       const extra = pickForRemoval(pool.availabilityZones, upToDate, upToDate.length - pool.count);
       return { kind: 'act', create: [], delete: extra, reason: `scaling ${pool.name} down to ${pool.count}` };
     }
-    if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending')) return { kind: 'wait', reason: `waiting for ${pool.name} machines to run` };
+    if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending'))
+      return { kind: 'wait', reason: `waiting for ${pool.name} machines to run` };
     return { kind: 'done' };
   }
 
   // Rolling replacement, one machine at a time.
-  if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending')) return { kind: 'wait', reason: `waiting for the new ${pool.name} machine to run` };
+  if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending'))
+    return { kind: 'wait', reason: `waiting for the new ${pool.name} machine to run` };
   if (upToDate.length >= pool.count || upToDate.length + outdated.length > pool.count) {
-    return { kind: 'act', create: [], delete: [oldestFirst(outdated)[0]!], reason: `replacing ${pool.name} machines: removing an outdated one` };
+    return {
+      kind: 'act',
+      create: [],
+      delete: [oldestFirst(outdated)[0]!],
+      reason: `replacing ${pool.name} machines: removing an outdated one`,
+    };
   }
-  return { kind: 'act', create: zonesFor(pool, upToDate, pendingIntents, 1), delete: [], reason: `replacing ${pool.name} machines: adding an up-to-date one` };
+  return {
+    kind: 'act',
+    create: zonesFor(pool, upToDate, pendingIntents, 1),
+    delete: [],
+    reason: `replacing ${pool.name} machines: adding an up-to-date one`,
+  };
 }
 
 function countByZone(zones: readonly string[], machines: readonly { zone: string }[]): Map<string, number> {
@@ -100,7 +124,12 @@ function countByZone(zones: readonly string[], machines: readonly { zone: string
 }
 
 /** Zones for `n` new machines: each goes to the zone with the fewest, in the pool's zone order on ties. */
-function zonesFor(pool: NodePool, machines: readonly { zone: string }[], intents: readonly { zone: string }[], n: number): { zone: string }[] {
+function zonesFor(
+  pool: NodePool,
+  machines: readonly { zone: string }[],
+  intents: readonly { zone: string }[],
+  n: number,
+): { zone: string }[] {
   const counts = countByZone(pool.availabilityZones, [...machines, ...intents]);
   const out: { zone: string }[] = [];
   for (let i = 0; i < n; i++) {
@@ -130,5 +159,7 @@ function pickForRemoval(zones: readonly string[], machines: readonly ObservedMac
 }
 
 const launched = (m: ObservedMachine) => m.launchedAt ?? '';
-const newestFirst = (ms: readonly ObservedMachine[]) => [...ms].sort((a, b) => launched(b).localeCompare(launched(a)) || b.name.localeCompare(a.name));
-const oldestFirst = (ms: readonly ObservedMachine[]) => [...ms].sort((a, b) => launched(a).localeCompare(launched(b)) || a.name.localeCompare(b.name));
+const newestFirst = (ms: readonly ObservedMachine[]) =>
+  [...ms].sort((a, b) => launched(b).localeCompare(launched(a)) || b.name.localeCompare(a.name));
+const oldestFirst = (ms: readonly ObservedMachine[]) =>
+  [...ms].sort((a, b) => launched(a).localeCompare(launched(b)) || a.name.localeCompare(b.name));

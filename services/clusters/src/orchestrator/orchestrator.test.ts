@@ -3,10 +3,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, SimulatedSource, type RunningAgent } from '@fleetgraph/agent';
 import type { Machine } from '@fleetgraph/clouds';
-import { BusError, createBus, createLogger, createOutbox, createSqliteStore, type Bus, type Outbox, type Store } from '@fleetgraph/kit';
+import {
+  BusError,
+  createBus,
+  createLogger,
+  createOutbox,
+  createSqliteStore,
+  type Bus,
+  type Outbox,
+  type Store,
+} from '@fleetgraph/kit';
 import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { FIRST_SEED_IMAGE, localCloudAdmin, startLocalCloud, type LocalCloud } from '@fleetgraph/local-cloud';
-import { CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM, clusterConditions, clusterEvent, clusterLifecycle, getProfile, resolveImage, type ProfileMessage } from '@fleetgraph/schema';
+import {
+  CLUSTER_EVENTS_STREAM,
+  CLUSTER_STATE_STREAM,
+  clusterConditions,
+  clusterEvent,
+  clusterLifecycle,
+  getProfile,
+  resolveImage,
+  type ProfileMessage,
+} from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRepository } from '../adapters/cluster.repo.js';
 import { natsClusterRequests } from '../adapters/cluster.requests.js';
@@ -56,7 +74,18 @@ describe('orchestrator on the local cloud', () => {
   let serial = 0;
 
   const newOrchestrator = (leaseMs = 60_000) =>
-    new Orchestrator({ repo, providers, requests: natsClusterRequests(bus), log, pollMs: 20, progressMs: 50, resyncMs: 500, backoff: { baseMs: 50, capMs: 400 }, leaseMs, concurrency: 8 });
+    new Orchestrator({
+      repo,
+      providers,
+      requests: natsClusterRequests(bus),
+      log,
+      pollMs: 20,
+      progressMs: 50,
+      resyncMs: 500,
+      backoff: { baseMs: 50, capMs: 400 },
+      leaseMs,
+      concurrency: 8,
+    });
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -88,7 +117,13 @@ describe('orchestrator on the local cloud', () => {
       createdAt: new Date().toISOString(),
     }));
     store = createSqliteStore({ file: join(dataDir, 'clusters.sqlite') });
-    outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle], pollMs: 50 });
+    outbox = await createOutbox({
+      store,
+      bus,
+      log,
+      events: [clusterEvent, clusterConditions, clusterLifecycle],
+      pollMs: 50,
+    });
     repo = await ClusterRepository.open(store, outbox);
     outbox.start();
     providers = new ProviderRegistry({ localCloudUrl: cloud.url });
@@ -110,8 +145,21 @@ describe('orchestrator on the local cloud', () => {
   });
 
   const pools = (workers: Partial<NodePool> = {}): NodePool[] => [
-    { name: 'control-plane', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium', availabilityZones: ['local-1a'] },
-    { name: 'workers', role: 'WORKER', count: 2, instanceType: 'm5.large', availabilityZones: ['local-1a', 'local-1b'], ...workers },
+    {
+      name: 'control-plane',
+      role: 'CONTROL_PLANE',
+      count: 1,
+      instanceType: 't3.medium',
+      availabilityZones: ['local-1a'],
+    },
+    {
+      name: 'workers',
+      role: 'WORKER',
+      count: 2,
+      instanceType: 'm5.large',
+      availabilityZones: ['local-1a', 'local-1b'],
+      ...workers,
+    },
   ];
 
   async function createCluster(nodePools = pools(), profileId = 'prof-1'): Promise<ClusterSpec> {
@@ -127,7 +175,10 @@ describe('orchestrator on the local cloud', () => {
       deletionRequested: false,
       createdAt: new Date().toISOString(),
     };
-    agents.set(spec.id, startAgent({ bus: doubles, log, clusterId: spec.id, tenantId, source: new SimulatedSource({ speed: 5000 }) }));
+    agents.set(
+      spec.id,
+      startAgent({ bus: doubles, log, clusterId: spec.id, tenantId, source: new SimulatedSource({ speed: 5000 }) }),
+    );
     await repo.create(spec, new Date());
     orchestrator.poke();
     return spec;
@@ -138,7 +189,11 @@ describe('orchestrator on the local cloud', () => {
     orchestrator.poke();
   };
 
-  async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+  async function until<T>(
+    what: string,
+    probe: () => Promise<T | undefined | null | false>,
+    timeoutMs = 20_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < deadline) {
@@ -162,7 +217,9 @@ describe('orchestrator on the local cloud', () => {
   };
 
   const machines = async (id: string): Promise<Machine[]> =>
-    (await providers.get('LOCAL', 'local-1').describeMachines({ clusterId: id, region: 'local-1' })).filter((m) => m.state !== 'terminating');
+    (await providers.get('LOCAL', 'local-1').describeMachines({ clusterId: id, region: 'local-1' })).filter(
+      (m) => m.state !== 'terminating',
+    );
 
   it('should provision a cluster through every milestone to RUNNING', async () => {
     const spec = await createCluster();
@@ -180,16 +237,32 @@ describe('orchestrator on the local cloud', () => {
       ['workers', 'running'],
       ['workers', 'running'],
     ]);
-    expect(new Set(ms.filter((m) => m.pool === 'workers').map((m) => m.zone))).toEqual(new Set(['local-1a', 'local-1b']));
+    expect(new Set(ms.filter((m) => m.pool === 'workers').map((m) => m.zone))).toEqual(
+      new Set(['local-1a', 'local-1b']),
+    );
     const events = await eventsOf(spec.id);
-    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['PhaseProvisioning', 'ImageReady', 'NetworkReady', 'MachineCreated', 'AddonInstalled', 'PhaseRunning']));
+    expect(events.map((e) => e.reason)).toEqual(
+      expect.arrayContaining([
+        'PhaseProvisioning',
+        'ImageReady',
+        'NetworkReady',
+        'MachineCreated',
+        'AddonInstalled',
+        'PhaseRunning',
+      ]),
+    );
   });
 
   it.each([
     ['scale up', (s: ClusterSpec) => withWorkers(s, { count: 4 }), 4, 'm5.large'],
     ['scale down to zero', (s: ClusterSpec) => withWorkers(s, { count: 0 }), 0, 'm5.large'],
     ['resize (rolling)', (s: ClusterSpec) => withWorkers(s, { instanceType: 'm5.xlarge' }), 2, 'm5.xlarge'],
-    ['add a zone', (s: ClusterSpec) => withWorkers(s, { availabilityZones: ['local-1a', 'local-1b', 'local-1c'], count: 3 }), 3, 'm5.large'],
+    [
+      'add a zone',
+      (s: ClusterSpec) => withWorkers(s, { availabilityZones: ['local-1a', 'local-1b', 'local-1c'], count: 3 }),
+      3,
+      'm5.large',
+    ],
   ])('should converge after a %s', async (_what, f, workers, instanceType) => {
     const spec = await createCluster();
     await converged(spec.id);
@@ -203,7 +276,13 @@ describe('orchestrator on the local cloud', () => {
   it('should add a pool, apply a profile update and delete the cluster', async () => {
     const spec = await createCluster();
     await converged(spec.id);
-    await change(spec.id, (s) => ({ ...s, nodePools: [...s.nodePools, { name: 'gpu', role: 'WORKER', count: 1, instanceType: 'm5.xlarge', availabilityZones: ['local-1c'] }] }));
+    await change(spec.id, (s) => ({
+      ...s,
+      nodePools: [
+        ...s.nodePools,
+        { name: 'gpu', role: 'WORKER', count: 1, instanceType: 'm5.xlarge', availabilityZones: ['local-1c'] },
+      ],
+    }));
     await converged(spec.id);
     expect((await machines(spec.id)).filter((m) => m.pool === 'gpu')).toHaveLength(1);
 
@@ -217,7 +296,7 @@ describe('orchestrator on the local cloud', () => {
     expect((await repo.getStatus(spec.id))?.network).toBeNull();
   });
 
-  it('should fail at Adding Worker Nodes on the vCPU quota, with the cloud\'s message, and recover once vCPUs are freed', async () => {
+  it("should fail at Adding Worker Nodes on the vCPU quota, with the cloud's message, and recover once vCPUs are freed", async () => {
     const admin = localCloudAdmin(cloud.url);
     const used = (await admin.quota('local-1')).vcpuUsed;
     // Room for one cluster of 2 + 2x2 vCPUs, and for a second one's control plane only.
@@ -231,7 +310,9 @@ describe('orchestrator on the local cloud', () => {
         return c?.failed && c.attempts >= 2 && c;
       });
       expect(failed.code).toBe('QUOTA_EXCEEDED');
-      expect(failed.message).toMatch(/^You have requested more vCPU capacity than your current vCPU limit of \d+ allows/);
+      expect(failed.message).toMatch(
+        /^You have requested more vCPU capacity than your current vCPU limit of \d+ allows/,
+      );
       expect((await repo.getStatus(second.id))?.phase).toBe('PROVISIONING');
       // Events reach the store once the outbox has them in the stream, a moment after the status.
       const warnings = await until('the warnings', async () => {
@@ -242,14 +323,18 @@ describe('orchestrator on the local cloud', () => {
 
       await change(first.id, (s) => ({ ...s, deletionRequested: true }));
       const recovered = await converged(second.id);
-      expect(recovered.conditions.find((c) => c.type === 'Adding Worker Nodes')).toMatchObject({ status: 'TRUE', failed: false, attempts: 0 });
+      expect(recovered.conditions.find((c) => c.type === 'Adding Worker Nodes')).toMatchObject({
+        status: 'TRUE',
+        failed: false,
+        attempts: 0,
+      });
       expect((await eventsOf(second.id)).map((e) => e.reason)).toContain('Recovered');
     } finally {
       await admin.setQuota(1000, 'local-1');
     }
   });
 
-  it('should let a second replica take over a dead replica\'s cluster, doubling and orphaning nothing', async () => {
+  it("should let a second replica take over a dead replica's cluster, doubling and orphaning nothing", async () => {
     const spec = await createCluster(pools({ count: 3 }));
     // The first replica dies right after its first machine intents are stored.
     await until('intents', async () => (await repo.getStatus(spec.id))?.intents.length);
@@ -257,7 +342,8 @@ describe('orchestrator on the local cloud', () => {
     const second = newOrchestrator();
     // Its lease on the cluster runs out before the new replica may claim it.
     const status = await repo.getStatus(spec.id);
-    if (status?.leaseOwner) await repo.saveStatus({ ...status, leaseUntil: new Date(Date.now() - 1).toISOString() }, status.leaseOwner);
+    if (status?.leaseOwner)
+      await repo.saveStatus({ ...status, leaseUntil: new Date(Date.now() - 1).toISOString() }, status.leaseOwner);
     orchestrator = second;
     second.start();
     await converged(spec.id);
@@ -270,7 +356,13 @@ describe('orchestrator on the local cloud', () => {
   it('should write exactly one event per machine created or deleted, whatever the failed and repeated cloud calls', async () => {
     const admin = localCloudAdmin(cloud.url);
     // Failures past the SDK's own retries, and calls whose work is done but whose answer is lost.
-    const refusals = Array.from({ length: 3 }, () => ({ action: 'RunInstances', code: 'InsufficientInstanceCapacity', message: 'We currently do not have sufficient capacity.', status: 500, times: 4 }));
+    const refusals = Array.from({ length: 3 }, () => ({
+      action: 'RunInstances',
+      code: 'InsufficientInstanceCapacity',
+      message: 'We currently do not have sufficient capacity.',
+      status: 500,
+      times: 4,
+    }));
     await admin.setFaults({ inject: refusals, lostResponseRate: 0.3 });
     try {
       const spec = await createCluster(pools({ count: 6, availabilityZones: ['local-1a', 'local-1b', 'local-1c'] }));
@@ -283,7 +375,11 @@ describe('orchestrator on the local cloud', () => {
     const spec = (await repo.getSpec(`cls-${serial}`))!.spec;
     const alive = (await machines(spec.id)).map((m) => `machine/${m.name}`);
     const events = await eventsOf(spec.id);
-    const objects = (reason: string) => events.filter((e) => e.reason === reason).map((e) => e.object!).sort();
+    const objects = (reason: string) =>
+      events
+        .filter((e) => e.reason === reason)
+        .map((e) => e.object!)
+        .sort();
     const created = objects('MachineCreated');
     const deleted = objects('MachineDeleted');
     // 7 machines made (1 + 6), 4 removed by the scale-down: one event each, no repeat.
@@ -298,4 +394,3 @@ describe('orchestrator on the local cloud', () => {
 function withWorkers(spec: ClusterSpec, change: Partial<NodePool>): ClusterSpec {
   return { ...spec, nodePools: spec.nodePools.map((p) => (p.name === 'workers' ? { ...p, ...change } : p)) };
 }
-

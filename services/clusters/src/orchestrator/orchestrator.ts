@@ -62,7 +62,10 @@ export class Orchestrator {
   /** When this replica last looked for clusters whose lease ran out (ms since the epoch). */
   private expiredCheckedAt = 0;
   private readonly runner: LeaseRunner<VersionedStatus>;
-  private readonly o: Required<Omit<OrchestratorOptions, 'now' | 'bootstrap'>> & { now: () => Date; bootstrap?: NodeBootstrapper };
+  private readonly o: Required<Omit<OrchestratorOptions, 'now' | 'bootstrap'>> & {
+    now: () => Date;
+    bootstrap?: NodeBootstrapper;
+  };
 
   constructor(options: OrchestratorOptions) {
     this.o = {
@@ -158,18 +161,37 @@ export class Orchestrator {
         current = await repo.saveStatus({ ...scope.status, version: current.version }, this.owner, events);
       },
     };
-    const outcome = await reconcileStep({ providers: this.o.providers, requests: this.o.requests, bootstrap: this.o.bootstrap, log: this.o.log, pollMs: this.o.progressMs }, scope, this.o.now);
+    const outcome = await reconcileStep(
+      {
+        providers: this.o.providers,
+        requests: this.o.requests,
+        bootstrap: this.o.bootstrap,
+        log: this.o.log,
+        pollMs: this.o.progressMs,
+      },
+      scope,
+      this.o.now,
+    );
     const now = this.o.now();
     // The step's last write lets go of the lease.
     const status = statusLease.write(scope.status, null);
     status.failures = outcome.kind === 'failed' ? status.failures + 1 : 0;
     const delay =
-      outcome.kind === 'failed' ? backoffMs(status.failures, this.o.backoff) : outcome.kind === 'progress' ? outcome.requeueMs : outcome.kind === 'converged' ? this.o.resyncMs : null;
+      outcome.kind === 'failed'
+        ? backoffMs(status.failures, this.o.backoff)
+        : outcome.kind === 'progress'
+          ? outcome.requeueMs
+          : outcome.kind === 'converged'
+            ? this.o.resyncMs
+            : null;
     status.nextReconcileAt = delay === null ? null : new Date(now.getTime() + delay).toISOString();
     // The status, the events that led to it and the state change for watchers, in one write:
     // the outbox publishes them to JetStream (whose sequence is each event's cursor) in this
     // order, however long NATS is away.
-    const announcements = [...this.eventAnnouncements(spec, scope.events, now), ...this.stateAnnouncements(spec, before, status)];
+    const announcements = [
+      ...this.eventAnnouncements(spec, scope.events, now),
+      ...this.stateAnnouncements(spec, before, status),
+    ];
     await repo.saveStatus({ ...status, version: current.version }, this.owner, announcements);
     this.stats.steps++;
     if (outcome.kind === 'failed') this.stats.failures++;
@@ -177,14 +199,24 @@ export class Orchestrator {
 
   private eventAnnouncements(spec: ClusterSpec, notes: readonly EventNote[], now: Date): Announcement[] {
     const time = now.toISOString();
-    return notes.map((note) => ({ type: 'event', event: { tenantId: spec.tenantId, clusterId: spec.id, time, ...note } }));
+    return notes.map((note) => ({
+      type: 'event',
+      event: { tenantId: spec.tenantId, clusterId: spec.id, time, ...note },
+    }));
   }
 
   /** The new conditions and phase for watchers, if they changed. */
-  private stateAnnouncements(spec: ClusterSpec, before: Pick<ClusterStatus, 'phase' | 'conditions'>, status: ClusterStatus): Announcement[] {
+  private stateAnnouncements(
+    spec: ClusterSpec,
+    before: Pick<ClusterStatus, 'phase' | 'conditions'>,
+    status: ClusterStatus,
+  ): Announcement[] {
     const announcements: Announcement[] = [];
     if (before.phase !== status.phase || !sameConditions(before.conditions, status.conditions)) {
-      announcements.push({ type: 'conditions', update: { tenantId: spec.tenantId, clusterId: spec.id, phase: status.phase, conditions: status.conditions } });
+      announcements.push({
+        type: 'conditions',
+        update: { tenantId: spec.tenantId, clusterId: spec.id, phase: status.phase, conditions: status.conditions },
+      });
     }
     if (before.phase !== status.phase) {
       announcements.push({

@@ -38,7 +38,10 @@ export class MemoryCloud implements CloudProvider {
 
   /** The next call of `operation` fails with the cloud's code and words. */
   failNext(operation: Operation, code: CloudErrorCode, message: string): void {
-    this.failures.set(operation, [...(this.failures.get(operation) ?? []), new CloudError({ code, message, cloud: 'LOCAL', operation })]);
+    this.failures.set(operation, [
+      ...(this.failures.get(operation) ?? []),
+      new CloudError({ code, message, cloud: 'LOCAL', operation }),
+    ]);
   }
 
   add(machine: Partial<Machine> & Pick<Machine, 'name' | 'pool' | 'zone'>): Machine {
@@ -82,7 +85,15 @@ export class MemoryCloud implements CloudProvider {
     this.beforeCreate(input);
     let machine = this.byToken.get(input.clientToken);
     if (!machine) {
-      machine = this.add({ name: input.machineName, pool: input.pool, role: input.role, zone: input.zone, instanceType: input.instanceType, imageId: input.imageId, state: 'pending' });
+      machine = this.add({
+        name: input.machineName,
+        pool: input.pool,
+        role: input.role,
+        zone: input.zone,
+        instanceType: input.instanceType,
+        imageId: input.imageId,
+        state: 'pending',
+      });
       this.byToken.set(input.clientToken, machine);
     }
     return { ...machine };
@@ -90,7 +101,9 @@ export class MemoryCloud implements CloudProvider {
 
   async describeMachines(input: { clusterId: string }): Promise<Machine[]> {
     this.call('describeMachines', input);
-    return [...this.machines.values()].filter((m) => m.clusterId === input.clusterId && m.state !== 'terminated' && !this.unlisted.has(m.name)).map((m) => ({ ...m }));
+    return [...this.machines.values()]
+      .filter((m) => m.clusterId === input.clusterId && m.state !== 'terminated' && !this.unlisted.has(m.name))
+      .map((m) => ({ ...m }));
   }
 
   async deleteMachine(_region: string, machineId: string): Promise<void> {
@@ -120,8 +133,16 @@ export const network = (zones: readonly string[], networkId = 'vpc-1'): ClusterN
   region: 'local-1',
   networkId,
   cidr: '10.0.0.0/16',
-  controlPlane: { role: 'CONTROL_PLANE', securityGroupId: 'sg-cp', subnets: zones.map((zone, i) => ({ id: `subnet-cp-${i}`, zone, cidr: `10.0.${i}.0/24` })) },
-  workers: { role: 'WORKER', securityGroupId: 'sg-w', subnets: zones.map((zone, i) => ({ id: `subnet-w-${i}`, zone, cidr: `10.0.${16 * (i + 1)}.0/20` })) },
+  controlPlane: {
+    role: 'CONTROL_PLANE',
+    securityGroupId: 'sg-cp',
+    subnets: zones.map((zone, i) => ({ id: `subnet-cp-${i}`, zone, cidr: `10.0.${i}.0/24` })),
+  },
+  workers: {
+    role: 'WORKER',
+    securityGroupId: 'sg-w',
+    subnets: zones.map((zone, i) => ({ id: `subnet-w-${i}`, zone, cidr: `10.0.${16 * (i + 1)}.0/20` })),
+  },
 });
 
 export const profile = (layers: ProfileMessage['layers'] = defaultLayers): ProfileMessage => ({
@@ -162,7 +183,14 @@ export const image = (overrides: Partial<ImageMessage> = {}): ImageMessage => ({
 
 export const pools = (workers: Partial<NodePool> = {}): NodePool[] => [
   { name: 'control-plane', role: 'CONTROL_PLANE', count: 1, instanceType: 'm5.large', availabilityZones: ['local-1a'] },
-  { name: 'workers', role: 'WORKER', count: 2, instanceType: 'm5.large', availabilityZones: ['local-1a', 'local-1b'], ...workers },
+  {
+    name: 'workers',
+    role: 'WORKER',
+    count: 2,
+    instanceType: 'm5.large',
+    availabilityZones: ['local-1a', 'local-1b'],
+    ...workers,
+  },
 ];
 
 export const spec = (overrides: Partial<ClusterSpec> = {}): ClusterSpec => ({
@@ -211,7 +239,10 @@ export function world() {
   const requests: { [K in keyof ClusterRequests]: ClusterRequests[K] } = {
     profile: async () => profile(),
     resolveImage: async () => image(),
-    applyPacks: async ({ packs }) => ({ installed: packs.map((p) => ({ name: p.name, version: p.version })), failed: [] }),
+    applyPacks: async ({ packs }) => ({
+      installed: packs.map((p) => ({ name: p.name, version: p.version })),
+      failed: [],
+    }),
   };
   const counted: ClusterRequests = {
     profile: (r) => {
@@ -230,7 +261,12 @@ export function world() {
   /** Events written with the status by `persist` (announced, whatever happens to the step), then those of the result. */
   const written: EventNote[] = [];
   const persisted: ClusterStatus[] = [];
-  const deps: ReconcileDeps = { providers: { get: () => cloud }, requests: counted, log: createLogger('phases-test', 'silent'), pollMs: 1000 };
+  const deps: ReconcileDeps = {
+    providers: { get: () => cloud },
+    requests: counted,
+    log: createLogger('phases-test', 'silent'),
+    pollMs: 1000,
+  };
   const scopeOf = (definition: ClusterSpec, status: ClusterStatus): Scope => {
     const scope: Scope = {
       spec: definition,
@@ -244,7 +280,11 @@ export function world() {
     return scope;
   };
   /** Runs a phase as one step would, then carries its status over to the next step. */
-  const step = async (phase: Phase, definition: ClusterSpec, status: ClusterStatus): Promise<{ result: PhaseResult; status: ClusterStatus }> => {
+  const step = async (
+    phase: Phase,
+    definition: ClusterSpec,
+    status: ClusterStatus,
+  ): Promise<{ result: PhaseResult; status: ClusterStatus }> => {
     const scope = scopeOf(definition, status);
     const result = await phase(deps, scope);
     written.push(...scope.events);

@@ -3,8 +3,26 @@ import type { NodeRole } from '@fleetgraph/schema';
 import { describe, expect, it } from 'vitest';
 import type { ClusterSpec } from '../domain/cluster.js';
 import type { ClusterStatus } from '../domain/status.js';
-import { defaultLayers, failing, image, intent, pools, profile, provisioned, spec, world, type World } from './phases.fixture.js';
-import { addonsPhase, deletionPhase, imagePhase, infrastructurePhase, machinesPhase, type PhaseResult } from './phases.js';
+import {
+  defaultLayers,
+  failing,
+  image,
+  intent,
+  pools,
+  profile,
+  provisioned,
+  spec,
+  world,
+  type World,
+} from './phases.fixture.js';
+import {
+  addonsPhase,
+  deletionPhase,
+  imagePhase,
+  infrastructurePhase,
+  machinesPhase,
+  type PhaseResult,
+} from './phases.js';
 import { reconcileStep } from './reconcile.js';
 
 /**
@@ -30,7 +48,13 @@ function expectResult(result: PhaseResult, w: World, expected: Expected): void {
 }
 
 describe('Customizing Image', () => {
-  it.each<{ name: string; status?: Partial<ClusterStatus>; given?: (w: World) => void; expected: Expected; asked: number }>([
+  it.each<{
+    name: string;
+    status?: Partial<ClusterStatus>;
+    given?: (w: World) => void;
+    expected: Expected;
+    asked: number;
+  }>([
     {
       name: 'should be done without asking when the image of the profile is resolved already',
       status: { imageId: 'ami-1', imageProfileId: 'prof-1' },
@@ -52,15 +76,25 @@ describe('Customizing Image', () => {
     {
       name: 'should be in progress while the image builds',
       status: { imageId: null },
-      given: (w) => (w.requests.resolveImage = async () => image({ status: 'BUILDING', artifactId: null, message: 'builder i-9 is running' })),
+      given: (w) =>
+        (w.requests.resolveImage = async () =>
+          image({ status: 'BUILDING', artifactId: null, message: 'builder i-9 is running' })),
       expected: { outcome: 'progress', reason: 'ImageBuilding', message: 'builder i-9 is running', events: [] },
       asked: 1,
     },
     {
       name: 'should fail with INVALID_CONFIGURATION when the image build failed',
       status: { imageId: null },
-      given: (w) => (w.requests.resolveImage = async () => image({ status: 'FAILED', artifactId: null, message: 'ansible role hardening failed' })),
-      expected: { outcome: 'failed', reason: 'ImageFailed', code: 'INVALID_CONFIGURATION', message: 'ansible role hardening failed', events: [] },
+      given: (w) =>
+        (w.requests.resolveImage = async () =>
+          image({ status: 'FAILED', artifactId: null, message: 'ansible role hardening failed' })),
+      expected: {
+        outcome: 'failed',
+        reason: 'ImageFailed',
+        code: 'INVALID_CONFIGURATION',
+        message: 'ansible role hardening failed',
+        events: [],
+      },
       asked: 1,
     },
     {
@@ -74,14 +108,26 @@ describe('Customizing Image', () => {
       name: 'should fail with INVALID_CONFIGURATION when the profile is gone',
       status: { imageId: null },
       given: (w) => (w.requests.profile = failing('NOT_FOUND', 'no such profile')),
-      expected: { outcome: 'failed', reason: 'ImageUnavailable', code: 'INVALID_CONFIGURATION', message: 'no such profile', events: [] },
+      expected: {
+        outcome: 'failed',
+        reason: 'ImageUnavailable',
+        code: 'INVALID_CONFIGURATION',
+        message: 'no such profile',
+        events: [],
+      },
       asked: 0,
     },
     {
       name: 'should fail as TRANSIENT when the images service does not answer',
       status: { imageId: null },
       given: (w) => (w.requests.resolveImage = failing('TIMEOUT', 'images.v1.resolve timed out')),
-      expected: { outcome: 'failed', reason: 'ImageUnavailable', code: 'TRANSIENT', message: 'images.v1.resolve timed out', events: [] },
+      expected: {
+        outcome: 'failed',
+        reason: 'ImageUnavailable',
+        code: 'TRANSIENT',
+        message: 'images.v1.resolve timed out',
+        events: [],
+      },
       asked: 1,
     },
   ])('$name', async ({ status, given, expected, asked }) => {
@@ -95,7 +141,14 @@ describe('Customizing Image', () => {
 });
 
 describe('Creating Infrastructure', () => {
-  it.each<{ name: string; status?: Partial<ClusterStatus>; definition?: Partial<ClusterSpec>; given?: (w: World) => void; expected: Expected; calls: number }>([
+  it.each<{
+    name: string;
+    status?: Partial<ClusterStatus>;
+    definition?: Partial<ClusterSpec>;
+    given?: (w: World) => void;
+    expected: Expected;
+    calls: number;
+  }>([
     {
       name: 'should be done without calling the cloud when the network covers every zone',
       expected: { outcome: 'done', reason: 'InfrastructureReady', message: 'network vpc-1 is ready', events: [] },
@@ -116,8 +169,15 @@ describe('Creating Infrastructure', () => {
     {
       name: "should fail with the cloud's code and words",
       status: { network: null },
-      given: (w) => w.cloud.failNext('ensureNetwork', 'UNAUTHORIZED', 'You are not authorized to perform this operation.'),
-      expected: { outcome: 'failed', reason: 'InfrastructureFailed', code: 'UNAUTHORIZED', message: 'You are not authorized to perform this operation.', events: [] },
+      given: (w) =>
+        w.cloud.failNext('ensureNetwork', 'UNAUTHORIZED', 'You are not authorized to perform this operation.'),
+      expected: {
+        outcome: 'failed',
+        reason: 'InfrastructureFailed',
+        code: 'UNAUTHORIZED',
+        message: 'You are not authorized to perform this operation.',
+        events: [],
+      },
       calls: 1,
     },
   ])('$name', async ({ status, definition, given, expected, calls }) => {
@@ -131,13 +191,28 @@ describe('Creating Infrastructure', () => {
 });
 
 describe('Adding Control Plane Node / Adding Worker Nodes', () => {
-  const running = (w: World, name: string, pool: string, zone: string, state: MachineState = 'running') => w.cloud.add({ name, pool, zone, state });
+  const running = (w: World, name: string, pool: string, zone: string, state: MachineState = 'running') =>
+    w.cloud.add({ name, pool, zone, state });
 
-  it.each<{ name: string; role: NodeRole; definition?: Partial<ClusterSpec>; status?: Partial<ClusterStatus>; given?: (w: World) => void; expected: Expected; created: number; deleted: number }>([
+  it.each<{
+    name: string;
+    role: NodeRole;
+    definition?: Partial<ClusterSpec>;
+    status?: Partial<ClusterStatus>;
+    given?: (w: World) => void;
+    expected: Expected;
+    created: number;
+    deleted: number;
+  }>([
     {
       name: 'should create the control-plane machine, its intent stored first, and note one MachineCreated',
       role: 'CONTROL_PLANE',
-      expected: { outcome: 'progress', reason: 'AddingControlPlane', message: 'scaling control-plane up to 1', events: ['MachineCreated'] },
+      expected: {
+        outcome: 'progress',
+        reason: 'AddingControlPlane',
+        message: 'scaling control-plane up to 1',
+        events: ['MachineCreated'],
+      },
       created: 1,
       deleted: 0,
     },
@@ -145,7 +220,12 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
       name: 'should be done when the control plane runs',
       role: 'CONTROL_PLANE',
       given: (w) => void running(w, 'control-plane-aaaaa', 'control-plane', 'local-1a'),
-      expected: { outcome: 'done', reason: 'ControlPlaneReady', message: '1 control-plane node(s) running', events: [] },
+      expected: {
+        outcome: 'done',
+        reason: 'ControlPlaneReady',
+        message: '1 control-plane node(s) running',
+        events: [],
+      },
       created: 0,
       deleted: 0,
     },
@@ -156,14 +236,24 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
         running(w, 'workers-aaaaa', 'workers', 'local-1a');
         running(w, 'workers-bbbbb', 'workers', 'local-1b', 'pending');
       },
-      expected: { outcome: 'progress', reason: 'AddingWorkers', message: 'waiting for workers machines to run', events: [] },
+      expected: {
+        outcome: 'progress',
+        reason: 'AddingWorkers',
+        message: 'waiting for workers machines to run',
+        events: [],
+      },
       created: 0,
       deleted: 0,
     },
     {
       name: 'should create the missing workers over both zones',
       role: 'WORKER',
-      expected: { outcome: 'progress', reason: 'AddingWorkers', message: 'scaling workers up to 2', events: ['MachineCreated', 'MachineCreated'] },
+      expected: {
+        outcome: 'progress',
+        reason: 'AddingWorkers',
+        message: 'scaling workers up to 2',
+        events: ['MachineCreated', 'MachineCreated'],
+      },
       created: 2,
       deleted: 0,
     },
@@ -175,7 +265,12 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
         running(w, 'workers-aaaaa', 'workers', 'local-1a');
         running(w, 'workers-bbbbb', 'workers', 'local-1b');
       },
-      expected: { outcome: 'done', reason: 'WorkersReady', message: '2 worker node(s) running', events: ['MachineCreated'] },
+      expected: {
+        outcome: 'done',
+        reason: 'WorkersReady',
+        message: '2 worker node(s) running',
+        events: ['MachineCreated'],
+      },
       created: 0,
       deleted: 0,
     },
@@ -187,7 +282,12 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
         running(w, 'workers-aaaaa', 'workers', 'local-1a');
         running(w, 'workers-bbbbb', 'workers', 'local-1b');
       },
-      expected: { outcome: 'progress', reason: 'AddingWorkers', message: 'scaling workers down to 1', events: ['MachineDeleted'] },
+      expected: {
+        outcome: 'progress',
+        reason: 'AddingWorkers',
+        message: 'scaling workers down to 1',
+        events: ['MachineDeleted'],
+      },
       created: 0,
       deleted: 1,
     },
@@ -199,7 +299,12 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
         running(w, 'workers-bbbbb', 'workers', 'local-1b');
         running(w, 'gpu-ccccc', 'gpu', 'local-1a');
       },
-      expected: { outcome: 'progress', reason: 'AddingWorkers', message: 'waiting for worker machines', events: ['MachineDeleted'] },
+      expected: {
+        outcome: 'progress',
+        reason: 'AddingWorkers',
+        message: 'waiting for worker machines',
+        events: ['MachineDeleted'],
+      },
       created: 0,
       deleted: 1,
     },
@@ -207,7 +312,12 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
       name: "should fail with the cloud's code and words, the intent kept for the next attempt",
       role: 'WORKER',
       definition: { nodePools: pools({ count: 1, availabilityZones: ['local-1a'] }) },
-      given: (w) => w.cloud.failNext('createMachine', 'QUOTA_EXCEEDED', 'You have requested more vCPU capacity than your current vCPU limit of 8 allows.'),
+      given: (w) =>
+        w.cloud.failNext(
+          'createMachine',
+          'QUOTA_EXCEEDED',
+          'You have requested more vCPU capacity than your current vCPU limit of 8 allows.',
+        ),
       expected: {
         outcome: 'failed',
         reason: 'WorkersFailed',
@@ -222,7 +332,13 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
       name: 'should fail as the cloud says when it cannot list machines',
       role: 'CONTROL_PLANE',
       given: (w) => w.cloud.failNext('describeMachines', 'RATE_LIMITED', 'Request limit exceeded.'),
-      expected: { outcome: 'failed', reason: 'ControlPlaneFailed', code: 'RATE_LIMITED', message: 'Request limit exceeded.', events: [] },
+      expected: {
+        outcome: 'failed',
+        reason: 'ControlPlaneFailed',
+        code: 'RATE_LIMITED',
+        message: 'Request limit exceeded.',
+        events: [],
+      },
       created: 0,
       deleted: 0,
     },
@@ -231,12 +347,14 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
     given?.(w);
     const before = w.cloud.machines.size;
     // Every machine is created from an intent already on record.
-    w.cloud.beforeCreate = (input) => expect(w.persisted.at(-1)?.intents.map((i) => i.token)).toContain(input.clientToken);
+    w.cloud.beforeCreate = (input) =>
+      expect(w.persisted.at(-1)?.intents.map((i) => i.token)).toContain(input.clientToken);
     const { result, status: after } = await w.step(machinesPhase(role), spec(definition), provisioned(status));
     expectResult(result, w, expected);
     expect(w.cloud.machines.size - before).toBe(created);
     expect(w.cloud.callsOf('deleteMachine')).toBe(deleted);
-    if (expected.outcome === 'failed' && role === 'WORKER' && expected.reason === 'WorkersFailed') expect(after.intents).toHaveLength(1);
+    if (expected.outcome === 'failed' && role === 'WORKER' && expected.reason === 'WorkersFailed')
+      expect(after.intents).toHaveLength(1);
   });
 
   it('should note exactly one MachineCreated per machine when createMachine is called again for an open intent', async () => {
@@ -245,7 +363,8 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
     // The cloud makes the machine but does not list it for a while: the intent stays open.
     w.cloud.beforeCreate = (input) => void w.cloud.unlisted.add(input.machineName);
     let status = provisioned();
-    for (let attempt = 0; attempt < 3; attempt++) ({ status } = await w.step(machinesPhase('WORKER'), definition, status));
+    for (let attempt = 0; attempt < 3; attempt++)
+      ({ status } = await w.step(machinesPhase('WORKER'), definition, status));
     expect(w.cloud.callsOf('createMachine')).toBe(3);
     expect(w.cloud.machines.size).toBe(1);
     expect(status.intents).toEqual([expect.objectContaining({ announced: true })]);
@@ -257,7 +376,12 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
     expect(result).toMatchObject({ outcome: 'done', reason: 'WorkersReady' });
     expect(settled.intents).toEqual([]);
     expect(w.written.filter((e) => e.reason === 'MachineCreated')).toEqual([
-      { severity: 'NORMAL', reason: 'MachineCreated', message: `created worker machine ${machine!.id} (m5.large) in local-1a`, object: `machine/${machine!.name}` },
+      {
+        severity: 'NORMAL',
+        reason: 'MachineCreated',
+        message: `created worker machine ${machine!.id} (m5.large) in local-1a`,
+        object: `machine/${machine!.name}`,
+      },
     ]);
   });
 
@@ -269,7 +393,12 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
     w.cloud.failNext('deleteMachine', 'TRANSIENT', 'Internal server error.');
 
     const first = await w.step(machinesPhase('WORKER'), definition, provisioned());
-    expect(first.result).toMatchObject({ outcome: 'failed', reason: 'WorkersFailed', code: 'TRANSIENT', message: 'Internal server error.' });
+    expect(first.result).toMatchObject({
+      outcome: 'failed',
+      reason: 'WorkersFailed',
+      code: 'TRANSIENT',
+      message: 'Internal server error.',
+    });
     // The event went out with the status written before the cloud was asked.
     expect(w.persisted.at(-1)?.announcedRemovals).toEqual([newest.id]);
     const second = await w.step(machinesPhase('WORKER'), definition, first.status);
@@ -277,22 +406,43 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
 
     expect(w.cloud.callsOf('deleteMachine')).toBe(2);
     expect(w.written.filter((e) => e.reason === 'MachineDeleted')).toEqual([
-      { severity: 'NORMAL', reason: 'MachineDeleted', message: `deleting worker machine ${newest.id} (m5.large) in local-1a`, object: 'machine/workers-bbbbb' },
+      {
+        severity: 'NORMAL',
+        reason: 'MachineDeleted',
+        message: `deleting worker machine ${newest.id} (m5.large) in local-1a`,
+        object: 'machine/workers-bbbbb',
+      },
     ]);
   });
 });
 
 describe('Installing Add-ons', () => {
-  it.each<{ name: string; status?: Partial<ClusterStatus>; given?: (w: World) => void; expected: Expected; installed: string | null }>([
+  it.each<{
+    name: string;
+    status?: Partial<ClusterStatus>;
+    given?: (w: World) => void;
+    expected: Expected;
+    installed: string | null;
+  }>([
     {
       name: 'should be done without asking the agent when the profile is installed already',
       status: { addonsProfileId: 'prof-1' },
-      expected: { outcome: 'done', reason: 'AddonsInstalled', message: 'every pack of the profile is installed', events: [] },
+      expected: {
+        outcome: 'done',
+        reason: 'AddonsInstalled',
+        message: 'every pack of the profile is installed',
+        events: [],
+      },
       installed: 'prof-1',
     },
     {
       name: 'should install the CNI, CSI and add-on packs and note each',
-      expected: { outcome: 'done', reason: 'AddonsInstalled', message: 'every pack of the profile is installed', events: ['AddonInstalled', 'AddonInstalled'] },
+      expected: {
+        outcome: 'done',
+        reason: 'AddonsInstalled',
+        message: 'every pack of the profile is installed',
+        events: ['AddonInstalled', 'AddonInstalled'],
+      },
       installed: 'prof-1',
     },
     {
@@ -303,8 +453,18 @@ describe('Installing Add-ons', () => {
     },
     {
       name: 'should fail as TRANSIENT with the first pack that failed',
-      given: (w) => (w.requests.applyPacks = async () => ({ installed: [], failed: [{ name: 'calico', version: '3.28.0', message: 'image pull backoff' }] })),
-      expected: { outcome: 'failed', reason: 'AddonFailed', code: 'TRANSIENT', message: 'calico 3.28.0: image pull backoff', events: [] },
+      given: (w) =>
+        (w.requests.applyPacks = async () => ({
+          installed: [],
+          failed: [{ name: 'calico', version: '3.28.0', message: 'image pull backoff' }],
+        })),
+      expected: {
+        outcome: 'failed',
+        reason: 'AddonFailed',
+        code: 'TRANSIENT',
+        message: 'calico 3.28.0: image pull backoff',
+        events: [],
+      },
       installed: null,
     },
     {
@@ -323,27 +483,50 @@ describe('Installing Add-ons', () => {
 });
 
 describe('Deleting Cluster', () => {
-  it.each<{ name: string; status?: Partial<ClusterStatus>; given?: (w: World) => void; expected: Expected; deleted: number; networkDeleted: boolean }>([
+  it.each<{
+    name: string;
+    status?: Partial<ClusterStatus>;
+    given?: (w: World) => void;
+    expected: Expected;
+    deleted: number;
+    networkDeleted: boolean;
+  }>([
     {
       name: 'should delete every machine, noting MachineDeleted each, and wait for them to terminate',
       given: (w) => {
         w.cloud.add({ name: 'control-plane-aaaaa', pool: 'control-plane', zone: 'local-1a' });
         w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1a' });
       },
-      expected: { outcome: 'progress', reason: 'DeletingMachines', message: 'waiting for 2 machine(s) to terminate', events: ['MachineDeleted', 'MachineDeleted'] },
+      expected: {
+        outcome: 'progress',
+        reason: 'DeletingMachines',
+        message: 'waiting for 2 machine(s) to terminate',
+        events: ['MachineDeleted', 'MachineDeleted'],
+      },
       deleted: 2,
       networkDeleted: false,
     },
     {
       name: 'should wait for terminating machines without deleting or announcing them again',
-      given: (w) => void w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1a', state: 'terminating' }),
-      expected: { outcome: 'progress', reason: 'DeletingMachines', message: 'waiting for 1 machine(s) to terminate', events: [] },
+      given: (w) =>
+        void w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1a', state: 'terminating' }),
+      expected: {
+        outcome: 'progress',
+        reason: 'DeletingMachines',
+        message: 'waiting for 1 machine(s) to terminate',
+        events: [],
+      },
       deleted: 0,
       networkDeleted: false,
     },
     {
       name: 'should delete the network once no machine is left, noting NetworkDeleted',
-      expected: { outcome: 'done', reason: 'Deleted', message: 'every machine and network resource is deleted', events: ['NetworkDeleted'] },
+      expected: {
+        outcome: 'done',
+        reason: 'Deleted',
+        message: 'every machine and network resource is deleted',
+        events: ['NetworkDeleted'],
+      },
       deleted: 0,
       networkDeleted: true,
     },
@@ -357,14 +540,24 @@ describe('Deleting Cluster', () => {
     {
       name: "should fail with the cloud's code and words while machines still use the network",
       given: (w) => w.cloud.failNext('deleteNetwork', 'TRANSIENT', 'The vpc has dependencies and cannot be deleted.'),
-      expected: { outcome: 'failed', reason: 'DeletionFailed', code: 'TRANSIENT', message: 'The vpc has dependencies and cannot be deleted.', events: [] },
+      expected: {
+        outcome: 'failed',
+        reason: 'DeletionFailed',
+        code: 'TRANSIENT',
+        message: 'The vpc has dependencies and cannot be deleted.',
+        events: [],
+      },
       deleted: 0,
       networkDeleted: true,
     },
   ])('$name', async ({ status, given, expected, deleted, networkDeleted }) => {
     const w = world();
     given?.(w);
-    const { result, status: after } = await w.step(deletionPhase, spec({ deletionRequested: true }), provisioned({ intents: [intent()], ...status }));
+    const { result, status: after } = await w.step(
+      deletionPhase,
+      spec({ deletionRequested: true }),
+      provisioned({ intents: [intent()], ...status }),
+    );
     expectResult(result, w, expected);
     expect(w.cloud.callsOf('deleteMachine')).toBe(deleted);
     expect(w.cloud.callsOf('deleteNetwork')).toBe(networkDeleted ? 1 : 0);
@@ -392,7 +585,13 @@ describe('a reconcile step over milestones already reached', () => {
     const again = w.scopeOf(spec(), reached);
     expect(await reconcileStep(w.deps, again, () => new Date())).toEqual({ kind: 'failed' });
     expect(conditionOf(again.status, 'Adding Control Plane Node')).toMatchObject({ status: 'TRUE', failed: false });
-    expect(again.events).toEqual([expect.objectContaining({ severity: 'WARNING', reason: 'ControlPlaneFailed', message: expect.stringMatching(/could not be checked \(RATE_LIMITED\): Request limit exceeded/) })]);
+    expect(again.events).toEqual([
+      expect.objectContaining({
+        severity: 'WARNING',
+        reason: 'ControlPlaneFailed',
+        message: expect.stringMatching(/could not be checked \(RATE_LIMITED\): Request limit exceeded/),
+      }),
+    ]);
   });
 
   it('should unset a reached milestone when a change it found cannot be made, with the cloud error', async () => {
@@ -402,9 +601,17 @@ describe('a reconcile step over milestones already reached', () => {
     await reconcileStep(w.deps, scope, () => new Date());
     // A worker died: replacing it fails on the quota.
     w.cloud.machines.delete([...w.cloud.machines.values()].find((m) => m.name === 'workers-bbbbb')!.id);
-    w.cloud.failNext('createMachine', 'QUOTA_EXCEEDED', 'You have requested more vCPU capacity than your current vCPU limit.');
+    w.cloud.failNext(
+      'createMachine',
+      'QUOTA_EXCEEDED',
+      'You have requested more vCPU capacity than your current vCPU limit.',
+    );
     const again = w.scopeOf(spec(), structuredClone(scope.status));
     expect(await reconcileStep(w.deps, again, () => new Date())).toEqual({ kind: 'failed' });
-    expect(conditionOf(again.status, 'Adding Worker Nodes')).toMatchObject({ status: 'FALSE', failed: true, code: 'QUOTA_EXCEEDED' });
+    expect(conditionOf(again.status, 'Adding Worker Nodes')).toMatchObject({
+      status: 'FALSE',
+      failed: true,
+      code: 'QUOTA_EXCEEDED',
+    });
   });
 });

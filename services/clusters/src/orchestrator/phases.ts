@@ -47,7 +47,12 @@ export type PhaseResult =
 export type Phase = (deps: ReconcileDeps, scope: Scope) => Promise<PhaseResult>;
 
 const done = (reason: string, message: string): PhaseResult => ({ outcome: 'done', reason, message });
-const progress = (reason: string, message: string, requeueMs?: number): PhaseResult => ({ outcome: 'progress', reason, message, requeueMs });
+const progress = (reason: string, message: string, requeueMs?: number): PhaseResult => ({
+  outcome: 'progress',
+  reason,
+  message,
+  requeueMs,
+});
 
 /** A failure as a phase result: cloud errors keep the cloud's words and code; bus errors are transient. */
 export function failure(error: unknown, reason: string): Extract<PhaseResult, { outcome: 'failed' }> {
@@ -60,25 +65,38 @@ export function failure(error: unknown, reason: string): Extract<PhaseResult, { 
 }
 
 async function loadProfile(deps: ReconcileDeps, scope: Scope): Promise<ProfileMessage> {
-  scope.profile ??= await deps.requests.profile({ tenantId: scope.spec.tenantId, projectId: scope.spec.projectId, id: scope.spec.profileId });
+  scope.profile ??= await deps.requests.profile({
+    tenantId: scope.spec.tenantId,
+    projectId: scope.spec.projectId,
+    id: scope.spec.profileId,
+  });
   return scope.profile;
 }
 
 async function observeMachines(deps: ReconcileDeps, scope: Scope): Promise<Machine[]> {
   const { spec } = scope;
-  scope.machines ??= await deps.providers.get(spec.cloud.type, spec.cloud.region).describeMachines({ clusterId: spec.id, region: spec.cloud.region });
+  scope.machines ??= await deps.providers
+    .get(spec.cloud.type, spec.cloud.region)
+    .describeMachines({ clusterId: spec.id, region: spec.cloud.region });
   return scope.machines;
 }
 
 /** Customizing Image: the images service resolves (copies, builds) the profile's OS image. */
 export const imagePhase: Phase = async (deps, scope) => {
   const { spec, status } = scope;
-  if (status.imageId && status.imageProfileId === spec.profileId) return done('ImageReady', `image ${status.imageId} is ready`);
+  if (status.imageId && status.imageProfileId === spec.profileId)
+    return done('ImageReady', `image ${status.imageId} is ready`);
   try {
     const profile = await loadProfile(deps, scope);
     const os = profile.layers.find((l) => l.type === 'OS');
     const kubernetes = profile.layers.find((l) => l.type === 'KUBERNETES');
-    if (!os || !kubernetes) return { outcome: 'failed', reason: 'InvalidProfile', message: 'the profile has no OS or Kubernetes layer', code: 'INVALID_CONFIGURATION' };
+    if (!os || !kubernetes)
+      return {
+        outcome: 'failed',
+        reason: 'InvalidProfile',
+        message: 'the profile has no OS or Kubernetes layer',
+        code: 'INVALID_CONFIGURATION',
+      };
     const image = await deps.requests.resolveImage({
       tenantId: spec.tenantId,
       projectId: spec.projectId,
@@ -94,11 +112,25 @@ export const imagePhase: Phase = async (deps, scope) => {
       // Catalogue and customised images have Kubernetes; a user's own image has it when the profile says so.
       status.imageHasKubernetes = image.source !== 'BRING_YOUR_OWN' || os.skipK8sInstall === true;
       status.imageProfileId = spec.profileId;
-      scope.events.push({ severity: 'NORMAL', reason: 'ImageReady', message: `image ${image.artifactId} (${image.os} ${image.osVersion}, Kubernetes ${image.kubernetesVersion}) is ready`, object: `image/${image.id}` });
+      scope.events.push({
+        severity: 'NORMAL',
+        reason: 'ImageReady',
+        message: `image ${image.artifactId} (${image.os} ${image.osVersion}, Kubernetes ${image.kubernetesVersion}) is ready`,
+        object: `image/${image.id}`,
+      });
       return done('ImageReady', `image ${image.artifactId} is ready`);
     }
-    if (image.status === 'FAILED') return { outcome: 'failed', reason: 'ImageFailed', message: image.message ?? 'the image build failed', code: 'INVALID_CONFIGURATION' };
-    return progress(`Image${image.status[0]}${image.status.slice(1).toLowerCase()}`, image.message ?? `image ${image.id} is ${image.status.toLowerCase()}`);
+    if (image.status === 'FAILED')
+      return {
+        outcome: 'failed',
+        reason: 'ImageFailed',
+        message: image.message ?? 'the image build failed',
+        code: 'INVALID_CONFIGURATION',
+      };
+    return progress(
+      `Image${image.status[0]}${image.status.slice(1).toLowerCase()}`,
+      image.message ?? `image ${image.id} is ${image.status.toLowerCase()}`,
+    );
   } catch (error) {
     return failure(error, 'ImageUnavailable');
   }
@@ -108,12 +140,18 @@ export const imagePhase: Phase = async (deps, scope) => {
 export const infrastructurePhase: Phase = async (deps, scope) => {
   const { spec, status } = scope;
   const zones = [...new Set(spec.nodePools.flatMap((p) => p.availabilityZones))].sort();
-  const covered = status.network && zones.every((z) => status.network!.workers.subnets.some((s) => s.zone === z || s.zone === null));
+  const covered =
+    status.network && zones.every((z) => status.network!.workers.subnets.some((s) => s.zone === z || s.zone === null));
   if (covered) return done('InfrastructureReady', `network ${status.network!.networkId} is ready`);
   try {
     const provider = deps.providers.get(spec.cloud.type, spec.cloud.region);
     status.network = await provider.ensureNetwork({ clusterId: spec.id, region: spec.cloud.region, zones });
-    scope.events.push({ severity: 'NORMAL', reason: 'NetworkReady', message: `network ${status.network.networkId} with control-plane and worker security groups in ${zones.join(', ')}`, object: `network/${status.network.networkId}` });
+    scope.events.push({
+      severity: 'NORMAL',
+      reason: 'NetworkReady',
+      message: `network ${status.network.networkId} with control-plane and worker security groups in ${zones.join(', ')}`,
+      object: `network/${status.network.networkId}`,
+    });
     return done('InfrastructureReady', `network ${status.network.networkId} is ready`);
   } catch (error) {
     return failure(error, 'InfrastructureFailed');
@@ -138,7 +176,16 @@ export const machinesPhase =
       } catch (error) {
         return { ...failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed'), check: true };
       }
-      const observed: ObservedMachine[] = machines.map((m) => ({ id: m.id, name: m.name, pool: m.pool, zone: m.zone, instanceType: m.instanceType, imageId: m.imageId, state: m.state, launchedAt: m.launchedAt }));
+      const observed: ObservedMachine[] = machines.map((m) => ({
+        id: m.id,
+        name: m.name,
+        pool: m.pool,
+        zone: m.zone,
+        instanceType: m.instanceType,
+        imageId: m.imageId,
+        state: m.state,
+        launchedAt: m.launchedAt,
+      }));
       const byName = new Map(machines.map((m) => [m.name, m]));
       const poolNames = new Set(spec.nodePools.map((p) => p.name));
       // Every node but the first joins through the first control-plane node's address.
@@ -158,10 +205,19 @@ export const machinesPhase =
       for (const { pool, plan } of plans) {
         if (plan.kind !== 'act') continue;
         for (const { zone } of plan.create) {
-          created.push({ token: randomUUID(), name: `${pool.name}-${suffix()}`, pool: pool.name, role, zone, instanceType: pool.instanceType, imageId: status.imageId! });
+          created.push({
+            token: randomUUID(),
+            name: `${pool.name}-${suffix()}`,
+            pool: pool.name,
+            role,
+            zone,
+            instanceType: pool.instanceType,
+            imageId: status.imageId!,
+          });
         }
       }
-      const waitingForEndpoint = created.length > 0 && deps.bootstrap !== undefined && !(await bootstrapIntents(deps, scope, created));
+      const waitingForEndpoint =
+        created.length > 0 && deps.bootstrap !== undefined && !(await bootstrapIntents(deps, scope, created));
       if (waitingForEndpoint) created.length = 0;
       if (created.length) {
         status.intents.push(...created);
@@ -189,15 +245,26 @@ export const machinesPhase =
       // Machines of pools that no longer exist go too.
       const orphans = role === 'WORKER' ? observed.filter((m) => !poolNames.has(m.pool)) : [];
       const removals = [...plans.flatMap(({ plan }) => (plan.kind === 'act' ? plan.delete : [])), ...orphans];
-      await removeMachines(deps, scope, removals, (m) => `deleting ${what} machine ${m.id} (${m.instanceType}) in ${m.zone}`);
+      await removeMachines(
+        deps,
+        scope,
+        removals,
+        (m) => `deleting ${what} machine ${m.id} (${m.instanceType}) in ${m.zone}`,
+      );
 
       const waiting = plans.filter(({ plan }) => plan.kind !== 'done');
       if (waiting.length === 0 && !status.intents.some((i) => i.role === role) && removals.length === 0) {
         const total = pools.reduce((n, p) => n + p.count, 0);
-        return done(`${role === 'CONTROL_PLANE' ? 'ControlPlane' : 'Workers'}Ready`, `${total} ${what} node(s) running`);
+        return done(
+          `${role === 'CONTROL_PLANE' ? 'ControlPlane' : 'Workers'}Ready`,
+          `${total} ${what} node(s) running`,
+        );
       }
       const reasons = waiting.map(({ plan }) => (plan.kind === 'done' ? '' : plan.reason)).filter(Boolean);
-      return progress(role === 'CONTROL_PLANE' ? 'AddingControlPlane' : 'AddingWorkers', reasons.join('; ') || `waiting for ${what} machines`);
+      return progress(
+        role === 'CONTROL_PLANE' ? 'AddingControlPlane' : 'AddingWorkers',
+        reasons.join('; ') || `waiting for ${what} machines`,
+      );
     } catch (error) {
       return failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed');
     }
@@ -249,7 +316,12 @@ async function bootstrapIntents(deps: ReconcileDeps, scope: Scope, created: Mach
 function announceCreated(scope: Scope, intent: MachineIntent, machineId: string): void {
   const what = intent.role === 'CONTROL_PLANE' ? 'control-plane' : 'worker';
   intent.announced = true;
-  scope.events.push({ severity: 'NORMAL', reason: 'MachineCreated', message: `created ${what} machine ${machineId} (${intent.instanceType}) in ${intent.zone}`, object: `machine/${intent.name}` });
+  scope.events.push({
+    severity: 'NORMAL',
+    reason: 'MachineCreated',
+    message: `created ${what} machine ${machineId} (${intent.instanceType}) in ${intent.zone}`,
+    object: `machine/${intent.name}`,
+  });
 }
 
 /**
@@ -257,14 +329,24 @@ function announceCreated(scope: Scope, intent: MachineIntent, machineId: string)
  * announced yet are stored with the status before the cloud is asked, so that a retried
  * attempt (a failed call, a crashed or replaced replica) does not announce a machine twice.
  */
-async function removeMachines(deps: ReconcileDeps, scope: Scope, removals: readonly Pick<ObservedMachine, 'id' | 'name' | 'instanceType' | 'zone'>[], describe: (m: Pick<ObservedMachine, 'id' | 'instanceType' | 'zone'>) => string): Promise<void> {
+async function removeMachines(
+  deps: ReconcileDeps,
+  scope: Scope,
+  removals: readonly Pick<ObservedMachine, 'id' | 'name' | 'instanceType' | 'zone'>[],
+  describe: (m: Pick<ObservedMachine, 'id' | 'instanceType' | 'zone'>) => string,
+): Promise<void> {
   const { spec, status } = scope;
   const observed = new Set((scope.machines ?? []).map((m) => m.id));
   const announced = new Set((status.announcedRemovals ?? []).filter((id) => observed.has(id)));
   const fresh = removals.filter((m) => !announced.has(m.id));
   for (const machine of fresh) {
     announced.add(machine.id);
-    scope.events.push({ severity: 'NORMAL', reason: 'MachineDeleted', message: describe(machine), object: `machine/${machine.name}` });
+    scope.events.push({
+      severity: 'NORMAL',
+      reason: 'MachineDeleted',
+      message: describe(machine),
+      object: `machine/${machine.name}`,
+    });
   }
   status.announcedRemovals = [...announced];
   if (fresh.length > 0) await scope.persist();
@@ -275,21 +357,39 @@ async function removeMachines(deps: ReconcileDeps, scope: Scope, removals: reado
 /** Installing Add-ons: the cluster's agent installs the profile's CNI, CSI and add-on packs. */
 export const addonsPhase: Phase = async (deps, scope) => {
   const { spec, status } = scope;
-  if (status.addonsProfileId === spec.profileId) return done('AddonsInstalled', 'every pack of the profile is installed');
+  if (status.addonsProfileId === spec.profileId)
+    return done('AddonsInstalled', 'every pack of the profile is installed');
   try {
     const profile = await loadProfile(deps, scope);
     const packs = profile.layers.filter((l) => l.type === 'CNI' || l.type === 'CSI' || l.type === 'ADDON');
-    const reply = await deps.requests.applyPacks({ clusterId: spec.id, tenantId: spec.tenantId, generation: spec.generation, packs });
+    const reply = await deps.requests.applyPacks({
+      clusterId: spec.id,
+      tenantId: spec.tenantId,
+      generation: spec.generation,
+      packs,
+    });
     if (reply.failed.length) {
       const first = reply.failed[0]!;
-      return { outcome: 'failed', reason: 'AddonFailed', message: `${first.name} ${first.version}: ${first.message}`, code: 'TRANSIENT' };
+      return {
+        outcome: 'failed',
+        reason: 'AddonFailed',
+        message: `${first.name} ${first.version}: ${first.message}`,
+        code: 'TRANSIENT',
+      };
     }
     status.addonsProfileId = spec.profileId;
-    for (const pack of reply.installed) scope.events.push({ severity: 'NORMAL', reason: 'AddonInstalled', message: `installed ${pack.name} ${pack.version}`, object: `pack/${pack.name}` });
+    for (const pack of reply.installed)
+      scope.events.push({
+        severity: 'NORMAL',
+        reason: 'AddonInstalled',
+        message: `installed ${pack.name} ${pack.version}`,
+        object: `pack/${pack.name}`,
+      });
     // The same words as when they were installed before: the condition does not change on the next look.
     return done('AddonsInstalled', 'every pack of the profile is installed');
   } catch (error) {
-    if (error instanceof BusError && error.code === 'NO_RESPONDERS') return progress('WaitingForAgent', "waiting for the cluster's agent to connect");
+    if (error instanceof BusError && error.code === 'NO_RESPONDERS')
+      return progress('WaitingForAgent', "waiting for the cluster's agent to connect");
     return failure(error, 'AddonsFailed');
   }
 };
@@ -303,10 +403,16 @@ export const deletionPhase: Phase = async (deps, scope) => {
     status.intents = [];
     const alive = machines.filter((m) => m.state !== 'terminating' && m.state !== 'terminated');
     await removeMachines(deps, scope, alive, (m) => `deleting machine ${m.id}`);
-    if (machines.length > 0) return progress('DeletingMachines', `waiting for ${machines.length} machine(s) to terminate`);
+    if (machines.length > 0)
+      return progress('DeletingMachines', `waiting for ${machines.length} machine(s) to terminate`);
     if (status.network) {
       await provider.deleteNetwork({ clusterId: spec.id, region: spec.cloud.region });
-      scope.events.push({ severity: 'NORMAL', reason: 'NetworkDeleted', message: `deleted network ${status.network.networkId}`, object: `network/${status.network.networkId}` });
+      scope.events.push({
+        severity: 'NORMAL',
+        reason: 'NetworkDeleted',
+        message: `deleted network ${status.network.networkId}`,
+        object: `network/${status.network.networkId}`,
+      });
       status.network = null;
     }
     return done('Deleted', 'every machine and network resource is deleted');

@@ -1,6 +1,14 @@
 import type { CloudProvider } from '@fleetgraph/clouds';
 import type { RequestDef } from '@fleetgraph/kit';
-import type { applyPacks, ClusterEventMessage, ClusterSummary, CloudType, ConditionsUpdateMessage, getProfile, resolveImage } from '@fleetgraph/schema';
+import type {
+  applyPacks,
+  ClusterEventMessage,
+  ClusterSummary,
+  CloudType,
+  ConditionsUpdateMessage,
+  getProfile,
+  resolveImage,
+} from '@fleetgraph/schema';
 import type { ClusterSpec } from '../domain/cluster.js';
 import type { VersionedStatus } from '../domain/status.js';
 

@@ -1,6 +1,15 @@
 import type { ClusterPhase } from '@fleetgraph/schema';
 import { Milestone, PROVISIONING_ORDER, setCondition, type Condition } from '../domain/conditions.js';
-import { addonsPhase, deletionPhase, imagePhase, infrastructurePhase, machinesPhase, type Phase, type ReconcileDeps, type Scope } from './phases.js';
+import {
+  addonsPhase,
+  deletionPhase,
+  imagePhase,
+  infrastructurePhase,
+  machinesPhase,
+  type Phase,
+  type ReconcileDeps,
+  type Scope,
+} from './phases.js';
 
 /** The phases of provisioning (and of every later convergence), in milestone order. */
 export const PHASES: Record<(typeof PROVISIONING_ORDER)[number], Phase> = {
@@ -12,7 +21,11 @@ export const PHASES: Record<(typeof PROVISIONING_ORDER)[number], Phase> = {
 };
 
 /** What a step decided about the next one. */
-export type StepOutcome = { kind: 'converged' } | { kind: 'progress'; requeueMs: number } | { kind: 'failed' } | { kind: 'deleted' };
+export type StepOutcome =
+  | { kind: 'converged' }
+  | { kind: 'progress'; requeueMs: number }
+  | { kind: 'failed' }
+  | { kind: 'deleted' };
 
 /**
  * One level-triggered reconcile step: compare the definition with what is observed, run the
@@ -28,7 +41,12 @@ export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () =
     // observed) stays reached: the failure is an event, with the cloud's words, and the step is
     // retried with backoff. A change that was found and could not be made unsets it.
     if (before?.status === 'TRUE' && result.outcome === 'failed' && result.check) {
-      scope.events.push({ severity: 'WARNING', reason: result.reason, message: `${type} could not be checked (${result.code}): ${result.message}`, object: `cluster/${spec.name}` });
+      scope.events.push({
+        severity: 'WARNING',
+        reason: result.reason,
+        message: `${type} could not be checked (${result.code}): ${result.message}`,
+        object: `cluster/${spec.name}`,
+      });
       return;
     }
     status.conditions = setCondition(status.conditions, { type, ...result } as never, now());
@@ -45,7 +63,9 @@ export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () =
       status.observedGeneration = spec.generation;
       return { kind: 'deleted' };
     }
-    return result.outcome === 'failed' ? { kind: 'failed' } : { kind: 'progress', requeueMs: result.requeueMs ?? deps.pollMs };
+    return result.outcome === 'failed'
+      ? { kind: 'failed' }
+      : { kind: 'progress', requeueMs: result.requeueMs ?? deps.pollMs };
   }
 
   if (status.phase === 'PENDING') setPhase(scope, 'PROVISIONING');
@@ -64,7 +84,12 @@ export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () =
 
 function setPhase(scope: Scope, phase: ClusterPhase) {
   if (scope.status.phase === phase) return;
-  scope.events.push({ severity: 'NORMAL', reason: `Phase${phase[0]}${phase.slice(1).toLowerCase()}`, message: `cluster is ${phase.toLowerCase()}`, object: `cluster/${scope.spec.name}` });
+  scope.events.push({
+    severity: 'NORMAL',
+    reason: `Phase${phase[0]}${phase.slice(1).toLowerCase()}`,
+    message: `cluster is ${phase.toLowerCase()}`,
+    object: `cluster/${scope.spec.name}`,
+  });
   scope.status.phase = phase;
 }
 
@@ -72,13 +97,34 @@ function setPhase(scope: Scope, phase: ClusterPhase) {
 function noteTransition(scope: Scope, before: Condition | undefined, after: Condition) {
   const object = `cluster/${scope.spec.name}`;
   if (after.failed) {
-    scope.events.push({ severity: 'WARNING', reason: after.reason ?? 'Failed', message: `${after.type} failed (attempt ${after.attempts}, ${after.code}): ${after.message}`, object });
+    scope.events.push({
+      severity: 'WARNING',
+      reason: after.reason ?? 'Failed',
+      message: `${after.type} failed (attempt ${after.attempts}, ${after.code}): ${after.message}`,
+      object,
+    });
     return;
   }
-  if (before?.failed) scope.events.push({ severity: 'NORMAL', reason: 'Recovered', message: `${after.type} recovered after ${before.attempts} failed attempt(s)`, object });
+  if (before?.failed)
+    scope.events.push({
+      severity: 'NORMAL',
+      reason: 'Recovered',
+      message: `${after.type} recovered after ${before.attempts} failed attempt(s)`,
+      object,
+    });
   if (after.status === 'TRUE' && before?.status !== 'TRUE') {
-    scope.events.push({ severity: 'NORMAL', reason: after.reason ?? 'Done', message: `${after.type}: ${after.message}`, object });
+    scope.events.push({
+      severity: 'NORMAL',
+      reason: after.reason ?? 'Done',
+      message: `${after.type}: ${after.message}`,
+      object,
+    });
   } else if (after.status === 'FALSE' && (before?.status !== 'FALSE' || before.message !== after.message)) {
-    scope.events.push({ severity: 'NORMAL', reason: after.reason ?? 'Progressing', message: `${after.type}: ${after.message}`, object });
+    scope.events.push({
+      severity: 'NORMAL',
+      reason: after.reason ?? 'Progressing',
+      message: `${after.type}: ${after.message}`,
+      object,
+    });
   }
 }

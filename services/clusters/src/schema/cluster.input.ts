@@ -17,7 +17,10 @@ export class NodePoolInput {
   @Field({ description: 'Machine size, e.g. m5.large.' })
   instanceType!: string;
 
-  @Field(() => [String], { nullable: true, description: "Zones to spread the nodes over; defaults to every zone of the region." })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Zones to spread the nodes over; defaults to every zone of the region.',
+  })
   availabilityZones?: string[] | null;
 }
 
@@ -65,9 +68,15 @@ export class UpdateNodePoolInput {
   @Field(() => String, { nullable: true, description: 'New instance type: nodes are replaced one at a time.' })
   instanceType?: string | null;
 
-  @Field(() => [String], { nullable: true, description: 'The zones to use (a superset adds zones; nodes are rebalanced).' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'The zones to use (a superset adds zones; nodes are rebalanced).',
+  })
   availabilityZones?: string[] | null;
 
-  @Field(() => Int, { nullable: true, description: 'Refuse the change (STALE_GENERATION) unless the cluster is still at this generation.' })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Refuse the change (STALE_GENERATION) unless the cluster is still at this generation.',
+  })
   expectedGeneration?: number | null;
 }

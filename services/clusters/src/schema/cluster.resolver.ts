@@ -1,4 +1,13 @@
-import { BusError, graphqlError, InvalidQueryError, PageArgs, PAGE_SIZE, userError, type Bus, type SubgraphContext } from '@fleetgraph/kit';
+import {
+  BusError,
+  graphqlError,
+  InvalidQueryError,
+  PageArgs,
+  PAGE_SIZE,
+  userError,
+  type Bus,
+  type SubgraphContext,
+} from '@fleetgraph/kit';
 import { isCloudError } from '@fleetgraph/clouds';
 import { CloudType, getProfile, listProfileVersions } from '@fleetgraph/schema';
 import semver from 'semver';
@@ -9,9 +18,28 @@ import type { ClusterSecretsRepository } from '../adapters/cluster-secrets.repo.
 import { issueKubeconfig, KUBECONFIG_DEFAULT_MINUTES, KUBECONFIG_MAX_MINUTES } from '../bootstrap/kubeconfig.js';
 import { StaleWriteError } from '../domain/errors.js';
 import type { ProviderRegistry } from '../adapters/providers.js';
-import { LIMITS, validateClusterName, validatePool, validatePools, type ClusterSpec, type CloudOffer, type NodePool as Pool, type Problem } from '../domain/cluster.js';
+import {
+  LIMITS,
+  validateClusterName,
+  validatePool,
+  validatePools,
+  type ClusterSpec,
+  type CloudOffer,
+  type NodePool as Pool,
+  type Problem,
+} from '../domain/cluster.js';
 import { CreateClusterInput, NodePoolInput, UpdateNodePoolInput } from './cluster.input.js';
-import { Cluster, ClusterConnection, ClusterEventConnection, ClusterPayload, ClusterProfile, InstanceType, Kubeconfig, ProxyRequirement, Region } from './cluster.type.js';
+import {
+  Cluster,
+  ClusterConnection,
+  ClusterEventConnection,
+  ClusterPayload,
+  ClusterProfile,
+  InstanceType,
+  Kubeconfig,
+  ProxyRequirement,
+  Region,
+} from './cluster.type.js';
 import type { ProxySettings } from '../domain/proxy.js';
 import { proxyRequirements } from '../domain/proxy.js';
 
@@ -34,11 +62,19 @@ class EventsArgs {
 const CURSOR = /^(0|[1-9]\d{0,15})$/;
 
 const problemsToErrors = (problems: Problem[]) => problems.map((p) => userError(p.code, p.message, p.field));
-const payloadError = (code: string, message: string, field?: string[]): ClusterPayload => ({ cluster: null, userErrors: [userError(code, message, field)] });
+const payloadError = (code: string, message: string, field?: string[]): ClusterPayload => ({
+  cluster: null,
+  userErrors: [userError(code, message, field)],
+});
 
-function pageSize(first: number | null | undefined, max: number = PAGE_SIZE.max, fallback: number = PAGE_SIZE.default): number {
+function pageSize(
+  first: number | null | undefined,
+  max: number = PAGE_SIZE.max,
+  fallback: number = PAGE_SIZE.default,
+): number {
   if (first == null) return fallback;
-  if (!Number.isInteger(first) || first < 1 || first > max) throw graphqlError('BAD_USER_INPUT', `first must be between 1 and ${max}`);
+  if (!Number.isInteger(first) || first < 1 || first > max)
+    throw graphqlError('BAD_USER_INPUT', `first must be between 1 and ${max}`);
   return first;
 }
 
@@ -70,18 +106,31 @@ export class ClusterResolver {
     });
   }
 
-  @Query(() => ClusterConnection, { description: 'Clusters, newest first: in one project, or in every project the caller may read (a tenant admin: the whole tenant).' })
-  async clusters(@Args() { projectId, first, after }: ClustersArgs, @Ctx() { identity }: SubgraphContext): Promise<ClusterConnection> {
+  @Query(() => ClusterConnection, {
+    description:
+      'Clusters, newest first: in one project, or in every project the caller may read (a tenant admin: the whole tenant).',
+  })
+  async clusters(
+    @Args() { projectId, first, after }: ClustersArgs,
+    @Ctx() { identity }: SubgraphContext,
+  ): Promise<ClusterConnection> {
     try {
       const page = await this.deps.clusters.list(identity, { projectId, first: pageSize(first), after });
-      return { nodes: await Promise.all(page.nodes.map((s) => this.toGraphQL(s))), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor } };
+      return {
+        nodes: await Promise.all(page.nodes.map((s) => this.toGraphQL(s))),
+        pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+      };
     } catch (error) {
-      if (error instanceof InvalidQueryError) throw graphqlError('BAD_USER_INPUT', 'after is not a cursor of this list');
+      if (error instanceof InvalidQueryError)
+        throw graphqlError('BAD_USER_INPUT', 'after is not a cursor of this list');
       throw error;
     }
   }
 
-  @Query(() => Cluster, { nullable: true, description: 'A cluster by id; null when unknown or not visible to the caller.' })
+  @Query(() => Cluster, {
+    nullable: true,
+    description: 'A cluster by id; null when unknown or not visible to the caller.',
+  })
   async cluster(@Arg('id', () => ID) id: string, @Ctx() { identity }: SubgraphContext): Promise<Cluster | null> {
     const spec = await this.deps.clusters.get(identity, id);
     return spec && this.toGraphQL(spec);
@@ -93,9 +142,13 @@ export class ClusterResolver {
   }
 
   @Query(() => [InstanceType], { description: 'The machine sizes a cloud offers in a region.' })
-  async instanceTypes(@Arg('cloud', () => CloudType) cloud: CloudType, @Arg('region') region: string): Promise<InstanceType[]> {
+  async instanceTypes(
+    @Arg('cloud', () => CloudType) cloud: CloudType,
+    @Arg('region') region: string,
+  ): Promise<InstanceType[]> {
     const regions = await this.offered(() => this.deps.providers.regions(cloud));
-    if (!regions.some((r) => r.name === region)) throw graphqlError('BAD_USER_INPUT', `${cloud} has no region ${region.slice(0, 64)}`);
+    if (!regions.some((r) => r.name === region))
+      throw graphqlError('BAD_USER_INPUT', `${cloud} has no region ${region.slice(0, 64)}`);
     return this.offered(() => this.deps.providers.instanceTypes(cloud, region));
   }
 
@@ -107,7 +160,10 @@ export class ClusterResolver {
   @FieldResolver(() => ClusterEventConnection, { description: 'Events, oldest first; the last 1000 are retained.' })
   async events(@Root() cluster: Cluster, @Args() { first, after }: EventsArgs): Promise<ClusterEventConnection> {
     if (after != null && !CURSOR.test(after)) throw graphqlError('BAD_USER_INPUT', 'after is not an event cursor');
-    const page = await this.deps.clusters.listEvents(cluster.id, { first: pageSize(first, 1000, 50), after: after == null ? null : Number(after) });
+    const page = await this.deps.clusters.listEvents(cluster.id, {
+      first: pageSize(first, 1000, 50),
+      after: after == null ? null : Number(after),
+    });
     return {
       nodes: page.nodes.map((e) => ({ ...e, cursor: e.cursor!, time: new Date(e.time) })),
       pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
@@ -120,16 +176,34 @@ export class ClusterResolver {
       "A kubeconfig for the caller, valid ttlMinutes (at most 1440): for the project's admins and editors, null for others (a tenant admin gets none by that right). " +
       'Issuing one is recorded as an event of the cluster. SERVICE_UNAVAILABLE until the API server has an address.',
   })
-  async kubeconfig(@Root() cluster: Cluster, @Ctx() { identity }: SubgraphContext, @Arg('ttlMinutes', () => Int, { defaultValue: KUBECONFIG_DEFAULT_MINUTES }) ttlMinutes: number): Promise<Kubeconfig | null> {
-    const role = identity.can('admin', cluster.projectId) ? 'admin' : identity.can('editor', cluster.projectId) ? 'editor' : null;
+  async kubeconfig(
+    @Root() cluster: Cluster,
+    @Ctx() { identity }: SubgraphContext,
+    @Arg('ttlMinutes', () => Int, { defaultValue: KUBECONFIG_DEFAULT_MINUTES }) ttlMinutes: number,
+  ): Promise<Kubeconfig | null> {
+    const role = identity.can('admin', cluster.projectId)
+      ? 'admin'
+      : identity.can('editor', cluster.projectId)
+        ? 'editor'
+        : null;
     if (!role) return null;
     if (!Number.isInteger(ttlMinutes) || ttlMinutes < 1 || ttlMinutes > KUBECONFIG_MAX_MINUTES) {
-      throw graphqlError('BAD_USER_INPUT', `ttlMinutes must be between 1 and ${KUBECONFIG_MAX_MINUTES}, not ${ttlMinutes}`);
+      throw graphqlError(
+        'BAD_USER_INPUT',
+        `ttlMinutes must be between 1 and ${KUBECONFIG_MAX_MINUTES}, not ${ttlMinutes}`,
+      );
     }
     const status = await this.deps.clusters.getStatus(cluster.id);
-    if (!status?.apiEndpoint || status.phase === 'DELETED' || status.phase === 'DELETING') throw graphqlError('SERVICE_UNAVAILABLE', 'the cluster has no API server address yet (or any more)');
+    if (!status?.apiEndpoint || status.phase === 'DELETED' || status.phase === 'DELETING')
+      throw graphqlError('SERVICE_UNAVAILABLE', 'the cluster has no API server address yet (or any more)');
     const pki = await this.deps.secrets.pki(cluster.id, cluster.tenantId);
-    const issued = await issueKubeconfig(pki.ca, { clusterName: cluster.name, apiEndpoint: status.apiEndpoint, user: identity.userId, role, validityMinutes: ttlMinutes });
+    const issued = await issueKubeconfig(pki.ca, {
+      clusterName: cluster.name,
+      apiEndpoint: status.apiEndpoint,
+      user: identity.userId,
+      role,
+      validityMinutes: ttlMinutes,
+    });
     await this.deps.clusters.record({
       tenantId: cluster.tenantId,
       clusterId: cluster.id,
@@ -145,8 +219,16 @@ export class ClusterResolver {
   @FieldResolver(() => [ClusterProfile], { description: 'Newer versions of its profile, newest first.' })
   async availableUpdates(@Root() cluster: Cluster): Promise<ClusterProfile[]> {
     try {
-      const current = await this.deps.bus.request(getProfile, { tenantId: cluster.tenantId, projectId: cluster.projectId, id: cluster.profile.id });
-      const { profiles } = await this.deps.bus.request(listProfileVersions, { tenantId: cluster.tenantId, projectId: cluster.projectId, name: current.name });
+      const current = await this.deps.bus.request(getProfile, {
+        tenantId: cluster.tenantId,
+        projectId: cluster.projectId,
+        id: cluster.profile.id,
+      });
+      const { profiles } = await this.deps.bus.request(listProfileVersions, {
+        tenantId: cluster.tenantId,
+        projectId: cluster.projectId,
+        name: current.name,
+      });
       return profiles.filter((p) => semver.gt(p.version, current.version)).map((p) => ({ id: p.id }));
     } catch (error) {
       if (error instanceof BusError && error.code === 'NOT_FOUND') return [];
@@ -154,22 +236,46 @@ export class ClusterResolver {
     }
   }
 
-  @Mutation(() => ClusterPayload, { description: 'Creates a cluster (editor or admin of the project); the orchestrator provisions it.' })
-  async createCluster(@Arg('input', () => CreateClusterInput) input: CreateClusterInput, @Ctx() { identity }: SubgraphContext): Promise<ClusterPayload> {
-    if (!identity.can('editor', input.projectId)) throw graphqlError('FORBIDDEN', 'creating a cluster needs the editor or admin role in the project');
+  @Mutation(() => ClusterPayload, {
+    description: 'Creates a cluster (editor or admin of the project); the orchestrator provisions it.',
+  })
+  async createCluster(
+    @Arg('input', () => CreateClusterInput) input: CreateClusterInput,
+    @Ctx() { identity }: SubgraphContext,
+  ): Promise<ClusterPayload> {
+    if (!identity.can('editor', input.projectId))
+      throw graphqlError('FORBIDDEN', 'creating a cluster needs the editor or admin role in the project');
     const problems: Problem[] = [...validateClusterName(input.name)];
     const offer = await this.offer(input.cloud.type, input.cloud.region);
-    if (!offer) return payloadError('INVALID_REGION', `${input.cloud.type} has no region ${input.cloud.region.slice(0, 64)}`, ['input', 'cloud', 'region']);
+    if (!offer)
+      return payloadError('INVALID_REGION', `${input.cloud.type} has no region ${input.cloud.region.slice(0, 64)}`, [
+        'input',
+        'cloud',
+        'region',
+      ]);
     const pools = input.nodePools.map((p) => toPool(p, offer));
     problems.push(...validatePools(pools, offer));
     try {
-      const profile = await this.deps.bus.request(getProfile, { tenantId: identity.tenantId, projectId: input.projectId, id: input.profileId });
+      const profile = await this.deps.bus.request(getProfile, {
+        tenantId: identity.tenantId,
+        projectId: input.projectId,
+        id: input.profileId,
+      });
       if (profile.cloud && profile.cloud !== input.cloud.type) {
-        problems.push({ field: ['input', 'profileId'], code: 'PROFILE_CLOUD_MISMATCH', message: `the profile is made for ${profile.cloud}, not ${input.cloud.type}` });
+        problems.push({
+          field: ['input', 'profileId'],
+          code: 'PROFILE_CLOUD_MISMATCH',
+          message: `the profile is made for ${profile.cloud}, not ${input.cloud.type}`,
+        });
       }
     } catch (error) {
-      if (!(error instanceof BusError && error.code === 'NOT_FOUND')) throw graphqlError('SERVICE_UNAVAILABLE', 'the profiles service did not answer', { cause: error });
-      problems.push({ field: ['input', 'profileId'], code: 'PROFILE_NOT_FOUND', message: 'no such profile in this project' });
+      if (!(error instanceof BusError && error.code === 'NOT_FOUND'))
+        throw graphqlError('SERVICE_UNAVAILABLE', 'the profiles service did not answer', { cause: error });
+      problems.push({
+        field: ['input', 'profileId'],
+        code: 'PROFILE_NOT_FOUND',
+        message: 'no such profile in this project',
+      });
     }
     if (problems.length) return { cluster: null, userErrors: problemsToErrors(problems) };
 
@@ -186,31 +292,64 @@ export class ClusterResolver {
       deletionRequested: false,
       createdAt: now.toISOString(),
     };
-    const created = await this.deps.clusters.create(spec, now, [await this.deps.secrets.create(spec.id, spec.tenantId)]);
-    if (!created) return payloadError('NAME_TAKEN', `a cluster named ${input.name} exists in this project`, ['input', 'name']);
+    const created = await this.deps.clusters.create(spec, now, [
+      await this.deps.secrets.create(spec.id, spec.tenantId),
+    ]);
+    if (!created)
+      return payloadError('NAME_TAKEN', `a cluster named ${input.name} exists in this project`, ['input', 'name']);
     this.deps.poke();
     return { cluster: await this.toGraphQL(created), userErrors: [] };
   }
 
   @Mutation(() => ClusterPayload, { description: 'Adds a node pool (editor or admin).' })
-  async addNodePool(@Arg('clusterId', () => ID) clusterId: string, @Arg('pool', () => NodePoolInput) poolInput: NodePoolInput, @Ctx() ctx: SubgraphContext): Promise<ClusterPayload> {
+  async addNodePool(
+    @Arg('clusterId', () => ID) clusterId: string,
+    @Arg('pool', () => NodePoolInput) poolInput: NodePoolInput,
+    @Ctx() ctx: SubgraphContext,
+  ): Promise<ClusterPayload> {
     return this.change(ctx, clusterId, 'editor', null, async (spec) => {
       const offer = await this.offer(spec.cloud.type, spec.cloud.region);
       const pool = toPool(poolInput, offer!);
       const problems = validatePool(pool, offer!, ['pool']);
-      if (pool.role === 'CONTROL_PLANE') problems.push({ field: ['pool', 'role'], code: 'INVALID_CONTROL_PLANE', message: 'a cluster has exactly one control-plane pool' });
-      if (spec.nodePools.some((p) => p.name === pool.name)) problems.push({ field: ['pool', 'name'], code: 'DUPLICATE_POOL', message: `pool ${pool.name} exists already` });
-      if (spec.nodePools.length >= LIMITS.pools) problems.push({ field: ['pool'], code: 'TOO_MANY_POOLS', message: `a cluster has at most ${LIMITS.pools} pools` });
+      if (pool.role === 'CONTROL_PLANE')
+        problems.push({
+          field: ['pool', 'role'],
+          code: 'INVALID_CONTROL_PLANE',
+          message: 'a cluster has exactly one control-plane pool',
+        });
+      if (spec.nodePools.some((p) => p.name === pool.name))
+        problems.push({ field: ['pool', 'name'], code: 'DUPLICATE_POOL', message: `pool ${pool.name} exists already` });
+      if (spec.nodePools.length >= LIMITS.pools)
+        problems.push({
+          field: ['pool'],
+          code: 'TOO_MANY_POOLS',
+          message: `a cluster has at most ${LIMITS.pools} pools`,
+        });
       if (problems.length) return problems;
-      return (current) => (current.nodePools.some((p) => p.name === pool.name) ? `pool ${pool.name} exists already` : { ...current, nodePools: [...current.nodePools, pool] });
+      return (current) =>
+        current.nodePools.some((p) => p.name === pool.name)
+          ? `pool ${pool.name} exists already`
+          : { ...current, nodePools: [...current.nodePools, pool] };
     });
   }
 
-  @Mutation(() => ClusterPayload, { description: 'Scales, resizes or adds zones to a node pool (editor or admin); nodes are rolled to it.' })
-  async updateNodePool(@Arg('input', () => UpdateNodePoolInput) input: UpdateNodePoolInput, @Ctx() ctx: SubgraphContext): Promise<ClusterPayload> {
+  @Mutation(() => ClusterPayload, {
+    description: 'Scales, resizes or adds zones to a node pool (editor or admin); nodes are rolled to it.',
+  })
+  async updateNodePool(
+    @Arg('input', () => UpdateNodePoolInput) input: UpdateNodePoolInput,
+    @Ctx() ctx: SubgraphContext,
+  ): Promise<ClusterPayload> {
     return this.change(ctx, input.clusterId, 'editor', input.expectedGeneration ?? null, async (spec) => {
       const existing = spec.nodePools.find((p) => p.name === input.name);
-      if (!existing) return [{ field: ['input', 'name'], code: 'POOL_NOT_FOUND', message: `the cluster has no pool ${input.name.slice(0, 64)}` }];
+      if (!existing)
+        return [
+          {
+            field: ['input', 'name'],
+            code: 'POOL_NOT_FOUND',
+            message: `the cluster has no pool ${input.name.slice(0, 64)}`,
+          },
+        ];
       const offer = await this.offer(spec.cloud.type, spec.cloud.region);
       const apply = (pool: Pool): Pool => ({
         ...pool,
@@ -228,28 +367,52 @@ export class ClusterResolver {
     });
   }
 
-  @Mutation(() => ClusterPayload, { description: 'Moves the cluster to another version of its profile (admin), rolled out node by node.' })
-  async applyClusterUpdate(@Arg('clusterId', () => ID) clusterId: string, @Arg('profileId', () => ID) profileId: string, @Ctx() ctx: SubgraphContext): Promise<ClusterPayload> {
+  @Mutation(() => ClusterPayload, {
+    description: 'Moves the cluster to another version of its profile (admin), rolled out node by node.',
+  })
+  async applyClusterUpdate(
+    @Arg('clusterId', () => ID) clusterId: string,
+    @Arg('profileId', () => ID) profileId: string,
+    @Ctx() ctx: SubgraphContext,
+  ): Promise<ClusterPayload> {
     return this.change(ctx, clusterId, 'admin', null, async (spec) => {
-      if (spec.profileId === profileId) return [{ field: ['profileId'], code: 'ALREADY_APPLIED', message: 'the cluster uses this profile already' }];
+      if (spec.profileId === profileId)
+        return [{ field: ['profileId'], code: 'ALREADY_APPLIED', message: 'the cluster uses this profile already' }];
       try {
         const [current, next] = await Promise.all([
           this.deps.bus.request(getProfile, { tenantId: spec.tenantId, projectId: spec.projectId, id: spec.profileId }),
           this.deps.bus.request(getProfile, { tenantId: spec.tenantId, projectId: spec.projectId, id: profileId }),
         ]);
-        if (next.name !== current.name) return [{ field: ['profileId'], code: 'NOT_AN_UPDATE', message: `profile ${next.name} is not a version of ${current.name}` }];
-        if (next.cloud && next.cloud !== spec.cloud.type) return [{ field: ['profileId'], code: 'PROFILE_CLOUD_MISMATCH', message: `the profile is made for ${next.cloud}` }];
+        if (next.name !== current.name)
+          return [
+            {
+              field: ['profileId'],
+              code: 'NOT_AN_UPDATE',
+              message: `profile ${next.name} is not a version of ${current.name}`,
+            },
+          ];
+        if (next.cloud && next.cloud !== spec.cloud.type)
+          return [
+            { field: ['profileId'], code: 'PROFILE_CLOUD_MISMATCH', message: `the profile is made for ${next.cloud}` },
+          ];
       } catch (error) {
-        if (error instanceof BusError && error.code === 'NOT_FOUND') return [{ field: ['profileId'], code: 'PROFILE_NOT_FOUND', message: 'no such profile in the cluster\'s project' }];
+        if (error instanceof BusError && error.code === 'NOT_FOUND')
+          return [
+            { field: ['profileId'], code: 'PROFILE_NOT_FOUND', message: "no such profile in the cluster's project" },
+          ];
         throw graphqlError('SERVICE_UNAVAILABLE', 'the profiles service did not answer', { cause: error });
       }
       return (current) => ({ ...current, profileId });
     });
   }
 
-  @Mutation(() => ClusterPayload, { description: 'Deletes a cluster (admin): every machine and network resource, then it is DELETED.' })
+  @Mutation(() => ClusterPayload, {
+    description: 'Deletes a cluster (admin): every machine and network resource, then it is DELETED.',
+  })
   async deleteCluster(@Arg('id', () => ID) id: string, @Ctx() ctx: SubgraphContext): Promise<ClusterPayload> {
-    return this.change(ctx, id, 'admin', null, async () => (current) => ({ ...current, deletionRequested: true }), { allowDeleting: true });
+    return this.change(ctx, id, 'admin', null, async () => (current) => ({ ...current, deletionRequested: true }), {
+      allowDeleting: true,
+    });
   }
 
   /**
@@ -266,7 +429,8 @@ export class ClusterResolver {
   ): Promise<ClusterPayload> {
     const spec = await this.deps.clusters.get(identity, clusterId);
     if (!spec) return payloadError('NOT_FOUND', 'no such cluster', ['clusterId']);
-    if (!identity.can(role, spec.projectId)) throw graphqlError('FORBIDDEN', `this change needs the ${role} role in the cluster's project`);
+    if (!identity.can(role, spec.projectId))
+      throw graphqlError('FORBIDDEN', `this change needs the ${role} role in the cluster's project`);
     if (spec.deletionRequested) {
       if (options.allowDeleting) return { cluster: await this.toGraphQL(spec), userErrors: [] };
       return payloadError('CLUSTER_DELETING', 'the cluster is being deleted');
@@ -274,15 +438,25 @@ export class ClusterResolver {
     const prepared = await prepare(spec);
     if (Array.isArray(prepared)) return { cluster: null, userErrors: problemsToErrors(prepared) };
     try {
-      const updated = await this.deps.clusters.updateSpec(spec.id, (current) => (current.deletionRequested && !options.allowDeleting ? 'the cluster is being deleted' : prepared(current)), {
-        expectedGeneration,
-        now: new Date(),
-      });
+      const updated = await this.deps.clusters.updateSpec(
+        spec.id,
+        (current) =>
+          current.deletionRequested && !options.allowDeleting ? 'the cluster is being deleted' : prepared(current),
+        {
+          expectedGeneration,
+          now: new Date(),
+        },
+      );
       if (typeof updated === 'string') return payloadError('CONFLICT', updated);
       this.deps.poke();
       return { cluster: await this.toGraphQL(updated), userErrors: [] };
     } catch (error) {
-      if (error instanceof StaleWriteError) return payloadError(expectedGeneration != null ? 'STALE_GENERATION' : 'CONFLICT', error.message, expectedGeneration != null ? ['input', 'expectedGeneration'] : undefined);
+      if (error instanceof StaleWriteError)
+        return payloadError(
+          expectedGeneration != null ? 'STALE_GENERATION' : 'CONFLICT',
+          error.message,
+          expectedGeneration != null ? ['input', 'expectedGeneration'] : undefined,
+        );
       throw error;
     }
   }
@@ -301,7 +475,9 @@ export class ClusterResolver {
       return await load();
     } catch (error) {
       const detail = isCloudError(error) ? `${error.code}: ${error.message}` : 'unreachable';
-      throw graphqlError('SERVICE_UNAVAILABLE', `the cloud could not be asked what it offers (${detail})`, { cause: error });
+      throw graphqlError('SERVICE_UNAVAILABLE', `the cloud could not be asked what it offers (${detail})`, {
+        cause: error,
+      });
     }
   }
 }
@@ -313,6 +489,10 @@ function toPool(input: NodePoolInput, offer: CloudOffer): Pool {
     role: input.role,
     count: input.count,
     instanceType: input.instanceType,
-    availabilityZones: input.availabilityZones ?? (input.role === 'CONTROL_PLANE' ? offer.zones.slice(0, Math.min(offer.zones.length, input.count)) : [...offer.zones]),
+    availabilityZones:
+      input.availabilityZones ??
+      (input.role === 'CONTROL_PLANE'
+        ? offer.zones.slice(0, Math.min(offer.zones.length, input.count))
+        : [...offer.zones]),
   };
 }

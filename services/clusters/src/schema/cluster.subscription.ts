@@ -31,11 +31,15 @@ export class ClusterSubscriptions {
       authorize: 'cluster(id: $clusterId) { id }',
       replay: 'CURSOR',
     },
-    { description: "The cluster's events as they happen; with `after`, every retained event after that cursor first, with no gap and no duplicate." },
+    {
+      description:
+        "The cluster's events as they happen; with `after`, every retained event after that cursor first, with no gap and no duplicate.",
+    },
   )
   clusterEvents(
     @Arg('clusterId', () => ID, { description: 'The cluster.' }) _clusterId: string,
-    @Arg('after', () => String, { nullable: true, description: 'A cursor from an event or from Cluster.events.' }) _after?: string,
+    @Arg('after', () => String, { nullable: true, description: 'A cursor from an event or from Cluster.events.' })
+    _after?: string,
   ): ClusterEvent {
     throw new GatewayExecutedFieldError('clusterEvents');
   }

@@ -71,7 +71,11 @@ export class ClusterCondition {
   @Field(() => String, { nullable: true, description: "The cloud's own error text, verbatim, or progress." })
   message!: string | null;
 
-  @Field(() => String, { nullable: true, description: 'Classified failure: QUOTA_EXCEEDED, RATE_LIMITED, UNAUTHORIZED, RESOURCES_DEPLETED, INVALID_CONFIGURATION, TRANSIENT.' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Classified failure: QUOTA_EXCEEDED, RATE_LIMITED, UNAUTHORIZED, RESOURCES_DEPLETED, INVALID_CONFIGURATION, TRANSIENT.',
+  })
   code!: string | null;
 
   @Field(() => Date, { description: 'When the status last changed.' })
@@ -115,7 +119,10 @@ export class ClusterEventConnection {
 }
 
 @Directive('@key(fields: "id")')
-@ObjectType({ implements: Node, description: 'A Kubernetes cluster, reconciled towards its definition for its whole life.' })
+@ObjectType({
+  implements: Node,
+  description: 'A Kubernetes cluster, reconciled towards its definition for its whole life.',
+})
 export class Cluster extends Node {
   @Field(() => ID, { description: 'The project it belongs to.' })
   projectId!: string;
@@ -202,7 +209,6 @@ export class ProxyRequirement {
   description!: string | null;
 }
 
-
 @ObjectType({ description: "A cluster's phase and conditions after a change." })
 export class ConditionsUpdate {
   @Field(() => ID, { description: 'The cluster.' })
@@ -215,12 +221,18 @@ export class ConditionsUpdate {
   conditions!: ClusterCondition[];
 }
 
-@ObjectType({ description: "A kubeconfig with a client certificate signed by the cluster's CA, for the project's admins and editors." })
+@ObjectType({
+  description:
+    "A kubeconfig with a client certificate signed by the cluster's CA, for the project's admins and editors.",
+})
 export class Kubeconfig {
   @Field(() => ID)
   clusterId!: string;
 
-  @Field({ description: 'YAML, ready for kubectl: the user in the certificate CN, the project role in O (group fleetgraph:<role>).' })
+  @Field({
+    description:
+      'YAML, ready for kubectl: the user in the certificate CN, the project role in O (group fleetgraph:<role>).',
+  })
   kubeconfig!: string;
 
   @Field(() => Date, { description: 'When the certificate stops being accepted.' })

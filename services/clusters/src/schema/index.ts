@@ -13,7 +13,10 @@ export function buildClustersSchema(deps?: ClusterResolverDeps): Promise<GraphQL
   };
   return buildSubgraph({
     resolvers: [ClusterResolver, ClusterSubscriptions],
-    references: clusterReferences(() => need().resolver, () => need().deps.clusters),
+    references: clusterReferences(
+      () => need().resolver,
+      () => need().deps.clusters,
+    ),
     container: { get: (type) => (type === ClusterSubscriptions ? new ClusterSubscriptions() : need().resolver) },
   });
 }

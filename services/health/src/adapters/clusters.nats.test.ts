@@ -43,7 +43,13 @@ describe('following cluster lifecycle events against a real nats-server', () => 
 
   it('should replay every existing cluster before saying it caught up, then follow live changes', async () => {
     await bus.ensureStreams([CLUSTER_STATE_STREAM]);
-    for (const s of [summary('c1', 't1', 'PROVISIONING'), summary('c1', 't1'), summary('c2', 't2'), summary('c3', 't1'), summary('c3', 't1', 'DELETED')]) {
+    for (const s of [
+      summary('c1', 't1', 'PROVISIONING'),
+      summary('c1', 't1'),
+      summary('c2', 't2'),
+      summary('c3', 't1'),
+      summary('c3', 't1', 'DELETED'),
+    ]) {
       await bus.publish(clusterLifecycle, s);
     }
     const registry = new ClusterRegistry();
@@ -78,11 +84,19 @@ describe('following cluster lifecycle events against a real nats-server', () => 
   /** The dead letters of lifecycle subjects: subject, the error and source headers, body. */
   async function deadLetters() {
     const manager = await rawNats(bus).manager();
-    const info = await manager.streams.info(DEAD_LETTER_STREAM.name, { subjects_filter: `deadletter.${clusterLifecycle.prefix}.>` });
+    const info = await manager.streams.info(DEAD_LETTER_STREAM.name, {
+      subjects_filter: `deadletter.${clusterLifecycle.prefix}.>`,
+    });
     const letters = [];
     for (const subject of Object.keys(info.state.subjects ?? {}).sort()) {
       const m = await manager.streams.getMessage(DEAD_LETTER_STREAM.name, { last_by_subj: subject });
-      letters.push({ subject, error: m.header.get('fleetgraph-error'), source: m.header.get('fleetgraph-subject'), body: new TextDecoder().decode(m.data), count: info.state.subjects![subject] });
+      letters.push({
+        subject,
+        error: m.header.get('fleetgraph-error'),
+        source: m.header.get('fleetgraph-subject'),
+        body: new TextDecoder().decode(m.data),
+        count: info.state.subjects![subject],
+      });
     }
     return letters;
   }
@@ -99,8 +113,20 @@ describe('following cluster lifecycle events against a real nats-server', () => 
     expect(follower.malformed).toBe(2);
     const letters = await deadLetters();
     expect(letters).toEqual([
-      { subject: 'deadletter.clusters.v1.lifecycle.t1.c8', error: expect.stringMatching(/^body is not JSON/), source: 'clusters.v1.lifecycle.t1.c8', body: 'not json', count: 1 },
-      { subject: 'deadletter.clusters.v1.lifecycle.t1.c9', error: expect.stringMatching(/^body does not match schema/), source: 'clusters.v1.lifecycle.t1.c9', body: '{"id":"c9"}', count: 1 },
+      {
+        subject: 'deadletter.clusters.v1.lifecycle.t1.c8',
+        error: expect.stringMatching(/^body is not JSON/),
+        source: 'clusters.v1.lifecycle.t1.c8',
+        body: 'not json',
+        count: 1,
+      },
+      {
+        subject: 'deadletter.clusters.v1.lifecycle.t1.c9',
+        error: expect.stringMatching(/^body does not match schema/),
+        source: 'clusters.v1.lifecycle.t1.c9',
+        body: '{"id":"c9"}',
+        count: 1,
+      },
     ]);
   });
 
@@ -108,12 +134,22 @@ describe('following cluster lifecycle events against a real nats-server', () => 
     await bus.ensureStreams([CLUSTER_STATE_STREAM]);
     const h = headers();
     h.set('fleetgraph-schema-version', '2');
-    await rawNats(bus).jetstream.publish(clusterLifecycle.filter('t1', 'c7'), new TextEncoder().encode(JSON.stringify(summary('c7', 't1'))), { headers: h });
+    await rawNats(bus).jetstream.publish(
+      clusterLifecycle.filter('t1', 'c7'),
+      new TextEncoder().encode(JSON.stringify(summary('c7', 't1'))),
+      { headers: h },
+    );
     const registry = new ClusterRegistry();
     follower = await followClusters({ bus, registry, onRemoved: () => {} });
     await follower.caughtUp;
     expect(registry.get('c7')).toBeUndefined();
-    expect(await deadLetters()).toEqual([expect.objectContaining({ subject: 'deadletter.clusters.v1.lifecycle.t1.c7', error: 'schema version 2 is not 1', count: 1 })]);
+    expect(await deadLetters()).toEqual([
+      expect.objectContaining({
+        subject: 'deadletter.clusters.v1.lifecycle.t1.c7',
+        error: 'schema version 2 is not 1',
+        count: 1,
+      }),
+    ]);
   });
 
   it('should dead-letter a malformed event once, however often it is read again', async () => {
@@ -128,6 +164,8 @@ describe('following cluster lifecycle events against a real nats-server', () => 
     await follower.caughtUp;
     await second.stop();
     expect(follower.malformed).toBe(1);
-    expect(await deadLetters()).toEqual([expect.objectContaining({ subject: 'deadletter.clusters.v1.lifecycle.t1.c9', count: 1 })]);
+    expect(await deadLetters()).toEqual([
+      expect.objectContaining({ subject: 'deadletter.clusters.v1.lifecycle.t1.c9', count: 1 }),
+    ]);
   });
 });

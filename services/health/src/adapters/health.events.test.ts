@@ -1,6 +1,12 @@
 import { createBus, createLogger, createOutbox, createSqliteStore, type Bus } from '@fleetgraph/kit';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
-import { clusterHealthChanged, clusterUsageSampled, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM, type ClusterUsageMessage } from '@fleetgraph/schema';
+import {
+  clusterHealthChanged,
+  clusterUsageSampled,
+  HEALTH_METRICS_STREAM,
+  HEALTH_STATUS_STREAM,
+  type ClusterUsageMessage,
+} from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsHealthPublisher } from './health.events.js';
 
@@ -51,16 +57,28 @@ describe('NatsHealthPublisher against a real nats-server', () => {
     publisher.usage(usage('c1', 'ALL', 2));
     publisher.usage(usage('c1', 'WORKERS', 3));
     publisher.usage(usage('c2', 'WORKERS', 4));
-    publisher.health({ tenantId: 't1', clusterId: 'c1', status: 'HEALTHY', lastHeartbeatAt: null, reasons: [], stale: false, changedAt: new Date().toISOString() });
+    publisher.health({
+      tenantId: 't1',
+      clusterId: 'c1',
+      status: 'HEALTHY',
+      lastHeartbeatAt: null,
+      reasons: [],
+      stale: false,
+      changedAt: new Date().toISOString(),
+    });
     await publisher.flush();
     while ((await outbox.pending()) > 0) await new Promise((resolve) => setTimeout(resolve, 20));
     await outbox.stop();
     await bus.flush();
     const jsm = await rawNats(bus).manager();
-    const latest = await jsm.streams.getMessage(HEALTH_METRICS_STREAM.name, { last_by_subj: clusterUsageSampled.filter('t1', 'c1', 'WORKERS') });
+    const latest = await jsm.streams.getMessage(HEALTH_METRICS_STREAM.name, {
+      last_by_subj: clusterUsageSampled.filter('t1', 'c1', 'WORKERS'),
+    });
     expect(latest.json<ClusterUsageMessage>().coresUsed).toBe(3);
     expect((await jsm.streams.info(HEALTH_METRICS_STREAM.name)).state.messages).toBe(3);
-    const status = await jsm.streams.getMessage(HEALTH_STATUS_STREAM.name, { last_by_subj: clusterHealthChanged.filter('t1', 'c1') });
+    const status = await jsm.streams.getMessage(HEALTH_STATUS_STREAM.name, {
+      last_by_subj: clusterHealthChanged.filter('t1', 'c1'),
+    });
     expect(status.json<{ status: string }>().status).toBe('HEALTHY');
     expect(publisher.failures).toBe(0);
   });

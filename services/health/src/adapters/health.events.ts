@@ -1,5 +1,10 @@
 import type { Bus, Logger, Outbox, Store } from '@fleetgraph/kit';
-import { clusterHealthChanged, clusterUsageSampled, type ClusterHealthMessage, type ClusterUsageMessage } from '@fleetgraph/schema';
+import {
+  clusterHealthChanged,
+  clusterUsageSampled,
+  type ClusterHealthMessage,
+  type ClusterUsageMessage,
+} from '@fleetgraph/schema';
 import type { HealthPublisher } from '../ingest/ports.js';
 
 /**

@@ -22,7 +22,10 @@ export class HealthRepository implements HealthStore {
   ) {}
 
   static async open(store: Store): Promise<HealthRepository> {
-    const clusters = await store.collection<HealthDoc>({ name: 'cluster_health', indexes: [{ fields: ['tenantId', 'projectId'] }] });
+    const clusters = await store.collection<HealthDoc>({
+      name: 'cluster_health',
+      indexes: [{ fields: ['tenantId', 'projectId'] }],
+    });
     const nodes = await store.collection<NodesDoc>({ name: 'cluster_nodes', indexes: [] });
     const samples = await store.collection<BucketDoc>({
       name: 'usage_samples',
@@ -31,7 +34,11 @@ export class HealthRepository implements HealthStore {
     return new HealthRepository(clusters, nodes, samples);
   }
 
-  async *loadAll(): AsyncIterable<{ health: StoredClusterHealth; version: number; nodes: { doc: StoredClusterNodes; version: number } | null }> {
+  async *loadAll(): AsyncIterable<{
+    health: StoredClusterHealth;
+    version: number;
+    nodes: { doc: StoredClusterNodes; version: number } | null;
+  }> {
     let after: string | null = null;
     do {
       const page = await this.clusters.find({ first: PAGE, after });
@@ -80,7 +87,12 @@ export class HealthRepository implements HealthStore {
     const chunks: number[][] = [];
     let after: string | null = null;
     do {
-      const page = await this.samples.find({ where: { clusterId, end: { gt: from } }, orderBy: [{ field: 'end' }], first: PAGE, after });
+      const page = await this.samples.find({
+        where: { clusterId, end: { gt: from } },
+        orderBy: [{ field: 'end' }],
+        first: PAGE,
+        after,
+      });
       for (const bucket of page.nodes) if (bucket.start <= to) chunks.push(bucket.samples);
       after = page.hasNextPage ? page.endCursor : null;
     } while (after);
@@ -97,7 +109,11 @@ export class HealthRepository implements HealthStore {
  * someone else (a previous run of this service, or an insert that raced): this writer owns the
  * cluster, so it writes over it.
  */
-async function upsert<T extends { id: string }>(collection: Collection<T & StoredDoc>, doc: T, version: number | null): Promise<number> {
+async function upsert<T extends { id: string }>(
+  collection: Collection<T & StoredDoc>,
+  doc: T,
+  version: number | null,
+): Promise<number> {
   try {
     if (version === null) return (await collection.insert(doc as never)).version;
     return (await collection.replace({ ...doc, version } as T & StoredDoc)).version;
@@ -113,7 +129,8 @@ async function upsert<T extends { id: string }>(collection: Collection<T & Store
 export function mergeSamples(a: readonly number[], b: readonly number[]): number[] {
   const byTime = new Map<number, number[]>();
   for (const chunk of [a, b]) {
-    for (let i = 0; i + SAMPLE_WIDTH <= chunk.length; i += SAMPLE_WIDTH) byTime.set(chunk[i]!, chunk.slice(i, i + SAMPLE_WIDTH));
+    for (let i = 0; i + SAMPLE_WIDTH <= chunk.length; i += SAMPLE_WIDTH)
+      byTime.set(chunk[i]!, chunk.slice(i, i + SAMPLE_WIDTH));
   }
   return [...byTime.entries()].sort(([x], [y]) => x - y).flatMap(([, sample]) => sample);
 }

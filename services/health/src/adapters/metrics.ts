@@ -28,13 +28,31 @@ export function createHealthMetrics(source: HealthMetricsSource): Registry {
     },
   });
   counter('fleetgraph_health_changes_total', 'Cluster health changes published.', () => source.ingest().healthChanges);
-  counter('fleetgraph_health_samples_published_total', 'Usage samples published (one per report and scope).', () => source.ingest().samplesPublished);
+  counter(
+    'fleetgraph_health_samples_published_total',
+    'Usage samples published (one per report and scope).',
+    () => source.ingest().samplesPublished,
+  );
   counter('fleetgraph_health_store_writes_total', 'Documents written to the store.', () => source.ingest().writes);
-  counter('fleetgraph_health_store_write_errors_total', 'Writes to the store that failed (retried at the next flush).', () => source.ingest().writeErrors);
-  counter('fleetgraph_health_publish_failures_total', 'Health changes that could not be published.', () => source.publishFailures());
-  gauge('fleetgraph_health_clusters_reporting', 'Clusters with a reported state in this process.', () => source.ingest().clusters);
+  counter(
+    'fleetgraph_health_store_write_errors_total',
+    'Writes to the store that failed (retried at the next flush).',
+    () => source.ingest().writeErrors,
+  );
+  counter('fleetgraph_health_publish_failures_total', 'Health changes that could not be published.', () =>
+    source.publishFailures(),
+  );
+  gauge(
+    'fleetgraph_health_clusters_reporting',
+    'Clusters with a reported state in this process.',
+    () => source.ingest().clusters,
+  );
   gauge('fleetgraph_health_clusters_registered', 'Clusters known from lifecycle events.', () => source.registered());
-  gauge('fleetgraph_health_pending_writes', 'Clusters and sample buckets waiting for the next flush.', () => source.ingest().pendingWrites);
+  gauge(
+    'fleetgraph_health_pending_writes',
+    'Clusters and sample buckets waiting for the next flush.',
+    () => source.ingest().pendingWrites,
+  );
   gauge('fleetgraph_health_deadlines', 'Clusters with a pending re-evaluation timer.', () => source.ingest().deadlines);
   new Gauge({
     name: 'fleetgraph_health_report_lag_ms',
@@ -43,7 +61,13 @@ export function createHealthMetrics(source: HealthMetricsSource): Registry {
     registers: [registry],
     collect() {
       const { lag } = source.ingest();
-      for (const [quantile, value] of [['0.5', lag.p50], ['0.9', lag.p90], ['0.99', lag.p99], ['1', lag.max]] as const) this.set({ quantile }, value);
+      for (const [quantile, value] of [
+        ['0.5', lag.p50],
+        ['0.9', lag.p90],
+        ['0.99', lag.p99],
+        ['1', lag.max],
+      ] as const)
+        this.set({ quantile }, value);
     },
   });
   return registry;

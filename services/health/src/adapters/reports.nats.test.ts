@@ -46,12 +46,25 @@ describe('agent reports of clusters the registry missed, against a real nats-ser
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await createBus({ url: nats.url, name: 'health', log, credentials: await nats.credentials('health') });
-    clusters = await createBus({ url: nats.url, name: 'clusters', log, credentials: await nats.credentials('clusters') });
+    clusters = await createBus({
+      url: nats.url,
+      name: 'clusters',
+      log,
+      credentials: await nats.credentials('clusters'),
+    });
     // The clusters service knows c7 (its lifecycle message never reached health), not c8.
     clusters.serve(getCluster, async ({ tenantId, id }) => {
       asked.push(id);
       if (id !== 'c7' || tenantId !== 't1') throw new BusError('NOT_FOUND', `cluster ${id} not found`);
-      return { id, tenantId, projectId: 'p1', name: id, phase: 'RUNNING' as const, cloud: { type: 'LOCAL' as const, region: 'local-1' }, nodePools: [] };
+      return {
+        id,
+        tenantId,
+        projectId: 'p1',
+        name: id,
+        phase: 'RUNNING' as const,
+        cloud: { type: 'LOCAL' as const, region: 'local-1' },
+        nodePools: [],
+      };
     });
     dir = await mkdtemp(join(tmpdir(), 'fleetgraph-reports-'));
     store = await createStore({ dataDir: dir, service: 'health' });
@@ -67,12 +80,21 @@ describe('agent reports of clusters the registry missed, against a real nats-ser
   it('should learn a cluster from its first report when the clusters service knows it, and ask once about one it does not', async () => {
     const registry = new ClusterRegistry();
     const publisher: HealthPublisher = { health: () => {}, usage: () => {} };
-    const ingest = new HealthIngest({ registry, store: await HealthRepository.open(store), publisher, log, tickMs: 100 });
+    const ingest = new HealthIngest({
+      registry,
+      store: await HealthRepository.open(store),
+      publisher,
+      log,
+      tickMs: 100,
+    });
     const listening = subscribeReports(bus, ingest, { recovery: { registry, log, retryAfterMs: 60_000 } });
     await bus.flush();
 
     clusters.send(agentReport, report('c7', 0));
-    await until('c7 learnt and its report applied', () => registry.get('c7') !== undefined && ingest.stats().outcomes.accepted === 1);
+    await until(
+      'c7 learnt and its report applied',
+      () => registry.get('c7') !== undefined && ingest.stats().outcomes.accepted === 1,
+    );
     expect(registry.get('c7')).toEqual({ id: 'c7', tenantId: 't1', projectId: 'p1', phase: 'RUNNING' });
     // No node observed yet: not healthy.
     expect(ingest.view('c7')?.health.status).toBe('PROGRESSING');

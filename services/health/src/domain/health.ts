@@ -18,7 +18,12 @@
  * so the caller sets one timer instead of scanning every cluster.
  */
 
-export const HealthStatus = { HEALTHY: 'HEALTHY', PROGRESSING: 'PROGRESSING', UNHEALTHY: 'UNHEALTHY', UNKNOWN: 'UNKNOWN' } as const;
+export const HealthStatus = {
+  HEALTHY: 'HEALTHY',
+  PROGRESSING: 'PROGRESSING',
+  UNHEALTHY: 'UNHEALTHY',
+  UNKNOWN: 'UNKNOWN',
+} as const;
 export type HealthStatus = (typeof HealthStatus)[keyof typeof HealthStatus];
 
 export const HealthFactor = { HEARTBEAT: 'HEARTBEAT', NODE_CONDITION: 'NODE_CONDITION', METRICS: 'METRICS' } as const;
@@ -123,7 +128,11 @@ export interface UsageFacts {
  * before its first observation), or a report of no node at all. PROGRESSING at first, UNHEALTHY
  * if it lasts longer than a node condition may.
  */
-export const NO_NODE_YET: Finding = { key: 'nodes:none', factor: HealthFactor.NODE_CONDITION, message: 'no node observed yet: waiting for the first node report' };
+export const NO_NODE_YET: Finding = {
+  key: 'nodes:none',
+  factor: HealthFactor.NODE_CONDITION,
+  message: 'no node observed yet: waiting for the first node report',
+};
 
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 
@@ -159,15 +168,27 @@ export function findingsOf(nodes: readonly NodeFacts[], usage: UsageFacts, polic
     }
     if (node.diskUsedBytes !== null && node.diskTotalBytes) {
       if (node.diskUsedBytes / node.diskTotalBytes > policy.diskThreshold) {
-        findings.push({ key: `metrics:disk:${node.name}`, factor: HealthFactor.METRICS, message: `disk usage of node ${node.name} is above ${percent(policy.diskThreshold)}` });
+        findings.push({
+          key: `metrics:disk:${node.name}`,
+          factor: HealthFactor.METRICS,
+          message: `disk usage of node ${node.name} is above ${percent(policy.diskThreshold)}`,
+        });
       }
     }
   }
   if (usage.cpu !== null && usage.cpu > policy.cpuThreshold) {
-    findings.push({ key: 'metrics:cpu', factor: HealthFactor.METRICS, message: `CPU usage of the ${usage.label} is above ${percent(policy.cpuThreshold)}` });
+    findings.push({
+      key: 'metrics:cpu',
+      factor: HealthFactor.METRICS,
+      message: `CPU usage of the ${usage.label} is above ${percent(policy.cpuThreshold)}`,
+    });
   }
   if (usage.memory !== null && usage.memory > policy.memoryThreshold) {
-    findings.push({ key: 'metrics:memory', factor: HealthFactor.METRICS, message: `memory usage of the ${usage.label} is above ${percent(policy.memoryThreshold)}` });
+    findings.push({
+      key: 'metrics:memory',
+      factor: HealthFactor.METRICS,
+      message: `memory usage of the ${usage.label} is above ${percent(policy.memoryThreshold)}`,
+    });
   }
   return findings;
 }
@@ -177,7 +198,12 @@ export function findingsOf(nodes: readonly NodeFacts[], usage: UsageFacts, polic
  * check still failing keeps its `since`, a new one starts now, and one that passes is gone;
  * without (the report is a bare heartbeat), the failing checks stay as they were.
  */
-export function afterReport(state: HealthState, at: number, intervalMs: number, findings: readonly Finding[] | null): HealthState {
+export function afterReport(
+  state: HealthState,
+  at: number,
+  intervalMs: number,
+  findings: readonly Finding[] | null,
+): HealthState {
   // The first report is a bare heartbeat: nothing is known of the nodes yet.
   if (state.lastHeartbeatAt === null && findings === null) findings = [NO_NODE_YET];
   let failing = state.failing;
@@ -194,7 +220,8 @@ export function afterReport(state: HealthState, at: number, intervalMs: number, 
   return { lastHeartbeatAt: Math.max(at, state.lastHeartbeatAt ?? at), intervalMs, failing };
 }
 
-const thresholdOf = (factor: HealthFactor, policy: HealthPolicy) => (factor === HealthFactor.NODE_CONDITION ? policy.nodeConditionThresholdMs : policy.metricsWindowMs);
+const thresholdOf = (factor: HealthFactor, policy: HealthPolicy) =>
+  factor === HealthFactor.NODE_CONDITION ? policy.nodeConditionThresholdMs : policy.metricsWindowMs;
 
 const worse = (a: HealthStatus, b: HealthStatus): HealthStatus => {
   const rank = { HEALTHY: 0, UNKNOWN: 1, PROGRESSING: 2, UNHEALTHY: 3 } as const;
@@ -212,7 +239,14 @@ function duration(ms: number): string {
 export function evaluate(state: HealthState, now: number, policy: HealthPolicy): Health {
   const last = state.lastHeartbeatAt;
   if (last === null) {
-    return { status: HealthStatus.UNKNOWN, reasons: [{ factor: HealthFactor.HEARTBEAT, message: 'no report from the cluster agent yet', since: null, stale: false }], stale: false, nextEvaluationAt: null };
+    return {
+      status: HealthStatus.UNKNOWN,
+      reasons: [
+        { factor: HealthFactor.HEARTBEAT, message: 'no report from the cluster agent yet', since: null, stale: false },
+      ],
+      stale: false,
+      nextEvaluationAt: null,
+    };
   }
   const timeoutAt = last + policy.heartbeatTimeoutMs;
   if (now >= timeoutAt) {
@@ -262,7 +296,10 @@ export function evaluate(state: HealthState, now: number, policy: HealthPolicy):
 }
 
 /** Whether two healths would read the same to a watcher (status, staleness and reasons). */
-export function sameHealth(a: Pick<Health, 'status' | 'reasons' | 'stale'>, b: Pick<Health, 'status' | 'reasons' | 'stale'>): boolean {
+export function sameHealth(
+  a: Pick<Health, 'status' | 'reasons' | 'stale'>,
+  b: Pick<Health, 'status' | 'reasons' | 'stale'>,
+): boolean {
   if (a.status !== b.status || a.stale !== b.stale || a.reasons.length !== b.reasons.length) return false;
   return a.reasons.every((r, i) => {
     const o = b.reasons[i]!;

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { SAMPLE_WIDTH, seriesOf, usageFacts, usageOf, type NodeView } from './usage.js';
 
 const GiB = 2 ** 30;
-const node = (name: string, role: NodeView['role'], used: [number, number] | null, extra: Partial<NodeView> = {}): NodeView => ({
+const node = (
+  name: string,
+  role: NodeView['role'],
+  used: [number, number] | null,
+  extra: Partial<NodeView> = {},
+): NodeView => ({
   name,
   role,
   pool: role === 'WORKER' ? 'workers' : 'control-plane',
@@ -24,7 +29,12 @@ const node = (name: string, role: NodeView['role'], used: [number, number] | nul
 });
 
 describe('usage', () => {
-  const nodes = [node('cp', 'CONTROL_PLANE', [0.5, 4]), node('w-1', 'WORKER', [2, 8]), node('w-2', 'WORKER', [3, 10]), node('w-3', 'WORKER', null)];
+  const nodes = [
+    node('cp', 'CONTROL_PLANE', [0.5, 4]),
+    node('w-1', 'WORKER', [2, 8]),
+    node('w-2', 'WORKER', [3, 10]),
+    node('w-3', 'WORKER', null),
+  ];
 
   it('should total the worker nodes by default and every node on request', () => {
     expect(usageOf(nodes, 'WORKERS')).toEqual({
@@ -44,7 +54,11 @@ describe('usage', () => {
 
   it('should judge metrics on the measured workers, or on every node of a cluster without workers', () => {
     expect(usageFacts(nodes)).toEqual({ label: 'worker nodes', cpu: 5 / 8, memory: 18 / 32 });
-    expect(usageFacts([node('cp', 'CONTROL_PLANE', [3.8, 15])])).toEqual({ label: 'nodes', cpu: 0.95, memory: 15 / 16 });
+    expect(usageFacts([node('cp', 'CONTROL_PLANE', [3.8, 15])])).toEqual({
+      label: 'nodes',
+      cpu: 0.95,
+      memory: 15 / 16,
+    });
     expect(usageFacts([node('w-new', 'WORKER', null)])).toEqual({ label: 'worker nodes', cpu: null, memory: null });
   });
 

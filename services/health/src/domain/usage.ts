@@ -4,7 +4,6 @@ import type { ConditionFacts, NodeFacts, UsageFacts } from './health.js';
 export const UsageScope = { WORKERS: 'WORKERS', ALL: 'ALL' } as const;
 export type UsageScope = (typeof UsageScope)[keyof typeof UsageScope];
 
-
 /**
  * A node as the health service keeps it: flat numbers rather than nested objects, and condition
  * objects shared between nodes that report the same one (see `internCondition`), so that a fleet
@@ -62,7 +61,8 @@ export function usageFigures(totals: UsageTotals) {
     memoryRequestsBytes: totals.memoryRequestsBytes,
     diskTotalBytes: totals.diskTotalBytes,
     diskUsedBytes: totals.diskUsedBytes,
-    diskUsage: totals.diskUsedBytes === null || !totals.diskTotalBytes ? null : totals.diskUsedBytes / totals.diskTotalBytes,
+    diskUsage:
+      totals.diskUsedBytes === null || !totals.diskTotalBytes ? null : totals.diskUsedBytes / totals.diskTotalBytes,
     nodes: totals.nodes,
   };
 }
@@ -129,11 +129,23 @@ export function usageFacts(nodes: readonly NodeView[]): UsageFacts {
 }
 
 /** One point of a usage series: time, then used cores and memory bytes of the workers, then of all nodes. */
-export type SamplePoint = readonly [time: number, workerCores: number, workerMemory: number, allCores: number, allMemory: number];
+export type SamplePoint = readonly [
+  time: number,
+  workerCores: number,
+  workerMemory: number,
+  allCores: number,
+  allMemory: number,
+];
 export const SAMPLE_WIDTH = 5;
 
 /** A usage sample for the series, from the totals of both scopes at one time. */
-export const samplePoint = (time: number, workers: UsageTotals, all: UsageTotals): SamplePoint => [time, workers.coresUsed, workers.memoryUsedBytes, all.coresUsed, all.memoryUsedBytes];
+export const samplePoint = (time: number, workers: UsageTotals, all: UsageTotals): SamplePoint => [
+  time,
+  workers.coresUsed,
+  workers.memoryUsedBytes,
+  all.coresUsed,
+  all.memoryUsedBytes,
+];
 
 export interface SeriesPoint {
   time: number;
@@ -146,7 +158,13 @@ export interface SeriesPoint {
  * sample, in time order within each array): samples from `from` on, each time once, at most
  * `maxPoints` (averaged into equal time slots when there are more).
  */
-export function seriesOf(chunks: readonly (readonly number[])[], scope: UsageScope, from: number, to: number, maxPoints: number): SeriesPoint[] {
+export function seriesOf(
+  chunks: readonly (readonly number[])[],
+  scope: UsageScope,
+  from: number,
+  to: number,
+  maxPoints: number,
+): SeriesPoint[] {
   const offset = scope === UsageScope.WORKERS ? 1 : 3;
   const byTime = new Map<number, SeriesPoint>();
   for (const chunk of chunks) {

@@ -1,5 +1,11 @@
 import { createLogger, createSqliteStore, type Store } from '@fleetgraph/kit';
-import { agentReport, type AgentReport, type ClusterHealthMessage, type ClusterUsageMessage, type ReportedNode } from '@fleetgraph/schema';
+import {
+  agentReport,
+  type AgentReport,
+  type ClusterHealthMessage,
+  type ClusterUsageMessage,
+  type ReportedNode,
+} from '@fleetgraph/schema';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HealthRepository } from '../adapters/health.repo.js';
 import { DEFAULT_POLICY } from '../domain/health.js';
@@ -14,7 +20,11 @@ const encoder = new TextEncoder();
 
 /** Small builders of reports. */
 const build = {
-  node(name: string, role: ReportedNode['role'] = 'WORKER', change: { memoryPressure?: boolean; cpu?: number; memory?: number } = {}): ReportedNode {
+  node(
+    name: string,
+    role: ReportedNode['role'] = 'WORKER',
+    change: { memoryPressure?: boolean; cpu?: number; memory?: number } = {},
+  ): ReportedNode {
     const condition = (type: string, status: 'TRUE' | 'FALSE') => ({ type, status, reason: null, message: null });
     return {
       name,
@@ -22,7 +32,11 @@ const build = {
       pool: role === 'WORKER' ? 'workers' : 'control-plane',
       zone: 'local-1a',
       instanceType: 'm5.xlarge',
-      conditions: [condition('Ready', 'TRUE'), condition('MemoryPressure', change.memoryPressure ? 'TRUE' : 'FALSE'), condition('DiskPressure', 'FALSE')],
+      conditions: [
+        condition('Ready', 'TRUE'),
+        condition('MemoryPressure', change.memoryPressure ? 'TRUE' : 'FALSE'),
+        condition('DiskPressure', 'FALSE'),
+      ],
       capacity: { cpuCores: 4, memoryBytes: 16 * GiB, diskBytes: 100 * GiB },
       allocatable: { cpuCores: 3.9, memoryBytes: 15 * GiB, diskBytes: 90 * GiB },
       usage: { cpuCores: change.cpu ?? 1, memoryBytes: (change.memory ?? 4) * GiB, diskBytes: 30 * GiB },
@@ -30,7 +44,13 @@ const build = {
       pods: 12,
     };
   },
-  report(clusterId: string, tenantId: string, seq: number, nodes: ReportedNode[] | null, extra: Partial<AgentReport> = {}): AgentReport {
+  report(
+    clusterId: string,
+    tenantId: string,
+    seq: number,
+    nodes: ReportedNode[] | null,
+    extra: Partial<AgentReport> = {},
+  ): AgentReport {
     return {
       schemaVersion: 1,
       clusterId,
@@ -41,13 +61,19 @@ const build = {
       sentAt: new Date(Date.UTC(2025, 2, 4, 12)).toISOString(),
       intervalMs: 30_000,
       nodes,
-      services: nodes && [{ namespace: 'monitoring', name: 'prometheus-server', type: 'LOAD_BALANCER', urls: ['http://10.0.0.10:9090/'] }],
+      services: nodes && [
+        { namespace: 'monitoring', name: 'prometheus-server', type: 'LOAD_BALANCER', urls: ['http://10.0.0.10:9090/'] },
+      ],
       problems: [],
       ...extra,
     };
   },
 };
-const nodes = (change: Parameters<typeof build.node>[2] = {}) => [build.node('cp-1', 'CONTROL_PLANE'), build.node('w-1', 'WORKER', change), build.node('w-2')];
+const nodes = (change: Parameters<typeof build.node>[2] = {}) => [
+  build.node('cp-1', 'CONTROL_PLANE'),
+  build.node('w-1', 'WORKER', change),
+  build.node('w-2'),
+];
 const raw = (report: unknown) => encoder.encode(JSON.stringify(report));
 const subjectOf = (clusterId: string) => agentReport.subjectOf({ clusterId });
 
@@ -59,7 +85,8 @@ describe('HealthIngest', () => {
   let published: { health: ClusterHealthMessage[]; usage: ClusterUsageMessage[] };
   let ingest: HealthIngest;
   const publisher: HealthPublisher = { health: (m) => published.health.push(m), usage: (m) => published.usage.push(m) };
-  const create = () => new HealthIngest({ registry, store: repo, publisher, log, now: () => now, sampleBucketMs: 5 * MIN, tickMs: 100 });
+  const create = () =>
+    new HealthIngest({ registry, store: repo, publisher, log, now: () => now, sampleBucketMs: 5 * MIN, tickMs: 100 });
 
   beforeEach(async () => {
     store = createSqliteStore({ file: ':memory:' });
@@ -86,7 +113,15 @@ describe('HealthIngest', () => {
     expect(view.workers).toMatchObject({ coresTotal: 8, coresUsed: 2, cpuRequestsCores: 3, nodes: 2 });
     expect(view.all).toMatchObject({ coresTotal: 12, coresUsed: 3, nodes: 3 });
     expect(published.health).toEqual([
-      { tenantId: 't1', clusterId: 'c1', status: 'HEALTHY', lastHeartbeatAt: new Date(now).toISOString(), reasons: [], stale: false, changedAt: new Date(now).toISOString() },
+      {
+        tenantId: 't1',
+        clusterId: 'c1',
+        status: 'HEALTHY',
+        lastHeartbeatAt: new Date(now).toISOString(),
+        reasons: [],
+        stale: false,
+        changedAt: new Date(now).toISOString(),
+      },
     ]);
     expect(published.usage.map((u) => [u.scope, u.coresUsed, u.cpuUsage, u.series])).toEqual([
       ['WORKERS', 2, 0.25, [{ time: new Date(now).toISOString(), cpuCores: 2, memoryBytes: 8 * GiB }]],
@@ -100,11 +135,36 @@ describe('HealthIngest', () => {
 
   it.each([
     { name: 'a body that is not JSON', subject: subjectOf('c1'), body: encoder.encode('{nope'), outcome: 'malformed' },
-    { name: 'a body of the wrong shape', subject: subjectOf('c1'), body: raw({ ...build.report('c1', 't1', 0, nodes()), nodes: [{ name: 'w-1' }] }), outcome: 'malformed' },
-    { name: 'an unknown schema version', subject: subjectOf('c1'), body: raw({ ...build.report('c1', 't1', 0, nodes()), schemaVersion: 2 }), outcome: 'malformed' },
-    { name: 'a report of another cluster than its subject', subject: subjectOf('c2'), body: raw(build.report('c1', 't1', 0, nodes())), outcome: 'mismatched_subject' },
-    { name: 'a cluster that does not exist', subject: subjectOf('c9'), body: raw(build.report('c9', 't1', 0, nodes())), outcome: 'unknown_cluster' },
-    { name: 'a report claiming another tenant', subject: subjectOf('c2'), body: raw(build.report('c2', 't1', 0, nodes({ memoryPressure: true }))), outcome: 'foreign_tenant' },
+    {
+      name: 'a body of the wrong shape',
+      subject: subjectOf('c1'),
+      body: raw({ ...build.report('c1', 't1', 0, nodes()), nodes: [{ name: 'w-1' }] }),
+      outcome: 'malformed',
+    },
+    {
+      name: 'an unknown schema version',
+      subject: subjectOf('c1'),
+      body: raw({ ...build.report('c1', 't1', 0, nodes()), schemaVersion: 2 }),
+      outcome: 'malformed',
+    },
+    {
+      name: 'a report of another cluster than its subject',
+      subject: subjectOf('c2'),
+      body: raw(build.report('c1', 't1', 0, nodes())),
+      outcome: 'mismatched_subject',
+    },
+    {
+      name: 'a cluster that does not exist',
+      subject: subjectOf('c9'),
+      body: raw(build.report('c9', 't1', 0, nodes())),
+      outcome: 'unknown_cluster',
+    },
+    {
+      name: 'a report claiming another tenant',
+      subject: subjectOf('c2'),
+      body: raw(build.report('c2', 't1', 0, nodes({ memoryPressure: true }))),
+      outcome: 'foreign_tenant',
+    },
   ])('should drop and count $name, changing nothing', ({ subject, body, outcome }) => {
     expect(ingest.accept(subject, body)).toBe(outcome);
     expect(ingest.view('c1')).toBeNull();
@@ -115,15 +175,25 @@ describe('HealthIngest', () => {
 
   it('should drop a report older than one already taken from the same agent run', () => {
     ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 5, nodes())));
-    expect(ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 4, nodes({ memoryPressure: true }))))).toBe('out_of_order');
+    expect(ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 4, nodes({ memoryPressure: true }))))).toBe(
+      'out_of_order',
+    );
     expect(ingest.view('c1')!.health.status).toBe('HEALTHY');
     // A restarted agent starts again from 0.
-    expect(ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 0, nodes(), { agentStartedAt: '2025-03-04T11:00:00.000Z' })))).toBe('accepted');
+    expect(
+      ingest.accept(
+        subjectOf('c1'),
+        raw(build.report('c1', 't1', 0, nodes(), { agentStartedAt: '2025-03-04T11:00:00.000Z' })),
+      ),
+    ).toBe('accepted');
   });
 
   it('should turn memory pressure PROGRESSING, then UNHEALTHY by timer after the threshold', () => {
     ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 0, nodes({ memoryPressure: true }))));
-    expect(ingest.view('c1')!.health).toMatchObject({ status: 'PROGRESSING', reasons: [{ factor: 'NODE_CONDITION', message: 'node w-1 has MemoryPressure' }] });
+    expect(ingest.view('c1')!.health).toMatchObject({
+      status: 'PROGRESSING',
+      reasons: [{ factor: 'NODE_CONDITION', message: 'node w-1 has MemoryPressure' }],
+    });
     for (let i = 1; i <= 10; i++) {
       now += 30_000;
       ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', i, nodes({ memoryPressure: true }))));
@@ -138,23 +208,42 @@ describe('HealthIngest', () => {
 
   it('should judge CPU over its threshold for the window as METRICS', () => {
     for (let i = 0; i <= 20; i++) {
-      ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', i, nodes({ cpu: 3.9 }).map((n) => (n.role === 'WORKER' ? { ...n, usage: { ...n.usage!, cpuCores: 3.9 } } : n)))));
+      ingest.accept(
+        subjectOf('c1'),
+        raw(
+          build.report(
+            'c1',
+            't1',
+            i,
+            nodes({ cpu: 3.9 }).map((n) => (n.role === 'WORKER' ? { ...n, usage: { ...n.usage!, cpuCores: 3.9 } } : n)),
+          ),
+        ),
+      );
       now += 30_000;
     }
-    expect(ingest.view('c1')!.health).toMatchObject({ status: 'UNHEALTHY', reasons: [{ factor: 'METRICS', message: 'CPU usage of the worker nodes is above 90%' }] });
+    expect(ingest.view('c1')!.health).toMatchObject({
+      status: 'UNHEALTHY',
+      reasons: [{ factor: 'METRICS', message: 'CPU usage of the worker nodes is above 90%' }],
+    });
   });
 
   it('should lose the heartbeat by timer alone, show the rest as stale, and recover on the next report', () => {
     ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 0, nodes({ memoryPressure: true }))));
     now += 2 * MIN;
     ingest.tick();
-    expect(ingest.view('c1')!.health).toMatchObject({ status: 'PROGRESSING', reasons: [{ factor: 'HEARTBEAT' }, { factor: 'NODE_CONDITION' }] });
+    expect(ingest.view('c1')!.health).toMatchObject({
+      status: 'PROGRESSING',
+      reasons: [{ factor: 'HEARTBEAT' }, { factor: 'NODE_CONDITION' }],
+    });
     now += 9 * MIN;
     ingest.tick();
     expect(ingest.view('c1')!.health).toMatchObject({
       status: 'UNHEALTHY',
       stale: true,
-      reasons: [{ factor: 'HEARTBEAT', stale: false }, { factor: 'NODE_CONDITION', stale: true }],
+      reasons: [
+        { factor: 'HEARTBEAT', stale: false },
+        { factor: 'NODE_CONDITION', stale: true },
+      ],
     });
     expect(published.health.at(-1)).toMatchObject({ status: 'UNHEALTHY', stale: true });
     now += MIN;
@@ -165,8 +254,18 @@ describe('HealthIngest', () => {
   it('should take the numbers of a compact report for the nodes of the last full one', () => {
     ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 0, nodes())));
     now += 30_000;
-    const hot = nodes().map((n) => ({ name: n.name, cpuCores: n.role === 'WORKER' ? 3.8 : 1, memoryBytes: 4 * GiB, diskBytes: null, cpuRequests: 2, memoryRequests: GiB, pods: 20 }));
-    expect(ingest.accept(subjectOf('c1'), raw({ ...build.report('c1', 't1', 1, null), services: null, usage: hot }))).toBe('accepted');
+    const hot = nodes().map((n) => ({
+      name: n.name,
+      cpuCores: n.role === 'WORKER' ? 3.8 : 1,
+      memoryBytes: 4 * GiB,
+      diskBytes: null,
+      cpuRequests: 2,
+      memoryRequests: GiB,
+      pods: 20,
+    }));
+    expect(
+      ingest.accept(subjectOf('c1'), raw({ ...build.report('c1', 't1', 1, null), services: null, usage: hot })),
+    ).toBe('accepted');
     const view = ingest.view('c1')!;
     expect(view.nodesObservedAt).toBe(now);
     expect(view.workers).toMatchObject({ coresUsed: 7.6, cpuRequestsCores: 4, nodes: 2 });
@@ -180,8 +279,12 @@ describe('HealthIngest', () => {
   it('should take a compact report about other nodes as a heartbeat only', () => {
     ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 0, nodes())));
     now += 30_000;
-    const other = [{ name: 'w-9', cpuCores: 3.9, memoryBytes: GiB, diskBytes: null, cpuRequests: 1, memoryRequests: GiB, pods: 1 }];
-    expect(ingest.accept(subjectOf('c1'), raw({ ...build.report('c1', 't1', 1, null), services: null, usage: other }))).toBe('accepted');
+    const other = [
+      { name: 'w-9', cpuCores: 3.9, memoryBytes: GiB, diskBytes: null, cpuRequests: 1, memoryRequests: GiB, pods: 1 },
+    ];
+    expect(
+      ingest.accept(subjectOf('c1'), raw({ ...build.report('c1', 't1', 1, null), services: null, usage: other })),
+    ).toBe('accepted');
     const view = ingest.view('c1')!;
     expect(view.lastHeartbeatAt).toBe(now);
     expect(view.nodesObservedAt).toBe(now - 30_000);
@@ -203,7 +306,10 @@ describe('HealthIngest', () => {
 
   it('should write in batches and come back the same after a restart, series included', async () => {
     for (let i = 0; i < 24; i++) {
-      ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', i, nodes({ memoryPressure: i >= 20, cpu: 1 + i / 10 }))));
+      ingest.accept(
+        subjectOf('c1'),
+        raw(build.report('c1', 't1', i, nodes({ memoryPressure: i >= 20, cpu: 1 + i / 10 }))),
+      );
       now += 30_000;
     }
     await ingest.flush();

@@ -1,6 +1,14 @@
 import type { Logger } from '@fleetgraph/kit';
 import { agentReport, agentReportSchema, type AgentReport } from '@fleetgraph/schema';
-import { afterReport, DEFAULT_POLICY, evaluate, findingsOf, sameHealth, type Health, type HealthPolicy } from '../domain/health.js';
+import {
+  afterReport,
+  DEFAULT_POLICY,
+  evaluate,
+  findingsOf,
+  sameHealth,
+  type Health,
+  type HealthPolicy,
+} from '../domain/health.js';
 import { UsageScope, usageFacts, usageOf, type SeriesPoint } from '../domain/usage.js';
 import { Deadlines } from './deadlines.js';
 import { applyUsage, Interner, sameOrNew, shapeOf, updateNodeViews } from './nodes.js';
@@ -102,12 +110,25 @@ export class HealthIngest {
   #lastMalformedLog = 0;
 
   constructor(options: IngestOptions) {
-    this.#o = { sampleBucketMs: 5 * 60_000, persistEveryMs: 5 * 60_000, maxSeriesPoints: 500, tickMs: 1000, ...options };
+    this.#o = {
+      sampleBucketMs: 5 * 60_000,
+      persistEveryMs: 5 * 60_000,
+      maxSeriesPoints: 500,
+      tickMs: 1000,
+      ...options,
+    };
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#now = options.now ?? Date.now;
     this.#deadlines = new Deadlines(this.#o.tickMs);
     this.#samples = new UsageSamples(this.#o.store, this.#o.sampleBucketMs, this.#o.maxSeriesPoints);
-    this.#writes = new WriteBehind({ store: this.#o.store, log: this.#o.log, now: this.#now, records: this.#records, samples: this.#samples, persistEveryMs: this.#o.persistEveryMs });
+    this.#writes = new WriteBehind({
+      store: this.#o.store,
+      log: this.#o.log,
+      now: this.#now,
+      records: this.#records,
+      samples: this.#samples,
+      persistEveryMs: this.#o.persistEveryMs,
+    });
   }
 
   get policy(): HealthPolicy {
@@ -157,7 +178,8 @@ export class HealthIngest {
     if (!cluster) return ReportOutcome.unknown_cluster;
     if (cluster.tenantId !== report.tenantId) return ReportOutcome.foreign_tenant;
     let record = this.#records.get(cluster.id);
-    if (record && record.agentStartedAt === report.agentStartedAt && report.seq <= record.seq) return ReportOutcome.out_of_order;
+    if (record && record.agentStartedAt === report.agentStartedAt && report.seq <= record.seq)
+      return ReportOutcome.out_of_order;
 
     const now = this.#now();
     const first = record === undefined;
@@ -242,7 +264,13 @@ export class HealthIngest {
   /** The usage series of a scope over the last `windowMs`: stored buckets, buckets not yet written and the open one. */
   async series(clusterId: string, scope: UsageScope, windowMs: number): Promise<SeriesPoint[]> {
     const now = this.#now();
-    return this.#samples.series(clusterId, scope, now - windowMs, now, () => this.#records.get(clusterId)?.bucket?.samples);
+    return this.#samples.series(
+      clusterId,
+      scope,
+      now - windowMs,
+      now,
+      () => this.#records.get(clusterId)?.bucket?.samples,
+    );
   }
 
   /** Counts by status of the given clusters (those that never reported are UNKNOWN). */

@@ -59,7 +59,11 @@ export class Interner {
  * cluster keeps from one report to the next would otherwise all become garbage every interval
  * in the old generation, which is where a large fleet's garbage collection time goes.
  */
-export function updateNodeViews(previous: NodeView[], reported: readonly ReportedNode[], interner: Interner): NodeView[] {
+export function updateNodeViews(
+  previous: NodeView[],
+  reported: readonly ReportedNode[],
+  interner: Interner,
+): NodeView[] {
   const same = previous.length === reported.length && previous.every((view, i) => view.name === reported[i]!.name);
   if (!same) return reported.map((n) => toNodeView(n, interner));
   for (let i = 0; i < reported.length; i++) {
@@ -118,7 +122,13 @@ export function sameOrNew(previous: ReportedService[], reported: ReportedService
     previous.length === reported.length &&
     previous.every((s, i) => {
       const r = reported[i]!;
-      return s.namespace === r.namespace && s.name === r.name && s.type === r.type && s.urls.length === r.urls.length && s.urls.every((u, k) => u === r.urls[k]);
+      return (
+        s.namespace === r.namespace &&
+        s.name === r.name &&
+        s.type === r.type &&
+        s.urls.length === r.urls.length &&
+        s.urls.every((u, k) => u === r.urls[k])
+      );
     });
   return same ? previous : reported;
 }
@@ -127,7 +137,13 @@ export function sameOrNew(previous: ReportedService[], reported: ReportedService
 export function toNodeView(node: ReportedNode | NodeView, interner: Interner): NodeView {
   if ('cpuCapacity' in node) {
     // Already compact (read back from the store): share its conditions and strings again.
-    return { ...node, pool: interner.string(node.pool), zone: interner.string(node.zone), instanceType: interner.string(node.instanceType), conditions: interner.conditions(node.conditions) };
+    return {
+      ...node,
+      pool: interner.string(node.pool),
+      zone: interner.string(node.zone),
+      instanceType: interner.string(node.instanceType),
+      conditions: interner.conditions(node.conditions),
+    };
   }
   return {
     name: node.name,

@@ -48,7 +48,11 @@ export interface SampleBucket {
 /** Where the health service keeps its state (adapters/health.repo.ts over the kit store). */
 export interface HealthStore {
   /** Every stored cluster, with its nodes when stored, and their store versions. */
-  loadAll(): AsyncIterable<{ health: StoredClusterHealth; version: number; nodes: { doc: StoredClusterNodes; version: number } | null }>;
+  loadAll(): AsyncIterable<{
+    health: StoredClusterHealth;
+    version: number;
+    nodes: { doc: StoredClusterNodes; version: number } | null;
+  }>;
   /** Writes a cluster's health; `version` is the one last read or written, null for a new one. Returns the new version. */
   save(doc: StoredClusterHealth, version: number | null): Promise<number>;
   /** Writes a cluster's nodes and services, as `save`. */

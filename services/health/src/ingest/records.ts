@@ -70,7 +70,12 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  * (or an empty store) is written over minutes, not in one burst; until then it lives in memory,
  * as any unwritten change does.
  */
-export function newRecord(cluster: { id: string; tenantId: string; projectId: string }, now: number, persistEveryMs: number, policy: HealthPolicy): ClusterRecord {
+export function newRecord(
+  cluster: { id: string; tenantId: string; projectId: string },
+  now: number,
+  persistEveryMs: number,
+  policy: HealthPolicy,
+): ClusterRecord {
   const delay = offsetOf(`${cluster.id}#first`, persistEveryMs);
   return {
     id: cluster.id,
@@ -134,7 +139,12 @@ export function healthMessage(record: ClusterRecord): ClusterHealthMessage {
     clusterId: record.id,
     status: record.health.status,
     lastHeartbeatAt: iso(record.state.lastHeartbeatAt),
-    reasons: record.health.reasons.map((r) => ({ factor: r.factor, message: r.message, since: iso(r.since), stale: r.stale })),
+    reasons: record.health.reasons.map((r) => ({
+      factor: r.factor,
+      message: r.message,
+      since: iso(r.since),
+      stale: r.stale,
+    })),
     stale: record.health.stale,
     changedAt: new Date(record.changedAt).toISOString(),
   };
@@ -159,7 +169,13 @@ export function storedHealth(record: ClusterRecord, now: number): StoredClusterH
 
 /** A cluster's nodes document, as written at `now`. */
 export function storedNodes(record: ClusterRecord, now: number): StoredClusterNodes {
-  return { id: record.id, nodes: record.nodes, nodesObservedAt: record.nodesObservedAt, services: record.services, savedAt: now };
+  return {
+    id: record.id,
+    nodes: record.nodes,
+    nodesObservedAt: record.nodesObservedAt,
+    services: record.services,
+    savedAt: now,
+  };
 }
 
 /** A cluster's view for the API. */

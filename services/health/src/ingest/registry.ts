@@ -25,7 +25,9 @@ export class ClusterRegistry {
   }
 
   /** Applies a lifecycle event; returns what it did. A DELETED cluster is forgotten. */
-  apply(summary: Pick<ClusterSummary, 'id' | 'tenantId' | 'projectId' | 'phase'>): 'added' | 'changed' | 'removed' | 'ignored' {
+  apply(
+    summary: Pick<ClusterSummary, 'id' | 'tenantId' | 'projectId' | 'phase'>,
+  ): 'added' | 'changed' | 'removed' | 'ignored' {
     const known = this.#clusters.get(summary.id);
     if (summary.phase === 'DELETED') {
       if (!known) return 'ignored';

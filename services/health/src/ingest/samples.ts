@@ -31,7 +31,13 @@ export class UsageSamples {
     const start = Math.floor((now - offset) / span) * span + offset;
     if (record.bucket && record.bucket.start !== start) this.close(record);
     record.bucket ??= { clusterId: record.id, start, end: start + span, samples: [] };
-    record.bucket.samples.push(now, record.workers.coresUsed, record.workers.memoryUsedBytes, record.all.coresUsed, record.all.memoryUsedBytes);
+    record.bucket.samples.push(
+      now,
+      record.workers.coresUsed,
+      record.workers.memoryUsedBytes,
+      record.all.coresUsed,
+      record.all.memoryUsedBytes,
+    );
   }
 
   /** Closes the record's open bucket, for the next write. */
@@ -57,7 +63,13 @@ export class UsageSamples {
    * The usage series of a scope over [from, to]: stored buckets, buckets not yet written and the
    * open one (`open`, read once the stored ones are in).
    */
-  async series(clusterId: string, scope: UsageScope, from: number, to: number, open: () => readonly number[] | undefined): Promise<SeriesPoint[]> {
+  async series(
+    clusterId: string,
+    scope: UsageScope,
+    from: number,
+    to: number,
+    open: () => readonly number[] | undefined,
+  ): Promise<SeriesPoint[]> {
     const stored = await this.store.buckets(clusterId, from, to);
     const inMemory = this.#pending.filter((b) => b.clusterId === clusterId && b.end > from).map((b) => b.samples);
     const current = open();
@@ -70,7 +82,9 @@ export function usageSamplesOf(record: ClusterRecord, now: number): ClusterUsage
   const time = new Date(now).toISOString();
   return [UsageScope.WORKERS, UsageScope.ALL].map((scope) => {
     const totals = scope === UsageScope.WORKERS ? record.workers : record.all;
-    return usageMessage(record.tenantId, record.id, scope, totals, time, false, [{ time, cpuCores: totals.coresUsed, memoryBytes: totals.memoryUsedBytes }]);
+    return usageMessage(record.tenantId, record.id, scope, totals, time, false, [
+      { time, cpuCores: totals.coresUsed, memoryBytes: totals.memoryUsedBytes },
+    ]);
   });
 }
 

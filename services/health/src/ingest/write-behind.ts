@@ -80,7 +80,8 @@ export class WriteBehind {
     await this.#flushing;
     for (const record of this.o.records.values()) {
       this.o.samples.close(record);
-      if ((record.state.lastHeartbeatAt ?? 0) > record.savedAt || record.changedAt > record.savedAt) this.#dirty.add(record.id);
+      if ((record.state.lastHeartbeatAt ?? 0) > record.savedAt || record.changedAt > record.savedAt)
+        this.#dirty.add(record.id);
       if ((record.nodesObservedAt ?? 0) > record.nodesSavedAt) this.#dirtyNodes.add(record.id);
     }
     await this.flush();

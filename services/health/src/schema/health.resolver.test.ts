@@ -39,7 +39,12 @@ function report(seq: number, memoryPressure: boolean): AgentReport {
     instanceType: 'm5.large',
     conditions: [
       { type: 'Ready', status: 'TRUE' as const, reason: 'KubeletReady', message: 'kubelet is posting ready status' },
-      { type: 'MemoryPressure', status: memoryPressure && role === 'WORKER' ? ('TRUE' as const) : ('FALSE' as const), reason: null, message: null },
+      {
+        type: 'MemoryPressure',
+        status: memoryPressure && role === 'WORKER' ? ('TRUE' as const) : ('FALSE' as const),
+        reason: null,
+        message: null,
+      },
     ],
     capacity: { cpuCores: 2, memoryBytes: 8 * GiB, diskBytes: null },
     allocatable: { cpuCores: 1.9, memoryBytes: 7 * GiB, diskBytes: null },
@@ -57,7 +62,14 @@ function report(seq: number, memoryPressure: boolean): AgentReport {
     sentAt: new Date(T).toISOString(),
     intervalMs: 30_000,
     nodes: [node('cp-1', 'CONTROL_PLANE'), node('w-1', 'WORKER')],
-    services: [{ namespace: 'kubernetes-dashboard', name: 'kubernetes-dashboard', type: 'NODE_PORT', urls: ['https://10.0.0.5:32443/'] }],
+    services: [
+      {
+        namespace: 'kubernetes-dashboard',
+        name: 'kubernetes-dashboard',
+        type: 'NODE_PORT',
+        urls: ['https://10.0.0.5:32443/'],
+      },
+    ],
     problems: [],
   };
 }
@@ -67,14 +79,21 @@ describe('health subgraph', () => {
   let schema: GraphQLSchema;
   let now = T;
   const reader = new Identity({ sub: 'u1', tenantId: 't1', projects: { p1: 'viewer' } });
-  const run = (source: string, variables: Record<string, unknown>, identity = reader) => graphql({ schema, source, variableValues: variables, contextValue: { identity, requestId: 'r', log } });
+  const run = (source: string, variables: Record<string, unknown>, identity = reader) =>
+    graphql({ schema, source, variableValues: variables, contextValue: { identity, requestId: 'r', log } });
 
   beforeAll(async () => {
     store = createSqliteStore({ file: ':memory:' });
     const registry = new ClusterRegistry();
     registry.apply({ id: 'c1', tenantId: 't1', projectId: 'p1', phase: 'RUNNING' });
     registry.apply({ id: 'c2', tenantId: 't1', projectId: 'p1', phase: 'PROVISIONING' });
-    const ingest = new HealthIngest({ registry, store: await HealthRepository.open(store), publisher: { health: () => {}, usage: () => {} }, log, now: () => now });
+    const ingest = new HealthIngest({
+      registry,
+      store: await HealthRepository.open(store),
+      publisher: { health: () => {}, usage: () => {} },
+      log,
+      now: () => now,
+    });
     ingest.acceptReport(agentReport.subjectOf({ clusterId: 'c1' }), report(0, false));
     now += 30_000;
     ingest.acceptReport(agentReport.subjectOf({ clusterId: 'c1' }), report(1, true));
@@ -93,7 +112,14 @@ describe('health subgraph', () => {
               status: 'PROGRESSING',
               lastHeartbeatAt: new Date(T + 30_000).toISOString(),
               stale: false,
-              reasons: [{ factor: 'NODE_CONDITION', message: 'node w-1 has MemoryPressure', since: new Date(T + 30_000).toISOString(), stale: false }],
+              reasons: [
+                {
+                  factor: 'NODE_CONDITION',
+                  message: 'node w-1 has MemoryPressure',
+                  since: new Date(T + 30_000).toISOString(),
+                  stale: false,
+                },
+              ],
             },
             usage: {
               scope: 'ALL',
@@ -111,10 +137,37 @@ describe('health subgraph', () => {
               ],
             },
             nodes: [
-              { name: 'cp-1', role: 'CONTROL_PLANE', pool: 'control-plane', conditions: [{ type: 'Ready', status: 'TRUE' }, { type: 'MemoryPressure', status: 'FALSE' }], usage: { coresUsed: 0.5, cpuUsage: 0.25 }, stale: false },
-              { name: 'w-1', role: 'WORKER', pool: 'workers', conditions: [{ type: 'Ready', status: 'TRUE' }, { type: 'MemoryPressure', status: 'TRUE' }], usage: { coresUsed: 0.5, cpuUsage: 0.25 }, stale: false },
+              {
+                name: 'cp-1',
+                role: 'CONTROL_PLANE',
+                pool: 'control-plane',
+                conditions: [
+                  { type: 'Ready', status: 'TRUE' },
+                  { type: 'MemoryPressure', status: 'FALSE' },
+                ],
+                usage: { coresUsed: 0.5, cpuUsage: 0.25 },
+                stale: false,
+              },
+              {
+                name: 'w-1',
+                role: 'WORKER',
+                pool: 'workers',
+                conditions: [
+                  { type: 'Ready', status: 'TRUE' },
+                  { type: 'MemoryPressure', status: 'TRUE' },
+                ],
+                usage: { coresUsed: 0.5, cpuUsage: 0.25 },
+                stale: false,
+              },
             ],
-            services: [{ namespace: 'kubernetes-dashboard', name: 'kubernetes-dashboard', type: 'NODE_PORT', urls: ['https://10.0.0.5:32443/'] }],
+            services: [
+              {
+                namespace: 'kubernetes-dashboard',
+                name: 'kubernetes-dashboard',
+                type: 'NODE_PORT',
+                urls: ['https://10.0.0.5:32443/'],
+              },
+            ],
           },
         ],
       },
@@ -123,14 +176,22 @@ describe('health subgraph', () => {
 
   it('should default to the worker nodes over the last hour', async () => {
     const result = await run(ENTITY, { id: 'c1' });
-    expect((result.data!._entities as { usage: unknown }[])[0]!.usage).toMatchObject({ scope: 'WORKERS', coresTotal: 2, nodes: 1 });
+    expect((result.data!._entities as { usage: unknown }[])[0]!.usage).toMatchObject({
+      scope: 'WORKERS',
+      coresTotal: 2,
+      nodes: 1,
+    });
   });
 
   it('should answer UNKNOWN, with nothing else, for a cluster that never reported', async () => {
     const result = await run(ENTITY, { id: 'c2' });
     expect(result.errors).toBeUndefined();
     expect((result.data!._entities as unknown[])[0]).toMatchObject({
-      health: { status: 'UNKNOWN', lastHeartbeatAt: null, reasons: [{ factor: 'HEARTBEAT', message: 'no report from the cluster agent yet' }] },
+      health: {
+        status: 'UNKNOWN',
+        lastHeartbeatAt: null,
+        reasons: [{ factor: 'HEARTBEAT', message: 'no report from the cluster agent yet' }],
+      },
       usage: { coresTotal: 0, series: [] },
       nodes: [],
       services: [],
@@ -141,14 +202,21 @@ describe('health subgraph', () => {
     const stranger = new Identity({ sub: 'u2', tenantId: 't2', tenantAdmin: true, projects: { p1: 'admin' } });
     const outsider = new Identity({ sub: 'u3', tenantId: 't1', projects: { p9: 'admin' } });
     for (const identity of [stranger, outsider]) {
-      const result = await run(`query ($id: ID!) { _entities(representations: [{ __typename: "Cluster", id: $id }]) { ... on Cluster { id } } }`, { id: 'c1' }, identity);
+      const result = await run(
+        `query ($id: ID!) { _entities(representations: [{ __typename: "Cluster", id: $id }]) { ... on Cluster { id } } }`,
+        { id: 'c1' },
+        identity,
+      );
       expect(result).toEqual({ data: { _entities: [null] } });
     }
   });
 
   it('should refuse a window beyond the retention', async () => {
     const result = await run(ENTITY, { id: 'c1', window: 24 * 60 + 1 });
-    expect(result.errors?.[0]).toMatchObject({ message: 'windowMinutes must be between 1 and 1440', extensions: { code: 'BAD_USER_INPUT' } });
+    expect(result.errors?.[0]).toMatchObject({
+      message: 'windowMinutes must be between 1 and 1440',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   });
 
   it('should count the clusters of the caller by status', async () => {

@@ -5,7 +5,15 @@ import { evaluate, INITIAL_STATE, type Health } from '../domain/health.js';
 import { UsageScope, usageFigures, usageOf, type NodeView, type UsageTotals } from '../domain/usage.js';
 import type { ClusterView, HealthIngest } from '../ingest/ingest.js';
 import type { ClusterRegistry } from '../ingest/registry.js';
-import { ApplicationService, Cluster, ClusterHealth, ClusterNode, ClusterUsage, HealthSummary, type UsageSample } from './health.type.js';
+import {
+  ApplicationService,
+  Cluster,
+  ClusterHealth,
+  ClusterNode,
+  ClusterUsage,
+  HealthSummary,
+  type UsageSample,
+} from './health.type.js';
 
 export interface HealthResolverDeps {
   ingest: HealthIngest;
@@ -14,10 +22,24 @@ export interface HealthResolverDeps {
   retentionMs: number;
 }
 
-const UNKNOWN: Health = evaluate(INITIAL_STATE, 0, { heartbeatTimeoutMs: 1, lateAfterIntervals: 1, nodeConditionThresholdMs: 1, metricsWindowMs: 1, cpuThreshold: 1, memoryThreshold: 1, diskThreshold: 1 });
+const UNKNOWN: Health = evaluate(INITIAL_STATE, 0, {
+  heartbeatTimeoutMs: 1,
+  lateAfterIntervals: 1,
+  nodeConditionThresholdMs: 1,
+  metricsWindowMs: 1,
+  cpuThreshold: 1,
+  memoryThreshold: 1,
+  diskThreshold: 1,
+});
 const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 
-function toUsage(scope: UsageScope, totals: UsageTotals, observedAt: number | null, stale: boolean, series: UsageSample[]): ClusterUsage {
+function toUsage(
+  scope: UsageScope,
+  totals: UsageTotals,
+  observedAt: number | null,
+  stale: boolean,
+  series: UsageSample[],
+): ClusterUsage {
   return {
     scope,
     ...usageFigures(totals),
@@ -47,18 +69,36 @@ export class HealthResolver {
     return {
       status: health.status,
       lastHeartbeatAt: date(view?.lastHeartbeatAt ?? null),
-      reasons: health.reasons.map((r) => ({ factor: r.factor, message: r.message, since: date(r.since), stale: r.stale })),
+      reasons: health.reasons.map((r) => ({
+        factor: r.factor,
+        message: r.message,
+        since: date(r.since),
+        stale: r.stale,
+      })),
       stale: health.stale,
       changedAt: date(view?.changedAt ?? null),
     };
   }
 
-  @FieldResolver(() => ClusterUsage, { description: 'CPU, memory and disk: of the worker nodes by default, of all nodes on request, with a series over the last windowMinutes.' })
+  @FieldResolver(() => ClusterUsage, {
+    description:
+      'CPU, memory and disk: of the worker nodes by default, of all nodes on request, with a series over the last windowMinutes.',
+  })
   async usage(
     @Root() cluster: Cluster,
     // type-graphql registers arguments last first: declared in reverse to print in the contract's order.
-    @Arg('windowMinutes', () => Int, { nullable: true, defaultValue: 60, description: 'How far back the series goes, in minutes (at most the retention).' }) windowArg: number | null,
-    @Arg('scope', () => UsageScope, { nullable: true, defaultValue: UsageScope.WORKERS, description: 'Worker nodes, or all nodes.' }) scopeArg: UsageScope | null,
+    @Arg('windowMinutes', () => Int, {
+      nullable: true,
+      defaultValue: 60,
+      description: 'How far back the series goes, in minutes (at most the retention).',
+    })
+    windowArg: number | null,
+    @Arg('scope', () => UsageScope, {
+      nullable: true,
+      defaultValue: UsageScope.WORKERS,
+      description: 'Worker nodes, or all nodes.',
+    })
+    scopeArg: UsageScope | null,
   ): Promise<ClusterUsage> {
     const scope = scopeArg ?? UsageScope.WORKERS;
     const windowMinutes = windowArg ?? 60;
@@ -69,7 +109,13 @@ export class HealthResolver {
     const view = this.#view(cluster);
     const totals = view ? (scope === UsageScope.WORKERS ? view.workers : view.all) : usageOf([], scope);
     const series = view ? await this.deps.ingest.series(cluster.id, scope, windowMinutes * 60_000) : [];
-    return toUsage(scope, totals, view?.nodesObservedAt ?? null, view?.health.stale ?? false, series.map((p) => ({ time: new Date(p.time), cpuCores: p.cpuCores, memoryBytes: p.memoryBytes })));
+    return toUsage(
+      scope,
+      totals,
+      view?.nodesObservedAt ?? null,
+      view?.health.stale ?? false,
+      series.map((p) => ({ time: new Date(p.time), cpuCores: p.cpuCores, memoryBytes: p.memoryBytes })),
+    );
   }
 
   @FieldResolver(() => [ClusterNode], { description: 'Its nodes with their conditions and usage, as last reported.' })
@@ -80,26 +126,48 @@ export class HealthResolver {
     return view.nodes.map((node) => toNode(node, view.nodesObservedAt, stale));
   }
 
-  @FieldResolver(() => [ApplicationService], { description: 'Its LoadBalancer and NodePort services, with URLs a person can open.' })
+  @FieldResolver(() => [ApplicationService], {
+    description: 'Its LoadBalancer and NodePort services, with URLs a person can open.',
+  })
   services(@Root() cluster: Cluster): ApplicationService[] {
-    return (this.#view(cluster)?.services ?? []).map((s) => ({ namespace: s.namespace, name: s.name, type: s.type, urls: [...s.urls] }));
+    return (this.#view(cluster)?.services ?? []).map((s) => ({
+      namespace: s.namespace,
+      name: s.name,
+      type: s.type,
+      urls: [...s.urls],
+    }));
   }
 
-  @Query(() => HealthSummary, { description: 'How many clusters are in each health status: in one project, or in every project the caller may read.' })
-  healthSummary(@Arg('projectId', () => ID, { nullable: true, description: 'One project; without it, every readable one.' }) projectId: string | null, @Ctx() { identity }: SubgraphContext): HealthSummary {
+  @Query(() => HealthSummary, {
+    description:
+      'How many clusters are in each health status: in one project, or in every project the caller may read.',
+  })
+  healthSummary(
+    @Arg('projectId', () => ID, { nullable: true, description: 'One project; without it, every readable one.' })
+    projectId: string | null,
+    @Ctx() { identity }: SubgraphContext,
+  ): HealthSummary {
     const ids: string[] = [];
     for (const cluster of this.deps.registry.ofTenant(identity.tenantId)) {
       if (projectId != null && cluster.projectId !== projectId) continue;
       if (identity.canRead(cluster.projectId)) ids.push(cluster.id);
     }
     const counts = this.deps.ingest.statusCounts(ids);
-    return { healthy: counts.HEALTHY, progressing: counts.PROGRESSING, unhealthy: counts.UNHEALTHY, unknown: counts.UNKNOWN };
+    return {
+      healthy: counts.HEALTHY,
+      progressing: counts.PROGRESSING,
+      unhealthy: counts.UNHEALTHY,
+      unknown: counts.UNKNOWN,
+    };
   }
 }
 
 function toNode(node: NodeView, observedAt: number | null, stale: boolean): ClusterNode {
   const totals = usageOf([node], UsageScope.ALL);
-  const series = observedAt !== null && node.cpuUsed !== null ? [{ time: new Date(observedAt), cpuCores: node.cpuUsed, memoryBytes: node.memoryUsed ?? 0 }] : [];
+  const series =
+    observedAt !== null && node.cpuUsed !== null
+      ? [{ time: new Date(observedAt), cpuCores: node.cpuUsed, memoryBytes: node.memoryUsed ?? 0 }]
+      : [];
   return {
     name: node.name,
     role: node.role,
@@ -143,10 +211,18 @@ export class HealthSubscriptions {
       authorize: 'cluster(id: $clusterId) { id }',
       replay: 'LAST',
     },
-    { description: "A cluster's usage: the last sample first, then one at each report of its agent, over worker nodes or all nodes." },
+    {
+      description:
+        "A cluster's usage: the last sample first, then one at each report of its agent, over worker nodes or all nodes.",
+    },
   )
   clusterMetrics(
-    @Arg('scope', () => UsageScope, { nullable: true, defaultValue: UsageScope.WORKERS, description: 'Worker nodes (default) or all nodes.' }) _scope: UsageScope | null,
+    @Arg('scope', () => UsageScope, {
+      nullable: true,
+      defaultValue: UsageScope.WORKERS,
+      description: 'Worker nodes (default) or all nodes.',
+    })
+    _scope: UsageScope | null,
     @Arg('clusterId', () => ID) _clusterId: string,
   ): ClusterUsage {
     throw new GatewayExecutedFieldError('clusterMetrics');

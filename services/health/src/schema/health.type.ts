@@ -10,9 +10,13 @@ export type ServiceType = (typeof ServiceType)[keyof typeof ServiceType];
 
 registerEnumType(HealthStatus, {
   name: 'HealthStatus',
-  description: 'How a cluster is: HEALTHY; PROGRESSING (a check fails, for less than its threshold); UNHEALTHY (a check failed for longer, or heartbeats stopped); UNKNOWN (nothing reported yet).',
+  description:
+    'How a cluster is: HEALTHY; PROGRESSING (a check fails, for less than its threshold); UNHEALTHY (a check failed for longer, or heartbeats stopped); UNKNOWN (nothing reported yet).',
 });
-registerEnumType(UsageScope, { name: 'UsageScope', description: 'Which nodes usage covers: the worker nodes, or all of them.' });
+registerEnumType(UsageScope, {
+  name: 'UsageScope',
+  description: 'Which nodes usage covers: the worker nodes, or all of them.',
+});
 registerEnumType(ServiceType, { name: 'ServiceType', description: 'How a service is exposed outside the cluster.' });
 // Shared with the clusters subgraph: same values, same descriptions.
 registerEnumType(NodeRole, { name: 'NodeRole', description: 'What a node does in its cluster.' });
@@ -86,7 +90,9 @@ export class ClusterUsage {
   @Field(() => Float, { description: 'memoryUsedBytes / memoryTotalBytes, 0..1.' })
   memoryUsage!: number;
 
-  @Field(() => Float, { description: "Sum of the CPU requests of the nodes' non-terminated pods, as the scheduler counts them." })
+  @Field(() => Float, {
+    description: "Sum of the CPU requests of the nodes' non-terminated pods, as the scheduler counts them.",
+  })
   cpuRequestsCores!: number;
 
   @Field(() => Float, { description: "Sum of the memory requests of the nodes' non-terminated pods, in bytes." })
@@ -110,11 +116,16 @@ export class ClusterUsage {
   @Field({ description: 'Heartbeats stopped: this is the last usage reported, not the current one.' })
   stale!: boolean;
 
-  @Field(() => [UsageSample], { description: 'Used cores and memory over the requested window, oldest first, for charts.' })
+  @Field(() => [UsageSample], {
+    description: 'Used cores and memory over the requested window, oldest first, for charts.',
+  })
   series!: UsageSample[];
 }
 
-@ObjectType({ description: "A node condition as its kubelet reports it (Ready, MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable, ...)." })
+@ObjectType({
+  description:
+    'A node condition as its kubelet reports it (Ready, MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable, ...).',
+})
 export class NodeCondition {
   @Field({ description: 'The condition, e.g. MemoryPressure.' })
   type!: string;
@@ -122,7 +133,10 @@ export class NodeCondition {
   @Field(() => ConditionStatus, { description: 'Whether it holds.' })
   status!: ConditionStatus;
 
-  @Field(() => String, { nullable: true, description: 'Short machine-readable reason, e.g. KubeletHasInsufficientMemory.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Short machine-readable reason, e.g. KubeletHasInsufficientMemory.',
+  })
   reason!: string | null;
 
   @Field(() => String, { nullable: true, description: 'Why, for a person.' })
@@ -177,7 +191,7 @@ export class ApplicationService {
   urls!: string[];
 }
 
-@ObjectType({ description: "Clusters by health status, among those the caller may read." })
+@ObjectType({ description: 'Clusters by health status, among those the caller may read.' })
 export class HealthSummary {
   @Field(() => Int, { description: 'HEALTHY clusters.' })
   healthy!: number;

@@ -98,12 +98,22 @@ export function createClouds(config: CloudsConfig): Clouds {
   if (config.aws) {
     const { catalogue, builderInstanceType, ...aws } = config.aws;
     clouds.push({ type: 'AWS', ...aws });
-    settings.push({ type: 'AWS', catalogue: { kind: 'configured', images: catalogue }, builderInstanceType, simulateBuilds: false });
+    settings.push({
+      type: 'AWS',
+      catalogue: { kind: 'configured', images: catalogue },
+      builderInstanceType,
+      simulateBuilds: false,
+    });
   }
   if (config.azure) {
     const { catalogue, builderInstanceType, ...azure } = config.azure;
     clouds.push({ type: 'AZURE', ...azure });
-    settings.push({ type: 'AZURE', catalogue: { kind: 'configured', images: catalogue }, builderInstanceType, simulateBuilds: false });
+    settings.push({
+      type: 'AZURE',
+      catalogue: { kind: 'configured', images: catalogue },
+      builderInstanceType,
+      simulateBuilds: false,
+    });
   }
   return new Clouds(new CloudRegistry({ clouds }), settings);
 }

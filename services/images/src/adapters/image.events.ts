@@ -41,7 +41,10 @@ export class ImageEvents implements ImageStatusEvents {
       await this.bus.publish(imageStatusChanged, toMessage(image), { msgId: `${image.id}:${image.statusSeq}` });
       return true;
     } catch (error) {
-      this.log.warn({ err: error, imageId: image.id, status: image.status }, 'could not publish images.v1.status; will retry');
+      this.log.warn(
+        { err: error, imageId: image.id, status: image.status },
+        'could not publish images.v1.status; will retry',
+      );
       return false;
     }
   }

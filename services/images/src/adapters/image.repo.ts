@@ -38,7 +38,10 @@ export class ImageRepository implements ImageStore {
         { fields: ['pendingEvent'] },
       ],
     });
-    const uses = await store.collection<ImageUse>({ name: 'image_uses', indexes: [{ fields: ['tenantId', 'clusterId'] }] });
+    const uses = await store.collection<ImageUse>({
+      name: 'image_uses',
+      indexes: [{ fields: ['tenantId', 'clusterId'] }],
+    });
     return new ImageRepository(images, uses);
   }
 
@@ -52,7 +55,17 @@ export class ImageRepository implements ImageStore {
     return image && (image.tenantId === tenantId || image.tenantId === PUBLIC_TENANT) ? image : null;
   }
 
-  async findBySignature({ tenantId, cloud, region, signature }: { tenantId: string; cloud: CloudType; region: string; signature: string }): Promise<ImageRecord | null> {
+  async findBySignature({
+    tenantId,
+    cloud,
+    region,
+    signature,
+  }: {
+    tenantId: string;
+    cloud: CloudType;
+    region: string;
+    signature: string;
+  }): Promise<ImageRecord | null> {
     const page = await this.images.find({ where: { tenantId, cloud, region, signature }, first: 1 });
     return page.nodes[0] ?? null;
   }
@@ -73,7 +86,10 @@ export class ImageRepository implements ImageStore {
   }
 
   /** The images of some tenants (`public` included when asked), optionally on one cloud and region. */
-  async list(tenantIds: readonly string[], filter: { cloud?: CloudType | null; region?: string | null } = {}): Promise<ImageRecord[]> {
+  async list(
+    tenantIds: readonly string[],
+    filter: { cloud?: CloudType | null; region?: string | null } = {},
+  ): Promise<ImageRecord[]> {
     const where = {
       tenantId: { in: [...tenantIds] },
       ...(filter.cloud ? { cloud: filter.cloud } : {}),
@@ -100,9 +116,16 @@ export class ImageRepository implements ImageStore {
   }
 
   /** Records that a cluster uses an image; once per (tenant, cluster, image). */
-  async recordUse(use: { tenantId: string; projectId: string; clusterId: string; imageId: string }, now = new Date()): Promise<void> {
+  async recordUse(
+    use: { tenantId: string; projectId: string; clusterId: string; imageId: string },
+    now = new Date(),
+  ): Promise<void> {
     try {
-      await this.uses.insert({ id: JSON.stringify([use.tenantId, use.clusterId, use.imageId]), ...use, firstResolvedAt: now.toISOString() });
+      await this.uses.insert({
+        id: JSON.stringify([use.tenantId, use.clusterId, use.imageId]),
+        ...use,
+        firstResolvedAt: now.toISOString(),
+      });
     } catch (error) {
       if (!(error instanceof DuplicateKeyError)) throw error;
     }

@@ -21,9 +21,12 @@ const base: ImagePhase<BuildJob> = async (deps, { image, job, cloud }) => {
   if (job.base.kind === 'ref') {
     const found = await cloud.provider.describeImage(image.region, job.base.imageRef);
     if (!found) return fail(`image "${job.base.imageRef}" is not known to ${cloud.type} in ${image.region}`);
-    if (found.status === 'failed') return fail(`image "${job.base.imageRef}" has failed: ${found.statusMessage ?? 'no reason given'}`);
+    if (found.status === 'failed')
+      return fail(`image "${job.base.imageRef}" has failed: ${found.statusMessage ?? 'no reason given'}`);
     if (found.status !== 'available') return wait;
-    return commit({ job: { ...job, step: 'launch', baseImageId: found.id } }, undefined, [`base image ${found.id} (${found.name})`]);
+    return commit({ job: { ...job, step: 'launch', baseImageId: found.id } }, undefined, [
+      `base image ${found.id} (${found.name})`,
+    ]);
   }
   const key = job.base.key;
   const entry = CATALOGUE.find((e) => e.key === key);
@@ -38,14 +41,24 @@ const base: ImagePhase<BuildJob> = async (deps, { image, job, cloud }) => {
       if (error instanceof ImageRequestError) return fail(error.message);
       throw error;
     }
-    return commit({ job: { ...job, baseRequested: true } }, undefined, [`base image ${requested.id}: ${entry.description} (${requested.status})`]);
+    return commit({ job: { ...job, baseRequested: true } }, undefined, [
+      `base image ${requested.id}: ${entry.description} (${requested.status})`,
+    ]);
   }
-  const found = await deps.images.findBySignature({ tenantId: PUBLIC_TENANT, cloud: cloud.type, region: image.region, signature: catalogueDefinition(entry).signature });
+  const found = await deps.images.findBySignature({
+    tenantId: PUBLIC_TENANT,
+    cloud: cloud.type,
+    region: image.region,
+    signature: catalogueDefinition(entry).signature,
+  });
   if (!found) return commit({ job: { ...job, baseRequested: false } });
   if (found.status === 'READY' && found.artifactId) {
-    return commit({ job: { ...job, step: 'launch', baseImageId: found.artifactId } }, undefined, [`base image ${found.artifactId} is ready`]);
+    return commit({ job: { ...job, step: 'launch', baseImageId: found.artifactId } }, undefined, [
+      `base image ${found.artifactId} is ready`,
+    ]);
   }
-  if (found.status === 'FAILED') return fail(`the base image ${found.id} failed: ${found.message ?? 'no reason given'}`);
+  if (found.status === 'FAILED')
+    return fail(`the base image ${found.id} failed: ${found.message ?? 'no reason given'}`);
   return wait;
 };
 
@@ -64,8 +77,15 @@ const launch: ImagePhase<BuildJob> = async ({ clouds }, { image, job, cloud }) =
     zone,
     instanceType: cloud.builderInstanceType,
     imageId: job.baseImageId!,
-    userData: builderUserData(image.definition, { installKubernetes: job.installKubernetes, signature: image.signature }),
-    tags: { [ImageTagKeys.imageId]: image.id, [ImageTagKeys.signature]: image.signature, [ImageTagKeys.tenant]: image.tenantId },
+    userData: builderUserData(image.definition, {
+      installKubernetes: job.installKubernetes,
+      signature: image.signature,
+    }),
+    tags: {
+      [ImageTagKeys.imageId]: image.id,
+      [ImageTagKeys.signature]: image.signature,
+      [ImageTagKeys.tenant]: image.tenantId,
+    },
   });
   return commit({ job: { ...job, step: 'boot', builderMachineId: machine.id } }, { type: 'BUILD_STARTED' }, [
     `builder ${machine.id} (${cloud.builderInstanceType}) launched from ${job.baseImageId} in ${zone}`,
@@ -82,10 +102,14 @@ const builderRun: ImagePhase<BuildJob> = async (deps, { image, job, cloud }) => 
   }
   const machine = await cloud.provider.describeMachine(image.region, job.builderMachineId!);
   if (machine && (machine.state === 'terminated' || machine.state === 'terminating' || machine.state === 'failed')) {
-    return fail(`the builder ${machine.id} is ${machine.state}${machine.stateReason ? `: ${machine.stateReason}` : ''}`);
+    return fail(
+      `the builder ${machine.id} is ${machine.state}${machine.stateReason ? `: ${machine.stateReason}` : ''}`,
+    );
   }
   if (job.step === 'boot' && machine?.state === 'running') {
-    const line = cloud.simulateBuilds ? `builder ${machine.id} is running; configuring` : `builder ${machine.id} is running; waiting for its cloud-init run to power it off`;
+    const line = cloud.simulateBuilds
+      ? `builder ${machine.id} is running; configuring`
+      : `builder ${machine.id} is running; waiting for its cloud-init run to power it off`;
     return commit({ job: { ...job, step: 'configure' } }, undefined, [line]);
   }
   if (!cloud.simulateBuilds && machine?.state === 'stopped') {
@@ -110,14 +134,20 @@ const capture: ImagePhase<BuildJob> = async (_deps, { image, job, cloud }) => {
       [ImageTagKeys.kubernetesVersion]: image.kubernetesVersion ?? '',
     },
   });
-  return commit({ job: { ...job, step: 'wait-image', cloudImageId: captured.id } }, undefined, [`capturing the builder ${job.builderMachineId} as ${captured.id}`]);
+  return commit({ job: { ...job, step: 'wait-image', cloudImageId: captured.id } }, undefined, [
+    `capturing the builder ${job.builderMachineId} as ${captured.id}`,
+  ]);
 };
 
 /** wait-image: until the captured image is available (the outcome, kept for after the cleanup) or failed. */
 const waitForImage: ImagePhase<BuildJob> = async (_deps, { image, job, cloud }) => {
   const captured = await cloud.provider.describeImage(image.region, job.cloudImageId!);
   if (captured?.status === 'available') {
-    return commit({ job: { ...job, step: 'cleanup', outcome: { status: 'READY', artifactId: captured.id } } }, undefined, [`${captured.id} is available`]);
+    return commit(
+      { job: { ...job, step: 'cleanup', outcome: { status: 'READY', artifactId: captured.id } } },
+      undefined,
+      [`${captured.id} is available`],
+    );
   }
   if (captured?.status === 'failed') return fail(captured.statusMessage ?? `the image ${captured.id} failed`);
   return wait;
@@ -133,12 +163,19 @@ const cleanup: ImagePhase<BuildJob> = async ({ log }, { image, job, cloud }) => 
     } catch (error) {
       // A builder that cannot be deleted (permissions, say) must not cost the image: say so, and go on.
       if (!isCloudError(error) || error.code === 'TRANSIENT' || error.code === 'RATE_LIMITED') throw error;
-      log.error({ err: error, imageId: image.id, machineId: job.builderMachineId }, 'could not delete an image builder');
+      log.error(
+        { err: error, imageId: image.id, machineId: job.builderMachineId },
+        'could not delete an image builder',
+      );
       deleted.push(`could not delete builder ${job.builderMachineId}: ${error.message}`);
     }
   }
   const outcome = job.outcome ?? { status: 'FAILED' as const, message: 'the build ended without an outcome' };
-  if (outcome.status === 'READY') return commit({ artifactId: outcome.artifactId }, { type: 'AVAILABLE' }, [...deleted, `ready: ${outcome.artifactId}`]);
+  if (outcome.status === 'READY')
+    return commit({ artifactId: outcome.artifactId }, { type: 'AVAILABLE' }, [
+      ...deleted,
+      `ready: ${outcome.artifactId}`,
+    ]);
   return commit({ message: outcome.message }, { type: 'FAILED' }, [...deleted, `failed: ${outcome.message}`]);
 };
 
@@ -147,7 +184,8 @@ const timed =
   (phase: ImagePhase<BuildJob>): ImagePhase<BuildJob> =>
   async (deps, scope) => {
     const { buildTimeoutMs } = deps.options;
-    if (timedOut(scope.job, buildTimeoutMs)) return fail(`the build did not complete within ${Math.round(buildTimeoutMs / 60_000)} minutes`);
+    if (timedOut(scope.job, buildTimeoutMs))
+      return fail(`the build did not complete within ${Math.round(buildTimeoutMs / 60_000)} minutes`);
     return phase(deps, scope);
   };
 

@@ -68,7 +68,12 @@ export interface ImageScope<J> {
 /** A phase: `(deps, scope) => result`, as the orchestrator's. Cloud failures are thrown, and classified by the worker. */
 export type ImagePhase<J> = (deps: PhaseDeps, scope: ImageScope<J>) => Promise<StepResult>;
 
-export const commit = (patch: Patch, event?: ImageEvent, lines?: string[]): StepResult => ({ kind: 'commit', patch, event, lines });
+export const commit = (patch: Patch, event?: ImageEvent, lines?: string[]): StepResult => ({
+  kind: 'commit',
+  patch,
+  event,
+  lines,
+});
 export const fail = (message: string): StepResult => ({ kind: 'fail', message });
 export const wait: StepResult = { kind: 'wait' };
 

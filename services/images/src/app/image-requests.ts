@@ -28,7 +28,8 @@ export class ImageRequests {
 
   /** @throws ImageRequestError for bad input, CloudUnavailableError when the cloud cannot be asked. */
   async resolve(request: ResolveRequest, now = new Date()): Promise<ImageRecord> {
-    if (request.tenantId === PUBLIC_TENANT) throw new ImageRequestError(`tenant id "${PUBLIC_TENANT}" is reserved for the out-of-the-box catalogue`);
+    if (request.tenantId === PUBLIC_TENANT)
+      throw new ImageRequestError(`tenant id "${PUBLIC_TENANT}" is reserved for the out-of-the-box catalogue`);
     const cloud = this.clouds.get(request.cloud);
     if (!cloud) throw new ImageRequestError(`cloud ${request.cloud} is not configured in the images service`);
     const planned = planImage({ os: request.os, kubernetes: request.kubernetes });
@@ -37,7 +38,10 @@ export class ImageRequests {
 
     const image = await this.imageFor(planned.plan, cloud, request, now);
     if (request.clusterId) {
-      await this.records.repo.recordUse({ tenantId: request.tenantId, projectId: request.projectId, clusterId: request.clusterId, imageId: image.id }, now);
+      await this.records.repo.recordUse(
+        { tenantId: request.tenantId, projectId: request.projectId, clusterId: request.clusterId, imageId: image.id },
+        now,
+      );
     }
     return image;
   }
@@ -61,7 +65,17 @@ export class ImageRequests {
     if (plan.kind === 'BRING_YOUR_OWN') {
       const found = await this.describeRef(cloud, request.region, plan.imageRef);
       return this.records.createOrGet(
-        newRecord({ ...common, source: 'BRING_YOUR_OWN', artifactId: found.id, description: found.description ?? `Bring-your-own image ${plan.imageRef}`, message: null, job: null }, now),
+        newRecord(
+          {
+            ...common,
+            source: 'BRING_YOUR_OWN',
+            artifactId: found.id,
+            description: found.description ?? `Bring-your-own image ${plan.imageRef}`,
+            message: null,
+            job: null,
+          },
+          now,
+        ),
       );
     }
     if (plan.base.kind === 'ref') await this.describeRef(cloud, request.region, plan.base.imageRef);
@@ -70,7 +84,9 @@ export class ImageRequests {
     const description =
       `${osName} ${request.os.version} with Kubernetes ${request.kubernetes.version}` +
       (roles.length > 0 ? `, customised with the Ansible roles ${roles.join(', ')}` : '') +
-      (plan.base.kind === 'catalogue' ? `, built from the out-of-the-box image (${plan.base.entry.description})` : `, built from ${plan.base.imageRef}`);
+      (plan.base.kind === 'catalogue'
+        ? `, built from the out-of-the-box image (${plan.base.entry.description})`
+        : `, built from ${plan.base.imageRef}`);
     return this.records.createOrGet(
       newRecord(
         {
@@ -83,7 +99,10 @@ export class ImageRequests {
             kind: 'build',
             step: 'base',
             attempt: 1,
-            base: plan.base.kind === 'catalogue' ? { kind: 'catalogue', key: plan.base.entry.key } : { kind: 'ref', imageRef: plan.base.imageRef },
+            base:
+              plan.base.kind === 'catalogue'
+                ? { kind: 'catalogue', key: plan.base.entry.key }
+                : { kind: 'ref', imageRef: plan.base.imageRef },
             installKubernetes: plan.installKubernetes,
             baseRequested: false,
             baseImageId: null,
@@ -104,11 +123,16 @@ export class ImageRequests {
     try {
       regions = await this.clouds.regions(cloud.type);
     } catch (error) {
-      if (isCloudError(error)) throw new CloudUnavailableError(`could not ask ${cloud.type} for its regions: ${error.message}`, { cause: error });
+      if (isCloudError(error))
+        throw new CloudUnavailableError(`could not ask ${cloud.type} for its regions: ${error.message}`, {
+          cause: error,
+        });
       throw error;
     }
     if (!regions.some((r) => r.name === region)) {
-      throw new ImageRequestError(`region "${region.slice(0, 64)}" is not a region of ${cloud.type}: it has ${regions.map((r) => r.name).join(', ') || 'none'}`);
+      throw new ImageRequestError(
+        `region "${region.slice(0, 64)}" is not a region of ${cloud.type}: it has ${regions.map((r) => r.name).join(', ') || 'none'}`,
+      );
     }
   }
 
@@ -119,11 +143,17 @@ export class ImageRequests {
       found = await cloud.provider.describeImage(region, imageRef);
     } catch (error) {
       if (isCloudError(error) && error.code === 'INVALID_CONFIGURATION') found = null;
-      else if (isCloudError(error)) throw new CloudUnavailableError(`could not ask ${cloud.type} for image ${imageRef}: ${error.message}`, { cause: error });
+      else if (isCloudError(error))
+        throw new CloudUnavailableError(`could not ask ${cloud.type} for image ${imageRef}: ${error.message}`, {
+          cause: error,
+        });
       else throw error;
     }
     if (!found) throw new ImageRequestError(`image "${imageRef}" is not known to ${cloud.type} in ${region}`);
-    if (found.status === 'failed') throw new ImageRequestError(`image "${imageRef}" in ${cloud.type} ${region} has failed: ${found.statusMessage ?? 'no reason given'}`);
+    if (found.status === 'failed')
+      throw new ImageRequestError(
+        `image "${imageRef}" in ${cloud.type} ${region} has failed: ${found.statusMessage ?? 'no reason given'}`,
+      );
     return found;
   }
 }

@@ -1,12 +1,26 @@
 import { hostname } from 'node:os';
 import { isCloudError } from '@fleetgraph/clouds';
-import { claimLease, createLeaseRunner, isLeaseFree, releaseLease, VersionConflictError, type LeaseRunner, type Logger } from '@fleetgraph/kit';
+import {
+  claimLease,
+  createLeaseRunner,
+  isLeaseFree,
+  releaseLease,
+  VersionConflictError,
+  type LeaseRunner,
+  type Logger,
+} from '@fleetgraph/kit';
 import { ulid } from 'ulid';
 import { appendLog, imageLease, isInProgress, transition, type ImageEvent, type ImageRecord } from '../domain/image.js';
 import { buildPhases } from './build-phases.js';
 import { copyPhases } from './copy-phases.js';
 import { CloudUnavailableError } from './errors.js';
-import { DEFAULT_WORKER_OPTIONS, type Patch, type PhaseDeps, type StepResult, type WorkerOptions } from './image-phases.js';
+import {
+  DEFAULT_WORKER_OPTIONS,
+  type Patch,
+  type PhaseDeps,
+  type StepResult,
+  type WorkerOptions,
+} from './image-phases.js';
 import type { ImageClouds, ImageStatusEvents, ImageStore } from './ports.js';
 import type { PublicImages } from './public-images.js';
 
@@ -58,8 +72,15 @@ export class ImageWorker {
       owner: this.id,
       sweepMs: this.options.sweepMs,
       concurrency: this.options.maxJobs,
-      findWork: async (now) => (await repo.inProgress()).filter((image) => isLeaseFree(imageLease.read(image), now.getTime())),
-      claim: (item, owner) => claimLease(repo, imageLease, item.id, { owner, leaseMs: this.options.leaseMs, attempts: 5, eligible: (image) => isInProgress(image.status) }),
+      findWork: async (now) =>
+        (await repo.inProgress()).filter((image) => isLeaseFree(imageLease.read(image), now.getTime())),
+      claim: (item, owner) =>
+        claimLease(repo, imageLease, item.id, {
+          owner,
+          leaseMs: this.options.leaseMs,
+          attempts: 5,
+          eligible: (image) => isInProgress(image.status),
+        }),
       run: (image, { signal }) => this.work(image, signal),
       // Status events a crash may have lost.
       housekeeping: (now) => this.flushPendingEvents(now.getTime()),
@@ -103,7 +124,14 @@ export class ImageWorker {
   private async work(claimed: ImageRecord, signal: AbortSignal): Promise<void> {
     const run: Run = {
       signal,
-      deps: { images: this.repo, clouds: this.clouds, publicImages: this.publicImages, options: this.options, log: this.log, sleep: (ms) => sleep(ms, signal) },
+      deps: {
+        images: this.repo,
+        clouds: this.clouds,
+        publicImages: this.publicImages,
+        options: this.options,
+        log: this.log,
+        sleep: (ms) => sleep(ms, signal),
+      },
     };
     let image = claimed;
     const retries = { count: 0 };
@@ -127,7 +155,9 @@ export class ImageWorker {
     } catch (error) {
       if (!(error instanceof StoppedError)) throw error;
     } finally {
-      await releaseLease(this.repo, imageLease, image, this.id).catch((error: unknown) => this.log.warn({ err: error, imageId: image.id }, 'could not release an image lease'));
+      await releaseLease(this.repo, imageLease, image, this.id).catch((error: unknown) =>
+        this.log.warn({ err: error, imageId: image.id }, 'could not release an image lease'),
+      );
     }
   }
 
@@ -138,7 +168,10 @@ export class ImageWorker {
     const job = image.job;
     if (!job) return this.fail(image, 'the image has no copy or build recorded');
     try {
-      const result = job.kind === 'copy' ? await copyPhases[job.step](run.deps, { image, job, cloud }) : await buildPhases[job.step](run.deps, { image, job, cloud });
+      const result =
+        job.kind === 'copy'
+          ? await copyPhases[job.step](run.deps, { image, job, cloud })
+          : await buildPhases[job.step](run.deps, { image, job, cloud });
       retries.count = 0;
       return await this.apply(run, image, result);
     } catch (error) {
@@ -151,7 +184,10 @@ export class ImageWorker {
       }
       const known = isCloudError(error) || error instanceof CloudUnavailableError;
       if (!known) this.log.error({ err: error, imageId: image.id }, 'image step failed');
-      return this.fail(image, known ? (error as Error).message : `internal error: ${(error as Error).message ?? String(error)}`);
+      return this.fail(
+        image,
+        known ? (error as Error).message : `internal error: ${(error as Error).message ?? String(error)}`,
+      );
     }
   }
 
@@ -171,15 +207,28 @@ export class ImageWorker {
   private fail(image: ImageRecord, message: string): Promise<ImageRecord> {
     const job = image.job;
     if (job?.kind === 'build' && job.builderMachineId && job.step !== 'cleanup') {
-      return this.commit(image, { job: { ...job, step: 'cleanup', outcome: { status: 'FAILED', message } } }, undefined, [`failed: ${message}`]);
+      return this.commit(
+        image,
+        { job: { ...job, step: 'cleanup', outcome: { status: 'FAILED', message } } },
+        undefined,
+        [`failed: ${message}`],
+      );
     }
     return this.commit(image, { message }, { type: 'FAILED' }, [`failed: ${message}`]);
   }
 
   /** Writes a step's outcome (renewing the lease), and publishes the status change, if any. */
-  private async commit(image: ImageRecord, patch: Patch, event?: ImageEvent, lines: string[] = []): Promise<ImageRecord> {
+  private async commit(
+    image: ImageRecord,
+    patch: Patch,
+    event?: ImageEvent,
+    lines: string[] = [],
+  ): Promise<ImageRecord> {
     const now = new Date();
-    const next: ImageRecord = imageLease.write({ ...image, ...patch, updatedAt: now.toISOString() }, { owner: this.id, until: now.getTime() + this.options.leaseMs });
+    const next: ImageRecord = imageLease.write(
+      { ...image, ...patch, updatedAt: now.toISOString() },
+      { owner: this.id, until: now.getTime() + this.options.leaseMs },
+    );
     if (lines.length > 0) {
       next.log = appendLog(image.log, ...lines);
       if (patch.message === undefined) next.message = lines.at(-1)!;

@@ -11,7 +11,12 @@ import type { CloudType, ImageRecord, NewImageRecord } from '../domain/image.js'
 /** Where images are kept. Every update is a compare-and-set on the version read. */
 export interface ImageStore {
   get(id: string): Promise<ImageRecord | null>;
-  findBySignature(key: { tenantId: string; cloud: CloudType; region: string; signature: string }): Promise<ImageRecord | null>;
+  findBySignature(key: {
+    tenantId: string;
+    cloud: CloudType;
+    region: string;
+    signature: string;
+  }): Promise<ImageRecord | null>;
   /** @returns null when an image of the same (tenant, cloud, region, signature) exists already. */
   insert(image: NewImageRecord): Promise<ImageRecord | null>;
   /** @throws VersionConflictError when it changed since it was read. */
@@ -21,7 +26,10 @@ export interface ImageStore {
   /** Images whose last status change may not have been published. */
   withPendingEvents(limit?: number): Promise<ImageRecord[]>;
   /** Records that a cluster uses an image; once per (tenant, cluster, image). */
-  recordUse(use: { tenantId: string; projectId: string; clusterId: string; imageId: string }, now?: Date): Promise<void>;
+  recordUse(
+    use: { tenantId: string; projectId: string; clusterId: string; imageId: string },
+    now?: Date,
+  ): Promise<void>;
 }
 
 /** How the out-of-the-box images of a cloud are found. */

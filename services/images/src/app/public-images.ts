@@ -52,14 +52,27 @@ export class PublicImages {
       definition,
     };
     const copy = (source: CopyJob['source'], message: string) =>
-      newRecord({ ...base, artifactId: null, message, job: { kind: 'copy', step: 'start', attempt: 1, source, cloudImageId: null, startedAt: now.toISOString() } }, now);
+      newRecord(
+        {
+          ...base,
+          artifactId: null,
+          message,
+          job: { kind: 'copy', step: 'start', attempt: 1, source, cloudImageId: null, startedAt: now.toISOString() },
+        },
+        now,
+      );
 
     if (cloud.catalogue.kind === 'configured') {
       const where = configuredImage(cloud.catalogue.images, entry, region);
       if (where.kind === 'missing') {
-        throw new ImageRequestError(`no out-of-the-box image ${entry.key} is configured for ${cloud.type}: see IMAGES_${cloud.type}_CATALOGUE`);
+        throw new ImageRequestError(
+          `no out-of-the-box image ${entry.key} is configured for ${cloud.type}: see IMAGES_${cloud.type}_CATALOGUE`,
+        );
       }
-      if (where.kind === 'present') return this.records.createOrGet(newRecord({ ...base, artifactId: where.imageId, message: null, job: null }, now));
+      if (where.kind === 'present')
+        return this.records.createOrGet(
+          newRecord({ ...base, artifactId: where.imageId, message: null, job: null }, now),
+        );
       return this.records.createOrGet(
         copy({ region: where.sourceRegion, imageId: where.sourceImageId }, `copying from ${where.sourceRegion}`),
       );
@@ -69,16 +82,35 @@ export class PublicImages {
     if (found?.status === 'available') {
       const kubernetesVersion = found.tags[ImageTagKeys.kubernetesVersion] ?? base.kubernetesVersion;
       const description = found.description ?? base.description;
-      return this.records.createOrGet(newRecord({ ...base, kubernetesVersion, description, artifactId: found.id, message: null, job: null }, now));
+      return this.records.createOrGet(
+        newRecord({ ...base, kubernetesVersion, description, artifactId: found.id, message: null, job: null }, now),
+      );
     }
     if (found) {
       // A copy is on its way already (made before this service knew of it): wait for it.
       return this.records.createOrGet(
-        newRecord({ ...base, artifactId: null, message: `waiting for ${found.id}`, job: { kind: 'copy', step: 'wait', attempt: 1, source: null, cloudImageId: found.id, startedAt: now.toISOString() } }, now),
+        newRecord(
+          {
+            ...base,
+            artifactId: null,
+            message: `waiting for ${found.id}`,
+            job: {
+              kind: 'copy',
+              step: 'wait',
+              attempt: 1,
+              source: null,
+              cloudImageId: found.id,
+              startedAt: now.toISOString(),
+            },
+          },
+          now,
+        ),
       );
     }
     if (region === cloud.catalogue.sourceRegion) {
-      throw new ImageRequestError(`${cloud.type} publishes no ${entry.os} ${entry.osVersion} image with Kubernetes ${entry.kubernetesMinor} in ${region}`);
+      throw new ImageRequestError(
+        `${cloud.type} publishes no ${entry.os} ${entry.osVersion} image with Kubernetes ${entry.kubernetesMinor} in ${region}`,
+      );
     }
     return this.records.createOrGet(copy(null, `copying from ${cloud.catalogue.sourceRegion}`));
   }
@@ -88,7 +120,10 @@ export class PublicImages {
     try {
       return pickCatalogueImage(entry, await cloud.provider.findImages(region, catalogueSearchTags(entry)));
     } catch (error) {
-      if (isCloudError(error)) throw new CloudUnavailableError(`could not search ${cloud.type} ${region} for images: ${error.message}`, { cause: error });
+      if (isCloudError(error))
+        throw new CloudUnavailableError(`could not search ${cloud.type} ${region} for images: ${error.message}`, {
+          cause: error,
+        });
       throw error;
     }
   }
@@ -114,7 +149,10 @@ export class PublicImages {
       for (const entry of CATALOGUE) {
         const found = await this.search(cloud, entry, region);
         if (!found) {
-          this.log.warn({ cloud: cloud.type, region, entry: entry.key }, 'the cloud publishes no image for this catalogue entry');
+          this.log.warn(
+            { cloud: cloud.type, region, entry: entry.key },
+            'the cloud publishes no image for this catalogue entry',
+          );
           continue;
         }
         await this.ensure(cloud, entry, region, now);
@@ -132,7 +170,8 @@ export class PublicImages {
         minTimeout: retryMs,
         maxTimeout: 60_000,
         signal,
-        onFailedAttempt: ({ error, attemptNumber }) => this.log.warn({ err: error, attempt: attemptNumber - 1 }, 'could not seed the catalogue yet; retrying'),
+        onFailedAttempt: ({ error, attemptNumber }) =>
+          this.log.warn({ err: error, attempt: attemptNumber - 1 }, 'could not seed the catalogue yet; retrying'),
       });
       this.log.info({ count }, 'out-of-the-box catalogue seeded');
     } catch (error) {

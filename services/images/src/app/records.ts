@@ -1,10 +1,21 @@
 import { VersionConflictError } from '@fleetgraph/kit';
 import { ulid } from 'ulid';
-import { initialStatus, isInProgress, retryJob, transition, type Image, type ImageJob, type ImageRecord, type NewImageRecord } from '../domain/image.js';
+import {
+  initialStatus,
+  isInProgress,
+  retryJob,
+  transition,
+  type Image,
+  type ImageJob,
+  type ImageRecord,
+  type NewImageRecord,
+} from '../domain/image.js';
 import type { ImageStatusEvents, ImageStore } from './ports.js';
 
 /** The fields of a new image that differ between kinds; the rest are derived. */
-export type ImageDraft = Omit<Image, 'id' | 'status' | 'statusSeq' | 'log' | 'createdAt' | 'updatedAt'> & { log?: string[] };
+export type ImageDraft = Omit<Image, 'id' | 'status' | 'statusSeq' | 'log' | 'createdAt' | 'updatedAt'> & {
+  log?: string[];
+};
 
 /** A new image record: READY when it needs no work, else in the first status of its job. */
 export function newRecord(draft: ImageDraft, now = new Date()): NewImageRecord {

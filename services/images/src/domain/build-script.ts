@@ -11,7 +11,10 @@ const sh = (text: string) => `'${text.replace(/'/g, `'"'"'`)}'`;
  * stop and then captures it; the local cloud runs no scripts, so there the service simulates
  * this run (see {@link simulatedBuildLog}).
  */
-export function builderUserData(definition: ImageDefinition, options: { installKubernetes: boolean; signature: string }): string {
+export function builderUserData(
+  definition: ImageDefinition,
+  options: { installKubernetes: boolean; signature: string },
+): string {
   const k8s = definition.kubernetes.version.replace(/^v/, '');
   const minor = kubernetesMinorOf(k8s) ?? k8s;
   const lines = [
@@ -35,7 +38,9 @@ export function builderUserData(definition: ImageDefinition, options: { installK
     );
   }
   lines.push('mkdir -p /etc/fleetgraph');
-  lines.push(`cat > /etc/fleetgraph/values.yaml <<'FLEETGRAPH_VALUES'\n${definition.os.values ?? '{}'}\nFLEETGRAPH_VALUES`);
+  lines.push(
+    `cat > /etc/fleetgraph/values.yaml <<'FLEETGRAPH_VALUES'\n${definition.os.values ?? '{}'}\nFLEETGRAPH_VALUES`,
+  );
   if (definition.os.ansibleRoles.length > 0) {
     lines.push(`ansible-galaxy role install ${definition.os.ansibleRoles.map(sh).join(' ')}`);
     const play = [
@@ -58,7 +63,10 @@ export function builderUserData(definition: ImageDefinition, options: { installK
  */
 export function simulatedBuildLog(definition: ImageDefinition, options: { installKubernetes: boolean }): string[] {
   const k8s = definition.kubernetes.version.replace(/^v/, '');
-  const lines = [`PLAY [fleetgraph image ${definition.os.name} ${definition.os.version}] ***`, 'TASK [Gathering Facts] ok: [builder]'];
+  const lines = [
+    `PLAY [fleetgraph image ${definition.os.name} ${definition.os.version}] ***`,
+    'TASK [Gathering Facts] ok: [builder]',
+  ];
   if (options.installKubernetes) {
     lines.push(
       'TASK [kubernetes : add the pkgs.k8s.io apt repository] changed: [builder]',

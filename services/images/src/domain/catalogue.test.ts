@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { CATALOGUE, configuredImage, findCatalogueEntry, ImageTagKeys, kubernetesMinorOf, pickCatalogueImage, type CloudImageLike } from './catalogue.js';
+import {
+  CATALOGUE,
+  configuredImage,
+  findCatalogueEntry,
+  ImageTagKeys,
+  kubernetesMinorOf,
+  pickCatalogueImage,
+  type CloudImageLike,
+} from './catalogue.js';
 
 describe('the catalogue', () => {
   it('should hold Ubuntu 22.04 and 24.04 with Kubernetes 1.29, 1.30 and 1.31, hardened to the CIS benchmark', () => {
@@ -14,9 +22,15 @@ describe('the catalogue', () => {
     for (const entry of CATALOGUE) expect(entry.description).toMatch(/CIS Ubuntu Linux \d\d\.04 LTS Benchmark/);
   });
 
-  it.each(['1.30.0', '1.30.4', '1.30.14', 'v1.30.4', '1.30.4-rc.1', '1.30'])('should resolve Kubernetes %s to the 1.30 image', (version) => {
-    expect(findCatalogueEntry('ubuntu', '22.04', version)).toEqual({ ok: true, value: expect.objectContaining({ key: 'ubuntu-22.04-k8s-1.30' }) });
-  });
+  it.each(['1.30.0', '1.30.4', '1.30.14', 'v1.30.4', '1.30.4-rc.1', '1.30'])(
+    'should resolve Kubernetes %s to the 1.30 image',
+    (version) => {
+      expect(findCatalogueEntry('ubuntu', '22.04', version)).toEqual({
+        ok: true,
+        value: expect.objectContaining({ key: 'ubuntu-22.04-k8s-1.30' }),
+      });
+    },
+  );
 
   it.each([
     ['an unknown OS', 'windows', '22.04', '1.30.4', /unknown OS "windows"/],
@@ -38,20 +52,40 @@ describe('the catalogue', () => {
 
 describe('pickCatalogueImage', () => {
   const entry = CATALOGUE.find((e) => e.key === 'ubuntu-22.04-k8s-1.30')!;
-  const image = (id: string, k8s: string, extra: Partial<CloudImageLike> = {}, tags: Record<string, string> = {}): CloudImageLike => ({
+  const image = (
+    id: string,
+    k8s: string,
+    extra: Partial<CloudImageLike> = {},
+    tags: Record<string, string> = {},
+  ): CloudImageLike => ({
     id,
     status: 'available',
-    tags: { [ImageTagKeys.os]: 'ubuntu', [ImageTagKeys.osVersion]: '22.04', [ImageTagKeys.kubernetesVersion]: k8s, ...tags },
+    tags: {
+      [ImageTagKeys.os]: 'ubuntu',
+      [ImageTagKeys.osVersion]: '22.04',
+      [ImageTagKeys.kubernetesVersion]: k8s,
+      ...tags,
+    },
     ...extra,
   });
 
   it('should pick the newest patch of the minor, preferring available images', () => {
-    const images = [image('a', '1.30.2'), image('b', '1.30.14'), image('c', '1.31.1'), image('d', '1.30.20', { status: 'pending' })];
+    const images = [
+      image('a', '1.30.2'),
+      image('b', '1.30.14'),
+      image('c', '1.31.1'),
+      image('d', '1.30.20', { status: 'pending' }),
+    ];
     expect(pickCatalogueImage(entry, images)?.id).toBe('b');
   });
 
   it('should never pick a customised image or a failed one', () => {
-    expect(pickCatalogueImage(entry, [image('x', '1.30.1', {}, { [ImageTagKeys.signature]: 'abc' }), image('y', '1.30.1', { status: 'failed' })])).toBeNull();
+    expect(
+      pickCatalogueImage(entry, [
+        image('x', '1.30.1', {}, { [ImageTagKeys.signature]: 'abc' }),
+        image('y', '1.30.1', { status: 'failed' }),
+      ]),
+    ).toBeNull();
   });
 });
 

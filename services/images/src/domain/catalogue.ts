@@ -74,9 +74,13 @@ export type Lookup<T> = { ok: true; value: T } | { ok: false; problem: string };
 /** Checks a Kubernetes version against the catalogue's minors. */
 export function supportedKubernetes(version: string): Lookup<KubernetesMinor> {
   const minor = kubernetesMinorOf(version);
-  if (!minor) return { ok: false, problem: `Kubernetes version "${version.slice(0, 64)}" is not a version such as 1.30.4` };
+  if (!minor)
+    return { ok: false, problem: `Kubernetes version "${version.slice(0, 64)}" is not a version such as 1.30.4` };
   if (!(KUBERNETES_MINORS as readonly string[]).includes(minor)) {
-    return { ok: false, problem: `Kubernetes ${minor} is not supported: the catalogue has ${KUBERNETES_MINORS.join(', ')}` };
+    return {
+      ok: false,
+      problem: `Kubernetes ${minor} is not supported: the catalogue has ${KUBERNETES_MINORS.join(', ')}`,
+    };
   }
   return { ok: true, value: minor as KubernetesMinor };
 }
@@ -84,7 +88,10 @@ export function supportedKubernetes(version: string): Lookup<KubernetesMinor> {
 /** Checks an OS name (not its version). */
 export function knownOs(name: string): Lookup<OsName> {
   if (isKnownOs(name)) return { ok: true, value: name };
-  return { ok: false, problem: `unknown OS "${name.slice(0, 64)}": the catalogue has ${Object.keys(OPERATING_SYSTEMS).join(', ')}` };
+  return {
+    ok: false,
+    problem: `unknown OS "${name.slice(0, 64)}": the catalogue has ${Object.keys(OPERATING_SYSTEMS).join(', ')}`,
+  };
 }
 
 /** The out-of-the-box image for an OS version and a Kubernetes version (any patch of a catalogue minor). */
@@ -93,11 +100,17 @@ export function findCatalogueEntry(os: string, osVersion: string, kubernetesVers
   if (!name.ok) return name;
   const versions = Object.keys(OPERATING_SYSTEMS[name.value].versions);
   if (!versions.includes(osVersion)) {
-    return { ok: false, problem: `${os} ${osVersion.slice(0, 32)} is not in the catalogue: it has ${os} ${versions.join(', ')}` };
+    return {
+      ok: false,
+      problem: `${os} ${osVersion.slice(0, 32)} is not in the catalogue: it has ${os} ${versions.join(', ')}`,
+    };
   }
   const minor = supportedKubernetes(kubernetesVersion);
   if (!minor.ok) return minor;
-  return { ok: true, value: CATALOGUE.find((e) => e.os === os && e.osVersion === osVersion && e.kubernetesMinor === minor.value)! };
+  return {
+    ok: true,
+    value: CATALOGUE.find((e) => e.os === os && e.osVersion === osVersion && e.kubernetesMinor === minor.value)!,
+  };
 }
 
 /**
@@ -117,7 +130,10 @@ export const ImageTagKeys = {
 } as const;
 
 /** The tags to search a region for an entry's images with (its Kubernetes minor is checked after). */
-export const catalogueSearchTags = (entry: CatalogueEntry) => ({ [ImageTagKeys.os]: entry.os, [ImageTagKeys.osVersion]: entry.osVersion });
+export const catalogueSearchTags = (entry: CatalogueEntry) => ({
+  [ImageTagKeys.os]: entry.os,
+  [ImageTagKeys.osVersion]: entry.osVersion,
+});
 
 /** What the catalogue needs of a cloud image. */
 export interface CloudImageLike {
@@ -169,7 +185,11 @@ export type ConfiguredImage =
   | { kind: 'missing' };
 
 /** Where an entry's image comes from in a region under a configured catalogue: there already, or copied from the first region listed. */
-export function configuredImage(catalogue: ConfiguredCatalogue, entry: CatalogueEntry, region: string): ConfiguredImage {
+export function configuredImage(
+  catalogue: ConfiguredCatalogue,
+  entry: CatalogueEntry,
+  region: string,
+): ConfiguredImage {
   const regions = catalogue[entry.key] ?? {};
   const here = regions[region];
   if (here) return { kind: 'present', imageId: here };

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { initialStatus, InvalidTransitionError, retryJob, transition, type BuildJob, type ImageEvent, type ImageStatus } from './image.js';
+import {
+  initialStatus,
+  InvalidTransitionError,
+  retryJob,
+  transition,
+  type BuildJob,
+  type ImageEvent,
+  type ImageStatus,
+} from './image.js';
 
 describe('image status transitions', () => {
   it.each<[ImageStatus, ImageEvent, ImageStatus]>([

@@ -4,10 +4,20 @@ import type { ImageDefinition } from './signature.js';
 
 export type { CloudType };
 
-export const ImageStatus = { PENDING: 'PENDING', BUILDING: 'BUILDING', COPYING: 'COPYING', READY: 'READY', FAILED: 'FAILED' } as const;
+export const ImageStatus = {
+  PENDING: 'PENDING',
+  BUILDING: 'BUILDING',
+  COPYING: 'COPYING',
+  READY: 'READY',
+  FAILED: 'FAILED',
+} as const;
 export type ImageStatus = (typeof ImageStatus)[keyof typeof ImageStatus];
 
-export const ImageSource = { OUT_OF_BOX: 'OUT_OF_BOX', CUSTOMIZED: 'CUSTOMIZED', BRING_YOUR_OWN: 'BRING_YOUR_OWN' } as const;
+export const ImageSource = {
+  OUT_OF_BOX: 'OUT_OF_BOX',
+  CUSTOMIZED: 'CUSTOMIZED',
+  BRING_YOUR_OWN: 'BRING_YOUR_OWN',
+} as const;
 export type ImageSource = (typeof ImageSource)[keyof typeof ImageSource];
 
 /** Statuses in which work remains to be done by a worker. */
@@ -167,4 +177,9 @@ export interface ImageRecord extends Image, StoredDoc {
 export type NewImageRecord = Omit<ImageRecord, 'version'>;
 
 /** Where an image keeps its lease (the field names and format images have always been stored with). */
-export const imageLease = leaseFields<ImageRecord>({ owner: 'leaseOwner', until: 'leaseUntil', time: 'epoch-ms', free: 0 });
+export const imageLease = leaseFields<ImageRecord>({
+  owner: 'leaseOwner',
+  until: 'leaseUntil',
+  time: 'epoch-ms',
+  free: 0,
+});

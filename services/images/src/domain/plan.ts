@@ -40,12 +40,14 @@ export function planImage({ os, kubernetes }: LayersInput): PlanResult {
   if (roles.length > LIMITS.ansibleRoles) return fail(`at most ${LIMITS.ansibleRoles} Ansible roles`);
   const badRole = roles.find((r) => !ROLE.test(r));
   if (badRole !== undefined) return fail(`"${badRole.slice(0, 64)}" is not an Ansible role name`);
-  if (os.values != null && Buffer.byteLength(os.values) > LIMITS.valuesBytes) return fail(`OS values are larger than ${LIMITS.valuesBytes / 1024} KiB`);
+  if (os.values != null && Buffer.byteLength(os.values) > LIMITS.valuesBytes)
+    return fail(`OS values are larger than ${LIMITS.valuesBytes / 1024} KiB`);
   const imageRef = os.imageRef ?? null;
   if (imageRef !== null && (imageRef.length === 0 || imageRef.length > LIMITS.refLength || /\s/.test(imageRef))) {
     return fail(`imageRef must be 1-${LIMITS.refLength} characters without spaces`);
   }
-  if (os.skipK8sInstall && imageRef === null) return fail('skipK8sInstall needs an imageRef: the image that already has Kubernetes');
+  if (os.skipK8sInstall && imageRef === null)
+    return fail('skipK8sInstall needs an imageRef: the image that already has Kubernetes');
 
   const name = knownOs(os.name);
   if (!name.ok) return fail(name.problem);
@@ -56,12 +58,21 @@ export function planImage({ os, kubernetes }: LayersInput): PlanResult {
     if (roles.length === 0) {
       // Values without roles change nothing on the image: they are the roles' variables.
       const definition = imageDefinition({ name: os.name, version: os.version }, entry.value.kubernetesMinor);
-      return { ok: true, plan: { kind: 'OUT_OF_BOX', entry: entry.value, definition, signature: signatureOf(definition) } };
+      return {
+        ok: true,
+        plan: { kind: 'OUT_OF_BOX', entry: entry.value, definition, signature: signatureOf(definition) },
+      };
     }
     const definition = imageDefinition(os, kubernetes.version);
     return {
       ok: true,
-      plan: { kind: 'CUSTOMIZED', base: { kind: 'catalogue', entry: entry.value }, installKubernetes: true, definition, signature: signatureOf(definition) },
+      plan: {
+        kind: 'CUSTOMIZED',
+        base: { kind: 'catalogue', entry: entry.value },
+        installKubernetes: true,
+        definition,
+        signature: signatureOf(definition),
+      },
     };
   }
 
@@ -70,6 +81,16 @@ export function planImage({ os, kubernetes }: LayersInput): PlanResult {
   if (!os.skipK8sInstall && !k8s.ok) return fail(k8s.problem);
   const definition = imageDefinition(os, kubernetes.version);
   const signature = signatureOf(definition);
-  if (os.skipK8sInstall && roles.length === 0) return { ok: true, plan: { kind: 'BRING_YOUR_OWN', imageRef, definition, signature } };
-  return { ok: true, plan: { kind: 'CUSTOMIZED', base: { kind: 'ref', imageRef }, installKubernetes: !os.skipK8sInstall, definition, signature } };
+  if (os.skipK8sInstall && roles.length === 0)
+    return { ok: true, plan: { kind: 'BRING_YOUR_OWN', imageRef, definition, signature } };
+  return {
+    ok: true,
+    plan: {
+      kind: 'CUSTOMIZED',
+      base: { kind: 'ref', imageRef },
+      installKubernetes: !os.skipK8sInstall,
+      definition,
+      signature,
+    },
+  };
 }

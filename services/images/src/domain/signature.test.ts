@@ -24,7 +24,9 @@ describe('signatureOf', () => {
   });
 
   it('should treat absent and empty customisation alike', () => {
-    expect(sign({ name: 'ubuntu', version: '22.04' })).toBe(sign({ name: 'ubuntu', version: '22.04', values: '', ansibleRoles: [], imageRef: null, skipK8sInstall: false }));
+    expect(sign({ name: 'ubuntu', version: '22.04' })).toBe(
+      sign({ name: 'ubuntu', version: '22.04', values: '', ansibleRoles: [], imageRef: null, skipK8sInstall: false }),
+    );
     expect(sign(os({ values: 'a: 1\r\nb: 2\r\n' }))).toBe(sign(os({ values: 'a: 1\nb: 2' })));
   });
 

@@ -29,7 +29,11 @@ export const toGraphQL = (i: StoredImage): Image =>
   });
 
 const SOURCE_ORDER = { OUT_OF_BOX: 0, BRING_YOUR_OWN: 1, CUSTOMIZED: 2 } as const;
-const versionKey = (v: string | null) => (v ?? '').split('.').map((p) => p.padStart(6, '0')).join('.');
+const versionKey = (v: string | null) =>
+  (v ?? '')
+    .split('.')
+    .map((p) => p.padStart(6, '0'))
+    .join('.');
 
 /** Catalogue first, then by OS, OS version, Kubernetes version, region and age. */
 export function displayOrder(a: StoredImage, b: StoredImage): number {
@@ -58,7 +62,10 @@ class ImagesArgs {
 export class ImageResolver {
   constructor(private readonly repo: ImageRepository) {}
 
-  @Query(() => [Image], { description: "Images: the out-of-the-box catalogue and the caller's tenant's own, optionally of one cloud and region." })
+  @Query(() => [Image], {
+    description:
+      "Images: the out-of-the-box catalogue and the caller's tenant's own, optionally of one cloud and region.",
+  })
   async images(@Args() { cloud, region }: ImagesArgs, @Ctx() { identity }: SubgraphContext): Promise<Image[]> {
     const images = await this.repo.list([PUBLIC_TENANT, identity.tenantId], { cloud, region });
     return images.sort(displayOrder).map(toGraphQL);

@@ -9,7 +9,10 @@ registerEnumType(ImageSource, {
   description: 'Where an image comes from.',
   valuesConfig: {
     OUT_OF_BOX: { description: 'The out-of-the-box catalogue: an OS with Kubernetes, hardened to the CIS benchmark.' },
-    CUSTOMIZED: { description: 'Built from the out-of-the-box image or a bring-your-own one by running Ansible roles (and installing Kubernetes).' },
+    CUSTOMIZED: {
+      description:
+        'Built from the out-of-the-box image or a bring-your-own one by running Ansible roles (and installing Kubernetes).',
+    },
     BRING_YOUR_OWN: { description: 'An image of the caller, with Kubernetes on it already, used as is.' },
   },
 });
@@ -28,7 +31,10 @@ registerEnumType(ImageStatus, {
 @Directive('@key(fields: "id")')
 @ObjectType({ implements: Node, description: 'A machine image for cluster nodes, in one cloud region.' })
 export class Image extends Node {
-  @Field({ description: 'Derived from the OS pack definition (OS, version, Kubernetes version, roles in order, values); equal packs share one image.' })
+  @Field({
+    description:
+      'Derived from the OS pack definition (OS, version, Kubernetes version, roles in order, values); equal packs share one image.',
+  })
   signature!: string;
 
   @Field({ description: 'Operating system, e.g. "ubuntu".' })
@@ -37,7 +43,10 @@ export class Image extends Node {
   @Field({ description: 'Operating system version, e.g. "22.04".' })
   osVersion!: string;
 
-  @Field(() => String, { nullable: true, description: 'Kubernetes on the image: the patch release when known, else the minor.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Kubernetes on the image: the patch release when known, else the minor.',
+  })
   kubernetesVersion!: string | null;
 
   @Field(() => CloudType, { description: 'The cloud the image is in.' })
@@ -52,7 +61,10 @@ export class Image extends Node {
   @Field(() => ImageStatus, { description: 'Where the image is in its life.' })
   status!: ImageStatus;
 
-  @Field(() => String, { nullable: true, description: "The cloud's id of the image: AMI id, Azure image id, local image id." })
+  @Field(() => String, {
+    nullable: true,
+    description: "The cloud's id of the image: AMI id, Azure image id, local image id.",
+  })
   artifactId!: string | null;
 
   @Field(() => [String], { description: 'The Ansible roles run on it, in order.' })
@@ -64,7 +76,10 @@ export class Image extends Node {
   @Field(() => String, { nullable: true, description: 'What the image is, e.g. the CIS benchmark it is hardened to.' })
   description!: string | null;
 
-  @Field(() => String, { nullable: true, description: "The latest progress of its copy or build; why it FAILED, in the cloud's words." })
+  @Field(() => String, {
+    nullable: true,
+    description: "The latest progress of its copy or build; why it FAILED, in the cloud's words.",
+  })
   message!: string | null;
 
   @Field(() => [String], { description: 'The last lines of its copy or build log, oldest first.' })

@@ -15,7 +15,14 @@ export function buildImagesSchema(deps?: ImagesDeps): Promise<GraphQLSchema> {
     if (!deps) throw new Error('the images schema was built without dependencies');
     return deps;
   };
-  const instances = new Map<unknown, unknown>(deps ? [[ImageResolver, new ImageResolver(deps.images)], [ClusterImagesResolver, new ClusterImagesResolver(deps.images)]] : []);
+  const instances = new Map<unknown, unknown>(
+    deps
+      ? [
+          [ImageResolver, new ImageResolver(deps.images)],
+          [ClusterImagesResolver, new ClusterImagesResolver(deps.images)],
+        ]
+      : [],
+  );
   return buildSubgraph({
     resolvers: [ImageResolver, ClusterImagesResolver],
     orphanedTypes: [Cluster],

@@ -1,7 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DEV_INTERNAL_SECRET, DEV_JWT_SECRET } from '../env.js';
 import { Identity } from './identity.js';
-import { createBearerVerifier, signBearer, signInternalIdentity, verifyBearer, verifyInternalIdentity } from './tokens.js';
+import {
+  createBearerVerifier,
+  signBearer,
+  signInternalIdentity,
+  verifyBearer,
+  verifyInternalIdentity,
+} from './tokens.js';
 
 const identity = (extra: Partial<Identity['claims']> = {}) =>
   new Identity({ sub: 'u1', tenantId: 't1', projects: { p1: 'viewer', p2: 'editor', p3: 'admin' }, ...extra });

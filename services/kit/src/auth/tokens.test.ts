@@ -32,7 +32,9 @@ describe('bearer tokens', () => {
     expect(tokens.length).toBeGreaterThan(15);
     const remembering = createBearerVerifier(DEV_JWT_SECRET);
     for (const [what, token] of tokens) {
-      await expect(verifyBearer(`Bearer ${token}`, DEV_JWT_SECRET), what).rejects.toMatchObject({ name: 'AuthenticationError' });
+      await expect(verifyBearer(`Bearer ${token}`, DEV_JWT_SECRET), what).rejects.toMatchObject({
+        name: 'AuthenticationError',
+      });
       await expect(remembering(`Bearer ${token}`), what).rejects.toMatchObject({ name: 'AuthenticationError' });
       // Refused again: nothing of a refused token is remembered.
       await expect(remembering(`Bearer ${token}`), what).rejects.toMatchObject({ name: 'AuthenticationError' });
@@ -41,11 +43,19 @@ describe('bearer tokens', () => {
 
   it('should say why a token is refused', async () => {
     const t = now();
-    const reason = async (payload: JWTPayload) => (await verifyBearer(`Bearer ${await hs256(payload)}`, DEV_JWT_SECRET).catch((e: Error) => e)) as Error;
+    const reason = async (payload: JWTPayload) =>
+      (await verifyBearer(`Bearer ${await hs256(payload)}`, DEV_JWT_SECRET).catch((e: Error) => e)) as Error;
     expect((await reason({ ...claims, iat: t })).message).toBe('token has no expiry (exp)');
-    expect((await reason({ ...claims, iat: t, exp: t + 2 * 86_400 })).message).toBe(`token lifetime exceeds the maximum of ${DEFAULT_MAX_TOKEN_LIFETIME_SECONDS} s`);
-    expect((await reason({ ...claims, iat: t, exp: t + 60, nbf: t + 60 })).message).toBe('token is not valid yet (nbf)');
-    expect(await reason({ ...claims, iat: t - 600, exp: t - 60 })).toMatchObject({ message: 'token expired', reason: 'expired' });
+    expect((await reason({ ...claims, iat: t, exp: t + 2 * 86_400 })).message).toBe(
+      `token lifetime exceeds the maximum of ${DEFAULT_MAX_TOKEN_LIFETIME_SECONDS} s`,
+    );
+    expect((await reason({ ...claims, iat: t, exp: t + 60, nbf: t + 60 })).message).toBe(
+      'token is not valid yet (nbf)',
+    );
+    expect(await reason({ ...claims, iat: t - 600, exp: t - 60 })).toMatchObject({
+      message: 'token expired',
+      reason: 'expired',
+    });
   });
 
   it('should tolerate a small clock skew on exp, nbf and iat, and no more', async () => {
@@ -56,7 +66,9 @@ describe('bearer tokens', () => {
       { ...claims, iat: t, exp: t + 600, nbf: t + skew },
       { ...claims, iat: t + skew, exp: t + 600 },
     ]) {
-      await expect(verifyBearer(`Bearer ${await hs256(payload)}`, DEV_JWT_SECRET)).resolves.toMatchObject({ identity: { tenantId: 't1' } });
+      await expect(verifyBearer(`Bearer ${await hs256(payload)}`, DEV_JWT_SECRET)).resolves.toMatchObject({
+        identity: { tenantId: 't1' },
+      });
     }
     const beyond = TOKEN_CLOCK_TOLERANCE_SECONDS + 10;
     for (const payload of [
@@ -64,7 +76,9 @@ describe('bearer tokens', () => {
       { ...claims, iat: t, exp: t + 600, nbf: t + beyond },
       { ...claims, iat: t + beyond, exp: t + 600 },
     ]) {
-      await expect(verifyBearer(`Bearer ${await hs256(payload)}`, DEV_JWT_SECRET)).rejects.toMatchObject({ name: 'AuthenticationError' });
+      await expect(verifyBearer(`Bearer ${await hs256(payload)}`, DEV_JWT_SECRET)).rejects.toMatchObject({
+        name: 'AuthenticationError',
+      });
     }
   });
 
@@ -72,10 +86,18 @@ describe('bearer tokens', () => {
     const t = now();
     const max = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
     // Issued an hour ago for the whole maximum: fine, though it expires in 23 hours.
-    await expect(verifyBearer(`Bearer ${await hs256({ ...claims, iat: t - 3600, exp: t - 3600 + max })}`, DEV_JWT_SECRET)).resolves.toBeDefined();
-    await expect(verifyBearer(`Bearer ${await hs256({ ...claims, exp: t + max - 60 })}`, DEV_JWT_SECRET)).resolves.toBeDefined();
-    await expect(verifyBearer(`Bearer ${await signBearer(claims, DEV_JWT_SECRET, '24h')}`, DEV_JWT_SECRET)).resolves.toBeDefined();
-    await expect(verifyBearer(`Bearer ${await signBearer(claims, DEV_JWT_SECRET, '25h')}`, DEV_JWT_SECRET)).rejects.toMatchObject({ reason: 'invalid' });
+    await expect(
+      verifyBearer(`Bearer ${await hs256({ ...claims, iat: t - 3600, exp: t - 3600 + max })}`, DEV_JWT_SECRET),
+    ).resolves.toBeDefined();
+    await expect(
+      verifyBearer(`Bearer ${await hs256({ ...claims, exp: t + max - 60 })}`, DEV_JWT_SECRET),
+    ).resolves.toBeDefined();
+    await expect(
+      verifyBearer(`Bearer ${await signBearer(claims, DEV_JWT_SECRET, '24h')}`, DEV_JWT_SECRET),
+    ).resolves.toBeDefined();
+    await expect(
+      verifyBearer(`Bearer ${await signBearer(claims, DEV_JWT_SECRET, '25h')}`, DEV_JWT_SECRET),
+    ).rejects.toMatchObject({ reason: 'invalid' });
   });
 
   it('should take the maximum lifetime as configured', async () => {
@@ -83,13 +105,19 @@ describe('bearer tokens', () => {
     const twoHours = await signBearer(claims, DEV_JWT_SECRET, '2h');
     const verify = createBearerVerifier(DEV_JWT_SECRET, { maxLifetimeSeconds: 90 * 60 });
     await expect(verify(`Bearer ${hour}`)).resolves.toMatchObject({ identity: { tenantId: 't1' } });
-    await expect(verify(`Bearer ${twoHours}`)).rejects.toMatchObject({ message: 'token lifetime exceeds the maximum of 5400 s' });
+    await expect(verify(`Bearer ${twoHours}`)).rejects.toMatchObject({
+      message: 'token lifetime exceeds the maximum of 5400 s',
+    });
     const week = await signBearer(claims, DEV_JWT_SECRET, '7d');
-    await expect(verifyBearer(`Bearer ${week}`, DEV_JWT_SECRET, { maxLifetimeSeconds: 8 * 86_400 })).resolves.toBeDefined();
+    await expect(
+      verifyBearer(`Bearer ${week}`, DEV_JWT_SECRET, { maxLifetimeSeconds: 8 * 86_400 }),
+    ).resolves.toBeDefined();
   });
 
   it('should parse configured durations', () => {
-    expect(['3600', '90m', '24h', '7d', ' 30 s ', '2H'].map(parseDurationSeconds)).toEqual([3600, 5400, 86_400, 604_800, 30, 7200]);
+    expect(['3600', '90m', '24h', '7d', ' 30 s ', '2H'].map(parseDurationSeconds)).toEqual([
+      3600, 5400, 86_400, 604_800, 30, 7200,
+    ]);
     expect(['', '0', '-5', '1.5h', '12 hours', 'h', '1w'].map(parseDurationSeconds)).toEqual(Array(7).fill(undefined));
   });
 });

@@ -74,20 +74,29 @@ async function verify(token: string, secret: string, options: VerifyOptions) {
     });
     const exp = payload.exp!;
     const now = Math.floor(Date.now() / 1000);
-    if (payload.iat !== undefined && payload.iat > now + tolerance) throw new AuthenticationError('token is issued in the future', 'invalid');
+    if (payload.iat !== undefined && payload.iat > now + tolerance)
+      throw new AuthenticationError('token is issued in the future', 'invalid');
     if (options.maxLifetimeSeconds !== undefined) {
       const lifetime = exp - (payload.iat ?? now);
-      if (lifetime > options.maxLifetimeSeconds) throw new AuthenticationError(`token lifetime exceeds the maximum of ${options.maxLifetimeSeconds} s`, 'invalid');
+      if (lifetime > options.maxLifetimeSeconds)
+        throw new AuthenticationError(
+          `token lifetime exceeds the maximum of ${options.maxLifetimeSeconds} s`,
+          'invalid',
+        );
     }
     const claims = claimsSchema.safeParse(payload);
-    if (!claims.success) throw new AuthenticationError(`token claims are invalid: ${claims.error.issues[0]?.message}`, 'invalid');
+    if (!claims.success)
+      throw new AuthenticationError(`token claims are invalid: ${claims.error.issues[0]?.message}`, 'invalid');
     return { claims: claims.data, expiresAt: new Date(exp * 1000) };
   } catch (error) {
     if (error instanceof AuthenticationError) throw error;
-    if (error instanceof joseErrors.JWTExpired) throw new AuthenticationError('token expired', 'expired', { cause: error });
+    if (error instanceof joseErrors.JWTExpired)
+      throw new AuthenticationError('token expired', 'expired', { cause: error });
     if (error instanceof joseErrors.JWTClaimValidationFailed) {
-      if (error.claim === 'exp' && error.reason === 'missing') throw new AuthenticationError('token has no expiry (exp)', 'invalid', { cause: error });
-      if (error.claim === 'nbf') throw new AuthenticationError('token is not valid yet (nbf)', 'invalid', { cause: error });
+      if (error.claim === 'exp' && error.reason === 'missing')
+        throw new AuthenticationError('token has no expiry (exp)', 'invalid', { cause: error });
+      if (error.claim === 'nbf')
+        throw new AuthenticationError('token is not valid yet (nbf)', 'invalid', { cause: error });
     }
     throw new AuthenticationError('token is invalid', 'invalid', { cause: error });
   }
@@ -99,7 +108,11 @@ async function verify(token: string, secret: string, options: VerifyOptions) {
  * (`exp - iat`, or `exp - now` without `iat`), and not be before its `nbf`, each within the
  * clock tolerance. @throws AuthenticationError
  */
-export async function verifyBearer(authorization: string | undefined | null, secret: string, policy: BearerPolicy = {}): Promise<VerifiedBearer> {
+export async function verifyBearer(
+  authorization: string | undefined | null,
+  secret: string,
+  policy: BearerPolicy = {},
+): Promise<VerifiedBearer> {
   if (!authorization) throw new AuthenticationError('missing bearer token', 'missing');
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
   if (!match?.[1]) throw new AuthenticationError('authorization must be "Bearer <token>"', 'invalid');
@@ -145,7 +158,11 @@ export function createBearerVerifier(
 
 /** Signs a client JWT, for development tokens and tests. */
 export async function signBearer(claims: Claims, secret: string, expiresIn: string | number = '12h'): Promise<string> {
-  return new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(expiresIn).sign(key(secret));
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(key(secret));
 }
 
 /** Signs the internal identity header the gateway sends to subgraphs: short-lived, audience-bound. */

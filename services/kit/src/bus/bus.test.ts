@@ -13,7 +13,10 @@ const add = defineRequest('test.v1.add', {
   request: z.object({ a: z.number(), b: z.number() }),
   reply: z.object({ sum: z.number() }),
 });
-const fail = defineRequest('test.v1.fail', { request: z.object({ code: z.enum(['NOT_FOUND', 'CRASH']) }), reply: z.object({}) });
+const fail = defineRequest('test.v1.fail', {
+  request: z.object({ code: z.enum(['NOT_FOUND', 'CRASH']) }),
+  reply: z.object({}),
+});
 
 const STREAM: StreamDef = { name: 'TEST', subjects: ['test.v1.things.>'] };
 const thingChanged = defineEvent({
@@ -76,18 +79,31 @@ describe('bus against a real nats-server', () => {
   });
 
   it('should carry a handler error as code and message', async () => {
-    await expect(client.request(fail, { code: 'NOT_FOUND' })).rejects.toMatchObject({ name: 'BusError', code: 'NOT_FOUND', message: 'no such thing' });
+    await expect(client.request(fail, { code: 'NOT_FOUND' })).rejects.toMatchObject({
+      name: 'BusError',
+      code: 'NOT_FOUND',
+      message: 'no such thing',
+    });
   });
 
   it('should hide an unexpected handler failure behind INTERNAL', async () => {
-    await expect(client.request(fail, { code: 'CRASH' })).rejects.toMatchObject({ code: 'INTERNAL', message: 'internal error' });
+    await expect(client.request(fail, { code: 'CRASH' })).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: 'internal error',
+    });
   });
 
   it('should refuse a malformed request with BAD_REQUEST and keep serving', async () => {
     const reply = await rawNats(client).connection.request(add.subject, new TextEncoder().encode('{"a":"x"}'));
-    expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST' },
+    });
     const notJson = await rawNats(client).connection.request(add.subject, new TextEncoder().encode('not json'));
-    expect(JSON.parse(new TextDecoder().decode(notJson.data))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(JSON.parse(new TextDecoder().decode(notJson.data))).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST' },
+    });
     await expect(client.request(add, { a: 1, b: 1 })).resolves.toEqual({ sum: 2 });
   });
 
@@ -102,7 +118,11 @@ describe('bus against a real nats-server', () => {
 
   it('should publish to JetStream and deliver to a durable consumer', async () => {
     const c = collector<z.infer<typeof thingChanged.schema>>(2);
-    const consumption = await server.consume(thingChanged, { durable: 'durable-a', filter: thingChanged.filter('t1'), handle: c.handle });
+    const consumption = await server.consume(thingChanged, {
+      durable: 'durable-a',
+      filter: thingChanged.filter('t1'),
+      handle: c.handle,
+    });
     await client.publish(thingChanged, { tenantId: 't1', thingId: 'x', n: 1 });
     await client.publish(thingChanged, { tenantId: 't2', thingId: 'x', n: 2 });
     await client.publish(thingChanged, { tenantId: 't1', thingId: 'y', n: 3 });
@@ -125,7 +145,11 @@ describe('bus against a real nats-server', () => {
   it('should dead-letter a malformed event and go on consuming', async () => {
     const c = collector<z.infer<typeof thingChanged.schema>>(1);
     const before = server.deadLetters;
-    const consumption = await server.consume(thingChanged, { durable: 'durable-dl', filter: thingChanged.filter('t4'), handle: c.handle });
+    const consumption = await server.consume(thingChanged, {
+      durable: 'durable-dl',
+      filter: thingChanged.filter('t4'),
+      handle: c.handle,
+    });
     await rawNats(client).jetstream.publish('test.v1.things.t4.bad', new TextEncoder().encode('{"tenantId":"t4"}'));
     await client.publish(thingChanged, { tenantId: 't4', thingId: 'good', n: 7 });
     await c.all;
@@ -162,11 +186,18 @@ describe('bus against a real nats-server', () => {
   it('should send validated core messages to listeners of their subjects, and drop malformed ones unseen', async () => {
     const received: [string, number][] = [];
     const dropped: string[] = [];
-    const listening = server.listen(pinged, { tokens: { probeId: 'p1' }, handle: (p, subject) => received.push([subject, p.n]), malformed: (error) => dropped.push(error) });
+    const listening = server.listen(pinged, {
+      tokens: { probeId: 'p1' },
+      handle: (p, subject) => received.push([subject, p.n]),
+      malformed: (error) => dropped.push(error),
+    });
     await server.flush();
     client.send(pinged, { probeId: 'p1', n: 1 });
     client.send(pinged, { probeId: 'p2', n: 2 });
-    rawNats(client).connection.publish(pinged.subjectOf({ probeId: 'p1' }), new TextEncoder().encode('{"probeId":"p1"}'));
+    rawNats(client).connection.publish(
+      pinged.subjectOf({ probeId: 'p1' }),
+      new TextEncoder().encode('{"probeId":"p1"}'),
+    );
     rawNats(client).connection.publish(pinged.subjectOf({ probeId: 'p1' }), new TextEncoder().encode('not json'));
     client.send(pinged, { probeId: 'p1', n: 3 });
     await eventually(() => received.length === 2 && dropped.length === 2, 'the messages');
@@ -176,7 +207,10 @@ describe('bus against a real nats-server', () => {
       ['test.v1.p1.ping', 3],
     ]);
     expect(listening.malformed).toBe(2);
-    expect(dropped).toEqual([expect.stringMatching(/^body does not match schema: n:/), expect.stringMatching(/^body is not JSON/)]);
+    expect(dropped).toEqual([
+      expect.stringMatching(/^body does not match schema: n:/),
+      expect.stringMatching(/^body is not JSON/),
+    ]);
   });
 
   it('should refuse to send what does not match the schema, or is longer than allowed', () => {
@@ -190,7 +224,12 @@ describe('bus against a real nats-server', () => {
     client.send(thingChanged, { tenantId: 't6', thingId: 'a', n: 1 });
     client.send(thingChanged, { tenantId: 't6', thingId: 'a', n: 2 });
     await client.flush();
-    await eventually(async () => (await server.lastMessage(STREAM.name, thingChanged.subject({ tenantId: 't6', thingId: 'a', n: 0 })))?.data.length !== undefined, 'the stored event');
+    await eventually(
+      async () =>
+        (await server.lastMessage(STREAM.name, thingChanged.subject({ tenantId: 't6', thingId: 'a', n: 0 })))?.data
+          .length !== undefined,
+      'the stored event',
+    );
     const last = await server.lastMessage(STREAM.name, thingChanged.filter('t6', 'a'));
     expect(JSON.parse(new TextDecoder().decode(last!.data))).toEqual({ tenantId: 't6', thingId: 'a', n: 2 });
     expect(await server.lastMessage(STREAM.name, thingChanged.filter('t6', 'none'))).toBeUndefined();
@@ -199,7 +238,10 @@ describe('bus against a real nats-server', () => {
     expect(state.lastSeq).toBe(last!.seq);
 
     const seen: number[] = [];
-    const watch = await server.watch(STREAM.name, thingChanged.filter('t6', 'a'), { startSeq: last!.seq, onMessage: (m) => seen.push(JSON.parse(new TextDecoder().decode(m.data)).n) });
+    const watch = await server.watch(STREAM.name, thingChanged.filter('t6', 'a'), {
+      startSeq: last!.seq,
+      onMessage: (m) => seen.push(JSON.parse(new TextDecoder().decode(m.data)).n),
+    });
     await client.publish(thingChanged, { tenantId: 't6', thingId: 'a', n: 3 });
     await eventually(() => seen.length === 2, 'the watched events');
     await watch.stop();
@@ -211,7 +253,10 @@ describe('bus against a real nats-server', () => {
     await client.publish(thingChanged, { tenantId: 't7', thingId: 'a', n: 1 });
     await rawNats(client).jetstream.publish('test.v1.things.t7.bad', new TextEncoder().encode('[]'));
     const payloads: number[] = [];
-    const first = server.follow(thingChanged, { filter: thingChanged.filter('t7'), handle: ({ payload }) => void payloads.push(payload.n) });
+    const first = server.follow(thingChanged, {
+      filter: thingChanged.filter('t7'),
+      handle: ({ payload }) => void payloads.push(payload.n),
+    });
     await first.caughtUp;
     const second = server.follow(thingChanged, { filter: thingChanged.filter('t7'), handle: () => {} });
     await second.caughtUp;
@@ -228,7 +273,11 @@ describe('bus against a real nats-server', () => {
     const probe = await createBus({ url: nats.url, name: 'probe', log, credentials: await nats.credentials('probe') });
     try {
       await probe.ensureStreams([STREAM]);
-      const consumption = await probe.consume(thingChanged, { durable: 'ready-probe', filter: thingChanged.filter('t9'), handle: async () => {} });
+      const consumption = await probe.consume(thingChanged, {
+        durable: 'ready-probe',
+        filter: thingChanged.filter('t9'),
+        handle: async () => {},
+      });
       await expect(probe.jetStreamReady()).resolves.toBeUndefined();
       await consumption.stop();
       // Its consumer gone (as when the stream lost its leader): not ready, and it says which.

@@ -38,9 +38,28 @@ import {
   type WatchOptions,
 } from './jetstream.js';
 import { registerRaw } from './raw.js';
-import { DEAD_LETTER_STREAM, listenSubject, requestSubject, sendSubject, serveSubject, type EventDef, type RequestDef, type StreamDef, type SubjectDef } from './subjects.js';
+import {
+  DEAD_LETTER_STREAM,
+  listenSubject,
+  requestSubject,
+  sendSubject,
+  serveSubject,
+  type EventDef,
+  type RequestDef,
+  type StreamDef,
+  type SubjectDef,
+} from './subjects.js';
 
-export type { Delivery, FollowOptions, Following, StoredMessage, StreamState, Watch, WatchedMessage, WatchOptions } from './jetstream.js';
+export type {
+  Delivery,
+  FollowOptions,
+  Following,
+  StoredMessage,
+  StreamState,
+  Watch,
+  WatchedMessage,
+  WatchOptions,
+} from './jetstream.js';
 
 type Reply<T> = { ok: true; data: T } | { ok: false; error: { code: BusErrorCode; message: string } };
 
@@ -122,7 +141,11 @@ export interface Bus {
    * Answers requests on the subject within the service's queue group. For subjects with
    * `{field}` tokens, `tokens` narrows what this server answers (an agent: its own cluster).
    */
-  serve<Req, Res>(def: RequestDef<Req, Res>, handler: (request: Req) => Promise<Res>, options?: { tokens?: Record<string, string>; queue?: string }): { unsubscribe(): void };
+  serve<Req, Res>(
+    def: RequestDef<Req, Res>,
+    handler: (request: Req) => Promise<Res>,
+    options?: { tokens?: Record<string, string>; queue?: string },
+  ): { unsubscribe(): void };
   /** Sends a request and returns the validated reply. @throws BusError */
   request<Req, Res>(def: RequestDef<Req, Res>, request: Req, options?: { timeoutMs?: number }): Promise<Res>;
   /** Creates the streams, or updates their limits when they exist. */
@@ -214,7 +237,13 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   const connection = await connect({
     servers: options.url.split(','),
     name,
-    ...(credentials ? { authenticator: credsAuthenticator(() => new TextEncoder().encode(typeof credentials === 'function' ? credentials() : credentials)) } : {}),
+    ...(credentials
+      ? {
+          authenticator: credsAuthenticator(() =>
+            new TextEncoder().encode(typeof credentials === 'function' ? credentials() : credentials),
+          ),
+        }
+      : {}),
     ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
@@ -228,7 +257,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     for await (const status of connection.status()) {
       if (status.type === 'disconnect') connected = false;
       else if (status.type === 'reconnect') connected = true;
-      if (status.type === 'disconnect' || status.type === 'error') log.warn({ status: status.type, data: String(status.data) }, 'nats connection');
+      if (status.type === 'disconnect' || status.type === 'error')
+        log.warn({ status: status.type, data: String(status.data) }, 'nats connection');
       else if (status.type === 'reconnect') log.info('nats reconnected');
       if (status.type === 'disconnect' || status.type === 'reconnect') {
         for (const listener of [...statusListeners]) {
@@ -301,7 +331,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
               const data = await handler(request.value);
               await answer(msg, { ok: true, data });
             } catch (error) {
-              if (error instanceof BusError) return answer(msg, { ok: false, error: { code: error.code, message: error.message } });
+              if (error instanceof BusError)
+                return answer(msg, { ok: false, error: { code: error.code, message: error.message } });
               log.error({ err: error, subject: def.subject }, 'request handler failed');
               return answer(msg, { ok: false, error: { code: 'INTERNAL', message: 'internal error' } });
             }
@@ -314,13 +345,18 @@ export async function createBus(options: BusOptions): Promise<Bus> {
 
     async request(def, request, opts) {
       const checked = def.request.safeParse(request);
-      if (!checked.success) throw new BusError('BAD_REQUEST', `request does not match ${def.subject}: ${checked.error.issues[0]?.message}`);
+      if (!checked.success)
+        throw new BusError('BAD_REQUEST', `request does not match ${def.subject}: ${checked.error.issues[0]?.message}`);
       let msg: Msg;
       try {
-        msg = await connection.request(requestSubject(def as RequestDef<unknown, unknown>, checked.data), encode(checked.data), {
-          timeout: opts?.timeoutMs ?? 5_000,
-          headers: outgoingHeaders(def.version),
-        });
+        msg = await connection.request(
+          requestSubject(def as RequestDef<unknown, unknown>, checked.data),
+          encode(checked.data),
+          {
+            timeout: opts?.timeoutMs ?? 5_000,
+            headers: outgoingHeaders(def.version),
+          },
+        );
       } catch (error) {
         if (error instanceof NatsError && error.code === NatsErrorCode.NoResponders) {
           throw new BusError('NO_RESPONDERS', `no service answers ${def.subject}`, { cause: error });
@@ -328,17 +364,24 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         if (error instanceof NatsError && error.code === NatsErrorCode.Timeout) {
           throw new BusError('TIMEOUT', `${def.subject} did not answer in time`, { cause: error });
         }
-        throw new BusError('INTERNAL', `request to ${def.subject} failed: ${(error as Error).message}`, { cause: error });
+        throw new BusError('INTERNAL', `request to ${def.subject} failed: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       const json = parseJson(msg.data);
       const reply = json.ok ? (json.value as Reply<unknown>) : undefined;
-      if (!reply || typeof reply !== 'object' || typeof reply.ok !== 'boolean') throw new BusError('BAD_REPLY', `malformed reply from ${def.subject}`);
+      if (!reply || typeof reply !== 'object' || typeof reply.ok !== 'boolean')
+        throw new BusError('BAD_REPLY', `malformed reply from ${def.subject}`);
       if (!reply.ok) {
         const code = reply.error?.code in BusErrorCodes ? reply.error.code : 'INTERNAL';
         throw new BusError(code, String(reply.error?.message ?? 'unknown error'));
       }
       const data = def.reply.safeParse(reply.data);
-      if (!data.success) throw new BusError('BAD_REPLY', `reply from ${def.subject} does not match its schema: ${data.error.issues[0]?.message}`);
+      if (!data.success)
+        throw new BusError(
+          'BAD_REPLY',
+          `reply from ${def.subject} does not match its schema: ${data.error.issues[0]?.message}`,
+        );
       return data.data;
     },
 
@@ -359,7 +402,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
 
     async publish(def, payload, opts) {
       const checked = def.schema.safeParse(payload);
-      if (!checked.success) throw new TypeError(`event does not match ${def.prefix}: ${checked.error.issues[0]?.message}`);
+      if (!checked.success)
+        throw new TypeError(`event does not match ${def.prefix}: ${checked.error.issues[0]?.message}`);
       const ack = await jetstream.publish(def.subject(checked.data), encode(checked.data), {
         msgID: opts?.msgId,
         headers: outgoingHeaders(def.version),
@@ -384,7 +428,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       const maxDeliver = opts.maxDeliver ?? 5;
       const loop = (async () => {
         for await (const msg of messages) {
-          await withRequestScope(msg.headers?.get(REQUEST_ID_HEADER) || undefined, () => handleEvent(def, opts, msg, maxDeliver));
+          await withRequestScope(msg.headers?.get(REQUEST_ID_HEADER) || undefined, () =>
+            handleEvent(def, opts, msg, maxDeliver),
+          );
         }
       })().catch((error) => log.error({ err: error, durable: opts.durable }, 'consumer loop ended'));
       return {
@@ -419,7 +465,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         throw new PayloadSchemaError(familyOf(def), issue?.path.join('.') ?? '', issue?.message ?? 'invalid');
       }
       const data = encode(checked.data);
-      if (opts?.maxBytes !== undefined && data.length > opts.maxBytes) throw new PayloadTooLargeError(data.length, opts.maxBytes);
+      if (opts?.maxBytes !== undefined && data.length > opts.maxBytes)
+        throw new PayloadTooLargeError(data.length, opts.maxBytes);
       connection.publish(sendSubject(def, checked.data, opts?.tokens), data);
     },
 
@@ -483,7 +530,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         // JetStream itself (its metadata leader), then what this process uses of it.
         within('JetStream', m.getAccountInfo()),
         ...[...ensured].map((name) => within(`stream ${name}`, m.streams.info(name))),
-        ...[...durables.values()].map(({ stream, durable }) => within(`consumer ${durable} of ${stream}`, m.consumers.info(stream, durable))),
+        ...[...durables.values()].map(({ stream, durable }) =>
+          within(`consumer ${durable} of ${stream}`, m.consumers.info(stream, durable)),
+        ),
       ]);
     },
 
@@ -503,7 +552,12 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       return;
     }
     try {
-      await opts.handle({ payload: event.value, subject: msg.subject, seq: msg.seq, time: new Date(Math.floor(msg.info.timestampNanos / 1e6)) });
+      await opts.handle({
+        payload: event.value,
+        subject: msg.subject,
+        seq: msg.seq,
+        time: new Date(Math.floor(msg.info.timestampNanos / 1e6)),
+      });
       msg.ack();
     } catch (error) {
       if (msg.info.redeliveryCount >= maxDeliver) {

@@ -28,7 +28,12 @@ export function parseJson(data: Uint8Array): Decoded<unknown> {
 }
 
 /** A body as every consumer of the bus judges it: the schema version header (when sent), JSON, the schema. */
-export function validate<T>(schema: z.ZodType<T>, version: number, data: Uint8Array, hdrs: MsgHdrs | undefined): Decoded<T> {
+export function validate<T>(
+  schema: z.ZodType<T>,
+  version: number,
+  data: Uint8Array,
+  hdrs: MsgHdrs | undefined,
+): Decoded<T> {
   const sent = hdrs?.get(SCHEMA_VERSION_HEADER);
   if (sent && Number(sent) !== version) return { ok: false, error: `schema version ${sent} is not ${version}` };
   const json = parseJson(data);

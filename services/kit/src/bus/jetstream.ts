@@ -1,4 +1,11 @@
-import { headers as natsHeaders, NatsError, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from 'nats';
+import {
+  headers as natsHeaders,
+  NatsError,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from 'nats';
 import type { Logger } from '../log.js';
 import { ERROR_HEADER, SOURCE_HEADER, SUBJECT_HEADER, validate } from './codec.js';
 import { DEAD_LETTER_STREAM, deadLetterSubject, type EventDef } from './subjects.js';
@@ -100,11 +107,19 @@ export interface JetStreamContext {
  * With `source` (`<stream>:<sequence>` of a stored message), it is kept once however often it is
  * read: the message id, and a look at the subject's last dead letter beyond the duplicate window.
  */
-export async function deadLetter(ctx: JetStreamContext, subject: string, data: Uint8Array, error: string, source?: string): Promise<void> {
+export async function deadLetter(
+  ctx: JetStreamContext,
+  subject: string,
+  data: Uint8Array,
+  error: string,
+  source?: string,
+): Promise<void> {
   const letter = deadLetterSubject(subject);
   try {
     if (source) {
-      const last = await (await ctx.manager()).streams.getMessage(DEAD_LETTER_STREAM.name, { last_by_subj: letter }).catch(() => undefined);
+      const last = await (await ctx.manager()).streams
+        .getMessage(DEAD_LETTER_STREAM.name, { last_by_subj: letter })
+        .catch(() => undefined);
       if (last?.header?.get(SOURCE_HEADER) === source) return;
     }
     ctx.deadLettered();
@@ -119,11 +134,21 @@ export async function deadLetter(ctx: JetStreamContext, subject: string, data: U
 }
 
 /** The last message of a subject in a stream; undefined when it has none. */
-export async function lastMessage(ctx: JetStreamContext, stream: string, subject: string): Promise<StoredMessage | undefined> {
+export async function lastMessage(
+  ctx: JetStreamContext,
+  stream: string,
+  subject: string,
+): Promise<StoredMessage | undefined> {
   const manager = await ctx.manager();
   try {
     const message = await manager.streams.getMessage(stream, { last_by_subj: subject });
-    return { seq: message.seq, subject: message.subject, data: message.data, time: message.time, header: (name) => message.header?.get(name) || undefined };
+    return {
+      seq: message.seq,
+      subject: message.subject,
+      data: message.data,
+      time: message.time,
+      header: (name) => message.header?.get(name) || undefined,
+    };
   } catch (error) {
     if (error instanceof NatsError && /no message found/i.test(error.message)) return undefined;
     throw error;
@@ -131,10 +156,22 @@ export async function lastMessage(ctx: JetStreamContext, stream: string, subject
 }
 
 /** The state of a stream; `subjects` (a filter) asks for the count of messages per subject. */
-export async function streamState(ctx: JetStreamContext, stream: string, options?: { subjects?: string }): Promise<StreamState> {
+export async function streamState(
+  ctx: JetStreamContext,
+  stream: string,
+  options?: { subjects?: string },
+): Promise<StreamState> {
   const manager = await ctx.manager();
-  const { state } = await manager.streams.info(stream, options?.subjects ? { subjects_filter: options.subjects } : undefined);
-  return { messages: state.messages, firstSeq: state.first_seq, lastSeq: state.last_seq, ...(options?.subjects ? { subjects: state.subjects ?? {} } : {}) };
+  const { state } = await manager.streams.info(
+    stream,
+    options?.subjects ? { subjects_filter: options.subjects } : undefined,
+  );
+  return {
+    messages: state.messages,
+    firstSeq: state.first_seq,
+    lastSeq: state.last_seq,
+    ...(options?.subjects ? { subjects: state.subjects ?? {} } : {}),
+  };
 }
 
 /**
@@ -142,8 +179,16 @@ export async function streamState(ctx: JetStreamContext, stream: string, options
  * ephemeral, in-memory pull consumer (no acks; the client library recreates it from the last
  * sequence after a gap or a reconnect), deleted on `stop`.
  */
-export async function watchStream(ctx: JetStreamContext, stream: string, subject: string, options: WatchOptions): Promise<Watch> {
-  const consumer = await ctx.jetstream.consumers.get(stream, { filterSubjects: subject, opt_start_seq: Math.max(1, options.startSeq ?? 1) });
+export async function watchStream(
+  ctx: JetStreamContext,
+  stream: string,
+  subject: string,
+  options: WatchOptions,
+): Promise<Watch> {
+  const consumer = await ctx.jetstream.consumers.get(stream, {
+    filterSubjects: subject,
+    opt_start_seq: Math.max(1, options.startSeq ?? 1),
+  });
   const messages = await consumer.consume({
     max_messages: options.batch ?? 256,
     callback: (msg: JsMsg) => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }),
@@ -185,7 +230,12 @@ export function followStream<P>(ctx: JetStreamContext, def: EventDef<P>, options
       await deadLetter(ctx, message.subject, message.data, event.error, `${def.stream}:${message.seq}`);
       return;
     }
-    await options.handle({ payload: event.value, subject: message.subject, seq: message.seq, time: new Date(Math.floor(message.info.timestampNanos / 1e6)) });
+    await options.handle({
+      payload: event.value,
+      subject: message.subject,
+      seq: message.seq,
+      time: new Date(Math.floor(message.info.timestampNanos / 1e6)),
+    });
   }
 
   const loop = (async () => {

@@ -58,7 +58,12 @@ describe('outbox against a real nats-server', () => {
     natsDir = await mkdtemp(join(tmpdir(), 'fleetgraph-outbox-'));
     nats = await startNatsServer({ storeDir: natsDir });
     store = createSqliteStore({ file: ':memory:' });
-    bus = await createBus({ url: nats.url, name: 'outbox-test', log, credentials: await nats.credentials('outbox-test') });
+    bus = await createBus({
+      url: nats.url,
+      name: 'outbox-test',
+      log,
+      credentials: await nats.credentials('outbox-test'),
+    });
     await bus.ensureStreams([STREAM]);
   });
 
@@ -71,14 +76,24 @@ describe('outbox against a real nats-server', () => {
 
   it('should store state and event together, publish while NATS is away later, in order per key, once each', async () => {
     const things = await store.collection<Thing>({ name: 'things', indexes: [] });
-    const outbox = await createOutbox({ store, bus, log, events: [noted], pollMs: 100, backoff: { baseMs: 50, capMs: 300 } });
+    const outbox = await createOutbox({
+      store,
+      bus,
+      log,
+      events: [noted],
+      pollMs: 100,
+      backoff: { baseMs: 50, capMs: 300 },
+    });
     const handled: Published<{ thingId: string; n: number }>[] = [];
     outbox.onPublished(noted, async (events) => void handled.push(...events));
     outbox.start();
 
     const change = async (thingId: string, n: number) => {
       const current = (await things.get(thingId)) ?? (await things.insert({ id: thingId, n: 0 }));
-      await store.commit([write.replace(things, { ...current, n }), outbox.add(noted, { tenantId: 't1', thingId, n }, { key: thingId })]);
+      await store.commit([
+        write.replace(things, { ...current, n }),
+        outbox.add(noted, { tenantId: 't1', thingId, n }, { key: thingId }),
+      ]);
       outbox.kick();
     };
     await change('a', 1);
@@ -116,19 +131,34 @@ describe('outbox against a real nats-server', () => {
     const thing = await things.insert({ id: 'c', n: 0 });
     await things.replace(thing);
 
-    await expect(store.commit([write.replace(things, { ...thing, n: 1 }), outbox.add(noted, { tenantId: 't1', thingId: 'c', n: 1 }, { key: 'c' })])).rejects.toThrow();
+    await expect(
+      store.commit([
+        write.replace(things, { ...thing, n: 1 }),
+        outbox.add(noted, { tenantId: 't1', thingId: 'c', n: 1 }, { key: 'c' }),
+      ]),
+    ).rejects.toThrow();
 
     expect(await outbox.pending()).toBe(0);
   });
 
   it('should refuse an event that does not match its schema before anything is written', async () => {
     const outbox = await createOutbox({ store, bus, log, events: [noted], collection: 'outbox3' });
-    expect(() => outbox.add(noted, { tenantId: 't1', thingId: 'x', n: 'one' } as never, { key: 'x' })).toThrow(TypeError);
+    expect(() => outbox.add(noted, { tenantId: 't1', thingId: 'x', n: 'one' } as never, { key: 'x' })).toThrow(
+      TypeError,
+    );
     expect(() => outbox.add(noted, { tenantId: 't.1', thingId: 'x', n: 1 }, { key: 'x' })).toThrow(TypeError);
   });
 
   it('should publish again an entry whose handler failed, as a duplicate the stream drops', async () => {
-    const outbox = await createOutbox({ store, bus, log, events: [noted], collection: 'outbox4', pollMs: 50, backoff: { baseMs: 20, capMs: 100 } });
+    const outbox = await createOutbox({
+      store,
+      bus,
+      log,
+      events: [noted],
+      collection: 'outbox4',
+      pollMs: 50,
+      backoff: { baseMs: 20, capMs: 100 },
+    });
     const seqs: number[] = [];
     let fail = true;
     outbox.onPublished(noted, async (events) => {

@@ -95,7 +95,10 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
   const pollMs = options.pollMs ?? 1000;
   const batch = options.batch ?? 512;
   const backoff = options.backoff ?? { baseMs: 250, capMs: 5000 };
-  const entries: Collection<EntryDoc> = await store.collection<EntryDoc>({ name: options.collection ?? 'outbox', indexes: [] });
+  const entries: Collection<EntryDoc> = await store.collection<EntryDoc>({
+    name: options.collection ?? 'outbox',
+    indexes: [],
+  });
   const defs = new Map(options.events.map((def) => [def.prefix, def]));
   const handlers = new Map<string, (events: Published<unknown>[]) => Promise<void>>();
   const completers = new Map<string, (payload: unknown) => Promise<unknown>>();
@@ -123,14 +126,19 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
       try {
         const complete = completers.get(entry.event);
         const payload = complete ? await complete(entry.payload) : entry.payload;
-        const ack = await withRequestScope(entry.requestId ?? undefined, () => bus.publish(def, payload, { msgId: entry.id }));
+        const ack = await withRequestScope(entry.requestId ?? undefined, () =>
+          bus.publish(def, payload, { msgId: entry.id }),
+        );
         done.push({ entry: { ...entry, payload }, seq: ack.seq });
         stats.published++;
       } catch (error) {
         if (error instanceof TypeError) {
           // Validated when added: only a schema changed under a stored entry gets here.
           stats.dropped++;
-          log.error({ err: error, event: entry.event, id: entry.id }, 'outbox entry no longer matches its schema: dropped');
+          log.error(
+            { err: error, event: entry.event, id: entry.id },
+            'outbox entry no longer matches its schema: dropped',
+          );
           done.push({ entry, seq: null });
           continue;
         }
@@ -164,7 +172,9 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
     }
     const results = await Promise.allSettled([...byKey.values()].map(relayKey));
     const failed = results.some((r) => r.status === 'rejected' || !r.value);
-    for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'outbox relay: a handler or the store failed; will retry');
+    for (const r of results)
+      if (r.status === 'rejected')
+        log.error({ err: r.reason }, 'outbox relay: a handler or the store failed; will retry');
     return { more: page.hasNextPage, failed };
   }
 
@@ -194,7 +204,8 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
       }
       if (failed) {
         failedRounds++;
-        if (failedRounds === 1 || failedRounds % 20 === 0) log.warn({ attempts: failedRounds }, 'outbox: events wait for NATS; retrying');
+        if (failedRounds === 1 || failedRounds % 20 === 0)
+          log.warn({ attempts: failedRounds }, 'outbox: events wait for NATS; retrying');
         schedule(Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(failedRounds - 1, 16)));
       } else {
         if (failedRounds > 0) log.info({ attempts: failedRounds }, 'outbox: events flow again');
@@ -211,7 +222,8 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
     add(def, payload, { key }) {
       if (!defs.has(def.prefix)) throw new TypeError(`${def.prefix} is not one of this outbox's events`);
       const checked = def.schema.safeParse(payload);
-      if (!checked.success) throw new TypeError(`event does not match ${def.prefix}: ${checked.error.issues[0]?.message}`);
+      if (!checked.success)
+        throw new TypeError(`event does not match ${def.prefix}: ${checked.error.issues[0]?.message}`);
       def.subject(checked.data); // its tokens must be valid now, not at publish time
       return write.insert(entries, {
         id: nextId(),

@@ -89,11 +89,16 @@ const PLACEHOLDER = /\{(\w+)\}/g;
 
 /** The subject of a request: the definition's subject with `{field}` tokens filled from the request. */
 export function requestSubject(def: RequestDef<unknown, unknown>, request: unknown): string {
-  return def.subject.replace(PLACEHOLDER, (_m, key: string) => assertToken(key, (request as Record<string, unknown>)?.[key]));
+  return def.subject.replace(PLACEHOLDER, (_m, key: string) =>
+    assertToken(key, (request as Record<string, unknown>)?.[key]),
+  );
 }
 
 /** The subject a server listens on: given tokens filled, the others `*`. */
-export function serveSubject(def: Pick<RequestDef<unknown, unknown>, 'subject'>, tokens: Record<string, string> = {}): string {
+export function serveSubject(
+  def: Pick<RequestDef<unknown, unknown>, 'subject'>,
+  tokens: Record<string, string> = {},
+): string {
   return def.subject.replace(PLACEHOLDER, (_m, key: string) => (key in tokens ? assertToken(key, tokens[key]) : '*'));
 }
 
@@ -112,10 +117,13 @@ export function defineRequest<Req, Res>(
 export function listenSubject(def: SubjectDef<unknown>, tokens: Record<string, string> = {}): string {
   const known = def.kind === 'event' ? def.keys : [...def.template.matchAll(PLACEHOLDER)].map((m) => m[1]!);
   for (const key of Object.keys(tokens)) {
-    if (!known.includes(key)) throw new TypeError(`${key} is not a token of ${def.kind === 'event' ? def.prefix : def.template}`);
+    if (!known.includes(key))
+      throw new TypeError(`${key} is not a token of ${def.kind === 'event' ? def.prefix : def.template}`);
   }
   const token = (key: string) => (key in tokens ? assertToken(key, tokens[key]) : '*');
-  return def.kind === 'event' ? [def.prefix, ...def.keys.map(token)].join('.') : def.template.replace(PLACEHOLDER, (_m, key: string) => token(key));
+  return def.kind === 'event'
+    ? [def.prefix, ...def.keys.map(token)].join('.')
+    : def.template.replace(PLACEHOLDER, (_m, key: string) => token(key));
 }
 
 /** The subject a message of `def` goes to: its tokens from `tokens` when given, else from the payload. */
@@ -146,14 +154,20 @@ export function defineEvent<P extends Record<string, unknown>, const K extends r
       const given = tokens.map((t, i) => assertToken(keys[i] ?? `#${i}`, t));
       return [prefix, ...given, ...keys.slice(given.length).map(() => '*')].join('.');
     },
-    subjectTemplate: (fixed = {}) => [prefix, ...keys.map((k) => (fixed as Record<string, string | undefined>)[k] ?? `{${k}}`)].join('.'),
+    subjectTemplate: (fixed = {}) =>
+      [prefix, ...keys.map((k) => (fixed as Record<string, string | undefined>)[k] ?? `{${k}}`)].join('.'),
   };
 }
 
 /** Defines a core NATS subject family: `template` holds `{field}` tokens, filled from the payload or given. */
-export function defineTopic<P extends Record<string, unknown>>(template: string, schema: z.ZodType<P>, version = 1): TopicDef<P> {
+export function defineTopic<P extends Record<string, unknown>>(
+  template: string,
+  schema: z.ZodType<P>,
+  version = 1,
+): TopicDef<P> {
   const parts = template.split('.');
-  const fill = (tokens: Record<string, unknown>) => template.replace(PLACEHOLDER, (_m, key: string) => assertToken(key, tokens[key]));
+  const fill = (tokens: Record<string, unknown>) =>
+    template.replace(PLACEHOLDER, (_m, key: string) => assertToken(key, tokens[key]));
   return {
     kind: 'topic',
     template,

@@ -12,7 +12,10 @@ export class PageInfo {
   @Field({ description: 'Whether more nodes follow this page.' })
   hasNextPage!: boolean;
 
-  @Field(() => String, { nullable: true, description: 'Cursor of the last node of the page; pass it as `after` for the next page.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Cursor of the last node of the page; pass it as `after` for the next page.',
+  })
   endCursor!: string | null;
 }
 
@@ -20,7 +23,10 @@ export class PageInfo {
 @Directive('@shareable')
 @ObjectType({ description: 'A domain or validation failure of a mutation.' })
 export class UserError {
-  @Field(() => [String], { nullable: true, description: 'Path of the input field at fault, e.g. ["input", "layers", "0", "values"].' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Path of the input field at fault, e.g. ["input", "layers", "0", "values"].',
+  })
   field?: string[] | null;
 
   @Field({ description: 'Machine-readable code, e.g. INVALID_SEMVER, DUPLICATE_VERSION, FORBIDDEN.' })
@@ -39,7 +45,10 @@ export const PAGE_SIZE = { default: 20, max: 100 } as const;
 
 @ArgsType()
 export class PageArgs {
-  @Field(() => Int, { nullable: true, description: `Page size, 1 to ${PAGE_SIZE.max}. Defaults to ${PAGE_SIZE.default}.` })
+  @Field(() => Int, {
+    nullable: true,
+    description: `Page size, 1 to ${PAGE_SIZE.max}. Defaults to ${PAGE_SIZE.default}.`,
+  })
   first?: number | null;
 
   @Field(() => String, { nullable: true, description: 'The `endCursor` of the previous page.' })

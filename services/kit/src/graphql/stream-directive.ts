@@ -74,9 +74,14 @@ const quote = (value: string) => JSON.stringify(value);
 
 /** The `@jetstream(...)` application for a binding, as SDL. */
 export function printStreamDirective(binding: StreamBinding): string {
-  const args = [`subject: ${quote(binding.subject)}`, `stream: ${quote(binding.stream)}`, `authorize: ${quote(binding.authorize)}`];
+  const args = [
+    `subject: ${quote(binding.subject)}`,
+    `stream: ${quote(binding.stream)}`,
+    `authorize: ${quote(binding.authorize)}`,
+  ];
   if (binding.replay) {
-    if (!(binding.replay in StreamReplay)) throw new TypeError(`replay must be one of ${Object.keys(StreamReplay).join(', ')}`);
+    if (!(binding.replay in StreamReplay))
+      throw new TypeError(`replay must be one of ${Object.keys(StreamReplay).join(', ')}`);
     args.push(`replay: ${binding.replay}`);
   }
   if (binding.complete) args.push(`complete: ${quote(binding.complete)}`);

@@ -44,7 +44,9 @@ export const gatewayExecutedPubSub: PubSub = {
  */
 export function streamTypeDefsFor(schema: GraphQLSchema): string {
   const fields = Object.values(schema.getSubscriptionType()?.getFields() ?? {});
-  return fields.some((f) => f.astNode?.directives?.some((d) => d.name.value === STREAM_DIRECTIVE)) ? STREAM_TYPE_DEFS : '';
+  return fields.some((f) => f.astNode?.directives?.some((d) => d.name.value === STREAM_DIRECTIVE))
+    ? STREAM_TYPE_DEFS
+    : '';
 }
 
 /** Options of a JetStream-bound Subscription field besides its binding. */
@@ -71,7 +73,11 @@ export interface StreamSubscriptionOptions {
  * }
  * ```
  */
-export function StreamSubscription(returnType: ReturnTypeFunc, binding: StreamBinding, options: StreamSubscriptionOptions = {}): MethodDecorator {
+export function StreamSubscription(
+  returnType: ReturnTypeFunc,
+  binding: StreamBinding,
+  options: StreamSubscriptionOptions = {},
+): MethodDecorator {
   const directive = Directive(printStreamDirective(binding));
   return (prototype, key, descriptor) => {
     const field = String(key);

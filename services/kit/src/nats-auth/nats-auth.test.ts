@@ -1,12 +1,26 @@
 import { connect, credsAuthenticator, type NatsConnection, type NatsError } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServer } from '../testing/nats-server.js';
-import { confinedCredentials, confinedPermissions, generateNatsKeys, serviceCredentials, type NatsKeys } from './nats-auth.js';
+import {
+  confinedCredentials,
+  confinedPermissions,
+  generateNatsKeys,
+  serviceCredentials,
+  type NatsKeys,
+} from './nats-auth.js';
 
 /** As the contract confines a cluster's agent (schema/src/contracts/agent.ts agentPermissions). */
 const agentInboxPrefix = (clusterId: string) => `_INBOX_${clusterId}`;
 const agentCredentials = (keys: NatsKeys, clusterId: string, ttl: number, seed?: string) =>
-  confinedCredentials(keys, { name: `agent-${clusterId}`, permissions: confinedPermissions([`agent.v1.${clusterId}.>`], agentInboxPrefix(clusterId)) }, ttl, seed);
+  confinedCredentials(
+    keys,
+    {
+      name: `agent-${clusterId}`,
+      permissions: confinedPermissions([`agent.v1.${clusterId}.>`], agentInboxPrefix(clusterId)),
+    },
+    ttl,
+    seed,
+  );
 
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -18,7 +32,12 @@ describe('NATS security', () => {
   const connections: NatsConnection[] = [];
 
   const as = async (creds: string, extra: { inboxPrefix?: string } = {}) => {
-    const nc = await connect({ servers: nats.url, authenticator: credsAuthenticator(encoder.encode(creds)), reconnect: false, ...extra });
+    const nc = await connect({
+      servers: nats.url,
+      authenticator: credsAuthenticator(encoder.encode(creds)),
+      reconnect: false,
+      ...extra,
+    });
     connections.push(nc);
     return nc;
   };
@@ -49,7 +68,9 @@ describe('NATS security', () => {
   it('should refuse a client without credentials, and one with credentials of another operator', async () => {
     await expect(connect({ servers: nats.url, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
     const stranger = await serviceCredentials(generateNatsKeys(), 'stranger');
-    await expect(connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(stranger)) })).rejects.toThrow(/Authorization Violation/i);
+    await expect(
+      connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(stranger)) }),
+    ).rejects.toThrow(/Authorization Violation/i);
   });
 
   it('should let a service connect as its own user, with JetStream', async () => {
@@ -62,7 +83,9 @@ describe('NATS security', () => {
 
   it('should let an agent publish its own reports and answer its own commands, nothing of another cluster or of the services', async () => {
     const service = await as(await serviceCredentials(keys, 'health'));
-    const agentA = await as((await agentCredentials(keys, 'clsA', 600)).creds, { inboxPrefix: agentInboxPrefix('clsA') });
+    const agentA = await as((await agentCredentials(keys, 'clsA', 600)).creds, {
+      inboxPrefix: agentInboxPrefix('clsA'),
+    });
     const errors = violations(agentA);
 
     const received: string[] = [];
@@ -82,12 +105,18 @@ describe('NATS security', () => {
     await agentA.flush();
     const reply = await service.request('agent.v1.clsA.collect-logs', encoder.encode('{}'), { timeout: 2000 });
     expect(new TextDecoder().decode(reply.data)).toBe('ok');
-    expect(await refusal(agentA, 'agent.v1.clsB.collect-logs')).toMatch(/Permissions Violation for Subscription to "agent\.v1\.clsB\.collect-logs"/);
-    expect(await refusal(agentA, 'clusters.v1.get')).toMatch(/Permissions Violation for Subscription to "clusters\.v1\.get"/);
+    expect(await refusal(agentA, 'agent.v1.clsB.collect-logs')).toMatch(
+      /Permissions Violation for Subscription to "agent\.v1\.clsB\.collect-logs"/,
+    );
+    expect(await refusal(agentA, 'clusters.v1.get')).toMatch(
+      /Permissions Violation for Subscription to "clusters\.v1\.get"/,
+    );
   });
 
   it('should not let an agent listen on the inboxes where services get their replies', async () => {
-    const agent = await as((await agentCredentials(keys, 'clsC', 600)).creds, { inboxPrefix: agentInboxPrefix('clsC') });
+    const agent = await as((await agentCredentials(keys, 'clsC', 600)).creds, {
+      inboxPrefix: agentInboxPrefix('clsC'),
+    });
     expect(await refusal(agent, '_INBOX.>')).toMatch(/Permissions Violation for Subscription to "_INBOX\.>"/);
     expect(await refusal(agent, `${agentInboxPrefix('clsC')}.x`)).toBeNull();
   });
@@ -95,7 +124,9 @@ describe('NATS security', () => {
   it('should refuse an agent whose credentials expired, and renew them for the same key', async () => {
     const short = await agentCredentials(keys, 'clsD', 1);
     await sleep(2100);
-    await expect(connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(short.creds)) })).rejects.toThrow(/Authorization Violation|expired/i);
+    await expect(
+      connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(short.creds)) }),
+    ).rejects.toThrow(/Authorization Violation|expired/i);
     const renewed = await agentCredentials(keys, 'clsD', 600, short.seed);
     expect(renewed.seed).toBe(short.seed);
     const nc = await as(renewed.creds, { inboxPrefix: agentInboxPrefix('clsD') });
@@ -109,12 +140,18 @@ describe('startNatsServer', () => {
     const nats = await startNatsServer();
     try {
       await expect(connect({ servers: nats.url, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
-      const nc = await connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(await nats.credentials('tester'))) });
+      const nc = await connect({
+        servers: nats.url,
+        reconnect: false,
+        authenticator: credsAuthenticator(encoder.encode(await nats.credentials('tester'))),
+      });
       await nc.flush();
       await nc.close();
       // Keys of its own, generated for it: not another server's.
       const other = await serviceCredentials(generateNatsKeys(), 'tester');
-      await expect(connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(other)) })).rejects.toThrow(/Authorization Violation/i);
+      await expect(
+        connect({ servers: nats.url, reconnect: false, authenticator: credsAuthenticator(encoder.encode(other)) }),
+      ).rejects.toThrow(/Authorization Violation/i);
     } finally {
       await nats.stop();
     }

@@ -10,7 +10,19 @@
  * configuration in production (NATS_OPERATOR_SEED, NATS_ACCOUNT_SEED, NATS_SYSTEM_ACCOUNT_SEED,
  * each service's NATS_CREDENTIALS).
  */
-import { Algorithms, createAccount, createOperator, createUser, encodeAccount, encodeOperator, encodeUser, fmtCreds, fromPublic, fromSeed, type Permissions } from '@nats-io/jwt';
+import {
+  Algorithms,
+  createAccount,
+  createOperator,
+  createUser,
+  encodeAccount,
+  encodeOperator,
+  encodeUser,
+  fmtCreds,
+  fromPublic,
+  fromSeed,
+  type Permissions,
+} from '@nats-io/jwt';
 
 /** The seeds everything else is derived from. Secrets: never logged, never in an API answer. */
 export interface NatsKeys {
@@ -21,7 +33,10 @@ export interface NatsKeys {
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-const options = (expiresInSeconds?: number) => ({ algorithm: Algorithms.v2, ...(expiresInSeconds ? { exp: Math.floor(Date.now() / 1000) + expiresInSeconds } : {}) });
+const options = (expiresInSeconds?: number) => ({
+  algorithm: Algorithms.v2,
+  ...(expiresInSeconds ? { exp: Math.floor(Date.now() / 1000) + expiresInSeconds } : {}),
+});
 
 /** Every limit of an account JWT, unlimited: a partial `limits` leaves the rest at 0 (no connection, no JetStream). */
 const UNLIMITED = {
@@ -63,9 +78,24 @@ export async function natsServerSecurityConfig(keys: NatsKeys): Promise<string> 
   const operator = key(keys.operatorSeed);
   const system = key(keys.systemAccountSeed);
   const account = key(keys.accountSeed);
-  const operatorJwt = await encodeOperator('fleetgraph', operator, { system_account: system.getPublicKey() }, options());
-  const systemJwt = await encodeAccount('SYS', system, { limits: { subs: -1, conn: -1, leaf: -1, imports: -1, exports: -1, data: -1, payload: -1, wildcards: true } }, { ...options(), signer: operator });
-  const accountJwt = await encodeAccount('FLEETGRAPH', account, { limits: UNLIMITED }, { ...options(), signer: operator });
+  const operatorJwt = await encodeOperator(
+    'fleetgraph',
+    operator,
+    { system_account: system.getPublicKey() },
+    options(),
+  );
+  const systemJwt = await encodeAccount(
+    'SYS',
+    system,
+    { limits: { subs: -1, conn: -1, leaf: -1, imports: -1, exports: -1, data: -1, payload: -1, wildcards: true } },
+    { ...options(), signer: operator },
+  );
+  const accountJwt = await encodeAccount(
+    'FLEETGRAPH',
+    account,
+    { limits: UNLIMITED },
+    { ...options(), signer: operator },
+  );
   return [
     `operator: ${operatorJwt}`,
     `system_account: ${system.getPublicKey()}`,
@@ -87,7 +117,11 @@ function creds(jwt: string, userSeed: string): string {
  * Credentials of a platform process (a service, the gateway, the local cloud): a user of the
  * platform account named after it, with the account's permissions.
  */
-export async function serviceCredentials(keys: Pick<NatsKeys, 'accountSeed'>, name: string, expiresInSeconds?: number): Promise<string> {
+export async function serviceCredentials(
+  keys: Pick<NatsKeys, 'accountSeed'>,
+  name: string,
+  expiresInSeconds?: number,
+): Promise<string> {
   const user = createUser();
   const jwt = await encodeUser(name, user, key(keys.accountSeed), {}, options(expiresInSeconds));
   return creds(jwt, decoder.decode(user.getSeed()));
@@ -124,8 +158,20 @@ export async function confinedCredentials(
   const pair = seed ? key(seed) : createUser();
   const userSeed = decoder.decode(pair.getSeed());
   const exp = Math.floor(Date.now() / 1000) + expiresInSeconds;
-  const jwt = await encodeUser(user.name, pair, key(keys.accountSeed), { ...user.permissions, tags: user.tags ?? [] }, { algorithm: Algorithms.v2, exp });
-  return { creds: creds(jwt, userSeed), jwt, seed: userSeed, publicKey: pair.getPublicKey(), expiresAt: new Date(exp * 1000) };
+  const jwt = await encodeUser(
+    user.name,
+    pair,
+    key(keys.accountSeed),
+    { ...user.permissions, tags: user.tags ?? [] },
+    { algorithm: Algorithms.v2, exp },
+  );
+  return {
+    creds: creds(jwt, userSeed),
+    jwt,
+    seed: userSeed,
+    publicKey: pair.getPublicKey(),
+    expiresAt: new Date(exp * 1000),
+  };
 }
 
 /**
@@ -133,8 +179,19 @@ export async function confinedCredentials(
  * ask is decided by the subject the request came on, which only that user and the platform may
  * publish on).
  */
-export async function confinedUserJwt(keys: Pick<NatsKeys, 'accountSeed'>, publicKey: string, user: { name: string; permissions: NatsPermissions; tags?: string[] }, expiresInSeconds: number): Promise<{ jwt: string; expiresAt: Date }> {
+export async function confinedUserJwt(
+  keys: Pick<NatsKeys, 'accountSeed'>,
+  publicKey: string,
+  user: { name: string; permissions: NatsPermissions; tags?: string[] },
+  expiresInSeconds: number,
+): Promise<{ jwt: string; expiresAt: Date }> {
   const exp = Math.floor(Date.now() / 1000) + expiresInSeconds;
-  const jwt = await encodeUser(user.name, fromPublic(publicKey), key(keys.accountSeed), { ...user.permissions, tags: user.tags ?? [] }, { algorithm: Algorithms.v2, exp });
+  const jwt = await encodeUser(
+    user.name,
+    fromPublic(publicKey),
+    key(keys.accountSeed),
+    { ...user.permissions, tags: user.tags ?? [] },
+    { algorithm: Algorithms.v2, exp },
+  );
   return { jwt, expiresAt: new Date(exp * 1000) };
 }

@@ -14,7 +14,10 @@ export interface ReadinessCheck {
 }
 
 /** The readiness checks of a service on NATS and a store. */
-export function busAndStoreReadiness(bus: { ping(): Promise<void>; jetStreamReady(): Promise<void> }, store: { ping(): Promise<void> }): ReadinessCheck[] {
+export function busAndStoreReadiness(
+  bus: { ping(): Promise<void>; jetStreamReady(): Promise<void> },
+  store: { ping(): Promise<void> },
+): ReadinessCheck[] {
   return [
     { name: 'nats', check: () => bus.ping() },
     { name: 'jetstream', check: () => bus.jetStreamReady() },
@@ -52,9 +55,17 @@ export function formatError(log: Logger) {
     // Apollo's own refusals of a request (a persisted query whose hash does not match, say) come
     // without a code but with a 4xx status: the client's error, told as it is.
     const status = (error as GraphQLError | undefined)?.extensions?.http as { status?: unknown } | undefined;
-    if (typeof status?.status === 'number' && status.status < 500) return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } };
-    log.error({ err: (error as GraphQLError)?.originalError ?? error, path: formatted.path }, 'unexpected error in resolver');
-    return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: currentRequestId() } };
+    if (typeof status?.status === 'number' && status.status < 500)
+      return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } };
+    log.error(
+      { err: (error as GraphQLError)?.originalError ?? error, path: formatted.path },
+      'unexpected error in resolver',
+    );
+    return {
+      message: 'Internal server error',
+      path: formatted.path,
+      extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: currentRequestId() },
+    };
   };
 }
 
@@ -63,7 +74,8 @@ export function jsonBodyErrors(limit: string): ErrorRequestHandler {
   return (error, _req, res, next) => {
     const status = typeof error?.status === 'number' ? error.status : 500;
     if (status >= 500) return next(error);
-    const message = error.type === 'entity.too.large' ? `request body is larger than ${limit}` : 'request body is not valid JSON';
+    const message =
+      error.type === 'entity.too.large' ? `request body is larger than ${limit}` : 'request body is not valid JSON';
     res.status(status).json({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
   };
 }

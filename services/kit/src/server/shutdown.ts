@@ -13,7 +13,13 @@ export function onShutdown(log: Logger, closers: readonly (() => Promise<unknown
     log.info({ signal }, 'shutting down');
     for (const close of closers) {
       const timer = new Promise((resolve) => setTimeout(resolve, timeoutMs, 'timeout').unref());
-      const outcome = await Promise.race([close().then(() => 'ok', (error: unknown) => error), timer]);
+      const outcome = await Promise.race([
+        close().then(
+          () => 'ok',
+          (error: unknown) => error,
+        ),
+        timer,
+      ]);
       if (outcome !== 'ok') log.warn({ outcome: String(outcome) }, 'a closer did not finish cleanly');
     }
     log.info('stopped');

@@ -20,7 +20,12 @@ export interface SubgraphContext {
 
 /** The options of startSubgraphServer that every service takes from its environment (serviceEnvShape). */
 export function subgraphServerEnv(env: { HOST: string; PORT: number; INTERNAL_AUTH_SECRET: string; NODE_ENV: string }) {
-  return { host: env.HOST, port: env.PORT, internalSecret: env.INTERNAL_AUTH_SECRET, introspection: env.NODE_ENV !== 'production' };
+  return {
+    host: env.HOST,
+    port: env.PORT,
+    internalSecret: env.INTERNAL_AUTH_SECRET,
+    introspection: env.NODE_ENV !== 'production',
+  };
 }
 
 export interface SubgraphServerOptions {
@@ -54,7 +59,10 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
   // No Apollo Studio here: inline traces would only cost time.
-  const plugins: ApolloServerPlugin<SubgraphContext>[] = [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginInlineTraceDisabled()];
+  const plugins: ApolloServerPlugin<SubgraphContext>[] = [
+    ApolloServerPluginDrainHttpServer({ httpServer }),
+    ApolloServerPluginInlineTraceDisabled(),
+  ];
   const apollo = new ApolloServer<SubgraphContext>({
     schema: options.schema,
     introspection: options.introspection ?? false,
@@ -78,7 +86,9 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
           return { identity, requestId: currentRequestId() ?? '', log };
         } catch (error) {
           const message = error instanceof AuthenticationError ? error.message : 'invalid identity';
-          throw new GraphQLError(`Unauthenticated: ${message}`, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+          throw new GraphQLError(`Unauthenticated: ${message}`, {
+            extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+          });
         }
       },
     }),

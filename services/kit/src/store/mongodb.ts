@@ -86,7 +86,9 @@ export async function createMongoStore(options: MongoStoreOptions): Promise<Stor
       return impl;
     },
     async commit(writes) {
-      for (const w of writes) if (!opened.has(w.collection)) throw new InvalidQueryError(`collection ${w.collection} is not open on this store`);
+      for (const w of writes)
+        if (!opened.has(w.collection))
+          throw new InvalidQueryError(`collection ${w.collection} is not open on this store`);
       if (writes.length === 0) return;
       // One write is atomic by itself, and needs no replica set.
       if (writes.length === 1) return applyAll(writes);
@@ -225,7 +227,11 @@ class MongoCollectionImpl<T extends StoredDoc> implements Collection<T> {
     const expected = checkVersion(doc.version);
     const fields = JSON.parse(json) as Document;
     const before = await this.#write(() =>
-      this.#collection.findOneAndReplace({ _id: id, version: expected }, { ...fields, version: expected + 1 }, { projection: { _id: 1 }, session }),
+      this.#collection.findOneAndReplace(
+        { _id: id, version: expected },
+        { ...fields, version: expected + 1 },
+        { projection: { _id: 1 }, session },
+      ),
     );
     if (before === null) throw new VersionConflictError(this.name, id, expected);
     return { ...fields, id, version: expected + 1 } as T;
@@ -233,7 +239,10 @@ class MongoCollectionImpl<T extends StoredDoc> implements Collection<T> {
 
   /** `delete`, within a session's transaction when one is given. */
   async deleteIn(id: string, expectedVersion?: number, session?: ClientSession): Promise<boolean> {
-    const filter = expectedVersion === undefined ? { _id: checkId(id) } : { _id: checkId(id), version: checkVersion(expectedVersion) };
+    const filter =
+      expectedVersion === undefined
+        ? { _id: checkId(id) }
+        : { _id: checkId(id), version: checkVersion(expectedVersion) };
     const { deletedCount } = await this.#collection.deleteOne(filter, { session });
     return deletedCount > 0;
   }

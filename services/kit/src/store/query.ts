@@ -57,7 +57,8 @@ export function checkSpec<T>(spec: CollectionSpec<T>): CheckedSpec {
     const fields = [...index.fields];
     if (fields.length === 0) throw new InvalidQueryError(`an index of ${spec.name} has no fields`);
     for (const field of fields) {
-      if (!NAME.test(field)) throw new InvalidQueryError(`index field ${JSON.stringify(field)} of ${spec.name} must match ${NAME}`);
+      if (!NAME.test(field))
+        throw new InvalidQueryError(`index field ${JSON.stringify(field)} of ${spec.name} must match ${NAME}`);
       queryable.add(field);
     }
     if (new Set(fields).size !== fields.length) throw new InvalidQueryError(`an index of ${spec.name} repeats a field`);
@@ -107,7 +108,8 @@ export function checkWhere<T>(spec: CheckedSpec, where: Filter<T> | undefined): 
   if (!isPlainObject(where)) throw new InvalidQueryError('a filter must be a plain object');
   return Object.entries(where).map(([field, value]) => {
     checkField(spec, field, 'filter');
-    if (value === undefined) throw new InvalidQueryError(`filter on ${field} is undefined: omit the field, or use null`);
+    if (value === undefined)
+      throw new InvalidQueryError(`filter on ${field} is undefined: omit the field, or use null`);
     if (!isPlainObject(value)) return { field, eq: checkScalar(value, `filter on ${field}`) };
     const clause: FieldClause = { field };
     for (const [op, operand] of Object.entries(value)) {
@@ -137,7 +139,8 @@ export function checkOrder<T>(spec: CheckedSpec, orderBy: readonly SortKey<T>[] 
   for (const key of orderBy ?? []) {
     const field = checkField(spec, key?.field, 'sort');
     const direction = key.direction ?? 'asc';
-    if (direction !== 'asc' && direction !== 'desc') throw new InvalidQueryError(`sort on ${field}: direction must be asc or desc`);
+    if (direction !== 'asc' && direction !== 'desc')
+      throw new InvalidQueryError(`sort on ${field}: direction must be asc or desc`);
     if (keys.some((k) => k.field === field)) throw new InvalidQueryError(`sort names ${field} twice`);
     keys.push({ field, direction });
     if (field === 'id') return keys;
@@ -148,12 +151,14 @@ export function checkOrder<T>(spec: CheckedSpec, orderBy: readonly SortKey<T>[] 
 
 export function checkPageSize(first: number | undefined): number {
   const size = first ?? DEFAULT_PAGE_SIZE;
-  if (!Number.isSafeInteger(size) || size < 0) throw new InvalidQueryError(`page size must be a non-negative integer, not ${first}`);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new InvalidQueryError(`page size must be a non-negative integer, not ${first}`);
   return size;
 }
 
 export function checkKeep(keep: number): number {
-  if (!Number.isSafeInteger(keep) || keep < 0) throw new InvalidQueryError(`keep must be a non-negative integer, not ${keep}`);
+  if (!Number.isSafeInteger(keep) || keep < 0)
+    throw new InvalidQueryError(`keep must be a non-negative integer, not ${keep}`);
   return keep;
 }
 
@@ -191,7 +196,8 @@ export function splitDoc(doc: object): { id: string; json: string } {
 export function sortValues(doc: Record<string, unknown>, keys: readonly OrderKey[]): Scalar[] {
   return keys.map(({ field }) => {
     const value = doc[field] ?? null;
-    if (!isScalar(value)) throw new InvalidQueryError(`cannot page by ${field}: a document holds a non-scalar value there`);
+    if (!isScalar(value))
+      throw new InvalidQueryError(`cannot page by ${field}: a document holds a non-scalar value there`);
     return value;
   });
 }

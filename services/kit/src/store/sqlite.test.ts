@@ -22,7 +22,11 @@ interface Sample extends StoredDoc {
 }
 
 function aSample(n: number): Omit<Sample, 'version'> {
-  return { id: `sm-${String(n).padStart(4, '0')}`, clusterId: `c${n % 3}`, time: new Date(Date.UTC(2026, 0, 1, 0, n % 20)).toISOString() };
+  return {
+    id: `sm-${String(n).padStart(4, '0')}`,
+    clusterId: `c${n % 3}`,
+    time: new Date(Date.UTC(2026, 0, 1, 0, n % 20)).toISOString(),
+  };
 }
 
 describe('sqlite store', () => {
@@ -40,7 +44,10 @@ describe('sqlite store', () => {
 
   it('should serve filters, sorts and every page after a cursor from an index, without sorting', async () => {
     const store = createSqliteStore({ file: ':memory:' });
-    const samples = await store.collection<Sample>({ name: 'samples', indexes: [{ fields: ['clusterId', 'time'] }, { fields: ['time'] }] });
+    const samples = await store.collection<Sample>({
+      name: 'samples',
+      indexes: [{ fields: ['clusterId', 'time'] }, { fields: ['time'] }],
+    });
     for (let n = 0; n < 60; n++) await samples.insert(aSample(n));
     const newest = { where: { clusterId: 'c1' }, orderBy: [{ field: 'time', direction: 'desc' }], first: 5 } as const;
     const oldest = { where: { time: { gte: aSample(3).time } }, orderBy: [{ field: 'time' }], first: 5 } as const;

@@ -71,7 +71,8 @@ export interface SqliteStore extends Store {
 /** Opens (creating when missing) a SQLite store in WAL mode. */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const { file, busyTimeoutMs = 5000 } = options;
-  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new RangeError('busyTimeoutMs must be a non-negative integer');
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+    throw new RangeError('busyTimeoutMs must be a non-negative integer');
   if (file !== ':memory:' && file !== '') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
   try {
@@ -302,7 +303,9 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
   async get(id: string): Promise<T | null> {
     const key = lookupId(id);
     if (key === null) return null;
-    const row = this.#statements.get(`SELECT id, version, doc FROM ${this.#table} WHERE id = ?`).get(key) as Row | undefined;
+    const row = this.#statements.get(`SELECT id, version, doc FROM ${this.#table} WHERE id = ?`).get(key) as
+      | Row
+      | undefined;
     return row === undefined ? null : this.#fromRow(row);
   }
 
@@ -321,7 +324,9 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
   /** `insert`, synchronously: also a step of `Store.commit`'s transaction. */
   insertNow(doc: NewDoc<T>): T {
     const { id, json } = splitDoc(doc);
-    this.#write(() => this.#statements.get(`INSERT INTO ${this.#table} (id, version, doc) VALUES (?, 1, ?)`).run(id, json));
+    this.#write(() =>
+      this.#statements.get(`INSERT INTO ${this.#table} (id, version, doc) VALUES (?, 1, ?)`).run(id, json),
+    );
     return this.#fromRow({ id, version: 1, doc: json });
   }
 
@@ -344,7 +349,9 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
     const { changes } =
       expectedVersion === undefined
         ? this.#statements.get(`DELETE FROM ${this.#table} WHERE id = ?`).run(id)
-        : this.#statements.get(`DELETE FROM ${this.#table} WHERE id = ? AND version = ?`).run(id, checkVersion(expectedVersion));
+        : this.#statements
+            .get(`DELETE FROM ${this.#table} WHERE id = ? AND version = ?`)
+            .run(id, checkVersion(expectedVersion));
     return changes > 0;
   }
 
@@ -371,15 +378,19 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
 
   explain(options: FindOptions<T> = {}): string[] {
     return this.#plan(options).segments.flatMap((segment) =>
-      (this.#db.prepare(`EXPLAIN QUERY PLAN ${this.#select(segment)}`).all(...segment.params, 1) as { detail: string }[]).map(
-        (step) => step.detail,
-      ),
+      (
+        this.#db.prepare(`EXPLAIN QUERY PLAN ${this.#select(segment)}`).all(...segment.params, 1) as {
+          detail: string;
+        }[]
+      ).map((step) => step.detail),
     );
   }
 
   async count(where?: Filter<T>): Promise<number> {
     const filter = whereSql(checkWhere(this.#spec, where));
-    const row = this.#statements.get(`SELECT count(*) AS n FROM ${this.#table} WHERE ${filter.sql}`).get(...filter.params) as { n: number };
+    const row = this.#statements
+      .get(`SELECT count(*) AS n FROM ${this.#table} WHERE ${filter.sql}`)
+      .get(...filter.params) as { n: number };
     return row.n;
   }
 

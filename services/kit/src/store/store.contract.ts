@@ -201,7 +201,12 @@ export function describeStoreContract(
           spec: {
             kubernetesVersion: '1.30.0',
             pools: [
-              { name: 'système', size: 0, labels: { 'topology.kubernetes.io/zone': 'eu-west-1a' }, taints: ['gpu=true:NoSchedule'] },
+              {
+                name: 'système',
+                size: 0,
+                labels: { 'topology.kubernetes.io/zone': 'eu-west-1a' },
+                taints: ['gpu=true:NoSchedule'],
+              },
               { name: 'spot', size: 12, labels: {}, taints: [] },
             ],
             autoscaling: { min: -1, max: 1e6, targetUtilization: 0.65 },
@@ -291,7 +296,9 @@ export function describeStoreContract(
 
         await expect(coll.insert(aCluster({ tenantId: 'tenant-a', name: 'prod' }))).rejects.toThrow(DuplicateKeyError);
         await expect(coll.replace({ ...other, name: 'prod' })).rejects.toThrow(DuplicateKeyError);
-        await expect(coll.insert(aCluster({ tenantId: 'tenant-b', name: 'prod' }))).resolves.toMatchObject({ version: 1 });
+        await expect(coll.insert(aCluster({ tenantId: 'tenant-b', name: 'prod' }))).resolves.toMatchObject({
+          version: 1,
+        });
         expect(await coll.get(other.id)).toEqual(other);
         expect(await coll.count({ tenantId: 'tenant-a', name: 'prod' })).toBe(1);
         expect(await coll.get(taken.id)).toEqual(taken);
@@ -333,7 +340,9 @@ export function describeStoreContract(
       it('should filter by ranges, comparing numbers as numbers and strings as strings', async () => {
         const coll = await clusters();
         const [n2, n9, n10, n100] = await Promise.all(
-          [2, 9, 10, 100].map((nodeCount, i) => coll.insert(aCluster({ nodeCount, name: `cluster-${[5, 9, 10, 100][i]}` }))),
+          [2, 9, 10, 100].map((nodeCount, i) =>
+            coll.insert(aCluster({ nodeCount, name: `cluster-${[5, 9, 10, 100][i]}` })),
+          ),
         );
         const find = async (where: FindOptions<Cluster>['where']) => ids(await coll.find({ where }));
 
@@ -365,7 +374,9 @@ export function describeStoreContract(
         const [a, b, c, d] = docs.map((doc) => doc.id) as [string, string, string, string];
 
         expect(ids(await coll.find({ where: { id: { in: [d, b] } } }))).toEqual([b, d]);
-        expect(ids(await coll.find({ where: { id: { gt: b } }, orderBy: [{ field: 'id', direction: 'desc' }] }))).toEqual([d, c]);
+        expect(
+          ids(await coll.find({ where: { id: { gt: b } }, orderBy: [{ field: 'id', direction: 'desc' }] })),
+        ).toEqual([d, c]);
         expect(ids(await coll.find({ where: { id: a } }))).toEqual([a]);
       });
 
@@ -416,13 +427,18 @@ export function describeStoreContract(
         for (const doc of docs) await coll.insert(doc);
         const orders: SortKey<Cluster>[][] = [
           [{ field: 'region' }, { field: 'nodeCount', direction: 'desc' }],
-          [{ field: 'region', direction: 'desc' }, { field: 'nodeCount', direction: 'desc' }],
+          [
+            { field: 'region', direction: 'desc' },
+            { field: 'nodeCount', direction: 'desc' },
+          ],
           [{ field: 'tenantId', direction: 'desc' }, { field: 'createdAt' }],
           [{ field: 'nodeCount' }, { field: 'id', direction: 'desc' }],
         ];
 
         for (const orderBy of orders) {
-          expect(ids(await coll.find({ orderBy, first: 100 })), JSON.stringify(orderBy)).toEqual(inOrder(docs, orderBy));
+          expect(ids(await coll.find({ orderBy, first: 100 })), JSON.stringify(orderBy)).toEqual(
+            inOrder(docs, orderBy),
+          );
         }
       });
 
@@ -450,9 +466,15 @@ export function describeStoreContract(
           { title: 'by unique times, newest first', options: { orderBy: [{ field: 'createdAt', direction: 'desc' }] } },
           { title: 'by a field with ties, descending', options: { orderBy: [{ field: 'rank', direction: 'desc' }] } },
           { title: 'by a field with ties and nulls, ascending', options: { orderBy: [{ field: 'rank' }] } },
-          { title: 'by two keys in mixed directions', options: { orderBy: [{ field: 'region' }, { field: 'rank', direction: 'desc' }] } },
+          {
+            title: 'by two keys in mixed directions',
+            options: { orderBy: [{ field: 'region' }, { field: 'rank', direction: 'desc' }] },
+          },
           { title: 'within a filter', options: { where: { tenantId: 'tenant-a' }, orderBy: [{ field: 'createdAt' }] } },
-          { title: 'within a range filter', options: { where: { rank: { gte: 3 } }, orderBy: [{ field: 'rank', direction: 'desc' }] } },
+          {
+            title: 'within a range filter',
+            options: { where: { rank: { gte: 3 } }, orderBy: [{ field: 'rank', direction: 'desc' }] },
+          },
         ])('should visit every document exactly once, in order: $title', async ({ options }) => {
           const matching = docs.filter((doc) => {
             const where = options.where ?? {};
@@ -477,7 +499,11 @@ export function describeStoreContract(
           const last = pages.at(-1)!;
 
           expect(last.hasNextPage).toBe(false);
-          expect(await coll.find({ after: last.endCursor })).toEqual({ nodes: [], hasNextPage: false, endCursor: null });
+          expect(await coll.find({ after: last.endCursor })).toEqual({
+            nodes: [],
+            hasNextPage: false,
+            endCursor: null,
+          });
         });
       });
 
@@ -552,7 +578,9 @@ export function describeStoreContract(
 
         expect(await coll.deleteBefore('time', minute(4))).toBe(3);
 
-        expect((await coll.find({ orderBy: [{ field: 'time' }] })).nodes.map((s) => s.time)).toEqual([4, 5, 6].map(minute));
+        expect((await coll.find({ orderBy: [{ field: 'time' }] })).nodes.map((s) => s.time)).toEqual(
+          [4, 5, 6].map(minute),
+        );
       });
 
       it('should compare a numeric retention bound as a number', async () => {
@@ -560,7 +588,9 @@ export function describeStoreContract(
         await Promise.all([9, 10, 100].map((nodeCount) => coll.insert(aCluster({ nodeCount }))));
 
         expect(await coll.deleteBefore('nodeCount', 10)).toBe(1);
-        expect((await coll.find({ orderBy: [{ field: 'nodeCount' }] })).nodes.map((c) => c.nodeCount)).toEqual([10, 100]);
+        expect((await coll.find({ orderBy: [{ field: 'nodeCount' }] })).nodes.map((c) => c.nodeCount)).toEqual([
+          10, 100,
+        ]);
       });
     });
 
@@ -588,7 +618,9 @@ export function describeStoreContract(
         await a.replace(doc);
         const sample = aSample('c1', '2026-01-01T00:00:00.000Z');
 
-        await expect(store.commit([write.insert(b, sample), write.replace(a, { ...doc, nodeCount: 1 })])).rejects.toThrow(VersionConflictError);
+        await expect(
+          store.commit([write.insert(b, sample), write.replace(a, { ...doc, nodeCount: 1 })]),
+        ).rejects.toThrow(VersionConflictError);
 
         expect(await b.get(sample.id)).toBeNull();
         expect((await a.get(doc.id))?.version).toBe(2);
@@ -599,8 +631,12 @@ export function describeStoreContract(
         const doc = await a.insert(aCluster());
         const sample = aSample('c1', '2026-01-01T00:00:00.000Z');
 
-        await expect(store.commit([write.insert(b, sample), write.insert(a, aCluster({ id: doc.id }))])).rejects.toThrow(DuplicateKeyError);
-        await expect(store.commit([write.insert(b, sample), write.delete(a, 'nobody', 1)])).rejects.toThrow(VersionConflictError);
+        await expect(
+          store.commit([write.insert(b, sample), write.insert(a, aCluster({ id: doc.id }))]),
+        ).rejects.toThrow(DuplicateKeyError);
+        await expect(store.commit([write.insert(b, sample), write.delete(a, 'nobody', 1)])).rejects.toThrow(
+          VersionConflictError,
+        );
 
         expect(await b.count()).toBe(0);
         expect(await a.get(doc.id)).toEqual(doc);
@@ -610,7 +646,9 @@ export function describeStoreContract(
         const b = await samples();
         const sample = aSample('c1', '2026-01-01T00:00:00.000Z');
 
-        await expect(store.commit([write.insert(b, sample), { op: 'delete', collection: 'never_opened', id: 'x' }])).rejects.toThrow(InvalidQueryError);
+        await expect(
+          store.commit([write.insert(b, sample), { op: 'delete', collection: 'never_opened', id: 'x' }]),
+        ).rejects.toThrow(InvalidQueryError);
         expect(await b.count()).toBe(0);
       });
 

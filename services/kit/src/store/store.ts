@@ -145,7 +145,9 @@ export const write = {
    * the whole commit with VersionConflictError; without, a missing document is no failure.
    */
   delete<T extends StoredDoc>(collection: Collection<T>, id: string, expectedVersion?: number): Write {
-    return expectedVersion === undefined ? { op: 'delete', collection: collection.name, id } : { op: 'delete', collection: collection.name, id, expectedVersion };
+    return expectedVersion === undefined
+      ? { op: 'delete', collection: collection.name, id }
+      : { op: 'delete', collection: collection.name, id, expectedVersion };
   },
 };
 

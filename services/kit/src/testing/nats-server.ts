@@ -2,7 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateNatsKeys, natsServerSecurityConfig, serviceCredentials, type NatsKeys } from '../nats-auth/nats-auth.js';
+import {
+  generateNatsKeys,
+  natsServerSecurityConfig,
+  serviceCredentials,
+  type NatsKeys,
+} from '../nats-auth/nats-auth.js';
 
 export interface NatsServer {
   url: string;

@@ -5,7 +5,8 @@ const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toStrin
 const secretKey = (secret: string) => new TextEncoder().encode(secret);
 
 /** An HS256 token of exactly this payload: no claim added. */
-export const signHs256 = (payload: JWTPayload, secret: string): Promise<string> => new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(secretKey(secret));
+export const signHs256 = (payload: JWTPayload, secret: string): Promise<string> =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(secretKey(secret));
 
 /**
  * Client bearer tokens that must all be refused (UNAUTHENTICATED), each named by its defect and
@@ -24,15 +25,30 @@ export async function hostileTokens(
   const { sub, tenantId } = claims;
   return [
     ['alg none', `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(valid)}.`],
-    ['alg none with a signature', `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(valid)}.${Buffer.from('x').toString('base64url')}`],
-    ['HS512 with the right secret', await new SignJWT(valid).setProtectedHeader({ alg: 'HS512' }).sign(secretKey(secret))],
-    ['HS384 with the right secret', await new SignJWT(valid).setProtectedHeader({ alg: 'HS384' }).sign(secretKey(secret))],
+    [
+      'alg none with a signature',
+      `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(valid)}.${Buffer.from('x').toString('base64url')}`,
+    ],
+    [
+      'HS512 with the right secret',
+      await new SignJWT(valid).setProtectedHeader({ alg: 'HS512' }).sign(secretKey(secret)),
+    ],
+    [
+      'HS384 with the right secret',
+      await new SignJWT(valid).setProtectedHeader({ alg: 'HS384' }).sign(secretKey(secret)),
+    ],
     ['RS256-signed', await new SignJWT(valid).setProtectedHeader({ alg: 'RS256' }).sign(rsa.privateKey)],
     ['signed with another key', await signHs256(valid, `${secret}-but-another`)],
     ['without exp', await signHs256({ ...claims, iat: t }, secret)],
     ['without exp nor iat', await signHs256({ ...claims }, secret)],
-    ['living longer than the maximum', await signHs256({ ...claims, iat: t, exp: t + maxLifetimeSeconds + 120 }, secret)],
-    ['without iat and expiring beyond the maximum', await signHs256({ ...claims, exp: t + maxLifetimeSeconds + 120 }, secret)],
+    [
+      'living longer than the maximum',
+      await signHs256({ ...claims, iat: t, exp: t + maxLifetimeSeconds + 120 }, secret),
+    ],
+    [
+      'without iat and expiring beyond the maximum',
+      await signHs256({ ...claims, exp: t + maxLifetimeSeconds + 120 }, secret),
+    ],
     ['expiring in a century', await signHs256({ ...claims, iat: t, exp: t + 100 * 365 * 86_400 }, secret)],
     ['not valid before a minute from now', await signHs256({ ...valid, nbf: t + 60 }, secret)],
     ['issued a minute in the future', await signHs256({ ...claims, iat: t + 60, exp: t + 600 }, secret)],

@@ -94,24 +94,46 @@ export async function idempotent(
   const existing: IdempotencyDoc | undefined = ctx.state.tokens.get(key);
   if (existing) {
     if (existing.paramsHash !== paramsHash) throw ec2Errors.idempotentMismatch();
-    return { resourceIds: existing.resourceIds, ...(existing.reservationId ? { reservationId: existing.reservationId } : {}), repeated: true };
+    return {
+      resourceIds: existing.resourceIds,
+      ...(existing.reservationId ? { reservationId: existing.reservationId } : {}),
+      repeated: true,
+    };
   }
   const made = await create();
-  await ctx.state.tokens.put({ id: key, action, region: ctx.region, paramsHash, ...made, createdAt: new Date(ctx.sim.now()).toISOString() });
+  await ctx.state.tokens.put({
+    id: key,
+    action,
+    region: ctx.region,
+    paramsHash,
+    ...made,
+    createdAt: new Date(ctx.sim.now()).toISOString(),
+  });
   return { ...made, repeated: false };
 }
 
 /** EC2's NextToken: an opaque offset. */
-export function page<T>(items: T[], maxResults: number | undefined, nextToken: string | undefined, bounds: [number, number]): { items: T[]; nextToken?: string } {
+export function page<T>(
+  items: T[],
+  maxResults: number | undefined,
+  nextToken: string | undefined,
+  bounds: [number, number],
+): { items: T[]; nextToken?: string } {
   let offset = 0;
   if (nextToken) {
     offset = Number(Buffer.from(nextToken, 'base64url').toString('utf8'));
-    if (!Number.isInteger(offset) || offset < 0) throw ec2Errors.invalidParameterValue(`Invalid NextToken: ${nextToken}`);
+    if (!Number.isInteger(offset) || offset < 0)
+      throw ec2Errors.invalidParameterValue(`Invalid NextToken: ${nextToken}`);
   }
   if (maxResults === undefined) return { items: items.slice(offset) };
   if (maxResults < bounds[0] || maxResults > bounds[1]) {
-    throw ec2Errors.invalidParameterValue(`Value ( ${maxResults} ) for parameter maxResults is invalid. Expecting a value between ${bounds[0]} and ${bounds[1]}.`);
+    throw ec2Errors.invalidParameterValue(
+      `Value ( ${maxResults} ) for parameter maxResults is invalid. Expecting a value between ${bounds[0]} and ${bounds[1]}.`,
+    );
   }
   const end = offset + maxResults;
-  return { items: items.slice(offset, end), ...(end < items.length ? { nextToken: Buffer.from(String(end)).toString('base64url') } : {}) };
+  return {
+    items: items.slice(offset, end),
+    ...(end < items.length ? { nextToken: Buffer.from(String(end)).toString('base64url') } : {}),
+  };
 }

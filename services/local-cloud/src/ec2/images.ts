@@ -47,7 +47,9 @@ const imageFields: FilterFields<ImageDoc> = {
 
 /** EC2's `Owner` values: `self`, an account id, or an owner alias (`amazon`, here `fleetgraph`). */
 function ownedBy(image: ImageDoc, owners: string[]): boolean {
-  return owners.some((o) => (o === 'self' ? image.ownerId === ACCOUNT_ID : image.ownerId === o || image.ownerAlias === o));
+  return owners.some((o) =>
+    o === 'self' ? image.ownerId === ACCOUNT_ID : image.ownerId === o || image.ownerAlias === o,
+  );
 }
 
 export const describeImages: ActionHandler = async (ctx) => {
@@ -61,20 +63,27 @@ export const describeImages: ActionHandler = async (ctx) => {
     images = images.filter((i) => ids.includes(i.id));
   }
   if (owners.length > 0) images = images.filter((i) => ownedBy(i, owners));
-  images = applyFilters(images, q.filters(), imageFields).sort((a, b) => a.creationDate.localeCompare(b.creationDate) || a.id.localeCompare(b.id));
+  images = applyFilters(images, q.filters(), imageFields).sort(
+    (a, b) => a.creationDate.localeCompare(b.creationDate) || a.id.localeCompare(b.id),
+  );
   return { imagesSet: images.map(imageXml) };
 };
 
 /** AMI names: 3 to 128 of letters, digits and `( ) [ ] . / - ' @ _` and spaces. */
 function checkImageName(name: string): string {
   if (!/^[A-Za-z0-9()[\]./\-'@_ ]{3,128}$/.test(name)) {
-    throw new Ec2Error('InvalidAMIName.Malformed', `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`);
+    throw new Ec2Error(
+      'InvalidAMIName.Malformed',
+      `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`,
+    );
   }
   return name;
 }
 
 function checkNameFree(ctx: ActionContext, name: string): void {
-  const taken = ctx.state.images.values().find((i) => i.region === ctx.region && i.ownerId === ACCOUNT_ID && i.name === name);
+  const taken = ctx.state.images
+    .values()
+    .find((i) => i.region === ctx.region && i.ownerId === ACCOUNT_ID && i.name === name);
   if (taken) throw ec2Errors.imageNameDuplicate(name, taken.id);
 }
 
@@ -84,10 +93,15 @@ export const copyImage: ActionHandler = async (ctx) => {
   const sourceImageId = checkId('ami', q.required('SourceImageId'));
   const name = checkImageName(q.required('Name'));
   const result = await idempotent(ctx, 'CopyImage', q.string('ClientToken'), async () => {
-    if (!isRegion(sourceRegion)) throw ec2Errors.invalidParameterValue(`Invalid value '${sourceRegion}' for SourceRegion.`);
+    if (!isRegion(sourceRegion))
+      throw ec2Errors.invalidParameterValue(`Invalid value '${sourceRegion}' for SourceRegion.`);
     const source = visibleImages(ctx, sourceRegion).find((i) => i.id === sourceImageId);
     if (!source) throw ec2Errors.imageNotFound([sourceImageId]);
-    if (source.state !== 'available') throw new Ec2Error('IncorrectState', `Image ${sourceImageId} is not in a valid state to be copied: ${source.state}`);
+    if (source.state !== 'available')
+      throw new Ec2Error(
+        'IncorrectState',
+        `Image ${sourceImageId} is not in a valid state to be copied: ${source.state}`,
+      );
     checkNameFree(ctx, name);
     const now = ctx.sim.now();
     const doc = await ctx.state.images.put({

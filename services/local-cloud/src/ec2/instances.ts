@@ -17,7 +17,10 @@ import { applyFilters, type FilterFields } from './filters.js';
 import { tagSet, type XmlValue } from './xml.js';
 
 function instanceXml(ctx: ActionContext, i: InstanceDoc): XmlValue {
-  const groups = i.securityGroupIds.map((id) => ({ groupId: id, groupName: ctx.state.securityGroups.get(id)?.name ?? id }));
+  const groups = i.securityGroupIds.map((id) => ({
+    groupId: id,
+    groupName: ctx.state.securityGroups.get(id)?.name ?? id,
+  }));
   const type = instanceType(i.instanceType);
   const vcpus = type?.vcpus ?? i.vcpus;
   const live = i.state !== 'terminated';
@@ -79,7 +82,9 @@ export const runInstances: ActionHandler = async (ctx) => {
   if (minCount === undefined) throw ec2Errors.missingParameter('MinCount');
   if (maxCount === undefined) throw ec2Errors.missingParameter('MaxCount');
   if (minCount < 1 || maxCount < minCount) {
-    throw ec2Errors.invalidParameterValue(`Invalid value '${maxCount}' for maxCount. It must be greater than or equal to minCount (${minCount}).`);
+    throw ec2Errors.invalidParameterValue(
+      `Invalid value '${maxCount}' for maxCount. It must be greater than or equal to minCount (${minCount}).`,
+    );
   }
   const clientToken = q.string('ClientToken') ?? '';
 
@@ -98,7 +103,9 @@ export const runInstances: ActionHandler = async (ctx) => {
     if (subnetId) {
       subnet = findSubnet(ctx, subnetId);
       if (typeof zoneAsked === 'string' && zoneAsked !== subnet.zone) {
-        throw ec2Errors.invalidParameterValue(`Value (${zoneAsked}) for parameter availabilityZone is invalid. Subnet '${subnet.id}' is in ${subnet.zone}.`);
+        throw ec2Errors.invalidParameterValue(
+          `Value (${zoneAsked}) for parameter availabilityZone is invalid. Subnet '${subnet.id}' is in ${subnet.zone}.`,
+        );
       }
     } else {
       const zones = zonesOf(ctx.region);
@@ -110,7 +117,10 @@ export const runInstances: ActionHandler = async (ctx) => {
     for (const id of groupIds) {
       const group = findGroup(ctx, id);
       if (group.vpcId !== subnet.vpcId) {
-        throw new Ec2Error('InvalidParameter', `Security group ${id} and subnet ${subnet.id} belong to different networks.`);
+        throw new Ec2Error(
+          'InvalidParameter',
+          `Security group ${id} and subnet ${subnet.id} belong to different networks.`,
+        );
       }
     }
     if (groupIds.length === 0) {
@@ -124,9 +134,14 @@ export const runInstances: ActionHandler = async (ctx) => {
     const room = Math.floor((limit - ctx.sim.vcpuUsed(ctx.region)) / type.vcpus);
     if (room < minCount) throw ec2Errors.vcpuLimitExceeded(limit);
     const count = Math.min(maxCount, room);
-    const inSubnet = ctx.state.instances.values().filter((i) => i.subnetId === subnet.id && i.state !== 'terminated').length;
+    const inSubnet = ctx.state.instances
+      .values()
+      .filter((i) => i.subnetId === subnet.id && i.state !== 'terminated').length;
     if (inSubnet + count > usableAddresses(subnet.cidr)) {
-      throw new Ec2Error('InsufficientFreeAddressesInSubnet', `There are not enough free addresses in subnet '${subnet.id}' to satisfy the requested number of instances.`);
+      throw new Ec2Error(
+        'InsufficientFreeAddressesInSubnet',
+        `There are not enough free addresses in subnet '${subnet.id}' to satisfy the requested number of instances.`,
+      );
     }
     const reservationId = newId('r');
     const now = ctx.sim.now();
@@ -180,7 +195,9 @@ const instanceFields: FilterFields<InstanceDoc> = {
 /** The instances of the request's region that EC2 still shows: terminated ones stay visible for about an hour. */
 function visibleInstances(ctx: ActionContext): InstanceDoc[] {
   const horizon = ctx.sim.now() - ctx.sim.terminatedVisibleMs();
-  return ctx.state.instances.values().filter((i) => i.region === ctx.region && !(i.state === 'terminated' && (i.terminatedAt ?? 0) < horizon));
+  return ctx.state.instances
+    .values()
+    .filter((i) => i.region === ctx.region && !(i.state === 'terminated' && (i.terminatedAt ?? 0) < horizon));
 }
 
 export const describeInstances: ActionHandler = async (ctx) => {
@@ -188,7 +205,9 @@ export const describeInstances: ActionHandler = async (ctx) => {
   const ids = q.list('InstanceId').map((id) => checkId('i', id));
   const maxResults = q.int('MaxResults');
   if (ids.length > 0 && maxResults !== undefined) {
-    throw ec2Errors.invalidParameterCombination('The parameter instancesSet cannot be used with the parameter maxResults');
+    throw ec2Errors.invalidParameterCombination(
+      'The parameter instancesSet cannot be used with the parameter maxResults',
+    );
   }
   const visible = visibleInstances(ctx);
   let selected = visible;
@@ -197,12 +216,17 @@ export const describeInstances: ActionHandler = async (ctx) => {
     if (missing.length > 0) throw ec2Errors.instancesNotFound(missing);
     selected = visible.filter((i) => ids.includes(i.id));
   }
-  selected = applyFilters(selected, q.filters(), instanceFields).sort((a, b) => a.launchTime.localeCompare(b.launchTime) || a.id.localeCompare(b.id));
+  selected = applyFilters(selected, q.filters(), instanceFields).sort(
+    (a, b) => a.launchTime.localeCompare(b.launchTime) || a.id.localeCompare(b.id),
+  );
   const { items, nextToken } = page(selected, maxResults, q.string('NextToken'), [5, 1000]);
   const reservations = new Map<string, InstanceDoc[]>();
-  for (const instance of items) reservations.set(instance.reservationId, [...(reservations.get(instance.reservationId) ?? []), instance]);
+  for (const instance of items)
+    reservations.set(instance.reservationId, [...(reservations.get(instance.reservationId) ?? []), instance]);
   return {
-    reservationSet: [...reservations].map(([reservationId, instances]) => reservationXml(ctx, reservationId, instances)),
+    reservationSet: [...reservations].map(([reservationId, instances]) =>
+      reservationXml(ctx, reservationId, instances),
+    ),
     nextToken,
   };
 };
@@ -218,7 +242,11 @@ export const terminateInstances: ActionHandler = async (ctx) => {
     const previous = instance.state;
     let current = instance;
     if (previous !== 'shutting-down' && previous !== 'terminated') {
-      current = await ctx.state.instances.put({ ...instance, state: 'shutting-down', dueAt: ctx.sim.now() + ctx.sim.duration('shutdown') });
+      current = await ctx.state.instances.put({
+        ...instance,
+        state: 'shutting-down',
+        dueAt: ctx.sim.now() + ctx.sim.duration('shutdown'),
+      });
     }
     changes.push({
       instanceId: id,
@@ -248,7 +276,8 @@ const INSTANCE_ATTRIBUTES: Record<string, (ctx: ActionContext, i: InstanceDoc) =
   blockDeviceMapping: () => [],
   productCodes: () => [],
   sourceDestCheck: () => ({ value: true }),
-  groupSet: (ctx, i) => i.securityGroupIds.map((id) => ({ groupId: id, groupName: ctx.state.securityGroups.get(id)?.name ?? id })),
+  groupSet: (ctx, i) =>
+    i.securityGroupIds.map((id) => ({ groupId: id, groupName: ctx.state.securityGroups.get(id)?.name ?? id })),
   ebsOptimized: () => ({ value: false }),
   sriovNetSupport: () => ({}),
   enaSupport: () => ({ value: true }),
@@ -261,7 +290,10 @@ export const describeInstanceAttribute: ActionHandler = async (ctx) => {
   const id = checkId('i', q.required('InstanceId'));
   const attribute = q.required('Attribute');
   const render = Object.hasOwn(INSTANCE_ATTRIBUTES, attribute) ? INSTANCE_ATTRIBUTES[attribute] : undefined;
-  if (!render) throw ec2Errors.invalidParameterValue(`Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`);
+  if (!render)
+    throw ec2Errors.invalidParameterValue(
+      `Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`,
+    );
   const instance = visibleInstances(ctx).find((i) => i.id === id);
   if (!instance) throw ec2Errors.instancesNotFound([id]);
   return { instanceId: instance.id, [attribute]: render(ctx, instance) };

@@ -12,7 +12,10 @@ export const describeRegions: ActionHandler = async (ctx) => {
   const names = ctx.q.list('RegionName');
   const unknown = names.filter((n) => !(REGIONS as readonly string[]).includes(n));
   if (unknown.length > 0) throw ec2Errors.invalidParameterValue(`Invalid region names: [${unknown.join(', ')}]`);
-  const rows: RegionRow[] = REGIONS.filter((r) => names.length === 0 || names.includes(r)).map((name) => ({ name, tags: {} }));
+  const rows: RegionRow[] = REGIONS.filter((r) => names.length === 0 || names.includes(r)).map((name) => ({
+    name,
+    tags: {},
+  }));
   const host = new URL(ctx.endpoint).host;
   const fields: FilterFields<RegionRow> = {
     'region-name': (r) => r.name,
@@ -20,7 +23,11 @@ export const describeRegions: ActionHandler = async (ctx) => {
     'opt-in-status': () => 'opt-in-not-required',
   };
   return {
-    regionInfo: applyFilters(rows, ctx.q.filters(), fields).map((r) => ({ regionName: r.name, regionEndpoint: host, optInStatus: 'opt-in-not-required' })),
+    regionInfo: applyFilters(rows, ctx.q.filters(), fields).map((r) => ({
+      regionName: r.name,
+      regionEndpoint: host,
+      optInStatus: 'opt-in-not-required',
+    })),
   };
 };
 
@@ -34,7 +41,9 @@ export const describeAvailabilityZones: ActionHandler = async (ctx) => {
   const zones = zonesOf(ctx.region);
   const unknown = names.filter((n) => !zones.includes(n));
   if (unknown.length > 0) throw ec2Errors.invalidParameterValue(`The zone '${unknown[0]}' does not exist.`);
-  const rows: ZoneRow[] = zones.filter((z) => names.length === 0 || names.includes(z)).map((name) => ({ name, tags: {} }));
+  const rows: ZoneRow[] = zones
+    .filter((z) => names.length === 0 || names.includes(z))
+    .map((name) => ({ name, tags: {} }));
   const fields: FilterFields<ZoneRow> = {
     'zone-name': (z) => z.name,
     'zone-id': (z) => zoneIdOf(z.name),
@@ -64,8 +73,15 @@ type TypeRow = InstanceTypeSpec & { tags: Record<string, string> };
 export const describeInstanceTypes: ActionHandler = async (ctx) => {
   const names = ctx.q.list('InstanceType');
   const unknown = names.filter((n) => !INSTANCE_TYPES.some((t) => t.name === n));
-  if (unknown.length > 0) throw new Ec2Error('InvalidInstanceType', `The following supplied instance types do not exist: [${unknown.join(', ')}]`);
-  const rows: TypeRow[] = INSTANCE_TYPES.filter((t) => names.length === 0 || names.includes(t.name)).map((t) => ({ ...t, tags: {} }));
+  if (unknown.length > 0)
+    throw new Ec2Error(
+      'InvalidInstanceType',
+      `The following supplied instance types do not exist: [${unknown.join(', ')}]`,
+    );
+  const rows: TypeRow[] = INSTANCE_TYPES.filter((t) => names.length === 0 || names.includes(t.name)).map((t) => ({
+    ...t,
+    tags: {},
+  }));
   const fields: FilterFields<TypeRow> = {
     'instance-type': (t) => t.name,
     'vcpu-info.default-vcpus': (t) => String(t.vcpus),
@@ -86,7 +102,11 @@ export const describeInstanceTypes: ActionHandler = async (ctx) => {
       bareMetal: false,
       hypervisor: 'nitro',
       processorInfo: { supportedArchitectures: ['x86_64'] },
-      vCpuInfo: { defaultVCpus: t.vcpus, defaultCores: Math.max(1, t.vcpus / 2), defaultThreadsPerCore: t.vcpus > 1 ? 2 : 1 },
+      vCpuInfo: {
+        defaultVCpus: t.vcpus,
+        defaultCores: Math.max(1, t.vcpus / 2),
+        defaultThreadsPerCore: t.vcpus > 1 ? 2 : 1,
+      },
       memoryInfo: { sizeInMiB: t.memoryMiB },
       instanceStorageSupported: false,
       ebsInfo: { ebsOptimizedSupport: 'default', encryptionSupport: 'supported' },

@@ -84,7 +84,10 @@ export class Query {
   filters(): { name: string; values: string[] }[] {
     return this.objects('Filter').map((f) => {
       if (typeof f.Name !== 'string') throw ec2Errors.missingParameter('Filter.Name');
-      return { name: f.Name, values: Array.isArray(f.Value) ? f.Value.filter((x): x is string => typeof x === 'string') : [] };
+      return {
+        name: f.Name,
+        values: Array.isArray(f.Value) ? f.Value.filter((x): x is string => typeof x === 'string') : [],
+      };
     });
   }
 

@@ -1,6 +1,12 @@
 import { createBus, createLogger, serveSubject, type Bus } from '@fleetgraph/kit';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
-import { collectLogs, logStreamControl, logStreamData, type CollectLogsRequest, type LogStreamMessage } from '@fleetgraph/schema';
+import {
+  collectLogs,
+  logStreamControl,
+  logStreamData,
+  type CollectLogsRequest,
+  type LogStreamMessage,
+} from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CollectionError } from '../domain/collection-error.js';
 import { openAgentStream, type StreamItem } from './agent-stream.js';
@@ -30,10 +36,18 @@ describe('the log stream with flow control', () => {
     await nats?.stop();
   });
 
-  const file = (seq: number, last = false): LogStreamMessage => ({ type: 'file', seq, path: 'nodes/n/system.log', data: `line ${seq}\n`, last });
+  const file = (seq: number, last = false): LogStreamMessage => ({
+    type: 'file',
+    seq,
+    path: 'nodes/n/system.log',
+    data: `line ${seq}\n`,
+    last,
+  });
 
   /** A fake agent of a new cluster: accepts, then calls `behave` with a way to send raw messages. */
-  async function fakeAgent(behave: (send: (m: LogStreamMessage | string) => void, credits: number[], request: CollectLogsRequest) => void) {
+  async function fakeAgent(
+    behave: (send: (m: LogStreamMessage | string) => void, credits: number[], request: CollectLogsRequest) => void,
+  ) {
     const clusterId = `cls-${++n}`;
     const credits: number[] = [];
     rawNats(agent).connection.subscribe(serveSubject(collectLogs, { clusterId }), {
@@ -48,7 +62,10 @@ describe('the log stream with flow control', () => {
         });
         msg.respond(encoder.encode(JSON.stringify({ ok: true, data: { accepted: true, nodes: 1 } })));
         // Strings go as they are: what a real agent never sends.
-        const send = (m: LogStreamMessage | string) => (typeof m === 'string' ? rawNats(agent).connection.publish(logStreamData.subjectOf(tokens), encoder.encode(m)) : agent.send(logStreamData, m, { tokens }));
+        const send = (m: LogStreamMessage | string) =>
+          typeof m === 'string'
+            ? rawNats(agent).connection.publish(logStreamData.subjectOf(tokens), encoder.encode(m))
+            : agent.send(logStreamData, m, { tokens });
         setTimeout(() => behave(send, credits, request), 20);
       },
     });
@@ -60,8 +77,21 @@ describe('the log stream with flow control', () => {
   async function consume(clusterId: string, options: { window?: number; signal?: AbortSignal; delayMs?: number } = {}) {
     const stream = await openAgentStream(
       service,
-      { clusterId, tenantId: 't1', bundleId: `lb_${n}`, parts: { kubeSystem: false, namespaceLogs: false, nodeLogs: true }, nodeLogLines: 10, namespaceSince: new Date().toISOString() },
-      { window: options.window ?? 4, chunkBytes: 1024, requestTimeoutMs: 1_000, idleTimeoutMs: 500, signal: options.signal },
+      {
+        clusterId,
+        tenantId: 't1',
+        bundleId: `lb_${n}`,
+        parts: { kubeSystem: false, namespaceLogs: false, nodeLogs: true },
+        nodeLogLines: 10,
+        namespaceSince: new Date().toISOString(),
+      },
+      {
+        window: options.window ?? 4,
+        chunkBytes: 1024,
+        requestTimeoutMs: 1_000,
+        idleTimeoutMs: 500,
+        signal: options.signal,
+      },
     );
     const items: StreamItem[] = [];
     try {
@@ -79,7 +109,10 @@ describe('the log stream with flow control', () => {
 
   it('should hand out every message in order and grant credit as they are consumed', async () => {
     const { clusterId, credits } = await fakeAgent((send, credit) => {
-      const messages = [...Array.from({ length: 20 }, (_, i) => file(i + 1, i === 19)), { type: 'end', seq: 21, files: 1, resources: 0 } as const];
+      const messages = [
+        ...Array.from({ length: 20 }, (_, i) => file(i + 1, i === 19)),
+        { type: 'end', seq: 21, files: 1, resources: 0 } as const,
+      ];
       let sent = 0;
       const pump = () => {
         // Like the real agent: never past the credit.
@@ -96,14 +129,31 @@ describe('the log stream with flow control', () => {
   });
 
   it.each([
-    ['a lost message', (send: (m: LogStreamMessage) => void) => {
+    [
+      'a lost message',
+      (send: (m: LogStreamMessage) => void) => {
         for (const s of [1, 2, 4]) send(file(s));
-      }, 'log data was lost in transit: expected message 3, got 4'],
-    ['a message past the window', (send: (m: LogStreamMessage) => void) => {
+      },
+      'log data was lost in transit: expected message 3, got 4',
+    ],
+    [
+      'a message past the window',
+      (send: (m: LogStreamMessage) => void) => {
         for (const s of [1, 2, 3, 4, 5]) send(file(s));
-      }, 'the agent sent past its flow-control window (4)'],
-    ['a malformed message', (send: (m: LogStreamMessage | string) => void) => send('{"type":"file","seq":1,"path":"../etc/passwd","data":"","last":true}'), 'the agent sent a malformed message'],
-    ['an error from the agent', (send: (m: LogStreamMessage) => void) => send({ type: 'error', seq: 1, message: 'kubelet unreachable' }), 'kubelet unreachable'],
+      },
+      'the agent sent past its flow-control window (4)',
+    ],
+    [
+      'a malformed message',
+      (send: (m: LogStreamMessage | string) => void) =>
+        send('{"type":"file","seq":1,"path":"../etc/passwd","data":"","last":true}'),
+      'the agent sent a malformed message',
+    ],
+    [
+      'an error from the agent',
+      (send: (m: LogStreamMessage) => void) => send({ type: 'error', seq: 1, message: 'kubelet unreachable' }),
+      'kubelet unreachable',
+    ],
     ['silence', () => {}, 'the agent stopped sending logs: nothing for 1 s'],
   ])('should end the stream on %s', async (_what, behave, message) => {
     const { clusterId } = await fakeAgent(behave as never);
@@ -125,6 +175,9 @@ describe('the log stream with flow control', () => {
     await expect(consume('cls-nobody')).rejects.toMatchObject({ code: 'AGENT_UNREACHABLE' });
     rawNats(agent).connection.subscribe(serveSubject(collectLogs, { clusterId: 'cls-deaf' }), { callback: () => {} });
     await agent.flush();
-    await expect(consume('cls-deaf')).rejects.toMatchObject({ code: 'AGENT_TIMEOUT', message: 'the agent of cluster cls-deaf did not answer within 1 s' });
+    await expect(consume('cls-deaf')).rejects.toMatchObject({
+      code: 'AGENT_TIMEOUT',
+      message: 'the agent of cluster cls-deaf did not answer within 1 s',
+    });
   });
 });

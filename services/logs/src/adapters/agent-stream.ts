@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { BusError, type Bus } from '@fleetgraph/kit';
-import { collectLogs, logStreamControl, logStreamData, type CollectLogsRequest, type LogStreamMessage } from '@fleetgraph/schema';
+import {
+  collectLogs,
+  logStreamControl,
+  logStreamData,
+  type CollectLogsRequest,
+  type LogStreamMessage,
+} from '@fleetgraph/schema';
 import type { AgentStream, AgentStreamOptions, StreamItem } from '../app/ports.js';
 import { CollectionError } from '../domain/collection-error.js';
 
@@ -23,7 +29,12 @@ class Receiver implements AgentStream {
   private closed = false;
   private readonly tokens: { clusterId: string; streamId: string };
   private readonly subscription: { unsubscribe(): void };
-  private readonly onAbort = () => this.fail(this.options.signal?.reason instanceof CollectionError ? this.options.signal.reason : new CollectionError('STOPPED', 'the collection was stopped'));
+  private readonly onAbort = () =>
+    this.fail(
+      this.options.signal?.reason instanceof CollectionError
+        ? this.options.signal.reason
+        : new CollectionError('STOPPED', 'the collection was stopped'),
+    );
 
   constructor(
     private readonly bus: Bus,
@@ -79,7 +90,8 @@ class Receiver implements AgentStream {
   private grant(consumed: number): void {
     if (this.closed || this.granted - consumed > this.options.window / 2) return;
     this.granted = consumed + this.options.window;
-    if (!this.bus.closed) this.bus.send(logStreamControl, { type: 'credit', upTo: this.granted }, { tokens: this.tokens });
+    if (!this.bus.closed)
+      this.bus.send(logStreamControl, { type: 'credit', upTo: this.granted }, { tokens: this.tokens });
   }
 
   private waitForMessage(): Promise<boolean> {
@@ -108,13 +120,19 @@ class Receiver implements AgentStream {
         continue;
       }
       if (!(await this.waitForMessage()) && !this.failure && this.queue.length === 0) {
-        this.fail(new CollectionError('STREAM_TIMEOUT', `the agent stopped sending logs: nothing for ${Math.round(this.options.idleTimeoutMs / 1000)} s`));
+        this.fail(
+          new CollectionError(
+            'STREAM_TIMEOUT',
+            `the agent stopped sending logs: nothing for ${Math.round(this.options.idleTimeoutMs / 1000)} s`,
+          ),
+        );
       }
     }
   }
 
   cancel(reason: string): void {
-    if (!this.closed && !this.bus.closed) this.bus.send(logStreamControl, { type: 'cancel', reason: reason.slice(0, 2048) }, { tokens: this.tokens });
+    if (!this.closed && !this.bus.closed)
+      this.bus.send(logStreamControl, { type: 'cancel', reason: reason.slice(0, 2048) }, { tokens: this.tokens });
     this.close();
   }
 
@@ -132,29 +150,53 @@ function refused(error: unknown, clusterId: string, timeoutMs: number): Collecti
   if (error instanceof BusError) {
     switch (error.code) {
       case 'NO_RESPONDERS':
-        return new CollectionError('AGENT_UNREACHABLE', `the agent of cluster ${clusterId} is unreachable: no agent of the cluster is connected`, { cause: error });
+        return new CollectionError(
+          'AGENT_UNREACHABLE',
+          `the agent of cluster ${clusterId} is unreachable: no agent of the cluster is connected`,
+          { cause: error },
+        );
       case 'TIMEOUT':
-        return new CollectionError('AGENT_TIMEOUT', `the agent of cluster ${clusterId} did not answer within ${Math.round(timeoutMs / 1000)} s`, { cause: error });
+        return new CollectionError(
+          'AGENT_TIMEOUT',
+          `the agent of cluster ${clusterId} did not answer within ${Math.round(timeoutMs / 1000)} s`,
+          { cause: error },
+        );
       case 'CONFLICT':
       case 'NOT_FOUND':
       case 'BAD_REQUEST':
-        return new CollectionError('AGENT_REFUSED', `the agent of cluster ${clusterId} refused to collect logs: ${error.message}`, { cause: error });
+        return new CollectionError(
+          'AGENT_REFUSED',
+          `the agent of cluster ${clusterId} refused to collect logs: ${error.message}`,
+          { cause: error },
+        );
     }
   }
-  return new CollectionError('AGENT_UNREACHABLE', `the agent of cluster ${clusterId} could not be asked: ${(error as Error).message}`, { cause: error });
+  return new CollectionError(
+    'AGENT_UNREACHABLE',
+    `the agent of cluster ${clusterId} could not be asked: ${(error as Error).message}`,
+    { cause: error },
+  );
 }
 
 /**
  * Asks the cluster's agent to collect and returns the stream of what it sends.
  * @throws CollectionError when the agent cannot be reached, does not answer, or refuses
  */
-export async function openAgentStream(bus: Bus, request: Omit<CollectLogsRequest, 'stream'>, options: AgentStreamOptions): Promise<AgentStream> {
+export async function openAgentStream(
+  bus: Bus,
+  request: Omit<CollectLogsRequest, 'stream'>,
+  options: AgentStreamOptions,
+): Promise<AgentStream> {
   // Unguessable, so that no other client of the account can tell which subjects to listen on.
   const streamId = `${request.bundleId.slice(0, 64)}-${randomBytes(12).toString('hex')}`;
   // Subscribed before asking, so that no message can arrive unheard.
   const receiver = new Receiver(bus, request.clusterId, streamId, options);
   try {
-    const reply = await bus.request(collectLogs, { ...request, stream: { id: streamId, window: options.window, chunkBytes: options.chunkBytes } }, { timeoutMs: options.requestTimeoutMs });
+    const reply = await bus.request(
+      collectLogs,
+      { ...request, stream: { id: streamId, window: options.window, chunkBytes: options.chunkBytes } },
+      { timeoutMs: options.requestTimeoutMs },
+    );
     receiver.nodes = reply.nodes;
     return receiver;
   } catch (error) {

@@ -19,7 +19,12 @@ class SizeLimit extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.max) {
-      callback(new CollectionError('TOO_LARGE', `the archive grew past the maximum size of ${formatBytes(this.max)}; collect fewer parts`));
+      callback(
+        new CollectionError(
+          'TOO_LARGE',
+          `the archive grew past the maximum size of ${formatBytes(this.max)}; collect fewer parts`,
+        ),
+      );
       return;
     }
     callback(null, chunk);
@@ -51,7 +56,11 @@ function countLines(text: string): number {
  * @param store receives the archive's bytes (a blob store's `write`) and settles once they are stored
  * @throws CollectionError (TOO_LARGE, STREAM_BROKEN, or the stream's own), or the storage's error; nothing is kept then
  */
-export async function writeArchive(items: AsyncIterable<StreamItem>, store: (archive: Readable) => Promise<{ size: number }>, options: ArchiveOptions): Promise<ArchiveSummary> {
+export async function writeArchive(
+  items: AsyncIterable<StreamItem>,
+  store: (archive: Readable) => Promise<{ size: number }>,
+  options: ArchiveOptions,
+): Promise<ArchiveSummary> {
   const zip = new ZipFile();
   const limit = new SizeLimit(options.maxBytes);
   (zip.outputStream as Readable).pipe(limit);
@@ -70,7 +79,9 @@ export async function writeArchive(items: AsyncIterable<StreamItem>, store: (arc
   };
 
   const mtime = new Date();
-  const folders = (Object.keys(LOG_PART_FOLDERS) as (keyof LogParts)[]).filter((part) => options.parts[part]).map((part) => `${LOG_PART_FOLDERS[part]}/`);
+  const folders = (Object.keys(LOG_PART_FOLDERS) as (keyof LogParts)[])
+    .filter((part) => options.parts[part])
+    .map((part) => `${LOG_PART_FOLDERS[part]}/`);
   const entry = (path: string) => {
     const stream = new PassThrough({ highWaterMark: 64 * 1024 });
     zip.addReadStream(stream, `${options.root}/${path}`, { mtime, compress: true });
@@ -95,7 +106,8 @@ export async function writeArchive(items: AsyncIterable<StreamItem>, store: (arc
       if (item.type === 'file') {
         if (manifest) throw broken(`the agent sent ${item.path} after the resources`);
         if (!current) {
-          if (!folders.some((f) => item.path.startsWith(f))) throw broken(`the agent sent ${item.path}, which no requested part holds`);
+          if (!folders.some((f) => item.path.startsWith(f)))
+            throw broken(`the agent sent ${item.path}, which no requested part holds`);
           if (seen.has(item.path)) throw broken(`the agent sent ${item.path} twice`);
           seen.add(item.path);
           current = { file: { path: item.path, bytes: 0, lines: 0 }, stream: entry(item.path) };
@@ -126,7 +138,9 @@ export async function writeArchive(items: AsyncIterable<StreamItem>, store: (arc
         }
         // The end marker: check that nothing went missing, then close the archive.
         if (item.files !== files.length || item.resources !== resources) {
-          throw broken(`the agent sent ${item.files} files and ${item.resources} resources, ${files.length} and ${resources} arrived`);
+          throw broken(
+            `the agent sent ${item.files} files and ${item.resources} resources, ${files.length} and ${resources} arrived`,
+          );
         }
         await write(manifest.stream, manifest.writer.finish());
         manifest.stream.end();

@@ -30,7 +30,11 @@ export function toMessage(bundle: LogBundle, downloadUrl: string | null = null):
  * a NATS outage ends. Each READY event gets a link minted as it is published, from the bundle
  * as stored then (none once the bundle expired or is gone).
  */
-export function mintLinksOnPublish(outbox: Outbox, links: DownloadLinks, lookup: (id: string) => Promise<LogBundle | null>): void {
+export function mintLinksOnPublish(
+  outbox: Outbox,
+  links: DownloadLinks,
+  lookup: (id: string) => Promise<LogBundle | null>,
+): void {
   outbox.beforePublish(logBundleChanged, async (message) => {
     if (message.status !== 'READY') return message;
     const bundle = await lookup(message.id);

@@ -1,4 +1,13 @@
-import { VersionConflictError, write, type Collection, type Identity, type Outbox, type Store, type StoredDoc, type Write } from '@fleetgraph/kit';
+import {
+  VersionConflictError,
+  write,
+  type Collection,
+  type Identity,
+  type Outbox,
+  type Store,
+  type StoredDoc,
+  type Write,
+} from '@fleetgraph/kit';
 import { logBundleChanged } from '@fleetgraph/schema';
 import pRetry from 'p-retry';
 import type { BundleStore } from '../app/ports.js';
@@ -26,7 +35,11 @@ export class BundleRepository implements BundleStore {
   static async open(store: Store, outbox: Outbox): Promise<BundleRepository> {
     const bundles = await store.collection<StoredBundle>({
       name: 'log_bundles',
-      indexes: [{ fields: ['tenantId', 'clusterId', 'requestedAt'] }, { fields: ['status', 'leaseUntil'] }, { fields: ['expiresAt'] }],
+      indexes: [
+        { fields: ['tenantId', 'clusterId', 'requestedAt'] },
+        { fields: ['status', 'leaseUntil'] },
+        { fields: ['expiresAt'] },
+      ],
     });
     return new BundleRepository(store, outbox, bundles);
   }
@@ -72,19 +85,31 @@ export class BundleRepository implements BundleStore {
    * change is announced unless `quiet` (a lease renewal, which no watcher sees).
    * @returns the bundle as saved, or null when it is gone or `change` declined
    */
-  async update(id: string, change: (bundle: LogBundle) => LogBundle | null, options: { quiet?: boolean } = {}): Promise<LogBundle | null> {
+  async update(
+    id: string,
+    change: (bundle: LogBundle) => LogBundle | null,
+    options: { quiet?: boolean } = {},
+  ): Promise<LogBundle | null> {
     const attempt = async (): Promise<LogBundle | null> => {
       const doc = await this.bundles.get(id);
       if (!doc) return null;
       const changed = change(fromStored(doc));
       if (!changed) return null;
       if (options.quiet) return fromStored(await this.bundles.replace({ ...changed, id, version: doc.version }));
-      await this.store.commit([write.replace(this.bundles, { ...changed, id, version: doc.version }), this.announce(changed)]);
+      await this.store.commit([
+        write.replace(this.bundles, { ...changed, id, version: doc.version }),
+        this.announce(changed),
+      ]);
       this.outbox.kick();
       return { ...changed, id };
     };
     // A conflict is another write in between: read again and apply `change` to that.
-    return pRetry(attempt, { retries: 5, minTimeout: 0, maxTimeout: 0, shouldRetry: ({ error }) => error instanceof VersionConflictError });
+    return pRetry(attempt, {
+      retries: 5,
+      minTimeout: 0,
+      maxTimeout: 0,
+      shouldRetry: ({ error }) => error instanceof VersionConflictError,
+    });
   }
 
   private announce(bundle: LogBundle): Write {
@@ -93,7 +118,10 @@ export class BundleRepository implements BundleStore {
 
   /** Bundles still to collect or collecting whose lease ran out before `nowMs`: their replica is gone. */
   async findStale(nowMs: number, first = 100): Promise<LogBundle[]> {
-    const page = await this.bundles.find({ where: { status: { in: [...PENDING_STATUSES] }, leaseUntil: { lt: nowMs } }, first });
+    const page = await this.bundles.find({
+      where: { status: { in: [...PENDING_STATUSES] }, leaseUntil: { lt: nowMs } },
+      first,
+    });
     return page.nodes.map(fromStored);
   }
 

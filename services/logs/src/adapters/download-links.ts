@@ -49,7 +49,10 @@ export class DownloadLinks {
     const expires = Math.min(now.getTime() + this.options.ttlSeconds * 1000, Date.parse(bundle.expiresAt));
     if (expires <= now.getTime()) return null;
     const token = await this.sign({ bundleId: bundle.id, tenantId: bundle.tenantId }, new Date(expires), now);
-    const url = new URL(`${DOWNLOAD_PATH.slice(1)}/${encodeURIComponent(bundle.id)}/${encodeURIComponent(bundle.fileName)}`, this.base);
+    const url = new URL(
+      `${DOWNLOAD_PATH.slice(1)}/${encodeURIComponent(bundle.id)}/${encodeURIComponent(bundle.fileName)}`,
+      this.base,
+    );
     url.searchParams.set('token', token);
     return url.toString();
   }
@@ -69,8 +72,14 @@ export class DownloadLinks {
   async verify(token: string | undefined): Promise<{ bundleId: string; tenantId: string }> {
     if (!token) throw new DownloadTokenError('invalid');
     try {
-      const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], audience: AUDIENCE, issuer: ISSUER, clockTolerance: 0 });
-      if (typeof payload.bid !== 'string' || typeof payload.tid !== 'string' || typeof payload.exp !== 'number') throw new DownloadTokenError('invalid');
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: ['HS256'],
+        audience: AUDIENCE,
+        issuer: ISSUER,
+        clockTolerance: 0,
+      });
+      if (typeof payload.bid !== 'string' || typeof payload.tid !== 'string' || typeof payload.exp !== 'number')
+        throw new DownloadTokenError('invalid');
       return { bundleId: payload.bid, tenantId: payload.tid };
     } catch (error) {
       if (error instanceof DownloadTokenError) throw error;

@@ -37,12 +37,19 @@ export class GridFsBlobStore implements BlobStore {
   }
 
   async write(key: string, source: Readable, options: { expiresAt: Date }): Promise<BlobInfo> {
-    const upload = this.bucket.openUploadStream(assertBlobKey(key), { metadata: { expiresAt: options.expiresAt, contentType: 'application/zip' } });
+    const upload = this.bucket.openUploadStream(assertBlobKey(key), {
+      metadata: { expiresAt: options.expiresAt, contentType: 'application/zip' },
+    });
     try {
       await pipeline(source, upload);
     } catch (error) {
       // abort() deletes the chunks written so far; when the stream is past aborting, delete them here.
-      await upload.abort().catch(() => this.db.collection(`${this.bucketName}.chunks`).deleteMany({ files_id: upload.id }).catch(() => {}));
+      await upload.abort().catch(() =>
+        this.db
+          .collection(`${this.bucketName}.chunks`)
+          .deleteMany({ files_id: upload.id })
+          .catch(() => {}),
+      );
       throw error;
     }
     return { key, size: upload.gridFSFile?.length ?? upload.length, expiresAt: options.expiresAt };

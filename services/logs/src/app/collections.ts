@@ -3,7 +3,16 @@ import { BusError, createLeaseRunner, type Identity, type Lease, type LeaseRunne
 import type { ClusterSummary } from '@fleetgraph/schema';
 import { ulid } from 'ulid';
 import type { BlobStore } from '../domain/blob-store.js';
-import { archiveFileName, archiveRoot, bundleLease, PENDING_STATUSES, selectedParts, validateParts, type LogBundle, type Problem } from '../domain/bundle.js';
+import {
+  archiveFileName,
+  archiveRoot,
+  bundleLease,
+  PENDING_STATUSES,
+  selectedParts,
+  validateParts,
+  type LogBundle,
+  type Problem,
+} from '../domain/bundle.js';
 import { CollectionError } from '../domain/collection-error.js';
 import { CollectionQueue, type QueuedJob } from '../domain/collection-queue.js';
 import type { AgentLogs, ArchiveSummary, ArchiveWriter, BundleStore, ClusterDirectory } from './ports.js';
@@ -117,7 +126,11 @@ export class LogCollections {
   constructor(private readonly deps: LogCollectionsDeps) {
     this.settings = { ...DEFAULT_COLLECTION_SETTINGS, ...deps.settings };
     this.replicaId = deps.replicaId ?? `logs-${randomUUID()}`;
-    this.queue = new CollectionQueue({ total: this.settings.maxConcurrent, perCluster: this.settings.maxConcurrentPerCluster, queued: this.settings.maxQueued });
+    this.queue = new CollectionQueue({
+      total: this.settings.maxConcurrent,
+      perCluster: this.settings.maxConcurrentPerCluster,
+      queued: this.settings.maxQueued,
+    });
     this.leases = createLeaseRunner<LogBundle>({
       log: deps.log,
       name: 'log collection',
@@ -128,7 +141,11 @@ export class LogCollections {
       findWork: (now, limit) => deps.bundles.findStale(now.getTime(), limit),
       takeOver: (stale, now) => this.failInterrupted(stale.id, now),
       // Queued and running collections are held in memory, and their leases renewed from there.
-      renew: { leaseMs: this.settings.leaseMs, ids: () => this.queue.ids(), renew: (id, lease) => this.renewLease(id, lease) },
+      renew: {
+        leaseMs: this.settings.leaseMs,
+        ids: () => this.queue.ids(),
+        renew: (id, lease) => this.renewLease(id, lease),
+      },
       housekeeping: (now) => this.deleteExpired(now),
     });
   }
@@ -160,13 +177,25 @@ export class LogCollections {
         return { kind: 'unavailable', message: 'the clusters service did not answer' };
       }
     }
-    if (!cluster || !identity.canRead(cluster.projectId)) return { kind: 'problems', problems: [notFound(), ...problems] };
-    if (!identity.can('editor', cluster.projectId)) return { kind: 'forbidden', message: "collecting logs needs the editor or admin role in the cluster's project" };
-    if (cluster.phase === 'DELETED') problems.push({ code: 'CLUSTER_DELETED', message: 'the cluster is deleted', field: ['input', 'clusterId'] });
+    if (!cluster || !identity.canRead(cluster.projectId))
+      return { kind: 'problems', problems: [notFound(), ...problems] };
+    if (!identity.can('editor', cluster.projectId))
+      return { kind: 'forbidden', message: "collecting logs needs the editor or admin role in the cluster's project" };
+    if (cluster.phase === 'DELETED')
+      problems.push({ code: 'CLUSTER_DELETED', message: 'the cluster is deleted', field: ['input', 'clusterId'] });
     if (problems.length > 0) return { kind: 'problems', problems };
     if (this.stopping) return { kind: 'unavailable', message: 'the logs service is stopping; try again' };
     if (this.queue.full) {
-      return { kind: 'problems', problems: [{ code: 'TOO_MANY_REQUESTS', message: 'too many log bundles are waiting to be collected; try again later', field: ['input'] }] };
+      return {
+        kind: 'problems',
+        problems: [
+          {
+            code: 'TOO_MANY_REQUESTS',
+            message: 'too many log bundles are waiting to be collected; try again later',
+            field: ['input'],
+          },
+        ],
+      };
     }
 
     const draft: LogBundle = {
@@ -189,7 +218,9 @@ export class LogCollections {
       leaseUntil: null,
     };
     // Held by this replica from the start: it queues and runs the collection.
-    const bundle = await this.deps.bundles.insert(bundleLease.write(draft, { owner: this.replicaId, until: now.getTime() + this.settings.leaseMs }));
+    const bundle = await this.deps.bundles.insert(
+      bundleLease.write(draft, { owner: this.replicaId, until: now.getTime() + this.settings.leaseMs }),
+    );
     this.queue.enqueue({ id: bundle.id, clusterId: cluster.id, cluster });
     this.pump();
     return { kind: 'requested', bundle };
@@ -212,12 +243,23 @@ export class LogCollections {
     const controller = new AbortController();
     this.running.set(job.id, controller);
     const deadline = setTimeout(
-      () => controller.abort(new CollectionError('DEADLINE', `the collection took longer than ${Math.round(this.settings.deadlineMs / 1000)} s`)),
+      () =>
+        controller.abort(
+          new CollectionError(
+            'DEADLINE',
+            `the collection took longer than ${Math.round(this.settings.deadlineMs / 1000)} s`,
+          ),
+        ),
       this.settings.deadlineMs,
     );
     try {
       const startedAt = new Date();
-      const bundle = await this.transition(job.id, (b) => ({ ...b, status: 'COLLECTING', startedAt: startedAt.toISOString(), message: 'collecting from the cluster agent' }));
+      const bundle = await this.transition(job.id, (b) => ({
+        ...b,
+        status: 'COLLECTING',
+        startedAt: startedAt.toISOString(),
+        message: 'collecting from the cluster agent',
+      }));
       if (!bundle) return;
       this.deps.onCollection?.({ type: 'started', bundle });
       // The archive and its bundle expire together, a retention period after the collection began.
@@ -225,17 +267,35 @@ export class LogCollections {
       const summary = await this.collect(bundle, job.cluster, startedAt, expiresAt, controller.signal);
       const readyAt = new Date();
       const ready = await this.transition(job.id, (b) =>
-        bundleLease.write({ ...b, status: 'READY', message: null, sizeBytes: summary.sizeBytes, readyAt: readyAt.toISOString(), expiresAt: expiresAt.toISOString() }, null),
+        bundleLease.write(
+          {
+            ...b,
+            status: 'READY',
+            message: null,
+            sizeBytes: summary.sizeBytes,
+            readyAt: readyAt.toISOString(),
+            expiresAt: expiresAt.toISOString(),
+          },
+          null,
+        ),
       );
-      this.deps.log.info({ bundleId: job.id, clusterId: job.clusterId, ...summary, ms: readyAt.getTime() - startedAt.getTime() }, 'log bundle ready');
+      this.deps.log.info(
+        { bundleId: job.id, clusterId: job.clusterId, ...summary, ms: readyAt.getTime() - startedAt.getTime() },
+        'log bundle ready',
+      );
       if (ready) this.deps.onCollection?.({ type: 'finished', bundle: ready, summary });
     } catch (error) {
       const message =
-        error instanceof CollectionError ? error.message : `the collection failed unexpectedly (${(error as Error)?.message ?? String(error)})`;
-      if (!(error instanceof CollectionError)) this.deps.log.error({ err: error, bundleId: job.id }, 'log collection failed unexpectedly');
+        error instanceof CollectionError
+          ? error.message
+          : `the collection failed unexpectedly (${(error as Error)?.message ?? String(error)})`;
+      if (!(error instanceof CollectionError))
+        this.deps.log.error({ err: error, bundleId: job.id }, 'log collection failed unexpectedly');
       else this.deps.log.warn({ bundleId: job.id, code: error.code, reason: message }, 'log collection failed');
       await this.deps.blobs.delete(job.id).catch(() => {});
-      const failed = await this.transition(job.id, (b) => bundleLease.write({ ...b, status: 'FAILED', message, fileName: null, sizeBytes: null }, null)).catch((e: unknown) => {
+      const failed = await this.transition(job.id, (b) =>
+        bundleLease.write({ ...b, status: 'FAILED', message, fileName: null, sizeBytes: null }, null),
+      ).catch((e: unknown) => {
         this.deps.log.error({ err: e, bundleId: job.id }, 'could not record a failed collection');
         return null;
       });
@@ -246,12 +306,31 @@ export class LogCollections {
     }
   }
 
-  private async collect(bundle: LogBundle, cluster: ClusterSummary, startedAt: Date, expiresAt: Date, signal: AbortSignal): Promise<ArchiveSummary> {
+  private async collect(
+    bundle: LogBundle,
+    cluster: ClusterSummary,
+    startedAt: Date,
+    expiresAt: Date,
+    signal: AbortSignal,
+  ): Promise<ArchiveSummary> {
     const { settings } = this;
     const namespaceSince = new Date(startedAt.getTime() - settings.namespaceWindowMs).toISOString();
     const stream = await this.deps.agents.open(
-      { clusterId: bundle.clusterId, tenantId: bundle.tenantId, bundleId: bundle.id, parts: bundle.parts, nodeLogLines: settings.tailLines, namespaceSince },
-      { window: settings.window, chunkBytes: settings.chunkBytes, requestTimeoutMs: settings.agentTimeoutMs, idleTimeoutMs: settings.idleTimeoutMs, signal },
+      {
+        clusterId: bundle.clusterId,
+        tenantId: bundle.tenantId,
+        bundleId: bundle.id,
+        parts: bundle.parts,
+        nodeLogLines: settings.tailLines,
+        namespaceSince,
+      },
+      {
+        window: settings.window,
+        chunkBytes: settings.chunkBytes,
+        requestTimeoutMs: settings.agentTimeoutMs,
+        idleTimeoutMs: settings.idleTimeoutMs,
+        signal,
+      },
     );
     const fileName = archiveFileName(bundle.clusterName, new Date(bundle.requestedAt));
     // The file name is known now: record it, so a FAILED bundle does not claim one.
@@ -263,8 +342,21 @@ export class LogCollections {
         maxBytes: settings.maxArchiveBytes,
         signal,
         header: {
-          bundle: { id: bundle.id, fileName, requestedAt: bundle.requestedAt, parts: bundle.parts, tailLines: settings.tailLines, namespaceSince },
-          cluster: { id: cluster.id, name: cluster.name, projectId: cluster.projectId, cloud: cluster.cloud.type, region: cluster.cloud.region },
+          bundle: {
+            id: bundle.id,
+            fileName,
+            requestedAt: bundle.requestedAt,
+            parts: bundle.parts,
+            tailLines: settings.tailLines,
+            namespaceSince,
+          },
+          cluster: {
+            id: cluster.id,
+            name: cluster.name,
+            projectId: cluster.projectId,
+            cloud: cluster.cloud.type,
+            region: cluster.cloud.region,
+          },
         },
       });
     } catch (error) {
@@ -295,9 +387,12 @@ export class LogCollections {
 
   /** Takes over a bundle whose replica stopped renewing it: a collection cannot go on elsewhere, so it fails, and its partial archive goes. */
   private async failInterrupted(id: string, now: Date): Promise<void> {
-    const message = 'the collection was interrupted: the logs service replica running it stopped; request the logs again';
+    const message =
+      'the collection was interrupted: the logs service replica running it stopped; request the logs again';
     const failed = await this.deps.bundles.update(id, (b) =>
-      pending(b) && (bundleLease.read(b).until ?? 0) < now.getTime() ? bundleLease.write({ ...b, status: 'FAILED', message }, null) : null,
+      pending(b) && (bundleLease.read(b).until ?? 0) < now.getTime()
+        ? bundleLease.write({ ...b, status: 'FAILED', message }, null)
+        : null,
     );
     if (failed) await this.deps.blobs.delete(failed.id).catch(() => {});
   }
@@ -317,9 +412,14 @@ export class LogCollections {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.leases.stop();
-    const stopped = new CollectionError('STOPPED', 'the logs service stopped before the collection finished; request the logs again');
+    const stopped = new CollectionError(
+      'STOPPED',
+      'the logs service stopped before the collection finished; request the logs again',
+    );
     for (const job of this.queue.drain()) {
-      await this.transition(job.id, (b) => bundleLease.write({ ...b, status: 'FAILED', message: stopped.message }, null)).catch(() => null);
+      await this.transition(job.id, (b) =>
+        bundleLease.write({ ...b, status: 'FAILED', message: stopped.message }, null),
+      ).catch(() => null);
     }
     for (const controller of this.running.values()) controller.abort(stopped);
     await Promise.allSettled([...this.finished]);

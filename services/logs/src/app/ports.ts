@@ -19,7 +19,11 @@ export interface BundleStore {
    * Applies `change` to the stored bundle by compare-and-set, retrying on a conflict; `change`
    * returns null to leave it. Announced unless `quiet`. @returns the bundle as saved, or null
    */
-  update(id: string, change: (bundle: LogBundle) => LogBundle | null, options?: { quiet?: boolean }): Promise<LogBundle | null>;
+  update(
+    id: string,
+    change: (bundle: LogBundle) => LogBundle | null,
+    options?: { quiet?: boolean },
+  ): Promise<LogBundle | null>;
   /** Bundles still to collect or collecting whose lease ran out before `nowMs`: their replica is gone. */
   findStale(nowMs: number, first?: number): Promise<LogBundle[]>;
   /** Deletes the bundles that expired before `now`; returns how many. */
@@ -85,4 +89,8 @@ export interface ArchiveSummary {
 }
 
 /** Writes a stream's items into one archive, handed to `store` as it is written. @throws CollectionError */
-export type ArchiveWriter = (items: AsyncIterable<StreamItem>, store: (archive: Readable) => Promise<{ size: number }>, options: ArchiveOptions) => Promise<ArchiveSummary>;
+export type ArchiveWriter = (
+  items: AsyncIterable<StreamItem>,
+  store: (archive: Readable) => Promise<{ size: number }>,
+  options: ArchiveOptions,
+) => Promise<ArchiveSummary>;

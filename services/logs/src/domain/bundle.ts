@@ -3,7 +3,12 @@ import type { LogBundleStatus as Status, LogParts } from '@fleetgraph/schema';
 
 export type { LogParts };
 
-export const LogBundleStatus = { REQUESTED: 'REQUESTED', COLLECTING: 'COLLECTING', READY: 'READY', FAILED: 'FAILED' } as const satisfies Record<Status, Status>;
+export const LogBundleStatus = {
+  REQUESTED: 'REQUESTED',
+  COLLECTING: 'COLLECTING',
+  READY: 'READY',
+  FAILED: 'FAILED',
+} as const satisfies Record<Status, Status>;
 export type LogBundleStatus = Status;
 
 /** Statuses in which a collection is still to run or running. */
@@ -48,14 +53,28 @@ export interface Problem {
 }
 
 /** The parts asked for: an omitted (or null) choice counts as selected, as in the schema's defaults. */
-export function selectedParts(input: { kubeSystem?: boolean | null; namespaceLogs?: boolean | null; nodeLogs?: boolean | null }): LogParts {
-  return { kubeSystem: input.kubeSystem ?? true, namespaceLogs: input.namespaceLogs ?? true, nodeLogs: input.nodeLogs ?? true };
+export function selectedParts(input: {
+  kubeSystem?: boolean | null;
+  namespaceLogs?: boolean | null;
+  nodeLogs?: boolean | null;
+}): LogParts {
+  return {
+    kubeSystem: input.kubeSystem ?? true,
+    namespaceLogs: input.namespaceLogs ?? true,
+    nodeLogs: input.nodeLogs ?? true,
+  };
 }
 
 /** Problems of the parts selection. */
 export function validateParts(parts: LogParts): Problem[] {
   if (!parts.kubeSystem && !parts.namespaceLogs && !parts.nodeLogs) {
-    return [{ code: 'NO_PART_SELECTED', message: 'select at least one of kubeSystem, namespaceLogs and nodeLogs', field: ['input'] }];
+    return [
+      {
+        code: 'NO_PART_SELECTED',
+        message: 'select at least one of kubeSystem, namespaceLogs and nodeLogs',
+        field: ['input'],
+      },
+    ];
   }
   return [];
 }
@@ -67,7 +86,11 @@ const pad = (n: number) => String(n).padStart(2, '0');
  * the time of the request in UTC, e.g. `web-prod-logs-20260523-101530.zip`.
  */
 export function archiveFileName(clusterName: string, requestedAt: Date): string {
-  const name = clusterName.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80) || 'cluster';
+  const name =
+    clusterName
+      .replace(/[^A-Za-z0-9_.-]+/g, '-')
+      .replace(/^[-.]+|[-.]+$/g, '')
+      .slice(0, 80) || 'cluster';
   const t = requestedAt;
   const stamp = `${t.getUTCFullYear()}${pad(t.getUTCMonth() + 1)}${pad(t.getUTCDate())}-${pad(t.getUTCHours())}${pad(t.getUTCMinutes())}${pad(t.getUTCSeconds())}`;
   return `${name}-logs-${stamp}.zip`;

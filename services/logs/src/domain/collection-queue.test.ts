@@ -5,9 +5,24 @@ const job = (id: string, clusterId: string) => ({ id, clusterId });
 
 describe('CollectionQueue', () => {
   it.each([
-    ['one per cluster, two in all', { total: 2, perCluster: 1 }, [job('a1', 'a'), job('a2', 'a'), job('b1', 'b'), job('c1', 'c')], ['a1', 'b1']],
-    ['two per cluster, three in all', { total: 3, perCluster: 2 }, [job('a1', 'a'), job('a2', 'a'), job('a3', 'a'), job('b1', 'b')], ['a1', 'a2', 'b1']],
-    ['a busy cluster does not hold up the others', { total: 4, perCluster: 1 }, [job('a1', 'a'), job('a2', 'a'), job('a3', 'a'), job('b1', 'b')], ['a1', 'b1']],
+    [
+      'one per cluster, two in all',
+      { total: 2, perCluster: 1 },
+      [job('a1', 'a'), job('a2', 'a'), job('b1', 'b'), job('c1', 'c')],
+      ['a1', 'b1'],
+    ],
+    [
+      'two per cluster, three in all',
+      { total: 3, perCluster: 2 },
+      [job('a1', 'a'), job('a2', 'a'), job('a3', 'a'), job('b1', 'b')],
+      ['a1', 'a2', 'b1'],
+    ],
+    [
+      'a busy cluster does not hold up the others',
+      { total: 4, perCluster: 1 },
+      [job('a1', 'a'), job('a2', 'a'), job('a3', 'a'), job('b1', 'b')],
+      ['a1', 'b1'],
+    ],
     ['fewer jobs than slots', { total: 4, perCluster: 4 }, [job('a1', 'a')], ['a1']],
   ])('should start the oldest jobs that fit: %s', (_name, limits, jobs, started) => {
     const queue = new CollectionQueue({ ...limits, queued: 10 });
@@ -40,6 +55,8 @@ describe('CollectionQueue', () => {
   });
 
   it('should refuse limits that are not positive integers', () => {
-    expect(() => new CollectionQueue({ total: 0, perCluster: 1, queued: 1 })).toThrow('limit total must be a positive integer');
+    expect(() => new CollectionQueue({ total: 0, perCluster: 1, queued: 1 })).toThrow(
+      'limit total must be a positive integer',
+    );
   });
 });

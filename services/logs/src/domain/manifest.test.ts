@@ -16,7 +16,16 @@ const header: ManifestHeader = {
   },
   cluster: { id: 'cls_1', name: 'web', projectId: 'p1', cloud: 'LOCAL', region: 'local-1' },
 };
-const pod: ManifestResource = { kind: 'Pod', namespace: 'kube-system', name: 'etcd-cp', node: 'cp', phase: 'Running', restarts: 0, containers: ['etcd'], controlledBy: 'Node/cp' };
+const pod: ManifestResource = {
+  kind: 'Pod',
+  namespace: 'kube-system',
+  name: 'etcd-cp',
+  node: 'cp',
+  phase: 'Running',
+  restarts: 0,
+  containers: ['etcd'],
+  controlledBy: 'Node/cp',
+};
 const node: ManifestResource = {
   kind: 'Node',
   name: 'cp',
@@ -30,14 +39,29 @@ const node: ManifestResource = {
   capacity: { cpu: 2, memoryMiB: 4096 },
   createdAt: '2026-01-01T00:00:00.000Z',
 };
-const event: ManifestResource = { kind: 'Event', namespace: 'default', type: 'Warning', reason: 'BackOff', message: 'line one\nline two: "quoted"', object: 'Pod/x', count: 2, lastTimestamp: '2026-01-01T00:00:00.000Z' };
+const event: ManifestResource = {
+  kind: 'Event',
+  namespace: 'default',
+  type: 'Warning',
+  reason: 'BackOff',
+  message: 'line one\nline two: "quoted"',
+  object: 'Pod/x',
+  count: 2,
+  lastTimestamp: '2026-01-01T00:00:00.000Z',
+};
 
 const withoutKind = ({ kind: _kind, ...fields }: ManifestResource) => fields;
 
 describe('ManifestWriter', () => {
   it('should write one YAML document from pieces, with a section for every kind', () => {
     const writer = new ManifestWriter();
-    const text = [writer.start(header, [{ path: 'nodes/cp/system.log', bytes: 10, lines: 1 }]), writer.item(pod), writer.item(event), writer.item(node), writer.finish()].join('');
+    const text = [
+      writer.start(header, [{ path: 'nodes/cp/system.log', bytes: 10, lines: 1 }]),
+      writer.item(pod),
+      writer.item(event),
+      writer.item(node),
+      writer.finish(),
+    ].join('');
     expect(parse(text)).toEqual({
       apiVersion: 'fleetgraph.dev/v1',
       kind: 'LogBundleManifest',
@@ -54,9 +78,29 @@ describe('ManifestWriter', () => {
       resources: {
         customResourceDefinitions: [],
         deployments: [],
-        pods: [{ namespace: 'kube-system', name: 'etcd-cp', node: 'cp', phase: 'Running', restarts: 0, containers: ['etcd'], controlledBy: 'Node/cp' }],
+        pods: [
+          {
+            namespace: 'kube-system',
+            name: 'etcd-cp',
+            node: 'cp',
+            phase: 'Running',
+            restarts: 0,
+            containers: ['etcd'],
+            controlledBy: 'Node/cp',
+          },
+        ],
         configMaps: [],
-        events: [{ namespace: 'default', type: 'Warning', reason: 'BackOff', message: 'line one\nline two: "quoted"', object: 'Pod/x', count: 2, lastTimestamp: '2026-01-01T00:00:00.000Z' }],
+        events: [
+          {
+            namespace: 'default',
+            type: 'Warning',
+            reason: 'BackOff',
+            message: 'line one\nline two: "quoted"',
+            object: 'Pod/x',
+            count: 2,
+            lastTimestamp: '2026-01-01T00:00:00.000Z',
+          },
+        ],
         nodes: [withoutKind(node)],
       },
     });
@@ -67,7 +111,14 @@ describe('ManifestWriter', () => {
     const writer = new ManifestWriter();
     const doc = parse(writer.start(header, []) + writer.finish());
     expect(doc.files).toEqual([]);
-    expect(doc.resources).toEqual({ customResourceDefinitions: [], deployments: [], pods: [], configMaps: [], events: [], nodes: [] });
+    expect(doc.resources).toEqual({
+      customResourceDefinitions: [],
+      deployments: [],
+      pods: [],
+      configMaps: [],
+      events: [],
+      nodes: [],
+    });
   });
 
   it('should refuse resources out of kind order', () => {
@@ -88,9 +139,17 @@ describe('bundle rules', () => {
   });
 
   it('should select every part unless set to false, and refuse none', () => {
-    expect(selectedParts({ kubeSystem: false, nodeLogs: null })).toEqual({ kubeSystem: false, namespaceLogs: true, nodeLogs: true });
+    expect(selectedParts({ kubeSystem: false, nodeLogs: null })).toEqual({
+      kubeSystem: false,
+      namespaceLogs: true,
+      nodeLogs: true,
+    });
     expect(validateParts(selectedParts({ kubeSystem: false, namespaceLogs: false, nodeLogs: false }))).toEqual([
-      { code: 'NO_PART_SELECTED', message: 'select at least one of kubeSystem, namespaceLogs and nodeLogs', field: ['input'] },
+      {
+        code: 'NO_PART_SELECTED',
+        message: 'select at least one of kubeSystem, namespaceLogs and nodeLogs',
+        field: ['input'],
+      },
     ]);
   });
 });

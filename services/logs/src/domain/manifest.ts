@@ -23,7 +23,15 @@ export interface ArchivedFile {
 
 /** What the manifest says about the bundle and its cluster. */
 export interface ManifestHeader {
-  bundle: { id: string; fileName: string; requestedAt: string; collectedAt: string; parts: LogParts; tailLines: number; namespaceSince: string };
+  bundle: {
+    id: string;
+    fileName: string;
+    requestedAt: string;
+    collectedAt: string;
+    parts: LogParts;
+    tailLines: number;
+    namespaceSince: string;
+  };
   cluster: { id: string; name: string; projectId: string; cloud: string; region: string };
 }
 
@@ -91,7 +99,8 @@ export class ManifestWriter {
    */
   item(resource: ManifestResource): string {
     const index = MANIFEST_KINDS.indexOf(resource.kind);
-    if (index < this.kindIndex) throw new RangeError(`${resource.kind} resources came after ${MANIFEST_KINDS[this.kindIndex]} resources`);
+    if (index < this.kindIndex)
+      throw new RangeError(`${resource.kind} resources came after ${MANIFEST_KINDS[this.kindIndex]} resources`);
     let text = '';
     if (index > this.kindIndex) {
       text += this.skipTo(index);

@@ -1,7 +1,12 @@
 import { buildSubgraph } from '@fleetgraph/kit';
 import type { GraphQLSchema } from 'graphql';
 import { logBundleReferences } from './log-bundle.reference.js';
-import { ClusterLogBundlesResolver, LogBundleResolver, LogBundleSubscriptionResolver, type LogBundleResolverDeps } from './log-bundle.resolver.js';
+import {
+  ClusterLogBundlesResolver,
+  LogBundleResolver,
+  LogBundleSubscriptionResolver,
+  type LogBundleResolverDeps,
+} from './log-bundle.resolver.js';
 import { Cluster } from './log-bundle.type.js';
 
 export type LogsSchemaDeps = LogBundleResolverDeps;

@@ -1,4 +1,10 @@
-import { GatewayExecutedFieldError, graphqlError, StreamSubscription, userError, type SubgraphContext } from '@fleetgraph/kit';
+import {
+  GatewayExecutedFieldError,
+  graphqlError,
+  StreamSubscription,
+  userError,
+  type SubgraphContext,
+} from '@fleetgraph/kit';
 import { logBundleChanged } from '@fleetgraph/schema';
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { BundleRepository } from '../adapters/bundle.repo.js';
@@ -32,7 +38,10 @@ export interface LogBundleResolverDeps {
 export class LogBundleResolver {
   constructor(private readonly deps: LogBundleResolverDeps) {}
 
-  @Query(() => LogBundle, { nullable: true, description: 'A log bundle by id; null when unknown or not visible to the caller.' })
+  @Query(() => LogBundle, {
+    nullable: true,
+    description: 'A log bundle by id; null when unknown or not visible to the caller.',
+  })
   async logBundle(@Arg('id', () => ID) id: string, @Ctx() { identity }: SubgraphContext): Promise<LogBundle | null> {
     const bundle = await this.deps.bundles.getVisible(identity, id);
     return bundle && toGraphQL(bundle);
@@ -42,7 +51,10 @@ export class LogBundleResolver {
     description:
       "Collects a cluster's logs into an archive (editor or admin of the cluster's project). Returns at once with the bundle REQUESTED; watch it with the logBundle subscription or query it until READY or FAILED.",
   })
-  async requestClusterLogs(@Arg('input', () => RequestClusterLogsInput) input: RequestClusterLogsInput, @Ctx() { identity }: SubgraphContext): Promise<LogBundlePayload> {
+  async requestClusterLogs(
+    @Arg('input', () => RequestClusterLogsInput) input: RequestClusterLogsInput,
+    @Ctx() { identity }: SubgraphContext,
+  ): Promise<LogBundlePayload> {
     const outcome = await this.deps.collections.request(identity, input);
     switch (outcome.kind) {
       case 'requested':
@@ -56,7 +68,11 @@ export class LogBundleResolver {
     }
   }
 
-  @FieldResolver(() => String, { nullable: true, description: 'When READY: a link to the archive that needs no other credential and expires within minutes; query again for a fresh one.' })
+  @FieldResolver(() => String, {
+    nullable: true,
+    description:
+      'When READY: a link to the archive that needs no other credential and expires within minutes; query again for a fresh one.',
+  })
   downloadUrl(@Root() bundle: LogBundle, @Ctx() { identity }: SubgraphContext): Promise<string | null> | null {
     // Minted only for a caller who may read the bundle, whichever path reached it.
     if (!bundle.record || !identity.canSee(bundle.record)) return null;
@@ -68,7 +84,9 @@ export class LogBundleResolver {
 export class ClusterLogBundlesResolver {
   constructor(private readonly bundles: BundleRepository) {}
 
-  @FieldResolver(() => [LogBundle], { description: 'Log bundles of this cluster still retained, newest first (at most 100).' })
+  @FieldResolver(() => [LogBundle], {
+    description: 'Log bundles of this cluster still retained, newest first (at most 100).',
+  })
   async logBundles(@Root() cluster: Cluster, @Ctx() { identity }: SubgraphContext): Promise<LogBundle[]> {
     return (await this.bundles.listForCluster(identity, cluster.id)).map(toGraphQL);
   }

@@ -4,7 +4,8 @@ import { LogBundleStatus, type LogBundle as DomainLogBundle } from '../domain/bu
 
 registerEnumType(LogBundleStatus, {
   name: 'LogBundleStatus',
-  description: 'Where a log bundle is: REQUESTED (waiting for a collection slot), COLLECTING, READY (downloadable) or FAILED.',
+  description:
+    'Where a log bundle is: REQUESTED (waiting for a collection slot), COLLECTING, READY (downloadable) or FAILED.',
   valuesConfig: {
     REQUESTED: { description: 'Requested; waiting for a free collection slot.' },
     COLLECTING: { description: "The cluster's agent is sending the logs." },
@@ -22,16 +23,26 @@ export class LogBundle extends Node {
   @Field(() => LogBundleStatus, { description: 'Where the bundle is.' })
   status!: LogBundleStatus;
 
-  @Field(() => String, { nullable: true, description: 'Why it FAILED (agent unreachable, timeout, too large, ...), or what it is doing.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Why it FAILED (agent unreachable, timeout, too large, ...), or what it is doing.',
+  })
   message!: string | null;
 
-  @Field(() => String, { nullable: true, description: "The archive's file name, after the cluster and the time of the request; it also holds Manifest.yaml." })
+  @Field(() => String, {
+    nullable: true,
+    description: "The archive's file name, after the cluster and the time of the request; it also holds Manifest.yaml.",
+  })
   fileName!: string | null;
 
   @Field(() => Float, { nullable: true, description: "The archive's size in bytes, once READY." })
   sizeBytes!: number | null;
 
-  @Field(() => String, { nullable: true, description: 'When READY: a link to the archive that needs no other credential and expires within minutes; query again for a fresh one.' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'When READY: a link to the archive that needs no other credential and expires within minutes; query again for a fresh one.',
+  })
   downloadUrl?: string | null;
 
   @Field(() => Date, { description: 'When it was requested.' })

@@ -1,12 +1,19 @@
-import { DuplicateKeyError, write, type Collection, type Identity, type Outbox, type Page, type Store, type StoredDoc } from '@fleetgraph/kit';
+import {
+  DuplicateKeyError,
+  write,
+  type Collection,
+  type Identity,
+  type Outbox,
+  type Page,
+  type Store,
+  type StoredDoc,
+} from '@fleetgraph/kit';
 import { profileCreated } from '@fleetgraph/schema';
 import { ulid } from 'ulid';
 import type { ClusterProfile, ProfileDraft } from '../domain/profile.js';
 
-
 /** Most versions one profile name may have; `versions` reads them all. */
 export const MAX_VERSIONS_PER_NAME = 500;
-
 
 /**
  * Cluster profiles in the store. Every read is scoped by the caller's identity: a profile of
@@ -54,7 +61,10 @@ export class ProfileRepository {
       createdAt: now.toISOString(),
     };
     try {
-      await this.store.commit([write.insert(this.profiles, toStored(profile)), this.outbox.add(profileCreated, profile, { key: profile.id })]);
+      await this.store.commit([
+        write.insert(this.profiles, toStored(profile)),
+        this.outbox.add(profileCreated, profile, { key: profile.id }),
+      ]);
       this.outbox.kick();
       return profile;
     } catch (error) {
@@ -77,7 +87,10 @@ export class ProfileRepository {
   }
 
   /** Profiles the caller may read, newest first, in one project or in every readable one. */
-  async list(identity: Identity, options: { projectId?: string | null; first: number; after?: string | null }): Promise<Page<ClusterProfile>> {
+  async list(
+    identity: Identity,
+    options: { projectId?: string | null; first: number; after?: string | null },
+  ): Promise<Page<ClusterProfile>> {
     const scope = identity.readScope(options.projectId);
     if (!scope) return { nodes: [], hasNextPage: false, endCursor: null };
     const page = await this.profiles.find({

@@ -31,17 +31,59 @@ describe('validateProfile', () => {
     ['a long description', { description: 'x'.repeat(1001) }, 'TOO_LONG', ['input', 'description']],
     ['no OS layer', layers(k8s), 'INVALID_LAYERS', ['input', 'layers']],
     ['no Kubernetes layer', layers(os), 'INVALID_LAYERS', ['input', 'layers']],
-    ['two CNI layers', layers(os, k8s, { type: 'CNI', name: 'calico', version: '1' }, { type: 'CNI', name: 'cilium', version: '1' }), 'INVALID_LAYERS', ['input', 'layers']],
-    ['an add-on before the CNI', layers(os, k8s, { type: 'ADDON', name: 'vault', version: '1' }, { type: 'CNI', name: 'calico', version: '1' }), 'INVALID_LAYER_ORDER', ['input', 'layers', 3, 'type']],
-    ['a pack twice', layers(os, k8s, { type: 'ADDON', name: 'vault', version: '1' }, { type: 'ADDON', name: 'vault', version: '2' }), 'DUPLICATE_PACK', ['input', 'layers', 3, 'name']],
-    ['a Kubernetes version that is not semver', layers(os, { ...k8s, version: '1.30' }), 'INVALID_SEMVER', ['input', 'layers', 1, 'version']],
+    [
+      'two CNI layers',
+      layers(os, k8s, { type: 'CNI', name: 'calico', version: '1' }, { type: 'CNI', name: 'cilium', version: '1' }),
+      'INVALID_LAYERS',
+      ['input', 'layers'],
+    ],
+    [
+      'an add-on before the CNI',
+      layers(os, k8s, { type: 'ADDON', name: 'vault', version: '1' }, { type: 'CNI', name: 'calico', version: '1' }),
+      'INVALID_LAYER_ORDER',
+      ['input', 'layers', 3, 'type'],
+    ],
+    [
+      'a pack twice',
+      layers(os, k8s, { type: 'ADDON', name: 'vault', version: '1' }, { type: 'ADDON', name: 'vault', version: '2' }),
+      'DUPLICATE_PACK',
+      ['input', 'layers', 3, 'name'],
+    ],
+    [
+      'a Kubernetes version that is not semver',
+      layers(os, { ...k8s, version: '1.30' }),
+      'INVALID_SEMVER',
+      ['input', 'layers', 1, 'version'],
+    ],
     ['invalid YAML', layers(os, { ...k8s, values: 'a: [1' }), 'INVALID_YAML', ['input', 'layers', 1, 'values']],
-    ['Ansible roles on a non-OS layer', layers(os, { ...k8s, ansibleRoles: ['x'] }), 'OS_LAYER_ONLY', ['input', 'layers', 1, 'ansibleRoles']],
-    ['an invalid role name', layers({ ...os, ansibleRoles: ['bad role'] }, k8s), 'INVALID_ROLE', ['input', 'layers', 0, 'ansibleRoles', 0]],
-    ['skipK8sInstall without an image', layers({ ...os, skipK8sInstall: true }, k8s), 'IMAGE_REF_REQUIRED', ['input', 'layers', 0, 'skipK8sInstall']],
-    ['an imageRef with spaces', layers({ ...os, imageRef: 'ami 123' }, k8s), 'INVALID_IMAGE_REF', ['input', 'layers', 0, 'imageRef']],
+    [
+      'Ansible roles on a non-OS layer',
+      layers(os, { ...k8s, ansibleRoles: ['x'] }),
+      'OS_LAYER_ONLY',
+      ['input', 'layers', 1, 'ansibleRoles'],
+    ],
+    [
+      'an invalid role name',
+      layers({ ...os, ansibleRoles: ['bad role'] }, k8s),
+      'INVALID_ROLE',
+      ['input', 'layers', 0, 'ansibleRoles', 0],
+    ],
+    [
+      'skipK8sInstall without an image',
+      layers({ ...os, skipK8sInstall: true }, k8s),
+      'IMAGE_REF_REQUIRED',
+      ['input', 'layers', 0, 'skipK8sInstall'],
+    ],
+    [
+      'an imageRef with spaces',
+      layers({ ...os, imageRef: 'ami 123' }, k8s),
+      'INVALID_IMAGE_REF',
+      ['input', 'layers', 0, 'imageRef'],
+    ],
   ])('should refuse %s', (_what, overrides, code, field) => {
-    expect(validateProfile(draft(overrides))).toContainEqual(expect.objectContaining({ code, field: field.map((f) => f) }));
+    expect(validateProfile(draft(overrides))).toContainEqual(
+      expect.objectContaining({ code, field: field.map((f) => f) }),
+    );
   });
 
   it('should accept a bring-your-own image that skips the Kubernetes install', () => {

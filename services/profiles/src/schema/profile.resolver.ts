@@ -12,7 +12,8 @@ class ClusterProfilesArgs extends PageArgs {
 }
 
 /** The GraphQL shape of a stored profile. */
-export const toGraphQL = (p: Profile): ClusterProfile => Object.assign(new ClusterProfile(), { ...p, createdAt: new Date(p.createdAt) });
+export const toGraphQL = (p: Profile): ClusterProfile =>
+  Object.assign(new ClusterProfile(), { ...p, createdAt: new Date(p.createdAt) });
 
 /** Validates a page size, refusing what the schema cannot express. */
 export function pageSize(first: number | null | undefined): number {
@@ -28,7 +29,8 @@ export async function paged<T>(read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (error) {
-    if (error instanceof InvalidQueryError) throw graphqlError('BAD_USER_INPUT', 'after is not a cursor of this list', { cause: error });
+    if (error instanceof InvalidQueryError)
+      throw graphqlError('BAD_USER_INPUT', 'after is not a cursor of this list', { cause: error });
     throw error;
   }
 }
@@ -37,39 +39,65 @@ export async function paged<T>(read: () => Promise<T>): Promise<T> {
 export class ProfileResolver {
   constructor(private readonly profiles: ProfileRepository) {}
 
-  @Query(() => ClusterProfileConnection, { description: 'Cluster profiles, newest first: in one project, or in every project the caller may read.' })
-  async clusterProfiles(@Args() { projectId, first, after }: ClusterProfilesArgs, @Ctx() { identity }: SubgraphContext): Promise<ClusterProfileConnection> {
+  @Query(() => ClusterProfileConnection, {
+    description: 'Cluster profiles, newest first: in one project, or in every project the caller may read.',
+  })
+  async clusterProfiles(
+    @Args() { projectId, first, after }: ClusterProfilesArgs,
+    @Ctx() { identity }: SubgraphContext,
+  ): Promise<ClusterProfileConnection> {
     const page = await paged(() => this.profiles.list(identity, { projectId, first: pageSize(first), after }));
     return { nodes: page.nodes.map(toGraphQL), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor } };
   }
 
-  @Query(() => ClusterProfile, { nullable: true, description: 'A cluster profile by id; null when unknown or not visible to the caller.' })
-  async clusterProfile(@Arg('id', () => ID) id: string, @Ctx() { identity }: SubgraphContext): Promise<ClusterProfile | null> {
+  @Query(() => ClusterProfile, {
+    nullable: true,
+    description: 'A cluster profile by id; null when unknown or not visible to the caller.',
+  })
+  async clusterProfile(
+    @Arg('id', () => ID) id: string,
+    @Ctx() { identity }: SubgraphContext,
+  ): Promise<ClusterProfile | null> {
     const profile = await this.profiles.get(identity, id);
     return profile && toGraphQL(profile);
   }
 
-  @Mutation(() => ClusterProfilePayload, { description: 'Creates a cluster profile, or a new version of one (editor or admin of the project).' })
-  async createClusterProfile(@Arg('input', () => CreateClusterProfileInput) input: CreateClusterProfileInput, @Ctx() { identity }: SubgraphContext): Promise<ClusterProfilePayload> {
+  @Mutation(() => ClusterProfilePayload, {
+    description: 'Creates a cluster profile, or a new version of one (editor or admin of the project).',
+  })
+  async createClusterProfile(
+    @Arg('input', () => CreateClusterProfileInput) input: CreateClusterProfileInput,
+    @Ctx() { identity }: SubgraphContext,
+  ): Promise<ClusterProfilePayload> {
     if (!identity.can('editor', input.projectId)) {
       throw graphqlError('FORBIDDEN', 'creating a profile needs the editor or admin role in the project');
     }
     const problems = validateProfile(input);
-    if (problems.length > 0) return { profile: null, userErrors: problems.map((p) => userError(p.code, p.message, p.field)) };
+    if (problems.length > 0)
+      return { profile: null, userErrors: problems.map((p) => userError(p.code, p.message, p.field)) };
 
     const profile = await this.profiles.create(identity.tenantId, input);
     if (!profile) {
       return {
         profile: null,
-        userErrors: [userError('DUPLICATE_VERSION', `profile ${input.name} ${input.version} exists already in this project`, ['input', 'version'])],
+        userErrors: [
+          userError('DUPLICATE_VERSION', `profile ${input.name} ${input.version} exists already in this project`, [
+            'input',
+            'version',
+          ]),
+        ],
       };
     }
     return { profile: toGraphQL(profile), userErrors: [] };
   }
 
-  @FieldResolver(() => [ClusterProfile], { description: 'Every version of this profile name in its project, newest first.' })
+  @FieldResolver(() => [ClusterProfile], {
+    description: 'Every version of this profile name in its project, newest first.',
+  })
   async versions(@Root() profile: ClusterProfile, @Ctx() { identity }: SubgraphContext): Promise<ClusterProfile[]> {
     if (!identity.canSee(profile)) return [];
-    return newestFirst(await this.profiles.versionsOf(profile.tenantId, profile.projectId, profile.name)).map(toGraphQL);
+    return newestFirst(await this.profiles.versionsOf(profile.tenantId, profile.projectId, profile.name)).map(
+      toGraphQL,
+    );
   }
 }

@@ -20,13 +20,22 @@ export class PackLayer {
   @Field(() => String, { nullable: true, description: "The pack's values, YAML text." })
   values!: string | null;
 
-  @Field(() => [String], { nullable: true, description: 'OS layers only: Ansible roles that customise the image, in order.' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'OS layers only: Ansible roles that customise the image, in order.',
+  })
   ansibleRoles!: string[] | null;
 
-  @Field(() => String, { nullable: true, description: 'OS layers only: bring-your-own image (AMI id, Azure image id, local image name).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'OS layers only: bring-your-own image (AMI id, Azure image id, local image name).',
+  })
   imageRef!: string | null;
 
-  @Field(() => Boolean, { nullable: true, description: 'OS layers only: the image already has Kubernetes; use it as is.' })
+  @Field(() => Boolean, {
+    nullable: true,
+    description: 'OS layers only: the image already has Kubernetes; use it as is.',
+  })
   skipK8sInstall!: boolean | null;
 }
 
