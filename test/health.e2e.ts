@@ -1,10 +1,26 @@
-import { createBus, createLogger, type Bus } from '@fleetgraph/kit';
+import { fileURLToPath } from 'node:url';
+import {
+  createBus,
+  createLogger,
+  Identity,
+  INTERNAL_IDENTITY_HEADER,
+  signInternalIdentity,
+  type Bus,
+} from '@fleetgraph/kit';
 import { rawNats } from '@fleetgraph/kit/testing';
-import { agentReport, simulateAgent, type AgentReport, type SimulatedFaults } from '@fleetgraph/schema';
+import {
+  agentReport,
+  clusterHealthChanged,
+  simulateAgent,
+  type AgentReport,
+  type SimulatedFaults,
+} from '@fleetgraph/schema';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { seed, startPlatform, type Platform } from './src/index.js';
+import { seed, startPlatform, startProcess, type Platform, type ServiceProcess } from './src/index.js';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
 
 /**
  * Cluster health end to end: a cluster created through the gateway runs on the local cloud,
@@ -117,6 +133,7 @@ describe('cluster health through the gateway', () => {
         HEALTH_SAMPLE_BUCKET: '5s',
         HEALTH_TICK: '100',
         HEALTH_FLUSH_INTERVAL: '200',
+        HEALTH_LEADER_LEASE: '1500',
         RECONCILE_PROGRESS_MS: '100',
         RECONCILE_BACKOFF_BASE_MS: '100',
         RECONCILE_BACKOFF_CAP_MS: '500',
@@ -413,5 +430,75 @@ describe('cluster health through the gateway', () => {
       return v.health.status === 'HEALTHY' && v;
     });
     expect(back.nodes.every((n) => !n.stale)).toBe(true);
+  });
+
+  it('should answer alike from two replicas, and keep publishing changes when the one that publishes is killed', async () => {
+    // A second replica on the same store and NATS (every replica takes every report).
+    const second: ServiceProcess = await startProcess('health-2', `${root}services/health/dist/main.js`, {
+      ...(await platform.envFor('health-2')),
+      PORT: '0',
+    });
+    const identity = new Identity({ sub: 'replica-check', tenantId: tenant, projects: { [project]: 'viewer' } });
+    const statusAt = async (replica: ServiceProcess): Promise<string> => {
+      const response = await fetch(new URL('/graphql', replica.url), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [INTERNAL_IDENTITY_HEADER]: await signInternalIdentity(identity, platform.env.INTERNAL_AUTH_SECRET!),
+        },
+        body: JSON.stringify({
+          query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Cluster { health { status } } } }',
+          variables: { r: [{ __typename: 'Cluster', id: clusterId }] },
+        }),
+      });
+      const body = (await response.json()) as { data?: { _entities: { health: { status: string } }[] } };
+      return body.data?._entities[0]?.health.status ?? `no answer: ${JSON.stringify(body)}`;
+    };
+    try {
+      const first = platform.services.get('health')!;
+      await until('both replicas to judge the cluster HEALTHY', async () => {
+        const [a, b] = await Promise.all([statusAt(first), statusAt(second)]);
+        return a === 'HEALTHY' && b === 'HEALTHY';
+      });
+      // Through a change and back, both answer the same at every look (a status seen on one is
+      // seen on the other within one report).
+      const worker = (await view()).nodes.find((n) => n.role === 'WORKER')!.name;
+      await simulate({ memoryPressure: [worker] });
+      for (let i = 0; i < 10; i++) {
+        const [a, b] = await Promise.all([statusAt(first), statusAt(second)]);
+        if (a !== b) {
+          await new Promise((r) => setTimeout(r, 600));
+          const [c, d] = await Promise.all([statusAt(first), statusAt(second)]);
+          expect([c, d], 'replicas disagree beyond one report').toEqual([c, c]);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await simulate({ memoryPressure: [] });
+      await until(
+        'HEALTHY again on both',
+        async () => (await statusAt(first)) === 'HEALTHY' && (await statusAt(second)) === 'HEALTHY',
+      );
+
+      // The first replica held the role (it started first): it dies; the second publishes from then on.
+      const changes: string[] = [];
+      const following = await bus.consume(clusterHealthChanged, {
+        durable: `replica-check-${Date.now()}`,
+        deliver: 'new',
+        filter: clusterHealthChanged.filter(tenant, clusterId),
+        handle: async (d) => void changes.push(d.payload.status),
+      });
+      first.child.kill('SIGKILL');
+      await simulate({ silent: true });
+      await until(
+        'the change published by the surviving replica',
+        async () => changes.includes('UNHEALTHY') || changes.includes('PROGRESSING'),
+        30_000,
+      );
+      expect(await statusAt(second)).not.toBe('HEALTHY');
+      await following.stop();
+      await simulate({ silent: false });
+    } finally {
+      await second.stop();
+    }
   });
 });

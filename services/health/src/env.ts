@@ -32,5 +32,7 @@ export const readEnv = () =>
     HEALTH_PERSIST_EVERY: duration.default(5 * 60_000),
     HEALTH_FLUSH_INTERVAL: duration.default(1000),
     HEALTH_TICK: duration.default(1000),
+    /** How long the replica that writes and publishes holds that role unless it renews it (a dead one's is taken over after it). */
+    HEALTH_LEADER_LEASE: duration.default(15_000),
   });
 export type Env = ReturnType<typeof readEnv>;

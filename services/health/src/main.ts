@@ -7,6 +7,7 @@ import {
   createStore,
   exitOnStartupFailure,
   onShutdown,
+  startLeadership,
   startSubgraphServer,
   subgraphServerEnv,
   type Listening,
@@ -19,6 +20,7 @@ import { createHealthMetrics } from './adapters/metrics.js';
 import { subscribeReports } from './adapters/reports.nats.js';
 import { readEnv } from './env.js';
 import { HealthIngest } from './ingest/ingest.js';
+import type { HealthPublisher } from './ingest/ports.js';
 import { ClusterRegistry } from './ingest/registry.js';
 import { buildHealthSchema } from './schema/index.js';
 
@@ -37,12 +39,34 @@ async function main() {
   const repo = await HealthRepository.open(store);
   const registry = new ClusterRegistry();
   const outbox = await createOutbox({ store, bus, log, events: [clusterHealthChanged] });
-  const publisher = new NatsHealthPublisher(bus, outbox, store, log);
+  const nats = new NatsHealthPublisher(bus, outbox, store, log);
   outbox.start();
-  const ingest = new HealthIngest({
+  // Every replica takes every report and judges it alike, so that each answers the same; the
+  // one holding the role writes the store and publishes changes and samples.
+  let ingest: HealthIngest | undefined;
+  const leaseMs = env.HEALTH_LEADER_LEASE;
+  const leadership = await startLeadership({
+    store,
+    role: 'health-ingest',
+    log,
+    leaseMs,
+    onChange: (leading) => {
+      if (leading) ingest?.tookOver(2 * leaseMs);
+    },
+  });
+  const publisher: HealthPublisher = {
+    health: (message) => {
+      if (leadership.leading) nats.health(message);
+    },
+    usage: (message) => {
+      if (leadership.leading) nats.usage(message);
+    },
+  };
+  ingest = new HealthIngest({
     registry,
     store: repo,
     publisher,
+    writing: () => leadership.leading,
     log,
     policy: {
       heartbeatTimeoutMs: env.HEALTH_HEARTBEAT_TIMEOUT,
@@ -91,7 +115,7 @@ async function main() {
   const metrics = createHealthMetrics({
     ingest: () => ingest.stats(),
     registered: () => registry.size,
-    publishFailures: () => publisher.failures,
+    publishFailures: () => nats.failures,
   });
 
   const server = await startSubgraphServer({
@@ -124,8 +148,9 @@ async function main() {
     async () => {
       for (const timer of timers) clearInterval(timer);
       await ingest.drain();
-      await publisher.flush();
+      await nats.flush();
       await outbox.stop();
+      await leadership.stop();
     },
     () => bus.close(),
     () => store.close(),

@@ -13,8 +13,8 @@ export interface ReportsOptions {
 }
 
 /**
- * Receives `agentReport` (`agent.v1.*.report`, core NATS) into the ingest, within the `health`
- * queue group. The bus validates each message and the ingest applies it in the subscription
+ * Receives `agentReport` (`agent.v1.*.report`, core NATS) into the ingest, every report on
+ * every replica. The bus validates each message and the ingest applies it in the subscription
  * callback, synchronously: no per-report await, so the event loop only ever queues raw messages.
  * A message that is not a report is counted by the ingest as `malformed` and dropped.
  *
@@ -53,8 +53,8 @@ export function subscribeReports(bus: Bus, ingest: HealthIngest, options: Report
     }
   };
 
+  // No queue group: every replica takes every report, so that each judges every cluster alike.
   return bus.listen(agentReport, {
-    queue: 'health',
     handle: (report, subject) => {
       if (ingest.acceptReport(subject, report) === ReportOutcome.unknown_cluster) void recover(subject, report);
     },

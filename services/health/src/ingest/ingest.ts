@@ -56,6 +56,11 @@ export interface IngestOptions {
   maxSeriesPoints?: number;
   /** Resolution of deadlines: `tick` should be called this often. @default 1000 */
   tickMs?: number;
+  /**
+   * Whether this replica writes to the store. Every replica takes every report and judges it
+   * alike (so that each answers the same); one, the leader, writes and publishes. @default always
+   */
+  writing?: () => boolean;
 }
 
 /** The counters behind /metrics. */
@@ -115,6 +120,7 @@ export class HealthIngest {
       persistEveryMs: 5 * 60_000,
       maxSeriesPoints: 500,
       tickMs: 1000,
+      writing: () => true,
       ...options,
     };
     this.#policy = options.policy ?? DEFAULT_POLICY;
@@ -128,7 +134,21 @@ export class HealthIngest {
       records: this.#records,
       samples: this.#samples,
       persistEveryMs: this.#o.persistEveryMs,
+      writing: this.#o.writing,
     });
+  }
+
+  /**
+   * This replica became the one that writes and publishes: what it holds is written again, and
+   * the healths that changed in the last `sinceMs` (while the role may have had no holder) are
+   * published again, so that a watcher misses no change across the handover (it may see one twice).
+   */
+  tookOver(sinceMs: number): void {
+    const since = this.#now() - sinceMs;
+    for (const record of this.#records.values()) {
+      this.#writes.rewrite(record);
+      if (record.changedAt >= since) this.#o.publisher.health(healthMessage(record));
+    }
   }
 
   get policy(): HealthPolicy {

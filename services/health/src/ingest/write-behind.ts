@@ -15,6 +15,8 @@ export interface WriteBehindOptions {
   samples: UsageSamples;
   /** A cluster's health is written at least this often, its nodes and services `NODES_PERSIST_FACTOR` times less often. */
   persistEveryMs: number;
+  /** Whether this replica writes now: when not, a flush forgets what it would have written (the writing replica writes it). */
+  writing: () => boolean;
 }
 
 /**
@@ -62,6 +64,12 @@ export class WriteBehind {
     if (record.version !== null) this.#dirty.add(record.id);
   }
 
+  /** Writes a cluster's health and nodes at the next flush, whether they changed or not. */
+  rewrite(record: ClusterRecord): void {
+    this.#dirty.add(record.id);
+    this.#dirtyNodes.add(record.id);
+  }
+
   /** Writes nothing more of a cluster. */
   forget(clusterId: string): void {
     this.#dirty.delete(clusterId);
@@ -89,6 +97,12 @@ export class WriteBehind {
 
   async #flush(): Promise<void> {
     const { store, log } = this.o;
+    if (!this.o.writing()) {
+      this.o.samples.take();
+      this.#dirty.clear();
+      this.#dirtyNodes.clear();
+      return;
+    }
     // The store's adapters may do their work synchronously (SQLite): without yielding, a flush
     // of thousands of documents would hold the event loop, and with it the reports, for seconds.
     let slice = performance.now();
