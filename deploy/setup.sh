@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up Fleetgraph on a fresh Debian machine with Node 20: pnpm, nats-server, the
 # dependencies (better-sqlite3 compiles from source) and the build. Safe to run again.
-# With --test, also the tools the tests check artifacts with (cloud-init's validator).
+# With --test, also the tools the tests check artifacts with (cloud-init's validator, kubectl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for_tests=false
@@ -39,6 +39,13 @@ if $for_tests && ! command -v cloud-init >/dev/null; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends cloud-init >/dev/null
   as_root mkdir -p /etc/cloud && as_root touch /etc/cloud/cloud-init.disabled
+fi
+
+if $for_tests && ! command -v kubectl >/dev/null; then
+  # The tests render deploy/kubernetes with `kubectl kustomize`.
+  echo "==> installing kubectl (Debian's kubernetes-client: the tests render the Kustomize overlays)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq kubernetes-client >/dev/null
 fi
 
 echo "==> installing dependencies"
