@@ -1,6 +1,6 @@
 import { parseEnv, publicUrlSetting, secretSetting, serviceEnvShape } from '@fleetgraph/kit';
 import { z } from 'zod';
-import type { CollectionSettings } from './app/collections.js';
+import { DEFAULT_COLLECTION_SETTINGS, type CollectionSettings } from './app/collections.js';
 
 /** The development default of the secret that signs download links; production sets LOGS_DOWNLOAD_SECRET. */
 export const DEV_DOWNLOAD_SECRET = 'fleetgraph-dev-log-download-secret-change-me';
@@ -46,6 +46,7 @@ export function collectionSettings(env: Env): CollectionSettings {
     maxConcurrent: env.LOGS_MAX_CONCURRENT,
     maxConcurrentPerCluster: env.LOGS_MAX_CONCURRENT_PER_CLUSTER,
     maxQueued: env.LOGS_MAX_QUEUED,
+    slotRetryMs: DEFAULT_COLLECTION_SETTINGS.slotRetryMs,
     maxArchiveBytes: Math.floor(env.LOGS_MAX_ARCHIVE_MB * 1024 * 1024),
     retentionMs: Math.floor(env.LOGS_RETENTION_HOURS * 3600_000),
     tailLines: env.LOGS_TAIL_LINES,

@@ -1,12 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { createOutbox, type Bus, type Logger, type Outbox, type Store } from '@fleetgraph/kit';
 import { LOG_BUNDLES_STREAM, logBundleChanged } from '@fleetgraph/schema';
 import type { Express } from 'express';
 import { mintLinksOnPublish } from './adapters/bundle.events.js';
 import { BundleRepository } from './adapters/bundle.repo.js';
 import { collectionSources } from './adapters/collection-sources.js';
+import { storeCollectionSlots } from './adapters/collection-slots.js';
 import { DownloadLinks, type DownloadLinksOptions } from './adapters/download-links.js';
 import { downloadRoutes } from './adapters/download.route.js';
-import { LogCollections, type LogCollectionsDeps } from './app/collections.js';
+import { DEFAULT_COLLECTION_SETTINGS, LogCollections, type LogCollectionsDeps } from './app/collections.js';
 import type { BlobStore } from './domain/blob-store.js';
 
 export interface LogsServiceOptions {
@@ -41,13 +43,24 @@ export async function startLogsService(options: LogsServiceOptions): Promise<Log
   const bundles = await BundleRepository.open(store, outbox);
   const links = new DownloadLinks(options.links);
   mintLinksOnPublish(outbox, links, (id) => bundles.get(id));
+  const settings = { ...DEFAULT_COLLECTION_SETTINGS, ...options.settings };
+  const replicaId = options.replicaId ?? `logs-${randomUUID()}`;
+  // The limits hold for the service, however many replicas share its store.
+  const slots = await storeCollectionSlots({
+    store,
+    owner: replicaId,
+    limits: { total: settings.maxConcurrent, perCluster: settings.maxConcurrentPerCluster },
+    leaseMs: settings.leaseMs,
+    countQueued: () => bundles.countQueued(),
+  });
   const collections = new LogCollections({
     bundles,
     blobs,
     ...collectionSources(bus),
     log,
-    settings: options.settings,
-    replicaId: options.replicaId,
+    settings,
+    slots,
+    replicaId,
     onCollection: options.onCollection,
   });
   outbox.start();

@@ -69,6 +69,11 @@ export class BundleRepository implements BundleStore {
     return bundle && bundle.tenantId === tenantId ? bundle : null;
   }
 
+  /** Bundles waiting for a collection slot, across the replicas. */
+  countQueued(): Promise<number> {
+    return this.bundles.count({ status: 'REQUESTED' });
+  }
+
   /** The cluster's bundles the caller may read, newest first. */
   async listForCluster(identity: Identity, clusterId: string): Promise<LogBundle[]> {
     const page = await this.bundles.find({

@@ -15,15 +15,24 @@ import {
 } from '../domain/bundle.js';
 import { CollectionError } from '../domain/collection-error.js';
 import { CollectionQueue, type QueuedJob } from '../domain/collection-queue.js';
-import type { AgentLogs, ArchiveSummary, ArchiveWriter, BundleStore, ClusterDirectory } from './ports.js';
+import type {
+  AgentLogs,
+  ArchiveSummary,
+  ArchiveWriter,
+  BundleStore,
+  ClusterDirectory,
+  CollectionSlots,
+} from './ports.js';
 
 /** How collections run; see the README for each setting and its default. */
 export interface CollectionSettings {
-  /** Collections running at once in this replica, in total and per cluster. */
+  /** Collections running at once in the service (across its replicas, given `slots`), in total and per cluster. */
   maxConcurrent: number;
   maxConcurrentPerCluster: number;
-  /** Requests waiting for a slot in this replica; more are refused with TOO_MANY_REQUESTS. */
+  /** Requests waiting for a slot in the service; more are refused with TOO_MANY_REQUESTS. */
   maxQueued: number;
+  /** How soon a collection that found no free slot in the service tries again. */
+  slotRetryMs: number;
   /** The largest archive, in bytes; a larger one FAILS. */
   maxArchiveBytes: number;
   /** How long a bundle and its archive are kept. */
@@ -51,6 +60,7 @@ export const DEFAULT_COLLECTION_SETTINGS: CollectionSettings = {
   maxConcurrent: 4,
   maxConcurrentPerCluster: 1,
   maxQueued: 100,
+  slotRetryMs: 500,
   maxArchiveBytes: 512 * 1024 * 1024,
   retentionMs: 72 * 3600_000,
   tailLines: 10_000,
@@ -92,6 +102,11 @@ export interface LogCollectionsDeps {
   settings?: Partial<CollectionSettings>;
   /** Names this replica in leases. @default a random id */
   replicaId?: string;
+  /**
+   * The limits across replicas: the settings' limits hold for the whole service, not per
+   * replica. @default none: each replica's own queue is the only limit (one replica)
+   */
+  slots?: CollectionSlots;
   /** Observes collections starting and ending, for tests and benchmarks. */
   onCollection?: (event: { type: 'started' | 'finished'; bundle: LogBundle; summary?: ArchiveSummary }) => void;
 }
@@ -185,7 +200,7 @@ export class LogCollections {
       problems.push({ code: 'CLUSTER_DELETED', message: 'the cluster is deleted', field: ['input', 'clusterId'] });
     if (problems.length > 0) return { kind: 'problems', problems };
     if (this.stopping) return { kind: 'unavailable', message: 'the logs service is stopping; try again' };
-    if (this.queue.full) {
+    if (this.queue.full || (this.deps.slots && (await this.deps.slots.queued()) >= this.settings.maxQueued)) {
       return {
         kind: 'problems',
         problems: [
@@ -226,17 +241,56 @@ export class LogCollections {
     return { kind: 'requested', bundle };
   }
 
-  /** Starts every queued collection the limits allow. */
+  /**
+   * Starts every queued collection the limits allow: this replica's queue first, then, across
+   * replicas, the service's slots. A collection that gets no slot goes back to the head of the
+   * queue and is tried again shortly.
+   */
   private pump(): void {
     if (this.stopping) return;
     for (const job of this.queue.take()) {
-      const done = this.run(job).finally(() => {
+      const done = this.startJob(job).finally(() => {
         this.finished.delete(done);
-        this.queue.finish(job.id);
-        this.pump();
       });
       this.finished.add(done);
     }
+  }
+
+  private async startJob(job: Job): Promise<void> {
+    const { slots } = this.deps;
+    let slotted = false;
+    try {
+      slotted = !slots || (await slots.acquire(job.id, job.clusterId));
+    } catch (error) {
+      this.deps.log.warn({ err: error, bundleId: job.id }, 'could not take a collection slot; trying again');
+    }
+    if (!slotted) {
+      this.queue.putBack(job.id);
+      this.retryLater();
+      return;
+    }
+    try {
+      await this.run(job);
+    } finally {
+      await slots
+        ?.release(job.id)
+        .catch((error: unknown) =>
+          this.deps.log.warn({ err: error, bundleId: job.id }, 'could not free a collection slot'),
+        );
+      this.queue.finish(job.id);
+      this.pump();
+    }
+  }
+
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Tries the queue again once slots may have come free elsewhere. */
+  private retryLater(): void {
+    if (this.retryTimer || this.stopping) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
+    }, this.settings.slotRetryMs);
+    this.retryTimer.unref();
   }
 
   private async run(job: Job): Promise<void> {
@@ -383,6 +437,7 @@ export class LogCollections {
   /** Renews the lease of a bundle this replica queued or runs (no watcher sees it). */
   private async renewLease(id: string, lease: Lease): Promise<void> {
     await this.deps.bundles.update(id, (b) => (this.holds(b) ? bundleLease.write(b, lease) : null), { quiet: true });
+    await this.deps.slots?.renew(id);
   }
 
   /** Takes over a bundle whose replica stopped renewing it: a collection cannot go on elsewhere, so it fails, and its partial archive goes. */
@@ -411,6 +466,7 @@ export class LogCollections {
   /** Stops: queued and running collections end FAILED (the agents are told to stop). */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.retryTimer);
     await this.leases.stop();
     const stopped = new CollectionError(
       'STOPPED',

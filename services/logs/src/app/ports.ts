@@ -30,6 +30,21 @@ export interface BundleStore {
   deleteExpired(now: Date): Promise<number>;
 }
 
+/**
+ * The collection limits across every replica of the service (adapters/collection-slots.ts): a
+ * slot for the service and one for the cluster, taken before a collection starts.
+ */
+export interface CollectionSlots {
+  /** Takes the slots a collection of the cluster needs, if the limits allow it now. */
+  acquire(bundleId: string, clusterId: string): Promise<boolean>;
+  /** Frees a collection's slots. */
+  release(bundleId: string): Promise<void>;
+  /** Renews the slots of a collection this replica runs (with its bundle's lease). */
+  renew(bundleId: string): Promise<void>;
+  /** Bundles waiting for a slot, across the replicas. */
+  queued(): Promise<number>;
+}
+
 /** A cluster of a tenant (the clusters service). @throws BusError NOT_FOUND or BAD_REQUEST for one the tenant does not have */
 export interface ClusterDirectory {
   cluster(request: { tenantId: string; id: string }): Promise<ClusterSummary>;

@@ -70,6 +70,14 @@ export class CollectionQueue<J extends QueuedJob> {
     return started;
   }
 
+  /** Puts a job `take` started back at the head of the queue (it could not start after all). */
+  putBack(id: string): void {
+    const job = this.running.get(id);
+    if (!job) return;
+    this.finish(id);
+    this.waiting.unshift(job);
+  }
+
   /** Marks a running job done (or drops a waiting one), freeing its slot. */
   finish(id: string): void {
     const job = this.running.get(id);
