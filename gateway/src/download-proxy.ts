@@ -31,7 +31,10 @@ export function logsHttpUrl(env: NodeJS.ProcessEnv, logsSubgraphUrl: string | un
 const BUNDLE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const FILE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}$/;
 
-/** One path segment, decoded once; undefined unless it is what the pattern allows (no dot segment, separator or escape). */
+/**
+ * One path segment, decoded once; undefined unless it is what the pattern allows (no dot segment,
+ * separator or escape).
+ */
 function segment(raw: string, pattern: RegExp): string | undefined {
   let decoded: string;
   try {

@@ -20,7 +20,10 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
       PORT: z.coerce.number().int().min(0).max(65535).default(4000),
       AUTH_JWT_SECRET: secretSetting(DEV_JWT_SECRET),
       PUBLIC_URL: publicUrlSetting(),
-      /** Longest lifetime of a client bearer token (exp - iat, or exp - now without iat): seconds, or with a unit (90m, 24h, 7d). */
+      /**
+       * Longest lifetime of a client bearer token (exp - iat, or exp - now without iat): seconds,
+       * or with a unit (90m, 24h, 7d).
+       */
       AUTH_MAX_TOKEN_LIFETIME: z
         .string()
         .default(`${DEFAULT_MAX_TOKEN_LIFETIME_SECONDS}`)
@@ -42,7 +45,10 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
         .default(1024 * 1024),
       /** Subscriptions one graphql-ws connection may hold at once. */
       SUBSCRIPTION_MAX_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
-      /** From how many watched subjects of one subscription field new ones share one NATS consumer of the field's whole pattern. */
+      /**
+       * From how many watched subjects of one subscription field new ones share one NATS consumer
+       * of the field's whole pattern.
+       */
       SUBSCRIPTION_PATTERN_CONSUMER_AT: z.coerce.number().int().min(0).default(32),
       /** Subgraph URL overrides (PROFILES_URL, ...) are read by name in supergraph.ts. */
     },

@@ -175,7 +175,8 @@ function compileAuthorize(
     if (!arg) problems.push(`${where}: authorize uses $${name}, which is no argument of the field`);
     else definitions.push(`$${name}: ${String(arg.type)}`);
   }
-  const query = `query Authorize_${field.name}${definitions.length ? `(${definitions.join(', ')})` : ''} { ${selection} }`;
+  const variableList = definitions.length ? `(${definitions.join(', ')})` : '';
+  const query = `query Authorize_${field.name}${variableList} { ${selection} }`;
   for (const error of validate(schema, parse(query)))
     problems.push(`${where}: authorize is not a valid query: ${error.message}`);
   return {

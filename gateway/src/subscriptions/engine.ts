@@ -115,7 +115,10 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     for (const running of [...connection.running]) running.end();
   }
 
-  /** Closes the connection of a client that stopped reading, and makes sure it goes even if it never answers the close. */
+  /**
+   * Closes the connection of a client that stopped reading, and makes sure it goes even if it never
+   * answers the close.
+   */
   function cutOff(connection: Connection) {
     if (connection.cut) return;
     connection.cut = true;

@@ -89,7 +89,10 @@ export interface FeedsOptions<G> {
 export interface Feeds<G> {
   /** Starts feeding a new group, and sets its `ready`. */
   open(group: G, pattern: string): void;
-  /** Stops what fed a group that was closed, and it only: its consumer, or its pattern feed once no group is left on it. */
+  /**
+   * Stops what fed a group that was closed, and it only: its consumer, or its pattern feed once no
+   * group is left on it.
+   */
   close(group: G): void;
   /** Consumers of a whole pattern, each feeding many groups. */
   readonly patternConsumers: number;

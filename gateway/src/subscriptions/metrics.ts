@@ -7,7 +7,10 @@ export interface SubscriptionStats {
   connections: number;
   /** Subscriptions started and not yet ended. */
   subscriptions: number;
-  /** NATS (JetStream) consumers open: one per watched subject or per pattern read whole, plus one per subscription still replaying. */
+  /**
+   * NATS (JetStream) consumers open: one per watched subject or per pattern read whole, plus one
+   * per subscription still replaying.
+   */
   consumers: number;
   /** `next` frames sent to clients since start. */
   delivered: number;

@@ -49,7 +49,10 @@ export class EventSourceError extends Error {
   }
 }
 
-/** The source is unreachable (NATS is away, or went away while asked): nothing can start until it is back. Its message is for clients. */
+/**
+ * The source is unreachable (NATS is away, or went away while asked): nothing can start until it is
+ * back. Its message is for clients.
+ */
 export class EventSourceUnavailableError extends EventSourceError {
   constructor(options?: ErrorOptions) {
     super('the event stream is unavailable (NATS is unreachable); retry shortly', options);

@@ -27,7 +27,10 @@ export interface Running {
   end(): void;
 }
 
-/** One execution of a selection over each event, shared by the subscriptions of a subject with the same execution key. */
+/**
+ * One execution of a selection over each event, shared by the subscriptions of a subject with the
+ * same execution key.
+ */
 export interface SharedExecution {
   execution: Execution;
   subscriptions: number;
@@ -36,7 +39,10 @@ export interface SharedExecution {
 /** The API schema a subscription was prepared against, and the executions shared under it. */
 export interface Served {
   schema: GraphQLSchema;
-  /** The executions of the running subscriptions, by subject and execution key (see SubscriptionHost.acquireExecution). */
+  /**
+   * The executions of the running subscriptions, by subject and execution key (see
+   * SubscriptionHost.acquireExecution).
+   */
   executions: Map<string, SharedExecution>;
 }
 

@@ -118,7 +118,10 @@ export const agentReportSchema = z.object({
   sentAt: z.string().datetime(),
   /** How often the agent reports: a heartbeat is late after a few intervals. */
   intervalMs: z.number().int().min(100).max(3_600_000),
-  /** The nodes; null in a compact report, or when they could not be observed this time (the report is still a heartbeat). */
+  /**
+   * The nodes; null in a compact report, or when they could not be observed this time (the report
+   * is still a heartbeat).
+   */
   nodes: z.array(reportedNodeSchema).max(MAX_REPORTED_NODES).nullable(),
   /** LoadBalancer and NodePort services; null when they could not be observed, or in a compact report. */
   services: z.array(reportedServiceSchema).max(1_000).nullable(),
@@ -135,7 +138,10 @@ export type AgentReport = z.infer<typeof agentReportSchema>;
 /** `agent.v1.<clusterId>.report`: the agent's heartbeat with its nodes and services, every interval (core NATS). */
 export const agentReport = defineTopic('agent.v1.{clusterId}.report', agentReportSchema);
 
-/** Faults a simulated agent plays, for tests and demonstrations. Every field is optional: a request changes only what it names. */
+/**
+ * Faults a simulated agent plays, for tests and demonstrations. Every field is optional: a request
+ * changes only what it names.
+ */
 export const simulatedFaultsSchema = z.object({
   /** Nodes (by name) reporting MemoryPressure. */
   memoryPressure: z.array(name).max(100).optional(),

@@ -96,7 +96,10 @@ export const clusterConditions = defineEvent({
   keys: ['tenantId', 'clusterId'] as const,
 });
 
-/** `clusters.v1.lifecycle.<tenantId>.<id>`: a cluster was created, changed phase, or was deleted (for services that track clusters). */
+/**
+ * `clusters.v1.lifecycle.<tenantId>.<id>`: a cluster was created, changed phase, or was deleted
+ * (for services that track clusters).
+ */
 export const clusterLifecycle = defineEvent({
   prefix: 'clusters.v1.lifecycle',
   stream: CLUSTER_STATE_STREAM.name,

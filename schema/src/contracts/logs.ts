@@ -241,5 +241,8 @@ export type LogStreamControl = z.infer<typeof logStreamControlSchema>;
  */
 export const logStreamData = defineTopic('agent.v1.{clusterId}.logs.{streamId}.data', logStreamMessageSchema);
 
-/** `agent.v1.<clusterId>.logs.<streamId>.control` (core NATS): the logs service's credit and cancellation of one collection. */
+/**
+ * `agent.v1.<clusterId>.logs.<streamId>.control` (core NATS): the logs service's credit and
+ * cancellation of one collection.
+ */
 export const logStreamControl = defineTopic('agent.v1.{clusterId}.logs.{streamId}.control', logStreamControlSchema);

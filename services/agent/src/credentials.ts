@@ -24,7 +24,10 @@ export interface ParsedCredentials {
   expiresAt: Date | null;
 }
 
-/** The armoured sections of a `.creds` file (`-----BEGIN NATS USER JWT-----` ... `------END ...------`), as nats.js reads them. */
+/**
+ * The armoured sections of a `.creds` file (`-----BEGIN NATS USER JWT-----` ...
+ * `------END ...------`), as nats.js reads them.
+ */
 const SECTION = /-{3,}[^\n]*-{3,}\r?\n\s*([\w\-.=]+)\s*\r?\n\s*-{3,}[^\n]*-{3,}/g;
 
 const decoder = new TextDecoder();

@@ -38,7 +38,8 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): { kubeConf
     : [join(homedir(), '.kube', 'config')];
   if (!files.some((file) => existsSync(file))) {
     throw new ConfigError([
-      `AGENT_SOURCE=kubernetes: not in a cluster, and no kubeconfig (${env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG}` : '~/.kube/config'}) exists`,
+      'AGENT_SOURCE=kubernetes: not in a cluster, and no kubeconfig ' +
+        `(${env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG}` : '~/.kube/config'}) exists`,
     ]);
   }
   try {
@@ -48,7 +49,8 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): { kubeConf
   }
   if (!config.getCurrentCluster())
     throw new ConfigError([
-      `AGENT_SOURCE=kubernetes: the kubeconfig's current context (${config.getCurrentContext() || 'none'}) names no cluster`,
+      "AGENT_SOURCE=kubernetes: the kubeconfig's current context " +
+        `(${config.getCurrentContext() || 'none'}) names no cluster`,
     ]);
   return { kubeConfig: config, inCluster: false };
 }
@@ -94,7 +96,8 @@ export class KubernetesSource implements AgentSource, ObservationSource {
       failed: packs.map((p) => ({
         name: p.name,
         version: p.version,
-        message: `this agent does not install packs in a real cluster yet: install ${p.name} ${p.version} with its chart`,
+        message:
+          'this agent does not install packs in a real cluster yet: ' + `install ${p.name} ${p.version} with its chart`,
       })),
     };
   }

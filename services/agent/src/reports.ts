@@ -19,12 +19,16 @@ export interface ReportsPartOptions {
   intervalMs?: number;
   /**
    * The cluster's observations.
-   * @default the simulated cluster of a `SimulatedSource`, or the agent's source itself when it is an `ObservationSource`
+   * @default the simulated cluster of a `SimulatedSource`, or the agent's source itself when it
+   * is an `ObservationSource`
    */
   observations?: (ctx: AgentContext) => ObservationSource;
   /** How long one observation may take before the report goes out as a bare heartbeat. @default the interval */
   observeTimeoutMs?: number;
-  /** A full report goes out at least every this many reports, compact ones in between when only numbers changed. @default 10 */
+  /**
+   * A full report goes out at least every this many reports, compact ones in between when only
+   * numbers changed. @default 10
+   */
   fullEvery?: number;
 }
 

@@ -225,7 +225,10 @@ export interface CloudProvider {
    * group. Safe to call again at any time; it converges and returns the same ids.
    */
   ensureNetwork(input: EnsureNetworkInput): Promise<ClusterNetwork>;
-  /** Deletes what `ensureNetwork` made. Nothing to delete is not an error. Fails (TRANSIENT) while machines still use it. */
+  /**
+   * Deletes what `ensureNetwork` made. Nothing to delete is not an error. Fails (TRANSIENT) while
+   * machines still use it.
+   */
   deleteNetwork(input: { clusterId: string; region: string }): Promise<void>;
 
   /** An image in a region by id or by name; null when the region has no such image. */

@@ -33,7 +33,10 @@ export const readEnv = () =>
     RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).default(16),
     /** Seals each cluster's CA keys and bootstrap tokens at rest (at least 32 characters). */
     CLUSTER_SECRETS_KEY: secretSetting(DEV_CLUSTER_SECRETS_KEY, 32),
-    /** The platform NATS account's seed: mints each cluster's agent credentials. Unset: agents get none (NATS without authentication). */
+    /**
+     * The platform NATS account's seed: mints each cluster's agent credentials. Unset: agents get
+     * none (NATS without authentication).
+     */
     NATS_ACCOUNT_SEED: requiredInProduction(
       z
         .string()

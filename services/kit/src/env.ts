@@ -19,7 +19,10 @@ export const DEV_JWT_SECRET = 'fleetgraph-dev-jwt-secret-change-me';
 /** The shortest secret production accepts. */
 export const PRODUCTION_SECRET_MIN_LENGTH = 32;
 
-/** What production demands of a setting beyond its schema: see {@link secretSetting} and {@link requiredInProduction}. */
+/**
+ * What production demands of a setting beyond its schema: see {@link secretSetting} and
+ * {@link requiredInProduction}.
+ */
 type ProductionRule = { kind: 'secret'; development: string } | { kind: 'required'; why: string };
 const productionRules = new WeakMap<z.ZodType, ProductionRule>();
 
@@ -34,7 +37,10 @@ export function secretSetting(development: string, minLength = 16) {
   return schema;
 }
 
-/** A setting production must set explicitly (its default only suits a developer's machine); `why` ends the error line. */
+/**
+ * A setting production must set explicitly (its default only suits a developer's machine); `why`
+ * ends the error line.
+ */
 export function requiredInProduction<T extends z.ZodType>(schema: T, why: string): T {
   productionRules.set(schema, { kind: 'required', why });
   return schema;
@@ -118,7 +124,8 @@ function productionProblems(
       problems.push(`${key}: required in production (${rule.why})`);
     } else if (rule.kind === 'secret' && value === rule.development) {
       problems.push(
-        `${key}: is the public development default; set a secret of your own (at least ${PRODUCTION_SECRET_MIN_LENGTH} characters)`,
+        `${key}: is the public development default; ` +
+          `set a secret of your own (at least ${PRODUCTION_SECRET_MIN_LENGTH} characters)`,
       );
     } else if (rule.kind === 'secret' && typeof value === 'string' && value.length < PRODUCTION_SECRET_MIN_LENGTH) {
       problems.push(
@@ -134,13 +141,17 @@ function productionProblems(
     input.NATS_CREDENTIALS_FILE === undefined
   ) {
     problems.push(
-      'NATS_CREDENTIALS or NATS_CREDENTIALS_FILE: required in production (every process connects to NATS as its own user)',
+      'NATS_CREDENTIALS or NATS_CREDENTIALS_FILE: required in production ' +
+        '(every process connects to NATS as its own user)',
     );
   }
   return problems;
 }
 
-/** The process's NATS credentials: NATS_CREDENTIALS, or the file NATS_CREDENTIALS_FILE names; undefined without either. */
+/**
+ * The process's NATS credentials: NATS_CREDENTIALS, or the file NATS_CREDENTIALS_FILE names;
+ * undefined without either.
+ */
 export function natsCredentials(env: {
   NATS_CREDENTIALS?: string;
   NATS_CREDENTIALS_FILE?: string;

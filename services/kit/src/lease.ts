@@ -185,7 +185,8 @@ export interface LeaseRunnerOptions<T extends { id: string }, C extends { id: st
    * keeps the lease (the item is offered to `findWork` as held); a throw keeps it too, unless
    * `isLeaseLost` says the lease went to another replica.
    */
-  // biome-ignore lint/suspicious/noConfusingVoidType: `void` keeps a `run` that returns nothing (the usual case) assignable; only `'hold'` is looked at
+  /* biome-ignore lint/suspicious/noConfusingVoidType: `void` keeps a `run` that returns nothing (the usual case)
+     assignable; only `'hold'` is looked at */
   run?(item: C, context: { owner: string; signal: AbortSignal }): Promise<void | 'hold'>;
   /**
    * For work that cannot go on elsewhere: what becomes of an item `findWork` found (its holder
@@ -196,7 +197,10 @@ export interface LeaseRunnerOptions<T extends { id: string }, C extends { id: st
   renew?: { leaseMs: number; ids(): Iterable<string>; renew(id: string, lease: Lease): Promise<void> };
   /** Other periodic work of the sweep, run after looking for work (even with no free slot). */
   housekeeping?(now: Date): Promise<void>;
-  /** After a run ends, looks for more work on the next turn of the event loop rather than at the next sweep. @default false */
+  /**
+   * After a run ends, looks for more work on the next turn of the event loop rather than at the
+   * next sweep. @default false
+   */
   refill?: boolean;
   /** Errors that mean the lease was lost to another replica (a warning, not a crash). */
   isLeaseLost?(error: unknown): boolean;

@@ -1,4 +1,7 @@
-/** What a subgraph service adds to the core: type-graphql schemas, scalars, the subgraph server (`@fleetgraph/kit/subgraph`). */
+/**
+ * What a subgraph service adds to the core: type-graphql schemas, scalars, the subgraph server
+ * (`@fleetgraph/kit/subgraph`).
+ */
 import 'reflect-metadata';
 
 export * from './graphql/index.js';

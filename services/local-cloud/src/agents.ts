@@ -15,7 +15,10 @@ import { CLUSTER_TAGS, clusterOf, readUserData, type AgentSecret } from './boots
 import type { AgentCredentialsStore } from './local-cloud.js';
 import type { MachineEvents, MachineInfo } from './simulator.js';
 
-/** A cluster's running agent: started from the agent manifest in its first node's user data, or (before user data) from tags. */
+/**
+ * A cluster's running agent: started from the agent manifest in its first node's user data, or
+ * (before user data) from tags.
+ */
 interface ClusterAgent {
   from: 'user-data' | 'tags';
   stop(): Promise<void>;

@@ -56,7 +56,10 @@ interface WriteFile {
   encoding?: unknown;
 }
 
-/** A `write_files` entry's content, decoded as cloud-init decodes it (plain, b64, gz+b64). @throws on an encoding it does not know */
+/**
+ * A `write_files` entry's content, decoded as cloud-init decodes it (plain, b64, gz+b64).
+ * @throws on an encoding it does not know
+ */
 function contentOf(file: WriteFile): string {
   const content = typeof file.content === 'string' ? file.content : '';
   const encoding = typeof file.encoding === 'string' ? file.encoding.toLowerCase() : 'text/plain';

@@ -13,7 +13,10 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
     {
       ...serviceEnvShape,
       PORT: z.coerce.number().int().min(0).max(65535).default(4005),
-      /** The gateway's public GraphQL URL; download links are its siblings (`<PUBLIC_URL less /graphql>/logs/download/...`). */
+      /**
+       * The gateway's public GraphQL URL; download links are its siblings
+       * (`<PUBLIC_URL less /graphql>/logs/download/...`).
+       */
       PUBLIC_URL: publicUrlSetting(),
       LOGS_DOWNLOAD_SECRET: secretSetting(DEV_DOWNLOAD_SECRET, 32),
       LOGS_DOWNLOAD_TTL_SECONDS: int(10, 900),

@@ -14,7 +14,10 @@ export interface SimulatedPod extends Of<'Pod'> {
 
 export type LogStyle = 'klog' | 'etcd' | 'json' | 'coredns' | 'calico';
 
-/** Every resource of a simulated cluster, derived from its nodes and installed packs only, so that logs and manifest agree. */
+/**
+ * Every resource of a simulated cluster, derived from its nodes and installed packs only, so that
+ * logs and manifest agree.
+ */
 export interface SimulatedCluster {
   nodes: Of<'Node'>[];
   pods: SimulatedPod[];
@@ -88,7 +91,8 @@ export function simulateCluster(
   const controlPlanes = nodes.filter((n) => n.role === 'CONTROL_PLANE');
   const workers = nodes.filter((n) => n.role === 'WORKER');
   const schedulable = workers.length > 0 ? workers : nodes;
-  // biome-ignore lint/complexity/useMathMinMax: ISO-8601 timestamps, compared as strings; Math.min would turn them into NaN
+  /* biome-ignore lint/complexity/useMathMinMax: ISO-8601 timestamps, compared as strings; Math.min would
+     turn them into NaN */
   const oldest = nodes.reduce((t, n) => (n.runningSince < t ? n.runningSince : t), now);
 
   const pods: SimulatedPod[] = [];

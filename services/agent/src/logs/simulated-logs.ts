@@ -211,19 +211,27 @@ function containerLine(style: LogStyle, pod: string, container: string) {
     case 'klog':
       return (n: number, iso: string) => {
         const [where, message] = pick(KLOG, n, seed);
-        return `${iso} I${iso.slice(5, 7)}${iso.slice(8, 10)} ${iso.slice(11, 23)}000       1 ${where}] "${message}" seq=${n}`;
+        return (
+          `${iso} I${iso.slice(5, 7)}${iso.slice(8, 10)} ${iso.slice(11, 23)}000       1 ` +
+          `${where}] "${message}" seq=${n}`
+        );
       };
     case 'etcd':
       return (n: number, iso: string) =>
-        `${iso} {"level":"info","ts":"${iso}","caller":"mvcc/index.go:214","msg":"compact tree index","revision":${n * 3},"seq":${n}}`;
+        `${iso} {"level":"info","ts":"${iso}","caller":"mvcc/index.go:214",` +
+        `"msg":"compact tree index","revision":${n * 3},"seq":${n}}`;
     case 'coredns':
       return (n: number, iso: string) =>
-        `${iso} [INFO] 10.244.${seed % 250}.${n % 250}:${40000 + (n % 20000)} - ${n % 65536} "A IN kubernetes.default.svc.cluster.local. udp 54 false 512" NOERROR qr,aa,rd 106 0.000${100 + (n % 800)}s seq=${n}`;
+        `${iso} [INFO] 10.244.${seed % 250}.${n % 250}:${40000 + (n % 20000)} - ${n % 65536} ` +
+        '"A IN kubernetes.default.svc.cluster.local. udp 54 false 512" ' +
+        `NOERROR qr,aa,rd 106 0.000${100 + (n % 800)}s seq=${n}`;
     case 'calico':
       return (n: number, iso: string) =>
-        `${iso} [INFO][${seed % 9000}] felix/int_dataplane.go ${1000 + (n % 900)}: Finished applying updates to dataplane. seq=${n}`;
+        `${iso} [INFO][${seed % 9000}] felix/int_dataplane.go ${1000 + (n % 900)}: ` +
+        `Finished applying updates to dataplane. seq=${n}`;
     case 'json':
       return (n: number, iso: string) =>
-        `${iso} {"level":"info","time":"${iso}","container":"${container}","msg":"${pick(JSON_MESSAGES, n, seed)}","seq":${n}}`;
+        `${iso} {"level":"info","time":"${iso}","container":"${container}",` +
+        `"msg":"${pick(JSON_MESSAGES, n, seed)}","seq":${n}}`;
   }
 }

@@ -32,7 +32,10 @@ export const RUNNING_PODS = 'status.phase!=Succeeded,status.phase!=Failed';
 export interface KubernetesObservationsOptions {
   /** @default `loadFromDefault()`: the in-cluster service account, else KUBECONFIG or ~/.kube/config */
   kubeConfig?: KubeConfig;
-  /** Reads each node's root filesystem usage from its kubelet (`/api/v1/nodes/<n>/proxy/stats/summary`). @default true */
+  /**
+   * Reads each node's root filesystem usage from its kubelet
+   * (`/api/v1/nodes/<n>/proxy/stats/summary`). @default true
+   */
   kubeletStats?: boolean;
   /** Kubelet summaries read at once. @default 8 */
   concurrency?: number;

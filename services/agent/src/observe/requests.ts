@@ -8,7 +8,10 @@ export interface PodLike {
     initContainers?: readonly ContainerLike[];
     /** RuntimeClass overhead (`spec.overhead`), added once per pod. */
     overhead?: Record<string, string | number>;
-    /** Pod-level resources (`spec.resources`, PodLevelResources): when it requests a resource, that is the pod's request of it. */
+    /**
+     * Pod-level resources (`spec.resources`, PodLevelResources): when it requests a resource, that
+     * is the pod's request of it.
+     */
     resources?: { requests?: Record<string, string | number> };
   };
   status?: { phase?: string };

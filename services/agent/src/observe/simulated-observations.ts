@@ -174,7 +174,10 @@ const CONTROL_PLANE_PODS: PodLike['spec'][] = [
 ];
 const EVERY_NODE_PODS: PodLike['spec'][] = [
   { containers: [container('100m', '64Mi')] }, // kube-proxy
-  { initContainers: [container('10m', '16Mi'), container('10m', '16Mi')], containers: [container('250m', '128Mi')] }, // CNI agent
+  {
+    initContainers: [container('10m', '16Mi'), container('10m', '16Mi')],
+    containers: [container('250m', '128Mi')],
+  }, // CNI agent
 ];
 
 /**
@@ -342,7 +345,8 @@ export class SimulatedObservations implements ObservationSource {
           ? ['NodeStatusUnknown', 'Kubelet stopped posting node status.']
           : [
               'KubeletNotReady',
-              'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:cni plugin not initialized',
+              'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady ' +
+                'message:cni plugin not initialized',
             ],
       ),
       condition(

@@ -74,7 +74,8 @@ export class AwsNetworks {
         if (subnet && subnet.AvailabilityZone !== want.zone) {
           throw this.ctx.invalid(
             op,
-            `subnet ${subnet.SubnetId} of cluster ${input.clusterId} (${want.cidr}) is in ${subnet.AvailabilityZone}, not ${want.zone}`,
+            `subnet ${subnet.SubnetId} of cluster ${input.clusterId} (${want.cidr}) ` +
+              `is in ${subnet.AvailabilityZone}, not ${want.zone}`,
           );
         }
         if (!subnet) {
@@ -173,7 +174,8 @@ export class AwsNetworks {
       await ec2.send(
         new CreateSecurityGroupCommand({
           GroupName: name,
-          Description: `Fleetgraph cluster ${clusterId}: ${role === 'CONTROL_PLANE' ? 'control-plane' : 'worker'} nodes`,
+          Description:
+            `Fleetgraph cluster ${clusterId}: ` + `${role === 'CONTROL_PLANE' ? 'control-plane' : 'worker'} nodes`,
           VpcId: vpcId,
           TagSpecifications: [
             {

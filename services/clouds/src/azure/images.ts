@@ -22,7 +22,10 @@ export class AzureImages {
   }
 
   private galleryName(region: string): string {
-    return `${(this.arm.options.galleryPrefix ?? 'fleetgraph').replace(/[^A-Za-z0-9_.]/g, '_')}_${region.replace(/[^A-Za-z0-9]/g, '').toLowerCase()}`;
+    return (
+      `${(this.arm.options.galleryPrefix ?? 'fleetgraph').replace(/[^A-Za-z0-9_.]/g, '_')}_` +
+      `${region.replace(/[^A-Za-z0-9]/g, '').toLowerCase()}`
+    );
   }
 
   /** Every gallery image (definition + its version) of this resource group targeting `region`. */

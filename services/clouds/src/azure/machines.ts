@@ -24,7 +24,8 @@ export class AzureMachines {
     // lands on the first VM whatever else it says. The machine name is the host name.
     const vmName = `fg-${sha256(input.clientToken).slice(0, 24)}`;
     return this.arm.call(op, async () => {
-      // Without a cluster network, a shared one per region (resource names are unique per resource group, not per region).
+      // Without a cluster network, a shared one per region (resource names are unique per resource
+      // group, not per region).
       const network =
         input.network ??
         (await this.networks.ensureNetwork({

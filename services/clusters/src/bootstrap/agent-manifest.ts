@@ -74,7 +74,8 @@ export function agentObjects(input: AgentManifestInput): Record<string, unknown>
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: NAME },
       subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: AGENT_NAMESPACE }],
     },
-    // Users' kubeconfigs name their project role in O (bootstrap/kubeconfig.ts): admins administer the cluster, editors edit workloads.
+    // Users' kubeconfigs name their project role in O (bootstrap/kubeconfig.ts): admins administer
+    // the cluster, editors edit workloads.
     ...(['admin', 'editor'] as const).map((role) => ({
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',

@@ -111,7 +111,10 @@ export function initConfiguration(node: KubeadmNode): string {
   return `${stringify(init)}---\n${stringify(cluster)}`;
 }
 
-/** A further node: JoinConfiguration through the bootstrap token and the CA's hash; control-plane nodes also run a control plane. */
+/**
+ * A further node: JoinConfiguration through the bootstrap token and the CA's hash; control-plane
+ * nodes also run a control plane.
+ */
 export function joinConfiguration(node: KubeadmNode, controlPlane: boolean): string {
   if (!node.controlPlaneEndpoint) throw new TypeError('a joining node needs the control plane endpoint');
   const apiVersion = kubeadmApiVersion(node.kubernetesVersion);

@@ -5,7 +5,10 @@ import { issueClientCertificate, type CertificateAndKey } from './pki.js';
 export const KUBECONFIG_MAX_MINUTES = 24 * 60;
 export const KUBECONFIG_DEFAULT_MINUTES = 8 * 60;
 
-/** The group a project role has in the cluster (bound by the agent's manifest: admin to cluster-admin, editor to edit). */
+/**
+ * The group a project role has in the cluster (bound by the agent's manifest: admin to
+ * cluster-admin, editor to edit).
+ */
 export const roleGroup = (role: 'admin' | 'editor') => `fleetgraph:${role}`;
 
 export interface KubeconfigRequest {

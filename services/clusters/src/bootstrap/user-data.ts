@@ -83,7 +83,8 @@ sed -i '/\\sswap\\s/d' /etc/fstab
 printf 'overlay\\nbr_netfilter\\n' > /etc/modules-load.d/kubernetes.conf
 modprobe overlay
 modprobe br_netfilter
-printf 'net.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\nnet.ipv4.ip_forward = 1\\n' > /etc/sysctl.d/99-kubernetes.conf
+printf 'net.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\nnet.ipv4.ip_forward = 1\\n' \
+> /etc/sysctl.d/99-kubernetes.conf
 sysctl --system
 apt-get update -q
 apt-get install -y -q containerd apt-transport-https ca-certificates curl gpg
@@ -91,8 +92,10 @@ mkdir -p /etc/containerd
 containerd config default | sed 's/SystemdCgroup = false/SystemdCgroup = true/' > /etc/containerd/config.toml
 systemctl restart containerd
 mkdir -p -m 755 /etc/apt/keyrings
-curl -fsSL https://pkgs.k8s.io/core:/stable:/v${minor}/deb/Release.key | gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
-echo 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${minor}/deb/ /' > /etc/apt/sources.list.d/kubernetes.list
+curl -fsSL https://pkgs.k8s.io/core:/stable:/v${minor}/deb/Release.key | \
+gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+echo 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${minor}/deb/ /' \
+> /etc/apt/sources.list.d/kubernetes.list
 apt-get update -q
 apt-get install -y -q "kubelet=${version}-*" "kubeadm=${version}-*" "kubectl=${version}-*"
 apt-mark hold kubelet kubeadm kubectl
@@ -100,7 +103,10 @@ systemctl enable --now kubelet
 `;
 }
 
-/** Waits for the API server, applies the agent's manifest (its Secret holds the agent's credentials), then removes it from disk. */
+/**
+ * Waits for the API server, applies the agent's manifest (its Secret holds the agent's
+ * credentials), then removes it from disk.
+ */
 const INSTALL_AGENT = `#!/bin/bash
 set -euo pipefail
 export KUBECONFIG=/etc/kubernetes/admin.conf

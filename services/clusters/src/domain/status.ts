@@ -15,7 +15,10 @@ export interface ClusterStatus {
   imageId: string | null;
   /** The profile the image was resolved for, so a profile update resolves a new one. */
   imageProfileId: string | null;
-  /** Whether the image has containerd, kubelet and kubeadm (else each node's user data installs them). Missing in older statuses: true. */
+  /**
+   * Whether the image has containerd, kubelet and kubeadm (else each node's user data installs
+   * them). Missing in older statuses: true.
+   */
   imageHasKubernetes?: boolean;
   /**
    * The control-plane node that runs `kubeadm init` (its machine name), chosen with its intent,

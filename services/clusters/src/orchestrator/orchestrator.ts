@@ -137,7 +137,10 @@ export class Orchestrator {
     return due;
   }
 
-  /** One step of a claimed cluster; without a definition (yet) the lease is kept and the cluster looked at again when due. */
+  /**
+   * One step of a claimed cluster; without a definition (yet) the lease is kept and the cluster
+   * looked at again when due.
+   */
   private async reconcile(claimed: VersionedStatus): Promise<'hold' | undefined> {
     const stored = await this.o.repo.getSpec(claimed.id);
     if (!stored) return 'hold';

@@ -115,7 +115,9 @@ export const imagePhase: Phase = async (deps, scope) => {
       scope.events.push({
         severity: 'NORMAL',
         reason: 'ImageReady',
-        message: `image ${image.artifactId} (${image.os} ${image.osVersion}, Kubernetes ${image.kubernetesVersion}) is ready`,
+        message:
+          `image ${image.artifactId} ` +
+          `(${image.os} ${image.osVersion}, Kubernetes ${image.kubernetesVersion}) is ready`,
         object: `image/${image.id}`,
       });
       return done('ImageReady', `image ${image.artifactId} is ready`);
@@ -149,7 +151,8 @@ export const infrastructurePhase: Phase = async (deps, scope) => {
     scope.events.push({
       severity: 'NORMAL',
       reason: 'NetworkReady',
-      message: `network ${status.network.networkId} with control-plane and worker security groups in ${zones.join(', ')}`,
+      message:
+        `network ${status.network.networkId} ` + `with control-plane and worker security groups in ${zones.join(', ')}`,
       object: `network/${status.network.networkId}`,
     });
     return done('InfrastructureReady', `network ${status.network.networkId} is ready`);

@@ -39,7 +39,10 @@ export interface ClusterStatusStore {
   due(now: Date, limit: number): Promise<VersionedStatus[]>;
   /** Due statuses whose lease ran out (its replica died or stalled), in lease order. */
   expiredLeases(now: Date, limit: number): Promise<VersionedStatus[]>;
-  /** Claims a status for `owner` for `leaseMs`, unless another owner holds an unexpired lease: the status at its new version, or null. */
+  /**
+   * Claims a status for `owner` for `leaseMs`, unless another owner holds an unexpired lease: the
+   * status at its new version, or null.
+   */
   claim(status: VersionedStatus, owner: string, now: Date, leaseMs: number): Promise<VersionedStatus | null>;
   /**
    * Writes the status, and with it (all or nothing) what it announces. Only the lease holder

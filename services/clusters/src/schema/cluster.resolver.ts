@@ -108,7 +108,8 @@ export class ClusterResolver {
 
   @Query(() => ClusterConnection, {
     description:
-      'Clusters, newest first: in one project, or in every project the caller may read (a tenant admin: the whole tenant).',
+      'Clusters, newest first: in one project, or in every project the caller may read ' +
+      '(a tenant admin: the whole tenant).',
   })
   async clusters(
     @Args() { projectId, first, after }: ClustersArgs,
@@ -173,7 +174,8 @@ export class ClusterResolver {
   @FieldResolver(() => Kubeconfig, {
     nullable: true,
     description:
-      "A kubeconfig for the caller, valid ttlMinutes (at most 1440): for the project's admins and editors, null for others (a tenant admin gets none by that right). " +
+      "A kubeconfig for the caller, valid ttlMinutes (at most 1440): for the project's admins and editors, " +
+      'null for others (a tenant admin gets none by that right). ' +
       'Issuing one is recorded as an event of the cluster. SERVICE_UNAVAILABLE until the API server has an address.',
   })
   async kubeconfig(

@@ -33,7 +33,8 @@ export class ClusterSubscriptions {
     },
     {
       description:
-        "The cluster's events as they happen; with `after`, every retained event after that cursor first, with no gap and no duplicate.",
+        "The cluster's events as they happen; with `after`, every retained event after that cursor first, " +
+        'with no gap and no duplicate.',
     },
   )
   clusterEvents(

@@ -74,7 +74,8 @@ export class ClusterCondition {
   @Field(() => String, {
     nullable: true,
     description:
-      'Classified failure: QUOTA_EXCEEDED, RATE_LIMITED, UNAUTHORIZED, RESOURCES_DEPLETED, INVALID_CONFIGURATION, TRANSIENT.',
+      'Classified failure: QUOTA_EXCEEDED, RATE_LIMITED, UNAUTHORIZED, RESOURCES_DEPLETED, ' +
+      'INVALID_CONFIGURATION, TRANSIENT.',
   })
   code!: string | null;
 

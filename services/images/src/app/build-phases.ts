@@ -16,7 +16,10 @@ import { catalogueDefinition } from './public-images.js';
 export const BUILDER_CLUSTER_ID = 'fleetgraph-image-builder';
 export const BUILDER_POOL = 'image-builder';
 
-/** base: the image the build starts from: the bring-your-own ref, or the catalogue image in the region (copied there first if need be). */
+/**
+ * base: the image the build starts from: the bring-your-own ref, or the catalogue image in the
+ * region (copied there first if need be).
+ */
 const base: ImagePhase<BuildJob> = async (deps, { image, job, cloud }) => {
   if (job.base.kind === 'ref') {
     const found = await cloud.provider.describeImage(image.region, job.base.imageRef);
@@ -92,7 +95,10 @@ const launch: ImagePhase<BuildJob> = async ({ clouds }, { image, job, cloud }) =
   ]);
 };
 
-/** boot, configure: the builder runs, then does its work (one simulated task per step on the local cloud; on a real cloud it powers itself off when done). */
+/**
+ * boot, configure: the builder runs, then does its work (one simulated task per step on the local
+ * cloud; on a real cloud it powers itself off when done).
+ */
 const builderRun: ImagePhase<BuildJob> = async (deps, { image, job, cloud }) => {
   if (job.step === 'configure' && cloud.simulateBuilds) {
     const lines = simulatedBuildLog(image.definition, { installKubernetes: job.installKubernetes });
@@ -118,7 +124,10 @@ const builderRun: ImagePhase<BuildJob> = async (deps, { image, job, cloud }) => 
   return wait;
 };
 
-/** capture: the builder's disk as a new image (named after the image and attempt, so a retried capture finds the first). */
+/**
+ * capture: the builder's disk as a new image (named after the image and attempt, so a retried
+ * capture finds the first).
+ */
 const capture: ImagePhase<BuildJob> = async (_deps, { image, job, cloud }) => {
   const captured = await cloud.provider.createImageFromMachine({
     region: image.region,

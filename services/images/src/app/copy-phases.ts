@@ -18,7 +18,10 @@ import { catalogueDefinition } from './public-images.js';
  * before), then wait until the cloud says it is available.
  */
 
-/** start: a copy made before (by a previous attempt, another replica, a wiped service) is used as is; else the copy is started. */
+/**
+ * start: a copy made before (by a previous attempt, another replica, a wiped service) is used as
+ * is; else the copy is started.
+ */
 const start: ImagePhase<CopyJob> = async (deps, { image, job, cloud }) => {
   const { provider } = cloud;
   const entry = entryOf(image);

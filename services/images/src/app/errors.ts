@@ -6,7 +6,10 @@ export class ImageRequestError extends Error {
   }
 }
 
-/** The cloud could not be asked what a request needs to know (its regions, an image ref); asking again later may succeed. */
+/**
+ * The cloud could not be asked what a request needs to know (its regions, an image ref); asking
+ * again later may succeed.
+ */
 export class CloudUnavailableError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

@@ -65,7 +65,10 @@ export interface ImageScope<J> {
   cloud: ImageCloud;
 }
 
-/** A phase: `(deps, scope) => result`, as the orchestrator's. Cloud failures are thrown, and classified by the worker. */
+/**
+ * A phase: `(deps, scope) => result`, as the orchestrator's. Cloud failures are thrown, and
+ * classified by the worker.
+ */
 export type ImagePhase<J> = (deps: PhaseDeps, scope: ImageScope<J>) => Promise<StepResult>;
 
 export const commit = (patch: Patch, event?: ImageEvent, lines?: string[]): StepResult => ({

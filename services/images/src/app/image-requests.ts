@@ -131,7 +131,8 @@ export class ImageRequests {
     }
     if (!regions.some((r) => r.name === region)) {
       throw new ImageRequestError(
-        `region "${region.slice(0, 64)}" is not a region of ${cloud.type}: it has ${regions.map((r) => r.name).join(', ') || 'none'}`,
+        `region "${region.slice(0, 64)}" is not a region of ${cloud.type}: ` +
+          `it has ${regions.map((r) => r.name).join(', ') || 'none'}`,
       );
     }
   }

@@ -92,7 +92,10 @@ export class ImageWorker {
     this.runner.start();
   }
 
-  /** Stops: jobs end at their next wait, releasing their leases so another replica (or the next start) takes over at once. */
+  /**
+   * Stops: jobs end at their next wait, releasing their leases so another replica (or the next
+   * start) takes over at once.
+   */
   stop(): Promise<void> {
     return this.runner.stop();
   }

@@ -46,7 +46,10 @@ export interface ImageCloud {
   catalogue: CatalogueSource;
   /** The machine size of image builders. */
   builderInstanceType: string;
-  /** Whether builder runs are simulated (the local cloud runs no user data) rather than awaited (cloud-init powers the builder off). */
+  /**
+   * Whether builder runs are simulated (the local cloud runs no user data) rather than awaited
+   * (cloud-init powers the builder off).
+   */
   simulateBuilds: boolean;
 }
 
@@ -61,6 +64,9 @@ export interface ImageClouds {
 
 /** Where status changes go for watchers (`images.v1.status`). */
 export interface ImageStatusEvents {
-  /** Publishes the image's pending event and clears the flag; an image whose publish failed keeps it, for a later sweep. */
+  /**
+   * Publishes the image's pending event and clears the flag; an image whose publish failed keeps
+   * it, for a later sweep.
+   */
   flush(images: Pick<ImageStore, 'replace'>, image: ImageRecord): Promise<ImageRecord>;
 }

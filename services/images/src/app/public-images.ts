@@ -109,7 +109,8 @@ export class PublicImages {
     }
     if (region === cloud.catalogue.sourceRegion) {
       throw new ImageRequestError(
-        `${cloud.type} publishes no ${entry.os} ${entry.osVersion} image with Kubernetes ${entry.kubernetesMinor} in ${region}`,
+        `${cloud.type} publishes no ${entry.os} ${entry.osVersion} image ` +
+          `with Kubernetes ${entry.kubernetesMinor} in ${region}`,
       );
     }
     return this.records.createOrGet(copy(null, `copying from ${cloud.catalogue.sourceRegion}`));

@@ -29,8 +29,10 @@ export function builderUserData(
   if (options.installKubernetes) {
     lines.push(
       'mkdir -p /etc/apt/keyrings',
-      `curl -fsSL https://pkgs.k8s.io/core:/stable:/v${minor}/deb/Release.key | gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg`,
-      `echo 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${minor}/deb/ /' > /etc/apt/sources.list.d/kubernetes.list`,
+      `curl -fsSL https://pkgs.k8s.io/core:/stable:/v${minor}/deb/Release.key | ` +
+        'gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg',
+      "echo 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] " +
+        `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/ /' > /etc/apt/sources.list.d/kubernetes.list`,
       'apt-get update -q',
       `apt-get install -y -q containerd kubelet=${k8s}-* kubeadm=${k8s}-* kubectl=${k8s}-*`,
       'apt-mark hold kubelet kubeadm kubectl',

@@ -39,7 +39,8 @@ function describeEntry(os: OsName, osVersion: string, minor: string): string {
   const { displayName, versions } = OPERATING_SYSTEMS[os];
   const codename = (versions as Record<string, { codename: string }>)[osVersion]?.codename;
   return (
-    `${displayName} ${osVersion} LTS${codename ? ` (${codename})` : ''} with Kubernetes ${minor} (kubeadm, kubelet, kubectl, containerd), ` +
+    `${displayName} ${osVersion} LTS${codename ? ` (${codename})` : ''} with Kubernetes ${minor} ` +
+    '(kubeadm, kubelet, kubectl, containerd), ' +
     `security-hardened to the CIS ${displayName} Linux ${osVersion} LTS Benchmark, Level 1 - Server`
   );
 }
@@ -184,7 +185,10 @@ export type ConfiguredImage =
   | { kind: 'copy'; sourceRegion: string; sourceImageId: string }
   | { kind: 'missing' };
 
-/** Where an entry's image comes from in a region under a configured catalogue: there already, or copied from the first region listed. */
+/**
+ * Where an entry's image comes from in a region under a configured catalogue: there already, or
+ * copied from the first region listed.
+ */
 export function configuredImage(
   catalogue: ConfiguredCatalogue,
   entry: CatalogueEntry,

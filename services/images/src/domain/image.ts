@@ -38,7 +38,10 @@ export interface CopyJob {
   startedAt: string;
 }
 
-/** What a build is waiting for or doing; persisted after each step so that another replica (or a restart) resumes it. */
+/**
+ * What a build is waiting for or doing; persisted after each step so that another replica (or a
+ * restart) resumes it.
+ */
 export type BuildStep = 'base' | 'launch' | 'boot' | 'configure' | 'capture' | 'wait-image' | 'cleanup';
 
 /** Building a customised image on a builder machine. */

@@ -59,7 +59,10 @@ export function imageDefinition(os: LayerInput, kubernetesVersion: string): Imag
   };
 }
 
-/** JSON with every object's keys sorted, so that equal values print equally whatever their key order. Arrays keep their order. */
+/**
+ * JSON with every object's keys sorted, so that equal values print equally whatever their key
+ * order. Arrays keep their order.
+ */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)

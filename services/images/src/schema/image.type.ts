@@ -11,7 +11,8 @@ registerEnumType(ImageSource, {
     OUT_OF_BOX: { description: 'The out-of-the-box catalogue: an OS with Kubernetes, hardened to the CIS benchmark.' },
     CUSTOMIZED: {
       description:
-        'Built from the out-of-the-box image or a bring-your-own one by running Ansible roles (and installing Kubernetes).',
+        'Built from the out-of-the-box image or a bring-your-own one by running Ansible roles ' +
+        '(and installing Kubernetes).',
     },
     BRING_YOUR_OWN: { description: 'An image of the caller, with Kubernetes on it already, used as is.' },
   },
@@ -33,7 +34,8 @@ registerEnumType(ImageStatus, {
 export class Image extends Node {
   @Field({
     description:
-      'Derived from the OS pack definition (OS, version, Kubernetes version, roles in order, values); equal packs share one image.',
+      'Derived from the OS pack definition (OS, version, Kubernetes version, roles in order, values); ' +
+      'equal packs share one image.',
   })
   signature!: string;
 

@@ -86,7 +86,10 @@ export interface SendOptions {
    * collection's stream id). @default taken from the payload
    */
   tokens?: Record<string, string>;
-  /** Refuses a body longer than this many bytes with a PayloadTooLargeError, sending nothing. @default no limit but the server's */
+  /**
+   * Refuses a body longer than this many bytes with a PayloadTooLargeError, sending nothing.
+   * @default no limit but the server's
+   */
   maxBytes?: number;
 }
 
@@ -95,7 +98,10 @@ export interface ListenOptions<P> {
   tokens?: Record<string, string>;
   /** Queue group: the listeners of one group share the messages. @default none: each listener gets every message */
   queue?: string;
-  /** Each valid message, in the subscription's callback: synchronously, with no await between messages. A throw is logged. */
+  /**
+   * Each valid message, in the subscription's callback: synchronously, with no await between
+   * messages. A throw is logged.
+   */
   handle(payload: P, subject: string): void;
   /**
    * Each message that is not JSON, not of the schema, or of another schema version. It is dropped:
@@ -129,13 +135,19 @@ export type BusStatus = 'disconnect' | 'reconnect';
  *   still stored by its stream).
  */
 export interface Bus {
-  /** Whether the connection to NATS is up now: false from a disconnect until the client has reconnected, and once closed. */
+  /**
+   * Whether the connection to NATS is up now: false from a disconnect until the client has
+   * reconnected, and once closed.
+   */
   readonly connected: boolean;
   /** Whether the connection is closed for good (`close`d): sending throws then. */
   readonly closed: boolean;
   /** The largest body the server takes, in bytes (its `max_payload`). */
   readonly maxPayload: number;
-  /** Calls `listener` at each change of the connection, after `connected` changed. @returns a function that stops the calls */
+  /**
+   * Calls `listener` at each change of the connection, after `connected` changed.
+   * @returns a function that stops the calls
+   */
   onStatus(listener: (status: BusStatus) => void): () => void;
   /**
    * Answers requests on the subject within the service's queue group. For subjects with
@@ -162,10 +174,14 @@ export interface Bus {
   follow<P>(def: EventDef<P>, options: FollowOptions<P>): Following;
   /**
    * Watches a subject of a stream (or the subjects a pattern with `*` matches) from a sequence, in
-   * order, as raw bodies: an ordered, ephemeral consumer. @throws when the stream does not exist or NATS cannot be reached
+   * order, as raw bodies: an ordered, ephemeral consumer. @throws when the stream does not exist or
+   * NATS cannot be reached
    */
   watch(stream: string, subject: string, options: WatchOptions): Promise<Watch>;
-  /** The last message of a subject in a stream; undefined when it has none. @throws when the stream does not exist or NATS cannot be reached */
+  /**
+   * The last message of a subject in a stream; undefined when it has none. @throws when the stream
+   * does not exist or NATS cannot be reached
+   */
   lastMessage(stream: string, subject: string): Promise<StoredMessage | undefined>;
   /** What a stream holds; `subjects` (a filter) asks for its messages per subject too. */
   streamState(stream: string, options?: { subjects?: string }): Promise<StreamState>;
@@ -390,12 +406,29 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       for (const def of [DEAD_LETTER_STREAM, ...streams]) {
         const config = toStreamConfig(def, options.streamReplicas ?? 1);
         ensured.add(def.name);
+        let current: StreamConfig;
         try {
-          await m.streams.info(def.name);
-          await m.streams.update(def.name, config);
+          current = (await m.streams.info(def.name)).config;
         } catch (error) {
-          if (error instanceof NatsError && /stream not found/i.test(error.message)) await m.streams.add(config);
-          else throw error;
+          if (error instanceof NatsError && /stream not found/i.test(error.message)) {
+            await m.streams.add(config);
+            continue;
+          }
+          throw error;
+        }
+        // Unchanged: no update (one sent while another replica's change of the replica count is
+        // still under way goes unanswered). Changed: updated, again after a timeout for that reason.
+        const changed = (Object.keys(config) as (keyof StreamConfig)[]).some(
+          (key) => JSON.stringify(current[key]) !== JSON.stringify(config[key]),
+        );
+        for (let attempt = 1; changed; attempt++) {
+          try {
+            await m.streams.update(def.name, config);
+            break;
+          } catch (error) {
+            if (attempt >= 3 || !(error instanceof NatsError && /timeout/i.test(error.message))) throw error;
+            log.warn({ stream: def.name, attempt }, 'stream update unanswered (a change under way?); trying again');
+          }
         }
       }
     },
@@ -423,7 +456,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         ack_wait: nanos(30_000),
       });
       const consumer = await jetstream.consumers.get(def.stream, opts.durable);
-      const messages = await consumer.consume({ max_messages: 256 });
+      // Pull requests expire every 10 s: one lost with a NATS node is renewed within that, rather
+      // than after the default's missed heartbeats (about 45 s without delivery).
+      const messages = await consumer.consume({ max_messages: 256, expires: 10_000 });
       consumptions.add(messages);
       const maxDeliver = opts.maxDeliver ?? 5;
       const loop = (async () => {

@@ -241,7 +241,8 @@ export function followStream<P>(ctx: JetStreamContext, def: EventDef<P>, options
   const loop = (async () => {
     while (!stopped) {
       try {
-        // One filter as a string: an array asks for multi-filter consumers, which nats-server 2.9 lacks (the call never returns).
+        // One filter as a string: an array asks for multi-filter consumers, which nats-server 2.9
+        // lacks (the call never returns).
         const consumer = await ctx.jetstream.consumers.get(def.stream, { filterSubjects: filter });
         messages = await consumer.consume({ max_messages: 1024 });
         if (stopped) messages.stop();

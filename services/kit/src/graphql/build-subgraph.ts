@@ -8,7 +8,9 @@ import { DateTimeScalar, JSONScalar } from './scalars.js';
 import { gatewayExecutedPubSub, streamTypeDefsFor } from './subscription-binding.js';
 
 /** Federation 2 directives every subgraph may use. */
-const FEDERATION_LINK = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@shareable", "@external", "@requires", "@provides", "@inaccessible", "@composeDirective"])`;
+const FEDERATION_LINK =
+  'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", ' +
+  'import: ["@key", "@shareable", "@external", "@requires", "@provides", "@inaccessible", "@composeDirective"])';
 
 // Resolver maps are plain objects of objects: two levels deep is all a merge needs here.
 type ResolverMap = Record<string, Record<string, unknown>>;

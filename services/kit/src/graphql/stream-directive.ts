@@ -54,10 +54,12 @@ export interface StreamBinding {
  * `@inaccessible`); every subgraph declares them identically, so they compose.
  */
 export const STREAM_TYPE_DEFS = /* GraphQL */ `
-  extend schema @link(url: "${STREAM_SPEC_URL}", import: ["@${STREAM_DIRECTIVE}"]) @composeDirective(name: "@${STREAM_DIRECTIVE}")
+  extend schema @link(url: "${STREAM_SPEC_URL}", import: ["@${STREAM_DIRECTIVE}"]) \
+@composeDirective(name: "@${STREAM_DIRECTIVE}")
 
   "Binds a Subscription field to a JetStream subject; the gateway executes it (see gateway/README.md)."
-  directive @${STREAM_DIRECTIVE}(subject: String!, stream: String!, authorize: String!, replay: JetStreamReplay = NONE, complete: String) on FIELD_DEFINITION
+  directive @${STREAM_DIRECTIVE}(subject: String!, stream: String!, authorize: String!, \
+replay: JetStreamReplay = NONE, complete: String) on FIELD_DEFINITION
 
   "Where a JetStream-bound subscription starts on its subject."
   enum JetStreamReplay {

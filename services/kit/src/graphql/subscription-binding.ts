@@ -68,7 +68,10 @@ export interface StreamSubscriptionOptions {
  *   authorize: 'cluster(id: $clusterId) { id }',
  *   replay: 'CURSOR',
  * })
- * clusterEvents(@Arg('clusterId', () => ID) _clusterId: string, @Arg('after', () => String, { nullable: true }) _after?: string): ClusterEvent {
+ * clusterEvents(
+ *   @Arg('clusterId', () => ID) _clusterId: string,
+ *   @Arg('after', () => String, { nullable: true }) _after?: string,
+ * ): ClusterEvent {
  *   throw new GatewayExecutedFieldError('clusterEvents');
  * }
  * ```

@@ -133,7 +133,10 @@ interface Clause {
   params: Param[];
 }
 
-/** Prepared statements by SQL text. Shapes are few (one per filter/sort shape), but the cache is bounded all the same. */
+/**
+ * Prepared statements by SQL text. Shapes are few (one per filter/sort shape), but the cache is
+ * bounded all the same.
+ */
 class StatementCache {
   readonly #db: Database.Database;
   readonly #statements = new Map<string, Database.Statement>();
@@ -174,7 +177,8 @@ function bind(value: Scalar): Param {
 function createTable(db: Database.Database, spec: CheckedSpec): void {
   const table = quote(spec.name);
   const statements = [
-    `CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL) STRICT`,
+    `CREATE TABLE IF NOT EXISTS ${table} ` +
+      '(id TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL) STRICT',
   ];
   for (const { fields, unique } of spec.indexes) {
     if (fields.length === 1 && fields[0] === 'id') continue; // the primary key
@@ -432,7 +436,10 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
   }
 
   #select(segment: Segment): string {
-    return `SELECT id, version, doc FROM ${this.#table} WHERE ${segment.sql} ORDER BY ${orderSql(segment.order)} LIMIT ?`;
+    return (
+      `SELECT id, version, doc FROM ${this.#table} WHERE ${segment.sql} ` +
+      `ORDER BY ${orderSql(segment.order)} LIMIT ?`
+    );
   }
 
   #write<R>(write: () => R): R {

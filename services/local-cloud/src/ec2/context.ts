@@ -128,7 +128,8 @@ export function page<T>(
   if (maxResults === undefined) return { items: items.slice(offset) };
   if (maxResults < bounds[0] || maxResults > bounds[1]) {
     throw ec2Errors.invalidParameterValue(
-      `Value ( ${maxResults} ) for parameter maxResults is invalid. Expecting a value between ${bounds[0]} and ${bounds[1]}.`,
+      `Value ( ${maxResults} ) for parameter maxResults is invalid. ` +
+        `Expecting a value between ${bounds[0]} and ${bounds[1]}.`,
     );
   }
   const end = offset + maxResults;

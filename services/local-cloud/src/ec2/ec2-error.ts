@@ -58,7 +58,9 @@ export const ec2Errors = {
   vcpuLimitExceeded: (limit: number) =>
     new Ec2Error(
       'VcpuLimitExceeded',
-      `You have requested more vCPU capacity than your current vCPU limit of ${limit} allows for the instance bucket that the specified instance type belongs to. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.`,
+      `You have requested more vCPU capacity than your current vCPU limit of ${limit} allows ` +
+        'for the instance bucket that the specified instance type belongs to. ' +
+        'Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.',
     ),
   incorrectInstanceState: (id: string) =>
     new Ec2Error('IncorrectInstanceState', `The instance '${id}' is not in a state from which it can be imaged.`),

@@ -74,7 +74,8 @@ function checkImageName(name: string): string {
   if (!/^[A-Za-z0-9()[\]./\-'@_ ]{3,128}$/.test(name)) {
     throw new Ec2Error(
       'InvalidAMIName.Malformed',
-      `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`,
+      'AMI names must be between 3 and 128 characters long, ' +
+        "and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'",
     );
   }
   return name;

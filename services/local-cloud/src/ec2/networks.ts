@@ -150,7 +150,8 @@ export const createSubnet: ActionHandler = async (ctx) => {
   const zone = q.string('AvailabilityZone') ?? zones[Math.floor(ctx.sim.random() * zones.length)]!;
   if (!zones.includes(zone)) {
     throw ec2Errors.invalidParameterValue(
-      `Value (${zone}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: ${zones.join(', ')}.`,
+      `Value (${zone}) for parameter availabilityZone is invalid. ` +
+        `Subnets can currently only be created in the following availability zones: ${zones.join(', ')}.`,
     );
   }
   const clash = ctx.state.subnets.values().find((s) => s.vpcId === vpc.id && cidrOverlaps(parseCidr(s.cidr)!, cidr));

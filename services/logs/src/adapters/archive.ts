@@ -139,7 +139,8 @@ export async function writeArchive(
         // The end marker: check that nothing went missing, then close the archive.
         if (item.files !== files.length || item.resources !== resources) {
           throw broken(
-            `the agent sent ${item.files} files and ${item.resources} resources, ${files.length} and ${resources} arrived`,
+            `the agent sent ${item.files} files and ${item.resources} resources, ` +
+              `${files.length} and ${resources} arrived`,
           );
         }
         await write(manifest.stream, manifest.writer.finish());

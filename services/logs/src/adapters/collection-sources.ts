@@ -4,7 +4,10 @@ import type { AgentLogs, ArchiveWriter, ClusterDirectory } from '../app/ports.js
 import { openAgentStream } from './agent-stream.js';
 import { writeArchive } from './archive.js';
 
-/** Where collections get their clusters (`clusters.v1.get`), their logs (the clusters' agents, over NATS) and their archives (zip). */
+/**
+ * Where collections get their clusters (`clusters.v1.get`), their logs (the clusters' agents, over
+ * NATS) and their archives (zip).
+ */
 export function collectionSources(bus: Bus): {
   clusters: ClusterDirectory;
   agents: AgentLogs;

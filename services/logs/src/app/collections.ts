@@ -440,7 +440,10 @@ export class LogCollections {
     await this.deps.slots?.renew(id);
   }
 
-  /** Takes over a bundle whose replica stopped renewing it: a collection cannot go on elsewhere, so it fails, and its partial archive goes. */
+  /**
+   * Takes over a bundle whose replica stopped renewing it: a collection cannot go on elsewhere, so
+   * it fails, and its partial archive goes.
+   */
   private async failInterrupted(id: string, now: Date): Promise<void> {
     const message =
       'the collection was interrupted: the logs service replica running it stopped; request the logs again';
@@ -458,7 +461,10 @@ export class LogCollections {
     if (bundles + blobs > 0) this.deps.log.info({ bundles, blobs }, 'expired log bundles deleted');
   }
 
-  /** Fails the bundles whose replica stopped renewing them (takes them over), and deletes expired bundles and archives. */
+  /**
+   * Fails the bundles whose replica stopped renewing them (takes them over), and deletes expired
+   * bundles and archives.
+   */
   sweep(now = new Date()): Promise<void> {
     return this.leases.sweep(now);
   }

@@ -45,7 +45,10 @@ export interface CollectionSlots {
   queued(): Promise<number>;
 }
 
-/** A cluster of a tenant (the clusters service). @throws BusError NOT_FOUND or BAD_REQUEST for one the tenant does not have */
+/**
+ * A cluster of a tenant (the clusters service). @throws BusError NOT_FOUND or BAD_REQUEST for one
+ * the tenant does not have
+ */
 export interface ClusterDirectory {
   cluster(request: { tenantId: string; id: string }): Promise<ClusterSummary>;
 }
@@ -77,7 +80,10 @@ export interface AgentStream extends AsyncIterable<StreamItem> {
 
 /** The clusters' agents, which stream their logs. */
 export interface AgentLogs {
-  /** Asks the cluster's agent to collect. @throws CollectionError when the agent cannot be reached, does not answer, or refuses */
+  /**
+   * Asks the cluster's agent to collect. @throws CollectionError when the agent cannot be reached,
+   * does not answer, or refuses
+   */
   open(request: Omit<CollectLogsRequest, 'stream'>, options: AgentStreamOptions): Promise<AgentStream>;
 }
 

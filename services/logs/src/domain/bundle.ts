@@ -92,7 +92,9 @@ export function archiveFileName(clusterName: string, requestedAt: Date): string 
       .replace(/^[-.]+|[-.]+$/g, '')
       .slice(0, 80) || 'cluster';
   const t = requestedAt;
-  const stamp = `${t.getUTCFullYear()}${pad(t.getUTCMonth() + 1)}${pad(t.getUTCDate())}-${pad(t.getUTCHours())}${pad(t.getUTCMinutes())}${pad(t.getUTCSeconds())}`;
+  const stamp =
+    `${t.getUTCFullYear()}${pad(t.getUTCMonth() + 1)}${pad(t.getUTCDate())}-` +
+    `${pad(t.getUTCHours())}${pad(t.getUTCMinutes())}${pad(t.getUTCSeconds())}`;
   return `${name}-logs-${stamp}.zip`;
 }
 

@@ -49,7 +49,9 @@ export class LogBundleResolver {
 
   @Mutation(() => LogBundlePayload, {
     description:
-      "Collects a cluster's logs into an archive (editor or admin of the cluster's project). Returns at once with the bundle REQUESTED; watch it with the logBundle subscription or query it until READY or FAILED.",
+      "Collects a cluster's logs into an archive (editor or admin of the cluster's project). " +
+      'Returns at once with the bundle REQUESTED; ' +
+      'watch it with the logBundle subscription or query it until READY or FAILED.',
   })
   async requestClusterLogs(
     @Arg('input', () => RequestClusterLogsInput) input: RequestClusterLogsInput,
@@ -71,7 +73,8 @@ export class LogBundleResolver {
   @FieldResolver(() => String, {
     nullable: true,
     description:
-      'When READY: a link to the archive that needs no other credential and expires within minutes; query again for a fresh one.',
+      'When READY: a link to the archive that needs no other credential and expires within minutes; ' +
+      'query again for a fresh one.',
   })
   downloadUrl(@Root() bundle: LogBundle, @Ctx() { identity }: SubgraphContext): Promise<string | null> | null {
     // Minted only for a caller who may read the bundle, whichever path reached it.

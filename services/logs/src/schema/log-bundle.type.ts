@@ -41,7 +41,8 @@ export class LogBundle extends Node {
   @Field(() => String, {
     nullable: true,
     description:
-      'When READY: a link to the archive that needs no other credential and expires within minutes; query again for a fresh one.',
+      'When READY: a link to the archive that needs no other credential and expires within minutes; ' +
+      'query again for a fresh one.',
   })
   downloadUrl?: string | null;
 

@@ -39,7 +39,10 @@ export class ProfileRepository {
     return new ProfileRepository(store, outbox, profiles);
   }
 
-  /** Stores a new version with its `profiles.v1.created` event. @returns null when (project, name, version) exists already. */
+  /**
+   * Stores a new version with its `profiles.v1.created` event. @returns null when (project, name,
+   * version) exists already.
+   */
   async create(tenantId: string, draft: ProfileDraft, now = new Date()): Promise<ClusterProfile | null> {
     const profile: ClusterProfile = {
       id: `prof_${ulid()}`,

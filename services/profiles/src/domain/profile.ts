@@ -85,7 +85,8 @@ export function validateProfile(draft: ProfileDraft): Problem[] {
     add(
       ['name'],
       'INVALID_NAME',
-      `name must be 1-${LIMITS.nameLength} lowercase letters, digits or "-", starting and ending with a letter or digit`,
+      `name must be 1-${LIMITS.nameLength} lowercase letters, digits or "-", ` +
+        'starting and ending with a letter or digit',
     );
   if (draft.version.length > 64 || semver.valid(draft.version) !== draft.version) {
     add(
