@@ -12,7 +12,7 @@ import {
   subgraphUrlVariable,
   type NatsKeys,
 } from '@fleetgraph/kit/core';
-import { startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
+import { type NatsCluster, type NatsServer, startNatsCluster, startNatsServer } from '@fleetgraph/kit/testing';
 import { choosePort, isFree } from './ports.js';
 
 /**
@@ -23,12 +23,23 @@ import { choosePort, isFree } from './ports.js';
  * The gateway listens on PORT (default 4000), which must be free. The internal processes take
  * their usual ports (NATS 4222, local cloud 4566, subgraphs 4001-4005) when free and any free
  * port otherwise, unless NATS_PORT, LOCAL_CLOUD_PORT or <SUBGRAPH>_PORT name one.
+ *
+ * `pnpm start --replicas N` runs the platform scaled out, to try failover on one machine: a
+ * three-node NATS cluster (streams on three nodes; its storage is temporary), N replicas of every
+ * service sharing its store, and N gateways (PORT, PORT+1, ...) each given every replica's URL.
+ * A process that dies then leaves the others running.
  */
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const env = process.env;
 const dataDir = resolve(env.DATA_DIR || `${root}.data`);
 const gatewayPort = Number(env.PORT || 4000);
 const colors = [36, 32, 33, 35, 34, 31, 96, 92];
+const replicasArg = process.argv.indexOf('--replicas');
+const replicas = replicasArg >= 0 ? Number(process.argv[replicasArg + 1]) : 1;
+if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+  console.error('--replicas takes a number from 1 to 5');
+  process.exit(2);
+}
 
 interface Child {
   name: string;
@@ -36,6 +47,7 @@ interface Child {
 }
 const children: Child[] = [];
 let nats: NatsServer | undefined;
+let natsCluster: NatsCluster | undefined;
 let stopping = false;
 
 /** Prints a child's pino lines compactly: `[name] LEVEL message {rest}`. */
@@ -73,10 +85,13 @@ function startService(name: string, entry: string, extraEnv: NodeJS.ProcessEnv) 
   const child = spawn(process.execPath, [entry], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   pipeOutput(name, child, colors[children.length % colors.length]!);
   child.once('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`${name} exited (${signal ?? code}); stopping the platform`);
-      void stop(1);
+    if (stopping) return;
+    if (replicas > 1) {
+      console.error(`${name} exited (${signal ?? code}); its replicas carry on`);
+      return;
     }
+    console.error(`${name} exited (${signal ?? code}); stopping the platform`);
+    void stop(1);
   });
   children.push({ name, process: child });
 }
@@ -119,6 +134,7 @@ async function stop(code = 0) {
     clearTimeout(killer);
   }
   await nats?.stop();
+  await natsCluster?.stop();
   process.exit(code);
 }
 
@@ -138,11 +154,17 @@ async function main() {
     ensureNatsServer();
     mkdirSync(`${dataDir}/nats`, { recursive: true });
     keys = natsKeys();
-    const { port, note } = await choosePort('nats-server', 'NATS_PORT', env.NATS_PORT, 4222);
-    if (note) console.log(note);
-    nats = await startNatsServer({ port, storeDir: `${dataDir}/nats`, security: keys });
-    natsUrl = nats.url;
-    console.log(`nats-server with JetStream and authentication on ${natsUrl}`);
+    if (replicas > 1) {
+      natsCluster = await startNatsCluster({ size: 3, security: keys });
+      natsUrl = natsCluster.url;
+      console.log(`a three-node NATS cluster with JetStream and authentication on ${natsUrl}`);
+    } else {
+      const { port, note } = await choosePort('nats-server', 'NATS_PORT', env.NATS_PORT, 4222);
+      if (note) console.log(note);
+      nats = await startNatsServer({ port, storeDir: `${dataDir}/nats`, security: keys });
+      natsUrl = nats.url;
+      console.log(`nats-server with JetStream and authentication on ${natsUrl}`);
+    }
   }
   const own = async (name: string): Promise<NodeJS.ProcessEnv> =>
     keys
@@ -165,6 +187,7 @@ async function main() {
     LOCAL_CLOUD_URL: env.LOCAL_CLOUD_URL || `http://127.0.0.1:${localCloudPort?.port ?? 4566}`,
     // Links the API hands out point at the gateway, wherever it listens.
     PUBLIC_URL: env.PUBLIC_URL || `${gatewayOrigin}/graphql`,
+    ...(natsCluster ? { NATS_STREAM_REPLICAS: '3' } : {}),
   };
 
   if (localCloudPort) {
@@ -179,25 +202,41 @@ async function main() {
   const subgraphUrls: NodeJS.ProcessEnv = {};
   const ports = new Map<string, number>();
   for (const subgraph of SUBGRAPHS) {
-    const variable = `${subgraph.name.toUpperCase()}_PORT`;
-    const { port, note } = await choosePort(subgraph.name, variable, env[variable], subgraph.port);
-    if (note) console.log(note);
-    ports.set(subgraph.name, port);
-    subgraphUrls[subgraphUrlVariable(subgraph.name)] = `http://127.0.0.1:${port}/graphql`;
-    startService(subgraph.name, `${root}services/${subgraph.name}/dist/main.js`, {
-      ...common,
-      ...(await own(subgraph.name)),
-      PORT: String(port),
-    });
+    const urls: string[] = [];
+    for (let i = 1; i <= replicas; i++) {
+      const name = replicas > 1 ? `${subgraph.name}-${i}` : subgraph.name;
+      const variable = `${subgraph.name.toUpperCase()}_PORT`;
+      const { port, note } =
+        i === 1
+          ? await choosePort(name, variable, env[variable], subgraph.port)
+          : await choosePort(name, `${variable}_${i}`, undefined, subgraph.port + 10 * (i - 1));
+      if (note) console.log(note);
+      ports.set(name, port);
+      urls.push(`http://127.0.0.1:${port}/graphql`);
+      startService(name, `${root}services/${subgraph.name}/dist/main.js`, {
+        ...common,
+        ...(await own(subgraph.name)),
+        PORT: String(port),
+      });
+    }
+    subgraphUrls[subgraphUrlVariable(subgraph.name)] = urls.join(',');
   }
   await Promise.all([...ports].map(([name, port]) => waitReady(name, `http://127.0.0.1:${port}/readyz`)));
-  startService('gateway', `${root}gateway/dist/main.js`, {
-    ...common,
-    ...subgraphUrls,
-    ...(await own('gateway')),
-    PORT: String(gatewayPort),
-  });
-  await waitReady('gateway', `http://127.0.0.1:${gatewayPort}/readyz`);
+  const gateways: string[] = [];
+  for (let i = 1; i <= replicas; i++) {
+    const port =
+      i === 1 ? gatewayPort : (await choosePort(`gateway-${i}`, `PORT_${i}`, undefined, gatewayPort + i - 1)).port;
+    const name = replicas > 1 ? `gateway-${i}` : 'gateway';
+    startService(name, `${root}gateway/dist/main.js`, {
+      ...common,
+      ...subgraphUrls,
+      ...(await own('gateway')),
+      PORT: String(port),
+    });
+    await waitReady(name, `http://127.0.0.1:${port}/readyz`);
+    gateways.push(`http://localhost:${port}/graphql`);
+  }
+  if (replicas > 1) console.log(`\n  ${replicas} gateways: ${gateways.join(', ')}`);
 
   console.log(`
   Fleetgraph is up: ${gatewayOrigin}/graphql (data in ${dataDir})

@@ -1,3 +1,4 @@
 export * from './platform.js';
 export * from './processes.js';
 export * from './seed.js';
+export * from './scaled.js';

@@ -1,4 +1,5 @@
 import {
+  ConsumerEvents,
   headers as natsHeaders,
   NatsError,
   type ConsumerMessages,
@@ -174,6 +175,26 @@ export async function streamState(
   };
 }
 
+/** Heartbeats missed in a row after which a consumer counts as lost (its NATS node died). */
+const LOST_AFTER_MISSED_HEARTBEATS = 2;
+
+/**
+ * Ends `messages` with an error once its consumer missed heartbeats `LOST_AFTER_MISSED_HEARTBEATS`
+ * times in a row. The client library's own recovery asks the lost consumer for its state, which
+ * never answers when the consumer's node died, and waits for ever; ended, the reader starts
+ * again from its last sequence on a consumer of its own.
+ */
+function endWhenLost(messages: ConsumerMessages): void {
+  void (async () => {
+    for await (const status of await messages.status()) {
+      if (status.type === ConsumerEvents.HeartbeatsMissed && Number(status.data) >= LOST_AFTER_MISSED_HEARTBEATS) {
+        messages.stop(new Error('the consumer missed its heartbeats: its NATS node is gone'));
+        return;
+      }
+    }
+  })().catch(() => {});
+}
+
 /**
  * Watches a subject (or every subject a pattern with `*` matches) from a sequence: an ordered,
  * ephemeral, in-memory pull consumer (no acks; the client library recreates it from the last
@@ -189,10 +210,14 @@ export async function watchStream(
     filterSubjects: subject,
     opt_start_seq: Math.max(1, options.startSeq ?? 1),
   });
+  // Pull requests expire every 10 s (heartbeats every 5 s): a consumer lost with a NATS node is
+  // noticed and recreated from the last sequence within seconds, not after the default's minute.
   const messages = await consumer.consume({
     max_messages: options.batch ?? 256,
+    expires: 10_000,
     callback: (msg: JsMsg) => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }),
   });
+  endWhenLost(messages);
   let stopping: Promise<void> | undefined;
   return {
     ended: messages.closed().then((error) => error ?? undefined),
@@ -244,7 +269,8 @@ export function followStream<P>(ctx: JetStreamContext, def: EventDef<P>, options
         // One filter as a string: an array asks for multi-filter consumers, which nats-server 2.9
         // lacks (the call never returns).
         const consumer = await ctx.jetstream.consumers.get(def.stream, { filterSubjects: filter });
-        messages = await consumer.consume({ max_messages: 1024 });
+        messages = await consumer.consume({ max_messages: 1024, expires: 10_000 });
+        endWhenLost(messages);
         if (stopped) messages.stop();
         const info = await consumer.info();
         if (info.num_pending === 0 && info.delivered.stream_seq === 0) markCaughtUp();
