@@ -206,28 +206,62 @@ export async function watchStream(
   subject: string,
   options: WatchOptions,
 ): Promise<Watch> {
-  const consumer = await ctx.jetstream.consumers.get(stream, {
-    filterSubjects: subject,
-    opt_start_seq: Math.max(1, options.startSeq ?? 1),
-  });
-  // Pull requests expire every 10 s (heartbeats every 5 s): a consumer lost with a NATS node is
-  // noticed and recreated from the last sequence within seconds, not after the default's minute.
-  const messages = await consumer.consume({
-    max_messages: options.batch ?? 256,
-    expires: 10_000,
-    callback: (msg: JsMsg) => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }),
-  });
+  // Creating the consumer can hang when NATS places it on a node that died (nats-server 2.9 keeps
+  // the dead node in the stream's peer set, and the client library retries for ever): each try is
+  // given CREATE_TIMEOUT_MS, then abandoned for a new one, placed afresh.
+  let consumer: Awaited<ReturnType<typeof ctx.jetstream.consumers.get>> | undefined;
+  let messages: ConsumerMessages | undefined;
+  for (let attempt = 1; !messages; attempt++) {
+    const candidate = await ctx.jetstream.consumers.get(stream, {
+      filterSubjects: subject,
+      opt_start_seq: Math.max(1, options.startSeq ?? 1),
+    });
+    // Pull requests expire every 10 s (heartbeats every 5 s): a consumer lost with a NATS node is
+    // noticed and recreated from the last sequence within seconds, not after the default's minute.
+    const consuming = candidate.consume({
+      max_messages: options.batch ?? 256,
+      expires: 10_000,
+      callback: (msg: JsMsg) => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }),
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), CREATE_TIMEOUT_MS);
+    });
+    const made = await Promise.race([consuming, late]).finally(() => clearTimeout(timer));
+    if (made) {
+      consumer = candidate;
+      messages = made;
+      break;
+    }
+    // Given up: if it ever arrives, it is stopped and deleted.
+    void consuming.then(
+      (late) => {
+        late.stop();
+        return candidate.delete();
+      },
+      () => {},
+    );
+    if (attempt >= CREATE_ATTEMPTS)
+      throw new Error(`could not create a consumer of ${subject} in ${stream} in ${attempt} tries`);
+    ctx.log.warn({ stream, subject, attempt }, 'consumer creation unanswered; trying again');
+  }
   endWhenLost(messages);
+  const created = consumer!;
+  const consuming = messages;
   let stopping: Promise<void> | undefined;
   return {
-    ended: messages.closed().then((error) => error ?? undefined),
+    ended: consuming.closed().then((error) => error ?? undefined),
     stop: () =>
       (stopping ??= (async () => {
-        messages.stop();
-        await consumer.delete();
+        consuming.stop();
+        await created.delete();
       })()),
   };
 }
+
+/** How long one try at creating a watch's consumer may take, and how many tries it gets. */
+const CREATE_TIMEOUT_MS = 5_000;
+const CREATE_ATTEMPTS = 4;
 
 /**
  * Follows a state stream (one that keeps the last events of each subject): replays every
