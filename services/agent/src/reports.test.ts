@@ -116,7 +116,12 @@ describe('the reports part against a real nats-server', () => {
 
     await bus.request(simulateAgent, { clusterId: 'cls-b', tenantId: 'tenant-b', faults: { silent: true } });
     await expect(reports('cls-b', 1, 600)).rejects.toThrow(/timeout/i);
-    await bus.request(simulateAgent, { clusterId: 'cls-b', tenantId: 'tenant-b', reset: true, faults: {} });
+    await bus.request(simulateAgent, {
+      clusterId: 'cls-b',
+      tenantId: 'tenant-b',
+      reset: true,
+      faults: { randomFaults: false },
+    });
     const [back] = await reports('cls-b', 1);
     expect(back!.nodes!.every((n) => n.conditions.find((c) => c.type === 'MemoryPressure')!.status === 'FALSE')).toBe(
       true,
