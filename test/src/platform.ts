@@ -153,17 +153,27 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     credentials,
     envFor,
     token: (claims, expiresIn) => signBearer(claims, env.AUTH_JWT_SECRET!, expiresIn),
-    async graphql(query, variables, token) {
-      const response = await fetch(gatewayUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ query, variables }),
-      });
-      const body = (await response.json()) as Omit<GraphQLResponse, 'status'>;
-      return { status: response.status, ...body } as never;
-    },
+    graphql: (query, variables, token) => postGraphQL(gatewayUrl, query, variables, token),
     stop: stopAll,
   };
+}
+
+/** POSTs an operation to a gateway; its status and its GraphQL body. */
+export async function postGraphQL<T = Record<string, any>>(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  token?: string,
+  signal?: AbortSignal,
+): Promise<GraphQLResponse<T>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+    ...(signal ? { signal } : {}),
+  });
+  const body = (await response.json()) as Omit<GraphQLResponse<T>, 'status'>;
+  return { status: response.status, ...body };
 }
 
 async function waitReady(graphqlUrl: string, timeoutMs = 60_000): Promise<void> {

@@ -11,7 +11,7 @@ import {
   subgraphUrlVariable,
 } from '@fleetgraph/kit';
 import { type NatsCluster, startNatsCluster } from '@fleetgraph/kit/testing';
-import type { GraphQLResponse } from './platform.js';
+import { type GraphQLResponse, postGraphQL } from './platform.js';
 import { type ServiceProcess, startProcess } from './processes.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -136,14 +136,7 @@ export async function startScaledPlatform(options: ScaledPlatformOptions = {}): 
       let failure: unknown;
       for (const gateway of liveGateways()) {
         try {
-          const response = await fetch(gateway.url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-            body: JSON.stringify({ query, variables }),
-            signal: AbortSignal.timeout(15_000),
-          });
-          const body = (await response.json()) as Omit<GraphQLResponse, 'status'>;
-          return { status: response.status, ...body } as never;
+          return await postGraphQL(gateway.url, query, variables, token, AbortSignal.timeout(15_000));
         } catch (error) {
           failure = error;
         }
