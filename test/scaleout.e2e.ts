@@ -112,7 +112,7 @@ describe('scale-out: replicas on a NATS cluster, through kills', () => {
       }
       await sleep(250);
     }
-    // Never reached the end: see the open defect below (what it did get is still checked).
+    // Never reached the end: counted and asserted below (what it did get is checked too).
     return { events, resumes, finished: false };
   }
 
@@ -267,21 +267,17 @@ describe('scale-out: replicas on a NATS cluster, through kills', () => {
         ...Object.entries(figures).map(([k, v]) => `  ${k}: ${v}`),
         `  health answers that differed between the gateways: ${disagreements} of ${ids.length}`,
         `  events lost: ${lost}, duplicated: ${duplicated}`,
-        `  subscribers that never reached PhaseRunning (open defect, below): ${unfinished} of ${followers.length}`,
+        `  subscribers that never reached PhaseRunning: ${unfinished} of ${followers.length}`,
         `  subscriptions silent for ${SILENCE_MS / 1000} s though events were there (stalled): ${stalls}; quiet (nothing new yet): ${quiet}`,
       ].join('\n'),
     );
+    // Every subscriber resumed after its last cursor reaches the end: the watch of a resumed
+    // subscription used to wait for ever on a consumer placed on the killed node (see the kit's
+    // bus/reader.ts, and its test on a 3-node cluster).
+    expect(unfinished).toBe(0);
+    expect(stalls).toBe(0);
     expect(lost).toBe(0);
     expect(duplicated).toBe(0);
     expect(disagreements).toBe(0);
   }, 420_000);
-
-  // OPEN DEFECT (issue "Replicas that agree"): after a NATS node is killed, in about half of the
-  // runs every subscriber of one or two clusters stops receiving at the same event, and new
-  // subscriptions after that cursor, through either gateway, get nothing either (not even an
-  // error), though Cluster.events holds the later events. Not found yet: the gateway's shared
-  // per-subject group, or the ordered consumer behind it, is the first suspect. Until it is fixed
-  // the scenario above checks what every subscriber got (no gap, no duplicate) and prints how many
-  // never reached the end; this is the property that fails meanwhile.
-  it.todo('every subscriber resumed after its last cursor reaches PhaseRunning after a NATS node is killed');
 });

@@ -1,5 +1,4 @@
 import {
-  ConsumerEvents,
   headers as natsHeaders,
   NatsError,
   type ConsumerMessages,
@@ -9,6 +8,7 @@ import {
 } from 'nats';
 import type { Logger } from '../log.js';
 import { ERROR_HEADER, SOURCE_HEADER, SUBJECT_HEADER, validate } from './codec.js';
+import { createReaderConsumer, startReader, whenLost } from './reader.js';
 import { DEAD_LETTER_STREAM, deadLetterSubject, type EventDef } from './subjects.js';
 
 /**
@@ -67,8 +67,8 @@ export interface Watch {
   /** Resolves once the watch ended: on its own (with the error, if there is one), or after `stop`. */
   readonly ended: Promise<Error | undefined>;
   /**
-   * Stops delivering and deletes the consumer. Idempotent. @throws when the consumer could not be
-   * deleted (the server removes it after 5 minutes without pulls anyway)
+   * Stops delivering and deletes the consumer. Idempotent. A consumer that could not be deleted is
+   * removed by the server after 30 s without pulls.
    */
   stop(): Promise<void>;
 }
@@ -77,8 +77,9 @@ export interface FollowOptions<P> {
   /** Subject filter built with the definition's `filter()`. @default every subject of the definition */
   filter?: string;
   /**
-   * Applies one event; the next waits for it. Following starts from the first retained event and
-   * starts again from there after a failure (a throw here included), so it must be idempotent.
+   * Applies one event; the next waits for it. Following starts from the first retained event; an
+   * event whose handling failed (a throw here) is handled again after `retryMs`, and one may be
+   * handled again after the consumer was lost, so this must be idempotent.
    */
   handle(delivery: Delivery<P>): void | Promise<void>;
   /** How long to wait before trying again while the stream does not exist (or the consumer failed). @default 1000 */
@@ -175,30 +176,10 @@ export async function streamState(
   };
 }
 
-/** Heartbeats missed in a row after which a consumer counts as lost (its NATS node died). */
-const LOST_AFTER_MISSED_HEARTBEATS = 2;
-
 /**
- * Ends `messages` with an error once its consumer missed heartbeats `LOST_AFTER_MISSED_HEARTBEATS`
- * times in a row. The client library's own recovery asks the lost consumer for its state, which
- * never answers when the consumer's node died, and waits for ever; ended, the reader starts
- * again from its last sequence on a consumer of its own.
- */
-function endWhenLost(messages: ConsumerMessages): void {
-  void (async () => {
-    for await (const status of await messages.status()) {
-      if (status.type === ConsumerEvents.HeartbeatsMissed && Number(status.data) >= LOST_AFTER_MISSED_HEARTBEATS) {
-        messages.stop(new Error('the consumer missed its heartbeats: its NATS node is gone'));
-        return;
-      }
-    }
-  })().catch(() => {});
-}
-
-/**
- * Watches a subject (or every subject a pattern with `*` matches) from a sequence: an ordered,
- * ephemeral, in-memory pull consumer (no acks; the client library recreates it from the last
- * sequence after a gap or a reconnect), deleted on `stop`.
+ * Watches a subject (or every subject a pattern with `*` matches) from a sequence, through a
+ * reader (see reader.ts): a consumer without acks, recreated from the next sequence when lost,
+ * deleted on `stop`.
  */
 export async function watchStream(
   ctx: JetStreamContext,
@@ -206,68 +187,21 @@ export async function watchStream(
   subject: string,
   options: WatchOptions,
 ): Promise<Watch> {
-  // Creating the consumer can hang when NATS places it on a node that died (nats-server 2.9 keeps
-  // the dead node in the stream's peer set, and the client library retries for ever): each try is
-  // given CREATE_TIMEOUT_MS, then abandoned for a new one, placed afresh.
-  let consumer: Awaited<ReturnType<typeof ctx.jetstream.consumers.get>> | undefined;
-  let messages: ConsumerMessages | undefined;
-  for (let attempt = 1; !messages; attempt++) {
-    const candidate = await ctx.jetstream.consumers.get(stream, {
-      filterSubjects: subject,
-      opt_start_seq: Math.max(1, options.startSeq ?? 1),
-    });
-    // Pull requests expire every 10 s (heartbeats every 5 s): a consumer lost with a NATS node is
-    // noticed and recreated from the last sequence within seconds, not after the default's minute.
-    const consuming = candidate.consume({
-      max_messages: options.batch ?? 256,
-      expires: 10_000,
-      callback: (msg: JsMsg) => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }),
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), CREATE_TIMEOUT_MS);
-    });
-    const made = await Promise.race([consuming, late]).finally(() => clearTimeout(timer));
-    if (made) {
-      consumer = candidate;
-      messages = made;
-      break;
-    }
-    // Given up: if it ever arrives, it is stopped and deleted.
-    void consuming.then(
-      (late) => {
-        late.stop();
-        return candidate.delete();
-      },
-      () => {},
-    );
-    if (attempt >= CREATE_ATTEMPTS)
-      throw new Error(`could not create a consumer of ${subject} in ${stream} in ${attempt} tries`);
-    ctx.log.warn({ stream, subject, attempt }, 'consumer creation unanswered; trying again');
-  }
-  endWhenLost(messages);
-  const created = consumer!;
-  const consuming = messages;
-  let stopping: Promise<void> | undefined;
-  return {
-    ended: consuming.closed().then((error) => error ?? undefined),
-    stop: () =>
-      (stopping ??= (async () => {
-        consuming.stop();
-        await created.delete();
-      })()),
-  };
+  return startReader(ctx, {
+    stream,
+    filter: subject,
+    startSeq: options.startSeq ?? 1,
+    batch: options.batch ?? 256,
+    onMessage: (msg) => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }),
+  });
 }
-
-/** How long one try at creating a watch's consumer may take, and how many tries it gets. */
-const CREATE_TIMEOUT_MS = 5_000;
-const CREATE_ATTEMPTS = 4;
 
 /**
  * Follows a state stream (one that keeps the last events of each subject): replays every
- * retained event of the definition, validated, then stays live, through an ordered consumer (no
- * durable state: every replica reads everything). A malformed event is dead-lettered once and
- * skipped. While the stream does not exist yet, tries again every `retryMs`.
+ * retained event of the definition, validated, then stays live, through a reader's consumer (no
+ * durable state: every replica reads everything; see reader.ts), recreated from the next event
+ * when lost. A malformed event is dead-lettered once and skipped. While the stream does not exist
+ * yet, tries again every `retryMs`.
  */
 export function followStream<P>(ctx: JetStreamContext, def: EventDef<P>, options: FollowOptions<P>): Following {
   const { log } = ctx;
@@ -297,24 +231,33 @@ export function followStream<P>(ctx: JetStreamContext, def: EventDef<P>, options
     });
   }
 
+  /** The sequence of the first event not handled yet. */
+  let nextSeq = 1;
   const loop = (async () => {
     while (!stopped) {
       try {
-        // One filter as a string: an array asks for multi-filter consumers, which nats-server 2.9
-        // lacks (the call never returns).
-        const consumer = await ctx.jetstream.consumers.get(def.stream, { filterSubjects: filter });
-        messages = await consumer.consume({ max_messages: 1024, expires: 10_000 });
-        endWhenLost(messages);
-        if (stopped) messages.stop();
-        const info = await consumer.info();
-        if (info.num_pending === 0 && info.delivered.stream_seq === 0) markCaughtUp();
-        for await (const message of messages) {
+        const consumer = await createReaderConsumer(ctx, def.stream, filter, nextSeq);
+        // `bind`: no consumer info requests, which a consumer on a dead node never answers.
+        const current = await consumer.consume({ max_messages: 1024, expires: 10_000, bind: true });
+        messages = current;
+        whenLost(current, () => current.stop(new Error('the consumer missed its heartbeats: its NATS node is gone')));
+        if (stopped) current.stop();
+        if ((await consumer.info(true)).num_pending === 0) markCaughtUp();
+        let deliverySeq = 0;
+        for await (const message of current) {
+          // A message lost in transit (AckNone: never redelivered): read again from the next one.
+          if (message.info.deliverySequence !== ++deliverySeq) throw new Error('a gap in the delivery sequence');
           await apply(message);
+          nextSeq = message.seq + 1;
           if (message.info.pending === 0) markCaughtUp();
         }
+        void consumer.delete().catch(() => {});
+        const error = await current.closed();
+        if (error) throw error;
       } catch (error) {
+        messages?.stop();
         if (stopped) break;
-        log.warn({ err: error, stream: def.stream, filter }, 'cannot follow events yet; retrying');
+        log.warn({ err: error, stream: def.stream, filter, nextSeq }, 'cannot follow events yet; retrying');
         await new Promise((resolve) => setTimeout(resolve, options.retryMs ?? 1000));
       }
     }

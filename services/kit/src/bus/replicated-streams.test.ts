@@ -179,4 +179,55 @@ describe('replicated streams on a 3-node NATS cluster', () => {
       15_000,
     );
   }, 90_000);
+
+  it('should keep watches delivering, and start new ones, on every stream once a node is killed', async () => {
+    // nats-server 2.9 places a watch's consumer (R1) on any peer of the stream, a dead one included,
+    // and never answers its creation there: with six streams, some land on the killed node.
+    const publisher = await bus('watched-publisher', 3);
+    const watcher = await bus('watcher', 3);
+    const streams: StreamDef[] = Array.from({ length: 6 }, (_, i) => ({
+      name: `WATCHED${i}`,
+      subjects: [`test.v1.watched${i}.>`],
+    }));
+    await publisher.ensureStreams(streams);
+    const publish = (i: number, n: number) =>
+      rawNats(publisher).jetstream.publish(`test.v1.watched${i}.a`, new TextEncoder().encode(String(n)), {
+        msgID: `${i}-${n}`,
+      });
+    for (const i of streams.keys()) for (const n of [1, 2, 3]) await publish(i, n);
+
+    const seen = (watch: Map<number, number[]>, i: number) => watch.get(i) ?? [];
+    const watchAll = async (into: Map<number, number[]>) =>
+      Promise.all(
+        streams.map((stream, i) =>
+          watcher.watch(stream.name, `test.v1.watched${i}.a`, {
+            onMessage: (m) => into.set(i, [...seen(into, i), Number(new TextDecoder().decode(m.data))]),
+          }),
+        ),
+      );
+    const early = new Map<number, number[]>();
+    const earlyWatches = await watchAll(early);
+    await eventually(() => (streams.every((_, i) => seen(early, i).length === 3) ? true : undefined), 'early watches');
+
+    await cluster.nodes[0]!.kill();
+    for (const i of streams.keys())
+      await eventually(
+        async () => {
+          await publish(i, 4);
+          return true;
+        },
+        `publishing to stream ${i} once it has a leader`,
+        20_000,
+      );
+
+    const late = new Map<number, number[]>();
+    const lateWatches = await watchAll(late);
+    const everyMessage = (watch: Map<number, number[]>) =>
+      streams.every((_, i) => seen(watch, i).join() === '1,2,3,4') ? true : undefined;
+    await eventually(() => everyMessage(late), 'watches started after the kill to read every message', 30_000);
+    await eventually(() => everyMessage(early), 'watches started before the kill to read the new message', 40_000);
+
+    for (const watch of [...earlyWatches, ...lateWatches]) await watch.stop();
+    await cluster.nodes[0]!.start();
+  }, 120_000);
 });
