@@ -153,14 +153,13 @@ describe('scale-out: replicas on a NATS cluster, through kills', () => {
   }
 
   it('should provision every cluster exactly, and lose or double no event, through the kills', async () => {
-    const ids: string[] = [];
-    for (let i = 0; i < CLUSTERS; i++) {
+    const createCluster = async (name: string): Promise<string> => {
       const r = await platform.graphql(
         'mutation($input: CreateClusterInput!) { createCluster(input: $input) { cluster { id } userErrors { code message } } }',
         {
           input: {
             projectId: project,
-            name: `scaled-${i}`,
+            name,
             profileId,
             cloud: { type: 'LOCAL', region: 'local-1' },
             nodePools: [
@@ -172,8 +171,10 @@ describe('scale-out: replicas on a NATS cluster, through kills', () => {
         editor,
       );
       expect(r.data?.createCluster.userErrors).toEqual([]);
-      ids.push(r.data!.createCluster.cluster.id);
-    }
+      return r.data!.createCluster.cluster.id;
+    };
+    const ids: string[] = [];
+    for (let i = 0; i < CLUSTERS; i++) ids.push(await createCluster(`scaled-${i}`));
     const followers = ids.flatMap((id, c) =>
       Array.from({ length: SUBSCRIBERS_PER_CLUSTER }, (_, s) => ({ id, run: follow(id, c + s) })),
     );
@@ -201,6 +202,10 @@ describe('scale-out: replicas on a NATS cluster, through kills', () => {
     // One NATS node.
     await platform.nats.nodes[0]!.kill();
     figures['NATS node killed: API answers again after (ms)'] = await recovery('NATS node killed', ok);
+    // Clusters created while the node is down get their whole history and their health.
+    const createdInOutage: string[] = [];
+    for (let i = 0; i < 2; i++) createdInOutage.push(await createCluster(`outage-${i}`));
+    ids.push(...createdInOutage);
     await sleep(3_000);
     const [a, b] = platform.gateways;
     // A replica may take a report a moment before the other: a difference counts when it lasts.
@@ -232,6 +237,23 @@ describe('scale-out: replicas on a NATS cluster, through kills', () => {
       );
     }
     figures['all clusters RUNNING after the last kill (ms)'] = Date.now() - started;
+
+    // The clusters created during the NATS outage: every step in their history, and a health.
+    for (const [i, id] of createdInOutage.entries()) {
+      const reasons = (await eventsOf(id)).map((e) => e.reason);
+      expect(
+        reasons.filter((r) => r === 'MachineCreated'),
+        id,
+      ).toHaveLength(3);
+      expect(reasons, id).toEqual(expect.arrayContaining(['NetworkReady', 'PhaseRunning']));
+      const known = async () => !['UNKNOWN', undefined].includes(await healthVia(b!.url, id));
+      figures[`health of cluster ${i + 1} created in the NATS outage known after the last kill (ms)`] = await recovery(
+        `${id} health known`,
+        known,
+        60_000,
+      );
+      expect(await known(), `the health of ${id}`).toBe(true);
+    }
 
     // Machines: exactly what each cluster needs, none doubled or orphaned.
     const cloud = createProvider({ type: 'LOCAL', region: 'local-1', endpoint: platform.localCloudUrl });
