@@ -4,10 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { composeServices } from '@apollo/composition';
 import { SUBGRAPHS } from '@fleetgraph/kit/core';
-import { parse } from 'graphql';
+import { parse, printSchema } from 'graphql';
 
 /**
- * Prints each subgraph's SDL from its code and composes the supergraph into schema/.
+ * Prints each subgraph's SDL from its code and composes the supergraph into schema/, with the API
+ * schema (what clients see: the supergraph without its federation directives) in api.graphql.
  * With --check, writes nothing and fails when schema/ differs from the code.
  *
  * Each subgraph is printed by its own process (`services/<name>/dist/print-schema.js`): type-graphql
@@ -38,6 +39,8 @@ async function main(check: boolean) {
     'supergraph.graphql',
     result.supergraphSdl.endsWith('\n') ? result.supergraphSdl : `${result.supergraphSdl}\n`,
   );
+
+  files.set('api.graphql', `${printSchema(result.schema.toAPISchema().toGraphQLJSSchema())}\n`);
 
   const stale: string[] = [];
   for (const [file, content] of files) {

@@ -1,0 +1,74 @@
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { ClusterEventsDocument, type ClusterEventsQuery, createFleetgraphClient } from '@fleetgraph/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { followCluster } from './examples/follow-cluster.js';
+import { type Platform, seed, startPlatform } from './src/index.js';
+
+/**
+ * The integration examples in examples/, run as an integrator would run them, against a real
+ * platform; their connection is dropped under them to show that they resume.
+ */
+describe('integration examples', () => {
+  let platform: Platform;
+  const tenant = seed.tenant();
+  const project = seed.project();
+  let editor: string;
+
+  beforeAll(async () => {
+    platform = await startPlatform({ localCloud: { speed: 25 } });
+    editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+  });
+
+  it('follow-cluster: creates a cluster and follows its events to RUNNING, resuming after its connection is dropped, without gap or duplicate', async () => {
+    // The example talks to the gateway through a proxy that drops every connection at the first
+    // event, as a network would.
+    const gateway = new URL(platform.gatewayUrl);
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(gateway.port), gateway.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
+    let dropped = false;
+    const resumes: (string | null)[] = [];
+    const { clusterId, events } = await followCluster({
+      url: `http://127.0.0.1:${port}${gateway.pathname}`,
+      token: editor,
+      projectId: project,
+      onEvent: () => {
+        if (dropped) return;
+        dropped = true;
+        for (const s of sockets) s.destroy();
+      },
+      onResume: (_error, after) => resumes.push(after),
+    });
+    proxy.close();
+
+    expect(resumes).toEqual([events[0]!.cursor]);
+    expect(events.at(-1)?.reason).toBe('PhaseRunning');
+    const client = createFleetgraphClient({ url: platform.gatewayUrl, token: editor });
+    const truth: string[] = [];
+    for (let after: string | null = null; ; ) {
+      const { cluster }: ClusterEventsQuery = await client.request(ClusterEventsDocument, {
+        id: clusterId,
+        first: 100,
+        after,
+      });
+      truth.push(...(cluster?.events.nodes.map((e) => e.cursor) ?? []));
+      if (!cluster?.events.pageInfo.hasNextPage) break;
+      after = cluster.events.pageInfo.endCursor;
+    }
+    const seen = events.map((e) => e.cursor);
+    expect(seen).toEqual(truth.slice(0, seen.length));
+  }, 120_000);
+});
