@@ -215,7 +215,10 @@ describe('scale-out: replicas on a NATS cluster, through kills', () => {
       const disagree = async (id: string) => {
         if ((await healthVia(a!.url, id)) === (await healthVia(b!.url, id))) return 0;
         await sleep(1_500);
-        return (await healthVia(a!.url, id)) === (await healthVia(b!.url, id)) ? 0 : 1;
+        const [viaA, viaB] = [await healthVia(a!.url, id), await healthVia(b!.url, id)];
+        if (viaA === viaB) return 0;
+        console.log(`scale-out: the gateways disagree on the health of ${id} for 1.5 s: ${viaA} and ${viaB}`);
+        return 1;
       };
       const disagreements = (await Promise.all(ids.map(disagree))).reduce<number>((n, x) => n + x, 0);
       // One gateway.
