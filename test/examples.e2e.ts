@@ -1,12 +1,20 @@
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import { ClusterEventsDocument, type ClusterEventsQuery, createFleetgraphClient } from '@fleetgraph/client';
+import {
+  ClusterEventsDocument,
+  type ClusterEventsQuery,
+  ClustersDocument,
+  createFleetgraphClient,
+} from '@fleetgraph/client';
+import { parse } from 'graphql';
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followCluster } from './examples/follow-cluster.js';
 import { type Platform, seed, startPlatform } from './src/index.js';
 
 /**
  * The integration examples in examples/, run as an integrator would run them, against a real
- * platform; their connection is dropped under them to show that they resume.
+ * platform that runs trusted documents only (the client's manifest: the examples use nothing
+ * else); their connection is dropped under them to show that they resume.
  */
 describe('integration examples', () => {
   let platform: Platform;
@@ -15,7 +23,7 @@ describe('integration examples', () => {
   let editor: string;
 
   beforeAll(async () => {
-    platform = await startPlatform({ localCloud: { speed: 25 } });
+    platform = await startPlatform({ localCloud: { speed: 25 }, env: { TRUSTED_DOCUMENTS: 'enforce' } });
     editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
   }, 120_000);
 
@@ -71,4 +79,36 @@ describe('integration examples', () => {
     const seen = events.map((e) => e.cursor);
     expect(seen).toEqual(truth.slice(0, seen.length));
   }, 120_000);
+
+  it('should run trusted documents only: by hash alone or whole, and refuse any other on HTTP and graphql-ws', async () => {
+    const trusted = createFleetgraphClient({ url: platform.gatewayUrl, token: editor, persisted: true });
+    const { clusters } = await trusted.request(ClustersDocument, { projectId: project, first: 5 });
+    expect(clusters.nodes.length).toBeGreaterThan(0);
+
+    const other = await fetch(platform.gatewayUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json',
+        authorization: `Bearer ${editor}`,
+      },
+      body: JSON.stringify({ query: '{ clusters { nodes { id } } }' }),
+    });
+    expect(other.status).toBe(400);
+    expect(((await other.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
+      'PERSISTED_QUERY_NOT_IN_LIST',
+    );
+
+    const ws = createFleetgraphClient({ url: platform.gatewayUrl, token: editor, webSocketImpl: WebSocket });
+    const strange = parse('subscription Strange($id: ID!) { clusterEvents(clusterId: $id) { cursor } }');
+    const error = await ws
+      .subscribe(strange, { id: clusters.nodes[0]!.id })
+      .next()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    await ws.close();
+    expect(error).toMatchObject({ code: 'PERSISTED_QUERY_NOT_IN_LIST' });
+  });
 });

@@ -1793,7 +1793,8 @@ describe('fuzzing the gateway and the services', () => {
         },
       ),
     );
-    // Each one dead-lettered once, by the health service (the one consumer of these subjects).
+    // Each one dead-lettered once, though two read these subjects (the health service's follower, and the
+    // clusters service's webhook consumer): a dead letter names its stream sequence, and is kept once.
     const deadline = Date.now() + 10_000;
     let letters: Record<string, number> = {};
     while (Date.now() < deadline) {

@@ -65,4 +65,41 @@ describe('a production start refuses to be unsafe', () => {
     expect(code).not.toBe(0);
     expect(stderr).not.toMatch(/invalid configuration/);
   });
+
+  describe('the gateway signing in through the identity provider only', () => {
+    const oidcOnly = {
+      NODE_ENV: 'production',
+      PORT: '0',
+      INTERNAL_AUTH_SECRET: 'x'.repeat(40),
+      PUBLIC_URL: 'https://fleet.example.com/graphql',
+      NATS_URL: 'nats://127.0.0.1:1',
+      NATS_CREDENTIALS_FILE: '/nonexistent/gateway.creds',
+      AUTH_JWKS_URL: 'https://login.example.com/.well-known/jwks.json',
+      AUTH_ISSUER: 'https://login.example.com/',
+      AUTH_AUDIENCE: 'fleetgraph',
+    };
+
+    it('starts past its configuration without AUTH_JWT_SECRET', async () => {
+      const { code, stderr } = await run(mains.gateway, oidcOnly);
+      expect(code).not.toBe(0);
+      expect(stderr).not.toMatch(/invalid configuration/);
+    });
+
+    it('refuses the development secret beside it, a JWKS over plain HTTP, and a provider without issuer or audience', async () => {
+      const { stderr } = await run(mains.gateway, {
+        ...oidcOnly,
+        AUTH_JWT_SECRET: 'fleetgraph-dev-jwt-secret-change-me',
+      });
+      expect(stderr).toMatch(/AUTH_JWT_SECRET: is the public development default/);
+      const plain = await run(mains.gateway, {
+        ...oidcOnly,
+        AUTH_JWKS_URL: 'http://login.example.com/jwks.json',
+        AUTH_ISSUER: '',
+        AUTH_AUDIENCE: '',
+      });
+      expect(plain.code).not.toBe(0);
+      const named = plain.stderr.split('\n').flatMap((line) => /^\s+- ([A-Z_]+): /.exec(line)?.[1] ?? []);
+      expect(named).toEqual(['AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_URL']);
+    });
+  });
 });

@@ -199,10 +199,16 @@ export function createFleetgraphClient(options: FleetgraphClientOptions): Fleetg
 }
 
 /**
- * A graphql-ws close (a CloseEvent, not an Error) as a FleetgraphError: 4401 and 4403 are
- * UNAUTHENTICATED and FORBIDDEN, 4429 RATE_LIMITED, 4400 BAD_REQUEST; others stay retryable.
+ * What graphql-ws throws as a FleetgraphError: the errors refusing a subscription, or a close
+ * (a CloseEvent, not an Error): 4401 and 4403 are UNAUTHENTICATED and FORBIDDEN, 4429
+ * RATE_LIMITED, 4400 BAD_REQUEST; other closes stay retryable.
  */
 function asError(error: unknown): unknown {
+  // An `error` message of graphql-ws: the errors refusing the subscription.
+  if (Array.isArray(error) && typeof error[0]?.message === 'string') {
+    const [first] = error as { message: string; extensions?: Record<string, unknown> }[];
+    return new FleetgraphError(first!.message, first!.extensions?.code as string | undefined);
+  }
   if (error instanceof Error || typeof error !== 'object' || error === null || !('code' in error)) return error;
   const { code, reason } = error as { code: number; reason?: string };
   const named = CLOSE_CODES[code];

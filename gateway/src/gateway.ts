@@ -1,3 +1,9 @@
+/**
+ * The gateway's HTTP side: Apollo Gateway over the supergraph, authentication, query limits, rate
+ * limits, GraphQL over HTTP statuses, and the subscription server on the same HTTP server. Over
+ * 400 lines: `startGateway` wires them together in one place, and each piece it wires lives in its
+ * own module (limits.ts, graphql-over-http.ts, rate-limits/, subscriptions/, auth.ts, apikeys.ts).
+ */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,18 +16,18 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import {
   AuthenticationError,
-  createBearerVerifier,
   currentRequestId,
   formatError,
   jsonBodyErrors,
   INTERNAL_IDENTITY_HEADER,
   mountHealth,
   REQUEST_ID_HEADER,
+  requestIds,
   signInternalIdentity,
-  withRequestScope,
   type Bus,
   type Identity,
   type Logger,
+  type OidcOptions,
   type ReadinessCheck,
   type VerifiedBearer,
 } from '@fleetgraph/kit/core';
@@ -32,6 +38,25 @@ import { createSubscriptionServer, type SubscriptionServer } from './subscriptio
 import { failoverFetch, readinessUrl, subgraphUrls as subgraphReplicaUrls } from './supergraph.js';
 import { logsHttpUrl, mountDownloadProxy } from './download-proxy.js';
 import { LIMITS, operationLimitError, tokenLimitError } from './limits.js';
+import { trustedDocumentsHttp, type TrustedDocuments } from './trusted-documents.js';
+import { codedError } from './subscriptions/errors.js';
+import { createApiKeyVerifier } from './apikeys.js';
+import { createAuthenticator } from './auth.js';
+import {
+  requestErrorStatus,
+  responseMediaType,
+  sendErrors,
+  useGraphQLOverHttpStatus,
+  type ResponseMediaType,
+} from './graphql-over-http.js';
+import {
+  admitCaller,
+  clientAddress,
+  createGatewayRateLimiter,
+  rateLimitHttp,
+  type GatewayRateLimits,
+  type RateLimiter,
+} from './rate-limits/index.js';
 
 export { LIMITS } from './limits.js';
 
@@ -39,15 +64,26 @@ export { LIMITS } from './limits.js';
 export interface GatewayContext {
   identity: Identity;
   requestId: string;
+  /** The media type of the HTTP answer (not set for the gateway's own operations). */
+  mediaType?: ResponseMediaType;
 }
 
 export interface GatewayOptions {
   supergraphSdl: string;
   host: string;
   port: number;
-  jwtSecret: string;
-  /** Longest lifetime of a client bearer token (AUTH_MAX_TOKEN_LIFETIME). @default 24 h */
+  /** The secret of HS256 client tokens (AUTH_JWT_SECRET); without it, HS256 tokens are refused. */
+  jwtSecret?: string;
+  /** The organisation's identity provider, whose tokens are accepted too (AUTH_JWKS_URL, ...). */
+  oidc?: OidcOptions;
+  /** Longest lifetime of a client bearer token, HS256 or OIDC (AUTH_MAX_TOKEN_LIFETIME). @default 24 h */
   maxTokenLifetimeSeconds?: number;
+  /**
+   * API keys as bearer tokens, verified by the profiles service over NATS (apikeys.ts): how long a
+   * verified key is trusted before it is asked about again (revocations are heard at once).
+   * `false`: refused. @default { cacheTtlMs: 30000 }
+   */
+  apiKeys?: false | { cacheTtlMs?: number };
   internalSecret: string;
   production: boolean;
   log: Logger;
@@ -63,6 +99,16 @@ export interface GatewayOptions {
     patternConsumerAt?: number;
     authorizationTimeoutMs?: number;
   };
+  /**
+   * Requests a minute per caller (a verified token's subject) and per address without a valid
+   * token, on HTTP, graphql-ws connection attempts and subscribes, and SSE; a burst of a tenth
+   * allowed; shared by the replicas on the same NATS (rate-limits/). 0: no limit. @default no limits
+   */
+  rateLimit?: GatewayRateLimits;
+  /** Proxies in front of the gateway whose `X-Forwarded-For` tells the client's address. @default 0 */
+  trustedProxyHops?: number;
+  /** Trusted documents (trusted-documents.ts), on every transport. @default off */
+  trustedDocuments?: TrustedDocuments;
 }
 
 export interface RunningGateway {
@@ -70,6 +116,8 @@ export interface RunningGateway {
   port: number;
   /** The subscription engine: its fields, stats and metrics. */
   subscriptions: SubscriptionServer;
+  /** The rate limiter, when limits are set. */
+  rateLimiter?: RateLimiter;
   close(): Promise<void>;
 }
 
@@ -105,6 +153,11 @@ function unauthenticated(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 }
 
+/** Credentials that cannot be checked now (the identity provider's keys or the profiles service out of reach). */
+function authenticationUnavailable(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } } });
+}
+
 /**
  * Apollo Gateway cannot run subscriptions (and graphql-js 16 throws on some subscription
  * documents during validation, which Apollo answers with a 500): a subscription posted here is
@@ -121,14 +174,18 @@ const refuseSubscriptions: express.RequestHandler = (req, res, next) => {
     return next();
   }
   if (operation !== 'subscription') return next();
-  res.status(400).json({
-    errors: [
+  sendErrors(
+    req,
+    res,
+    [
       {
         message: 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream',
         extensions: { code: 'BAD_REQUEST' },
       },
     ],
-  });
+    // Not a request error of the document: the operation is not served on this transport.
+    400,
+  );
 };
 
 /** A limit error as Apollo answers it on POST /graphql: 400. */
@@ -147,13 +204,13 @@ const badRequest = (error: GraphQLError) =>
 
 /**
  * The token limit, before anything parses the document (Apollo, or refuseSubscriptions): answered
- * 400 with the error every transport gives (limits.ts).
+ * as a request error (graphql-over-http.ts) with the error every transport gives (limits.ts).
  */
 const limitTokens: express.RequestHandler = (req, res, next) => {
   const query = req.method === 'GET' ? req.query.query : (req.body as { query?: unknown } | undefined)?.query;
   const refused = typeof query === 'string' ? tokenLimitError(query) : undefined;
   if (!refused) return next();
-  res.status(400).json({ errors: [refused.toJSON()] });
+  sendErrors(req, res, [refused.toJSON()], requestErrorStatus);
 };
 
 /**
@@ -180,7 +237,11 @@ const queryLimits: ApolloServerPlugin<GatewayContext> = {
   },
 };
 
-/** Verifies a bearer token into an identity, or throws UNAUTHENTICATED. */
+/**
+ * Verifies a bearer token or API key into an identity, or throws UNAUTHENTICATED (401), or
+ * SERVICE_UNAVAILABLE (503) when what vouches for it cannot be reached. The messages never hold
+ * the credential.
+ */
 export async function authenticate(
   authorization: string | undefined,
   verify: (authorization: string | undefined) => Promise<VerifiedBearer>,
@@ -188,6 +249,8 @@ export async function authenticate(
   try {
     return (await verify(authorization)).identity;
   } catch (error) {
+    if (error instanceof AuthenticationError && error.reason === 'unavailable')
+      throw authenticationUnavailable(`Unauthenticated: ${error.message}`);
     throw unauthenticated(
       error instanceof AuthenticationError ? `Unauthenticated: ${error.message}` : 'Unauthenticated',
     );
@@ -229,17 +292,46 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Subscriptions: graphql-ws on the same server and path, authorised through this gateway's own
   // federated query path, fed by JetStream (subscriptions/).
   let apollo: ApolloServer<GatewayContext> | undefined;
-  // Every request and subscription connection brings its token: each is verified once.
-  const verify = createBearerVerifier(options.jwtSecret, { maxLifetimeSeconds: options.maxTokenLifetimeSeconds });
+  // Every request and subscription connection brings its token or API key: HS256 and OIDC tokens are
+  // verified once each, API keys asked about once per cache lifetime and forgotten when revoked.
+  const apiKeys =
+    options.apiKeys === false
+      ? undefined
+      : createApiKeyVerifier({
+          bus: options.bus,
+          log,
+          cacheTtlMs: options.apiKeys?.cacheTtlMs,
+          // A revoked key's graphql-ws connections and SSE streams end at once, on every replica.
+          onRevoked: (subject) => subscriptions.endConnectionsOf(subject, 'API key revoked'),
+        });
+  const verify = createAuthenticator({
+    jwtSecret: options.jwtSecret,
+    oidc: options.oidc,
+    maxTokenLifetimeSeconds: options.maxTokenLifetimeSeconds,
+    apiKeys,
+  });
+  const trustedProxyHops = options.trustedProxyHops ?? 0;
+  const trustedDocuments = options.trustedDocuments?.mode === 'off' ? undefined : options.trustedDocuments;
+  const rateLimiter = options.rateLimit && createGatewayRateLimiter(options.rateLimit, options.bus, log);
   const subscriptions = createSubscriptionServer({
     server: httpServer,
     path: '/graphql',
-    jwtSecret: options.jwtSecret,
     verify,
     source: createJetStreamSource({ bus: options.bus, log }),
     log,
     production: options.production,
     ...options.subscriptions,
+    ...(trustedDocuments && {
+      resolveDocument: (payload) => {
+        const resolved = trustedDocuments.resolve(payload);
+        if (!resolved.ok) return codedError(resolved.code, resolved.message);
+        return resolved.query ?? payload.query;
+      },
+    }),
+    ...(rateLimiter && {
+      admit: (identity, address) => admitCaller(rateLimiter, identity, address),
+      clientAddress: (request) => clientAddress(request, trustedProxyHops),
+    }),
     async authorize(query, variables, identity) {
       if (!apollo) throw new Error('the gateway is not started');
       const response = await apollo.executeOperation(
@@ -263,6 +355,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
     ...(armor.plugins as ApolloServerPlugin<GatewayContext>[]),
     queryLimits,
+    useGraphQLOverHttpStatus<GatewayContext>(),
     // Before the HTTP server drains: close subscription sockets (1001) so clients resume elsewhere.
     { serverWillStart: async () => ({ drainServer: () => subscriptions.close() }) },
 
@@ -276,6 +369,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     introspection: !options.production,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // Enforced trusted documents are the only persisted queries: nothing registers more.
+    ...(trustedDocuments?.mode === 'enforce' && { persistedQueries: false as const }),
     includeStacktraceInErrorResponses: false,
     // limitTokens answers first on HTTP; this bounds the parse of any other operation (executeOperation).
     parseOptions: { maxTokens: LIMITS.maxTokens },
@@ -308,13 +403,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     })),
   ];
 
-  app.use((req, _res, next) => withRequestScope(req.header(REQUEST_ID_HEADER), next));
+  app.use(requestIds());
   mountHealth(app, readiness);
   // Log bundle downloads: signed links served by the logs service, reached through this host.
   mountDownloadProxy(app, logsHttpUrl(options.env ?? process.env, subgraphUrls.get('logs')?.[0]), log);
   app.get('/metrics', async (_req, res) => {
     res.type(subscriptions.metrics.contentType).send(await subscriptions.metrics.metrics());
   });
+  // Rate limits, before anything reads a body: queries, mutations and SSE subscriptions alike.
+  if (rateLimiter) app.use('/graphql', rateLimitHttp({ limiter: rateLimiter, verify, trustedProxyHops }));
   // Subscriptions over Server-Sent Events, for clients that cannot open a WebSocket (see the README).
   const serveSse: express.RequestHandler = (req, res, next) => void subscriptions.serveSse(req, res).catch(next);
   app.get('/graphql/stream', serveSse);
@@ -322,12 +419,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.use(
     '/graphql',
     express.json({ limit: BODY_LIMIT }),
+    ...(trustedDocuments ? [trustedDocumentsHttp(trustedDocuments)] : []),
     limitTokens,
     refuseSubscriptions,
     expressMiddleware(apollo, {
       context: async ({ req }) => ({
         identity: await authenticate(req.header('authorization'), verify),
         requestId: currentRequestId() ?? '',
+        mediaType: responseMediaType(req),
       }),
     }),
   );
@@ -343,5 +442,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const url = `http://${options.host}:${port}/graphql`;
   log.info({ url }, 'gateway listening');
   const running = apollo;
-  return { url, port, subscriptions, close: () => running.stop() };
+  return {
+    url,
+    port,
+    subscriptions,
+    ...(rateLimiter && { rateLimiter }),
+    close: async () => {
+      apiKeys?.close();
+      await running.stop();
+      await rateLimiter?.close();
+    },
+  };
 }

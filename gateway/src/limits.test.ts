@@ -134,6 +134,7 @@ describe('query limits', () => {
         'Query.clusters': { arguments: ['first'], max: 100, default: 20 },
         'Query.clusterProfiles': { arguments: ['first'], max: 100, default: 20 },
         'Cluster.events': { arguments: ['first'], max: 1000, default: 50 },
+        'Webhook.deliveries': { arguments: ['first'], max: 100, default: 20 },
       });
     });
 
@@ -180,12 +181,29 @@ describe('query limits', () => {
     it('should accept the largest page of events in a single-cluster query, and cost a larger one as the largest', () => {
       expect(cost(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' })).toBe(3 + 1000 * 8 + 3);
       expect(refusal(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' })).toBeUndefined();
-      // More than the max is the subgraph's BAD_USER_INPUT to answer, not a cost error.
+      // More than the max is refused as such (below), not costed beyond what the field can return.
       expect(cost(CLUSTER_EVENTS('(first: 100000)'), { id: 'x' })).toBe(
         cost(CLUSTER_EVENTS('(first: 1000)'), { id: 'x' }),
       );
       expect(cost(CLUSTER_EVENTS('(first: 0)'), { id: 'x' })).toBe(cost(CLUSTER_EVENTS('(first: 1)'), { id: 'x' }));
       expect(cost('{ clusters(first: 5000) { nodes { id } } }')).toBe(1 + 100 * 2);
+    });
+
+    it('should refuse a page outside its documented bounds with BAD_USER_INPUT, before the cost', () => {
+      expect(refusal(CLUSTER_EVENTS('(first: 1001)'), { id: 'x' })).toEqual({
+        message: 'first must be between 1 and 1000 on Cluster.events (got 1001)',
+        extensions: { code: 'BAD_USER_INPUT', field: 'Cluster.events', argument: 'first', value: 1001, max: 1000 },
+      });
+      expect(refusal(CLUSTER_EVENTS('(first: 0)'), { id: 'x' })?.message).toBe(
+        'first must be between 1 and 1000 on Cluster.events (got 0)',
+      );
+      // Over the cost limit as well, through a variable and a fragment: the page size is what is told.
+      expect(
+        refusal(
+          'query($n: Int) { clusters(first: $n) { ...C } } fragment C on ClusterConnection { nodes { events(first: 1000) { nodes { reason } } } }',
+          { n: 101 },
+        )?.message,
+      ).toBe('first must be between 1 and 100 on Query.clusters (got 101)');
     });
 
     it('should accept every field of a cluster with its largest page of events', () => {

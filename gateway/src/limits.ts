@@ -47,6 +47,8 @@ export type LimitName = 'tokens' | 'depth' | 'aliases' | 'directives' | 'cost';
 
 /** The code of every limit error (in the registry, services/kit/src/errors.ts). */
 export const QUERY_LIMIT_EXCEEDED: ErrorCode = 'QUERY_LIMIT_EXCEEDED';
+/** The code of a page size outside the bounds its field documents. */
+const BAD_USER_INPUT: ErrorCode = 'BAD_USER_INPUT';
 
 const WHAT: Record<LimitName, string> = {
   tokens: 'Query token count',
@@ -227,16 +229,26 @@ export function pagedFields(schema: GraphQLSchema): Map<string, PageBounds> {
   return paged;
 }
 
+/** A page argument outside the bounds its field documents. */
+export interface PageSizeProblem {
+  /** `Type.field` */
+  field: string;
+  argument: string;
+  value: number;
+  max: number;
+}
+
 /**
  * The page a paged field returns at most for these argument values: the largest page argument,
- * else the documented default; at least 1 and at most the documented max (a subgraph refuses more
- * with BAD_USER_INPUT, so a larger request costs what it could return, and is not a cost error).
+ * else the documented default; at least 1 and at most the documented max. A value outside 1 to max
+ * is reported (the operation is refused for it, with BAD_USER_INPUT, before its cost is judged).
  */
 function pageSize(
   bounds: PageBounds,
   field: GraphQLField<unknown, unknown>,
   node: FieldNode,
   variables: Record<string, unknown>,
+  report: (argument: string, value: number, max: number) => void,
 ): number {
   let args: Record<string, unknown> = {};
   try {
@@ -244,7 +256,13 @@ function pageSize(
   } catch {
     // Invalid arguments: execution refuses them; the default page stands in.
   }
-  const given = bounds.arguments.map((name) => args[name]).filter((v): v is number => typeof v === 'number');
+  const given: number[] = [];
+  for (const name of bounds.arguments) {
+    const value = args[name];
+    if (typeof value !== 'number') continue;
+    given.push(value);
+    if (bounds.max !== undefined && (value < 1 || value > bounds.max)) report(name, value, bounds.max);
+  }
   const size = given.length > 0 ? Math.max(...given) : (bounds.default ?? bounds.max ?? ASSUMED_PAGE_SIZE);
   return Math.max(1, bounds.max === undefined ? size : Math.min(size, bounds.max));
 }
@@ -268,6 +286,17 @@ export function measureCost(
   operation: OperationDefinitionNode,
   variables: Record<string, unknown>,
 ): number {
+  return measure(schema, document, operation, variables).cost;
+}
+
+/** The cost of an operation (measureCost), and the first page argument outside its bounds, if any. */
+function measure(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+): { cost: number; page?: PageSizeProblem } {
+  let outOfBounds: PageSizeProblem | undefined;
   const fragments = fragmentsOf(document);
   /** Cost of a fragment's selections, by name and the page its list fields inherit. */
   const measured = new Map<string, number>();
@@ -285,7 +314,11 @@ export function measureCost(
           continue;
         }
         const bounds = pageBounds(field);
-        const size = bounds ? pageSize(bounds, field, selection, variables) : undefined;
+        const size = bounds
+          ? pageSize(bounds, field, selection, variables, (argument, value, max) => {
+              outOfBounds ??= { field: `${type!.name}.${name}`, argument, value, max };
+            })
+          : undefined;
         const list = isListType(getNullableType(field.type));
         const elements = list ? (size ?? page) : 1;
         const inherited = size !== undefined && !list ? size : 1;
@@ -313,10 +346,26 @@ export function measureCost(
     }
     return total;
   };
-  return cost(operation.selectionSet.selections, schema.getRootType(operation.operation) ?? undefined, 1);
+  const total = cost(operation.selectionSet.selections, schema.getRootType(operation.operation) ?? undefined, 1);
+  return { cost: total, ...(outOfBounds ? { page: outOfBounds } : {}) };
 }
 
-/** Refuses an operation costlier than the limit, for its coerced variable values. */
+/**
+ * The error of a page argument outside its bounds, e.g. "first must be between 1 and 100 on
+ * Query.clusters (got 101)", with `extensions: { code: BAD_USER_INPUT, field, argument, value, max }`.
+ */
+export function pageSizeError(problem: PageSizeProblem): GraphQLError {
+  const { field, argument, value, max } = problem;
+  return new GraphQLError(`${argument} must be between 1 and ${max} on ${field} (got ${value})`, {
+    extensions: { code: BAD_USER_INPUT, field, argument, value, max },
+  });
+}
+
+/**
+ * Refuses an operation, for its coerced variable values, that asks for a page outside the bounds
+ * its field documents (BAD_USER_INPUT: the page-size check comes first, so that a page too large
+ * is not told as a cost), or whose cost is over the limit (QUERY_LIMIT_EXCEEDED).
+ */
 export function costLimitError(
   schema: GraphQLSchema,
   document: DocumentNode,
@@ -324,14 +373,16 @@ export function costLimitError(
   variables: Record<string, unknown>,
   limits: Limits = LIMITS,
 ): GraphQLError | undefined {
-  const cost = measureCost(schema, document, operation, variables);
+  const { cost, page } = measure(schema, document, operation, variables);
+  if (page) return pageSizeError(page);
   return cost > limits.maxCost ? limitError('cost', cost, limits.maxCost) : undefined;
 }
 
 /**
  * Refuses an operation over the depth, alias, directive or cost limit (the first it exceeds, in
- * that order), with its variables as sent. Variables that do not coerce leave the cost unmeasured:
- * the operation is refused for them before anything runs (BAD_USER_INPUT).
+ * that order; a page size outside its bounds before the cost), with its variables as sent.
+ * Variables that do not coerce leave the cost unmeasured: the operation is refused for them before
+ * anything runs (BAD_USER_INPUT).
  */
 export function operationLimitError(
   schema: GraphQLSchema,

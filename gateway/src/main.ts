@@ -1,6 +1,7 @@
 import { createBus, createLogger, natsCredentials, exitOnStartupFailure, onShutdown } from '@fleetgraph/kit/core';
-import { readEnv } from './env.js';
+import { oidcOptions, readEnv } from './env.js';
 import { startGateway } from './gateway.js';
+import { loadTrustedDocuments } from './trusted-documents.js';
 import { loadSupergraph } from './supergraph.js';
 
 async function main() {
@@ -18,7 +19,9 @@ async function main() {
     host: env.HOST,
     port: env.PORT,
     jwtSecret: env.AUTH_JWT_SECRET,
+    oidc: oidcOptions(env),
     maxTokenLifetimeSeconds: env.AUTH_MAX_TOKEN_LIFETIME,
+    apiKeys: { cacheTtlMs: env.AUTH_API_KEY_CACHE_TTL * 1000 },
     internalSecret: env.INTERNAL_AUTH_SECRET,
     production: env.NODE_ENV === 'production',
     log,
@@ -28,6 +31,9 @@ async function main() {
       maxSubscriptionsPerConnection: env.SUBSCRIPTION_MAX_PER_CONNECTION,
       patternConsumerAt: env.SUBSCRIPTION_PATTERN_CONSUMER_AT,
     },
+    rateLimit: { perMinute: env.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: env.RATE_LIMIT_ANONYMOUS_PER_MINUTE },
+    trustedProxyHops: env.TRUSTED_PROXY_HOPS,
+    trustedDocuments: await loadTrustedDocuments(env.TRUSTED_DOCUMENTS, env.TRUSTED_DOCUMENTS_MANIFEST, log),
   });
   onShutdown(log, [() => gateway.close(), () => bus.close()]);
 }

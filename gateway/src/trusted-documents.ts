@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '@fleetgraph/kit/core';
+import type { RequestHandler } from 'express';
+import { requestErrorStatus, sendErrors } from './graphql-over-http.js';
 
 /**
  * Trusted documents (persisted operations): a manifest of the operations a deployment's own
@@ -161,3 +163,62 @@ function persistedHash(extensions: unknown): string | undefined | null {
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
+ * The HTTP side of trusted documents, after the body is parsed: a request refused is answered
+ * here (a request error, as GraphQL over HTTP says); one sent by a manifest hash alone goes on
+ * with the manifest's document. In `enforce` mode the persisted-query extension is removed once
+ * resolved, as Apollo Server's automatic persisted queries are off then.
+ */
+export function trustedDocumentsHttp(trusted: TrustedDocuments): RequestHandler {
+  return (req, res, next) => {
+    const get = req.method === 'GET';
+    const url = get ? new URL(req.url, 'http://gateway') : undefined;
+    let request: OperationRequest;
+    if (url) {
+      let extensions: unknown;
+      try {
+        extensions = JSON.parse(url.searchParams.get('extensions') ?? 'null');
+      } catch {
+        extensions = undefined;
+      }
+      request = {
+        query: url.searchParams.get('query') ?? undefined,
+        extensions,
+        operationName: url.searchParams.get('operationName'),
+      };
+    } else {
+      request = (req.body ?? {}) as OperationRequest;
+    }
+    const resolved = trusted.resolve(request);
+    if (!resolved.ok) {
+      sendErrors(
+        req,
+        res,
+        [{ message: resolved.message, extensions: { code: resolved.code } }],
+        resolved.code === 'BAD_REQUEST' ? 400 : requestErrorStatus,
+      );
+      return;
+    }
+    if (resolved.query === undefined) return next();
+    const extensions = withoutPersistedQuery(request.extensions, trusted.mode === 'enforce');
+    if (url) {
+      url.searchParams.set('query', resolved.query);
+      if (extensions === undefined) url.searchParams.delete('extensions');
+      else url.searchParams.set('extensions', JSON.stringify(extensions));
+      req.url = `${url.pathname}${url.search}`;
+    } else {
+      const { extensions: _, ...body } = req.body as Record<string, unknown>;
+      req.body =
+        extensions === undefined ? { ...body, query: resolved.query } : { ...body, query: resolved.query, extensions };
+    }
+    next();
+  };
+}
+
+/** `extensions` without `persistedQuery` when `remove`; undefined when nothing is left. */
+function withoutPersistedQuery(extensions: unknown, remove: boolean): unknown {
+  if (!remove || typeof extensions !== 'object' || extensions === null) return extensions ?? undefined;
+  const { persistedQuery: _, ...rest } = extensions as Record<string, unknown>;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}

@@ -5,3 +5,4 @@ export * from './contracts/agent.js';
 export * from './contracts/logs.js';
 export * from './contracts/agent-reports.js';
 export * from './contracts/health.js';
+export * from './contracts/apikeys.js';

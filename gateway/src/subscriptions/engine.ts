@@ -27,6 +27,11 @@ export interface SubscriptionEngineOptions {
   patternConsumerAt?: number;
   /** How long an authorisation query may take before the subscribe is refused as SERVICE_UNAVAILABLE. */
   authorizationTimeoutMs: number;
+  /**
+   * The document a subscribe runs (trusted documents): its own or one found by its persisted-query
+   * hash, or the error refusing it. @default its own
+   */
+  resolveDocument?(payload: SubscribePayload): string | GraphQLError;
 }
 
 /**
@@ -56,6 +61,11 @@ export interface SubscriptionEngine {
   connection(key: object): Connection | undefined;
   /** Forgets a connection and ends its subscriptions (idempotent). */
   dropConnection(connection: Connection): void;
+  /**
+   * Ends every connection of a caller (by its subject, e.g. `apikey:<id>`) whose credentials were
+   * revoked, as an expired token's connection ends, with `reason`. @returns how many
+   */
+  endConnectionsOf(userId: string, reason: string): number;
   /**
    * Prepares a subscription of the connection, counted in its `active` ones unless it answers
    * errors: the errors that refuse it, for the transport to send (or a Plan to `subscribe` with).
@@ -149,6 +159,9 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
   ): Promise<Plan | readonly GraphQLError[]> {
     const current = served;
     if (!current) return [codedError('SERVICE_UNAVAILABLE', 'subscriptions are not served yet; retry')];
+    const document = options.resolveDocument?.(payload) ?? payload.query;
+    if (typeof document !== 'string') return [document];
+    if (document !== payload.query) payload = { ...payload, query: document };
     const compiled = current.compiler.compile(payload);
     if (isErrors(compiled)) return compiled;
     const { name, binding } = compiled;
@@ -257,6 +270,15 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     openConnection,
     connection: (key) => connections.get(key),
     dropConnection,
+    endConnectionsOf(userId, reason) {
+      let ended = 0;
+      for (const connection of connections.values()) {
+        if (connection.identity.userId !== userId) continue;
+        connection.peer.expire(reason);
+        ended++;
+      }
+      return ended;
+    },
     async prepare(connection, id, payload) {
       connection.active++;
       let prepared: Plan | readonly GraphQLError[];

@@ -10,6 +10,8 @@ export const SubscriptionCloseCode = {
   SlowConsumer: 1013,
   /** The gateway is shutting down: reconnect (to another replica) and resume with the last cursor. */
   GoingAway: 1001,
+  /** The caller is over its rate limit (connection attempts): reconnect after the seconds the reason gives. */
+  TooManyRequests: CloseCode.TooManyInitialisationRequests,
 } as const;
 
 /** The close reason sent with `SlowConsumer`. */
@@ -30,8 +32,11 @@ export interface Peer {
   send(frame: string): void;
   /** Closes the connection of a client that stopped reading (it resumes with its cursor). */
   cutOff(graceMs: number): void;
-  /** Closes the connection because its token expired. */
-  expire(): void;
+  /**
+   * Closes the connection because its token expired or, with another `reason`, because its
+   * credentials stopped being valid (a revoked API key). @default reason 'token expired'
+   */
+  expire(reason?: string): void;
 }
 
 const WS_AFTER = '}';
@@ -62,8 +67,8 @@ export class WebSocketPeer implements Peer {
     setTimeout(() => this.socket.terminate(), graceMs).unref();
   }
 
-  expire(): void {
-    this.socket.close(SubscriptionCloseCode.Forbidden, 'Forbidden: token expired');
+  expire(reason = 'token expired'): void {
+    this.socket.close(SubscriptionCloseCode.Forbidden, `Forbidden: ${reason}`);
   }
 }
 
@@ -104,11 +109,11 @@ export class SsePeer implements Peer {
     this.response.destroy();
   }
 
-  expire(): void {
+  expire(reason = 'token expired'): void {
     if (!this.writable) return;
     this.response.end(
       sseFrame.next(
-        JSON.stringify({ errors: [{ message: 'Forbidden: token expired', extensions: { code: 'UNAUTHENTICATED' } }] }),
+        JSON.stringify({ errors: [{ message: `Forbidden: ${reason}`, extensions: { code: 'UNAUTHENTICATED' } }] }),
       ),
     );
   }

@@ -1,8 +1,9 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { verifyBearer, type Identity, type Logger, type VerifiedBearer } from '@fleetgraph/kit/core';
 import type { Registry } from 'prom-client';
+import type { Admission } from '../rate-limits/limiter.js';
 import type { AuthorizeResult } from './authoriser.js';
-import { createSubscriptionEngine, type SubscriptionEngine } from './engine.js';
+import { createSubscriptionEngine, type SubscriptionEngine, type SubscriptionEngineOptions } from './engine.js';
 import { createSubscriptionMetrics } from './metrics.js';
 import type { EventSource } from './source.js';
 import { createSseTransport } from './sse.js';
@@ -17,8 +18,8 @@ export interface SubscriptionServerOptions {
   server: HttpServer;
   /** @default '/graphql' */
   path?: string;
-  /** Verifies client tokens: `verify`, or verifyBearer with this secret. */
-  jwtSecret: string;
+  /** Verifies client tokens: `verify`, or verifyBearer with this secret (one of the two is given). */
+  jwtSecret?: string;
   /** Verifies a client's `Authorization` value (the gateway's, which remembers verified tokens). */
   verify?: (authorization: string | undefined) => Promise<VerifiedBearer>;
   source: EventSource;
@@ -44,13 +45,25 @@ export interface SubscriptionServerOptions {
   patternConsumerAt?: number;
   /** How long an authorisation query may take before the subscribe is refused as SERVICE_UNAVAILABLE. @default 10000 */
   authorizationTimeoutMs?: number;
+  /**
+   * Rate limits graphql-ws connection attempts (`connection_init`: by its token's caller, else by
+   * the client's address) and subscribes (by the connection's caller): a connection attempt over
+   * the limit is closed with 4429, a subscribe over it answered RATE_LIMITED. SSE requests are
+   * limited before they get here, as HTTP requests. @default none
+   */
+  admit?: (identity: Identity | undefined, address: string) => Promise<Admission>;
+  /** The client's address of a WebSocket upgrade request. @default the socket's peer */
+  clientAddress?: (request: IncomingMessage) => string;
+  /** See SubscriptionEngineOptions.resolveDocument (trusted documents). */
+  resolveDocument?: SubscriptionEngineOptions['resolveDocument'];
 }
 
 /**
  * The gateway's subscriptions: the engine, served over graphql-ws and Server-Sent Events (see
  * gateway/README.md, Subscriptions).
  */
-export interface SubscriptionServer extends Pick<SubscriptionEngine, 'setSchema' | 'fields' | 'stats'> {
+export interface SubscriptionServer
+  extends Pick<SubscriptionEngine, 'setSchema' | 'fields' | 'stats' | 'endConnectionsOf'> {
   /** Prometheus registry for `/metrics`. */
   readonly metrics: Registry;
   /**
@@ -72,7 +85,11 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   const closeGraceMs = options.closeGraceMs ?? 5_000;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const verify =
-    options.verify ?? ((authorization: string | undefined) => verifyBearer(authorization, options.jwtSecret));
+    options.verify ??
+    ((authorization: string | undefined) => {
+      if (options.jwtSecret === undefined) throw new Error('createSubscriptionServer needs verify or jwtSecret');
+      return verifyBearer(authorization, options.jwtSecret);
+    });
   const engine = createSubscriptionEngine({
     source: options.source,
     authorize: options.authorize,
@@ -81,6 +98,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     closeGraceMs,
     patternConsumerAt: options.patternConsumerAt,
     authorizationTimeoutMs: options.authorizationTimeoutMs ?? 10_000,
+    resolveDocument: options.resolveDocument,
   });
   const graphqlWs = serveGraphqlWs(engine, {
     server: options.server,
@@ -91,6 +109,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     production: options.production ?? false,
     keepAliveMs,
     log,
+    admit: options.admit,
+    clientAddress: options.clientAddress,
   });
   const sse = createSseTransport(engine, { verify, keepAliveMs });
   const stats = () => engine.stats();
@@ -98,6 +118,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
   return {
     serveSse: sse.serve,
     setSchema: (apiSchema, supergraphSdl) => engine.setSchema(apiSchema, supergraphSdl),
+    endConnectionsOf: (userId, reason) => engine.endConnectionsOf(userId, reason),
     get fields() {
       return engine.fields;
     },

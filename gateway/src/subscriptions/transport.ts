@@ -1,5 +1,12 @@
-import type { Server as HttpServer } from 'node:http';
-import { AuthenticationError, type Logger, type VerifiedBearer } from '@fleetgraph/kit/core';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import {
+  AuthenticationError,
+  REQUEST_ID_HEADER,
+  requestIdOf,
+  type Identity,
+  type Logger,
+  type VerifiedBearer,
+} from '@fleetgraph/kit/core';
 import {
   CloseCode,
   DEPRECATED_GRAPHQL_WS_PROTOCOL,
@@ -10,6 +17,7 @@ import {
   type WebSocket as GraphqlWsSocket,
 } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { Admission } from '../rate-limits/limiter.js';
 import type { SubscriptionEngine } from './engine.js';
 import { codedError, isErrors } from './errors.js';
 import { SubscriptionCloseCode, WebSocketPeer } from './peers.js';
@@ -18,6 +26,8 @@ import type { Plan } from './subscription.js';
 /** What graphql-ws hands the engine's hooks as `ctx.extra`. */
 export interface SocketExtra {
   readonly socket: WebSocket;
+  /** The client's address (rate limits of callers without a valid token). */
+  readonly address: string;
 }
 
 /** How useGraphqlWs treats the sockets. */
@@ -30,6 +40,8 @@ export interface GraphqlWsOptions {
    */
   keepAliveMs: number;
   log: Logger;
+  /** The client's address of an upgrade request. @default the socket's peer */
+  clientAddress?: (request: IncomingMessage) => string;
 }
 
 /**
@@ -149,14 +161,15 @@ export function useGraphqlWs(
     for (const socket of wss.clients) socket.close(CloseCode.InternalServerError, reason(error));
   });
 
-  wss.on('connection', (socket) => {
+  wss.on('connection', (socket, request) => {
     const connection = new ServedSocket(socket);
     connections.set(socket, connection);
     socket.on('pong', onPong);
     socket.on('error', onError);
     socket.on('message', onMessage);
     socket.on('close', onClose);
-    connection.closed = server.opened(connection, { socket });
+    const address = transport.clientAddress?.(request) ?? request.socket.remoteAddress ?? 'unknown';
+    connection.closed = server.opened(connection, { socket, address });
   });
 
   // One sweep over every socket per keep-alive period, spread over the period in slices: a socket
@@ -212,6 +225,8 @@ export interface GraphqlWsTransportOptions extends GraphqlWsOptions {
   maxSubscriptionsPerConnection: number;
   /** Verifies a client's `Authorization` value, from the `connection_init` payload. */
   verify(authorization: string | undefined): Promise<VerifiedBearer>;
+  /** Rate limits connection attempts and subscribes (see SubscriptionServerOptions.admit). */
+  admit?: (identity: Identity | undefined, address: string) => Promise<Admission>;
 }
 
 /** The engine served over graphql-ws. */
@@ -234,6 +249,10 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
     maxPayload: options.maxMessageBytes,
     handleProtocols,
   });
+  // The upgrade's answer carries the request id, as every HTTP answer of the gateway does.
+  wss.on('headers', (headers, request) => {
+    headers.push(`${REQUEST_ID_HEADER}: ${requestIdOf(request.headers[REQUEST_ID_HEADER] as string | undefined)}`);
+  });
 
   const graphqlWs = useGraphqlWs(
     {
@@ -244,14 +263,24 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
           return false;
         }
         const authorization = ctx.connectionParams?.authorization;
-        let verified: VerifiedBearer;
+        let verified: VerifiedBearer | undefined;
+        let refusal = 'Forbidden';
         try {
           verified = await verify(typeof authorization === 'string' ? authorization : undefined);
         } catch (failure) {
+          if (failure instanceof AuthenticationError) refusal = `Forbidden: ${failure.message}`;
+        }
+        // A connection attempt counts against its caller's limit, or its address's without a valid token.
+        const admission = await options.admit?.(verified?.identity, ctx.extra.address);
+        if (admission && !admission.allowed) {
           socket.close(
-            SubscriptionCloseCode.Forbidden,
-            failure instanceof AuthenticationError ? `Forbidden: ${failure.message}` : 'Forbidden',
+            SubscriptionCloseCode.TooManyRequests,
+            `Too many requests: retry after ${admission.retryAfterSeconds} s`,
           );
+          return false;
+        }
+        if (!verified) {
+          socket.close(SubscriptionCloseCode.Forbidden, refusal);
           return false;
         }
         if (socket.readyState !== WebSocket.OPEN) return false;
@@ -265,6 +294,17 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
       onSubscribe: async (ctx, id, payload) => {
         const connection = engine.connection(ctx.extra.socket);
         if (!connection || connection.cut) return [codedError('UNAUTHENTICATED', 'the connection is closing')];
+        if (options.admit) {
+          // Each subscribe counts against its caller's rate limit; one refused leaves the connection open.
+          const admission = await options.admit(connection.identity, ctx.extra.address);
+          if (!admission.allowed) {
+            const seconds = admission.retryAfterSeconds;
+            return [codedError('RATE_LIMITED', `Too many requests: retry after ${seconds} s`, { retryAfter: seconds })];
+          }
+          if (connection.cut) return [codedError('UNAUTHENTICATED', 'the connection is closing')];
+        }
+        // Nothing waits between this check and prepare()'s count: subscribes sent at once cannot
+        // pass the limit of subscriptions per connection together.
         if (connection.active >= maxPerConnection) {
           return [codedError('BAD_USER_INPUT', `a connection holds at most ${maxPerConnection} subscriptions`)];
         }

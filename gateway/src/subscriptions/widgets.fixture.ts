@@ -182,6 +182,8 @@ export const ids = { tenant: () => `t${id()}`, project: () => `p${id()}` };
 
 export async function startWidgetsPlatform(
   subscriptions: GatewayOptions['subscriptions'] = {},
+  /** More options of every gateway it starts. */
+  gatewayOptions: Pick<GatewayOptions, 'rateLimit' | 'trustedProxyHops'> = {},
 ): Promise<WidgetsPlatform> {
   const log = createLogger('widgets-test', process.env.TEST_LOG_LEVEL ?? 'silent');
   // The JetStream data outlives a restart of the server (stopNats, startNats).
@@ -234,6 +236,7 @@ export async function startWidgetsPlatform(
       bus: gatewayBus,
       env: {},
       subscriptions: options,
+      ...gatewayOptions,
     });
     gatewayBuses.set(gateway, gatewayBus);
     let closed: Promise<void> | undefined;

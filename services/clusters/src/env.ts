@@ -1,6 +1,7 @@
 import { parseEnv, publicUrlSetting, requiredInProduction, secretSetting, serviceEnvShape } from '@fleetgraph/kit';
 import { cloudTypes } from '@fleetgraph/schema';
 import { z } from 'zod';
+import { parseCidr } from './webhooks/address-policy.js';
 
 /** Seals the clusters' secrets at rest in development; production sets its own (see the README). */
 export const DEV_CLUSTER_SECRETS_KEY = 'fleetgraph-dev-cluster-secrets-key-change-me';
@@ -58,6 +59,42 @@ export const readEnv = () =>
       .default(24 * 3600),
     /** Seconds the credentials an agent renews hold. */
     AGENT_CREDENTIALS_TTL: z.coerce.number().int().min(30).default(3600),
+    /**
+     * Private, loopback or link-local ranges webhooks may still be delivered to, by CIDR
+     * (`127.0.0.0/8,::1/128`). @default none
+     */
+    WEBHOOK_ALLOWED_CIDRS: list
+      .pipe(
+        z.array(
+          z.string().refine(
+            (text) => {
+              try {
+                return Boolean(parseCidr(text));
+              } catch {
+                return false;
+              }
+            },
+            { message: 'a CIDR range, e.g. 127.0.0.0/8 or fd00::/8' },
+          ),
+        ),
+      )
+      .default([]),
+    /** How long one webhook delivery attempt may take. */
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    /** The first retry's delay after a failed delivery; each further one doubles it, up to the cap. */
+    WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(5_000),
+    WEBHOOK_BACKOFF_CAP_MS: z.coerce.number().int().min(1).default(3_600_000),
+    /** A delivery failing this long fails for good; a webhook whose deliveries all fail this long is disabled. */
+    WEBHOOK_DISABLE_AFTER_MS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(24 * 3_600_000),
+    /** How long a delivery waits after its event, so that a slightly later-read earlier event of its cluster goes first. */
+    WEBHOOK_ORDER_WINDOW_MS: z.coerce.number().int().min(0).default(1_000),
+    WEBHOOK_POLL_MS: z.coerce.number().int().min(10).default(500),
+    WEBHOOK_LEASE_MS: z.coerce.number().int().min(1_000).default(60_000),
+    WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).default(16),
     /** Seconds a bootstrap token (nodes join with it) holds. */
     BOOTSTRAP_TOKEN_TTL: z.coerce
       .number()

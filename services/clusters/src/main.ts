@@ -27,6 +27,7 @@ import { ProviderRegistry } from './adapters/providers.js';
 import { readEnv } from './env.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
 import { buildClustersSchema } from './schema/index.js';
+import { startWebhooks } from './webhooks/index.js';
 
 async function main() {
   const env = readEnv();
@@ -73,6 +74,7 @@ async function main() {
     leaseMs: env.RECONCILE_LEASE_MS,
     concurrency: env.RECONCILE_CONCURRENCY,
   });
+  const webhooks = await startWebhooks({ env, store, bus, clusters, sealer, log });
   const server = await startSubgraphServer({
     name: 'clusters',
     schema: await buildClustersSchema({
@@ -89,6 +91,7 @@ async function main() {
         publicUrl: env.PUBLIC_URL,
         registries: env.REGISTRIES,
       },
+      webhooks: webhooks.resolverDeps,
     }),
     log,
     ...subgraphServerEnv(env),
@@ -96,9 +99,11 @@ async function main() {
   });
   outbox.start();
   orchestrator.start();
+  webhooks.start();
   onShutdown(log, [
     () => server.close(),
     () => orchestrator.stop(),
+    () => webhooks.stop(),
     () => outbox.stop(),
     () => bus.close(),
     () => providers.close(),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   ConfigError,
   DEV_INTERNAL_SECRET,
+  optionalSecretSetting,
   parseEnv,
   publicBase,
   publicUrlSetting,
@@ -81,6 +82,24 @@ describe('parseEnv', () => {
 
     it('should let development run on its defaults', () => {
       expect(problemsOf({})).toEqual([]);
+    });
+
+    it('should let production go without an optional secret once its alternative is set, and only then', () => {
+      const optional = { ...shape, TOKEN_SECRET: optionalSecretSetting('dev-token-secret-known', 'IDP_URL') };
+      const parse = (env: NodeJS.ProcessEnv) => parseEnv({ ...optional, IDP_URL: z.string().optional() }, env);
+      // Development: the default, with or without the alternative.
+      expect(parse({}).TOKEN_SECRET).toBe('dev-token-secret-known');
+      expect(parse({ IDP_URL: 'https://idp' }).TOKEN_SECRET).toBe('dev-token-secret-known');
+      // Production with the alternative: off.
+      expect(parse({ ...safe, IDP_URL: 'https://idp' }).TOKEN_SECRET).toBeUndefined();
+      // Production without it: the development default is refused, a secret of its own taken.
+      expect(() => parse(safe)).toThrow(
+        /TOKEN_SECRET: is the public development default; .*, or leave it unset and set IDP_URL/,
+      );
+      expect(() => parse({ ...safe, TOKEN_SECRET: 'short-but-valid-16' })).toThrow(/TOKEN_SECRET: too short/);
+      expect(parse({ ...safe, IDP_URL: 'https://idp', TOKEN_SECRET: 't'.repeat(32) }).TOKEN_SECRET).toBe(
+        't'.repeat(32),
+      );
     });
   });
 

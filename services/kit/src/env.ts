@@ -23,7 +23,7 @@ export const PRODUCTION_SECRET_MIN_LENGTH = 32;
  * What production demands of a setting beyond its schema: see {@link secretSetting} and
  * {@link requiredInProduction}.
  */
-type ProductionRule = { kind: 'secret'; development: string } | { kind: 'required'; why: string };
+type ProductionRule = { kind: 'secret'; development: string; unlessSet?: string } | { kind: 'required'; why: string };
 const productionRules = new WeakMap<z.ZodType, ProductionRule>();
 
 /**
@@ -34,6 +34,19 @@ const productionRules = new WeakMap<z.ZodType, ProductionRule>();
 export function secretSetting(development: string, minLength = 16) {
   const schema = z.string().min(minLength).default(development);
   productionRules.set(schema, { kind: 'secret', development });
+  return schema;
+}
+
+/**
+ * A secret that turns a feature on, which production may leave off when another setting,
+ * `unlessSet`, is given instead: unset in production while `unlessSet` is set, it parses as
+ * undefined (the feature is off); unset otherwise, it is the development default, with the rules
+ * of {@link secretSetting} in production. (AUTH_JWT_SECRET: HS256 tokens, which production may go
+ * without once AUTH_JWKS_URL names the organisation's identity provider.)
+ */
+export function optionalSecretSetting(development: string, unlessSet: string, minLength = 16) {
+  const schema = z.string().min(minLength).optional();
+  productionRules.set(schema, { kind: 'secret', development, unlessSet });
   return schema;
 }
 
@@ -98,11 +111,26 @@ export function parseEnv<S extends z.ZodRawShape>(
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
+  applyOptionalSecretDefaults(shape, input, result.data as Record<string, unknown>);
   if (input.NODE_ENV === 'production') {
     const problems = productionProblems(shape, input, result.data as Record<string, unknown>);
     if (problems.length > 0) throw new ConfigError(problems);
   }
   return result.data;
+}
+
+/** The development default of each optional secret left unset, unless production goes without it (optionalSecretSetting). */
+function applyOptionalSecretDefaults(
+  shape: z.ZodRawShape,
+  input: Record<string, unknown>,
+  data: Record<string, unknown>,
+) {
+  for (const [key, schema] of Object.entries(shape)) {
+    const rule = productionRules.get(schema as z.ZodType);
+    if (rule?.kind !== 'secret' || rule.unlessSet === undefined || data[key] !== undefined) continue;
+    if (input.NODE_ENV === 'production' && input[rule.unlessSet] !== undefined) continue;
+    data[key] = rule.development;
+  }
 }
 
 /**
@@ -125,7 +153,8 @@ function productionProblems(
     } else if (rule.kind === 'secret' && value === rule.development) {
       problems.push(
         `${key}: is the public development default; ` +
-          `set a secret of your own (at least ${PRODUCTION_SECRET_MIN_LENGTH} characters)`,
+          `set a secret of your own (at least ${PRODUCTION_SECRET_MIN_LENGTH} characters)` +
+          (rule.unlessSet ? `, or leave it unset and set ${rule.unlessSet}` : ''),
       );
     } else if (rule.kind === 'secret' && typeof value === 'string' && value.length < PRODUCTION_SECRET_MIN_LENGTH) {
       problems.push(

@@ -5,7 +5,10 @@ import { GraphQLError } from 'graphql';
  * Domain and validation outcomes of mutations are not here: they are `userErrors` in payloads.
  */
 export const ErrorCodes = {
-  UNAUTHENTICATED: 'No valid credentials: a missing, malformed or expired bearer token (or internal identity header).',
+  UNAUTHENTICATED:
+    'No valid credentials: a missing, malformed, expired or refused bearer token (HS256 or of the identity ' +
+    'provider), an API key that is unknown, revoked or expired (or an internal identity header): HTTP 401, ' +
+    'graphql-ws close 4403.',
   FORBIDDEN: 'The caller is known but its roles do not allow this operation.',
   BAD_USER_INPUT:
     'An argument is invalid in a way the schema cannot express (a malformed cursor, an out-of-range page size).',
@@ -17,7 +20,18 @@ export const ErrorCodes = {
   QUERY_LIMIT_EXCEEDED:
     'The operation exceeds a limit of the gateway (tokens, depth, aliases, directives, cost): ' +
     'the message names the limit and the value measured, e.g. "Query depth 9 exceeds the limit of 6".',
-  SERVICE_UNAVAILABLE: 'A service the operation needs could not be reached; retrying later may succeed.',
+  PERSISTED_QUERY_NOT_FOUND:
+    'An operation sent by its hash alone (automatic persisted queries) whose text the gateway does not hold: ' +
+    'send it again with its query text (Apollo clients do so by themselves). With trusted documents enforced: ' +
+    'no trusted document has this hash.',
+  PERSISTED_QUERY_NOT_IN_LIST:
+    'The gateway runs trusted documents only (TRUSTED_DOCUMENTS=enforce) and this operation is not one of them.',
+  RATE_LIMITED:
+    'The caller (a token subject or API key, or an address without valid credentials) is over its rate limit: ' +
+    'HTTP 429 with Retry-After, graphql-ws close 4429; retry after the seconds given (extensions.retryAfter).',
+  SERVICE_UNAVAILABLE:
+    'A service the operation needs could not be reached, or the credentials cannot be checked now (the ' +
+    "identity provider's keys or the API key service out of reach, HTTP 503); retrying later may succeed.",
   INTERNAL_SERVER_ERROR: 'An unexpected failure; its details are logged with the request id, never sent.',
 } as const;
 

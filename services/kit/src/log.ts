@@ -11,9 +11,20 @@ export interface RequestScope {
 
 const scope = new AsyncLocalStorage<RequestScope>();
 
-/** Runs `fn` with a request id that loggers and the bus pick up. */
+/** What a request id taken from a client or a message may look like: a UUID, a ULID, a trace id. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:+=@/-]{1,128}$/;
+
+/** The request id to use for an incoming one: itself when it looks like an id, else a new UUID. */
+export function requestIdOf(incoming: string | undefined | null): string {
+  return incoming && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/**
+ * Runs `fn` with a request id that loggers and the bus pick up: `requestId` when it looks like an
+ * id (requestIdOf), else a new one.
+ */
 export function withRequestScope<T>(requestId: string | undefined, fn: () => T): T {
-  return scope.run({ requestId: requestId || randomUUID() }, fn);
+  return scope.run({ requestId: requestIdOf(requestId) }, fn);
 }
 
 /** The request id of the current unit of work, if any. */

@@ -13,6 +13,8 @@ import {
 import { PROFILES_STREAM, profileCreated } from '@fleetgraph/schema';
 import { serveProfileRequests } from './adapters/profile.bus.js';
 import { ProfileRepository } from './adapters/profile.repo.js';
+import { natsRevocationAnnouncer, serveApiKeyRequests } from './apikeys/apikey.bus.js';
+import { ApiKeyRepository } from './apikeys/apikey.repo.js';
 import { readEnv } from './env.js';
 import { buildProfilesSchema } from './schema/index.js';
 
@@ -30,10 +32,12 @@ async function main() {
   await bus.ensureStreams([PROFILES_STREAM]);
   const outbox = await createOutbox({ store, bus, log, events: [profileCreated] });
   const profiles = await ProfileRepository.open(store, outbox);
+  const apiKeys = await ApiKeyRepository.open(store);
   serveProfileRequests(bus, profiles);
+  serveApiKeyRequests(bus, apiKeys);
   const server = await startSubgraphServer({
     name: 'profiles',
-    schema: await buildProfilesSchema({ profiles }),
+    schema: await buildProfilesSchema({ profiles, apiKeys, announceRevocation: natsRevocationAnnouncer(bus, log) }),
     log,
     ...subgraphServerEnv(env),
     readiness: busAndStoreReadiness(bus, store),

@@ -1,2 +1,3 @@
 export * from './identity.js';
 export * from './tokens.js';
+export * from './oidc.js';

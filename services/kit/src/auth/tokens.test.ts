@@ -24,7 +24,7 @@ describe('bearer tokens', () => {
     const token = await signBearer(claims, DEV_JWT_SECRET, '2h');
     const verified = await verifyBearer(`Bearer ${token}`, DEV_JWT_SECRET);
     expect(verified.identity.tenantId).toBe('t1');
-    expect(Math.abs(verified.expiresAt.getTime() - (Date.now() + 2 * 3600 * 1000))).toBeLessThan(5_000);
+    expect(Math.abs(verified.expiresAt!.getTime() - (Date.now() + 2 * 3600 * 1000))).toBeLessThan(5_000);
   });
 
   it('should refuse every hostile token, without a memory and with one', async () => {

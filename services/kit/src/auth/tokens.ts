@@ -1,6 +1,11 @@
-import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+import { jwtVerify, SignJWT } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { AuthenticationError } from './errors.js';
 import { claimsSchema, Identity, type Claims } from './identity.js';
+import { authenticationFailure, checkLifetime, TOKEN_CLOCK_TOLERANCE_SECONDS } from './jwt.js';
+
+export { AuthenticationError } from './errors.js';
+export { TOKEN_CLOCK_TOLERANCE_SECONDS } from './jwt.js';
 
 /** The header in which the gateway forwards the verified caller to subgraphs. */
 export const INTERNAL_IDENTITY_HEADER = 'x-fleetgraph-identity';
@@ -8,17 +13,11 @@ export const INTERNAL_IDENTITY_HEADER = 'x-fleetgraph-identity';
 const INTERNAL_AUDIENCE = 'fleetgraph-subgraph';
 const INTERNAL_ISSUER = 'fleetgraph-gateway';
 
-/** A token that cannot be trusted: missing, malformed, badly signed, expired, or with invalid claims. */
-export class AuthenticationError extends Error {
-  constructor(
-    message: string,
-    readonly reason: 'missing' | 'invalid' | 'expired',
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = 'AuthenticationError';
-  }
-}
+/**
+ * The subjects of API keys (`apikey:<id>`): no client token may claim one, so that an API key's
+ * identity is never mistaken for a person's, nor a person's for a key's.
+ */
+export const API_KEY_SUBJECT_PREFIX = 'apikey:';
 
 const key = (secret: string) => new TextEncoder().encode(secret);
 
@@ -27,8 +26,6 @@ const ALGORITHM = 'HS256';
 
 /** Default longest lifetime of a client bearer token (`AUTH_MAX_TOKEN_LIFETIME`): 24 hours. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
-/** Clock skew tolerated between the token's issuer and this process, on `exp`, `nbf` and `iat`. */
-export const TOKEN_CLOCK_TOLERANCE_SECONDS = 30;
 
 /** What a client bearer token must satisfy beyond its signature and claims. */
 export interface BearerPolicy {
@@ -72,34 +69,49 @@ async function verify(token: string, secret: string, options: VerifyOptions) {
       audience: options.audience,
       issuer: options.issuer,
     });
-    const exp = payload.exp!;
-    const now = Math.floor(Date.now() / 1000);
-    if (payload.iat !== undefined && payload.iat > now + tolerance)
-      throw new AuthenticationError('token is issued in the future', 'invalid');
-    if (options.maxLifetimeSeconds !== undefined) {
-      const lifetime = exp - (payload.iat ?? now);
-      if (lifetime > options.maxLifetimeSeconds)
-        throw new AuthenticationError(
-          `token lifetime exceeds the maximum of ${options.maxLifetimeSeconds} s`,
-          'invalid',
-        );
-    }
+    const expiresAt = checkLifetime(payload, options);
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success)
       throw new AuthenticationError(`token claims are invalid: ${claims.error.issues[0]?.message}`, 'invalid');
-    return { claims: claims.data, expiresAt: new Date(exp * 1000) };
+    return { claims: claims.data, expiresAt };
   } catch (error) {
-    if (error instanceof AuthenticationError) throw error;
-    if (error instanceof joseErrors.JWTExpired)
-      throw new AuthenticationError('token expired', 'expired', { cause: error });
-    if (error instanceof joseErrors.JWTClaimValidationFailed) {
-      if (error.claim === 'exp' && error.reason === 'missing')
-        throw new AuthenticationError('token has no expiry (exp)', 'invalid', { cause: error });
-      if (error.claim === 'nbf')
-        throw new AuthenticationError('token is not valid yet (nbf)', 'invalid', { cause: error });
-    }
-    throw new AuthenticationError('token is invalid', 'invalid', { cause: error });
+    throw authenticationFailure(error);
   }
+}
+
+/**
+ * The token of an `Authorization` value such as `Bearer eyJ...` (the scheme in any letter case).
+ * @throws AuthenticationError when there is none
+ */
+export function bearerToken(authorization: string | undefined | null): string {
+  if (!authorization) throw new AuthenticationError('missing bearer token', 'missing');
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+  if (!match?.[1]) throw new AuthenticationError('authorization must be "Bearer <token>"', 'invalid');
+  return match[1];
+}
+
+/** Refuses the claims of a client token that names an API key's subject. @throws AuthenticationError */
+export function assertPersonSubject(claims: Claims): Claims {
+  if (claims.sub.startsWith(API_KEY_SUBJECT_PREFIX))
+    throw new AuthenticationError(
+      `token subjects starting with ${API_KEY_SUBJECT_PREFIX} are reserved for API keys`,
+      'invalid',
+    );
+  return claims;
+}
+
+/** Verifies one client credential (a token, without its `Bearer` scheme) into who and until when. */
+export type TokenVerifier = (token: string) => Promise<VerifiedBearer>;
+
+/** A TokenVerifier of HS256 development tokens signed with `secret` (see verifyBearer). */
+export function hs256Verifier(secret: string, policy: BearerPolicy = {}): TokenVerifier {
+  return async (token) => {
+    const { claims, expiresAt } = await verify(token, secret, {
+      maxLifetimeSeconds: policy.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+      clockToleranceSeconds: policy.clockToleranceSeconds,
+    });
+    return { identity: new Identity(assertPersonSubject(claims)), expiresAt };
+  };
 }
 
 /**
@@ -113,44 +125,39 @@ export async function verifyBearer(
   secret: string,
   policy: BearerPolicy = {},
 ): Promise<VerifiedBearer> {
-  if (!authorization) throw new AuthenticationError('missing bearer token', 'missing');
-  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-  if (!match?.[1]) throw new AuthenticationError('authorization must be "Bearer <token>"', 'invalid');
-  const { claims, expiresAt } = await verify(match[1], secret, {
-    maxLifetimeSeconds: policy.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
-    clockToleranceSeconds: policy.clockToleranceSeconds,
-  });
-  return { identity: new Identity(claims), expiresAt };
+  return hs256Verifier(secret, policy)(bearerToken(authorization));
 }
 
-/** A verified bearer token: who, and until when. */
+/** A verified bearer credential: who, and until when. */
 export interface VerifiedBearer {
   identity: Identity;
-  /** Every accepted token has an expiry. */
-  expiresAt: Date;
+  /** Every accepted token has an expiry; an API key created without one has none. */
+  expiresAt?: Date;
 }
 
 /**
- * verifyBearer with a memory of the tokens it verified, by their whole text (signature
- * included, so only the very same token can hit): a client sends the same token with every
- * request and every WebSocket it opens, and each verification costs some 100 µs of CPU (jose,
- * WebCrypto). A remembered token is still refused once expired. The connections of one token
- * share its Identity.
+ * A verifier of `Authorization` values with a memory of the tokens it verified, by their whole
+ * text (signature included, so only the very same token can hit): a client sends the same token
+ * with every request and every WebSocket it opens, and each verification costs some 100 µs of CPU
+ * (jose, WebCrypto). A remembered token is still refused once expired. The connections of one
+ * token share its Identity. `source` verifies the tokens: an HS256 secret (verifyBearer's rules),
+ * or any TokenVerifier (createJwtVerifier: HS256 and the organisation's identity provider).
  */
 export function createBearerVerifier(
-  secret: string,
+  source: string | TokenVerifier,
   options: BearerPolicy & { max?: number } = {},
 ): (authorization: string | undefined | null) => Promise<VerifiedBearer> {
+  const verifyToken = typeof source === 'string' ? hs256Verifier(source, options) : source;
   const verified = new LRUCache<string, VerifiedBearer>({ max: options.max ?? 10_000 });
   return async (authorization) => {
     if (!authorization) throw new AuthenticationError('missing bearer token', 'missing');
     const known = verified.get(authorization);
     if (known) {
-      if (known.expiresAt.getTime() > Date.now()) return known;
+      if (known.expiresAt === undefined || known.expiresAt.getTime() > Date.now()) return known;
       verified.delete(authorization);
       throw new AuthenticationError('token expired', 'expired');
     }
-    const result = await verifyBearer(authorization, secret, options);
+    const result = await verifyToken(bearerToken(authorization));
     verified.set(authorization, result);
     return result;
   };

@@ -37,6 +37,7 @@ import {
   type Watch,
   type WatchOptions,
 } from './jetstream.js';
+import { openKeyValue, type KeyValueBucket, type KeyValueDef } from './key-value.js';
 import { registerRaw } from './raw.js';
 import {
   DEAD_LETTER_STREAM,
@@ -193,6 +194,11 @@ export interface Bus {
   send<P>(def: SubjectDef<P>, payload: P, options?: SendOptions): void;
   /** Listens to a subject family on core NATS, validating each message before `handle` sees it. */
   listen<P>(def: SubjectDef<P>, options: ListenOptions<P>): Listening;
+  /**
+   * A JetStream key-value bucket (created with the bus's stream replicas when it does not exist),
+   * opened on its first operation; each operation gives up after `timeoutMs` (@default 2000).
+   */
+  keyValue<T>(def: KeyValueDef<T>, options?: { timeoutMs?: number }): KeyValueBucket<T>;
   /** Resolves once the server has received everything sent before (a round trip). */
   flush(): Promise<void>;
   /** Throws unless the connection is up and the server answers. */
@@ -543,6 +549,13 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       };
     },
 
+    keyValue(def, opts) {
+      return openKeyValue(jetstream, def, {
+        replicas: options.streamReplicas ?? 1,
+        timeoutMs: opts?.timeoutMs ?? 2_000,
+      });
+    },
+
     async flush() {
       await connection.flush();
     },
@@ -582,7 +595,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     const event = validate(def.schema, def.version, msg.data, msg.headers);
     if (!event.ok) {
       log.warn({ subject: msg.subject, seq: msg.seq, error: event.error }, 'malformed event dead-lettered');
-      await deadLetter(streams, msg.subject, msg.data, event.error);
+      // Kept once, however many consumers (and followers) of the stream read it.
+      await deadLetter(streams, msg.subject, msg.data, event.error, `${def.stream}:${msg.seq}`);
       msg.ack();
       return;
     }

@@ -1,6 +1,6 @@
-import type { ErrorRequestHandler, Express } from 'express';
+import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import type { GraphQLError, GraphQLFormattedError } from 'graphql';
-import { currentRequestId, type Logger } from '../log.js';
+import { currentRequestId, REQUEST_ID_HEADER, requestIdOf, withRequestScope, type Logger } from '../log.js';
 
 /**
  * What every HTTP process of the platform serves beside its own routes: /healthz and /readyz,
@@ -23,6 +23,18 @@ export function busAndStoreReadiness(
     { name: 'jetstream', check: () => bus.jetStreamReady() },
     { name: 'store', check: () => store.ping() },
   ];
+}
+
+/**
+ * Runs each request in a request scope whose id is the request's `x-request-id` when it looks like
+ * an id, else a new one, and answers that id in the response's `x-request-id`, whatever the answer.
+ */
+export function requestIds(): RequestHandler {
+  return (req, res, next) => {
+    const requestId = requestIdOf(req.header(REQUEST_ID_HEADER));
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    withRequestScope(requestId, next);
+  };
 }
 
 /** Adds /healthz (the process is up) and /readyz (every readiness check passes). */

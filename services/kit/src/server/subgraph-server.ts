@@ -7,9 +7,9 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Express } from 'express';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { AuthenticationError, INTERNAL_IDENTITY_HEADER, verifyInternalIdentity } from '../auth/tokens.js';
-import { formatError, jsonBodyErrors, mountHealth, type ReadinessCheck } from './health.js';
+import { formatError, jsonBodyErrors, mountHealth, requestIds, type ReadinessCheck } from './health.js';
 import type { Identity } from '../auth/identity.js';
-import { currentRequestId, REQUEST_ID_HEADER, withRequestScope, type Logger } from '../log.js';
+import { currentRequestId, type Logger } from '../log.js';
 
 /** What every subgraph resolver receives. */
 export interface SubgraphContext {
@@ -73,7 +73,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   });
   await apollo.start();
 
-  app.use((req, _res, next) => withRequestScope(req.header(REQUEST_ID_HEADER), next));
+  app.use(requestIds());
   mountHealth(app, options.readiness);
   options.routes?.(app);
   app.use(
