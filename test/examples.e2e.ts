@@ -20,18 +20,22 @@ describe('integration examples', () => {
   let platform: Platform;
   const tenant = seed.tenant();
   const project = seed.project();
-  let editor: string;
+  let editor: string; // a project admin: webhooks are the admins
 
   beforeAll(async () => {
-    platform = await startPlatform({ localCloud: { speed: 25 }, env: { TRUSTED_DOCUMENTS: 'enforce' } });
-    editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
+    platform = await startPlatform({
+      localCloud: { speed: 25 },
+      // The example's webhook receiver listens on loopback.
+      env: { TRUSTED_DOCUMENTS: 'enforce', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8' },
+    });
+    editor = await platform.token(seed.user(tenant, { [project]: 'admin' }));
   }, 120_000);
 
   afterAll(async () => {
     await platform?.stop();
   });
 
-  it('follow-cluster: creates a cluster and follows its events to RUNNING, resuming after its connection is dropped, without gap or duplicate', async () => {
+  it('follow-cluster: creates a cluster, follows its events to RUNNING resuming after its connection is dropped, without gap or duplicate, and receives the signed webhook delivery', async () => {
     // The example talks to the gateway through a proxy that drops every connection at the first
     // event, as a network would.
     const gateway = new URL(platform.gatewayUrl);
@@ -49,7 +53,7 @@ describe('integration examples', () => {
     const { port } = proxy.address() as AddressInfo;
     let dropped = false;
     const resumes: (string | null)[] = [];
-    const { clusterId, events } = await followCluster({
+    const { clusterId, events, running } = await followCluster({
       url: `http://127.0.0.1:${port}${gateway.pathname}`,
       token: editor,
       projectId: project,
@@ -64,6 +68,7 @@ describe('integration examples', () => {
 
     expect(resumes).toEqual([events[0]!.cursor]);
     expect(events.at(-1)?.reason).toBe('PhaseRunning');
+    expect(running).toMatchObject({ type: 'CLUSTER_PHASE', data: { clusterId, phase: 'RUNNING', projectId: project } });
     const client = createFleetgraphClient({ url: platform.gatewayUrl, token: editor });
     const truth: string[] = [];
     for (let after: string | null = null; ; ) {

@@ -187,6 +187,8 @@ async function main() {
     LOCAL_CLOUD_URL: env.LOCAL_CLOUD_URL || `http://127.0.0.1:${localCloudPort?.port ?? 4566}`,
     // Links the API hands out point at the gateway, wherever it listens.
     PUBLIC_URL: env.PUBLIC_URL || `${gatewayOrigin}/graphql`,
+    // Webhooks to a receiver on this machine (what a developer runs): loopback is allowed here only.
+    WEBHOOK_ALLOWED_CIDRS: env.WEBHOOK_ALLOWED_CIDRS ?? '127.0.0.0/8,::1/128',
     ...(natsCluster ? { NATS_STREAM_REPLICAS: '3' } : {}),
   };
 
