@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up Fleetgraph on a fresh Debian machine with Node 20: pnpm, nats-server, the
 # dependencies (better-sqlite3 compiles from source) and the build. Safe to run again.
-# With --test, also the tools the tests check artifacts with (cloud-init's validator, kubectl).
+# With --test, also the tools the tests check artifacts with (cloud-init's validator, kubectl) and
+# the browser the dashboard's tests drive (Debian's chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for_tests=false
@@ -46,6 +47,13 @@ if $for_tests && ! command -v kubectl >/dev/null; then
   echo "==> installing kubectl (Debian's kubernetes-client: the tests render the Kustomize overlays)"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq kubernetes-client >/dev/null
+fi
+
+if $for_tests && ! command -v chromium >/dev/null; then
+  # The dashboard's browser tests drive Debian's Chromium with playwright-core (no browser download).
+  echo "==> installing chromium (the dashboard's browser tests run in it)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
 fi
 
 echo "==> installing dependencies"

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import {
   ClusterEventsDocument,
@@ -115,5 +116,73 @@ describe('integration examples', () => {
       );
     await ws.close();
     expect(error).toMatchObject({ code: 'PERSISTED_QUERY_NOT_IN_LIST' });
+  });
+
+  it("should serve /metrics on every process, with every fleetgraph_ metric of deploy/observability's dashboard and alerts, and no tenant or id in a label", async () => {
+    // After the scenarios above: a cluster provisioned, a webhook delivered, operations run.
+    const scraped = new Map<string, string>();
+    for (const [name, process] of platform.services) {
+      const response = await fetch(new URL('/metrics', process.url));
+      expect(response.status, name).toBe(200);
+      const text = await response.text();
+      expect(text, name).toMatch(/^process_cpu_user_seconds_total \d/m);
+      expect(text, name).toContain('# TYPE fleetgraph_http_request_duration_seconds histogram');
+      scraped.set(name, text);
+    }
+    expect([...scraped.keys()].sort()).toEqual([
+      'clusters',
+      'gateway',
+      'health',
+      'images',
+      'local-cloud',
+      'logs',
+      'profiles',
+    ]);
+    // The series names each process exposes, from its families' types (a histogram's _bucket, _sum, _count).
+    const series = new Set<string>();
+    for (const text of scraped.values())
+      for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm))
+        for (const suffix of type === 'histogram' ? ['_bucket', '_sum', '_count'] : [''])
+          series.add(`${name}${suffix}`);
+    const read = (file: string) => readFileSync(new URL(`../deploy/observability/${file}`, import.meta.url), 'utf8');
+    const used = new Set(
+      [read('grafana-dashboard.json'), read('alerts.yaml')].flatMap((t) => t.match(/\bfleetgraph_[a-z0-9_]+/g) ?? []),
+    );
+    expect(used.size).toBeGreaterThan(20);
+    expect([...used].filter((name) => !series.has(name))).toEqual([]);
+
+    // What the scenarios did is counted, by bounded labels.
+    const sample = (process: string, pattern: RegExp) =>
+      [...scraped.get(process)!.matchAll(new RegExp(`^${pattern.source} (\\S+)$`, 'gm'))].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+    expect(sample('clusters', /fleetgraph_orchestrator_phases_total\{phase="WORKERS",result="done"\}/)).toBeGreaterThan(
+      0,
+    );
+    expect(
+      sample(
+        'clusters',
+        /fleetgraph_cloud_call_duration_seconds_count\{cloud="LOCAL",operation="createMachine",outcome="ok"\}/,
+      ),
+    ).toBeGreaterThan(0);
+    expect(
+      sample('clusters', /fleetgraph_webhook_delivery_attempts_total\{event="CLUSTER_PHASE",result="delivered"\}/),
+    ).toBeGreaterThan(0);
+    // Trusted documents enforced: operation names are the manifest's (the example's Clusters query).
+    expect(
+      sample(
+        'gateway',
+        /fleetgraph_gateway_operation_duration_seconds_count\{operation_name="Clusters",operation_type="query",outcome="ok"\}/,
+      ),
+    ).toBeGreaterThan(0);
+    expect(
+      sample(
+        'gateway',
+        /fleetgraph_gateway_subgraph_request_duration_seconds_count\{subgraph="clusters",outcome="ok"\}/,
+      ),
+    ).toBeGreaterThan(0);
+    expect(sample('health', /fleetgraph_health_report_lag_seconds_count/)).toBeGreaterThan(0);
+    for (const [name, text] of scraped) expect(text.includes(tenant) || text.includes(project), name).toBe(false);
   });
 });

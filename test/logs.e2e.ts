@@ -1,6 +1,8 @@
-import { serveSubject } from '@fleetgraph/kit';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBus, createLogger, serveSubject } from '@fleetgraph/kit';
 import { unzip } from '@fleetgraph/logs/testing';
-import { collectLogs, logBundleChanged, type LogBundleMessage } from '@fleetgraph/schema';
+import { collectLogs, logBundleChanged, resolveImage, type LogBundleMessage } from '@fleetgraph/schema';
 import { createClient } from 'graphql-ws';
 import { SignJWT } from 'jose';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
@@ -12,7 +14,9 @@ import { seed, startPlatform, type Platform } from './src/index.js';
 /**
  * Log bundles on the local cloud, end to end: clusters are created through the gateway and
  * provisioned on the local cloud, whose machines run the simulated agent (with its logs part);
- * bundles are requested, watched and downloaded through the gateway.
+ * bundles are requested, watched and downloaded through the gateway. With a running cluster, its
+ * profile, image and bundles at hand, the suite also proves the Relay conventions: `Query.node`
+ * for every Node type and `edges` on every connection.
  */
 const DOWNLOAD_SECRET = 'e2e-log-download-secret-of-enough-length';
 
@@ -22,6 +26,15 @@ const CLUSTER = `query($id: ID!) { cluster(id: $id) { id phase nodePools { name 
 const REQUEST = `mutation($input: RequestClusterLogsInput!) { requestClusterLogs(input: $input) { bundle { id clusterId status fileName downloadUrl requestedAt } userErrors { field code message } } }`;
 const BUNDLE = `query($id: ID!) { logBundle(id: $id) { id clusterId status message fileName sizeBytes downloadUrl requestedAt readyAt } }`;
 const WATCH = `subscription($id: ID!) { logBundle(id: $id) { id status message fileName sizeBytes downloadUrl } }`;
+/** Every Node type, with fields its owning subgraph serves (and, for a cluster, others' too). */
+const NODE = `query($id: ID!) { node(id: $id) { __typename id
+  ... on Cluster { name phase logBundles { id } }
+  ... on ClusterProfile { name version layers { type } }
+  ... on Image { os cloud imageStatus: status }
+  ... on LogBundle { clusterId bundleStatus: status fileName }
+  ... on ApiKey { name role projectId }
+  ... on Webhook { url enabled projectId }
+} }`;
 
 async function until<T>(
   what: string,
@@ -44,6 +57,9 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
   const project = seed.project();
   const otherTenant = seed.tenant();
   const otherProject = seed.project();
+  /** A project of the tenant that the viewer cannot read. */
+  const sideProject = seed.project();
+  let admin: string;
   let editor: string;
   let viewer: string;
   let stranger: string;
@@ -60,8 +76,11 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
         LOGS_DOWNLOAD_SECRET: DOWNLOAD_SECRET,
         RECONCILE_PROGRESS_MS: '100',
         RECONCILE_POLL_MS: '50',
+        // The Relay tests' webhook points at a closed loopback port.
+        WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
       },
     });
+    admin = await platform.token(seed.user(tenant, { [project]: 'admin', [sideProject]: 'admin' }));
     editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     stranger = await platform.token(seed.user(otherTenant, { [project]: 'admin' }, { tenantAdmin: true }));
@@ -289,6 +308,220 @@ describe('cluster log bundles through the gateway, on the local cloud', () => {
     }
     expect(peak).toBe(2);
     expect(queuedWhileCollecting).toBe(true);
+  });
+
+  describe('Relay conventions', () => {
+    const ULID = '01J9ZQ3V5X7K8M2N4P6R8T0W1Y';
+    /** node(id) as the token's caller: the node, asserting that no error came with it. */
+    const node = async (id: string, token: string, query = NODE) => {
+      const response = await platform.graphql(query, { id }, token);
+      expect(response.errors, id).toBeUndefined();
+      // Where an entity resolves to null, the gateway reports it here rather than in errors.
+      expect(response, id).not.toHaveProperty('extensions.valueCompletion');
+      return response.data!.node as Record<string, unknown> | null;
+    };
+    /** Asserts node(id) is null, with every type's fields and with only its id (which no subgraph checks). */
+    const expectNone = async (id: string, token: string, what = id) => {
+      expect(await node(id, token), what).toBeNull();
+      expect(await node(id, token, `query($id: ID!) { node(id: $id) { __typename id } }`), what).toBeNull();
+    };
+    let ids: Record<string, string>;
+    let publicImage: string;
+    let webhookId: string;
+
+    beforeAll(async () => {
+      const of = (await gql(`query($id: ID!) { cluster(id: $id) { profile { id } images { id } } }`, { id: main.id }))
+        .cluster;
+      // The cluster's image is the public catalogue's; an image of the tenant's own is customised.
+      publicImage = of.images[0].id;
+      const bus = await createBus({
+        url: platform.natsUrl,
+        name: 'relay-e2e',
+        log: createLogger('relay-e2e', 'silent'),
+        credentials: await platform.credentials('relay-e2e'),
+      });
+      const image = await bus
+        .request(resolveImage, {
+          tenantId: tenant,
+          projectId: project,
+          cloud: 'LOCAL',
+          region: 'local-1',
+          os: { type: 'OS', name: 'ubuntu', version: '22.04', ansibleRoles: ['cis-level-2'] },
+          kubernetes: { type: 'KUBERNETES', name: 'kubernetes', version: '1.30.4' },
+        })
+        .finally(() => bus.close());
+      const key = await gql(
+        `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { apiKey { id } userErrors { code } } }`,
+        { input: { projectId: project, name: 'relay', role: 'VIEWER' } },
+        admin,
+      );
+      const webhook = await gql(
+        `mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { id } userErrors { code message } } }`,
+        { input: { projectId: project, url: 'http://127.0.0.1:9/relay', events: ['LOG_BUNDLE_READY'] } },
+        admin,
+      );
+      expect(webhook.createWebhook.userErrors).toEqual([]);
+      webhookId = webhook.createWebhook.webhook.id;
+      ids = {
+        Cluster: main.id,
+        ClusterProfile: of.profile.id,
+        Image: image.id,
+        LogBundle: ready.id,
+        ApiKey: key.createApiKey.apiKey.id,
+        Webhook: webhookId,
+      };
+    });
+
+    it('should answer node(id) for every Node type with the fields of the subgraph that owns it', async () => {
+      expect(await node(ids.Cluster!, admin)).toEqual({
+        __typename: 'Cluster',
+        id: main.id,
+        name: main.name,
+        phase: 'RUNNING',
+        logBundles: expect.arrayContaining([{ id: ready.id }]),
+      });
+      expect(await node(ids.ClusterProfile!, admin)).toMatchObject({
+        __typename: 'ClusterProfile',
+        version: '1.0.0',
+        layers: [{ type: 'OS' }, { type: 'KUBERNETES' }, { type: 'CNI' }, { type: 'ADDON' }],
+      });
+      expect(await node(ids.Image!, admin)).toMatchObject({
+        __typename: 'Image',
+        id: ids.Image,
+        os: 'ubuntu',
+        cloud: 'LOCAL',
+      });
+      expect(await node(publicImage, admin)).toEqual({
+        __typename: 'Image',
+        id: publicImage,
+        os: 'ubuntu',
+        cloud: 'LOCAL',
+        imageStatus: 'READY',
+      });
+      expect(await node(ids.LogBundle!, admin)).toEqual({
+        __typename: 'LogBundle',
+        id: ready.id,
+        clusterId: main.id,
+        bundleStatus: 'READY',
+        fileName: ready.fileName,
+      });
+      expect(await node(ids.ApiKey!, admin)).toEqual({
+        __typename: 'ApiKey',
+        id: ids.ApiKey,
+        name: 'relay',
+        role: 'VIEWER',
+        projectId: project,
+      });
+      expect(await node(ids.Webhook!, admin)).toEqual({
+        __typename: 'Webhook',
+        id: webhookId,
+        url: 'http://127.0.0.1:9/relay',
+        enabled: true,
+        projectId: project,
+      });
+    });
+
+    it("should answer null, without errors, for unknown, malformed and other tenants' or projects' ids", async () => {
+      const unknown = ['cls_', 'whk_', 'prof_', 'apk_', 'img_', 'lb_'].map((prefix) => `${prefix}${ULID}`);
+      const malformed = ['', 'nope', 'cls_', `usr_${ULID}`, `cls_${ULID}x`, `${main.id}.x`, 'x'.repeat(10_000)];
+      for (const id of [...unknown, ...malformed]) await expectNone(id, admin);
+      // Another tenant (its tenant admin, admin of a project of the same name) sees none of them,
+      // but for the public catalogue's images, which every tenant reads.
+      for (const [type, id] of Object.entries(ids)) await expectNone(id, stranger, type);
+      expect(await node(publicImage, stranger)).toMatchObject({ __typename: 'Image', id: publicImage });
+      // A profile of a project of the tenant that the caller cannot read.
+      const side = await gql(CREATE_PROFILE, { input: seed.profileInput(sideProject) }, admin);
+      const sideProfile = side.createClusterProfile.profile.id as string;
+      expect(await node(sideProfile, admin)).toMatchObject({ __typename: 'ClusterProfile', id: sideProfile });
+      await expectNone(sideProfile, editor);
+    });
+
+    it('should show a viewer what viewers may read: not API keys or webhooks', async () => {
+      const seen = Object.fromEntries(
+        await Promise.all(Object.entries(ids).map(async ([type, id]) => [type, (await node(id, viewer))?.__typename])),
+      );
+      await expectNone(ids.ApiKey!, viewer);
+      await expectNone(ids.Webhook!, viewer);
+      expect(seen).toEqual({
+        Cluster: 'Cluster',
+        ClusterProfile: 'ClusterProfile',
+        Image: 'Image',
+        LogBundle: 'LogBundle',
+        ApiKey: undefined,
+        Webhook: undefined,
+      });
+    });
+
+    it('should answer null for a webhook once deleted', async () => {
+      await gql(`mutation($id: ID!) { deleteWebhook(id: $id) { userErrors { code } } }`, { id: webhookId }, admin);
+      await expectNone(webhookId, admin);
+    });
+
+    it('should give every connection edges whose cursors `after` continues from', async () => {
+      /** A connection read whole, then again after each of its edges' cursors. */
+      const check = async (
+        what: string,
+        read: (after: string | null) => Promise<{
+          nodes: { id: string }[];
+          edges: { cursor: string; node: { id: string } }[];
+          pageInfo: { endCursor: string | null };
+        }>,
+      ) => {
+        const page = await read(null);
+        expect(page.nodes.length, what).toBeGreaterThanOrEqual(3);
+        expect(
+          page.edges.map((e) => e.node),
+          what,
+        ).toEqual(page.nodes);
+        expect(page.edges.at(-1)!.cursor, what).toBe(page.pageInfo.endCursor);
+        // After an edge's cursor come the nodes after it (a page may reach further than this one).
+        for (const [i, edge] of page.edges.entries()) {
+          const rest = page.nodes.slice(i + 1);
+          expect((await read(edge.cursor)).nodes.slice(0, rest.length), `${what} after ${i}`).toEqual(rest);
+        }
+      };
+      const shape = 'nodes { id } edges { cursor node { id } } pageInfo { endCursor }';
+      await check('clusters', async (after) => {
+        const q = `query($p: ID, $a: String) { clusters(projectId: $p, first: 100, after: $a) { ${shape} } }`;
+        return (await gql(q, { p: project, a: after })).clusters;
+      });
+      for (const version of ['2.0.0', '2.0.1', '2.0.2'])
+        await gql(CREATE_PROFILE, { input: seed.profileInput(sideProject, { version }) }, admin);
+      await check('clusterProfiles', async (after) => {
+        const q = `query($p: ID, $a: String) { clusterProfiles(projectId: $p, first: 100, after: $a) { ${shape} } }`;
+        return (await gql(q, { p: sideProject, a: after }, admin)).clusterProfiles;
+      });
+      await check('Cluster.events', async (after) => {
+        // Events have no id: their cursor stands in for it (and is the edge's).
+        const q = `query($id: ID!, $a: String) { cluster(id: $id) { events(first: 6, after: $a) { nodes { id: cursor } edges { cursor node { id: cursor } } pageInfo { endCursor } } } }`;
+        const events = (await gql(q, { id: main.id, a: after })).cluster.events;
+        expect(events.edges.map((e: { cursor: string; node: { id: string } }) => e.node.id)).toEqual(
+          events.edges.map((e: { cursor: string }) => e.cursor),
+        );
+        return events;
+      });
+      // A receiver that takes every delivery at once (a failed one would hold up those after it).
+      const receiver = createServer((_req, res) => res.writeHead(204).end());
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = receiver.address() as AddressInfo;
+        const hook = await gql(
+          `mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { id } } }`,
+          { input: { projectId: project, url: `http://127.0.0.1:${port}/`, events: ['CLUSTER_WARNING_EVENT'] } },
+          admin,
+        );
+        const hookId = hook.createWebhook.webhook.id as string;
+        for (let i = 0; i < 3; i++)
+          await gql(`mutation($id: ID!) { testWebhook(id: $id) { userErrors { code } } }`, { id: hookId }, admin);
+        await check('Webhook.deliveries', async (after) => {
+          const q = `query($p: ID!, $a: String) { webhooks(projectId: $p) { id deliveries(first: 100, after: $a) { ${shape} } } }`;
+          const hooks = (await gql(q, { p: project, a: after }, admin)).webhooks as { id: string; deliveries: never }[];
+          return hooks.find((h) => h.id === hookId)!.deliveries;
+        });
+      } finally {
+        receiver.close();
+      }
+    });
   });
 
   it('should end FAILED with a message when the agent is unreachable or does not answer', async () => {

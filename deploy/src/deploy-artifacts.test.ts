@@ -327,7 +327,14 @@ describe('Kubernetes manifests', () => {
     }
   });
 
-  it('should let the gateway alone be reached from outside, subgraphs from the gateway, NATS from platform pods', () => {
+  /** The one ingress rule beside the gateway's own that reaches the subgraphs: Prometheus of the namespace `monitoring`. */
+  const isPrometheus = (from: { namespaceSelector?: unknown; podSelector?: unknown }) =>
+    Object.keys(from).length === 2 &&
+    JSON.stringify(from.namespaceSelector) ===
+      JSON.stringify({ matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }) &&
+    JSON.stringify(from.podSelector) === JSON.stringify({ matchLabels: { 'app.kubernetes.io/name': 'prometheus' } });
+
+  it('should let the gateway alone be reached from outside, subgraphs from the gateway (and Prometheus), NATS from platform pods', () => {
     for (const target of TARGETS) {
       const policies = all('NetworkPolicy', target);
       const pods = all('Deployment', target).map((d) => ({
@@ -346,7 +353,7 @@ describe('Kubernetes manifests', () => {
           for (const rule of rules)
             for (const from of rule.from)
               expect(
-                matches(from.podSelector, gatewayLabels) && Object.keys(from).length === 1,
+                (matches(from.podSelector, gatewayLabels) && Object.keys(from).length === 1) || isPrometheus(from),
                 `${target}: ${pod.name}`,
               ).toBe(true);
         }
@@ -365,6 +372,30 @@ describe('Kubernetes manifests', () => {
           ),
           `${target}: ${pod.name} reaches NATS`,
         ).toBe(true);
+    }
+  });
+
+  it('should have every process scraped by Prometheus on its own port, and let Prometheus alone reach it', () => {
+    for (const target of TARGETS) {
+      const policies = all('NetworkPolicy', target);
+      for (const deployment of all('Deployment', target)) {
+        const where = `${target}: ${deployment.metadata.name}`;
+        const template = deployment.spec.template;
+        const port = template.spec.containers[0].ports.find((p: { name: string }) => p.name === 'http').containerPort;
+        expect(template.metadata.annotations, where).toEqual({
+          'prometheus.io/scrape': 'true',
+          'prometheus.io/port': String(port),
+          'prometheus.io/path': '/metrics',
+        });
+        const scrapes = policies
+          .filter((p) => matches(p.spec.podSelector, template.metadata.labels))
+          .flatMap((p) => p.spec.ingress)
+          .filter((r: { from?: { namespaceSelector?: unknown }[] }) => r.from?.some(isPrometheus));
+        expect(
+          scrapes.some((r: { ports: { port: number }[] }) => r.ports.some((p) => p.port === port)),
+          where,
+        ).toBe(true);
+      }
     }
   });
 

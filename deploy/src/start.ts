@@ -242,6 +242,7 @@ async function main() {
 
   console.log(`
   Fleetgraph is up: ${gatewayOrigin}/graphql (data in ${dataDir})
+  Dashboard:         ${gatewayOrigin}/ (sign in with a token from pnpm token)
 
   Get a development token:   pnpm token --tenant acme --project web=admin
   Then send it as the header Authorization: Bearer <token>. Ctrl-C stops everything.

@@ -12,9 +12,12 @@ import {
 } from '@fleetgraph/kit/core';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseOrigins } from './cors.js';
+import type { DashboardOptions } from './dashboard.js';
 
 const defaultSupergraph = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
 const defaultManifest = fileURLToPath(new URL('../../client/persisted-query-manifest.json', import.meta.url));
+const defaultDashboard = fileURLToPath(new URL('../../services/dashboard/dist', import.meta.url));
 
 /** A duration setting: seconds, or a number with s, m, h or d (`90m`, `24h`), parsed to seconds. */
 const durationSetting = (fallback: string) =>
@@ -138,6 +141,25 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
               .map((path) => path.trim())
               .filter(Boolean),
           ),
+        /**
+         * Origins (comma-separated) whose pages may call the gateway besides its own: CORS on HTTP
+         * and SSE, and the graphql-ws upgrade's Origin check. Default: none.
+         */
+        CORS_ORIGINS: z
+          .string()
+          .default('')
+          .transform((value, ctx) => {
+            try {
+              return parseOrigins(value);
+            } catch (error) {
+              ctx.addIssue({ code: 'custom', message: (error as Error).message });
+              return [];
+            }
+          }),
+        /** The built web dashboard, served at `/` (services/dashboard/dist). */
+        DASHBOARD_DIR: z.string().default(defaultDashboard),
+        /** The dashboard's public client id at the identity provider (AUTH_ISSUER): enables its OIDC sign-in. */
+        DASHBOARD_OIDC_CLIENT_ID: z.string().min(1).optional(),
         /** Subgraph URL overrides (PROFILES_URL, ...) are read by name in supergraph.ts. */
       },
       env,
@@ -162,5 +184,15 @@ export function oidcOptions(env: GatewayEnv): OidcOptions | undefined {
     },
     cooldownMs: env.AUTH_JWKS_COOLDOWN * 1000,
     cacheMaxAgeMs: env.AUTH_JWKS_CACHE_MAX_AGE * 1000,
+  };
+}
+
+/** The dashboard the gateway serves, with its OIDC sign-in when the provider and a client id are set. */
+export function dashboardOptions(env: GatewayEnv): DashboardOptions {
+  return {
+    dir: env.DASHBOARD_DIR,
+    ...(env.AUTH_ISSUER && env.DASHBOARD_OIDC_CLIENT_ID
+      ? { oidc: { issuer: env.AUTH_ISSUER, clientId: env.DASHBOARD_OIDC_CLIENT_ID } }
+      : {}),
   };
 }

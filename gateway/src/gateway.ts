@@ -20,10 +20,16 @@ import {
   formatError,
   jsonBodyErrors,
   INTERNAL_IDENTITY_HEADER,
+  meterRequests,
+  metricsHandler,
   mountHealth,
+  noteRequest,
+  observeRequests,
   REQUEST_ID_HEADER,
   requestIds,
   signInternalIdentity,
+  tracedFetch,
+  useOperationNotes,
   type Bus,
   type Identity,
   type Logger,
@@ -39,6 +45,9 @@ import { failoverFetch, readinessUrl, subgraphUrls as subgraphReplicaUrls } from
 import { logsHttpUrl, mountDownloadProxy } from './download-proxy.js';
 import { LIMITS, operationLimitError, tokenLimitError } from './limits.js';
 import { trustedDocumentsHttp, type TrustedDocuments } from './trusted-documents.js';
+import { meterSubgraph, useOperationMetrics } from './metrics.js';
+import { createOriginPolicy } from './cors.js';
+import { mountDashboard, type DashboardOptions } from './dashboard.js';
 import { codedError } from './subscriptions/errors.js';
 import { createApiKeyVerifier } from './apikeys.js';
 import { createAuthenticator } from './auth.js';
@@ -109,6 +118,13 @@ export interface GatewayOptions {
   trustedProxyHops?: number;
   /** Trusted documents (trusted-documents.ts), on every transport. @default off */
   trustedDocuments?: TrustedDocuments;
+  /**
+   * Origins other than the gateway's own whose pages may call it from a browser (CORS on HTTP and
+   * SSE; the graphql-ws upgrade checks `Origin` against them, cors.ts). @default none
+   */
+  corsOrigins?: readonly string[];
+  /** The web dashboard served at `/` (dashboard.ts). @default not served */
+  dashboard?: DashboardOptions;
 }
 
 export interface RunningGateway {
@@ -123,14 +139,26 @@ export interface RunningGateway {
 
 /** Forwards the verified caller and the request id to a subgraph. */
 class IdentityForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  /** Times each request of a client operation (fleetgraph_gateway_subgraph_request_duration_seconds). */
+  private readonly meter: ReturnType<typeof meterSubgraph>;
+
   constructor(
+    name: string,
     urls: readonly string[],
     private readonly internalSecret: string,
   ) {
     // Node's own fetch (undici) rather than the default make-fetch-happen, whose cache and retry
     // layers the gateway does not use: measured apart, 15-20% less CPU and wall time per request.
-    // Over several replicas, a replica that cannot be reached is failed over.
-    super({ url: urls[0]!, fetcher: failoverFetch(urls) });
+    // Over several replicas, a replica that cannot be reached is failed over. Each attempt is a
+    // CLIENT span, with the trace context sent along (traceparent).
+    super({ url: urls[0]!, fetcher: failoverFetch(urls, { fetch: tracedFetch(name) }) });
+    this.meter = meterSubgraph(name);
+  }
+
+  override process(options: GraphQLDataSourceProcessOptions<GatewayContext>) {
+    // Health checks and schema loads are not a client's.
+    if (!('incomingRequestContext' in options)) return super.process(options);
+    return this.meter(() => super.process(options));
   }
 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
@@ -270,7 +298,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     buildService: ({ name, url }) => {
       const resolved = subgraphReplicaUrls(name, url, options.env);
       subgraphUrls.set(name, resolved);
-      return new IdentityForwardingDataSource(resolved, options.internalSecret);
+      return new IdentityForwardingDataSource(name, resolved, options.internalSecret);
     },
   });
 
@@ -313,11 +341,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const trustedProxyHops = options.trustedProxyHops ?? 0;
   const trustedDocuments = options.trustedDocuments?.mode === 'off' ? undefined : options.trustedDocuments;
   const rateLimiter = options.rateLimit && createGatewayRateLimiter(options.rateLimit, options.bus, log);
+  const origins = createOriginPolicy(options.corsOrigins);
   const subscriptions = createSubscriptionServer({
     server: httpServer,
     path: '/graphql',
     verify,
     source: createJetStreamSource({ bus: options.bus, log }),
+    allowUpgrade: (request) => origins.allowsUpgrade(request),
     log,
     production: options.production,
     ...options.subscriptions,
@@ -356,6 +386,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ...(armor.plugins as ApolloServerPlugin<GatewayContext>[]),
     queryLimits,
     useGraphQLOverHttpStatus<GatewayContext>(),
+    // The operation's name in the access line (observeRequests).
+    useOperationNotes<GatewayContext>(),
+    // Each operation's duration by name (the trusted documents' names, else the first 100 seen) and outcome.
+    useOperationMetrics<GatewayContext>({ knownOperationNames: trustedDocuments?.operationNames }),
     // Before the HTTP server drains: close subscription sockets (1001) so clients resume elsewhere.
     { serverWillStart: async () => ({ drainServer: () => subscriptions.close() }) },
 
@@ -404,12 +438,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   ];
 
   app.use(requestIds());
+  // A server span and one access line per request (the kit's observeRequests).
+  app.use(observeRequests(log));
+  app.use(meterRequests());
+  // CORS before the rate limits, so that a 429 reaches a page of another allowed origin readably.
+  app.use('/graphql', origins.http);
   mountHealth(app, readiness);
   // Log bundle downloads: signed links served by the logs service, reached through this host.
   mountDownloadProxy(app, logsHttpUrl(options.env ?? process.env, subgraphUrls.get('logs')?.[0]), log);
-  app.get('/metrics', async (_req, res) => {
-    res.type(subscriptions.metrics.contentType).send(await subscriptions.metrics.metrics());
-  });
+  // The process's metrics (the kit's, the gateway's operations), then the subscription engine's.
+  app.get('/metrics', metricsHandler(subscriptions.metrics));
   // Rate limits, before anything reads a body: queries, mutations and SSE subscriptions alike.
   if (rateLimiter) app.use('/graphql', rateLimitHttp({ limiter: rateLimiter, verify, trustedProxyHops }));
   // Subscriptions over Server-Sent Events, for clients that cannot open a WebSocket (see the README).
@@ -423,16 +461,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     limitTokens,
     refuseSubscriptions,
     expressMiddleware(apollo, {
-      context: async ({ req }) => ({
-        identity: await authenticate(req.header('authorization'), verify),
-        requestId: currentRequestId() ?? '',
-        mediaType: responseMediaType(req),
-      }),
+      context: async ({ req }) => {
+        const identity = await authenticate(req.header('authorization'), verify);
+        noteRequest({ caller: identity.userId, tenantId: identity.tenantId });
+        return { identity, requestId: currentRequestId() ?? '', mediaType: responseMediaType(req) };
+      },
     }),
   );
 
   app.use('/graphql/stream', jsonBodyErrors(SSE_BODY_LIMIT));
   app.use(jsonBodyErrors(BODY_LIMIT));
+  // Last: the dashboard's client-side routes never shadow the gateway's own paths.
+  if (options.dashboard) mountDashboard(app, options.dashboard, log);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

@@ -3,6 +3,7 @@ import { ApolloGateway } from '@apollo/gateway';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   countTokens,
+  isEdgeType,
   LIMITS,
   limitError,
   measureCost,
@@ -12,7 +13,17 @@ import {
   shapeLimitError,
   tokenLimitError,
 } from './limits.js';
-import { getOperationAST, getVariableValues, parse, type GraphQLSchema } from './subscriptions/graphql.js';
+import {
+  getNamedType,
+  getNullableType,
+  getOperationAST,
+  getVariableValues,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  parse,
+  type GraphQLSchema,
+} from './subscriptions/graphql.js';
 
 /** The limits measured against the API schema of the checked-in supergraph. */
 describe('query limits', () => {
@@ -78,6 +89,22 @@ describe('query limits', () => {
   });
 
   describe('depth, aliases, directives', () => {
+    it("should give a connection's edges the depth of its nodes (an edge's node is no level of its own)", () => {
+      const nodes = shape('{ clusters { nodes { events { nodes { reason } } } } }').depth;
+
+      expect(nodes).toBe(5);
+      expect(shape('{ clusters { edges { cursor node { events { edges { node { reason } } } } } } }').depth).toBe(
+        nodes,
+      );
+      expect(
+        shape(
+          '{ clusters { edges { ... on ClusterEdge { ...E } } } } fragment E on ClusterEdge { node { events { edges { node { reason } } } } }',
+        ).depth,
+      ).toBe(nodes);
+      // Query.node is a field like any other.
+      expect(shape('{ node(id: "x") { ... on Cluster { events { edges { node { reason } } } } } }').depth).toBe(4);
+    });
+
     it('should measure depth with fragments flattened and introspection left out', () => {
       expect(shape('{ a { b } }').depth).toBe(2);
       expect(shape('{ a { ...F ... on T { c { d } } } } fragment F on T { b { c { d { e } } } }').depth).toBe(5);
@@ -204,6 +231,51 @@ describe('query limits', () => {
           { n: 101 },
         )?.message,
       ).toBe('first must be between 1 and 100 on Query.clusters (got 101)');
+    });
+
+    it("should cost a connection's edges as its nodes, plus their cursors", () => {
+      expect(cost('{ clusters(first: 3) { edges { cursor node { id name } } pageInfo { hasNextPage } } }')).toBe(
+        1 + 3 * (1 + 1 + 2) + 2,
+      );
+      expect(cost('{ clusters(first: 3) { edges { node { id name } } } }')).toBe(
+        cost('{ clusters(first: 3) { nodes { id name } } }'),
+      );
+      const literal = cost(CLUSTERS_EVENTS);
+      const edges = '{ clusters(first: 100) { edges { node { events(first: 1000) { edges { node { reason } } } } } } }';
+      expect(cost(edges)).toBe(literal);
+      expect(refusal(edges)?.extensions).toMatchObject({
+        code: 'QUERY_LIMIT_EXCEEDED',
+        limit: 'cost',
+        measured: literal,
+      });
+      // Through fragments, on the edge and on the node.
+      expect(
+        cost(
+          'query($m: Int) { clusters(first: 100) { edges { ...E } } } fragment E on ClusterEdge { node { ...C } } fragment C on Cluster { events(first: $m) { edges { node { reason } } } }',
+          { m: 1000 },
+        ),
+      ).toBe(literal);
+      // The largest page of events with every field and its cursor is served.
+      const events = `query($id: ID!) { cluster(id: $id) { id events(first: 1000) { edges { cursor node { cursor clusterId time severity reason message object } } pageInfo { hasNextPage endCursor } } } }`;
+      expect(cost(events, { id: 'x' })).toBe(3 + 1000 * 9 + 3);
+      expect(refusal(events, { id: 'x' })).toBeUndefined();
+    });
+
+    it('should cost every edges field of the schema as a list of edges, each with a cursor and a node', () => {
+      const edgesFields = Object.values(schema.getTypeMap()).flatMap((type) =>
+        !type.name.startsWith('__') && (isObjectType(type) || isInterfaceType(type))
+          ? Object.values(type.getFields())
+              .filter((f) => f.name === 'edges')
+              .map((f) => ({ owner: type.name, field: f }))
+          : [],
+      );
+      const connections = Object.keys(schema.getTypeMap()).filter((name) => name.endsWith('Connection'));
+
+      expect(edgesFields.map((e) => e.owner).sort()).toEqual(connections.sort());
+      for (const { field } of edgesFields) {
+        expect(isListType(getNullableType(field.type))).toBe(true);
+        expect(isEdgeType(getNamedType(field.type))).toBe(true);
+      }
     });
 
     it('should accept every field of a cluster with its largest page of events', () => {

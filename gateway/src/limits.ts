@@ -101,9 +101,29 @@ export function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinit
 /** Introspection fields: left out of depth and cost (introspection is off in production). */
 const isIntrospection = (name: string) => name === '__schema' || name === '__type';
 
+/**
+ * A connection's edge (Relay): `edges { cursor node { ... } }` holds what `nodes { ... }` holds,
+ * each node with its cursor. An edge's `node` is measured as part of its edge, not as a level or
+ * an object of its own, so that both forms of a connection have the same depth, and cost the same
+ * but for the cursors (limits.test.ts checks that every `edges` field of the schema is a list of
+ * such edges).
+ */
+export const EDGES_FIELD = 'edges';
+export const EDGE_NODE_FIELD = 'node';
+
+/** Whether a type is a connection's edge: `*Edge` with a `cursor` and a `node`. */
+export function isEdgeType(type: GraphQLNamedType | undefined): boolean {
+  if (!type || !isObjectType(type) || !type.name.endsWith('Edge')) return false;
+  const fields = type.getFields();
+  return 'cursor' in fields && EDGE_NODE_FIELD in fields;
+}
+
 /** What an operation's document alone decides. */
 export interface Shape {
-  /** Nested fields, fragments flattened, introspection left out: `{ a { b } }` is 2. */
+  /**
+   * Nested fields, fragments flattened, introspection left out: `{ a { b } }` is 2. An edge's
+   * `node` (in `edges { node { ... } }`) is no level of its own.
+   */
   depth: number;
   /** Aliased fields, counted as often as the operation selects them (through every fragment spread). */
   aliases: number;
@@ -115,7 +135,8 @@ export interface Shape {
 export function measureShape(document: DocumentNode, operation: OperationDefinitionNode): Shape {
   const fragments = fragmentsOf(document);
   const measured = new Map<string, Shape>();
-  const walk = (selections: readonly SelectionNode[]): Shape => {
+  // `inEdges`: the selections are an `edges` field's (an edge's), whose `node` adds no level.
+  const walk = (selections: readonly SelectionNode[], inEdges = false): Shape => {
     const shape: Shape = { depth: 0, aliases: 0, directives: 0 };
     const add = (inner: Shape, depth: number) => {
       shape.depth = Math.max(shape.depth, depth);
@@ -126,23 +147,26 @@ export function measureShape(document: DocumentNode, operation: OperationDefinit
       shape.directives += selection.directives?.length ?? 0;
       if (selection.kind === Kind.FIELD) {
         if (selection.alias) shape.aliases++;
+        const name = selection.name.value;
         const inner = selection.selectionSet
-          ? walk(selection.selectionSet.selections)
+          ? walk(selection.selectionSet.selections, name === EDGES_FIELD)
           : { depth: 0, aliases: 0, directives: 0 };
-        add(inner, isIntrospection(selection.name.value) ? 0 : 1 + inner.depth);
+        const level = inEdges && name === EDGE_NODE_FIELD ? 0 : 1;
+        add(inner, isIntrospection(name) ? 0 : level + inner.depth);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        const inner = walk(selection.selectionSet.selections);
+        const inner = walk(selection.selectionSet.selections, inEdges);
         add(inner, inner.depth);
       } else {
         const name = selection.name.value;
-        let inner = measured.get(name);
+        const key = `${name}\u0000${inEdges}`;
+        let inner = measured.get(key);
         if (!inner) {
           const fragment = fragments.get(name);
           // Marked before the walk: a cycle (which validation refuses anyway) ends here.
-          measured.set(name, { depth: 0, aliases: 0, directives: 0 });
-          inner = fragment ? walk(fragment.selectionSet.selections) : { depth: 0, aliases: 0, directives: 0 };
+          measured.set(key, { depth: 0, aliases: 0, directives: 0 });
+          inner = fragment ? walk(fragment.selectionSet.selections, inEdges) : { depth: 0, aliases: 0, directives: 0 };
           if (fragment) inner.directives += fragment.directives?.length ?? 0;
-          measured.set(name, inner);
+          measured.set(key, inner);
         }
         add(inner, inner.depth);
       }
@@ -276,7 +300,9 @@ function fieldOf(type: GraphQLNamedType | undefined, name: string): GraphQLField
  * Every selected field counts 1 for each object it is selected on. A list counts its elements:
  * a list field with a page argument (`first`, `last`) as many as its page, and so do the list
  * fields of a paged field that is not itself a list (a connection's `nodes` or `edges`: the page
- * of `clusters(first: 100)`); a list without a page counts as one element. The page is the
+ * of `clusters(first: 100)`); a list without a page counts as one element. An edge's `node` is
+ * part of its edge, not an object of its own (`edges { cursor node { id } }` costs as
+ * `nodes { id }`, plus the cursors). The page is the
  * argument's value (literal, variable, or default), capped to the documented max (see pageSize).
  * Introspection costs nothing. `variables` are the operation's coerced values.
  */
@@ -325,7 +351,8 @@ function measure(
         const inner = selection.selectionSet
           ? cost(selection.selectionSet.selections, getNamedType(field.type), inherited)
           : 0;
-        total += elements * (1 + inner);
+        const self = name === EDGE_NODE_FIELD && isEdgeType(type) ? 0 : 1;
+        total += elements * (self + inner);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : type;
         total += cost(selection.selectionSet.selections, on, page);

@@ -1,10 +1,19 @@
-import { createBus, createLogger, natsCredentials, exitOnStartupFailure, onShutdown } from '@fleetgraph/kit/core';
-import { oidcOptions, readEnv } from './env.js';
+import {
+  createBus,
+  createLogger,
+  natsCredentials,
+  exitOnStartupFailure,
+  onShutdown,
+  startTracing,
+} from '@fleetgraph/kit/core';
+import { dashboardOptions, oidcOptions, readEnv } from './env.js';
 import { startGateway } from './gateway.js';
 import { loadTrustedDocuments } from './trusted-documents.js';
 import { loadSupergraph } from './supergraph.js';
 
 async function main() {
+  // First: spans of everything after are recorded (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const tracing = await startTracing('gateway');
   const env = readEnv();
   const log = createLogger('gateway', env.LOG_LEVEL);
   const bus = await createBus({
@@ -34,8 +43,10 @@ async function main() {
     rateLimit: { perMinute: env.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: env.RATE_LIMIT_ANONYMOUS_PER_MINUTE },
     trustedProxyHops: env.TRUSTED_PROXY_HOPS,
     trustedDocuments: await loadTrustedDocuments(env.TRUSTED_DOCUMENTS, env.TRUSTED_DOCUMENTS_MANIFEST, log),
+    corsOrigins: env.CORS_ORIGINS,
+    dashboard: dashboardOptions(env),
   });
-  onShutdown(log, [() => gateway.close(), () => bus.close()]);
+  onShutdown(log, [() => gateway.close(), () => bus.close(), () => tracing.shutdown()]);
 }
 
 main().catch(exitOnStartupFailure(createLogger('gateway')));

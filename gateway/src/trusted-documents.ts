@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '@fleetgraph/kit/core';
 import type { RequestHandler } from 'express';
+import { Kind, parse } from 'graphql';
 import { requestErrorStatus, sendErrors } from './graphql-over-http.js';
 
 /**
@@ -40,6 +41,8 @@ export interface TrustedDocuments {
   readonly mode: TrustedDocumentsMode;
   /** Operations in the manifest. */
   readonly size: number;
+  /** The names of the manifest's operations (the gateway's metrics label these as they are). */
+  readonly operationNames: ReadonlySet<string>;
   /**
    * The document a request runs: its own `query`, or the manifest's body for its hash. In
    * `enforce` mode only a document of the manifest; in `log` mode anything, logging strangers.
@@ -107,9 +110,20 @@ export function createTrustedDocuments(
   log: Logger,
 ): TrustedDocuments {
   const logged = new Set<string>();
+  let names: Set<string> | undefined;
   return {
     mode,
     size: byHash.size,
+    get operationNames() {
+      names ??= new Set(
+        [...byHash.values()].flatMap((body) =>
+          parse(body).definitions.flatMap((d) =>
+            d.kind === Kind.OPERATION_DEFINITION && d.name ? [d.name.value] : [],
+          ),
+        ),
+      );
+      return names;
+    },
     resolve(request) {
       if (mode === 'off') return { ok: true, query: undefined };
       const hash = persistedHash(request.extensions);

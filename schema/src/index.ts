@@ -6,3 +6,4 @@ export * from './contracts/logs.js';
 export * from './contracts/agent-reports.js';
 export * from './contracts/health.js';
 export * from './contracts/apikeys.js';
+export * from './contracts/nodes.js';

@@ -70,6 +70,33 @@ async function scrape(service: ServiceProcess): Promise<Map<string, number>> {
   return new Map([...text.matchAll(/^([a-z0-9_]+(?:\{[^}]*\})?) ([\d.e+-]+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
 
+/**
+ * A quantile of the report lag between two scrapes, in ms: interpolated within the histogram's
+ * buckets as PromQL's histogram_quantile does; NaN when no report was taken in between.
+ */
+function lagQuantileMs(before: Map<string, number>, after: Map<string, number>, q: number): number {
+  const buckets = [...after]
+    .filter(([series]) => series.startsWith('fleetgraph_health_report_lag_seconds_bucket{'))
+    .map(([series, count]) => {
+      const le = /le="([^"]+)"/.exec(series)![1]!;
+      return { le: le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), count: count - (before.get(series) ?? 0) };
+    })
+    .sort((a, b) => a.le - b.le);
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let lower = { le: 0, count: 0 };
+  for (const bucket of buckets) {
+    if (bucket.count >= rank) {
+      if (!Number.isFinite(bucket.le)) return lower.le * 1000;
+      const share = bucket.count === lower.count ? 1 : (rank - lower.count) / (bucket.count - lower.count);
+      return (lower.le + (bucket.le - lower.le) * share) * 1000;
+    }
+    lower = bucket;
+  }
+  return Number.NaN;
+}
+
 /** The simulated clusters the reports are cut from: 10 nodes each, prometheus installed. */
 async function simulatedTemplates(): Promise<SimulatedObservations[]> {
   const templates: SimulatedObservations[] = [];
@@ -271,10 +298,14 @@ describe('health ingest at fleet scale', () => {
     // ... and until the service has caught up with the first round (a first report costs most:
     // a full report, a new cluster, a published health change), so that the window measures
     // the steady state; it goes on regardless after a minute, and says so.
-    let caughtUpLag = (await scrape(health)).get('fleetgraph_health_report_lag_ms{quantile="0.5"}') ?? 0;
-    while (caughtUpLag > 2_000 && performance.now() - drainStart < 60_000) {
+    // The lag's p50 over the last second, from the histogram's buckets.
+    let previous = await scrape(health);
+    let caughtUpLag = Number.POSITIVE_INFINITY;
+    while (!(caughtUpLag <= 2_000) && performance.now() - drainStart < 60_000) {
       await new Promise((r) => setTimeout(r, 1_000));
-      caughtUpLag = (await scrape(health)).get('fleetgraph_health_report_lag_ms{quantile="0.5"}') ?? 0;
+      const next = await scrape(health);
+      caughtUpLag = lagQuantileMs(previous, next, 0.5);
+      previous = next;
     }
     const drainMs = performance.now() - drainStart;
     const before = await scrape(health);
@@ -315,7 +346,7 @@ describe('health ingest at fleet scale', () => {
       (n, o) => n + delta(`fleetgraph_health_reports_total{outcome="${o}"}`),
       0,
     );
-    const lag = (q: string) => after.get(`fleetgraph_health_report_lag_ms{quantile="${q}"}`) ?? NaN;
+    const lag = (q: number) => lagQuantileMs(before, after, q).toFixed(0);
     const sorted = [...probeLags].sort((a, b) => a - b);
     const pct = (q: number) =>
       sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1) : 'n/a';
@@ -330,7 +361,7 @@ describe('health ingest at fleet scale', () => {
         `  reports sent:     ${(sentInWindow / seconds).toFixed(0)}/s (${((fullInWindow / Math.max(1, sentInWindow)) * 100).toFixed(0)}% full: ${bodies[0]!.full.length} bytes, compact: ${bodies[0]!.compact.length} bytes)`,
         `  reports taken:    ${(accepted / seconds).toFixed(0)}/s (dropped: ${dropped})`,
         `  CPU:              ${((cpu / seconds) * 100).toFixed(1)}% of one core (${cpu.toFixed(1)} s of CPU in ${seconds.toFixed(1)} s), ${((cpu / accepted) * 1e6).toFixed(0)} µs per report`,
-        `  lag, service (sent -> health updated, last 8192 reports): p50 ${lag('0.5')} ms, p90 ${lag('0.9')} ms, p99 ${lag('0.99')} ms, max ${lag('1')} ms`,
+        `  lag, service (sent -> health updated, in the window, from the histogram's buckets): p50 ${lag(0.5)} ms, p90 ${lag(0.9)} ms, p99 ${lag(0.99)} ms`,
         `  lag, end to end (report sent -> health change received, ${sorted.length} probes): p50 ${pct(0.5)} ms, p90 ${pct(0.9)} ms, max ${pct(1)} ms`,
         `  health changes published in the window: ${delta('fleetgraph_health_changes_total')}; store writes: ${delta('fleetgraph_health_store_writes_total')} (${(delta('fleetgraph_health_store_writes_total') / seconds).toFixed(0)}/s); pending at the end: ${after.get('fleetgraph_health_pending_writes')}`,
         `  event loop of the service: lag p99 ${((after.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000).toFixed(1)} ms, max ${((after.get('nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000).toFixed(1)} ms`,

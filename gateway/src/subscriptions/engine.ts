@@ -264,6 +264,8 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
         messages: h.messages,
         authorisations: authoriser.run,
         slowConsumers,
+        failed: h.failed,
+        malformed: h.malformed,
         maxBufferedBytes: host.maxBufferedBytes,
       };
     },

@@ -1,4 +1,4 @@
-import type { Logger } from '@fleetgraph/kit/core';
+import { annotateActiveSpan, type Logger } from '@fleetgraph/kit/core';
 import { formatCursor } from './cursor.js';
 import { Consumers, createFeeds, type Fed } from './feeds.js';
 import { EventSourceUnavailableError, type EventSource, type SourceConsumption, type SourceMessage } from './source.js';
@@ -73,6 +73,8 @@ export interface HubStats {
   messages: number;
   /** Messages that were not a JSON object and were skipped. */
   malformed: number;
+  /** Watches ended with an error because their subject's feed failed, since start. */
+  failed: number;
 }
 
 /**
@@ -140,6 +142,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
   let executions = 0;
   let messages = 0;
   let malformed = 0;
+  let failed = 0;
   let catchingUp = 0;
   let closed = false;
 
@@ -218,6 +221,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
       for (const member of group.members) if (member.bucket) member.watermark = Math.max(member.watermark, message.seq);
       return;
     }
+    let delivered = 0;
     for (const bucket of group.buckets.values()) {
       let outcome: { result: string; done: boolean } | undefined;
       for (const member of bucket.members) {
@@ -225,15 +229,19 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
         member.watermark = message.seq;
         outcome ??= run(bucket.execution, payload, message.seq);
         member.listener.next(outcome.result, message.seq);
+        delivered++;
         if (outcome.done && !member.closed) {
           leave(member);
           member.listener.complete();
         }
       }
     }
+    // The span of the message's handling (the kit's watch: `process <stream>`, a child of its publish).
+    annotateActiveSpan({ 'fleetgraph.subscription.deliveries': delivered });
   }
 
   function fail(group: Group, error: Error) {
+    failed += group.members.size;
     for (const member of [...group.members]) {
       leave(member);
       member.listener.error(error);
@@ -347,6 +355,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
         executions,
         messages: messages + feeds.messages,
         malformed,
+        failed,
       };
     },
 

@@ -22,13 +22,18 @@ export interface SubscriptionStats {
   authorisations: number;
   /** Connections closed because they stopped reading. */
   slowConsumers: number;
+  /** Subscriptions ended with an error because the events of their subject could not be read. */
+  failed: number;
+  /** Events skipped because they were not a JSON object. */
+  malformed: number;
   /** The most bytes seen waiting in one socket's send buffer right after a send. */
   maxBufferedBytes: number;
 }
 
 /**
- * A Prometheus registry with the engine's metrics (and the process's default ones). Gauges and
- * counters are read from `stats` at each scrape, so they never drift from the engine's state.
+ * A Prometheus registry with the engine's metrics, served after the process's (the kit's
+ * `metricsHandler`). Gauges and counters are read from `stats` at each scrape, so they never drift
+ * from the engine's state.
  */
 export function createSubscriptionMetrics(stats: () => SubscriptionStats): Registry {
   const metrics = createMetricsRegistry();
@@ -71,6 +76,16 @@ export function createSubscriptionMetrics(stats: () => SubscriptionStats): Regis
     'fleetgraph_subscription_slow_consumers_total',
     'Connections closed because the client stopped reading.',
     (s) => s.slowConsumers,
+  );
+  counter(
+    'fleetgraph_subscriptions_failed_total',
+    'Subscriptions ended with an error because the events of their subject could not be read (NATS).',
+    (s) => s.failed,
+  );
+  counter(
+    'fleetgraph_subscription_malformed_events_total',
+    'Events skipped by subscriptions because they were not a JSON object.',
+    (s) => s.malformed,
   );
   return metrics.registry;
 }

@@ -54,6 +54,8 @@ export interface SubscriptionServerOptions {
   admit?: (identity: Identity | undefined, address: string) => Promise<Admission>;
   /** The client's address of a WebSocket upgrade request. @default the socket's peer */
   clientAddress?: (request: IncomingMessage) => string;
+  /** Whether a WebSocket upgrade request may open a socket (the gateway checks its `Origin`). @default all */
+  allowUpgrade?: (request: IncomingMessage) => boolean;
   /** See SubscriptionEngineOptions.resolveDocument (trusted documents). */
   resolveDocument?: SubscriptionEngineOptions['resolveDocument'];
 }
@@ -111,6 +113,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     log,
     admit: options.admit,
     clientAddress: options.clientAddress,
+    allowUpgrade: options.allowUpgrade,
   });
   const sse = createSseTransport(engine, { verify, keepAliveMs });
   const stats = () => engine.stats();

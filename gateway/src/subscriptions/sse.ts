@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuthenticationError, type ErrorCode, type VerifiedBearer } from '@fleetgraph/kit/core';
+import { AuthenticationError, noteRequest, type ErrorCode, type VerifiedBearer } from '@fleetgraph/kit/core';
 import type { SubscribePayload } from 'graphql-ws';
 import type { SubscriptionEngine } from './engine.js';
 import { codedError, isErrors } from './errors.js';
@@ -110,8 +110,10 @@ export function createSseTransport(engine: SubscriptionEngine, options: SseTrans
         failure instanceof AuthenticationError ? `Unauthenticated: ${failure.message}` : 'Unauthenticated';
       return refuse(response, 401, 'UNAUTHENTICATED', message, { 'www-authenticate': 'Bearer' });
     }
+    noteRequest({ caller: verified.identity.userId, tenantId: verified.identity.tenantId });
     const payload = sseOperation(request);
     if (typeof payload === 'string') return refuse(response, 400, 'BAD_USER_INPUT', payload);
+    if (payload.operationName) noteRequest({ operationName: payload.operationName });
     if (gone) return;
     if (engine.closing) return refuse(response, 503, 'SERVICE_UNAVAILABLE', 'the gateway is shutting down; retry');
     response.off('close', leftEarly);

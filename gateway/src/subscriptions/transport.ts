@@ -2,7 +2,6 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import {
   AuthenticationError,
   REQUEST_ID_HEADER,
-  requestIdOf,
   type Identity,
   type Logger,
   type VerifiedBearer,
@@ -21,6 +20,7 @@ import type { Admission } from '../rate-limits/limiter.js';
 import type { SubscriptionEngine } from './engine.js';
 import { codedError, isErrors } from './errors.js';
 import { SubscriptionCloseCode, WebSocketPeer } from './peers.js';
+import { createConnectionLog } from './access-log.js';
 import type { Plan } from './subscription.js';
 
 /** What graphql-ws hands the engine's hooks as `ctx.extra`. */
@@ -227,6 +227,8 @@ export interface GraphqlWsTransportOptions extends GraphqlWsOptions {
   verify(authorization: string | undefined): Promise<VerifiedBearer>;
   /** Rate limits connection attempts and subscribes (see SubscriptionServerOptions.admit). */
   admit?: (identity: Identity | undefined, address: string) => Promise<Admission>;
+  /** Whether an upgrade request may open a socket (its `Origin`); refused with 403. @default all */
+  allowUpgrade?: (request: IncomingMessage) => boolean;
 }
 
 /** The engine served over graphql-ws. */
@@ -242,17 +244,27 @@ export interface GraphqlWsTransport {
  * graphql-ws drives.
  */
 export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTransportOptions): GraphqlWsTransport {
-  const { log, verify, maxSubscriptionsPerConnection: maxPerConnection } = options;
+  const { log, verify, maxSubscriptionsPerConnection: maxPerConnection, allowUpgrade } = options;
   const wss = new WebSocketServer({
     server: options.server,
     path: options.path,
     maxPayload: options.maxMessageBytes,
     handleProtocols,
+    // A page of an origin not allowed cannot open a socket with its user's token (cross-site WebSocket hijacking).
+    ...(allowUpgrade && {
+      verifyClient: (
+        { req }: { req: IncomingMessage },
+        done: (allowed: boolean, code?: number, message?: string) => void,
+      ) => (allowUpgrade(req) ? done(true) : done(false, 403, 'Origin not allowed')),
+    }),
   });
-  // The upgrade's answer carries the request id, as every HTTP answer of the gateway does.
+  // The upgrade's answer carries the request id, as every HTTP answer of the gateway does, and so
+  // does the connection's access line (access-log.ts), written when it closes.
+  const accessLog = createConnectionLog(log);
   wss.on('headers', (headers, request) => {
-    headers.push(`${REQUEST_ID_HEADER}: ${requestIdOf(request.headers[REQUEST_ID_HEADER] as string | undefined)}`);
+    headers.push(`${REQUEST_ID_HEADER}: ${accessLog.upgraded(request)}`);
   });
+  wss.on('connection', (socket, request) => accessLog.opened(socket, request));
 
   const graphqlWs = useGraphqlWs(
     {
@@ -284,12 +296,14 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
           return false;
         }
         if (socket.readyState !== WebSocket.OPEN) return false;
+        accessLog.identified(socket, verified.identity);
         engine.openConnection(new WebSocketPeer(socket), socket, verified.identity, verified.expiresAt);
         return true;
       },
-      onClose: (ctx) => {
+      onClose: (ctx, code, reason) => {
         const connection = engine.connection(ctx.extra.socket);
         if (connection) engine.dropConnection(connection);
+        accessLog.closed(ctx.extra.socket, code, reason);
       },
       onSubscribe: async (ctx, id, payload) => {
         const connection = engine.connection(ctx.extra.socket);
@@ -309,6 +323,11 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
           return [codedError('BAD_USER_INPUT', `a connection holds at most ${maxPerConnection} subscriptions`)];
         }
         const plan = await engine.prepare(connection, id, payload);
+        // The operation's name as resolved (the document's, when the payload names none).
+        accessLog.subscribed(
+          ctx.extra.socket,
+          isErrors(plan) ? payload.operationName : plan.compiled.operation.name?.value,
+        );
         if (isErrors(plan)) return plan;
         return {
           schema: plan.served.schema,

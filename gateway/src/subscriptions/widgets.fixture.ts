@@ -183,7 +183,7 @@ export const ids = { tenant: () => `t${id()}`, project: () => `p${id()}` };
 export async function startWidgetsPlatform(
   subscriptions: GatewayOptions['subscriptions'] = {},
   /** More options of every gateway it starts. */
-  gatewayOptions: Pick<GatewayOptions, 'rateLimit' | 'trustedProxyHops'> = {},
+  gatewayOptions: Pick<GatewayOptions, 'rateLimit' | 'trustedProxyHops' | 'corsOrigins' | 'dashboard'> = {},
 ): Promise<WidgetsPlatform> {
   const log = createLogger('widgets-test', process.env.TEST_LOG_LEVEL ?? 'silent');
   // The JetStream data outlives a restart of the server (stopNats, startNats).

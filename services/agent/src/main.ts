@@ -3,7 +3,14 @@
  * reads its Secret from the environment, watches the cluster's Kubernetes API, connects to the
  * platform's NATS as its own user (renewing its JWT), and runs its parts until SIGTERM.
  */
-import { ConfigError, createLogger, exitOnStartupFailure, onShutdown, type Logger } from '@fleetgraph/kit/core';
+import {
+  ConfigError,
+  createLogger,
+  exitOnStartupFailure,
+  onShutdown,
+  startTracing,
+  type Logger,
+} from '@fleetgraph/kit/core';
 import { startAgent } from './agent.js';
 import { connectAgent } from './connection.js';
 import { loadAgentEnv, type AgentEnv } from './env.js';
@@ -57,6 +64,8 @@ async function openSource(env: AgentEnv, log: Logger): Promise<OpenedSource> {
 }
 
 async function main(): Promise<void> {
+  // First: spans of everything after are recorded (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const tracing = await startTracing('agent');
   let env: AgentEnv;
   try {
     env = loadAgentEnv();
@@ -118,6 +127,7 @@ async function main(): Promise<void> {
     () => agent.stop(),
     () => connection.close(),
     () => opened.close(),
+    () => tracing.shutdown(),
   ]);
 }
 

@@ -6,6 +6,8 @@ import { createAzureProvider } from './azure/azure-provider.js';
 import { CloudError } from './errors.js';
 import { createLocalProvider, DEFAULT_LOCAL_CLOUD_ENDPOINT } from './local/local-provider.js';
 import type { CloudProvider } from './provider.js';
+import { meterProvider } from './metrics.js';
+import { traceProvider } from './tracing.js';
 
 const retryMode = z.enum(['standard', 'adaptive']);
 
@@ -79,12 +81,15 @@ export function createProvider(config: CloudConfig, dependencies: ProviderDepend
     });
   }
   const c = parsed.data;
+  // Every operation in a span (tracing.ts) and timed (metrics.ts).
   switch (c.type) {
     case 'AWS':
-      return createAwsProvider({ ...c, credentials: dependencies.aws?.credentials ?? c.credentials });
+      return traceProvider(
+        meterProvider(createAwsProvider({ ...c, credentials: dependencies.aws?.credentials ?? c.credentials })),
+      );
     case 'AZURE':
-      return createAzureProvider({ ...c, ...dependencies.azure });
+      return traceProvider(meterProvider(createAzureProvider({ ...c, ...dependencies.azure })));
     case 'LOCAL':
-      return createLocalProvider(c);
+      return traceProvider(meterProvider(createLocalProvider(c)));
   }
 }

@@ -7,6 +7,7 @@ import {
   createStore,
   exitOnStartupFailure,
   onShutdown,
+  startTracing,
   startSubgraphServer,
   subgraphServerEnv,
 } from '@fleetgraph/kit';
@@ -26,10 +27,13 @@ import { natsClusterRequests } from './adapters/cluster.requests.js';
 import { ProviderRegistry } from './adapters/providers.js';
 import { readEnv } from './env.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
+import { createClustersMetrics } from './adapters/metrics.js';
 import { buildClustersSchema } from './schema/index.js';
 import { startWebhooks } from './webhooks/index.js';
 
 async function main() {
+  // First: spans of everything after are recorded (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const tracing = await startTracing('clusters');
   const env = readEnv();
   const log = createLogger('clusters', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'clusters' });
@@ -96,6 +100,8 @@ async function main() {
     log,
     ...subgraphServerEnv(env),
     readiness: busAndStoreReadiness(bus, store),
+    // /metrics: the process's (NATS, HTTP, steps, phases, cloud calls, webhooks) and the orchestrator's queue.
+    metrics: [createClustersMetrics(orchestrator)],
   });
   outbox.start();
   orchestrator.start();
@@ -108,6 +114,7 @@ async function main() {
     () => bus.close(),
     () => providers.close(),
     () => store.close(),
+    () => tracing.shutdown(),
   ]);
 }
 

@@ -7,6 +7,7 @@ import {
   createStore,
   exitOnStartupFailure,
   onShutdown,
+  startTracing,
   startLeadership,
   startSubgraphServer,
   subgraphServerEnv,
@@ -16,7 +17,7 @@ import { clusterHealthChanged, HEALTH_METRICS_STREAM, HEALTH_STATUS_STREAM } fro
 import { followClusters } from './adapters/clusters.nats.js';
 import { NatsHealthPublisher } from './adapters/health.events.js';
 import { HealthRepository } from './adapters/health.repo.js';
-import { createHealthMetrics } from './adapters/metrics.js';
+import { createHealthMetrics, reportLag } from './adapters/metrics.js';
 import { subscribeReports } from './adapters/reports.nats.js';
 import { readEnv } from './env.js';
 import { HealthIngest } from './ingest/ingest.js';
@@ -25,6 +26,8 @@ import { ClusterRegistry } from './ingest/registry.js';
 import { buildHealthSchema } from './schema/index.js';
 
 async function main() {
+  // First: spans of everything after are recorded (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const tracing = await startTracing('health');
   const env = readEnv();
   const log = createLogger('health', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'health' });
@@ -67,6 +70,7 @@ async function main() {
     store: repo,
     publisher,
     writing: () => leadership.leading,
+    lag: reportLag,
     log,
     policy: {
       heartbeatTimeoutMs: env.HEALTH_HEARTBEAT_TIMEOUT,
@@ -114,6 +118,7 @@ async function main() {
   ];
   const metrics = createHealthMetrics({
     ingest: () => ingest.stats(),
+    health: () => ingest.healthCounts(),
     registered: () => registry.size,
     publishFailures: () => nats.failures,
   });
@@ -132,11 +137,8 @@ async function main() {
         },
       },
     ],
-    routes: (app) => {
-      app.get('/metrics', async (_req, res) => {
-        res.set('content-type', metrics.contentType).send(await metrics.metrics());
-      });
-    },
+    // /metrics: the process's (NATS, HTTP, the report lag) and this service's own.
+    metrics: [metrics],
   });
   onShutdown(log, [
     () => server.close(),
@@ -154,6 +156,7 @@ async function main() {
     },
     () => bus.close(),
     () => store.close(),
+    () => tracing.shutdown(),
   ]);
 }
 

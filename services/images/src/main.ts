@@ -6,6 +6,7 @@ import {
   createStore,
   exitOnStartupFailure,
   onShutdown,
+  startTracing,
   startSubgraphServer,
   subgraphServerEnv,
 } from '@fleetgraph/kit';
@@ -15,6 +16,8 @@ import { buildImagesSchema } from './schema/index.js';
 import { startImagesService } from './service.js';
 
 async function main() {
+  // First: spans of everything after are recorded (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const tracing = await startTracing('images');
   const env = readEnv();
   const log = createLogger('images', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'images' });
@@ -40,6 +43,7 @@ async function main() {
     () => bus.close(),
     () => clouds.close(),
     () => store.close(),
+    () => tracing.shutdown(),
   ]);
 }
 

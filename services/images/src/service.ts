@@ -1,6 +1,6 @@
 import type { Bus, Logger, Store } from '@fleetgraph/kit';
 import { IMAGES_STREAM } from '@fleetgraph/schema';
-import { serveImageRequests } from './adapters/image.bus.js';
+import { serveImageNodes, serveImageRequests } from './adapters/image.bus.js';
 import { ImageEvents } from './adapters/image.events.js';
 import { ImageRepository } from './adapters/image.repo.js';
 import { ImageRequests } from './app/image-requests.js';
@@ -30,7 +30,7 @@ export interface ImagesService {
 
 /**
  * Wires the service: opens its collections, ensures the IMAGES stream, serves
- * `images.v1.resolve`, seeds the out-of-the-box catalogue (retrying until the clouds answer)
+ * `images.v1.resolve` and `images.v1.node.Image`, seeds the out-of-the-box catalogue (retrying until the clouds answer)
  * and starts the worker, which resumes whatever the store says is in progress.
  */
 export async function startImagesService(options: ImagesServiceOptions): Promise<ImagesService> {
@@ -44,6 +44,7 @@ export async function startImagesService(options: ImagesServiceOptions): Promise
   records.onWork = (id) => worker.kick(id);
   const requests = new ImageRequests(records, clouds, publicImages);
   serveImageRequests(bus, requests, log);
+  serveImageNodes(bus, images);
 
   const stopping = new AbortController();
   const seeded = publicImages.seedInBackground(stopping.signal);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from './log.js';
+import { defineCounter } from './metrics.js';
 import { VersionConflictError } from './store/store.js';
 
 /**
@@ -96,7 +97,18 @@ export interface ClaimOptions<T> {
   attempts?: number;
   /** Whether the document still has work to lease (e.g. an image still in progress). @default always */
   eligible?: (doc: T) => boolean;
+  /**
+   * The kind of work, as `fleetgraph_lease_takeovers_total` labels it. @default the target's
+   * `name` (a store collection's), else `unknown`
+   */
+  work?: string;
 }
+
+const takeovers = defineCounter<'work'>({
+  name: 'fleetgraph_lease_takeovers_total',
+  help: 'Leases taken over from another replica after they ran out (its holder died or stalled), by kind of work.',
+  labelNames: ['work'],
+});
 
 /**
  * Takes the lease of a document (given, or read by id) by compare-and-set, unless another owner
@@ -121,8 +133,14 @@ export async function claimLease<T extends { id: string }>(
       isHeldByAnother(fields.read(current), options.owner, at)
     )
       return null;
+    const before = fields.read(current);
     try {
-      return await target.replace(fields.write(current, { owner: options.owner, until: at + options.leaseMs }));
+      const claimed = await target.replace(
+        fields.write(current, { owner: options.owner, until: at + options.leaseMs }),
+      );
+      if (before.owner !== null && before.owner !== options.owner)
+        takeovers.inc({ work: options.work ?? (target as { name?: string }).name ?? 'unknown' });
+      return claimed;
     } catch (error) {
       if (!(error instanceof VersionConflictError)) throw error;
       if (attempt >= attempts) return null;
@@ -291,8 +309,10 @@ export function createLeaseRunner<T extends { id: string }, C extends { id: stri
         const found = await options.findWork(at, Math.max(free, options.takeOver ? concurrency : 0), heldLeases);
         for (const item of found) {
           if (stopping.signal.aborted) break;
-          if (options.takeOver) await options.takeOver(item, at);
-          else if (inflight.size >= concurrency) break;
+          if (options.takeOver) {
+            await options.takeOver(item, at);
+            takeovers.inc({ work: name });
+          } else if (inflight.size >= concurrency) break;
           else take(item);
         }
       } catch (error) {

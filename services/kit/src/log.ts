@@ -1,6 +1,7 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
+import { currentScope, withScope } from './scope.js';
+import { activeTraceIds } from './tracing.js';
 
 export type { Logger };
 
@@ -8,8 +9,6 @@ export type { Logger };
 export interface RequestScope {
   requestId: string;
 }
-
-const scope = new AsyncLocalStorage<RequestScope>();
 
 /** What a request id taken from a client or a message may look like: a UUID, a ULID, a trace id. */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:+=@/-]{1,128}$/;
@@ -24,26 +23,35 @@ export function requestIdOf(incoming: string | undefined | null): string {
  * id (requestIdOf), else a new one.
  */
 export function withRequestScope<T>(requestId: string | undefined, fn: () => T): T {
-  return scope.run({ requestId: requestIdOf(requestId) }, fn);
+  // Kept in the kit's one AsyncLocalStorage (scope.ts), with the trace context that is active.
+  return withScope({ requestId: requestIdOf(requestId), note: undefined }, fn);
 }
 
 /** The request id of the current unit of work, if any. */
 export function currentRequestId(): string | undefined {
-  return scope.getStore()?.requestId;
+  return currentScope()?.requestId;
 }
 
 /** The header that carries the request id over HTTP and NATS. */
 export const REQUEST_ID_HEADER = 'x-request-id';
 
-/** A structured logger that stamps every line with the current request id. */
+/** What every log line carries: the request id, and inside a span its trace and span ids (tracing.ts). */
+export function logContext(): { requestId?: string; traceId?: string; spanId?: string } {
+  const requestId = currentRequestId();
+  const ids = activeTraceIds();
+  if (!ids) return requestId ? { requestId } : {};
+  return requestId ? { requestId, ...ids } : ids;
+}
+
+/**
+ * A structured logger that stamps every line with the current request id, and inside a span with
+ * `traceId` and `spanId`.
+ */
 export function createLogger(service: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
   return pino({
     name: service,
     level,
     base: { service },
-    mixin: () => {
-      const requestId = currentRequestId();
-      return requestId ? { requestId } : {};
-    },
+    mixin: logContext,
   });
 }

@@ -1,10 +1,12 @@
-import { ConfigError, createBus, createLogger, natsCredentials, type Bus } from '@fleetgraph/kit/core';
+import { ConfigError, createBus, createLogger, natsCredentials, startTracing, type Bus } from '@fleetgraph/kit/core';
 import { createStore } from '@fleetgraph/kit/store';
 import { SimulatedAgents } from './agents.js';
 import { loadEnv, type LocalCloudEnv } from './env.js';
 import { startLocalCloud } from './local-cloud.js';
 
 async function main(): Promise<void> {
+  // First: spans of everything after are recorded (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const tracing = await startTracing('local-cloud');
   let env: LocalCloudEnv;
   try {
     env = loadEnv();
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
     await tagBus?.close();
     await cloud.close();
     await store.close();
+    await tracing.shutdown();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { meterRequests, metricsHandler } from '@fleetgraph/kit/core';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -27,13 +28,15 @@ const quotaPatchSchema = z.object({ vcpuLimit: z.number().int().min(0), region: 
  * The local cloud's HTTP surface:
  * - `POST /`: EC2's Query API (form-encoded `Action=...&Version=2016-11-15`), answered in EC2's XML;
  * - `/_admin/*`: JSON for tests and operators (faults, quota), which no real cloud has;
- * - `/healthz`, `/readyz`.
+ * - `/healthz`, `/readyz`, `/metrics` (Prometheus: the process's, every request's duration among them).
  */
 export function createApp(deps: AppDeps): express.Express {
   const { state, sim, faults, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
+  app.use(meterRequests());
 
+  app.get('/metrics', metricsHandler());
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -7,6 +7,7 @@ import {
   createStore,
   exitOnStartupFailure,
   onShutdown,
+  startTracing,
   startSubgraphServer,
   subgraphServerEnv,
 } from '@fleetgraph/kit';
@@ -16,6 +17,8 @@ import { buildLogsSchema } from './schema/index.js';
 import { startLogsService } from './service.js';
 
 async function main() {
+  // First: spans of everything after are recorded (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const tracing = await startTracing('logs');
   const env = readEnv();
   const log = createLogger('logs', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'logs' });
@@ -54,6 +57,7 @@ async function main() {
     () => bus.close(),
     () => blobs.close(),
     () => store.close(),
+    () => tracing.shutdown(),
   ]);
 }
 

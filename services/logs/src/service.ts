@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createOutbox, type Bus, type Logger, type Outbox, type Store } from '@fleetgraph/kit';
 import { LOG_BUNDLES_STREAM, logBundleChanged } from '@fleetgraph/schema';
 import type { Express } from 'express';
+import { serveBundleNodes } from './adapters/bundle.bus.js';
 import { mintLinksOnPublish } from './adapters/bundle.events.js';
 import { BundleRepository } from './adapters/bundle.repo.js';
 import { collectionSources } from './adapters/collection-sources.js';
@@ -35,7 +36,7 @@ export interface LogsService {
   stop(): Promise<void>;
 }
 
-/** Wires the service: its collection, the LOG_BUNDLES stream, the collections and their sweeps. */
+/** Wires the service: its collection, the LOG_BUNDLES stream, the collections and their sweeps, `logs.v1.node.LogBundle`. */
 export async function startLogsService(options: LogsServiceOptions): Promise<LogsService> {
   const { store, bus, blobs, log } = options;
   await bus.ensureStreams([LOG_BUNDLES_STREAM]);
@@ -43,6 +44,7 @@ export async function startLogsService(options: LogsServiceOptions): Promise<Log
   const bundles = await BundleRepository.open(store, outbox);
   const links = new DownloadLinks(options.links);
   mintLinksOnPublish(outbox, links, (id) => bundles.get(id));
+  serveBundleNodes(bus, bundles);
   const settings = { ...DEFAULT_COLLECTION_SETTINGS, ...options.settings };
   const replicaId = options.replicaId ?? `logs-${randomUUID()}`;
   // The limits hold for the service, however many replicas share its store.

@@ -7,6 +7,7 @@ import {
   createStore,
   exitOnStartupFailure,
   onShutdown,
+  startTracing,
   startSubgraphServer,
   subgraphServerEnv,
 } from '@fleetgraph/kit';
@@ -19,6 +20,8 @@ import { readEnv } from './env.js';
 import { buildProfilesSchema } from './schema/index.js';
 
 async function main() {
+  // First: spans of everything after are recorded (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const tracing = await startTracing('profiles');
   const env = readEnv();
   const log = createLogger('profiles', env.LOG_LEVEL);
   const store = await createStore({ mongodbUri: env.MONGODB_URI, dataDir: env.DATA_DIR, service: 'profiles' });
@@ -43,7 +46,13 @@ async function main() {
     readiness: busAndStoreReadiness(bus, store),
   });
   outbox.start();
-  onShutdown(log, [() => server.close(), () => outbox.stop(), () => bus.close(), () => store.close()]);
+  onShutdown(log, [
+    () => server.close(),
+    () => outbox.stop(),
+    () => bus.close(),
+    () => store.close(),
+    () => tracing.shutdown(),
+  ]);
 }
 
 main().catch(exitOnStartupFailure(createLogger('profiles')));

@@ -1,5 +1,6 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CloudError } from '../errors.js';
+import { cloudSpan } from '../tracing.js';
 import type { CloudType } from '../provider.js';
 import type { AwsProviderOptions } from './aws-provider.js';
 import { ec2ErrorCode, toAwsCloudError } from './mapping.js';
@@ -30,6 +31,18 @@ export class Ec2Context {
         retryMode: this.options.retryMode ?? 'adaptive',
         requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 30_000, connectionTimeout: 5_000 },
       });
+      // A span per SDK call, its retries inside (tracing.ts).
+      client.middlewareStack.add(
+        (next, context) => (args) => {
+          const method = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+          return cloudSpan(
+            `EC2 ${method}`,
+            { 'rpc.system': 'aws-api', 'rpc.service': 'EC2', 'rpc.method': method, 'cloud.region': region },
+            () => next(args),
+          );
+        },
+        { step: 'initialize', name: 'fleetgraphTracing' },
+      );
       this.clients.set(region, client);
     }
     return client;

@@ -1,6 +1,7 @@
 import {
   claimLease,
   DuplicateKeyError,
+  traceCarrier,
   VersionConflictError,
   write,
   type Collection,
@@ -92,7 +93,8 @@ export class ClusterRepository implements ClusterStatusStore {
    * @returns null when the name is taken in the project.
    */
   async create(spec: ClusterSpec, now: Date, secrets: readonly Write[] = []): Promise<ClusterSpec | null> {
-    const status = initialStatus(spec, now);
+    // Its steps continue the trace of the request that created it (the orchestrator's spans).
+    const status = { ...initialStatus(spec, now), trace: traceCarrier() ?? null };
     try {
       await this.store.commit([
         ...secrets,
@@ -128,7 +130,7 @@ export class ClusterRepository implements ClusterStatusStore {
     options: { projectId?: string | null; first: number; after?: string | null },
   ): Promise<Page<ClusterSpec>> {
     const scope = identity.readScope(options.projectId);
-    if (!scope) return { nodes: [], hasNextPage: false, endCursor: null };
+    if (!scope) return { nodes: [], cursors: [], hasNextPage: false, endCursor: null };
     const page = await this.specs.find({
       where: scope,
       orderBy: [{ field: 'createdAt', direction: 'desc' }],
@@ -179,7 +181,14 @@ export class ClusterRepository implements ClusterStatusStore {
   async wake(id: string, now: Date): Promise<void> {
     await pRetry(async () => {
       const status = await this.statuses.get(id);
-      if (status) await this.statuses.replace({ ...status, nextReconcileAt: now.toISOString(), failures: 0 });
+      if (status)
+        await this.statuses.replace({
+          ...status,
+          nextReconcileAt: now.toISOString(),
+          failures: 0,
+          // The steps that follow continue the trace of the change.
+          trace: traceCarrier() ?? status.trace ?? null,
+        });
     }, onConflict(10)).catch((error: unknown) => {
       // Woken by everyone else meanwhile: it is due anyway.
       if (!(error instanceof VersionConflictError)) throw error;
@@ -199,6 +208,11 @@ export class ClusterRepository implements ClusterStatusStore {
   async due(now: Date, limit: number): Promise<VersionedStatus[]> {
     const where = { leaseUntil: null, nextReconcileAt: { lte: now.toISOString() } };
     return (await this.statuses.find({ where, orderBy: [{ field: 'nextReconcileAt' }], first: limit })).nodes;
+  }
+
+  /** How many statuses are due and held by nobody (the index of `due` serves it). */
+  async backlog(now: Date): Promise<number> {
+    return this.statuses.count({ leaseUntil: null, nextReconcileAt: { lte: now.toISOString() } });
   }
 
   /** Due statuses whose lease ran out (its replica died or stalled), in lease order. */
@@ -254,7 +268,7 @@ export class ClusterRepository implements ClusterStatusStore {
         candidate = {
           ...candidate,
           version: stored.version,
-          ...(woke ? { nextReconcileAt: stored.nextReconcileAt, failures: 0 } : {}),
+          ...(woke ? { nextReconcileAt: stored.nextReconcileAt, failures: 0, trace: stored.trace ?? null } : {}),
         };
       }
     }
@@ -311,6 +325,8 @@ export class ClusterRepository implements ClusterStatusStore {
     });
     return {
       nodes: page.nodes.map(({ version: _v, id: _id, seq: _seq, ...e }) => e as ClusterEventMessage),
+      // An event's cursor is its own (its stream sequence), which `after` takes.
+      cursors: page.nodes.map((e) => e.cursor!),
       hasNextPage: page.hasNextPage,
       endCursor: page.nodes.at(-1)?.cursor ?? (options.after != null ? String(options.after) : null),
     };

@@ -44,6 +44,12 @@ export interface ClusterStatus {
   failures: number;
   /** When the cluster is next due; null when it needs nothing (DELETED). Indexed. */
   nextReconcileAt: string | null;
+  /**
+   * The trace context (W3C `traceparent`) of the request that last made the cluster due: its steps
+   * continue that trace until the cluster converges (or is deleted); later steps (drift checks)
+   * start traces of their own. Missing in statuses stored before it existed, and without tracing.
+   */
+  trace?: Record<string, string> | null;
   /** The replica reconciling it, and until when (ISO-8601; indexed): see `statusLease`. */
   leaseOwner: string | null;
   leaseUntil: string | null;

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { createLeaseRunner, type HeldLeases, type LeaseRunner, type Logger } from '@fleetgraph/kit';
+import {
+  annotateActiveSpan,
+  contextOf,
+  createLeaseRunner,
+  failActiveSpan,
+  inSpan,
+  type HeldLeases,
+  type LeaseRunner,
+  type Logger,
+} from '@fleetgraph/kit';
 import { backoffMs } from '../domain/backoff.js';
 import type { ClusterSpec } from '../domain/cluster.js';
 import { sameConditions } from '../domain/conditions.js';
@@ -7,6 +16,7 @@ import { StaleWriteError } from '../domain/errors.js';
 import { statusLease, type ClusterStatus, type VersionedStatus } from '../domain/status.js';
 import type { EventNote, Scope } from './phases.js';
 import type { Announcement, CloudProviders, ClusterRequests, ClusterStatusStore, NodeBootstrapper } from './ports.js';
+import { timeStep } from './metrics.js';
 import { reconcileStep } from './reconcile.js';
 
 export interface OrchestratorOptions {
@@ -106,6 +116,16 @@ export class Orchestrator {
     this.runner.start();
   }
 
+  /** Clusters due and held by no replica: waiting for a free slot (0 when the store cannot tell). */
+  async queueDepth(): Promise<number> {
+    return (await this.o.repo.backlog?.(this.o.now())) ?? 0;
+  }
+
+  /** Clusters this replica is reconciling now. */
+  get inFlight(): number {
+    return this.runner.active.length;
+  }
+
   /** Looks for due clusters now (after a mutation, rather than at the next poll). */
   poke(): void {
     this.runner.poke();
@@ -144,13 +164,22 @@ export class Orchestrator {
   private async reconcile(claimed: VersionedStatus): Promise<'hold' | undefined> {
     const stored = await this.o.repo.getSpec(claimed.id);
     if (!stored) return 'hold';
-    await this.step(stored.spec, claimed);
+    // A span per step, in the trace of the request that made the cluster due (see ClusterStatus.trace).
+    await inSpan(
+      'reconcile',
+      {
+        parent: contextOf(claimed.trace),
+        attributes: { 'fleetgraph.cluster.id': claimed.id, 'fleetgraph.cluster.phase': claimed.phase },
+      },
+      () => this.step(stored.spec, claimed),
+    );
   }
 
   private async step(spec: ClusterSpec, claimed: VersionedStatus): Promise<void> {
     const { repo } = this.o;
     let current = claimed;
     const before = { phase: claimed.phase, conditions: claimed.conditions };
+    const timed = timeStep(claimed.phase);
     const scope: Scope = {
       spec,
       // A shallow copy is enough: `claimed` is this step's own (parsed from the store), and
@@ -188,6 +217,13 @@ export class Orchestrator {
             ? this.o.resyncMs
             : null;
     status.nextReconcileAt = delay === null ? null : new Date(now.getTime() + delay).toISOString();
+    annotateActiveSpan({ 'fleetgraph.reconcile.result': outcome.kind, 'fleetgraph.cluster.phase_after': status.phase });
+    if (outcome.kind === 'failed') {
+      const failed = status.conditions.find((c) => c.failed);
+      failActiveSpan(new Error(failed?.message ?? 'the step failed'), failed?.code ?? undefined);
+    }
+    // The trace of a provisioning (or change) ends once the cluster converged: drift checks start their own.
+    if (outcome.kind === 'converged' || outcome.kind === 'deleted') status.trace = null;
     // The status, the events that led to it and the state change for watchers, in one write:
     // the outbox publishes them to JetStream (whose sequence is each event's cursor) in this
     // order, however long NATS is away.
@@ -198,6 +234,7 @@ export class Orchestrator {
     await repo.saveStatus({ ...status, version: current.version }, this.owner, announcements);
     this.stats.steps++;
     if (outcome.kind === 'failed') this.stats.failures++;
+    timed(outcome.kind);
   }
 
   private eventAnnouncements(spec: ClusterSpec, notes: readonly EventNote[], now: Date): Announcement[] {

@@ -39,6 +39,8 @@ export interface ClusterStatusStore {
   due(now: Date, limit: number): Promise<VersionedStatus[]>;
   /** Due statuses whose lease ran out (its replica died or stalled), in lease order. */
   expiredLeases(now: Date, limit: number): Promise<VersionedStatus[]>;
+  /** How many statuses are due and held by nobody: the queue waiting for a replica (metrics). */
+  backlog?(now: Date): Promise<number>;
   /**
    * Claims a status for `owner` for `leaseMs`, unless another owner holds an unexpired lease: the
    * status at its new version, or null.

@@ -1,5 +1,7 @@
+import { failSpan, inSpan } from '@fleetgraph/kit';
 import type { ClusterPhase } from '@fleetgraph/schema';
 import { Milestone, PROVISIONING_ORDER, setCondition, type Condition } from '../domain/conditions.js';
+import { notePhase } from './metrics.js';
 import {
   addonsPhase,
   deletionPhase,
@@ -7,6 +9,7 @@ import {
   infrastructurePhase,
   machinesPhase,
   type Phase,
+  type PhaseResult,
   type ReconcileDeps,
   type Scope,
 } from './phases.js';
@@ -36,6 +39,7 @@ export type StepOutcome =
 export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () => Date): Promise<StepOutcome> {
   const { spec, status } = scope;
   const record = (type: Milestone, result: Awaited<ReturnType<Phase>>) => {
+    notePhase(type, result);
     const before = status.conditions.find((c) => c.type === type);
     // A milestone already reached that could not be checked again (the cloud could not be
     // observed) stays reached: the failure is an event, with the cloud's words, and the step is
@@ -56,7 +60,7 @@ export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () =
 
   if (spec.deletionRequested) {
     setPhase(scope, 'DELETING');
-    const result = await deletionPhase(deps, scope);
+    const result = await tracedPhase(Milestone.DELETION, deletionPhase, deps, scope);
     record(Milestone.DELETION, result);
     if (result.outcome === 'done') {
       setPhase(scope, 'DELETED');
@@ -72,7 +76,7 @@ export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () =
   if (status.phase === 'RUNNING' && spec.generation > status.observedGeneration) setPhase(scope, 'UPDATING');
 
   for (const milestone of PROVISIONING_ORDER) {
-    const result = await PHASES[milestone](deps, scope);
+    const result = await tracedPhase(milestone, PHASES[milestone], deps, scope);
     record(milestone, result);
     if (result.outcome === 'failed') return { kind: 'failed' };
     if (result.outcome === 'progress') return { kind: 'progress', requeueMs: result.requeueMs ?? deps.pollMs };
@@ -80,6 +84,20 @@ export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () =
   status.observedGeneration = spec.generation;
   setPhase(scope, 'RUNNING');
   return { kind: 'converged' };
+}
+
+/** Runs a phase in a span `reconcile <milestone>` with the cluster id, the milestone and its outcome. */
+function tracedPhase(milestone: Milestone, phase: Phase, deps: ReconcileDeps, scope: Scope): Promise<PhaseResult> {
+  return inSpan(
+    `reconcile ${milestone}`,
+    { attributes: { 'fleetgraph.cluster.id': scope.spec.id, 'fleetgraph.reconcile.phase': milestone } },
+    async (span) => {
+      const result = await phase(deps, scope);
+      span.setAttribute('fleetgraph.reconcile.result', result.outcome);
+      if (result.outcome === 'failed') failSpan(span, new Error(result.message), result.code);
+      return result;
+    },
+  );
 }
 
 function setPhase(scope: Scope, phase: ClusterPhase) {

@@ -4,6 +4,7 @@ import {
   InvalidQueryError,
   PageArgs,
   PAGE_SIZE,
+  toConnection,
   userError,
   type Bus,
   type SubgraphContext,
@@ -117,10 +118,7 @@ export class ClusterResolver {
   ): Promise<ClusterConnection> {
     try {
       const page = await this.deps.clusters.list(identity, { projectId, first: pageSize(first), after });
-      return {
-        nodes: await Promise.all(page.nodes.map((s) => this.toGraphQL(s))),
-        pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
-      };
+      return toConnection(page, await Promise.all(page.nodes.map((s) => this.toGraphQL(s))));
     } catch (error) {
       if (error instanceof InvalidQueryError)
         throw graphqlError('BAD_USER_INPUT', 'after is not a cursor of this list');
@@ -165,10 +163,10 @@ export class ClusterResolver {
       first: pageSize(first, 1000, 50),
       after: after == null ? null : Number(after),
     });
-    return {
-      nodes: page.nodes.map((e) => ({ ...e, cursor: e.cursor!, time: new Date(e.time) })),
-      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
-    };
+    return toConnection(
+      page,
+      page.nodes.map((e) => ({ ...e, cursor: e.cursor!, time: new Date(e.time) })),
+    );
   }
 
   @FieldResolver(() => Kubeconfig, {

@@ -13,13 +13,13 @@ registerEnumType(NodeRole, { name: 'NodeRole', description: 'What a node does in
 registerEnumType(ConditionStatus, { name: 'ConditionStatus', description: 'Whether a condition holds.' });
 registerEnumType(EventSeverity, { name: 'EventSeverity', description: 'How much an event matters.' });
 
-/** The profile a cluster uses: an entity of the profiles subgraph, referenced here by id. */
-@Directive('@key(fields: "id", resolvable: false)')
-@ObjectType({ description: 'A versioned cluster profile: the packs a cluster is made of.' })
-export class ClusterProfile {
-  @Field(() => ID, { description: 'The globally unique id.' })
-  id!: string;
-}
+/**
+ * The profile a cluster uses: an entity of the profiles subgraph, referenced here by id (and a
+ * `Node` that `Query.node` answers with its id, see node.resolver.ts).
+ */
+@Directive('@key(fields: "id")')
+@ObjectType({ implements: Node, description: 'A versioned cluster profile: the packs a cluster is made of.' })
+export class ClusterProfile extends Node {}
 
 @ObjectType({ description: 'A group of nodes of one role and instance type.' })
 export class NodePool {
@@ -110,10 +110,22 @@ export class ClusterEvent {
   object!: string | null;
 }
 
+@ObjectType({ description: 'An event of a page and its cursor.' })
+export class ClusterEventEdge {
+  @Field({ description: 'Opaque; pass it as `after` to continue right after this node.' })
+  cursor!: string;
+
+  @Field(() => ClusterEvent, { description: 'The event.' })
+  node!: ClusterEvent;
+}
+
 @ObjectType({ description: 'A page of cluster events, oldest first.' })
 export class ClusterEventConnection {
   @Field(() => [ClusterEvent], { description: 'The events of this page.' })
   nodes!: ClusterEvent[];
+
+  @Field(() => [ClusterEventEdge], { description: 'The events of this page, each with its cursor (Relay).' })
+  edges!: ClusterEventEdge[];
 
   @Field(() => PageInfo, { description: 'Where this page ends.' })
   pageInfo!: PageInfo;
@@ -159,10 +171,22 @@ export class Cluster extends Node {
   tenantId!: string;
 }
 
+@ObjectType({ description: 'A cluster of a page and its cursor.' })
+export class ClusterEdge {
+  @Field({ description: 'Opaque; pass it as `after` to continue right after this node.' })
+  cursor!: string;
+
+  @Field(() => Cluster, { description: 'The cluster.' })
+  node!: Cluster;
+}
+
 @ObjectType({ description: 'A page of clusters.' })
 export class ClusterConnection {
   @Field(() => [Cluster], { description: 'The clusters of this page.' })
   nodes!: Cluster[];
+
+  @Field(() => [ClusterEdge], { description: 'The clusters of this page, each with its cursor (Relay).' })
+  edges!: ClusterEdge[];
 
   @Field(() => PageInfo, { description: 'Where this page ends.' })
   pageInfo!: PageInfo;

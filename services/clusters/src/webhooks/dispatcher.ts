@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createLeaseRunner, type HeldLeases, type LeaseRunner, type Logger } from '@fleetgraph/kit';
 import type { AddressPolicy } from './address-policy.js';
 import { DestinationError, resolveDestination, systemResolve, type Destination, type Resolve } from './destination.js';
+import { noteAttempt, noteDisabled } from './metrics.js';
 import { afterFailure, DEFAULT_RETRY, type RetrySettings } from './schedule.js';
 import { postDelivery, type SendOptions, type SendResult } from './sender.js';
 import { signatureHeaders } from './signing.js';
@@ -167,6 +168,7 @@ export class WebhookDispatcher {
         Object.assign(next, { status: 'FAILED', nextAttemptAt: null, finishedAt: now.toISOString() });
       }
     }
+    noteAttempt(delivery.event, result.ok ? 'delivered' : next.status === 'FAILED' ? 'failed' : 'retrying', result);
     try {
       await repo.saveDelivery(next);
     } catch (error) {
@@ -214,6 +216,7 @@ export class WebhookDispatcher {
   }
 
   private async disabled(webhook: WebhookDoc, delivery: DeliveryDoc, now: Date): Promise<void> {
+    noteDisabled();
     this.o.log.warn(
       { webhookId: webhook.id, projectId: webhook.projectId, reason: webhook.disabledReason },
       'webhook disabled: its deliveries failed for too long',

@@ -3,6 +3,7 @@ import {
   InvalidQueryError,
   PageArgs,
   PAGE_SIZE,
+  toConnection,
   userError,
   type Identity,
   type SubgraphContext,
@@ -38,7 +39,8 @@ export interface WebhookResolverDeps {
   testWaitMs?: number;
 }
 
-const toWebhook = (doc: WebhookDoc): Webhook =>
+/** The GraphQL shape of a stored webhook (its secrets left out). */
+export const toWebhook = (doc: WebhookDoc): Webhook =>
   Object.assign(new Webhook(), {
     id: doc.id,
     projectId: doc.projectId,
@@ -93,10 +95,7 @@ export class WebhookResolver {
       throw graphqlError('BAD_USER_INPUT', `first must be between 1 and ${PAGE_SIZE.max}`);
     try {
       const page = await this.deps.repo.listDeliveries(webhook.id, first ?? PAGE_SIZE.default, after);
-      return {
-        nodes: page.nodes.map(toDelivery),
-        pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
-      };
+      return toConnection(page, page.nodes.map(toDelivery));
     } catch (error) {
       if (error instanceof InvalidQueryError)
         throw graphqlError('BAD_USER_INPUT', 'after is not a cursor of this list');

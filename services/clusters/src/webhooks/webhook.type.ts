@@ -1,5 +1,5 @@
 import { Node, PageInfo, UserError } from '@fleetgraph/kit';
-import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Directive, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { webhookEventTypes, type WebhookEventType as EventType } from './events.js';
 import { deliveryStatuses, type DeliveryStatus } from './webhook.repo.js';
 
@@ -82,15 +82,28 @@ export class WebhookDelivery {
   createdAt!: Date;
 }
 
+@ObjectType({ description: 'A delivery of a page and its cursor.' })
+export class WebhookDeliveryEdge {
+  @Field({ description: 'Opaque; pass it as `after` to continue right after this node.' })
+  cursor!: string;
+
+  @Field(() => WebhookDelivery, { description: 'The delivery.' })
+  node!: WebhookDelivery;
+}
+
 @ObjectType({ description: "A page of a webhook's deliveries, newest first." })
 export class WebhookDeliveryConnection {
   @Field(() => [WebhookDelivery], { description: 'The deliveries of this page.' })
   nodes!: WebhookDelivery[];
 
+  @Field(() => [WebhookDeliveryEdge], { description: 'The deliveries of this page, each with its cursor (Relay).' })
+  edges!: WebhookDeliveryEdge[];
+
   @Field(() => PageInfo, { description: 'Where this page ends.' })
   pageInfo!: PageInfo;
 }
 
+@Directive('@key(fields: "id")')
 @ObjectType({
   implements: Node,
   description:

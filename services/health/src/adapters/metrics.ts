@@ -1,9 +1,18 @@
-import { createMetricsRegistry } from '@fleetgraph/kit';
+import { createMetricsRegistry, defineHistogram } from '@fleetgraph/kit';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { IngestStats } from '../ingest/ingest.js';
+import type { HealthCounts, IngestStats } from '../ingest/ingest.js';
+
+/** Seconds from an agent sending a report to the cluster's health being updated (the ingest's `lag`). */
+export const reportLag = defineHistogram({
+  name: 'fleetgraph_health_report_lag_seconds',
+  help: 'Seconds from an agent sending a report to the cluster health being updated by this process.',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+});
 
 export interface HealthMetricsSource {
   ingest(): IngestStats;
+  /** The clusters judged here, by status and failing check. */
+  health(): HealthCounts;
   /** Clusters the registry knows. */
   registered(): number;
   /** Health changes that could not be published. */
@@ -11,9 +20,10 @@ export interface HealthMetricsSource {
 }
 
 /**
- * The health service's Prometheus metrics, read from the ingest at each scrape: reports by
- * outcome (the dropped ones by why), health changes, samples, writes, and the lag from a
- * report being sent to the cluster's health being updated.
+ * The health service's instance metrics, read from the ingest at each scrape: reports by outcome
+ * (the dropped ones by why), health changes, samples, writes, clusters by health status and by
+ * failing check. The lag from a report being sent to the cluster's health being updated is a
+ * histogram of the process's registry (`reportLag`), observed by the ingest.
  */
 export function createHealthMetrics(source: HealthMetricsSource): Registry {
   const { registry, gauge, counter } = createMetricsRegistry();
@@ -54,20 +64,27 @@ export function createHealthMetrics(source: HealthMetricsSource): Registry {
     () => source.ingest().pendingWrites,
   );
   gauge('fleetgraph_health_deadlines', 'Clusters with a pending re-evaluation timer.', () => source.ingest().deadlines);
+  // One pass over the clusters per scrape, shared by both gauges (collected in this order).
+  let counts: HealthCounts | undefined;
   new Gauge({
-    name: 'fleetgraph_health_report_lag_ms',
-    help: 'Milliseconds from an agent sending a report to the cluster health being updated, over the last 8192 reports.',
-    labelNames: ['quantile'],
+    name: 'fleetgraph_health_clusters',
+    help: 'Clusters judged by this process, by health status (HEALTHY, PROGRESSING, UNHEALTHY, UNKNOWN).',
+    labelNames: ['status'],
     registers: [registry],
     collect() {
-      const { lag } = source.ingest();
-      for (const [quantile, value] of [
-        ['0.5', lag.p50],
-        ['0.9', lag.p90],
-        ['0.99', lag.p99],
-        ['1', lag.max],
-      ] as const)
-        this.set({ quantile }, value);
+      counts = source.health();
+      for (const [status, count] of Object.entries(counts.byStatus)) this.set({ status }, count);
+    },
+  });
+  new Gauge({
+    name: 'fleetgraph_health_clusters_failing',
+    help: 'Clusters with a failing health check, by factor (HEARTBEAT: no report from the agent in time; NODE_CONDITION; METRICS).',
+    labelNames: ['factor'],
+    registers: [registry],
+    collect() {
+      const { failing } = counts ?? source.health();
+      counts = undefined;
+      for (const [factor, count] of Object.entries(failing)) this.set({ factor }, count);
     },
   });
   return registry;

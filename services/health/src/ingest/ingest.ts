@@ -5,6 +5,8 @@ import {
   DEFAULT_POLICY,
   evaluate,
   findingsOf,
+  HealthFactor,
+  HealthStatus,
   sameHealth,
   type Health,
   type HealthPolicy,
@@ -61,6 +63,11 @@ export interface IngestOptions {
    * alike (so that each answers the same); one, the leader, writes and publishes. @default always
    */
   writing?: () => boolean;
+  /**
+   * Told, for each report taken, the seconds from the agent sending it to the cluster's health
+   * being updated (the `fleetgraph_health_report_lag_seconds` histogram). @default nothing
+   */
+  lag?: { observe(seconds: number): void };
 }
 
 /** The counters behind /metrics. */
@@ -74,12 +81,16 @@ export interface IngestStats {
   writeErrors: number;
   pendingWrites: number;
   deadlines: number;
-  /** Milliseconds from a report being sent to the cluster's health being updated, over the last reports. */
-  lag: { count: number; p50: number; p90: number; p99: number; max: number };
+}
+
+/** The clusters this process judges, by health status and by failing check. */
+export interface HealthCounts {
+  byStatus: Record<HealthStatus, number>;
+  /** Clusters with a failing check of this factor (HEARTBEAT: the agent went silent). */
+  failing: Record<HealthFactor, number>;
 }
 
 const decoder = new TextDecoder();
-const LAG_WINDOW = 8192;
 
 /**
  * Takes agent reports and keeps every cluster's health, nodes, services and usage, written for
@@ -96,7 +107,8 @@ const LAG_WINDOW = 8192;
  * It holds the clusters it serves in memory: one active instance per set of clusters.
  */
 export class HealthIngest {
-  readonly #o: Required<Omit<IngestOptions, 'policy' | 'now'>>;
+  readonly #o: Required<Omit<IngestOptions, 'policy' | 'now' | 'lag'>>;
+  readonly #lag: IngestOptions['lag'];
   readonly #policy: HealthPolicy;
   readonly #now: () => number;
   readonly #records = new Map<string, ClusterRecord>();
@@ -104,8 +116,6 @@ export class HealthIngest {
   readonly #interner = new Interner();
   readonly #samples: UsageSamples;
   readonly #writes: WriteBehind;
-  readonly #lags = new Float64Array(LAG_WINDOW);
-  #lagCount = 0;
   readonly #stats = {
     received: 0,
     outcomes: Object.fromEntries(Object.keys(ReportOutcome).map((k) => [k, 0])) as Record<ReportOutcome, number>,
@@ -124,6 +134,7 @@ export class HealthIngest {
       ...options,
     };
     this.#policy = options.policy ?? DEFAULT_POLICY;
+    this.#lag = options.lag;
     this.#now = options.now ?? Date.now;
     this.#deadlines = new Deadlines(this.#o.tickMs);
     this.#samples = new UsageSamples(this.#o.store, this.#o.sampleBucketMs, this.#o.maxSeriesPoints);
@@ -235,7 +246,7 @@ export class HealthIngest {
     }
     const shape = report.nodes || report.services ? shapeOf(record.nodes, record.services) : record.shape;
     this.#writes.reported(record, now, shape, first);
-    this.#lags[this.#lagCount++ % LAG_WINDOW] = Math.max(0, now - Date.parse(report.sentAt));
+    this.#lag?.observe(Math.max(0, now - Date.parse(report.sentAt)) / 1000);
     return ReportOutcome.accepted;
   }
 
@@ -343,10 +354,18 @@ export class HealthIngest {
     return this.#writes.drain();
   }
 
+  /** Clusters by health status and failing check: one pass over every cluster (read at each scrape). */
+  healthCounts(): HealthCounts {
+    const byStatus = Object.fromEntries(Object.keys(HealthStatus).map((s) => [s, 0])) as Record<HealthStatus, number>;
+    const failing = Object.fromEntries(Object.keys(HealthFactor).map((f) => [f, 0])) as Record<HealthFactor, number>;
+    for (const record of this.#records.values()) {
+      byStatus[record.health.status]++;
+      for (const factor of new Set(record.health.reasons.map((r) => r.factor))) failing[factor]++;
+    }
+    return { byStatus, failing };
+  }
+
   stats(): IngestStats {
-    const n = Math.min(this.#lagCount, LAG_WINDOW);
-    const lags = Array.from(this.#lags.subarray(0, n)).sort((a, b) => a - b);
-    const at = (q: number) => (n === 0 ? 0 : lags[Math.min(n - 1, Math.floor(q * n))]!);
     return {
       ...this.#stats,
       outcomes: { ...this.#stats.outcomes },
@@ -354,7 +373,6 @@ export class HealthIngest {
       clusters: this.#records.size,
       pendingWrites: this.#writes.pending,
       deadlines: this.#deadlines.size,
-      lag: { count: this.#lagCount, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: n === 0 ? 0 : lags[n - 1]! },
     };
   }
 }

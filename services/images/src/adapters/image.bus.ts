@@ -1,8 +1,9 @@
 import { BusError, type Bus, type Logger } from '@fleetgraph/kit';
-import { resolveImage } from '@fleetgraph/schema';
+import { imagesNode, resolveImage } from '@fleetgraph/schema';
 import { CloudUnavailableError, ImageRequestError } from '../app/errors.js';
 import type { ImageRequests } from '../app/image-requests.js';
 import { toMessage } from './image.events.js';
+import type { ImageRepository } from './image.repo.js';
 
 /**
  * Answers `images.v1.resolve` (queue group `images`): the image's current state at once, never
@@ -22,4 +23,18 @@ export function serveImageRequests(bus: Bus, requests: ImageRequests, log: Logge
       throw error;
     }
   });
+}
+
+/**
+ * Answers `images.v1.node.Image` for `Query.node` (served by the clusters subgraph): whether the
+ * caller may read the image, as the `Image` reference decides (its tenant's or the public catalogue).
+ */
+export function serveImageNodes(bus: Bus, images: ImageRepository): void {
+  bus.serve(
+    imagesNode,
+    async ({ id, claims }) => ({ readable: (await images.getVisible(claims.tenantId, id)) !== null }),
+    {
+      tokens: { type: 'Image' },
+    },
+  );
 }

@@ -13,6 +13,7 @@ import { ulid } from 'ulid';
 import { appendLog, imageLease, isInProgress, transition, type ImageEvent, type ImageRecord } from '../domain/image.js';
 import { buildPhases } from './build-phases.js';
 import { copyPhases } from './copy-phases.js';
+import { noteImageJob } from './metrics.js';
 import { CloudUnavailableError } from './errors.js';
 import {
   DEFAULT_WORKER_OPTIONS,
@@ -80,6 +81,7 @@ export class ImageWorker {
           leaseMs: this.options.leaseMs,
           attempts: 5,
           eligible: (image) => isInProgress(image.status),
+          work: 'images',
         }),
       run: (image, { signal }) => this.work(image, signal),
       // Status events a crash may have lost.
@@ -241,6 +243,8 @@ export class ImageWorker {
       if (status !== image.status) Object.assign(next, { status, statusSeq: image.statusSeq + 1, pendingEvent: true });
     }
     const saved = await this.repo.replace(next);
+    if (saved.status !== image.status && (saved.status === 'READY' || saved.status === 'FAILED') && image.job)
+      noteImageJob(image.job.kind, saved.status, image.job.startedAt, now);
     if (saved.pendingEvent) return this.events.flush(this.repo, saved);
     return saved;
   }

@@ -20,6 +20,7 @@ import {
   type StreamConfig,
 } from 'nats';
 import { REQUEST_ID_HEADER, withRequestScope, type Logger } from '../log.js';
+import { failActiveSpan, SpanKind } from '../tracing.js';
 import { encode, outgoingHeaders, parseJson, validate } from './codec.js';
 import { BusError, type BusErrorCode, BusErrorCodes, PayloadSchemaError, PayloadTooLargeError } from './errors.js';
 import {
@@ -38,7 +39,9 @@ import {
   type WatchOptions,
 } from './jetstream.js';
 import { openKeyValue, type KeyValueBucket, type KeyValueDef } from './key-value.js';
+import { meterBus } from './metered.js';
 import { registerRaw } from './raw.js';
+import { receiving, traceHeaders, traceSends } from './traced.js';
 import {
   DEAD_LETTER_STREAM,
   listenSubject,
@@ -342,7 +345,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
             return;
           }
           const requestId = msg.headers?.get(REQUEST_ID_HEADER) || undefined;
-          const work = withRequestScope(requestId, async () => {
+          const served = async () => {
             const request = validate(def.request, def.version, msg.data, msg.headers);
             if (!request.ok) {
               log.warn({ subject: def.subject, error: request.error }, 'malformed request refused');
@@ -356,9 +359,11 @@ export async function createBus(options: BusOptions): Promise<Bus> {
               if (error instanceof BusError)
                 return answer(msg, { ok: false, error: { code: error.code, message: error.message } });
               log.error({ err: error, subject: def.subject }, 'request handler failed');
+              failActiveSpan(error);
               return answer(msg, { ok: false, error: { code: 'INTERNAL', message: 'internal error' } });
             }
-          });
+          };
+          const work = withRequestScope(requestId, () => receiving(def.subject, msg, served, SpanKind.SERVER));
           const tracked = work.finally(() => running.delete(tracked));
           running.add(tracked);
         },
@@ -470,7 +475,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       const loop = (async () => {
         for await (const msg of messages) {
           await withRequestScope(msg.headers?.get(REQUEST_ID_HEADER) || undefined, () =>
-            handleEvent(def, opts, msg, maxDeliver),
+            receiving(def.prefix, msg, () => handleEvent(def, opts, msg, maxDeliver)),
           );
         }
       })().catch((error) => log.error({ err: error, durable: opts.durable }, 'consumer loop ended'));
@@ -508,7 +513,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       const data = encode(checked.data);
       if (opts?.maxBytes !== undefined && data.length > opts.maxBytes)
         throw new PayloadTooLargeError(data.length, opts.maxBytes);
-      connection.publish(sendSubject(def, checked.data, opts?.tokens), data);
+      const headers = traceHeaders();
+      connection.publish(sendSubject(def, checked.data, opts?.tokens), data, headers && { headers });
     },
 
     listen(def, opts) {
@@ -535,7 +541,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
             return;
           }
           try {
-            opts.handle(parsed.value, msg.subject);
+            receiving(familyOf(def), msg, () => opts.handle(parsed.value, msg.subject));
           } catch (error) {
             log.error({ err: error, subject: msg.subject }, 'message handler failed');
           }
@@ -609,6 +615,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       });
       msg.ack();
     } catch (error) {
+      failActiveSpan(error);
       if (msg.info.redeliveryCount >= maxDeliver) {
         log.error({ err: error, subject: msg.subject, seq: msg.seq }, 'event failed on every delivery; dead-lettered');
         await deadLetter(streams, msg.subject, msg.data, (error as Error).message ?? String(error));
@@ -620,6 +627,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     }
   }
 
+  meterBus(bus);
+  traceSends(bus);
   registerRaw(bus, { connection, jetstream, manager: jsm });
   return bus;
 }

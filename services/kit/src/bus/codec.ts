@@ -1,6 +1,7 @@
 import { headers as natsHeaders, type MsgHdrs } from 'nats';
 import type { z } from 'zod';
 import { currentRequestId, REQUEST_ID_HEADER } from '../log.js';
+import { injectTraceHeaders, tracingEnabled } from '../tracing.js';
 
 /** How the bus encodes, decodes and validates bodies, and the headers it reads and writes. Internal to the kit. */
 
@@ -51,5 +52,7 @@ export function outgoingHeaders(version: number): MsgHdrs {
   h.set(SCHEMA_VERSION_HEADER, String(version));
   const requestId = currentRequestId();
   if (requestId) h.set(REQUEST_ID_HEADER, requestId);
+  // The active span's context (the send's own span: traced.ts).
+  if (tracingEnabled()) injectTraceHeaders(h);
   return h;
 }

@@ -9,6 +9,7 @@ import {
 import type { Logger } from '../log.js';
 import { ERROR_HEADER, SOURCE_HEADER, SUBJECT_HEADER, validate } from './codec.js';
 import { createReaderConsumer, startReader, whenLost } from './reader.js';
+import { receiving } from './traced.js';
 import { DEAD_LETTER_STREAM, deadLetterSubject, type EventDef } from './subjects.js';
 
 /**
@@ -192,7 +193,8 @@ export async function watchStream(
     filter: subject,
     startSeq: options.startSeq ?? 1,
     batch: options.batch ?? 256,
-    onMessage: (msg) => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data }),
+    onMessage: (msg) =>
+      receiving(stream, msg, () => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data })),
   });
 }
 
@@ -223,12 +225,13 @@ export function followStream<P>(ctx: JetStreamContext, def: EventDef<P>, options
       await deadLetter(ctx, message.subject, message.data, event.error, `${def.stream}:${message.seq}`);
       return;
     }
-    await options.handle({
+    const delivery = {
       payload: event.value,
       subject: message.subject,
       seq: message.seq,
       time: new Date(Math.floor(message.info.timestampNanos / 1e6)),
-    });
+    };
+    await receiving(def.prefix, message, () => options.handle(delivery));
   }
 
   /** The sequence of the first event not handled yet. */

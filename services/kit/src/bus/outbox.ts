@@ -11,12 +11,15 @@
  *   repeat (a relay that died after publishing and before deleting the entry, or two replicas'
  *   relays racing) is dropped by the stream within its duplicate window, and acknowledged with
  *   the first copy's sequence.
+ * - Traced: an entry keeps the trace context of the write that added it, and its publish
+ *   continues that trace (the span of the step or request that changed the state).
  * - At least once after: `onPublished` handlers (storing an event under its stream sequence,
  *   say) run before the entry is deleted, so they must be idempotent.
  */
 import { monotonicFactory } from 'ulid';
 import { currentRequestId, withRequestScope, type Logger } from '../log.js';
 import { write, type Collection, type Store, type StoredDoc, type Write } from '../store/store.js';
+import { traceCarrier, withTraceContext, type TraceCarrier } from '../tracing.js';
 import type { Bus } from './bus.js';
 import type { EventDef } from './subjects.js';
 
@@ -27,6 +30,11 @@ interface EntryDoc extends StoredDoc {
   event: string;
   payload: unknown;
   requestId: string | null;
+  /**
+   * The trace context of the write that added it (W3C `traceparent`, `tracestate`): its publish
+   * continues that trace. Missing in entries written before it existed, or without tracing.
+   */
+  trace?: TraceCarrier | null;
   createdAt: string;
 }
 
@@ -127,7 +135,7 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
         const complete = completers.get(entry.event);
         const payload = complete ? await complete(entry.payload) : entry.payload;
         const ack = await withRequestScope(entry.requestId ?? undefined, () =>
-          bus.publish(def, payload, { msgId: entry.id }),
+          withTraceContext(entry.trace, () => bus.publish(def, payload, { msgId: entry.id })),
         );
         done.push({ entry: { ...entry, payload }, seq: ack.seq });
         stats.published++;
@@ -231,6 +239,7 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
         event: def.prefix,
         payload: checked.data,
         requestId: currentRequestId() ?? null,
+        trace: traceCarrier() ?? null,
         createdAt: new Date().toISOString(),
       });
     },

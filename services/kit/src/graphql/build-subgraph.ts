@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
-import type { GraphQLSchema } from 'graphql';
+import { Kind, parse, print, visit, type ConstDirectiveNode, type GraphQLSchema } from 'graphql';
 import { gql } from 'graphql-tag';
 import { buildSchema, createResolversMap, type ClassType, type ContainerType, type NonEmptyArray } from 'type-graphql';
 import { DateTimeScalar, JSONScalar } from './scalars.js';
@@ -25,6 +25,11 @@ export interface SubgraphOptions {
   container?: ContainerType;
   /** SDL prepended after the federation link, e.g. custom directive definitions. */
   extraTypeDefs?: string;
+  /**
+   * Interfaces this subgraph declares entities, `@key(fields: "id")` (Federation 2.3 entity
+   * interfaces): it must then declare every type that implements them in the supergraph.
+   */
+  entityInterfaces?: string[];
 }
 
 /**
@@ -56,10 +61,31 @@ export async function buildSubgraph(options: SubgraphOptions): Promise<GraphQLSc
       ${FEDERATION_LINK}
       ${streamTypeDefsFor(schema)}
       ${options.extraTypeDefs ?? ''}
-      ${printSchemaWithDirectives(schema)}
+      ${withEntityInterfaces(printSchemaWithDirectives(schema), options.entityInterfaces ?? [])}
     `,
     resolvers: resolvers as never,
   });
+}
+
+/**
+ * The SDL with `@key(fields: "id")` on the named interfaces' definitions (type-graphql's
+ * directives are global to a process, and the shared `Node` is an entity in one subgraph only).
+ */
+function withEntityInterfaces(sdl: string, names: readonly string[]): string {
+  if (names.length === 0) return sdl;
+  const key: ConstDirectiveNode = {
+    kind: Kind.DIRECTIVE,
+    name: { kind: Kind.NAME, value: 'key' },
+    arguments: [
+      { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'fields' }, value: { kind: Kind.STRING, value: 'id' } },
+    ],
+  };
+  return print(
+    visit(parse(sdl), {
+      InterfaceTypeDefinition: (node) =>
+        names.includes(node.name.value) ? { ...node, directives: [...(node.directives ?? []), key] } : undefined,
+    }),
+  );
 }
 
 /** The subgraph's SDL as composition reads it (federation link included, `_service` and `_entities` excluded). */

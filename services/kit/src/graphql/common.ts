@@ -19,6 +19,22 @@ export class PageInfo {
   endCursor!: string | null;
 }
 
+/**
+ * A connection's fields from a store page and its nodes as GraphQL objects: `nodes`, `edges` (each
+ * node with its cursor, which `after` takes to continue right after it) and `pageInfo`.
+ */
+export function toConnection<N>(
+  page: { cursors: readonly string[]; hasNextPage: boolean; endCursor: string | null },
+  nodes: N[],
+): { nodes: N[]; edges: { cursor: string; node: N }[]; pageInfo: PageInfo } {
+  if (nodes.length !== page.cursors.length) throw new Error('a connection needs one cursor per node');
+  return {
+    nodes,
+    edges: nodes.map((node, i) => ({ cursor: page.cursors[i]!, node })),
+    pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+  };
+}
+
 /** A domain or validation failure of a mutation, returned as data. */
 @Directive('@shareable')
 @ObjectType({ description: 'A domain or validation failure of a mutation.' })

@@ -6,10 +6,14 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Express } from 'express';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
+import type { Registry } from 'prom-client';
 import { AuthenticationError, INTERNAL_IDENTITY_HEADER, verifyInternalIdentity } from '../auth/tokens.js';
 import { formatError, jsonBodyErrors, mountHealth, requestIds, type ReadinessCheck } from './health.js';
+import { meterRequests } from './http-metrics.js';
+import { noteRequest, observeRequests, useOperationNotes } from './observe.js';
 import type { Identity } from '../auth/identity.js';
 import { currentRequestId, type Logger } from '../log.js';
+import { metricsHandler } from '../metrics.js';
 
 /** What every subgraph resolver receives. */
 export interface SubgraphContext {
@@ -41,6 +45,11 @@ export interface SubgraphServerOptions {
   introspection?: boolean;
   /** Extra HTTP routes (e.g. a download endpoint), mounted before /graphql. */
   routes?: (app: Express) => void;
+  /**
+   * Registries of the service's own instance metrics (`createMetricsRegistry`), served at
+   * GET /metrics after the process's. @default none
+   */
+  metrics?: readonly Registry[];
 }
 
 export interface RunningServer {
@@ -51,7 +60,8 @@ export interface RunningServer {
 
 /**
  * Serves a subgraph over HTTP: POST /graphql with the caller's identity verified from the
- * internal header (requests without a valid one get 401 UNAUTHENTICATED), /healthz, /readyz.
+ * internal header (requests without a valid one get 401 UNAUTHENTICATED), /healthz, /readyz and
+ * /metrics (Prometheus: the process's metrics, every request's duration among them).
  */
 export async function startSubgraphServer(options: SubgraphServerOptions): Promise<RunningServer> {
   const { log } = options;
@@ -62,6 +72,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const plugins: ApolloServerPlugin<SubgraphContext>[] = [
     ApolloServerPluginDrainHttpServer({ httpServer }),
     ApolloServerPluginInlineTraceDisabled(),
+    useOperationNotes<SubgraphContext>(),
   ];
   const apollo = new ApolloServer<SubgraphContext>({
     schema: options.schema,
@@ -74,7 +85,10 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   await apollo.start();
 
   app.use(requestIds());
+  app.use(observeRequests(log));
+  app.use(meterRequests());
   mountHealth(app, options.readiness);
+  app.get('/metrics', metricsHandler(...(options.metrics ?? [])));
   options.routes?.(app);
   app.use(
     '/graphql',
@@ -83,6 +97,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       context: async ({ req }) => {
         try {
           const identity = await verifyInternalIdentity(req.header(INTERNAL_IDENTITY_HEADER), options.internalSecret);
+          noteRequest({ caller: identity.userId, tenantId: identity.tenantId });
           return { identity, requestId: currentRequestId() ?? '', log };
         } catch (error) {
           const message = error instanceof AuthenticationError ? error.message : 'invalid identity';

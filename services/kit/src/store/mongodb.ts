@@ -256,12 +256,8 @@ class MongoCollectionImpl<T extends StoredDoc> implements Collection<T> {
     // One more than the page, to know whether another follows (and never 0, which means no limit).
     const raws = await this.#collection.find(filter, { sort: mongoSort(keys), limit: size + 1 }).toArray();
     const nodes = raws.slice(0, size).map((raw) => fromRaw<T>(raw));
-    const last = nodes.at(-1);
-    return {
-      nodes,
-      hasNextPage: raws.length > size,
-      endCursor: last === undefined ? null : encodeCursor(sortValues(last as unknown as Record<string, unknown>, keys)),
-    };
+    const cursors = nodes.map((node) => encodeCursor(sortValues(node as unknown as Record<string, unknown>, keys)));
+    return { nodes, cursors, hasNextPage: raws.length > size, endCursor: cursors.at(-1) ?? null };
   }
 
   async count(where?: Filter<T>): Promise<number> {

@@ -372,12 +372,8 @@ class SqliteCollectionImpl<T extends StoredDoc> implements SqliteCollection<T> {
       }
     })();
     const nodes = rows.slice(0, size).map((row) => this.#fromRow(row));
-    const last = nodes.at(-1);
-    return {
-      nodes,
-      hasNextPage: rows.length > size,
-      endCursor: last === undefined ? null : encodeCursor(sortValues(last as unknown as Record<string, unknown>, keys)),
-    };
+    const cursors = nodes.map((node) => encodeCursor(sortValues(node as unknown as Record<string, unknown>, keys)));
+    return { nodes, cursors, hasNextPage: rows.length > size, endCursor: cursors.at(-1) ?? null };
   }
 
   explain(options: FindOptions<T> = {}): string[] {

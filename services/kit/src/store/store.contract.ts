@@ -501,9 +501,23 @@ export function describeStoreContract(
           expect(last.hasNextPage).toBe(false);
           expect(await coll.find({ after: last.endCursor })).toEqual({
             nodes: [],
+            cursors: [],
             hasNextPage: false,
             endCursor: null,
           });
+        });
+
+        it("should resume right after any node of a page given that node's cursor", async () => {
+          const options: FindOptions<Cluster> = { orderBy: [{ field: 'rank', direction: 'desc' }] };
+          const whole = await coll.find({ ...options, first: 250 });
+          const page = await coll.find({ ...options, first: 7 });
+
+          expect(page.cursors).toHaveLength(7);
+          expect(page.endCursor).toBe(page.cursors.at(-1));
+          for (const [i, cursor] of page.cursors.entries()) {
+            const next = await coll.find({ ...options, first: 3, after: cursor });
+            expect(ids(next)).toEqual(ids(whole).slice(i + 1, i + 4));
+          }
         });
       });
 

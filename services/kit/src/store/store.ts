@@ -54,14 +54,16 @@ export interface FindOptions<T> {
   orderBy?: readonly SortKey<T>[];
   /** Page size. @default 50 */
   first?: number;
-  /** An `endCursor` returned by a previous `find` with the same filter and order. */
+  /** A cursor (`endCursor`, or one of `cursors`) returned by a previous `find` with the same filter and order. */
   after?: string | null;
 }
 
 export interface Page<T> {
   nodes: T[];
+  /** The cursor of each node, in order: `after` one of them resumes right after that node. */
+  cursors: string[];
   hasNextPage: boolean;
-  /** Opaque cursor of the last node, or null when the page is empty. */
+  /** Opaque cursor of the last node (the last of `cursors`), or null when the page is empty. */
   endCursor: string | null;
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../domain/bundle.js';
 import { CollectionError } from '../domain/collection-error.js';
 import { CollectionQueue, type QueuedJob } from '../domain/collection-queue.js';
+import { noteBundleFailed, noteBundleReady } from './metrics.js';
 import type {
   AgentLogs,
   ArchiveSummary,
@@ -306,8 +307,8 @@ export class LogCollections {
         ),
       this.settings.deadlineMs,
     );
+    const startedAt = new Date();
     try {
-      const startedAt = new Date();
       const bundle = await this.transition(job.id, (b) => ({
         ...b,
         status: 'COLLECTING',
@@ -337,6 +338,7 @@ export class LogCollections {
         { bundleId: job.id, clusterId: job.clusterId, ...summary, ms: readyAt.getTime() - startedAt.getTime() },
         'log bundle ready',
       );
+      noteBundleReady(startedAt, summary.sizeBytes);
       if (ready) this.deps.onCollection?.({ type: 'finished', bundle: ready, summary });
     } catch (error) {
       const message =
@@ -346,6 +348,7 @@ export class LogCollections {
       if (!(error instanceof CollectionError))
         this.deps.log.error({ err: error, bundleId: job.id }, 'log collection failed unexpectedly');
       else this.deps.log.warn({ bundleId: job.id, code: error.code, reason: message }, 'log collection failed');
+      noteBundleFailed(startedAt, error instanceof CollectionError ? error.code : 'INTERNAL');
       await this.deps.blobs.delete(job.id).catch(() => {});
       const failed = await this.transition(job.id, (b) =>
         bundleLease.write({ ...b, status: 'FAILED', message, fileName: null, sizeBytes: null }, null),

@@ -1,5 +1,5 @@
-import { BusError, type Bus } from '@fleetgraph/kit';
-import { getProfile, listProfileVersions } from '@fleetgraph/schema';
+import { BusError, Identity, type Bus } from '@fleetgraph/kit';
+import { getProfile, listProfileVersions, profilesNode } from '@fleetgraph/schema';
 import { newestFirst } from '../domain/profile.js';
 import type { ProfileRepository } from './profile.repo.js';
 
@@ -13,4 +13,10 @@ export function serveProfileRequests(bus: Bus, profiles: ProfileRepository): voi
   bus.serve(listProfileVersions, async ({ tenantId, projectId, name }) => ({
     profiles: newestFirst(await profiles.versionsOf(tenantId, projectId, name)),
   }));
+  // Query.node (the clusters subgraph) asks whether the caller may read a profile, as its reference would.
+  bus.serve(
+    profilesNode,
+    async ({ id, claims }) => ({ readable: (await profiles.get(new Identity(claims), id)) !== null }),
+    { tokens: { type: 'ClusterProfile' } },
+  );
 }

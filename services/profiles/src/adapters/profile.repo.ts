@@ -95,7 +95,7 @@ export class ProfileRepository {
     options: { projectId?: string | null; first: number; after?: string | null },
   ): Promise<Page<ClusterProfile>> {
     const scope = identity.readScope(options.projectId);
-    if (!scope) return { nodes: [], hasNextPage: false, endCursor: null };
+    if (!scope) return { nodes: [], cursors: [], hasNextPage: false, endCursor: null };
     const page = await this.profiles.find({
       where: scope,
       orderBy: [{ field: 'createdAt', direction: 'desc' }],

@@ -1,6 +1,7 @@
-import { BusError, type Bus, type Logger } from '@fleetgraph/kit';
-import { apiKeyRevoked, verifyApiKey } from '@fleetgraph/schema';
+import { BusError, Identity, type Bus, type Logger } from '@fleetgraph/kit';
+import { apiKeyRevoked, profilesNode, verifyApiKey } from '@fleetgraph/schema';
 import type { ApiKey } from './apikey.js';
+import { readableApiKey } from './apikey.reference.js';
 import type { ApiKeyRepository } from './apikey.repo.js';
 
 /**
@@ -21,6 +22,14 @@ export function serveApiKeyRequests(bus: Bus, keys: ApiKeyRepository): void {
       revokedAt: key.revokedAt,
     };
   });
+  // Query.node (the clusters subgraph) asks whether the caller may read a key, as its reference would.
+  bus.serve(
+    profilesNode,
+    async ({ id, claims }) => ({ readable: (await readableApiKey(keys, new Identity(claims), id)) !== null }),
+    {
+      tokens: { type: 'ApiKey' },
+    },
+  );
 }
 
 /** Tells every gateway replica that a key is revoked, so that each forgets it at once. */

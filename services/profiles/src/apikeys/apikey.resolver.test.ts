@@ -137,6 +137,19 @@ describe('API keys in the profiles subgraph', () => {
     ]);
   });
 
+  it('should resolve a key as an entity (Query.node) for the readers of the list only', async () => {
+    const id = ((await create({ name: 'entity' })).data!.createApiKey as { apiKey: { id: string } }).apiKey.id;
+    const ENTITY = `query($r: [_Any!]!) { _entities(representations: $r) { ... on ApiKey { id name } } }`;
+    const entity = async (identity: Identity, key = id) =>
+      (await run(ENTITY, { r: [{ __typename: 'ApiKey', id: key }] }, identity)).data!._entities;
+
+    expect(await entity(admin)).toEqual([{ id, name: 'entity' }]);
+    expect(await entity(as({ tenantId: 't1', tenantAdmin: true }))).toEqual([{ id, name: 'entity' }]);
+    for (const identity of [editor, as({ tenantId: 't1', projects: { p1: 'viewer' } }), stranger])
+      expect(await entity(identity), identity.userId).toEqual([null]);
+    expect(await entity(admin, 'apk_01HZY3T8D6M7Q5W2X9B4C1N0PR')).toEqual([null]);
+  });
+
   it('should refuse a new key beyond the keys a project may hold unrevoked', async () => {
     const full = as({ tenantId: 't3', projects: { p1: 'admin' } });
     for (let i = 0; i < 100; i++) expect((await create({}, full)).data!.createApiKey).toMatchObject({ userErrors: [] });

@@ -23,7 +23,7 @@ export function toGraphQL(key: StoredApiKey): ApiKey {
 }
 
 /** Whether the caller manages the project's keys: its admins; tenant admins read them too. */
-const canList = (identity: Identity, projectId: string) =>
+export const canListApiKeys = (identity: Identity, projectId: string) =>
   identity.claims.tenantAdmin === true || identity.can('admin', projectId);
 
 @Resolver(() => ApiKey)
@@ -40,7 +40,7 @@ export class ApiKeyResolver {
     @Arg('projectId', () => ID) projectId: string,
     @Ctx() { identity }: SubgraphContext,
   ): Promise<ApiKey[]> {
-    if (!canList(identity, projectId))
+    if (!canListApiKeys(identity, projectId))
       throw graphqlError('FORBIDDEN', 'listing API keys needs the admin role in the project');
     return (await this.keys.list(identity.tenantId, projectId)).map(toGraphQL);
   }

@@ -1,6 +1,6 @@
 import { Node, UserError } from '@fleetgraph/kit';
 import { ProjectRoleName } from '@fleetgraph/schema';
-import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { Directive, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 
 registerEnumType(ProjectRoleName, {
   name: 'ProjectRole',
@@ -8,6 +8,7 @@ registerEnumType(ProjectRoleName, {
     'A role in a project: VIEWER reads; EDITOR also creates and changes; ADMIN also deletes and applies updates.',
 });
 
+@Directive('@key(fields: "id")')
 @ObjectType({
   implements: Node,
   description:

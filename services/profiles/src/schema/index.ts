@@ -3,6 +3,7 @@ import type { GraphQLSchema } from 'graphql';
 import type { ProfileRepository } from '../adapters/profile.repo.js';
 import type { RevocationAnnouncer } from '../apikeys/apikey.bus.js';
 import type { ApiKeyRepository } from '../apikeys/apikey.repo.js';
+import { apiKeyReferences } from '../apikeys/apikey.reference.js';
 import { ApiKeyResolver } from '../apikeys/apikey.resolver.js';
 import { profileReferences } from './profile.reference.js';
 import { ProfileResolver } from './profile.resolver.js';
@@ -30,7 +31,7 @@ export function buildProfilesSchema(deps?: ProfilesDeps): Promise<GraphQLSchema>
   );
   return buildSubgraph({
     resolvers: [ProfileResolver, ApiKeyResolver],
-    references: profileReferences(() => need().profiles),
+    references: { ...profileReferences(() => need().profiles), ...apiKeyReferences(() => need().apiKeys) },
     container: { get: (resolverClass) => resolvers.get(resolverClass) ?? need() },
   });
 }

@@ -1,4 +1,12 @@
-import { graphqlError, PageArgs, PAGE_SIZE, userError, type SubgraphContext, InvalidQueryError } from '@fleetgraph/kit';
+import {
+  graphqlError,
+  InvalidQueryError,
+  PageArgs,
+  PAGE_SIZE,
+  toConnection,
+  userError,
+  type SubgraphContext,
+} from '@fleetgraph/kit';
 import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { ProfileRepository } from '../adapters/profile.repo.js';
 import { newestFirst, validateProfile, type ClusterProfile as Profile } from '../domain/profile.js';
@@ -47,7 +55,7 @@ export class ProfileResolver {
     @Ctx() { identity }: SubgraphContext,
   ): Promise<ClusterProfileConnection> {
     const page = await paged(() => this.profiles.list(identity, { projectId, first: pageSize(first), after }));
-    return { nodes: page.nodes.map(toGraphQL), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor } };
+    return toConnection(page, page.nodes.map(toGraphQL));
   }
 
   @Query(() => ClusterProfile, {

@@ -67,10 +67,22 @@ export class ClusterProfile extends Node {
   tenantId!: string;
 }
 
+@ObjectType({ description: 'A cluster profile of a page and its cursor.' })
+export class ClusterProfileEdge {
+  @Field({ description: 'Opaque; pass it as `after` to continue right after this node.' })
+  cursor!: string;
+
+  @Field(() => ClusterProfile, { description: 'The profile.' })
+  node!: ClusterProfile;
+}
+
 @ObjectType({ description: 'A page of cluster profiles.' })
 export class ClusterProfileConnection {
   @Field(() => [ClusterProfile], { description: 'The profiles of this page.' })
   nodes!: ClusterProfile[];
+
+  @Field(() => [ClusterProfileEdge], { description: 'The profiles of this page, each with its cursor (Relay).' })
+  edges!: ClusterProfileEdge[];
 
   @Field(() => PageInfo, { description: 'Where this page ends.' })
   pageInfo!: PageInfo;

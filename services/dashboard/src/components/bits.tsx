@@ -1,0 +1,59 @@
+import type { ClusterPhase, HealthStatus } from '@fleetgraph/client';
+
+export const percent = (ratio: number | null | undefined) =>
+  ratio === null || ratio === undefined || Number.isNaN(ratio) ? '–' : `${Math.round(ratio * 100)}%`;
+
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value >= 10 || unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+export const formatTime = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : '–');
+
+/** A usage bar: a native meter with its value as text beside it. */
+export function UsageBar({ label, ratio }: { label: string; ratio: number | null | undefined }) {
+  const value = ratio ?? 0;
+  return (
+    <span class="usage">
+      <meter min={0} max={1} low={0.7} high={0.9} optimum={0.3} value={value} aria-label={label} />
+      <span class="usage-text">{percent(ratio)}</span>
+    </span>
+  );
+}
+
+export function HealthBadge({ status, stale }: { status: HealthStatus | undefined; stale?: boolean }) {
+  const value = status ?? 'UNKNOWN';
+  return (
+    <span class={`badge health-${value.toLowerCase()}`} data-health={value}>
+      {value.charAt(0) + value.slice(1).toLowerCase()}
+      {stale ? ' (stale)' : ''}
+    </span>
+  );
+}
+
+export function PhaseBadge({ phase }: { phase: ClusterPhase }) {
+  return (
+    <span class={`badge phase-${phase.toLowerCase()}`} data-phase={phase}>
+      {phase.charAt(0) + phase.slice(1).toLowerCase()}
+    </span>
+  );
+}
+
+/** The errors of a mutation that name no field of the form, or a failed request. */
+export function FormErrors({ errors }: { errors: readonly string[] }) {
+  if (errors.length === 0) return null;
+  return (
+    <ul class="form-errors" role="alert">
+      {errors.map((message) => (
+        <li key={message}>{message}</li>
+      ))}
+    </ul>
+  );
+}

@@ -1,0 +1,361 @@
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import AxeBuilder from '@axe-core/playwright';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seed, startPlatform, type Platform } from './src/index.js';
+
+/**
+ * The web dashboard (services/dashboard) in a real Chromium (Debian's, driven by playwright-core)
+ * against a real platform: what a user sees and does, page by page. The browser reaches the
+ * gateway through a TCP proxy the test can cut, as a network drop would.
+ */
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+/** Screenshots of every run (the test's output folder, ignored by git). */
+const OUTPUT = join(root, '.vitest', 'dashboard');
+/** `DASHBOARD_SCREENSHOTS=1`: also refresh the screenshots committed beside the dashboard's README. */
+const README_SHOTS =
+  process.env.DASHBOARD_SCREENSHOTS === '1' ? join(root, 'services', 'dashboard', 'screenshots') : '';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+const CREATE_PROFILE = `mutation($input: CreateClusterProfileInput!) { createClusterProfile(input: $input) { profile { id } userErrors { message } } }`;
+const CREATE_CLUSTER = `mutation($input: CreateClusterInput!) { createCluster(input: $input) { cluster { id } userErrors { message } } }`;
+const EVENTS = `query($id: ID!) { cluster(id: $id) { events(first: 1000) { nodes { cursor } } } }`;
+const SCALE = `mutation($input: UpdateNodePoolInput!) { updateNodePool(input: $input) { userErrors { message } } }`;
+
+/** A TCP proxy in front of the gateway whose connections the test can cut, and refuse for a while. */
+async function startProxy(target: URL): Promise<{ origin: string; drop(): void; restore(): void; close(): void }> {
+  const sockets = new Set<Socket>();
+  let down = false;
+  const server: Server = createServer((client) => {
+    if (down) return void client.destroy();
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    drop() {
+      down = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      down = false;
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the web dashboard in Chromium', () => {
+  let platform: Platform;
+  let browser: Browser;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let context: BrowserContext;
+  let page: Page;
+  const tenant = seed.tenant();
+  const project = seed.project();
+  let admin: string;
+  let viewer: string;
+  let profileId: string;
+  let clusterId: string;
+  const clusterName = 'web-1';
+  /** Console errors and uncaught exceptions, with the time they came. */
+  const consoleErrors: { at: number; text: string }[] = [];
+  /** While the proxy is down, failed requests are expected (the browser logs them as errors). */
+  const dropWindow = { from: 0, to: 0 };
+
+  const watch = (p: Page) => {
+    p.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push({ at: Date.now(), text: message.text() });
+    });
+    p.on('pageerror', (error) => consoleErrors.push({ at: Date.now(), text: `uncaught: ${error.message}` }));
+  };
+
+  /** axe-core on the page as it is: no serious or critical violation. */
+  async function expectAccessible(p: Page, name: string) {
+    const results = await new AxeBuilder({ page: p }).analyze();
+    const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    expect(
+      bad.map((v) => `${name}: ${v.id} (${v.impact}) ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+    ).toEqual([]);
+  }
+
+  async function screenshot(p: Page, name: string) {
+    await p.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
+    if (README_SHOTS) {
+      await mkdir(README_SHOTS, { recursive: true });
+      await copyFile(join(OUTPUT, `${name}.png`), join(README_SHOTS, `${name}.png`));
+    }
+  }
+
+  async function signIn(p: Page, token: string) {
+    await p.goto(`${proxy.origin}/`);
+    await p.getByLabel('Bearer token or API key').fill(token);
+    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await p.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
+  }
+
+  /** The cursors of the events on the cluster page, top (newest) first. */
+  const shownCursors = (p: Page) =>
+    p.locator('ol.events li').evaluateAll((items) => items.map((i) => i.getAttribute('data-cursor') ?? ''));
+
+  beforeAll(async () => {
+    await mkdir(OUTPUT, { recursive: true });
+    platform = await startPlatform({
+      // Slow enough that a cluster's milestones take a few seconds, fast enough for the suite.
+      localCloud: { speed: 30, vcpuLimit: 64 },
+      env: { AGENT_REPORT_INTERVAL_MS: '1000' },
+    });
+    proxy = await startProxy(new URL(platform.gatewayUrl));
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    watch(page);
+    admin = await platform.token(seed.user(tenant, { [project]: 'admin' }));
+    viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
+    const profile = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(project) }, admin);
+    profileId = profile.data!.createClusterProfile.profile.id;
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    proxy?.close();
+    await platform?.stop();
+  });
+
+  it('should be served by the gateway at / within its JavaScript budget, with client routes falling back to the page', async () => {
+    const assets = join(root, 'services', 'dashboard', 'dist', 'assets');
+    let gzipped = 0;
+    for (const file of await readdir(assets))
+      if (file.endsWith('.js')) gzipped += gzipSync(await readFile(join(assets, file))).length;
+    console.log(`dashboard JavaScript: ${(gzipped / 1024).toFixed(1)} KB gzipped`);
+    expect(gzipped).toBeLessThan(300 * 1024);
+
+    const index = await fetch(`${proxy.origin}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    const html = await index.text();
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    const asset = await fetch(`${proxy.origin}${script}`);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+    const route = await fetch(`${proxy.origin}/clusters/anything`, { headers: { accept: 'text/html' } });
+    expect(await route.text()).toBe(html);
+    // The gateway's own paths are not shadowed.
+    expect((await fetch(`${proxy.origin}/healthz`)).headers.get('content-type')).toContain('application/json');
+    expect((await fetch(`${proxy.origin}/assets/missing.js`)).status).toBe(404);
+  });
+
+  it('should sign in with a pasted token, kept in sessionStorage only', async () => {
+    await page.goto(`${proxy.origin}/`);
+    await page.getByRole('heading', { name: 'Sign in to Fleetgraph' }).waitFor();
+    const firstPaint = await page.evaluate(
+      () => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? Number.NaN,
+    );
+    console.log(`sign-in page first contentful paint: ${firstPaint.toFixed(0)} ms`);
+    await page.getByText('pnpm token --tenant acme --project web=admin').waitFor();
+    await expectAccessible(page, 'sign-in');
+    await screenshot(page, 'sign-in');
+
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByText('Paste a token.').waitFor();
+    await signIn(page, admin);
+    const stored = await page.evaluate('[sessionStorage.length, localStorage.length]');
+    expect(stored).toEqual([1, 0]);
+  });
+
+  it('should show a cluster created through the API on the overview, live', async () => {
+    await page.getByText('0 of 0 clusters').waitFor();
+    const created = await platform.graphql(
+      CREATE_CLUSTER,
+      {
+        input: {
+          projectId: project,
+          name: clusterName,
+          profileId,
+          cloud: { type: 'LOCAL', region: 'local-1' },
+          nodePools: [
+            { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
+            { name: 'workers', role: 'WORKER', count: 2, instanceType: 'm5.large' },
+          ],
+        },
+      },
+      admin,
+    );
+    clusterId = created.data!.createCluster.cluster.id;
+    const createdAt = Date.now();
+    const row = page.locator(`tr[data-cluster="${clusterName}"]`);
+    await row.waitFor();
+    console.log(`the new cluster appeared on the overview after ${Date.now() - createdAt} ms`);
+    await expect(row.locator('[data-phase]').getAttribute('data-phase')).resolves.toMatch(
+      /PENDING|PROVISIONING|RUNNING/,
+    );
+    await expectAccessible(page, 'overview');
+  });
+
+  it("should show the cluster's milestones advance and its events arrive without reloading", async () => {
+    await page.evaluate('window.__sameDocument = true');
+    // By keyboard: the row's link, followed with Enter.
+    await page.getByRole('link', { name: clusterName }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: clusterName }).waitFor();
+    await page.locator('ol.timeline, section[aria-labelledby="milestones-title"] p').first().waitFor();
+    const firstCount = Number(await page.locator('ol.events').getAttribute('data-count'));
+    const firstPhase = await page.locator('.cluster-head [data-phase]').getAttribute('data-phase');
+    expect(firstPhase).not.toBe('RUNNING');
+    // Milestones advance until the cluster runs, on this page as it is.
+    const states = new Set<string>();
+    await until(
+      'the cluster to run',
+      async () => {
+        const active = await page.locator('.milestone.active strong').allTextContents();
+        for (const a of active) states.add(a);
+        return (await page.locator('.cluster-head [data-phase]').getAttribute('data-phase')) === 'RUNNING';
+      },
+      60_000,
+    );
+    console.log(`milestones seen active: ${[...states].join(', ')}`);
+    expect(await page.locator('.milestone').count()).toBeGreaterThan(3);
+    expect(await page.locator('.milestone.done').count()).toBe(await page.locator('.milestone').count());
+    expect(Number(await page.locator('ol.events').getAttribute('data-count'))).toBeGreaterThan(firstCount);
+    await page.locator('ol.events li .reason', { hasText: 'PhaseRunning' }).first().waitFor();
+    expect(await page.evaluate('window.__sameDocument')).toBe(true);
+    // The newest event is at the top.
+    const cursors = await shownCursors(page);
+    expect(cursors.map(Number)).toEqual([...cursors.map(Number)].sort((a, b) => b - a));
+  });
+
+  it('should extend the usage charts live from clusterMetrics', async () => {
+    const cpu = page.locator('figure.chart').first();
+    const before = Number(await cpu.getAttribute('data-points'));
+    await until('a new sample', async () => Number(await cpu.getAttribute('data-points')) > before + 1, 20_000);
+    await page.locator('section[aria-labelledby="nodes-title"] tbody tr').first().waitFor();
+    await expectAccessible(page, 'cluster');
+    await screenshot(page, 'cluster');
+  });
+
+  it('should scale a pool from the page, with userErrors at the field and the generation and events changing', async () => {
+    const form = page.getByRole('form', { name: 'Change pool workers' });
+    await form.getByLabel('Nodes').fill('500');
+    await form.getByRole('button', { name: 'Apply' }).click();
+    await form.locator('#count-workers-error').waitFor();
+    expect(await form.getByLabel('Nodes').getAttribute('aria-invalid')).toBe('true');
+
+    const eventsBefore = Number(await page.locator('ol.events').getAttribute('data-count'));
+    await form.getByLabel('Nodes').fill('3');
+    await form.getByRole('button', { name: 'Apply' }).click();
+    await page.locator('[data-testid="generation"]', { hasText: 'generation 2' }).waitFor();
+    await page.locator('tr[data-pool="workers"] td', { hasText: /^3$/ }).first().waitFor();
+    await until(
+      'events of the scale-up',
+      async () => Number(await page.locator('ol.events').getAttribute('data-count')) > eventsBefore,
+    );
+    await page.locator('[data-testid="generation"]', { hasText: 'converged to 2' }).waitFor({ timeout: 60_000 });
+  });
+
+  it('should collect logs with live progress, then offer the archive', async () => {
+    await page.getByRole('button', { name: 'Download logs' }).click();
+    const link = page.locator('a.download');
+    await link.waitFor({ timeout: 60_000 });
+    const href = await link.getAttribute('href');
+    const archive = await fetch(new URL(href!, proxy.origin));
+    expect(archive.status).toBe(200);
+    expect(
+      Buffer.from(await archive.arrayBuffer())
+        .subarray(0, 2)
+        .toString(),
+    ).toBe('PK');
+  });
+
+  it('should show a banner when the live connection drops, and resume the events after their cursor without gap or duplicate', async () => {
+    dropWindow.from = Date.now();
+    proxy.drop();
+    await page.getByText('Live connection lost').waitFor({ timeout: 30_000 });
+    // Events happen while the page is away.
+    expect(
+      (await platform.graphql(SCALE, { input: { clusterId, name: 'workers', count: 2 } }, admin)).data,
+    ).toBeTruthy();
+    await new Promise((r) => setTimeout(r, 1_500));
+    proxy.restore();
+    await page.getByText('Live connection restored').waitFor({ timeout: 30_000 });
+    dropWindow.to = Date.now();
+    await page.locator('[data-testid="generation"]', { hasText: 'generation 3' }).waitFor();
+    await page.locator('[data-testid="generation"]', { hasText: 'converged to 3' }).waitFor({ timeout: 60_000 });
+    // Every event the API holds, in order, with no duplicate: the page shows the newest of them.
+    const truth = await until('the events to settle', async () => {
+      const api = (await platform.graphql(EVENTS, { id: clusterId }, admin)).data!.cluster.events.nodes.map(
+        (n: { cursor: string }) => n.cursor,
+      );
+      const shown = await shownCursors(page);
+      return shown[0] === api.at(-1) ? api : null;
+    });
+    const shown = await shownCursors(page);
+    expect(new Set(shown).size).toBe(shown.length);
+    expect([...shown].reverse()).toEqual(truth.slice(truth.length - shown.length));
+  });
+
+  it('should list profiles and create a version, with errors at the field', async () => {
+    await page.getByRole('link', { name: 'Profiles' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Profiles' }).waitFor();
+    await page.getByRole('button', { name: 'New version of web 1.0.0' }).click();
+    await page.getByLabel('Version', { exact: true }).first().fill('not-a-version');
+    await page.getByRole('button', { name: 'Create version' }).click();
+    await page.locator('#version-error').waitFor();
+    await expectAccessible(page, 'profiles');
+    await screenshot(page, 'profiles');
+    await page.getByLabel('Version', { exact: true }).first().fill('1.1.0');
+    await page.getByRole('button', { name: 'Create version' }).click();
+    await page.getByRole('rowheader', { name: '1.1.0' }).waitFor();
+  });
+
+  it('should offer a viewer no day-2 action', async () => {
+    const viewerContext = await browser.newContext();
+    const viewerPage = await viewerContext.newPage();
+    watch(viewerPage);
+    await signIn(viewerPage, viewer);
+    await viewerPage.getByRole('link', { name: clusterName }).click();
+    await viewerPage.getByRole('heading', { level: 1, name: clusterName }).waitFor();
+    await viewerPage.getByText('reads only').waitFor();
+    expect(await viewerPage.getByRole('button', { name: 'Apply' }).count()).toBe(0);
+    expect(await viewerPage.getByRole('button', { name: 'Download logs' }).count()).toBe(0);
+    await page.getByRole('link', { name: 'Fleet', exact: true }).click();
+    await page.locator(`tr[data-cluster="${clusterName}"] [data-phase="RUNNING"]`).waitFor();
+    await screenshot(page, 'overview');
+    await viewerContext.close();
+  });
+
+  it('should log no error in the browser console', () => {
+    const unexpected = consoleErrors.filter((e) => e.at < dropWindow.from || e.at > dropWindow.to + 500);
+    expect(unexpected.map((e) => e.text)).toEqual([]);
+  });
+});
