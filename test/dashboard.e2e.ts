@@ -1,12 +1,11 @@
 import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed, startPlatform, type Platform } from './src/index.js';
+import { seed, startPlatform, startTcpProxy, type Platform, type TcpProxy } from './src/index.js';
 
 /**
  * The web dashboard (services/dashboard) in a real Chromium (Debian's, driven by playwright-core)
@@ -36,37 +35,6 @@ const CREATE_CLUSTER = `mutation($input: CreateClusterInput!) { createCluster(in
 const EVENTS = `query($id: ID!) { cluster(id: $id) { events(first: 1000) { nodes { cursor } } } }`;
 const SCALE = `mutation($input: UpdateNodePoolInput!) { updateNodePool(input: $input) { userErrors { message } } }`;
 
-/** A TCP proxy in front of the gateway whose connections the test can cut, and refuse for a while. */
-async function startProxy(target: URL): Promise<{ origin: string; drop(): void; restore(): void; close(): void }> {
-  const sockets = new Set<Socket>();
-  let down = false;
-  const server: Server = createServer((client) => {
-    if (down) return void client.destroy();
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {});
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    drop() {
-      down = true;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      down = false;
-    },
-    close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
-
 async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -80,7 +48,7 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
 describe('the web dashboard in Chromium', () => {
   let platform: Platform;
   let browser: Browser;
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let proxy: TcpProxy;
   let context: BrowserContext;
   let page: Page;
   const tenant = seed.tenant();
@@ -137,7 +105,7 @@ describe('the web dashboard in Chromium', () => {
       localCloud: { speed: 30, vcpuLimit: 64 },
       env: { AGENT_REPORT_INTERVAL_MS: '1000' },
     });
-    proxy = await startProxy(new URL(platform.gatewayUrl));
+    proxy = await startTcpProxy(new URL(platform.gatewayUrl));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();

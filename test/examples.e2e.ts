@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import {
   ClusterEventsDocument,
   type ClusterEventsQuery,
@@ -10,7 +9,7 @@ import { parse } from 'graphql';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followCluster } from './examples/follow-cluster.js';
-import { type Platform, seed, startPlatform } from './src/index.js';
+import { type Platform, seed, startPlatform, startTcpProxy } from './src/index.js';
 
 /**
  * The integration examples in examples/, run as an integrator would run them, against a real
@@ -40,28 +39,18 @@ describe('integration examples', () => {
     // The example talks to the gateway through a proxy that drops every connection at the first
     // event, as a network would.
     const gateway = new URL(platform.gatewayUrl);
-    const sockets = new Set<Socket>();
-    const proxy = createServer((client) => {
-      const upstream = connect(Number(gateway.port), gateway.hostname);
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('close', () => sockets.delete(s));
-        s.on('error', () => {});
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const { port } = proxy.address() as AddressInfo;
+    const proxy = await startTcpProxy(gateway);
     let dropped = false;
     const resumes: (string | null)[] = [];
     const { clusterId, events, running } = await followCluster({
-      url: `http://127.0.0.1:${port}${gateway.pathname}`,
+      url: `${proxy.origin}${gateway.pathname}`,
       token: editor,
       projectId: project,
       onEvent: () => {
         if (dropped) return;
         dropped = true;
-        for (const s of sockets) s.destroy();
+        proxy.drop();
+        proxy.restore();
       },
       onResume: (_error, after) => resumes.push(after),
     });

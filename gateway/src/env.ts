@@ -97,18 +97,7 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
          * Longest lifetime of a client bearer token (exp - iat, or exp - now without iat): seconds,
          * or with a unit (90m, 24h, 7d).
          */
-        AUTH_MAX_TOKEN_LIFETIME: z
-          .string()
-          .default(`${DEFAULT_MAX_TOKEN_LIFETIME_SECONDS}`)
-          .transform((value, ctx) => {
-            const seconds = parseDurationSeconds(value);
-            if (seconds === undefined)
-              ctx.addIssue({
-                code: 'custom',
-                message: 'a positive duration: seconds, or a number with s, m, h or d (e.g. 24h)',
-              });
-            return seconds ?? 0;
-          }),
+        AUTH_MAX_TOKEN_LIFETIME: durationSetting(`${DEFAULT_MAX_TOKEN_LIFETIME_SECONDS}`),
         SUPERGRAPH_PATH: z.string().default(defaultSupergraph),
         /** Bytes a subscription socket may have unsent before it is closed as a slow consumer (1013). */
         SUBSCRIPTION_BUFFER_BYTES: z.coerce

@@ -1,30 +1,13 @@
 import { Histogram, register } from 'prom-client';
 import { isCloudError } from './errors.js';
 import type { CloudProvider } from './provider.js';
+import { wrapProvider } from './wrap-provider.js';
 
 /**
  * `fleetgraph_cloud_call_duration_seconds`: every provider operation, by cloud, operation and
  * outcome (`ok`, the classified CloudErrorCode, or `error` for anything else), in the process's
  * Prometheus registry (prom-client's default, the one the kit serves at /metrics).
  */
-
-/** Every operation of a provider (a compile error when the interface gains one not listed). */
-const OPERATIONS: Record<Exclude<keyof CloudProvider, 'type' | 'close'>, true> = {
-  regions: true,
-  instanceTypes: true,
-  quota: true,
-  ensureNetwork: true,
-  deleteNetwork: true,
-  describeImage: true,
-  findImages: true,
-  copyImage: true,
-  createImageFromMachine: true,
-  deleteImage: true,
-  createMachine: true,
-  describeMachines: true,
-  describeMachine: true,
-  deleteMachine: true,
-};
 
 const NAME = 'fleetgraph_cloud_call_duration_seconds';
 
@@ -45,26 +28,17 @@ const CALL_DURATION = callDuration();
 
 /** The provider with each operation timed into `fleetgraph_cloud_call_duration_seconds`. */
 export function meterProvider(provider: CloudProvider): CloudProvider {
-  const histogram = CALL_DURATION;
   const cloud = provider.type;
-  const metered: Record<string, unknown> = {
-    type: provider.type,
-    close: () => provider.close(),
-  };
-  for (const operation of Object.keys(OPERATIONS) as (keyof typeof OPERATIONS)[]) {
-    const method = (provider[operation] as (...args: unknown[]) => Promise<unknown>).bind(provider);
-    metered[operation] = async (...args: unknown[]) => {
-      const started = performance.now();
-      let outcome = 'ok';
-      try {
-        return await method(...args);
-      } catch (error) {
-        outcome = isCloudError(error) ? error.code : 'error';
-        throw error;
-      } finally {
-        histogram.observe({ cloud, operation, outcome }, (performance.now() - started) / 1000);
-      }
-    };
-  }
-  return metered as unknown as CloudProvider;
+  return wrapProvider(provider, async (operation, _args, call) => {
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      return await call();
+    } catch (error) {
+      outcome = isCloudError(error) ? error.code : 'error';
+      throw error;
+    } finally {
+      CALL_DURATION.observe({ cloud, operation, outcome }, (performance.now() - started) / 1000);
+    }
+  });
 }

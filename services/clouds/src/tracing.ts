@@ -1,6 +1,7 @@
 import { type Attributes, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { isCloudError } from './errors.js';
 import type { CloudProvider } from './provider.js';
+import { wrapProvider } from './wrap-provider.js';
 
 /**
  * Spans of cloud calls (OpenTelemetry's API: no-ops until a process registers the SDK, as the
@@ -9,24 +10,6 @@ import type { CloudProvider } from './provider.js';
  * (`EC2 RunInstances`, with its region and the cloud's error code).
  */
 const tracer = trace.getTracer('fleetgraph');
-
-/** Every operation of a provider (a compile error when the interface gains one not listed). */
-const OPERATIONS: Record<Exclude<keyof CloudProvider, 'type' | 'close'>, true> = {
-  regions: true,
-  instanceTypes: true,
-  quota: true,
-  ensureNetwork: true,
-  deleteNetwork: true,
-  describeImage: true,
-  findImages: true,
-  copyImage: true,
-  createImageFromMachine: true,
-  deleteImage: true,
-  createMachine: true,
-  describeMachines: true,
-  describeMachine: true,
-  deleteMachine: true,
-};
 
 /** The region an operation is called for: its first argument, or that argument's `region`. */
 function regionOf(args: unknown[]): string | undefined {
@@ -65,24 +48,16 @@ export async function cloudSpan<T>(name: string, attributes: Attributes, call: (
 
 /** The provider with a span around each operation (see the module's comment). */
 export function traceProvider(provider: CloudProvider): CloudProvider {
-  const traced: Record<string, unknown> = {
-    type: provider.type,
-    close: () => provider.close(),
-  };
-  for (const operation of Object.keys(OPERATIONS) as (keyof typeof OPERATIONS)[]) {
-    const method = (provider[operation] as (...args: unknown[]) => Promise<unknown>).bind(provider);
-    traced[operation] = (...args: unknown[]) => {
-      const region = regionOf(args);
-      return cloudSpan(
-        `${provider.type} ${operation}`,
-        {
-          'cloud.provider': provider.type.toLowerCase(),
-          'fleetgraph.cloud.operation': operation,
-          ...(region && { 'cloud.region': region }),
-        },
-        () => method(...args),
-      );
-    };
-  }
-  return traced as unknown as CloudProvider;
+  return wrapProvider(provider, (operation, args, call) => {
+    const region = regionOf(args);
+    return cloudSpan(
+      `${provider.type} ${operation}`,
+      {
+        'cloud.provider': provider.type.toLowerCase(),
+        'fleetgraph.cloud.operation': operation,
+        ...(region && { 'cloud.region': region }),
+      },
+      call,
+    );
+  });
 }
