@@ -182,13 +182,22 @@ describe('one trace from the client to the cloud call', () => {
     expect(delivery.delivered.kind).toBe(SpanKinds.consumer);
 
     // The gateway's access lines: the request (its trace, operation, caller; never the token) and the connection.
-    const lines = platform.services.get('gateway')!.output.flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
+    const gatewayLines = () =>
+      platform.services.get('gateway')!.output.flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+    // The connection's line is written once the gateway has seen it close, a moment after dispose().
+    const closedBy = Date.now() + 10_000;
+    while (
+      !gatewayLines().some((l) => l.msg === 'graphql-ws connection' && l.tenantId === tenant) &&
+      Date.now() < closedBy
+    )
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const lines = gatewayLines();
     const access = lines.find((l) => l.msg === 'http request' && l.traceId === traceId);
     expect(access).toMatchObject({
       method: 'POST',
