@@ -105,7 +105,8 @@ describe('tokens of the identity provider (OIDC)', () => {
   });
 
   it('should take a new key without a restart once the cooldown after the last fetch has passed', async () => {
-    const verify = createOidcVerifier({ ...options, cooldownMs: 500 });
+    // A cooldown long enough for generating a key on a loaded machine (it failed at 500 ms in CI).
+    const verify = createOidcVerifier({ ...options, cooldownMs: 3_000 });
     const payload = { ...idp.standardClaims(), ...fleetClaims };
     expect(await outcome(verify, await idp.sign(payload))).toBe('accepted');
     const fetched = idp.fetches;
@@ -116,7 +117,7 @@ describe('tokens of the identity provider (OIDC)', () => {
     expect(await outcome(verify, token)).toMatch(/matches the token's kid$/);
     expect(idp.fetches).toBe(fetched);
 
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await new Promise((resolve) => setTimeout(resolve, 3_100));
     expect(await outcome(verify, token)).toBe('accepted');
     expect(idp.fetches).toBe(fetched + 1);
     // The retired key goes once the provider stops publishing it and the keys are fetched again.
