@@ -327,11 +327,17 @@ describe('API keys through the gateway', () => {
     ]);
     // Everything the gateways and the profiles service wrote, at trace level: the failure above is
     // logged with the key's id, and no key anywhere.
-    const logged = [
-      output.join(''),
-      ...['gateway', 'profiles'].map((name) => platform.services.get(name)!.output.join('\n')),
-      second.output.join('\n'),
-    ].join('\n');
+    const everything = () =>
+      [
+        output.join(''),
+        ...['gateway', 'profiles'].map((name) => platform.services.get(name)!.output.join('\n')),
+        second.output.join('\n'),
+      ].join('\n');
+    // A process's output reaches the test a moment after it is written (it failed once in CI).
+    const writtenBy = Date.now() + 5_000;
+    while (!everything().includes('could not verify an API key') && Date.now() < writtenBy)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const logged = everything();
     expect(logged).toContain('could not verify an API key');
     expect(logged).toContain(id);
     expect(secrets.length).toBeGreaterThan(5);
