@@ -4,6 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { seed, startPlatform, type Platform } from './src/index.js';
 
+/** Polls `check` every 100 ms until it holds, for up to 60 s. */
+async function waitFor(check: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Subscriptions over graphql-ws (and SSE) through the real gateway, fed by the real clusters service. */
 describe('cluster subscriptions through the gateway', () => {
   let platform: Platform;
@@ -47,14 +56,14 @@ describe('cluster subscriptions through the gateway', () => {
     return client;
   };
 
-  async function createCluster(): Promise<string> {
+  async function createCluster(projectId = project, token = editor, profile = profileId): Promise<string> {
     const r = await platform.graphql(
       `mutation($input: CreateClusterInput!) { createCluster(input: $input) { cluster { id } userErrors { code message } } }`,
       {
         input: {
-          projectId: project,
+          projectId,
           name: seed.project(),
-          profileId,
+          profileId: profile,
           cloud: { type: 'LOCAL', region: 'local-1' },
           nodePools: [
             { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
@@ -62,7 +71,7 @@ describe('cluster subscriptions through the gateway', () => {
           ],
         },
       },
-      editor,
+      token,
     );
     expect(r.data!.createCluster.userErrors).toEqual([]);
     return r.data!.createCluster.cluster.id;
@@ -119,6 +128,68 @@ describe('cluster subscriptions through the gateway', () => {
     const expected = all.slice(all.findIndex((e: { cursor: string }) => e.cursor === after) + 1);
     expect(received).toEqual(expected.slice(0, received.length));
     expect(received.at(-1)!.reason).toBe('PhaseRunning');
+  });
+
+  it('should follow the fleet: each cluster the caller may read now, then its changes, and nothing of other projects', async () => {
+    const other = seed.project();
+    const otherAdmin = await platform.token(seed.user(tenant, { [other]: 'admin' }));
+    const tenantAdmin = await platform.token({ sub: 'boss', tenantId: tenant, tenantAdmin: true });
+    const otherProfile = await platform.graphql(
+      `mutation($input: CreateClusterProfileInput!) { createClusterProfile(input: $input) { profile { id } } }`,
+      { input: seed.profileInput(other) },
+      otherAdmin,
+    );
+    const before = await createCluster();
+    type Entry = { id: string; projectId: string; phase: string; nodeCount: number; cursor: string };
+    const follow = (token: string, variables: Record<string, unknown>) => {
+      const seen: Entry[] = [];
+      let error: unknown;
+      const done = connect(token).subscribe<{ fleet: Entry }>(
+        {
+          query: `subscription($projectId: ID) { fleet(projectId: $projectId) { id projectId phase nodeCount cursor condition { type failed } } }`,
+          variables,
+        },
+        {
+          next: (r) => {
+            if (r.data) seen.push(r.data.fleet);
+            else error = r.errors;
+          },
+          error: (e) => {
+            error = e;
+          },
+          complete: () => {},
+        },
+      );
+      return { seen, error: () => error, done };
+    };
+    const mine = follow(viewer, {});
+    const all = follow(tenantAdmin, {});
+    const refused = follow(viewer, { projectId: other });
+    const created = await createCluster();
+    const foreign = await createCluster(other, otherAdmin, otherProfile.data!.createClusterProfile.profile.id);
+    const phases = (entries: Entry[], id: string) => entries.filter((e) => e.id === id).map((e) => e.phase);
+    await waitFor(
+      () => phases(mine.seen, created).includes('RUNNING') && phases(all.seen, foreign).includes('RUNNING'),
+    );
+    expect(refused.error()).toMatchObject([{ message: 'project not found', extensions: { code: 'BAD_USER_INPUT' } }]);
+    // The cluster created before the subscription came first, as it was; nothing of the other project reached the viewer.
+    const firstOf = (id: string) => mine.seen.findIndex((e) => e.id === id);
+    expect(mine.seen[firstOf(before)]).toMatchObject({ projectId: project, nodeCount: 2 });
+    expect(firstOf(before)).toBeLessThan(firstOf(created));
+    expect(mine.seen.every((e) => e.projectId === project)).toBe(true);
+    expect(phases(mine.seen, created)[0]).toBe('PENDING');
+    expect(all.seen.some((e) => e.id === before) && all.seen.some((e) => e.id === created)).toBe(true);
+    const cursors = mine.seen.map((e) => Number(e.cursor));
+    expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
+    expect(new Set(cursors).size).toBe(cursors.length);
+
+    const deleted = await platform.graphql(
+      `mutation($id: ID!) { deleteCluster(id: $id) { userErrors { code message } } }`,
+      { id: created },
+      await platform.token(seed.user(tenant, { [project]: 'admin' })),
+    );
+    expect(deleted.errors).toBeUndefined();
+    await waitFor(() => phases(mine.seen, created).includes('DELETED'));
   });
 
   it("should refuse another tenant's cluster exactly like an unknown one", async () => {

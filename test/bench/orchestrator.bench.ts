@@ -30,6 +30,7 @@ import {
   clusterConditions,
   clusterEvent,
   clusterLifecycle,
+  fleetCluster,
 } from '@fleetgraph/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess, type ServiceProcess } from '../src/processes.js';
@@ -265,7 +266,12 @@ describe('orchestrator benchmark', () => {
       },
     });
     store = createSqliteStore({ file: join(dataDir, 'clusters.sqlite') });
-    outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle] });
+    outbox = await createOutbox({
+      store,
+      bus,
+      log,
+      events: [clusterEvent, clusterConditions, clusterLifecycle, fleetCluster],
+    });
     repo = await ClusterRepository.open(store, outbox);
     outbox.start();
     providers = CLOUD === 'memory' ? new MemoryClouds() : new ProviderRegistry({ localCloudUrl: world.url });

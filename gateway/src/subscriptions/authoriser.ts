@@ -4,6 +4,9 @@ import type { FieldBinding } from './binding.js';
 import { codedError } from './errors.js';
 import type { GraphQLError } from './graphql.js';
 
+/** A binding that authorises its subscribes by a query. */
+export type QueryAuthorizedBinding = FieldBinding & Required<Pick<FieldBinding, 'authorize'>>;
+
 /** What the gateway's federated query path answered to an authorisation query. */
 export interface AuthorizeResult {
   data?: Record<string, unknown> | null;
@@ -37,7 +40,7 @@ export interface Authoriser {
    */
   authorise(
     asker: Asker,
-    binding: FieldBinding,
+    binding: QueryAuthorizedBinding,
     args: Record<string, unknown>,
     identity: Identity,
     requestId: string,
@@ -63,7 +66,7 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
 
   /** Refuses a subscription whose entity the caller cannot read, exactly like an unknown one. */
   async function authorise(
-    binding: FieldBinding,
+    binding: QueryAuthorizedBinding,
     args: Record<string, unknown>,
     identity: Identity,
     requestId: string,

@@ -17,7 +17,7 @@ describe('@jetstream bindings', () => {
 
   it('should read every bound Subscription field from the supergraph', () => {
     const bindings = readBindings(supergraphSdl, apiSchema);
-    expect([...bindings.keys()]).toEqual(['widgetEvents', 'widgetState']);
+    expect([...bindings.keys()]).toEqual(['widgetEvents', 'widgetState', 'widgetBoard']);
     const events = bindings.get('widgetEvents')!;
     expect(events).toMatchObject({
       stream: 'WIDGET_EVENTS',
@@ -44,7 +44,8 @@ describe('@jetstream bindings', () => {
         'authorize: "widget(id: $widgetId) { id }", replay: LAST',
         'authorize: "widget(id: $nope) { id }", replay: LAST',
       )
-      .replace('status in [DONE, FAILED]', 'status ~ DONE');
+      .replace('status in [DONE, FAILED]', 'status ~ DONE')
+      .replace(', project: "projectId"', ', project: "nope"');
     let thrown: unknown;
     try {
       readBindings(broken, apiSchema);
@@ -53,12 +54,30 @@ describe('@jetstream bindings', () => {
     }
     expect(thrown).toBeInstanceOf(StreamBindingError);
     expect((thrown as StreamBindingError).problems).toEqual([
-      'Subscription.widgetEvents: subject token ">" is neither a plain token nor a {placeholder}',
+      'Subscription.widgetEvents: subject token ">" is neither a plain token, a {placeholder} nor *',
       'Subscription.widgetEvents: subject must contain {tenantId}, so that no event crosses tenants',
       'Subscription.widgetState: complete "status ~ DONE": unexpected "~ DONE"',
       'Subscription.widgetState: authorize uses $nope, which is no argument of the field',
       'Subscription.widgetState: authorize is not a valid query: Variable "$nope" is not defined by operation "Authorize_widgetState".',
+      'Subscription.widgetBoard: project "nope" is no field of WidgetCard',
     ]);
+    const unguarded = supergraphSdl.replace(', project: "projectId"', '');
+    expect(() => readBindings(unguarded, apiSchema)).toThrow(
+      expect.objectContaining({
+        problems: [
+          'Subscription.widgetBoard: a subject that matches many (a * or a nullable argument) needs project',
+          'Subscription.widgetBoard: authorize (a query) or project is needed, so that a caller sees only what it may',
+        ],
+      }),
+    );
+  });
+
+  it('should fill a nullable argument not given, and a * token, with a wildcard', () => {
+    const board = readBindings(supergraphSdl, apiSchema).get('widgetBoard')!;
+    expect(board).toMatchObject({ project: 'projectId', wildcard: true, authorize: undefined, replay: 'LAST' });
+    expect(subjectFor(board, 't1', {})).toBe('widgets.v1.board.t1.*.*');
+    expect(subjectFor(board, 't1', { projectId: 'p1' })).toBe('widgets.v1.board.t1.p1.*');
+    expect(() => subjectFor(board, 't1', { projectId: '*' })).toThrow('projectId must be a plain id');
   });
 
   it('should fill the tenant from the identity and refuse arguments that are not plain ids', () => {

@@ -3,6 +3,7 @@ import { parseCondition, type Condition } from './condition.js';
 import {
   getNamedType,
   isEnumType,
+  isNonNullType,
   isObjectType,
   Kind,
   parse,
@@ -15,7 +16,11 @@ import {
 } from './graphql.js';
 
 /** One token of a subject template. */
-type SubjectPart = { kind: 'static'; value: string } | { kind: 'tenant' } | { kind: 'argument'; name: string };
+type SubjectPart =
+  | { kind: 'static'; value: string }
+  | { kind: 'any' }
+  | { kind: 'tenant' }
+  | { kind: 'argument'; name: string; nullable: boolean };
 
 /** A Subscription field bound by `@jetstream`, checked against the API schema and ready to serve. */
 export interface FieldBinding {
@@ -29,7 +34,15 @@ export interface FieldBinding {
   /** The subject with `*` for each placeholder: every subject the field can consume. */
   pattern: string;
   /** The authorisation query, its variables (a subset of the field's arguments), and the response key to check. */
-  authorize: { query: string; variables: readonly string[]; responseKey: string; entity: string };
+  authorize?: { query: string; variables: readonly string[]; responseKey: string; entity: string };
+  /**
+   * The payload field naming each event's project: an event reaches only subscribers who may read
+   * that project; the field's argument of that name, if any and given, must name a project the
+   * caller may read.
+   */
+  project?: string;
+  /** Whether the subject can match many subjects (a `*`, or a nullable argument): read with a wildcard. */
+  wildcard: boolean;
   replay: StreamReplay;
   /** When set, the subscription ends after an event for which it holds. */
   complete?: Condition;
@@ -129,11 +142,15 @@ function compileSubject(field: GraphQLField<unknown, unknown>, template: unknown
           `${where}: subject placeholder {${placeholder}} must be an ID, String or enum argument, not ${type}`,
         );
       }
-      parts.push({ kind: 'argument', name: placeholder });
+      // Left out, a nullable argument without a default matches any; one with a default is that default.
+      const nullable = arg !== undefined && !isNonNullType(arg.type) && arg.defaultValue === undefined;
+      parts.push({ kind: 'argument', name: placeholder, nullable });
+    } else if (token === '*') {
+      parts.push({ kind: 'any' });
     } else if (STATIC_TOKEN.test(token)) {
       parts.push({ kind: 'static', value: token });
     } else {
-      problems.push(`${where}: subject token "${token}" is neither a plain token nor a {placeholder}`);
+      problems.push(`${where}: subject token "${token}" is neither a plain token, a {placeholder} nor *`);
     }
   }
   if (!parts.some((p) => p.kind === 'tenant'))
@@ -148,24 +165,23 @@ function compileAuthorize(
   problems: string[],
 ): FieldBinding['authorize'] {
   const where = `Subscription.${field.name}`;
-  const none = { query: '', variables: [], responseKey: '', entity: '' };
   if (typeof selection !== 'string' || selection.trim() === '') {
     problems.push(`${where}: authorize must be a query selection such as "cluster(id: $clusterId) { id }"`);
-    return none;
+    return undefined;
   }
   let document: DocumentNode;
   try {
     document = parse(`{ ${selection} }`);
   } catch (error) {
     problems.push(`${where}: authorize does not parse: ${(error as Error).message}`);
-    return none;
+    return undefined;
   }
   const operation = document.definitions[0];
   const roots = operation?.kind === Kind.OPERATION_DEFINITION ? operation.selectionSet.selections : [];
   const root = roots[0];
   if (document.definitions.length !== 1 || roots.length !== 1 || root?.kind !== Kind.FIELD) {
     problems.push(`${where}: authorize must select exactly one query field`);
-    return none;
+    return undefined;
   }
   const variables = new Set<string>();
   visit(document, { Variable: (node) => void variables.add(node.name.value) });
@@ -220,13 +236,23 @@ export function readBindings(supergraphSdl: string, apiSchema: GraphQLSchema): M
     }
     const returned = getNamedType(field.type);
     const subject = compileSubject(field, args.subject, problems);
+    const wildcard = subject.some((part) => part.kind === 'any' || (part.kind === 'argument' && part.nullable));
+    const project = args.project == null ? undefined : String(args.project);
+    if (project !== undefined && !(isObjectType(returned) && project in returned.getFields()))
+      problems.push(`${where}: project "${project}" is no field of ${returned.name}`);
+    if (wildcard && project === undefined)
+      problems.push(`${where}: a subject that matches many (a * or a nullable argument) needs project`);
+    if (args.authorize == null && project === undefined)
+      problems.push(`${where}: authorize (a query) or project is needed, so that a caller sees only what it may`);
     bindings.set(name, {
       field: name,
       stream: String(args.stream),
       subjectTemplate: String(args.subject),
       subject,
       pattern: subject.map((part) => (part.kind === 'static' ? part.value : '*')).join('.'),
-      authorize: compileAuthorize(apiSchema, field, args.authorize, problems),
+      authorize: args.authorize == null ? undefined : compileAuthorize(apiSchema, field, args.authorize, problems),
+      project,
+      wildcard,
       replay,
       complete,
       cursorField: isObjectType(returned) && 'cursor' in returned.getFields(),
@@ -238,13 +264,16 @@ export function readBindings(supergraphSdl: string, apiSchema: GraphQLSchema): M
 
 /**
  * The subject a subscription consumes: `{tenantId}` from the verified identity, every other
- * placeholder from the field's arguments. @throws TypeError when an argument is not a plain id
+ * placeholder from the field's arguments (`*` for a nullable one not given).
+ * @throws TypeError when an argument is not a plain id
  */
 export function subjectFor(binding: FieldBinding, tenantId: string, args: Record<string, unknown>): string {
   return binding.subject
     .map((part) => {
       if (part.kind === 'static') return part.value;
+      if (part.kind === 'any') return '*';
       if (part.kind === 'tenant') return assertToken('tenantId', tenantId);
+      if (part.nullable && args[part.name] == null) return '*';
       try {
         return assertToken(part.name, args[part.name]);
       } catch {

@@ -185,8 +185,21 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
 
     // Copied: randomUUID() returns a rope of its pieces (some 350 bytes), kept as long as the subscription.
     const requestId = Buffer.from(randomUUID(), 'latin1').toString('latin1');
-    const denied = await authoriser.authorise(connection, binding, args, identity, requestId);
-    if (denied) return [denied];
+    if (binding.project !== undefined) {
+      // A project named by the arguments must be readable; each event's project is checked on delivery.
+      const named = args[binding.project];
+      if (named != null && !identity.canRead(String(named))) return [codedError('BAD_USER_INPUT', 'project not found')];
+    }
+    if (binding.authorize) {
+      const denied = await authoriser.authorise(
+        connection,
+        { ...binding, authorize: binding.authorize },
+        args,
+        identity,
+        requestId,
+      );
+      if (denied) return [denied];
+    }
 
     // The result depends only on the event, the document and the variables its selection uses:
     // subscribers agreeing on those (within a tenant, which the subject holds too) share one execution.
@@ -194,7 +207,12 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
     const executionKey = createHash('sha256')
       .update(JSON.stringify([identity.tenantId, payload.operationName ?? null, payload.query, used]))
       .digest('base64url');
-    return { served: current, compiled, connection, id, payload, subject, from, executionKey, requestId };
+    const { project } = binding;
+    const accepts =
+      project === undefined
+        ? undefined
+        : (event: Record<string, unknown>) => typeof event[project] === 'string' && identity.canRead(event[project]);
+    return { served: current, compiled, connection, id, payload, subject, from, executionKey, requestId, accepts };
   }
 
   /**

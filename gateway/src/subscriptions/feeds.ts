@@ -1,4 +1,4 @@
-import type { EventSource, SourceConsumption, SourceMessage } from './source.js';
+import type { ConsumeStart, EventSource, SourceConsumption, SourceMessage } from './source.js';
 
 /**
  * The consumers of a hub: each one created is tracked until it exists, and each one stopped until
@@ -15,11 +15,11 @@ export class Consumers {
   consume(
     stream: string,
     subject: string,
-    startSeq: number,
+    start: ConsumeStart,
     onMessage: (message: SourceMessage) => void,
     onError: (error: Error) => void,
   ): Promise<SourceConsumption> {
-    const creation = this.source.consume(stream, subject, startSeq, onMessage, onError);
+    const creation = this.source.consume(stream, subject, start, onMessage, onError);
     this.starting.add(creation);
     void creation.then(
       () => this.starting.delete(creation),
@@ -151,8 +151,10 @@ export function createFeeds<G extends Fed<G>>(
     open(group, pattern) {
       const { stream, subject, patternKey } = group;
       const own = ownConsumers.get(patternKey) ?? 0;
-      let feed = feeds.get(patternKey);
-      if (!feed && own >= patternConsumerAt) {
+      // A pattern feed hands messages to the group of their exact subject: a wildcard group reads on its own.
+      const wildcard = subject.split('.').includes('*');
+      let feed = wildcard ? undefined : feeds.get(patternKey);
+      if (!feed && !wildcard && own >= patternConsumerAt) {
         feed = openFeed(stream, pattern, patternKey);
         feeds.set(patternKey, feed);
       }

@@ -17,6 +17,7 @@ export {
   getVariableValues,
   GraphQLError,
   isEnumType,
+  isNonNullType,
   isInterfaceType,
   isListType,
   isObjectType,

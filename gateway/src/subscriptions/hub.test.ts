@@ -18,10 +18,13 @@ const matches = (filter: string, subject: string) => {
  * of a replaying watch and its subject's shared consumer can be written down.
  */
 function manualSource() {
-  const log: { seq: number; subject: string; n: number }[] = [];
+  /** `skip`: the consumer (by index) whose last-per-subject start passes over the entry. */
+  const log: { seq: number; subject: string; n: number; skip?: number }[] = [];
   const consumers: {
     subject: string;
     next: number;
+    /** Set until the consumer delivered the last message of each subject it matches. */
+    lastPerSubject: boolean;
     onMessage: (m: SourceMessage) => void;
     onError: (error: Error) => void;
     open: boolean;
@@ -46,8 +49,18 @@ function manualSource() {
     },
     step(index, count = Infinity) {
       const consumer = consumers[index]!;
+      if (consumer.lastPerSubject) {
+        // What JetStream's DeliverPolicy.LastPerSubject starts with: the last of each subject, in order.
+        const last = new Map<string, number>();
+        for (const entry of log) if (matches(consumer.subject, entry.subject)) last.set(entry.subject, entry.seq);
+        const firsts = new Set(last.values());
+        consumer.lastPerSubject = false;
+        consumer.next = Math.min(...firsts, seq + 1);
+        for (const entry of log) if (entry.seq >= consumer.next && !firsts.has(entry.seq)) entry.skip = index;
+      }
       for (const entry of log) {
         if (count <= 0 || !consumer.open) break;
+        if (entry.skip === index) continue;
         if (entry.seq < consumer.next || !matches(consumer.subject, entry.subject)) continue;
         consumer.next = entry.seq + 1;
         count--;
@@ -74,15 +87,16 @@ function manualSource() {
     },
     available: true,
     async last(_stream, subject) {
-      const entry = log.findLast((e) => e.subject === subject);
+      const entry = log.findLast((e) => matches(subject, e.subject));
       source.whileReadingLast?.();
-      return entry && { seq: entry.seq, subject, data: encoder.encode(JSON.stringify({ n: entry.n })) };
+      return entry && { seq: entry.seq, subject: entry.subject, data: encoder.encode(JSON.stringify({ n: entry.n })) };
     },
     async lastSeq() {
       return seq;
     },
-    async consume(_stream, subject, startSeq, onMessage, onError) {
-      const consumer = { subject, next: startSeq, onMessage, onError, open: true };
+    async consume(_stream, subject, start, onMessage, onError) {
+      const lastPerSubject = typeof start !== 'number';
+      const consumer = { subject, next: lastPerSubject ? 1 : start, lastPerSubject, onMessage, onError, open: true };
       consumers.push(consumer);
       return {
         stop: async () => {
@@ -338,5 +352,49 @@ describe('subscription hub', () => {
     await closing;
     expect(source.consumers).toBe(0);
     expect(hub.stats()).toMatchObject({ groups: 0, watches: 0, catchingUp: 0 });
+  });
+  it("should start a wildcard watch with the last event of each subject, then every change, on the subject's group", async () => {
+    const source = manualSource();
+    const hub = createHub(source, log, { patternConsumerAt: 1 });
+    source.publish('s.a', 1);
+    source.publish('s.b', 2);
+    source.publish('s.a', 3);
+    const early = recorder();
+    await hub.watch(early.request('s.*', { kind: 'now' }));
+    const fleet = recorder();
+    const watching = hub.watch(fleet.request('s.*', { kind: 'last' }));
+    await watching;
+    // The group's consumer and the replay of the last of each subject: never a pattern feed.
+    expect(hub.stats()).toMatchObject({ patternConsumers: 0, catchingUp: 1 });
+    source.publish('s.b', 4);
+    source.step(0); // the group delivers 4: not to the replaying watch
+    source.step(1); // the replay: the last of s.b before 4 is passed over; 3 (s.a) then 4, and it joins
+    expect(hub.stats()).toMatchObject({ catchingUp: 0 });
+    source.publish('s.c', 5);
+    source.drain();
+    expect(fleet.received).toEqual([3, 4, 5]);
+    expect(early.received).toEqual([4, 5]);
+    expect(source.consumers).toBe(1);
+  });
+
+  it('should deliver to each watch only the events it accepts, the others sharing one execution', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log);
+    const odd = recorder();
+    const all = recorder();
+    await hub.watch({ ...odd.request('s.*', { kind: 'now' }), accepts: (payload) => Number(payload.n) % 2 === 1 });
+    await hub.watch(all.request('s.*', { kind: 'now' }));
+    for (let n = 1; n <= 4; n++) source.publish(`s.${n}`, n);
+    source.drain();
+    expect(odd.received).toEqual([1, 3]);
+    expect(all.received).toEqual([1, 2, 3, 4]);
+    expect(hub.stats()).toMatchObject({ executions: 4 });
+    // A replay passes over what it does not accept too.
+    const late = recorder();
+    await hub.watch({ ...late.request('s.*', { kind: 'last' }), accepts: (payload) => Number(payload.n) > 2 });
+    source.drain();
+    source.publish('s.9', 9);
+    source.drain();
+    expect(late.received).toEqual([3, 4, 9]);
   });
 });

@@ -40,6 +40,11 @@ export interface WatchRequest {
   from: StartFrom;
   execution: Execution;
   listener: Listener;
+  /**
+   * Whether an event reaches this watch (its watermark moves past the others all the same).
+   * @default every event
+   */
+  accepts?: (payload: Record<string, unknown>) => boolean;
 }
 
 /** A started watch. */
@@ -116,6 +121,7 @@ interface Member {
   group: Group;
   execution: Execution;
   listener: Listener;
+  accepts?: (payload: Record<string, unknown>) => boolean;
   watermark: number;
   bucket?: Bucket;
   catchUp?: CatchUp;
@@ -129,6 +135,9 @@ interface CatchUp {
 }
 
 const decoder = new TextDecoder();
+
+/** Whether a subject has a `*` token: it matches many. */
+export const isWildcard = (subject: string) => subject.split('.').includes('*');
 
 /** Creates a hub over an event source (see Hub). */
 export function createHub(source: EventSource, log: Logger, options: HubOptions = {}): Hub {
@@ -202,7 +211,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     if (member.closed || message.seq <= member.watermark) return !member.closed;
     member.watermark = message.seq;
     const payload = parse(message, member.group.subject);
-    if (!payload) return true;
+    if (!payload || (member.accepts && !member.accepts(payload))) return true;
     const { result, done } = run(member.execution, payload, message.seq);
     member.listener.next(result, message.seq);
     if (done && !member.closed) {
@@ -227,6 +236,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
       for (const member of bucket.members) {
         if (message.seq <= member.watermark) continue;
         member.watermark = message.seq;
+        if (member.accepts && !member.accepts(payload)) continue;
         outcome ??= run(bucket.execution, payload, message.seq);
         member.listener.next(outcome.result, message.seq);
         delivered++;
@@ -276,7 +286,11 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
     consumers.stop(state.consumption);
   }
 
-  async function startCatchUp(member: Member): Promise<void> {
+  /**
+   * Replays the member's subject on a consumer of its own until it has caught up with its group:
+   * from after its watermark, or (`lastPerSubject`) the last message of each subject it matches.
+   */
+  async function startCatchUp(member: Member, lastPerSubject = false): Promise<void> {
     if (member.closed) return;
     const state: CatchUp = { active: true };
     member.catchUp = state;
@@ -285,7 +299,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
       state.consumption = await consumers.consume(
         member.group.stream,
         member.group.subject,
-        member.watermark + 1,
+        lastPerSubject ? { lastPerSubject } : member.watermark + 1,
         (message) => {
           messages++;
           if (!state.active || !deliverAlone(member, message)) return;
@@ -308,7 +322,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
   }
 
   return {
-    async watch({ stream, subject, pattern, from, execution, listener }) {
+    async watch({ stream, subject, pattern, from, execution, listener, accepts }) {
       if (closed) throw new Error('the subscription hub is closed');
       // Not even onto a subject already watched: nothing can be promised while the source is away.
       if (!source.available) throw new EventSourceUnavailableError();
@@ -318,7 +332,7 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
         group = openGroup(stream, subject, pattern, key);
         groups.set(key, group);
       }
-      const member: Member = { group, execution, listener, watermark: 0, closed: false };
+      const member: Member = { group, execution, listener, accepts, watermark: 0, closed: false };
       group.members.add(member);
       const watch: Watch = { close: () => leave(member) };
       try {
@@ -329,6 +343,12 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
           member.watermark = group.lastSeq;
         } else if (from.kind === 'after') {
           member.watermark = from.seq;
+        } else if (isWildcard(subject)) {
+          // The current state of every subject matched: the last message of each, then live.
+          if (group.lastSeq > 0) {
+            await startCatchUp(member, true);
+            return watch;
+          }
         } else {
           const last = await source.last(stream, subject);
           if (last) messages++;

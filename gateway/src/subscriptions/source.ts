@@ -8,6 +8,9 @@ export interface SourceMessage {
   data: Uint8Array;
 }
 
+/** Where a consumption starts: at a stream sequence (inclusive), or with the last message of each subject matched. */
+export type ConsumeStart = number | { lastPerSubject: true };
+
 /** A running consumption of one subject. */
 export interface SourceConsumption {
   /** Stops delivering and removes the consumer. Idempotent. */
@@ -25,13 +28,13 @@ export interface EventSource {
   lastSeq(stream: string): Promise<number>;
   /**
    * Delivers every message of the subject (or of every subject a pattern with `*` matches) from
-   * `startSeq` (inclusive) in order, then each new one, through one consumer; `onError` is called
-   * once if the consumption ends on its own.
+   * `start` (a sequence, inclusive, or the last message of each subject) in order, then each new
+   * one, through one consumer; `onError` is called once if the consumption ends on its own.
    */
   consume(
     stream: string,
     subject: string,
-    startSeq: number,
+    start: ConsumeStart,
     onMessage: (message: SourceMessage) => void,
     onError: (error: Error) => void,
   ): Promise<SourceConsumption>;
@@ -131,14 +134,14 @@ export function createJetStreamSource(options: JetStreamSourceOptions): EventSou
       }
     },
 
-    async consume(stream, subject, startSeq, onMessage, onError) {
+    async consume(stream, subject, start, onMessage, onError) {
       let watch: Watch;
       // Set when the creation was given up (NATS went away meanwhile): a consumer that still
       // arrives delivers nothing and is removed.
       let abandoned = false;
       if (!bus.connected) throw new EventSourceUnavailableError();
       const creation = bus.watch(stream, subject, {
-        startSeq,
+        ...(typeof start === 'number' ? { startSeq: start } : { startSeq: 1, lastPerSubject: true }),
         batch: options.batch ?? 256,
         onMessage: (message) => {
           if (!abandoned) onMessage(message);

@@ -58,6 +58,8 @@ export interface Plan {
   from: StartFrom;
   executionKey: string;
   requestId: string;
+  /** Whether an event reaches this subscriber (a binding with `project`: whether it may read the event's project). */
+  accepts?: (payload: Record<string, unknown>) => boolean;
 }
 
 /** What a subscription needs of its engine; the engine reports the counters in its stats. */
@@ -131,6 +133,7 @@ export class Subscription implements Running, Listener, AsyncIterableIterator<ne
         from: plan.from,
         execution: this.execution,
         listener: this,
+        accepts: plan.accepts,
       });
       this.watch = watch;
       // Ended (the connection dropped, or LAST delivered a final state) while the watch was starting.

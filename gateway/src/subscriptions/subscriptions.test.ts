@@ -17,6 +17,12 @@ const STATE = /* GraphQL */ `
   }
 `;
 
+const BOARD = /* GraphQL */ `
+  subscription Board($projectId: ID) {
+    widgetBoard(projectId: $projectId) { widgetId projectId revision }
+  }
+`;
+
 const closeOf = (client: Client) =>
   new Promise<{ code: number; reason: string }>((resolve) =>
     client.on('closed', (event) => {
@@ -58,7 +64,7 @@ describe('subscriptions through the gateway', () => {
   });
 
   it('should serve every field bound by @jetstream in the supergraph', () => {
-    expect([...platform.gateway.subscriptions.fields].sort()).toEqual(['widgetEvents', 'widgetState']);
+    expect([...platform.gateway.subscriptions.fields].sort()).toEqual(['widgetBoard', 'widgetEvents', 'widgetState']);
   });
 
   it('should deliver the events of the watched widget with the selection applied', async () => {
@@ -176,6 +182,59 @@ describe('subscriptions through the gateway', () => {
     await platform.publishEvent(tenant, widgetId, 1);
     await allowed.until(1);
     expect(allowed.results[0]!.data!.widgetEvents.n).toBe(1);
+  });
+
+  it('should start a board with the current card of each widget the caller may read, then every change of those only', async () => {
+    const third = ids.project();
+    const foreign = ids.tenant();
+    const [a, b, c] = [
+      platform.widget(tenant, project),
+      platform.widget(tenant, otherProject),
+      platform.widget(tenant, third),
+    ];
+    await platform.publishCard(tenant, project, a, 1);
+    await platform.publishCard(tenant, otherProject, b, 1);
+    await platform.publishCard(tenant, project, a, 2);
+    await platform.publishCard(foreign, project, a, 9);
+    await platform.publishCard(tenant, third, c, 1);
+    const two = await platform.token({
+      sub: 'two',
+      tenantId: tenant,
+      projects: { [project]: 'viewer', [otherProject]: 'editor' },
+    });
+    const admin = await platform.token({ sub: 'admin', tenantId: tenant, tenantAdmin: true });
+    const card = (widgetId: string, projectId: string, revision: number) => ({
+      data: { widgetBoard: { widgetId, projectId, revision } },
+    });
+
+    const mine = watch(connect(two), BOARD, {});
+    const onlyOne = watch(connect(viewer), BOARD, { projectId: project });
+    const everything = watch(connect(admin), BOARD, {});
+    const refused = watch(connect(viewer), BOARD, { projectId: otherProject });
+    await refused.done;
+    expect(refused.error).toEqual([{ message: 'project not found', extensions: { code: 'BAD_USER_INPUT' } }]);
+    await Promise.all([mine.until(2), onlyOne.until(1), everything.until(3)]);
+    await established(3);
+    await platform.publishCard(tenant, third, c, 2);
+    await platform.publishCard(tenant, otherProject, b, 2);
+    await platform.publishCard(foreign, otherProject, b, 9);
+    await platform.publishCard(tenant, project, a, 3);
+    await Promise.all([mine.until(4), onlyOne.until(2), everything.until(6)]);
+    expect(mine.results).toEqual([
+      card(b, otherProject, 1),
+      card(a, project, 2),
+      card(b, otherProject, 2),
+      card(a, project, 3),
+    ]);
+    expect(onlyOne.results).toEqual([card(a, project, 2), card(a, project, 3)]);
+    expect(everything.results).toEqual([
+      card(b, otherProject, 1),
+      card(a, project, 2),
+      card(c, third, 1),
+      card(c, third, 2),
+      card(b, otherProject, 2),
+      card(a, project, 3),
+    ]);
   });
 
   it('should refuse bad input with a clear error and keep the connection', async () => {

@@ -64,6 +64,13 @@ class WidgetState {
   @Field(() => Int) revision!: number;
 }
 
+@ObjectType({ description: "A widget's card on its tenant's board: the current one of each, then every change." })
+class WidgetCard {
+  @Field(() => ID) widgetId!: string;
+  @Field(() => ID) projectId!: string;
+  @Field(() => Int) revision!: number;
+}
+
 interface StoredWidget {
   id: string;
   tenantId: string;
@@ -104,11 +111,21 @@ class WidgetResolver {
   widgetState(@Arg('widgetId', () => ID) _widgetId: string): WidgetState {
     throw new GatewayExecutedFieldError('widgetState');
   }
+
+  @StreamSubscription(() => WidgetCard, {
+    subject: 'widgets.v1.board.{tenantId}.{projectId}.*',
+    stream: 'WIDGET_STATE',
+    replay: 'LAST',
+    project: 'projectId',
+  })
+  widgetBoard(@Arg('projectId', () => ID, { nullable: true }) _projectId?: string): WidgetCard {
+    throw new GatewayExecutedFieldError('widgetBoard');
+  }
 }
 
 export const WIDGET_STREAMS: StreamDef[] = [
   { name: 'WIDGET_EVENTS', subjects: ['widgets.v1.events.>'] },
-  { name: 'WIDGET_STATE', subjects: ['widgets.v1.state.>'], maxMsgsPerSubject: 1 },
+  { name: 'WIDGET_STATE', subjects: ['widgets.v1.state.>', 'widgets.v1.board.>'], maxMsgsPerSubject: 1 },
 ];
 export const widgetEvent = defineEvent({
   prefix: 'widgets.v1.events',
@@ -126,6 +143,13 @@ export const widgetState = defineEvent({
     revision: z.number().int(),
   }),
   keys: ['tenantId', 'widgetId'] as const,
+});
+
+export const widgetCard = defineEvent({
+  prefix: 'widgets.v1.board',
+  stream: 'WIDGET_STATE',
+  schema: z.object({ tenantId: z.string(), projectId: z.string(), widgetId: z.string(), revision: z.number().int() }),
+  keys: ['tenantId', 'projectId', 'widgetId'] as const,
 });
 
 /** The fixture subgraph's SDL as composition reads it. */
@@ -166,6 +190,7 @@ export interface WidgetsPlatform {
   client(token?: string, url?: string): Client;
   publishEvent(tenantId: string, widgetId: string, n: number, message?: string): Promise<number>;
   publishState(tenantId: string, widgetId: string, status: WidgetStatus, revision: number): Promise<number>;
+  publishCard(tenantId: string, projectId: string, widgetId: string, revision: number): Promise<number>;
   /** JetStream consumers on a stream, as the server counts them. */
   consumerCount(stream: string): Promise<number>;
   /**
@@ -282,6 +307,9 @@ export async function startWidgetsPlatform(
     },
     async publishState(tenantId, widgetId, status, revision) {
       return (await bus.publish(widgetState, { tenantId, widgetId, status, revision })).seq;
+    },
+    async publishCard(tenantId, projectId, widgetId, revision) {
+      return (await bus.publish(widgetCard, { tenantId, projectId, widgetId, revision })).seq;
     },
     async consumerCount(stream) {
       const jsm = await bus.manager();

@@ -25,6 +25,8 @@ export const conditionSchema = z.object({
   code: z.string().nullable(),
   lastTransitionTime: z.string(),
   attempts: z.number().int(),
+  /** A failed milestone's next attempt (absent from conditions recorded before it existed). */
+  nextAttemptAt: z.string().nullable().optional(),
 });
 export type ConditionMessage = z.infer<typeof conditionSchema>;
 
@@ -67,6 +69,28 @@ export const clusterSummarySchema = z.object({
 });
 export type ClusterSummary = z.infer<typeof clusterSummarySchema>;
 
+/**
+ * `clusters.v1.fleet.<tenantId>.<projectId>.<id>`: a cluster as a fleet overview shows it, after
+ * any change of its phase, conditions or converged generation (contract FleetCluster, plus its
+ * tenant). The stream keeps the last of each cluster: the fleet's current state.
+ */
+export const fleetClusterSchema = z.object({
+  tenantId: z.string(),
+  projectId: z.string(),
+  id: z.string(),
+  name: z.string(),
+  phase: z.enum(clusterPhases),
+  cloud: z.enum(cloudTypes),
+  region: z.string(),
+  nodeCount: z.number().int(),
+  generation: z.number().int(),
+  observedGeneration: z.number().int(),
+  /** The milestone being worked on, or the failed one; null once every milestone is reached. */
+  condition: conditionSchema.nullable(),
+  updatedAt: z.string(),
+});
+export type FleetClusterMessage = z.infer<typeof fleetClusterSchema>;
+
 // Streams hold event subjects only: a stream that captured request subjects would answer requests with its PubAck.
 export const CLUSTER_EVENTS_STREAM: StreamDef = {
   name: 'CLUSTER_EVENTS',
@@ -77,7 +101,7 @@ export const CLUSTER_EVENTS_STREAM: StreamDef = {
 };
 export const CLUSTER_STATE_STREAM: StreamDef = {
   name: 'CLUSTER_STATE',
-  subjects: ['clusters.v1.conditions.>', 'clusters.v1.lifecycle.>'],
+  subjects: ['clusters.v1.conditions.>', 'clusters.v1.lifecycle.>', 'clusters.v1.fleet.>'],
   // The latest state is what a new watcher needs first.
   maxMsgsPerSubject: 1,
 };
@@ -105,6 +129,13 @@ export const clusterLifecycle = defineEvent({
   stream: CLUSTER_STATE_STREAM.name,
   schema: clusterSummarySchema,
   keys: ['tenantId', 'id'] as const,
+});
+
+export const fleetCluster = defineEvent({
+  prefix: 'clusters.v1.fleet',
+  stream: CLUSTER_STATE_STREAM.name,
+  schema: fleetClusterSchema,
+  keys: ['tenantId', 'projectId', 'id'] as const,
 });
 
 /** `clusters.v1.get`: a cluster of a tenant, for other services (NOT_FOUND otherwise). */

@@ -17,12 +17,14 @@ import {
   clusterConditions,
   clusterEvent,
   clusterLifecycle,
+  fleetCluster,
 } from '@fleetgraph/schema';
 import { ClusterBootstrap } from './adapters/bootstrap.js';
 import { serveAgentCredentials, serveClusterRequests } from './adapters/cluster.bus.js';
 import { ClusterSecretsRepository } from './adapters/cluster-secrets.repo.js';
 import { createSealer } from './bootstrap/sealed.js';
 import { ClusterRepository } from './adapters/cluster.repo.js';
+import { forgetDeletedClusters } from './adapters/fleet.js';
 import { natsClusterRequests } from './adapters/cluster.requests.js';
 import { ProviderRegistry } from './adapters/providers.js';
 import { readEnv } from './env.js';
@@ -45,8 +47,14 @@ async function main() {
     streamReplicas: env.NATS_STREAM_REPLICAS,
   });
   await bus.ensureStreams([CLUSTER_EVENTS_STREAM, CLUSTER_STATE_STREAM]);
-  const outbox = await createOutbox({ store, bus, log, events: [clusterEvent, clusterConditions, clusterLifecycle] });
+  const outbox = await createOutbox({
+    store,
+    bus,
+    log,
+    events: [clusterEvent, clusterConditions, clusterLifecycle, fleetCluster],
+  });
   const clusters = await ClusterRepository.open(store, outbox);
+  forgetDeletedClusters(outbox, bus, log);
   const providers = new ProviderRegistry({
     localCloudUrl: env.LOCAL_CLOUD_URL,
     azure: { subscriptionId: env.AZURE_SUBSCRIPTION_ID, resourceGroup: env.AZURE_RESOURCE_GROUP },

@@ -13,10 +13,17 @@ import {
   type StoredDoc,
   type Write,
 } from '@fleetgraph/kit';
-import { clusterConditions, clusterEvent, clusterLifecycle, type ClusterEventMessage } from '@fleetgraph/schema';
+import {
+  clusterConditions,
+  clusterEvent,
+  clusterLifecycle,
+  fleetCluster,
+  type ClusterEventMessage,
+} from '@fleetgraph/schema';
 import pRetry from 'p-retry';
 import type { ClusterSpec } from '../domain/cluster.js';
 import { StaleWriteError } from '../domain/errors.js';
+import { fleetEntry } from '../domain/fleet.js';
 import { initialStatus, statusLease, type ClusterStatus, type VersionedStatus } from '../domain/status.js';
 import type { Announcement, ClusterStatusStore } from '../orchestrator/ports.js';
 
@@ -105,6 +112,7 @@ export class ClusterRepository implements ClusterStatusStore {
           { tenantId: spec.tenantId, clusterId: spec.id, phase: 'PENDING', conditions: [] },
           { key: spec.id },
         ),
+        this.outbox.add(fleetCluster, fleetEntry(spec, status, now), { key: spec.id }),
       ]);
     } catch (error) {
       if (error instanceof DuplicateKeyError) return null;
@@ -290,6 +298,8 @@ export class ClusterRepository implements ClusterStatusStore {
         return this.outbox.add(clusterConditions, announcement.update, { key: announcement.update.clusterId });
       case 'lifecycle':
         return this.outbox.add(clusterLifecycle, announcement.cluster, { key: announcement.cluster.id });
+      case 'fleet':
+        return this.outbox.add(fleetCluster, announcement.cluster, { key: announcement.cluster.id });
     }
   }
 

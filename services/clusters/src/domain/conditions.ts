@@ -64,3 +64,18 @@ export function setCondition(conditions: readonly Condition[], change: Condition
 export function sameConditions(a: readonly Condition[], b: readonly Condition[]): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
+
+/**
+ * Marks each failed condition with when the orchestrator tries again (`at`, its next
+ * reconciliation), and no other condition with anything. Pure: returns a new list.
+ */
+export function withNextAttempt(conditions: readonly Condition[], at: string | null): Condition[] {
+  return conditions.map(({ nextAttemptAt: _stale, ...condition }) =>
+    condition.failed && at !== null ? { ...condition, nextAttemptAt: at } : condition,
+  );
+}
+
+/** What an overview shows of a cluster's progress: the failed milestone, else the one worked on, else none. */
+export function headlineCondition(conditions: readonly Condition[]): Condition | null {
+  return conditions.find((c) => c.failed) ?? conditions.find((c) => c.active) ?? null;
+}

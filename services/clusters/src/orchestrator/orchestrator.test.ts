@@ -21,6 +21,7 @@ import {
   clusterConditions,
   clusterEvent,
   clusterLifecycle,
+  fleetCluster,
   getProfile,
   resolveImage,
   type ProfileMessage,
@@ -121,7 +122,7 @@ describe('orchestrator on the local cloud', () => {
       store,
       bus,
       log,
-      events: [clusterEvent, clusterConditions, clusterLifecycle],
+      events: [clusterEvent, clusterConditions, clusterLifecycle, fleetCluster],
       pollMs: 50,
     });
     repo = await ClusterRepository.open(store, outbox);
@@ -313,7 +314,12 @@ describe('orchestrator on the local cloud', () => {
       expect(failed.message).toMatch(
         /^You have requested more vCPU capacity than your current vCPU limit of \d+ allows/,
       );
-      expect((await repo.getStatus(second.id))?.phase).toBe('PROVISIONING');
+      const failing = await repo.getStatus(second.id);
+      expect(failing?.phase).toBe('PROVISIONING');
+      // The failed milestone says when it is tried again; no other carries a time.
+      const failedNow = failing!.conditions.find((c) => c.failed)!;
+      expect(failedNow.nextAttemptAt).toBe(failing!.nextReconcileAt);
+      expect(failing!.conditions.filter((c) => !c.failed).every((c) => c.nextAttemptAt === undefined)).toBe(true);
       // Events reach the store once the outbox has them in the stream, a moment after the status.
       const warnings = await until('the warnings', async () => {
         const found = (await repo.listEvents(second.id, { first: 1000 })).nodes.filter((e) => e.severity === 'WARNING');
@@ -328,6 +334,7 @@ describe('orchestrator on the local cloud', () => {
         failed: false,
         attempts: 0,
       });
+      expect(recovered.conditions.every((c) => c.nextAttemptAt === undefined)).toBe(true);
       expect((await eventsOf(second.id)).map((e) => e.reason)).toContain('Recovered');
     } finally {
       await admin.setQuota(1000, 'local-1');

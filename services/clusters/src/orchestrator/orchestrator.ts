@@ -11,7 +11,8 @@ import {
 } from '@fleetgraph/kit';
 import { backoffMs } from '../domain/backoff.js';
 import type { ClusterSpec } from '../domain/cluster.js';
-import { sameConditions } from '../domain/conditions.js';
+import { sameConditions, withNextAttempt } from '../domain/conditions.js';
+import { fleetEntry } from '../domain/fleet.js';
 import { StaleWriteError } from '../domain/errors.js';
 import { statusLease, type ClusterStatus, type VersionedStatus } from '../domain/status.js';
 import type { EventNote, Scope } from './phases.js';
@@ -178,7 +179,11 @@ export class Orchestrator {
   private async step(spec: ClusterSpec, claimed: VersionedStatus): Promise<void> {
     const { repo } = this.o;
     let current = claimed;
-    const before = { phase: claimed.phase, conditions: claimed.conditions };
+    const before = {
+      phase: claimed.phase,
+      conditions: claimed.conditions,
+      observedGeneration: claimed.observedGeneration,
+    };
     const timed = timeStep(claimed.phase);
     const scope: Scope = {
       spec,
@@ -217,6 +222,7 @@ export class Orchestrator {
             ? this.o.resyncMs
             : null;
     status.nextReconcileAt = delay === null ? null : new Date(now.getTime() + delay).toISOString();
+    status.conditions = withNextAttempt(status.conditions, status.nextReconcileAt);
     annotateActiveSpan({ 'fleetgraph.reconcile.result': outcome.kind, 'fleetgraph.cluster.phase_after': status.phase });
     if (outcome.kind === 'failed') {
       const failed = status.conditions.find((c) => c.failed);
@@ -229,7 +235,7 @@ export class Orchestrator {
     // order, however long NATS is away.
     const announcements = [
       ...this.eventAnnouncements(spec, scope.events, now),
-      ...this.stateAnnouncements(spec, before, status),
+      ...this.stateAnnouncements(spec, before, status, now),
     ];
     await repo.saveStatus({ ...status, version: current.version }, this.owner, announcements);
     this.stats.steps++;
@@ -245,19 +251,23 @@ export class Orchestrator {
     }));
   }
 
-  /** The new conditions and phase for watchers, if they changed. */
+  /** The new conditions and phase for watchers, and the cluster's fleet entry, if they changed. */
   private stateAnnouncements(
     spec: ClusterSpec,
-    before: Pick<ClusterStatus, 'phase' | 'conditions'>,
+    before: Pick<ClusterStatus, 'phase' | 'conditions' | 'observedGeneration'>,
     status: ClusterStatus,
+    now: Date,
   ): Announcement[] {
     const announcements: Announcement[] = [];
-    if (before.phase !== status.phase || !sameConditions(before.conditions, status.conditions)) {
+    const changed = before.phase !== status.phase || !sameConditions(before.conditions, status.conditions);
+    if (changed) {
       announcements.push({
         type: 'conditions',
         update: { tenantId: spec.tenantId, clusterId: spec.id, phase: status.phase, conditions: status.conditions },
       });
     }
+    if (changed || before.observedGeneration !== status.observedGeneration)
+      announcements.push({ type: 'fleet', cluster: fleetEntry(spec, status, now) });
     if (before.phase !== status.phase) {
       announcements.push({
         type: 'lifecycle',

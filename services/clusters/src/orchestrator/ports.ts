@@ -1,6 +1,7 @@
 import type { CloudProvider } from '@fleetgraph/clouds';
 import type { RequestDef } from '@fleetgraph/kit';
 import type {
+  FleetClusterMessage,
   applyPacks,
   ClusterEventMessage,
   ClusterSummary,
@@ -29,7 +30,8 @@ type ReplyOf<D> = D extends RequestDef<unknown, infer Res> ? Res : never;
 export type Announcement =
   | { type: 'event'; event: ClusterEventMessage }
   | { type: 'conditions'; update: ConditionsUpdateMessage }
-  | { type: 'lifecycle'; cluster: ClusterSummary };
+  | { type: 'lifecycle'; cluster: ClusterSummary }
+  | { type: 'fleet'; cluster: FleetClusterMessage };
 
 /** Where clusters' definitions and statuses are kept, and how a replica claims one. */
 export interface ClusterStatusStore {

@@ -102,7 +102,11 @@ export class ClusterResolver {
       profile: { id: spec.profileId },
       phase: status?.phase ?? 'PENDING',
       observedGeneration: status?.observedGeneration ?? 0,
-      conditions: (status?.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: new Date(c.lastTransitionTime) })),
+      conditions: (status?.conditions ?? []).map((c) => ({
+        ...c,
+        lastTransitionTime: new Date(c.lastTransitionTime),
+        nextAttemptAt: c.nextAttemptAt ? new Date(c.nextAttemptAt) : null,
+      })),
       createdAt: new Date(spec.createdAt),
     });
   }

@@ -1,7 +1,7 @@
 import { GatewayExecutedFieldError, StreamSubscription } from '@fleetgraph/kit';
-import { clusterConditions, clusterEvent } from '@fleetgraph/schema';
+import { clusterConditions, clusterEvent, fleetCluster } from '@fleetgraph/schema';
 import { Arg, ID, Resolver } from 'type-graphql';
-import { ClusterEvent, ConditionsUpdate } from './cluster.type.js';
+import { ClusterEvent, ConditionsUpdate, FleetCluster } from './cluster.type.js';
 
 /**
  * The clusters' live subscriptions. They are declared here, next to the data they stream, and
@@ -43,5 +43,27 @@ export class ClusterSubscriptions {
     _after?: string,
   ): ClusterEvent {
     throw new GatewayExecutedFieldError('clusterEvents');
+  }
+
+  @StreamSubscription(
+    () => FleetCluster,
+    {
+      subject: fleetCluster.subjectTemplate({ id: '*' }),
+      stream: fleetCluster.stream,
+      replay: 'LAST',
+      // Each cluster reaches only callers who may read its project (the gateway checks, per event).
+      project: 'projectId',
+    },
+    {
+      description:
+        'The fleet, live: every cluster the caller may read (in one project, or in every project it may read; ' +
+        'a tenant admin: the whole tenant) as it is now, then each one again after every change of its phase, ' +
+        'conditions or converged generation. A deleted cluster is sent once more with phase DELETED.',
+    },
+  )
+  fleet(
+    @Arg('projectId', () => ID, { nullable: true, description: 'One project only.' }) _projectId?: string,
+  ): FleetCluster {
+    throw new GatewayExecutedFieldError('fleet');
   }
 }

@@ -84,6 +84,57 @@ export class ClusterCondition {
 
   @Field(() => Int, { description: 'Failed attempts since the milestone last succeeded.' })
   attempts!: number;
+
+  @Field(() => Date, {
+    nullable: true,
+    description: 'For a failed milestone: when the orchestrator tries again (null otherwise).',
+  })
+  nextAttemptAt?: Date | null;
+}
+
+@ObjectType({
+  description:
+    'A cluster as a fleet overview shows it: where it is in its life, and where it runs (see Subscription.fleet).',
+})
+export class FleetCluster {
+  @Field(() => ID, { description: 'The cluster.' })
+  id!: string;
+
+  @Field(() => ID, { description: 'Its project.' })
+  projectId!: string;
+
+  @Field({ description: 'Its name, unique in the project.' })
+  name!: string;
+
+  @Field(() => ClusterPhase, { description: 'Its phase; DELETED once it is gone (it is then no longer sent).' })
+  phase!: ClusterPhase;
+
+  @Field(() => CloudType, { description: 'The cloud it runs on.' })
+  cloud!: CloudType;
+
+  @Field({ description: 'The region it runs in.' })
+  region!: string;
+
+  @Field(() => Int, { description: 'Nodes of every pool, as defined.' })
+  nodeCount!: number;
+
+  @Field(() => Int, { description: 'The generation of its definition.' })
+  generation!: number;
+
+  @Field(() => Int, { description: 'The generation it last converged to.' })
+  observedGeneration!: number;
+
+  @Field(() => ClusterCondition, {
+    nullable: true,
+    description: 'The failed milestone, else the one being worked on; null when every milestone is reached.',
+  })
+  condition!: ClusterCondition | null;
+
+  @Field(() => Date, { description: 'When this state was recorded.' })
+  updatedAt!: Date;
+
+  @Field({ description: 'Opaque and ordered: the position of this state in the fleet stream.' })
+  cursor!: string;
 }
 
 @ObjectType({ description: 'Something that happened to a cluster.' })

@@ -57,6 +57,11 @@ export interface WatchedMessage {
 export interface WatchOptions {
   /** The first stream sequence to deliver. @default 1: every message retained */
   startSeq?: number;
+  /**
+   * Starts with the last message of each subject the filter matches (the current state of each),
+   * instead of at `startSeq`.
+   */
+  lastPerSubject?: boolean;
   /** Messages pulled per batch. @default 256 */
   batch?: number;
   /** Each message in stream order, synchronously as it arrives (keep it short). */
@@ -192,6 +197,7 @@ export async function watchStream(
     stream,
     filter: subject,
     startSeq: options.startSeq ?? 1,
+    lastPerSubject: options.lastPerSubject,
     batch: options.batch ?? 256,
     onMessage: (msg) =>
       receiving(stream, msg, () => options.onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data })),

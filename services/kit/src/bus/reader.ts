@@ -30,12 +30,16 @@ const LOST_AFTER_MISSED_HEARTBEATS = 2;
 /** A consumer nobody pulls from (its reader died with its process) is removed after this. */
 const INACTIVE_THRESHOLD_MS = 30_000;
 
-/** Creates a reader's consumer from `startSeq`, placed afresh until a try is answered in time. */
+/**
+ * Creates a reader's consumer from `startSeq` (or, with `lastPerSubject`, from the last message of
+ * each subject the filter matches), placed afresh until a try is answered in time.
+ */
 export async function createReaderConsumer(
   ctx: JetStreamContext,
   stream: string,
   filter: string,
   startSeq: number,
+  lastPerSubject = false,
 ): Promise<Consumer> {
   const manager = await ctx.manager();
   for (let attempt = 1; ; attempt++) {
@@ -53,8 +57,9 @@ export async function createReaderConsumer(
         // One filter as a string: an array asks for multi-filter consumers, which nats-server 2.9
         // lacks (the call never returns).
         filter_subject: filter,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: Math.max(1, startSeq),
+        ...(lastPerSubject
+          ? { deliver_policy: DeliverPolicy.LastPerSubject }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, startSeq) }),
         ack_policy: AckPolicy.None,
         max_deliver: 1,
         mem_storage: true,
@@ -97,6 +102,11 @@ export interface ReaderOptions {
   filter: string;
   /** The first stream sequence to deliver (at least 1). */
   startSeq: number;
+  /**
+   * Starts with the last message of each subject the filter matches instead; a consumer recreated
+   * before the first message arrived starts so again, later ones from the next sequence.
+   */
+  lastPerSubject?: boolean;
   /** Messages pulled per batch. */
   batch: number;
   /** Each message of the filter once, in stream order, synchronously as it arrives. */
@@ -119,8 +129,9 @@ export interface Reader {
 export async function startReader(ctx: JetStreamContext, options: ReaderOptions): Promise<Reader> {
   const { stream, filter, batch } = options;
   let nextSeq = Math.max(1, options.startSeq);
+  let lastPerSubject = options.lastPerSubject ?? false;
   let stopped = false;
-  let consumer = await createReaderConsumer(ctx, stream, filter, nextSeq);
+  let consumer = await createReaderConsumer(ctx, stream, filter, nextSeq, lastPerSubject);
   let end!: (error: Error | undefined) => void;
   const ended = new Promise<Error | undefined>((resolve) => (end = resolve));
   let current: ConsumerMessages | undefined;
@@ -144,6 +155,7 @@ export async function startReader(ctx: JetStreamContext, options: ReaderOptions)
         }
         deliverySeq = message.info.deliverySequence;
         nextSeq = message.seq + 1;
+        lastPerSubject = false;
         options.onMessage(message);
       },
     });
@@ -168,7 +180,7 @@ export async function startReader(ctx: JetStreamContext, options: ReaderOptions)
     void lostConsumer.delete().catch(() => {});
     recovering = (async () => {
       try {
-        consumer = await createReaderConsumer(ctx, stream, filter, nextSeq);
+        consumer = await createReaderConsumer(ctx, stream, filter, nextSeq, lastPerSubject);
         if (stopped) {
           await consumer.delete().catch(() => {});
           return;

@@ -14,7 +14,7 @@ export const STREAM_DIRECTIVE = 'jetstream';
 export const StreamReplay = {
   /** With the `after` argument: every retained event after that cursor, then live; without it, live. */
   CURSOR: 'CURSOR',
-  /** The last event on the subject first (the current state), then every change. */
+  /** The last event on the subject (on each subject a wildcard matches) first: the current state; then every change. */
   LAST: 'LAST',
   /** Live events only, from the moment the subscription starts. */
   NONE: 'NONE',
@@ -26,7 +26,9 @@ export interface StreamBinding {
   /**
    * The JetStream subject, with `{name}` placeholders: `{tenantId}` is always the caller's
    * verified tenant (and must appear); every other `{name}` is the field argument of that name,
-   * which must be a plain id (letters, digits, `-`, `_`). E.g. `clusters.v1.events.{tenantId}.{clusterId}`.
+   * which must be a plain id (letters, digits, `-`, `_`), or `*` when a nullable argument is not
+   * given; a `*` token matches any. E.g. `clusters.v1.events.{tenantId}.{clusterId}`. A subject
+   * that can match many (a `*`, a nullable argument) needs `project`.
    */
   subject: string;
   /** The JetStream stream holding the subject, e.g. `CLUSTER_EVENTS`. */
@@ -34,9 +36,17 @@ export interface StreamBinding {
   /**
    * A query selection, with the field's arguments as `$variables`, that the gateway runs with the
    * caller's identity before the subscription starts: a null (or refused) result refuses the
-   * subscription exactly like an unknown id. E.g. `cluster(id: $clusterId) { id }`.
+   * subscription exactly like an unknown id. E.g. `cluster(id: $clusterId) { id }`. Optional
+   * with `project`.
    */
-  authorize: string;
+  authorize?: string;
+  /**
+   * The event payload's field naming the project the event belongs to: the gateway delivers each
+   * event only to callers who may read that project (by their verified identity's roles, per
+   * event), and refuses a subscribe whose argument of that name names a project the caller may
+   * not read. E.g. `projectId`.
+   */
+  project?: string;
   /** Where a subscription starts. @default 'NONE' */
   replay?: StreamReplay;
   /**
@@ -58,14 +68,14 @@ export const STREAM_TYPE_DEFS = /* GraphQL */ `
 @composeDirective(name: "@${STREAM_DIRECTIVE}")
 
   "Binds a Subscription field to a JetStream subject; the gateway executes it (see gateway/README.md)."
-  directive @${STREAM_DIRECTIVE}(subject: String!, stream: String!, authorize: String!, \
-replay: JetStreamReplay = NONE, complete: String) on FIELD_DEFINITION
+  directive @${STREAM_DIRECTIVE}(subject: String!, stream: String!, authorize: String, \
+replay: JetStreamReplay = NONE, complete: String, project: String) on FIELD_DEFINITION
 
   "Where a JetStream-bound subscription starts on its subject."
   enum JetStreamReplay {
     "With the after argument: every retained event after that cursor, then live."
     CURSOR
-    "The last event on the subject first (the current state), then every change."
+    "The last event on the subject (on each subject a wildcard matches) first: the current state; then every change."
     LAST
     "Live events only."
     NONE
@@ -76,16 +86,14 @@ const quote = (value: string) => JSON.stringify(value);
 
 /** The `@jetstream(...)` application for a binding, as SDL. */
 export function printStreamDirective(binding: StreamBinding): string {
-  const args = [
-    `subject: ${quote(binding.subject)}`,
-    `stream: ${quote(binding.stream)}`,
-    `authorize: ${quote(binding.authorize)}`,
-  ];
+  const args = [`subject: ${quote(binding.subject)}`, `stream: ${quote(binding.stream)}`];
+  if (binding.authorize) args.push(`authorize: ${quote(binding.authorize)}`);
   if (binding.replay) {
     if (!(binding.replay in StreamReplay))
       throw new TypeError(`replay must be one of ${Object.keys(StreamReplay).join(', ')}`);
     args.push(`replay: ${binding.replay}`);
   }
   if (binding.complete) args.push(`complete: ${quote(binding.complete)}`);
+  if (binding.project) args.push(`project: ${quote(binding.project)}`);
   return `@${STREAM_DIRECTIVE}(${args.join(', ')})`;
 }
