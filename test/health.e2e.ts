@@ -373,6 +373,59 @@ describe('cluster health through the gateway', () => {
     await until('HEALTHY once the load is gone', async () => (await view()).health.status === 'HEALTHY');
   });
 
+  it("should serve the fleet's health: the cluster's now, then its changes, to readers of its project only", async () => {
+    const connect = (token: string) =>
+      createClient({
+        url: platform.gatewayUrl.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${token}` },
+      });
+    const outsider = await platform.token(seed.user(tenant, { [seed.project()]: 'admin' }));
+    const query = `subscription { fleetHealth { clusterId projectId status cpuUsage memoryUsage nodes cursor } }`;
+    type Entry = { clusterId: string; projectId: string; status: string; cpuUsage: number | null; nodes: number };
+    const client = connect(viewer);
+    const other = connect(outsider);
+    const foreign: Entry[] = [];
+    const stopOther = other.subscribe<{ fleetHealth: Entry }>(
+      { query },
+      { next: (r) => void (r.data && foreign.push(r.data.fleetHealth)), error: () => {}, complete: () => {} },
+    );
+    const seen: Entry[] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const stop = client.subscribe<{ fleetHealth: Entry }>(
+          { query },
+          {
+            next: (value) => {
+              if (value.errors) return reject(new Error(JSON.stringify(value.errors)));
+              seen.push(value.data!.fleetHealth);
+              // The current health comes first; then the workers are loaded to 99% CPU.
+              if (seen.length === 1) simulate({ cpuLoad: 0.99 }).catch(reject);
+              if (value.data!.fleetHealth.status === 'UNHEALTHY') {
+                stop();
+                resolve();
+              }
+            },
+            error: reject,
+            complete: resolve,
+          },
+        );
+      });
+      expect(seen[0]).toMatchObject({ clusterId, projectId: project, status: 'HEALTHY', nodes: 2 });
+      expect(seen[0]!.cpuUsage).toBeGreaterThanOrEqual(0);
+      expect(seen.map((e) => e.status)).toContain('PROGRESSING');
+      expect(seen.at(-1)!.cpuUsage).toBeGreaterThan(0.9);
+      expect(seen.every((e) => e.clusterId === clusterId)).toBe(true);
+      // Another project's admin in the same tenant saw none of it.
+      expect(foreign.filter((e) => e.clusterId === clusterId)).toEqual([]);
+    } finally {
+      stopOther();
+      await Promise.all([client.dispose(), other.dispose()]);
+      await simulate({ cpuLoad: null });
+    }
+    await until('HEALTHY once the load is gone', async () => (await view()).health.status === 'HEALTHY');
+  });
+
   it.each([
     ['WORKERS', 4, 2],
     ['ALL', 6, 3],

@@ -65,10 +65,35 @@ export const clusterUsageSchema = z.object({
 });
 export type ClusterUsageMessage = z.infer<typeof clusterUsageSchema>;
 
+/**
+ * `health.v1.fleet.<tenantId>.<projectId>.<clusterId>`: a cluster's health and worker usage as a
+ * fleet overview shows them (contract FleetHealth, plus the tenant), after a health change and at
+ * most every `FLEET_HEALTH_EVERY_MS` with new usage. The stream keeps the last of each cluster: the
+ * fleet's current health, which `Subscription.fleetHealth` replays first.
+ */
+export const fleetHealthSchema = z.object({
+  tenantId: z.string(),
+  projectId: z.string(),
+  clusterId: z.string(),
+  status: z.enum(healthStatuses),
+  stale: z.boolean(),
+  /** Share of the worker nodes' CPU and memory in use (0 to 1); null before the first report. */
+  cpuUsage: z.number().nullable(),
+  memoryUsage: z.number().nullable(),
+  /** Worker nodes reported. */
+  nodes: z.number().int(),
+  observedAt: z.string().nullable(),
+  changedAt: z.string(),
+});
+export type FleetHealthMessage = z.infer<typeof fleetHealthSchema>;
+
+/** How often at most a cluster's fleet health is sent again for new usage alone. */
+export const FLEET_HEALTH_EVERY_MS = 10_000;
+
 /** Health changes: the last one per cluster is its current health (what a new watcher gets first). */
 export const HEALTH_STATUS_STREAM: StreamDef = {
   name: 'HEALTH_STATUS',
-  subjects: ['health.v1.status.>'],
+  subjects: ['health.v1.status.>', 'health.v1.fleet.>'],
   maxMsgsPerSubject: 1,
 };
 
@@ -97,4 +122,11 @@ export const clusterUsageSampled = defineEvent({
   stream: HEALTH_METRICS_STREAM.name,
   schema: clusterUsageSchema,
   keys: ['tenantId', 'clusterId', 'scope'] as const,
+});
+
+export const fleetHealth = defineEvent({
+  prefix: 'health.v1.fleet',
+  stream: HEALTH_STATUS_STREAM.name,
+  schema: fleetHealthSchema,
+  keys: ['tenantId', 'projectId', 'clusterId'] as const,
 });

@@ -64,6 +64,12 @@ async function main() {
     usage: (message) => {
       if (leadership.leading) nats.usage(message);
     },
+    fleet: (message) => {
+      if (leadership.leading) nats.fleet(message);
+    },
+    forget: (cluster) => {
+      if (leadership.leading) nats.forget(cluster);
+    },
   };
   ingest = new HealthIngest({
     registry,

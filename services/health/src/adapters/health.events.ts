@@ -2,8 +2,10 @@ import type { Bus, Logger, Outbox, Store } from '@fleetgraph/kit';
 import {
   clusterHealthChanged,
   clusterUsageSampled,
+  fleetHealth,
   type ClusterHealthMessage,
   type ClusterUsageMessage,
+  type FleetHealthMessage,
 } from '@fleetgraph/schema';
 import type { HealthPublisher } from '../ingest/ports.js';
 
@@ -18,12 +20,15 @@ import type { HealthPublisher } from '../ingest/ports.js';
  *   which the HEALTH_METRICS stream stores all the same; not waiting for an acknowledgement keeps
  *   the report path cheap, and a sample lost is replaced by the next one within an interval.
  *   Samples are sent in batches every `batchMs`, so that a thousand samples cost one socket
- *   write, not a thousand.
+ *   write, not a thousand;
+ * - a cluster's fleet health (its status and usage, for `Subscription.fleetHealth`), sent likewise
+ *   on `health.v1.fleet.<tenantId>.<projectId>.<clusterId>`; a deleted cluster's is purged.
  */
 export class NatsHealthPublisher implements HealthPublisher {
   readonly #inFlight = new Set<Promise<unknown>>();
   #failures = 0;
   #samples: ClusterUsageMessage[] = [];
+  #fleet: FleetHealthMessage[] = [];
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -56,14 +61,41 @@ export class NatsHealthPublisher implements HealthPublisher {
     this.#timer ??= setTimeout(() => this.#sendSamples(), this.batchMs);
   }
 
+  fleet(message: FleetHealthMessage): void {
+    this.#fleet.push(message);
+    this.#timer ??= setTimeout(() => this.#sendSamples(), this.batchMs);
+  }
+
+  forget(cluster: { tenantId: string; projectId: string; clusterId: string }): void {
+    const subject = fleetHealth.filter(cluster.tenantId, cluster.projectId, cluster.clusterId);
+    const purged = (async () => {
+      const manager = await this.bus.manager();
+      await manager.streams.purge(fleetHealth.stream, { filter: subject });
+    })()
+      .catch((error: unknown) =>
+        this.log.warn({ err: error, subject }, "could not remove a deleted cluster's fleet health"),
+      )
+      .finally(() => this.#inFlight.delete(purged));
+    this.#inFlight.add(purged);
+  }
+
   #sendSamples(): void {
     this.#timer = undefined;
     const samples = this.#samples;
+    const fleet = this.#fleet;
     this.#samples = [];
+    this.#fleet = [];
     let failed: unknown;
     for (const message of samples) {
       try {
         this.bus.send(clusterUsageSampled, message);
+      } catch (error) {
+        failed ??= error;
+      }
+    }
+    for (const message of fleet) {
+      try {
+        this.bus.send(fleetHealth, message);
       } catch (error) {
         failed ??= error;
       }

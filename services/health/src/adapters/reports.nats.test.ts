@@ -79,7 +79,7 @@ describe('agent reports of clusters the registry missed, against a real nats-ser
 
   it('should learn a cluster from its first report when the clusters service knows it, and ask once about one it does not', async () => {
     const registry = new ClusterRegistry();
-    const publisher: HealthPublisher = { health: () => {}, usage: () => {} };
+    const publisher: HealthPublisher = { health: () => {}, usage: () => {}, fleet: () => {}, forget: () => {} };
     const ingest = new HealthIngest({
       registry,
       store: await HealthRepository.open(store),

@@ -4,6 +4,7 @@ import {
   type AgentReport,
   type ClusterHealthMessage,
   type ClusterUsageMessage,
+  type FleetHealthMessage,
   type ReportedNode,
 } from '@fleetgraph/schema';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -82,9 +83,19 @@ describe('HealthIngest', () => {
   let repo: HealthRepository;
   let registry: ClusterRegistry;
   let now: number;
-  let published: { health: ClusterHealthMessage[]; usage: ClusterUsageMessage[] };
+  let published: {
+    health: ClusterHealthMessage[];
+    usage: ClusterUsageMessage[];
+    fleet: FleetHealthMessage[];
+    forgotten: string[];
+  };
   let ingest: HealthIngest;
-  const publisher: HealthPublisher = { health: (m) => published.health.push(m), usage: (m) => published.usage.push(m) };
+  const publisher: HealthPublisher = {
+    health: (m) => published.health.push(m),
+    usage: (m) => published.usage.push(m),
+    fleet: (m) => published.fleet.push(m),
+    forget: (c) => published.forgotten.push(c.clusterId),
+  };
   const create = () =>
     new HealthIngest({ registry, store: repo, publisher, log, now: () => now, sampleBucketMs: 5 * MIN, tickMs: 100 });
 
@@ -95,7 +106,7 @@ describe('HealthIngest', () => {
     registry.apply({ id: 'c1', tenantId: 't1', projectId: 'p1', phase: 'RUNNING' });
     registry.apply({ id: 'c2', tenantId: 't2', projectId: 'p2', phase: 'RUNNING' });
     now = Date.UTC(2025, 2, 4, 12);
-    published = { health: [], usage: [] };
+    published = { health: [], usage: [], fleet: [], forgotten: [] };
     ingest = create();
   });
   afterEach(() => store.close());
@@ -127,10 +138,32 @@ describe('HealthIngest', () => {
       ['WORKERS', 2, 0.25, [{ time: new Date(now).toISOString(), cpuCores: 2, memoryBytes: 8 * GiB }]],
       ['ALL', 3, 0.25, [{ time: new Date(now).toISOString(), cpuCores: 3, memoryBytes: 12 * GiB }]],
     ]);
-    // The same health again is no change.
-    now += 30_000;
+    // The fleet overview's view: the health and the workers' usage, with the project.
+    expect(published.fleet).toEqual([
+      {
+        tenantId: 't1',
+        projectId: 'p1',
+        clusterId: 'c1',
+        status: 'HEALTHY',
+        stale: false,
+        cpuUsage: 0.25,
+        memoryUsage: published.usage[0]!.memoryUsage,
+        nodes: 2,
+        observedAt: new Date(now).toISOString(),
+        changedAt: new Date(now).toISOString(),
+      },
+    ]);
+    // The same health again is no change; its usage goes to the fleet again, at most every 10 s.
+    now += 5_000;
     ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 1, nodes())));
+    expect(published.fleet).toHaveLength(1);
+    now += 25_000;
+    ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 2, nodes())));
     expect(published.health).toHaveLength(1);
+    expect(published.fleet.map((f) => f.observedAt)).toEqual([
+      new Date(now - 30_000).toISOString(),
+      new Date(now).toISOString(),
+    ]);
   });
 
   it.each([
@@ -169,7 +202,7 @@ describe('HealthIngest', () => {
     expect(ingest.accept(subject, body)).toBe(outcome);
     expect(ingest.view('c1')).toBeNull();
     expect(ingest.view('c2')).toBeNull();
-    expect(published).toEqual({ health: [], usage: [] });
+    expect(published).toEqual({ health: [], usage: [], fleet: [], forgotten: [] });
     expect(ingest.stats().outcomes[outcome as 'malformed']).toBe(1);
   });
 
@@ -318,7 +351,7 @@ describe('HealthIngest', () => {
     expect(series[0]!.cpuCores).toBeCloseTo(2, 9);
     await ingest.drain();
 
-    published = { health: [], usage: [] };
+    published = { health: [], usage: [], fleet: [], forgotten: [] };
     const restarted = create();
     expect(await restarted.restore()).toBe(1);
     const before = ingest.view('c1')!;
@@ -338,6 +371,7 @@ describe('HealthIngest', () => {
     await ingest.drain();
     registry.apply({ id: 'c2', tenantId: 't2', projectId: 'p2', phase: 'DELETED' });
     expect(await ingest.prune()).toBe(1);
+    expect(published.forgotten).toEqual(['c2']);
     expect(ingest.view('c2')).toBeNull();
     const restarted = create();
     expect(await restarted.restore()).toBe(1);

@@ -1,5 +1,5 @@
 import type { Logger } from '@fleetgraph/kit';
-import { agentReport, agentReportSchema, type AgentReport } from '@fleetgraph/schema';
+import { agentReport, agentReportSchema, FLEET_HEALTH_EVERY_MS, type AgentReport } from '@fleetgraph/schema';
 import {
   afterReport,
   DEFAULT_POLICY,
@@ -15,7 +15,15 @@ import { UsageScope, usageFacts, usageOf, type SeriesPoint } from '../domain/usa
 import { Deadlines } from './deadlines.js';
 import { applyUsage, Interner, sameOrNew, shapeOf, updateNodeViews } from './nodes.js';
 import type { HealthPublisher, HealthStore } from './ports.js';
-import { healthMessage, newRecord, restoredRecord, viewOf, type ClusterRecord, type ClusterView } from './records.js';
+import {
+  fleetHealthMessage,
+  healthMessage,
+  newRecord,
+  restoredRecord,
+  viewOf,
+  type ClusterRecord,
+  type ClusterView,
+} from './records.js';
 import type { ClusterRegistry } from './registry.js';
 import { UsageSamples, usageSamplesOf } from './samples.js';
 import { WriteBehind } from './write-behind.js';
@@ -231,6 +239,8 @@ export class HealthIngest {
     } else if (report.usage) {
       observed = applyUsage(record.nodes, report.usage);
     }
+    // The first usage goes to the fleet at once, not with the next health change or 10 s later.
+    const firstUsage = observed && record.nodesObservedAt === null;
     if (observed) {
       record.nodesObservedAt = now;
       Object.assign(record.workers, usageOf(record.nodes, UsageScope.WORKERS));
@@ -242,7 +252,7 @@ export class HealthIngest {
     this.#evaluate(record, now);
     if (observed) {
       this.#samples.add(record, now);
-      this.#publishUsage(record, now);
+      this.#publishUsage(record, now, firstUsage);
     }
     const shape = report.nodes || report.services ? shapeOf(record.nodes, record.services) : record.shape;
     this.#writes.reported(record, now, shape, first);
@@ -265,9 +275,23 @@ export class HealthIngest {
     } catch (error) {
       this.#o.log.error({ err: error, clusterId: record.id }, 'could not publish a health change');
     }
+    this.#publishFleet(record, now);
   }
 
-  #publishUsage(record: ClusterRecord, now: number): void {
+  /** Sends the cluster's fleet health (a health change, or new usage at most every FLEET_HEALTH_EVERY_MS). */
+  #publishFleet(record: ClusterRecord, now: number): void {
+    record.fleetSentAt = now;
+    try {
+      this.#o.publisher.fleet(fleetHealthMessage(record));
+    } catch (error) {
+      this.#o.log.error({ err: error, clusterId: record.id }, 'could not publish a fleet health');
+    }
+  }
+
+  #publishUsage(record: ClusterRecord, now: number, firstUsage: boolean): void {
+    // (A health change of this very report sent it already.)
+    const due = firstUsage ? record.fleetSentAt < now : now - record.fleetSentAt >= FLEET_HEALTH_EVERY_MS;
+    if (due) this.#publishFleet(record, now);
     for (const message of usageSamplesOf(record, now)) {
       try {
         this.#o.publisher.usage(message);
@@ -313,6 +337,8 @@ export class HealthIngest {
 
   /** Forgets a deleted cluster, here and in the store. */
   async forget(clusterId: string): Promise<void> {
+    const record = this.#records.get(clusterId);
+    if (record) this.#o.publisher.forget({ tenantId: record.tenantId, projectId: record.projectId, clusterId });
     this.#records.delete(clusterId);
     this.#deadlines.delete(clusterId);
     this.#writes.forget(clusterId);

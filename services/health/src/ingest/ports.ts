@@ -1,4 +1,9 @@
-import type { ClusterHealthMessage, ClusterUsageMessage, ReportedService } from '@fleetgraph/schema';
+import type {
+  ClusterHealthMessage,
+  ClusterUsageMessage,
+  FleetHealthMessage,
+  ReportedService,
+} from '@fleetgraph/schema';
 import type { HealthReason, HealthState, HealthStatus } from '../domain/health.js';
 import type { NodeView } from '../domain/usage.js';
 
@@ -73,4 +78,8 @@ export interface HealthPublisher {
   health(message: ClusterHealthMessage): void;
   /** A usage sample of a cluster, one message per scope. */
   usage(message: ClusterUsageMessage): void;
+  /** A cluster's health and usage as the fleet overview shows them. */
+  fleet(message: FleetHealthMessage): void;
+  /** A deleted cluster's fleet health is no longer part of the fleet. */
+  forget(cluster: { tenantId: string; projectId: string; clusterId: string }): void;
 }

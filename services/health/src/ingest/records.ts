@@ -1,6 +1,6 @@
-import type { ClusterHealthMessage, ReportedService } from '@fleetgraph/schema';
+import type { ClusterHealthMessage, FleetHealthMessage, ReportedService } from '@fleetgraph/schema';
 import { evaluate, INITIAL_STATE, type Health, type HealthPolicy, type HealthState } from '../domain/health.js';
-import { UsageScope, usageOf, type NodeView, type UsageTotals } from '../domain/usage.js';
+import { UsageScope, usageFigures, usageOf, type NodeView, type UsageTotals } from '../domain/usage.js';
 import { shapeOf, toNodeView, type Interner } from './nodes.js';
 import type { SampleBucket, StoredClusterHealth, StoredClusterNodes } from './ports.js';
 
@@ -34,6 +34,8 @@ export interface ClusterRecord {
   savedAt: number;
   nodesVersion: number | null;
   nodesSavedAt: number;
+  /** When its fleet health was last sent (ms; 0: never). */
+  fleetSentAt: number;
 }
 
 /** A cluster's health, nodes, services and usage as the API shows them. */
@@ -97,6 +99,7 @@ export function newRecord(
     savedAt: now - persistEveryMs + delay,
     nodesVersion: null,
     nodesSavedAt: now - persistEveryMs * NODES_PERSIST_FACTOR + delay,
+    fleetSentAt: 0,
   };
 }
 
@@ -129,6 +132,7 @@ export function restoredRecord(
     savedAt: doc.savedAt,
     nodesVersion: stored?.version ?? null,
     nodesSavedAt: stored?.doc.savedAt ?? 0,
+    fleetSentAt: 0,
   };
 }
 
@@ -146,6 +150,24 @@ export function healthMessage(record: ClusterRecord): ClusterHealthMessage {
       stale: r.stale,
     })),
     stale: record.health.stale,
+    changedAt: new Date(record.changedAt).toISOString(),
+  };
+}
+
+/** A cluster's fleet health (`health.v1.fleet`): its status and its workers' usage. */
+export function fleetHealthMessage(record: ClusterRecord): FleetHealthMessage {
+  const { cpuUsage, memoryUsage, nodes } = usageFigures(record.workers);
+  const observed = record.nodesObservedAt !== null;
+  return {
+    tenantId: record.tenantId,
+    projectId: record.projectId,
+    clusterId: record.id,
+    status: record.health.status,
+    stale: record.health.stale,
+    cpuUsage: observed ? cpuUsage : null,
+    memoryUsage: observed ? memoryUsage : null,
+    nodes,
+    observedAt: iso(record.nodesObservedAt),
     changedAt: new Date(record.changedAt).toISOString(),
   };
 }

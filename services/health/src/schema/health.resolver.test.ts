@@ -90,7 +90,7 @@ describe('health subgraph', () => {
     const ingest = new HealthIngest({
       registry,
       store: await HealthRepository.open(store),
-      publisher: { health: () => {}, usage: () => {} },
+      publisher: { health: () => {}, usage: () => {}, fleet: () => {}, forget: () => {} },
       log,
       now: () => now,
     });

@@ -1,5 +1,5 @@
 import { graphqlError, GatewayExecutedFieldError, StreamSubscription, type SubgraphContext } from '@fleetgraph/kit';
-import { clusterHealthChanged, clusterUsageSampled } from '@fleetgraph/schema';
+import { clusterHealthChanged, clusterUsageSampled, fleetHealth } from '@fleetgraph/schema';
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import { evaluate, INITIAL_STATE, type Health } from '../domain/health.js';
 import { UsageScope, usageFigures, usageOf, type NodeView, type UsageTotals } from '../domain/usage.js';
@@ -11,6 +11,7 @@ import {
   ClusterHealth,
   ClusterNode,
   ClusterUsage,
+  FleetHealth,
   HealthSummary,
   type UsageSample,
 } from './health.type.js';
@@ -184,7 +185,8 @@ function toNode(node: NodeView, observedAt: number | null, stale: boolean): Clus
 
 /**
  * The health subscriptions, bound to the JetStream subjects the ingest publishes on; the gateway
- * runs them (authorising each through `cluster(id:)`), this subgraph never does.
+ * runs them (authorising each through `cluster(id:)`, or per event by project for `fleetHealth`),
+ * this subgraph never does.
  */
 @Resolver()
 export class HealthSubscriptions {
@@ -226,5 +228,27 @@ export class HealthSubscriptions {
     @Arg('clusterId', () => ID) _clusterId: string,
   ): ClusterUsage {
     throw new GatewayExecutedFieldError('clusterMetrics');
+  }
+
+  @StreamSubscription(
+    () => FleetHealth,
+    {
+      subject: fleetHealth.subjectTemplate({ clusterId: '*' }),
+      stream: fleetHealth.stream,
+      replay: 'LAST',
+      // Each cluster reaches only callers who may read its project (the gateway checks, per event).
+      project: 'projectId',
+    },
+    {
+      description:
+        "The fleet's health, live: of every cluster the caller may read (in one project, or in every project it may " +
+        'read; a tenant admin: the whole tenant) its health and worker usage now, then again after each health ' +
+        'change and with new usage (at most every 10 s per cluster). Clusters that never reported are absent.',
+    },
+  )
+  fleetHealth(
+    @Arg('projectId', () => ID, { nullable: true, description: 'One project only.' }) _projectId?: string,
+  ): FleetHealth {
+    throw new GatewayExecutedFieldError('fleetHealth');
   }
 }

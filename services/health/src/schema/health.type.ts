@@ -37,6 +37,48 @@ export class HealthReason {
   stale!: boolean;
 }
 
+@ObjectType({
+  description:
+    "A cluster's health and its worker nodes' usage as a fleet overview shows them (see Subscription.fleetHealth).",
+})
+export class FleetHealth {
+  @Field(() => ID, { description: 'The cluster.' })
+  clusterId!: string;
+
+  @Field(() => ID, { description: 'Its project.' })
+  projectId!: string;
+
+  @Field(() => HealthStatus, { description: 'Its overall health.' })
+  status!: HealthStatus;
+
+  @Field({ description: 'The node conditions and usage behind it were reported before heartbeats stopped.' })
+  stale!: boolean;
+
+  @Field(() => Float, {
+    nullable: true,
+    description: "Share of the worker nodes' CPU in use, 0 to 1; null before a report.",
+  })
+  cpuUsage!: number | null;
+
+  @Field(() => Float, {
+    nullable: true,
+    description: "Share of the worker nodes' memory in use, 0 to 1; null before a report.",
+  })
+  memoryUsage!: number | null;
+
+  @Field(() => Int, { description: 'Worker nodes reported.' })
+  nodes!: number;
+
+  @Field(() => Date, { nullable: true, description: 'When the nodes were last observed.' })
+  observedAt!: Date | null;
+
+  @Field(() => Date, { description: 'When the status last changed.' })
+  changedAt!: Date;
+
+  @Field({ description: 'Opaque and ordered: the position of this state in the fleet stream.' })
+  cursor!: string;
+}
+
 @ObjectType({ description: "A cluster's health, from its agent's heartbeats, its nodes' conditions and its usage." })
 export class ClusterHealth {
   @Field(() => HealthStatus, { description: 'The worst of the checks.' })
