@@ -54,6 +54,7 @@ describe('the web dashboard in Chromium', () => {
   const tenant = seed.tenant();
   const project = seed.project();
   let admin: string;
+  let editor: string;
   let viewer: string;
   let profileId: string;
   let clusterId: string;
@@ -111,6 +112,7 @@ describe('the web dashboard in Chromium', () => {
     page = await context.newPage();
     watch(page);
     admin = await platform.token(seed.user(tenant, { [project]: 'admin' }));
+    editor = await platform.token(seed.user(tenant, { [project]: 'editor' }));
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     const profile = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(project) }, admin);
     profileId = profile.data!.createClusterProfile.profile.id;
@@ -164,6 +166,12 @@ describe('the web dashboard in Chromium', () => {
 
   it('should show a cluster created through the API on the overview, live', async () => {
     await page.getByText('0 of 0 clusters').waitFor();
+    // Live through the fleet subscriptions: the list is not read again.
+    const listReads: string[] = [];
+    const countListReads = (request: { postData(): string | null }) => {
+      if (/"operationName":"DashboardFleet"/.test(request.postData() ?? '')) listReads.push('read');
+    };
+    page.on('request', countListReads);
     const created = await platform.graphql(
       CREATE_CLUSTER,
       {
@@ -188,6 +196,13 @@ describe('the web dashboard in Chromium', () => {
     await expect(row.locator('[data-phase]').getAttribute('data-phase')).resolves.toMatch(
       /PENDING|PROVISIONING|RUNNING/,
     );
+    await until(
+      'the row to advance past PENDING',
+      async () => (await row.locator('[data-phase]').getAttribute('data-phase')) !== 'PENDING',
+      30_000,
+    );
+    page.off('request', countListReads);
+    expect(listReads).toEqual([]);
     await expectAccessible(page, 'overview');
   });
 
@@ -223,6 +238,22 @@ describe('the web dashboard in Chromium', () => {
     expect(cursors.map(Number)).toEqual([...cursors.map(Number)].sort((a, b) => b - a));
   });
 
+  it("should show the running cluster's health and usage on the overview, live", async () => {
+    await page.getByRole('link', { name: 'Fleet' }).first().click();
+    const row = page.locator(`tr[data-cluster="${clusterName}"]`);
+    await row.waitFor();
+    await until(
+      'the row to show the health and CPU use its agent reports',
+      async () =>
+        (await row.locator('[data-health]').getAttribute('data-health')) === 'HEALTHY' &&
+        Number(await row.locator('meter').first().getAttribute('value')) > 0,
+      30_000,
+    );
+    expect(await row.locator('[data-phase]').getAttribute('data-phase')).toBe('RUNNING');
+    await page.getByRole('link', { name: clusterName }).click();
+    await page.getByRole('heading', { level: 1, name: clusterName }).waitFor();
+  });
+
   it('should extend the usage charts live from clusterMetrics', async () => {
     const cpu = page.locator('figure.chart').first();
     const before = Number(await cpu.getAttribute('data-points'));
@@ -232,8 +263,45 @@ describe('the web dashboard in Chromium', () => {
     await screenshot(page, 'cluster');
   });
 
+  it("should switch the usage charts between worker nodes and all nodes, and show each node's CPU and memory", async () => {
+    const now = (scope: string, nodes: number) =>
+      page.locator(`.usage-now[data-scope="${scope}"][data-nodes="${nodes}"]`);
+    const cpu = page.locator('figure.chart').first();
+    await now('WORKERS', 2).waitFor();
+    // By keyboard: the radio group, then the arrow key to "All nodes".
+    await page.getByRole('radio', { name: 'Workers' }).focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await page.getByRole('radio', { name: 'All nodes' }).isChecked()).toBe(true);
+    // Control plane and workers: three nodes, their series from the query, then extended live.
+    await now('ALL', 3).waitFor();
+    const allPoints = await until('the series of all nodes', async () => {
+      const points = Number(await cpu.getAttribute('data-points'));
+      return points > 0 && points;
+    });
+    await until('a new sample of all nodes', async () => Number(await cpu.getAttribute('data-points')) > allPoints);
+    await page.getByRole('radio', { name: 'Workers' }).check();
+    await now('WORKERS', 2).waitFor();
+
+    // Each node: CPU and memory as a bar and as amounts.
+    const rows = page.locator('section[aria-labelledby="nodes-title"] tbody tr');
+    await until('the nodes to report usage', async () => (await rows.count()) === 3);
+    for (const row of await rows.all()) {
+      const name = (await row.locator('th').textContent())!.replace(' (stale)', '');
+      await expect(row.getByRole('meter', { name: `CPU of ${name}` }).count()).resolves.toBe(1);
+      await expect(row.getByRole('meter', { name: `Memory of ${name}` }).count()).resolves.toBe(1);
+      await expect(row.textContent()).resolves.toMatch(
+        /\d+\.\d+ of \d+\.\d+ cores.*\d+(\.\d)? [KMG]iB of \d+(\.\d)? [KMG]iB/,
+      );
+    }
+  });
+
   it('should scale a pool from the page, with userErrors at the field and the generation and events changing', async () => {
     const form = page.getByRole('form', { name: 'Change pool workers' });
+    // An emptied field is refused on the page, not sent as 0 nodes.
+    await form.getByLabel('Nodes').fill('');
+    await form.getByRole('button', { name: 'Apply' }).click();
+    await form.locator('#count-workers-error', { hasText: 'whole number' }).waitFor();
+    expect(await page.locator('[data-testid="generation"]').textContent()).toMatch(/generation 1\b/);
     await form.getByLabel('Nodes').fill('500');
     await form.getByRole('button', { name: 'Apply' }).click();
     await form.locator('#count-workers-error').waitFor();
@@ -306,6 +374,127 @@ describe('the web dashboard in Chromium', () => {
     await page.getByRole('rowheader', { name: '1.1.0' }).waitFor();
   });
 
+  it('should let an editor add a node pool, then zones to it, with userErrors at the field and the generation changing', async () => {
+    const editorContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const editorPage = await editorContext.newPage();
+    watch(editorPage);
+    await signIn(editorPage, editor);
+    await editorPage.getByRole('link', { name: clusterName }).click();
+    await editorPage.getByRole('heading', { level: 1, name: clusterName }).waitFor();
+    await editorPage.locator('[data-testid="generation"]', { hasText: 'generation 3' }).waitFor();
+
+    // The form opens by keyboard; its instance types and zones are those of the cluster's region.
+    await editorPage.locator('summary', { hasText: 'Add a node pool' }).focus();
+    await editorPage.keyboard.press('Enter');
+    const form = editorPage.getByRole('form', { name: 'Add a node pool' });
+    const type = form.getByLabel('Instance type');
+    await until('the instance types', async () => (await type.isEnabled()) && (await type.inputValue()) === 'm5.large');
+    expect(await type.locator('option').allTextContents()).toContain('t3.medium (2 vCPU, 4 GiB)');
+    expect(await form.getByRole('checkbox').evaluateAll((boxes) => boxes.map((b) => b.getAttribute('value')))).toEqual([
+      'local-1a',
+      'local-1b',
+      'local-1c',
+    ]);
+
+    // The API's userErrors, at their field.
+    await form.getByLabel('Name').fill('Extra_Pool');
+    await form.getByLabel('Nodes').fill('-1');
+    await form.getByRole('button', { name: 'Add pool' }).click();
+    await form.locator('#add-pool-name-error').waitFor();
+    await form.locator('#add-pool-count-error').waitFor();
+    expect(await form.getByLabel('Name').getAttribute('aria-invalid')).toBe('true');
+    expect(await form.getByLabel('Nodes').getAttribute('aria-invalid')).toBe('true');
+    await form.getByLabel('Name').fill('workers');
+    await form.getByLabel('Nodes').fill('1');
+    await form.getByRole('button', { name: 'Add pool' }).click();
+    await form.locator('#add-pool-name-error', { hasText: 'exists already' }).waitFor();
+    expect(await form.locator('#add-pool-count-error').count()).toBe(0);
+    await expectAccessible(editorPage, 'cluster, adding a pool');
+
+    await form.getByLabel('Name').fill('extra');
+    await type.selectOption('t3.medium');
+    await form.getByRole('checkbox', { name: 'local-1a' }).check();
+    await form.getByRole('button', { name: 'Add pool' }).click();
+    await form.getByRole('status').filter({ hasText: 'Pool extra added: generation 4' }).waitFor();
+    const extra = editorPage.locator('tr[data-pool="extra"]');
+    await extra.waitFor();
+    expect(await extra.locator('td').allTextContents()).toEqual(
+      expect.arrayContaining(['Worker', '1', 't3.medium', 'local-1a']),
+    );
+    await editorPage.locator('[data-testid="generation"]', { hasText: 'generation 4' }).waitFor();
+    expect(await form.getByLabel('Name').inputValue()).toBe('');
+
+    // Zones: only those the pool does not use are offered; the pool keeps its own.
+    const zones = editorPage.getByRole('form', { name: 'Add zones to pool extra' });
+    expect(await zones.getByRole('checkbox').evaluateAll((boxes) => boxes.map((b) => b.getAttribute('value')))).toEqual(
+      ['local-1b', 'local-1c'],
+    );
+    expect(await editorPage.getByRole('form', { name: 'Add zones to pool workers' }).count()).toBe(0);
+    await zones.getByRole('checkbox', { name: 'local-1b' }).check();
+    await expectAccessible(editorPage, 'cluster, adding zones');
+    await editorPage.screenshot({ path: join(OUTPUT, 'cluster-editor.png'), fullPage: true });
+    await zones.getByRole('button', { name: 'Add zones' }).click();
+    await extra.locator('td', { hasText: /^local-1a, local-1b$/ }).waitFor();
+    await editorPage.locator('[data-testid="generation"]', { hasText: 'generation 5' }).waitFor();
+    await editorPage.locator('[data-testid="generation"]', { hasText: 'converged to 5' }).waitFor({ timeout: 90_000 });
+    await editorPage
+      .locator('section[aria-labelledby="nodes-title"] tbody tr', {
+        has: editorPage.locator('td', { hasText: /^extra$/ }),
+      })
+      .first()
+      .waitFor();
+
+    // An editor sees the profile's newer version, and is not offered to apply it (that needs an admin).
+    await editorPage.locator('tr[data-update="1.1.0"]').waitFor();
+    await editorPage.getByText('Applying an update needs the admin role').waitFor();
+    expect(await editorPage.getByRole('button', { name: /^Apply \d/ }).count()).toBe(0);
+    await editorContext.close();
+  }, 180_000);
+
+  it("should show an admin the profile's newer versions, newest first, and apply one with userErrors in its row", async () => {
+    const layers = seed
+      .profileInput(project)
+      .layers.map((l) => (l.name === 'prometheus' ? { ...l, version: '2.54.1' } : l));
+    for (const input of [
+      { version: '1.2.0', description: 'Prometheus 2.54', layers },
+      // Made for another cloud: listed (it is a newer version), refused when applied.
+      { version: '1.3.0', cloud: 'AWS', layers },
+    ]) {
+      const created = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(project, input) }, admin);
+      expect(created.data!.createClusterProfile.userErrors).toEqual([]);
+    }
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Fleet', exact: true }).click();
+    await page.getByRole('link', { name: clusterName }).click();
+    await page.getByRole('heading', { level: 1, name: clusterName }).waitFor();
+    const versions = () =>
+      page.locator('tr[data-update]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-update')));
+    await until('the newer versions', async () => (await versions()).length === 3);
+    expect(await versions()).toEqual(['1.3.0', '1.2.0', '1.1.0']);
+    await page.locator('tr[data-update="1.2.0"]', { hasText: 'prometheus 2.53.0 → 2.54.1' }).waitFor();
+
+    await page.getByRole('button', { name: 'Apply 1.3.0' }).click();
+    const refused = page.locator('tr[data-update="1.3.0"] [role="alert"]');
+    await refused.filter({ hasText: 'made for AWS' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Apply 1.3.0' }).getAttribute('aria-describedby')).toBe(
+      await refused.getAttribute('id'),
+    );
+    await expectAccessible(page, 'cluster, profile updates');
+    await page.screenshot({ path: join(OUTPUT, 'cluster-updates.png'), fullPage: true });
+
+    const generation = page.locator('[data-testid="generation"]');
+    const before = Number(/generation (\d+)/.exec((await generation.textContent())!)![1]);
+    await page.getByRole('button', { name: 'Apply 1.2.0' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Applying web 1.2.0: generation ${before + 1}` })
+      .waitFor();
+    await page.locator('.cluster-head', { hasText: 'profile web 1.2.0' }).waitFor();
+    await generation.filter({ hasText: `generation ${before + 1}` }).waitFor();
+    // Only versions newer than the one applied are left.
+    await until('the applied versions to leave the list', async () => (await versions()).join() === '1.3.0');
+    await generation.filter({ hasText: `converged to ${before + 1}` }).waitFor({ timeout: 90_000 });
+  }, 180_000);
+
   it('should offer a viewer no day-2 action', async () => {
     const viewerContext = await browser.newContext();
     const viewerPage = await viewerContext.newPage();
@@ -316,7 +505,14 @@ describe('the web dashboard in Chromium', () => {
     await viewerPage.getByText('reads only').waitFor();
     expect(await viewerPage.getByRole('button', { name: 'Apply' }).count()).toBe(0);
     expect(await viewerPage.getByRole('button', { name: 'Download logs' }).count()).toBe(0);
-    await page.getByRole('link', { name: 'Fleet', exact: true }).click();
+    // No pool or zone form, and the profile's newer version without a button to apply it.
+    await viewerPage.locator('tr[data-update="1.3.0"]').waitFor();
+    await viewerPage.getByText('Applying an update needs the admin role').waitFor();
+    expect(await viewerPage.getByRole('form').count()).toBe(0);
+    expect(await viewerPage.getByText('Add a node pool').count()).toBe(0);
+    const buttons = await viewerPage.getByRole('button').allTextContents();
+    expect(buttons.filter((b) => /Apply|Add|Download/.test(b))).toEqual([]);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Fleet', exact: true }).click();
     await page.locator(`tr[data-cluster="${clusterName}"] [data-phase="RUNNING"]`).waitFor();
     await screenshot(page, 'overview');
     await viewerContext.close();

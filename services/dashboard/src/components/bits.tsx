@@ -46,14 +46,19 @@ export function PhaseBadge({ phase }: { phase: ClusterPhase }) {
   );
 }
 
-/** The errors of a mutation that name no field of the form, or a failed request. */
-export function FormErrors({ errors }: { errors: readonly string[] }) {
+/**
+ * The errors of a mutation that name no field of the form, or a failed request. The alert is a box
+ * around the list: role="alert" on the <ul> itself would take its list semantics away (axe: listitem).
+ */
+export function FormErrors({ errors, id }: { errors: readonly string[]; id?: string }) {
   if (errors.length === 0) return null;
   return (
-    <ul class="form-errors" role="alert">
-      {errors.map((message) => (
-        <li key={message}>{message}</li>
-      ))}
-    </ul>
+    <div id={id} class="form-errors" role="alert">
+      <ul>
+        {errors.map((message) => (
+          <li key={message}>{message}</li>
+        ))}
+      </ul>
+    </div>
   );
 }

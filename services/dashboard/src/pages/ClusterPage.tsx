@@ -17,8 +17,10 @@ import {
 } from '@fleetgraph/client';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ApiError } from '../api.js';
-import { canChange } from '../auth.js';
-import { FormErrors, HealthBadge, PhaseBadge, UsageBar, formatBytes, formatTime, percent } from '../components/bits.js';
+import { canChange, roleIn } from '../auth.js';
+import { FormErrors, HealthBadge, PhaseBadge, UsageBar, formatBytes, formatTime } from '../components/bits.js';
+import { AddPoolForm, ZonesForm, useCloudOffer } from '../components/PoolForms.js';
+import { Updates } from '../components/Updates.js';
 import { type Sample, UsageChart } from '../components/UsageChart.js';
 import { useApp, useOnReconnect, useQuery, useSubscription } from '../hooks.js';
 import { Link } from '../router.js';
@@ -96,6 +98,9 @@ export function ClusterPage({ id }: { id: string }) {
   const milestones = conditions?.conditions ?? cluster.conditions;
   const healthShown = health ?? cluster.health;
   const mayChange = canChange(session, cluster.projectId);
+  // applyClusterUpdate needs the admin role of the project (a tenant admin writes nothing by that right).
+  const role = roleIn(session, cluster.projectId);
+  const mayApply = role === undefined || role === 'admin';
   return (
     <article aria-labelledby="page-title" class="cluster">
       <header class="cluster-head">
@@ -131,6 +136,7 @@ export function ClusterPage({ id }: { id: string }) {
       <Milestones conditions={milestones} />
       <Usage cluster={cluster} scope={scope} onScope={setScope} onSample={refresh} />
       <Pools cluster={cluster} mayChange={mayChange} onChanged={refresh} />
+      <Updates cluster={cluster} mayApply={mayApply} onChanged={refresh} />
       <Nodes cluster={cluster} />
       <Services cluster={cluster} />
       <Logs cluster={cluster} mayChange={mayChange} />
@@ -237,7 +243,7 @@ function Usage({
           </label>
         ))}
       </fieldset>
-      <p class="usage-now">
+      <p class="usage-now" data-scope={usage.scope} data-nodes={usage.nodes}>
         CPU <UsageBar label="CPU in use" ratio={usage.nodes ? usage.cpuUsage : null} /> {cores(usage.coresUsed)} of{' '}
         {cores(usage.coresTotal)} cores · Memory{' '}
         <UsageBar label="Memory in use" ratio={usage.nodes ? usage.memoryUsage : null} /> {gib(usage.memoryUsedBytes)}{' '}
@@ -257,6 +263,7 @@ function fieldOf(path: readonly string[] | null | undefined): string | undefined
 }
 
 function Pools({ cluster, mayChange, onChanged }: { cluster: Cluster; mayChange: boolean; onChanged: () => void }) {
+  const offer = useCloudOffer(cluster.cloud.type, cluster.cloud.region, mayChange);
   return (
     <section aria-labelledby="pools-title">
       <h2 id="pools-title">Node pools</h2>
@@ -282,12 +289,24 @@ function Pools({ cluster, mayChange, onChanged }: { cluster: Cluster; mayChange:
               {mayChange && (
                 <td>
                   <PoolForm cluster={cluster} pool={pool} onChanged={onChanged} />
+                  <ZonesForm clusterId={cluster.id} pool={pool} offer={offer} onChanged={onChanged} />
                 </td>
               )}
             </tr>
           ))}
         </tbody>
       </table>
+      {mayChange && (
+        <details class="add-pool-box">
+          <summary>Add a node pool</summary>
+          <AddPoolForm
+            clusterId={cluster.id}
+            offer={offer}
+            suggestedType={cluster.nodePools.find((p) => p.role === 'WORKER')?.instanceType}
+            onChanged={onChanged}
+          />
+        </details>
+      )}
       {!mayChange && <p class="muted">Your role in project {cluster.projectId} reads only: no changes offered.</p>}
     </section>
   );
@@ -312,8 +331,14 @@ function PoolForm({
   const ids = { count: `count-${pool.name}`, type: `type-${pool.name}` };
   const submit = async (event: Event) => {
     event.preventDefault();
-    setBusy(true);
     setDone(undefined);
+    // An empty field is not 0 nodes: an Int the API can parse, whether allowed is the API's to say.
+    if (!/^\s*-?\d{1,9}\s*$/.test(count)) {
+      setErrors({ count: 'Give the number of nodes as a whole number.' });
+      setOther([]);
+      return;
+    }
+    setBusy(true);
     try {
       const { updateNodePool } = await api.request(DashboardScalePoolDocument, {
         input: {
@@ -425,8 +450,20 @@ function Nodes({ cluster }: { cluster: Cluster }) {
                     {troubles.map((c) => `, ${c.type}`).join('')}
                   </td>
                   <td>{node.pods}</td>
-                  <td>{percent(node.usage.cpuUsage)}</td>
-                  <td>{percent(node.usage.memoryUsage)}</td>
+                  <td>
+                    <NodeUsage
+                      label={`CPU of ${node.name}`}
+                      ratio={node.usage.cpuUsage}
+                      value={`${cores(node.usage.coresUsed)} of ${cores(node.usage.coresTotal)} cores`}
+                    />
+                  </td>
+                  <td>
+                    <NodeUsage
+                      label={`Memory of ${node.name}`}
+                      ratio={node.usage.memoryUsage}
+                      value={`${gib(node.usage.memoryUsedBytes)} of ${gib(node.usage.memoryTotalBytes)}`}
+                    />
+                  </td>
                 </tr>
               );
             })}
@@ -434,6 +471,16 @@ function Nodes({ cluster }: { cluster: Cluster }) {
         </table>
       )}
     </section>
+  );
+}
+
+/** A node's share of CPU or memory as a bar, with the amounts under it. */
+function NodeUsage({ label, ratio, value }: { label: string; ratio: number; value: string }) {
+  return (
+    <span class="node-usage">
+      <UsageBar label={label} ratio={ratio} />
+      <span class="usage-value">{value}</span>
+    </span>
   );
 }
 
