@@ -112,6 +112,11 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
          * of the field's whole pattern.
          */
         SUBSCRIPTION_PATTERN_CONSUMER_AT: z.coerce.number().int().min(0).default(32),
+        /**
+         * How long a granted subscription authorisation is remembered per caller and entity (ms; 0:
+         * not at all): a subscribe to an entity deleted since may start within it, never later.
+         */
+        SUBSCRIPTION_AUTHORIZATION_MEMORY_MS: z.coerce.number().int().min(0).max(300_000).default(30_000),
         /** Requests a minute per caller with a valid token (its subject), a burst of a tenth allowed; 0: none. */
         RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
         /** Requests a minute per client address without a valid token, likewise; 0: none. */
@@ -120,6 +125,8 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
         TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
         /** Trusted documents: off, log (run everything, log operations not in the manifests) or enforce (run only theirs). */
         TRUSTED_DOCUMENTS: z.enum(['off', 'log', 'enforce']).default('off'),
+        /** Whether identical subgraph queries in flight for the same caller are sent once (subgraph-source.ts). */
+        SUBGRAPH_SHARE_INFLIGHT: z.enum(['on', 'off']).default('on'),
         /** Persisted query manifests (Apollo's format), comma-separated paths; by default the project's own clients'. */
         TRUSTED_DOCUMENTS_MANIFEST: z
           .string()

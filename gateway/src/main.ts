@@ -39,11 +39,13 @@ async function main() {
       bufferLimitBytes: env.SUBSCRIPTION_BUFFER_BYTES,
       maxSubscriptionsPerConnection: env.SUBSCRIPTION_MAX_PER_CONNECTION,
       patternConsumerAt: env.SUBSCRIPTION_PATTERN_CONSUMER_AT,
+      authorizationMemoryMs: env.SUBSCRIPTION_AUTHORIZATION_MEMORY_MS,
     },
     rateLimit: { perMinute: env.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: env.RATE_LIMIT_ANONYMOUS_PER_MINUTE },
     trustedProxyHops: env.TRUSTED_PROXY_HOPS,
     trustedDocuments: await loadTrustedDocuments(env.TRUSTED_DOCUMENTS, env.TRUSTED_DOCUMENTS_MANIFEST, log),
     corsOrigins: env.CORS_ORIGINS,
+    shareInflightFetches: env.SUBGRAPH_SHARE_INFLIGHT === 'on',
     dashboard: dashboardOptions(env),
   });
   onShutdown(log, [() => gateway.close(), () => bus.close(), () => tracing.shutdown()]);

@@ -1,4 +1,5 @@
 import type { Identity, Logger } from '@fleetgraph/kit/core';
+import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import type { FieldBinding } from './binding.js';
 import { codedError } from './errors.js';
@@ -26,6 +27,12 @@ export interface AuthoriserOptions {
   log: Logger;
   /** How long an authorisation query may take before the subscribe is refused as SERVICE_UNAVAILABLE. */
   timeoutMs: number;
+  /** How long a granted authorisation is remembered (0: not at all). @default 0 */
+  rememberMs?: number;
+  /** The most authorisations remembered at once (the least recently used go first). @default 100000 */
+  rememberMax?: number;
+  /** @default Date.now */
+  now?: () => number;
 }
 
 /** Decides whether a caller may subscribe, by a binding's `authorize` query (see gateway/README.md). */
@@ -33,10 +40,11 @@ export interface Authoriser {
   /**
    * Runs the binding's authorisation query for `args` as `identity`, queued behind at most
    * AUTHORIZATIONS_AT_ONCE others, and shared by the subscribes asking the same while it is queued
-   * or running: the same claims for the same field and variables get the same answer (a burst of
-   * reconnecting dashboards asks it many times). Only questions in flight are shared, so no answer
-   * outlives the query that gave it. Resolves to the error that refuses the subscription, or to
-   * undefined when it may start.
+   * or running: the same claims for the same authorisation query and variables get the same answer
+   * (a burst of reconnecting dashboards asks it many times). A granted one is remembered for
+   * `rememberMs` (a refusal never is): a subscribe of the same claims to an entity deleted (or
+   * made unreadable) since may start within that time, and no later. Resolves to the error that
+   * refuses the subscription, or to undefined when it may start.
    */
   authorise(
     asker: Asker,
@@ -45,8 +53,10 @@ export interface Authoriser {
     identity: Identity,
     requestId: string,
   ): Promise<GraphQLError | undefined>;
-  /** Authorisation queries run so far (identical ones in flight run once). */
+  /** Authorisation queries run so far (identical ones in flight run once, remembered ones not again). */
   readonly run: number;
+  /** Subscribes granted from memory so far. */
+  readonly remembered: number;
 }
 
 /**
@@ -60,9 +70,14 @@ const AUTHORIZATIONS_AT_ONCE = 32;
 export function createAuthoriser(options: AuthoriserOptions): Authoriser {
   const { log, timeoutMs } = options;
   const limit = pLimit(AUTHORIZATIONS_AT_ONCE);
-  /** Authorisations queued or running, by claims, field and variables. */
+  const now = options.now ?? Date.now;
+  const rememberMs = options.rememberMs ?? 0;
+  /** Authorisations queued or running, by claims, query and variables. */
   const pending = new Map<string, { answer: Promise<GraphQLError | undefined>; askers: Asker[] }>();
+  /** Granted authorisations, by the same key, until when they hold. */
+  const granted = new LRUCache<string, number>({ max: options.rememberMax ?? 100_000 });
   let run = 0;
+  let remembered = 0;
 
   /** Refuses a subscription whose entity the caller cannot read, exactly like an unknown one. */
   async function authorise(
@@ -103,7 +118,16 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
   return {
     authorise(asker, binding, args, identity, requestId) {
       const variables = binding.authorize.variables.map((v) => args[v] ?? null);
-      const key = JSON.stringify([identity.claims, binding.field, variables]);
+      // By the query, not the field: the fields of one entity (its conditions, events, health) ask the same.
+      const key = JSON.stringify([identity.claims, binding.authorize.question, variables]);
+      const until = granted.get(key);
+      if (until !== undefined) {
+        if (until > now()) {
+          remembered++;
+          return Promise.resolve(undefined);
+        }
+        granted.delete(key);
+      }
       const waiting = pending.get(key);
       if (waiting) {
         waiting.askers.push(asker);
@@ -116,11 +140,18 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
           ? authorise(binding, args, identity, requestId)
           : Promise.resolve(codedError('UNAUTHENTICATED', 'the connection is closing')),
       ).finally(() => pending.delete(key));
+      if (rememberMs > 0)
+        void entry.answer.then((refused) => {
+          if (!refused) granted.set(key, now() + rememberMs);
+        });
       pending.set(key, entry);
       return entry.answer;
     },
     get run() {
       return run;
+    },
+    get remembered() {
+      return remembered;
     },
   };
 }

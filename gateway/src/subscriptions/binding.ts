@@ -34,7 +34,14 @@ export interface FieldBinding {
   /** The subject with `*` for each placeholder: every subject the field can consume. */
   pattern: string;
   /** The authorisation query, its variables (a subset of the field's arguments), and the response key to check. */
-  authorize?: { query: string; variables: readonly string[]; responseKey: string; entity: string };
+  authorize?: {
+    query: string;
+    variables: readonly string[];
+    responseKey: string;
+    entity: string;
+    /** The question asked, whatever the field asking it: its variables' types and its selection. */
+    question: string;
+  };
   /**
    * The payload field naming each event's project: an event reaches only subscribers who may read
    * that project; the field's argument of that name, if any and given, must name a project the
@@ -200,6 +207,7 @@ function compileAuthorize(
     variables: [...variables],
     responseKey: root.alias?.value ?? root.name.value,
     entity: root.name.value,
+    question: `${variableList} { ${selection} }`,
   };
 }
 

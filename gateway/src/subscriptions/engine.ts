@@ -27,6 +27,8 @@ export interface SubscriptionEngineOptions {
   patternConsumerAt?: number;
   /** How long an authorisation query may take before the subscribe is refused as SERVICE_UNAVAILABLE. */
   authorizationTimeoutMs: number;
+  /** How long a granted authorisation is remembered per caller and entity (see Authoriser.authorise). */
+  authorizationMemoryMs: number;
   /**
    * The document a subscribe runs (trusted documents): its own or one found by its persisted-query
    * hash, or the error refusing it. @default its own
@@ -90,7 +92,12 @@ interface ServedSchema extends Served {
 export function createSubscriptionEngine(options: SubscriptionEngineOptions): SubscriptionEngine {
   const { log, source, closeGraceMs } = options;
   const hub = createHub(source, log, { patternConsumerAt: options.patternConsumerAt });
-  const authoriser = createAuthoriser({ authorize: options.authorize, log, timeoutMs: options.authorizationTimeoutMs });
+  const authoriser = createAuthoriser({
+    authorize: options.authorize,
+    log,
+    timeoutMs: options.authorizationTimeoutMs,
+    rememberMs: options.authorizationMemoryMs,
+  });
   /** Open connections, by socket or SSE response. */
   const connections = new Map<object, Connection>();
   let served: ServedSchema | undefined;
@@ -281,6 +288,7 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
         executions: h.executions,
         messages: h.messages,
         authorisations: authoriser.run,
+        authorisationsRemembered: authoriser.remembered,
         slowConsumers,
         failed: h.failed,
         malformed: h.malformed,

@@ -20,6 +20,8 @@ export interface SubscriptionStats {
   messages: number;
   /** Authorisation queries run through the federated query path (identical ones in flight run once). */
   authorisations: number;
+  /** Subscribes granted by an authorisation remembered (see SUBSCRIPTION_AUTHORIZATION_MEMORY_MS). */
+  authorisationsRemembered: number;
   /** Connections closed because they stopped reading. */
   slowConsumers: number;
   /** Subscriptions ended with an error because the events of their subject could not be read. */
@@ -71,6 +73,11 @@ export function createSubscriptionMetrics(stats: () => SubscriptionStats): Regis
     'fleetgraph_subscription_authorisations_total',
     'Authorisation queries run for subscribes (identical ones in flight run once).',
     (s) => s.authorisations,
+  );
+  counter(
+    'fleetgraph_subscription_authorisations_remembered_total',
+    'Subscribes granted by an authorisation remembered from an earlier query of the same caller and entity.',
+    (s) => s.authorisationsRemembered,
   );
   counter(
     'fleetgraph_subscription_slow_consumers_total',

@@ -46,6 +46,12 @@ export interface SubscriptionServerOptions {
   /** How long an authorisation query may take before the subscribe is refused as SERVICE_UNAVAILABLE. @default 10000 */
   authorizationTimeoutMs?: number;
   /**
+   * How long a granted authorisation is remembered for the same caller (claims) and entity: a
+   * subscribe to an entity deleted or made unreadable since may start within it, never later.
+   * @default 30000
+   */
+  authorizationMemoryMs?: number;
+  /**
    * Rate limits graphql-ws connection attempts (`connection_init`: by its token's caller, else by
    * the client's address) and subscribes (by the connection's caller): a connection attempt over
    * the limit is closed with 4429, a subscribe over it answered RATE_LIMITED. SSE requests are
@@ -100,6 +106,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions): Su
     closeGraceMs,
     patternConsumerAt: options.patternConsumerAt,
     authorizationTimeoutMs: options.authorizationTimeoutMs ?? 10_000,
+    authorizationMemoryMs: options.authorizationMemoryMs ?? 30_000,
     resolveDocument: options.resolveDocument,
   });
   const graphqlWs = serveGraphqlWs(engine, {

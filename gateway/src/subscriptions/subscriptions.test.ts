@@ -340,6 +340,44 @@ describe('subscriptions through the gateway', () => {
     await Promise.all(subs.map((s) => s.until(1)));
   });
 
+  it('should remember a granted authorisation for its memory time only: a deleted widget is refused after it', async () => {
+    const memoryMs = 1_500;
+    const replica = await platform.startGateway({ authorizationMemoryMs: memoryMs });
+    try {
+      const stats = () => replica.gateway.subscriptions.stats();
+      const widgetId = platform.widget(tenant, project);
+      const first = watch(connect(viewer, replica.wsUrl), EVENTS, { id: widgetId });
+      await eventually(() => stats().subscriptions === 1, 'the first subscription');
+      const ran = stats().authorisations;
+      // Another field of the same widget, and the same field again: no query, remembered.
+      const again = watch(connect(viewer, replica.wsUrl), STATE, { id: widgetId });
+      await eventually(() => stats().subscriptions === 2, 'the second subscription');
+      expect([stats().authorisations - ran, stats().authorisationsRemembered]).toEqual([0, 1]);
+      // Another caller (other claims) is asked about on its own.
+      const admin = await platform.token({ sub: 'admin', tenantId: tenant, tenantAdmin: true });
+      watch(connect(admin, replica.wsUrl), EVENTS, { id: widgetId });
+      await eventually(() => stats().subscriptions === 3, 'the admin subscription');
+      expect(stats().authorisations - ran).toBe(1);
+
+      platform.deleteWidget(widgetId);
+      const deletedAt = Date.now();
+      const late = watch(connect(viewer, replica.wsUrl), EVENTS, { id: widgetId });
+      await eventually(() => stats().subscriptions === 4 || late.error !== undefined, 'an answer');
+      // Within the memory time, the remembered grant may still let it start (the documented bound)...
+      expect(late.error === undefined || Date.now() - deletedAt >= memoryMs).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, memoryMs - (Date.now() - deletedAt) + 50));
+      // ...and once it is over, the deleted widget is refused as unknown.
+      const refused = watch(connect(viewer, replica.wsUrl), EVENTS, { id: widgetId });
+      await refused.done;
+      expect(refused.error).toEqual([{ message: 'widget not found', extensions: { code: 'BAD_USER_INPUT' } }]);
+      for (const w of [first, again]) w.stop();
+    } finally {
+      await Promise.all(clients.map((c) => c.dispose()));
+      clients = [];
+      await replica.close();
+    }
+  });
+
   it('should refuse a subscribe as unavailable when its authorisation does not answer in time', async () => {
     const replica = await platform.startGateway({ authorizationTimeoutMs: 0 });
     try {

@@ -185,6 +185,8 @@ export interface WidgetsPlatform {
   ): Promise<{ gateway: RunningGateway; wsUrl: string; close(): Promise<void> }>;
   /** Stores a widget and returns its id. */
   widget(tenantId: string, projectId: string): string;
+  /** Deletes a widget: `widget(id:)` answers null from now on. */
+  deleteWidget(widgetId: string): void;
   token(claims: Claims, expiresIn?: string | number): Promise<string>;
   /** A graphql-ws client that does not retry, closed by `stop()`. */
   client(token?: string, url?: string): Client;
@@ -289,6 +291,9 @@ export async function startWidgetsPlatform(
       const widgetId = `w${id()}`;
       widgets.set(widgetId, { id: widgetId, tenantId, projectId, name: `widget ${widgetId}` });
       return widgetId;
+    },
+    deleteWidget(widgetId) {
+      widgets.delete(widgetId);
     },
     token: (claims, expiresIn) => signBearer(claims, DEV_JWT_SECRET, expiresIn),
     client(token, url = main.wsUrl) {

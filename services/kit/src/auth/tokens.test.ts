@@ -5,6 +5,8 @@ import { hostileTokens, signHs256 } from '../testing/tokens.js';
 import { Identity } from './identity.js';
 import {
   createBearerVerifier,
+  createInternalIdentitySigner,
+  createInternalIdentityVerifier,
   DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
   parseDurationSeconds,
   signBearer,
@@ -136,5 +138,40 @@ describe('the internal identity header', () => {
     await expect(verifyInternalIdentity(withoutExp, DEV_INTERNAL_SECRET)).rejects.toMatchObject({ reason: 'invalid' });
     const client = await signBearer(claims, DEV_INTERNAL_SECRET);
     await expect(verifyInternalIdentity(client, DEV_INTERNAL_SECRET)).rejects.toMatchObject({ reason: 'invalid' });
+  });
+
+  it('should give one caller the same token for most of its life, and another caller its own', async () => {
+    let clock = Date.now();
+    const sign = createInternalIdentitySigner(DEV_INTERNAL_SECRET, { reuseMs: 60_000, now: () => clock });
+    const one = new Identity({ ...claims });
+    const other = new Identity({ ...claims, projects: { p1: 'admin' } });
+    const first = await sign(one);
+    expect(await sign(one)).toBe(first);
+    expect(await sign(other)).not.toBe(first);
+    await expect(verifyInternalIdentity(await sign(other), DEV_INTERNAL_SECRET)).resolves.toMatchObject({
+      claims: { projects: { p1: 'admin' } },
+    });
+    clock += 60_001;
+    // A new one, a second later at least (iat is in seconds).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await sign(one)).not.toBe(first);
+  });
+
+  it('should remember a verified header until it expires, and never a refused one', async () => {
+    const verify = createInternalIdentityVerifier(DEV_INTERNAL_SECRET);
+    const header = await signInternalIdentity(new Identity({ ...claims }), DEV_INTERNAL_SECRET);
+    const first = await verify(header);
+    expect(await verify(header)).toBe(first);
+    const tampered = `${header.slice(0, -2)}${header.endsWith('AA') ? 'BB' : 'AA'}`;
+    await expect(verify(tampered)).rejects.toMatchObject({ reason: 'invalid' });
+    await expect(verify(undefined)).rejects.toMatchObject({ reason: 'missing' });
+    const t = now();
+    const expired = await new SignJWT({ ...claims, iat: t - 600, exp: t - TOKEN_CLOCK_TOLERANCE_SECONDS - 1 })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('fleetgraph-gateway')
+      .setAudience('fleetgraph-subgraph')
+      .sign(secretKey(DEV_INTERNAL_SECRET));
+    await expect(verify(expired)).rejects.toMatchObject({ reason: 'expired' });
+    await expect(verify(expired)).rejects.toMatchObject({ reason: 'expired' });
   });
 });

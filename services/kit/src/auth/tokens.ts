@@ -185,7 +185,66 @@ export async function signInternalIdentity(identity: Identity, secret: string): 
 
 /** Verifies the internal identity header. @throws AuthenticationError */
 export async function verifyInternalIdentity(header: string | undefined | null, secret: string): Promise<Identity> {
+  return (await verifyInternal(header, secret)).identity;
+}
+
+async function verifyInternal(header: string | undefined | null, secret: string) {
   if (!header) throw new AuthenticationError(`missing ${INTERNAL_IDENTITY_HEADER} header`, 'missing');
-  const { claims } = await verify(header, secret, { audience: INTERNAL_AUDIENCE, issuer: INTERNAL_ISSUER });
-  return new Identity(claims);
+  const { claims, expiresAt } = await verify(header, secret, { audience: INTERNAL_AUDIENCE, issuer: INTERNAL_ISSUER });
+  return { identity: new Identity(claims), expiresAt };
+}
+
+/** How long the gateway reuses a caller's internal identity token: most of its 5 minutes. */
+export const INTERNAL_IDENTITY_REUSE_MS = 4 * 60_000;
+
+/**
+ * Signs internal identities as `signInternalIdentity` does, reusing the token of an Identity
+ * (the object: the gateway keeps one per verified credential) for `INTERNAL_IDENTITY_REUSE_MS` of
+ * its 5 minutes, so that the subgraph fetches of a caller's requests carry the same token: signing
+ * costs some 0.3 ms of CPU per fetch, and the same token lets subgraphs remember their
+ * verification (createInternalIdentityVerifier) and the gateway share identical fetches in flight.
+ */
+export function createInternalIdentitySigner(
+  secret: string,
+  options: { reuseMs?: number; now?: () => number } = {},
+): (identity: Identity) => Promise<string> {
+  const reuseMs = options.reuseMs ?? INTERNAL_IDENTITY_REUSE_MS;
+  const now = options.now ?? Date.now;
+  const signed = new WeakMap<Identity, { token: Promise<string>; renewAt: number }>();
+  return (identity) => {
+    const known = signed.get(identity);
+    if (known && known.renewAt > now()) return known.token;
+    const token = signInternalIdentity(identity, secret);
+    const entry = { token, renewAt: now() + reuseMs };
+    signed.set(identity, entry);
+    // A failure (never expected: HMAC) is not remembered.
+    token.catch(() => {
+      if (signed.get(identity) === entry) signed.delete(identity);
+    });
+    return token;
+  };
+}
+
+/**
+ * A verifier of internal identity headers that remembers the ones it verified (by their whole
+ * text, signature included, until they expire; at most `max`): a gateway sends a caller's same
+ * token for minutes (createInternalIdentitySigner), and each verification costs some 0.1-0.2 ms.
+ * @throws AuthenticationError
+ */
+export function createInternalIdentityVerifier(
+  secret: string,
+  options: { max?: number } = {},
+): (header: string | undefined | null) => Promise<Identity> {
+  const verified = new LRUCache<string, { identity: Identity; expiresAt: number }>({ max: options.max ?? 10_000 });
+  return async (header) => {
+    const known = header ? verified.get(header) : undefined;
+    if (known) {
+      if (known.expiresAt > Date.now()) return known.identity;
+      verified.delete(header!);
+    }
+    const { identity, expiresAt } = await verifyInternal(header, secret);
+    // Within the clock tolerance past `exp` jose still accepts it; remembered until `exp` only.
+    if (expiresAt) verified.set(header!, { identity, expiresAt: expiresAt.getTime() });
+    return identity;
+  };
 }

@@ -7,7 +7,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Express } from 'express';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { Registry } from 'prom-client';
-import { AuthenticationError, INTERNAL_IDENTITY_HEADER, verifyInternalIdentity } from '../auth/tokens.js';
+import { AuthenticationError, createInternalIdentityVerifier, INTERNAL_IDENTITY_HEADER } from '../auth/tokens.js';
 import { formatError, jsonBodyErrors, mountHealth, requestIds, type ReadinessCheck } from './health.js';
 import { meterRequests } from './http-metrics.js';
 import { noteRequest, observeRequests, useOperationNotes } from './observe.js';
@@ -90,13 +90,15 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   mountHealth(app, options.readiness);
   app.get('/metrics', metricsHandler(...(options.metrics ?? [])));
   options.routes?.(app);
+  // The gateway sends a caller's same token for minutes: its verification is remembered.
+  const verifyIdentity = createInternalIdentityVerifier(options.internalSecret);
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         try {
-          const identity = await verifyInternalIdentity(req.header(INTERNAL_IDENTITY_HEADER), options.internalSecret);
+          const identity = await verifyIdentity(req.header(INTERNAL_IDENTITY_HEADER));
           noteRequest({ caller: identity.userId, tenantId: identity.tenantId });
           return { identity, requestId: currentRequestId() ?? '', log };
         } catch (error) {
