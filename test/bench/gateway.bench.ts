@@ -3,7 +3,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Identity, INTERNAL_IDENTITY_HEADER, signInternalIdentity, type Claims } from '@fleetgraph/kit';
+import {
+  Identity,
+  INTERNAL_IDENTITY_HEADER,
+  signInternalIdentity,
+  SUBGRAPHS,
+  subgraphUrlVariable,
+  type Claims,
+} from '@fleetgraph/kit';
 import autocannon from 'autocannon';
 import { afterAll, it } from 'vitest';
 import { seed, startPlatform, startProcess, type Platform, type ServiceProcess } from '../src/index.js';
@@ -46,7 +53,9 @@ import { seed, startPlatform, startProcess, type Platform, type ServiceProcess }
  *
  *   pnpm build && npx vitest run --project bench test/bench/gateway.bench.ts
  *
- * GATEWAY_BENCH_ROUNDS (4), _SECONDS (10), _WARMUP_S (2), _CONNECTIONS (50) change the shape.
+ * GATEWAY_BENCH_ROUNDS (4), _SECONDS (10), _WARMUP_S (2), _CONNECTIONS (50) change the shape;
+ * GATEWAY_BENCH_PROFILE=<dir> writes a CPU profile of the Fleetgraph gateway the bench starts
+ * itself (in-flight sharing off) to <dir> when it stops.
  */
 const env = process.env;
 const ROUNDS = Number(env.GATEWAY_BENCH_ROUNDS ?? 4);
@@ -139,6 +148,8 @@ async function quiet(pids: number[], maxMs = 5_000): Promise<void> {
 }
 
 let platform: Platform | undefined;
+/** The claims every gateway's requests carry. */
+let benchCaller: Claims | undefined;
 let supergraphDir: string | undefined;
 const peers: ServiceProcess[] = [];
 
@@ -156,6 +167,33 @@ function runningSupergraph(platform: Platform): string {
     if (!service) throw new Error(`no running subgraph ${name} for the supergraph`);
     return `@join__graph(name: "${name}", url: "${service.url}")`;
   });
+}
+
+/**
+ * Another Fleetgraph gateway process over the platform's subgraphs, with `extra` settings (one
+ * lever turned off, to measure what it is worth), called like the platform's own.
+ */
+async function startFleetgraphGateway(platform: Platform, name: string, extra: NodeJS.ProcessEnv): Promise<Gateway> {
+  const urls = Object.fromEntries(
+    SUBGRAPHS.map((s) => [subgraphUrlVariable(s.name), platform.services.get(s.name)!.url] as [string, string]),
+  );
+  const profile = env.GATEWAY_BENCH_PROFILE;
+  const gateway = await startProcess(
+    name,
+    join(root, 'gateway/dist/main.js'),
+    { ...(await platform.envFor('gateway')), ...urls, PORT: '0', ...extra },
+    undefined,
+    profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [],
+  );
+  peers.push(gateway);
+  const token = await platform.token(benchCaller!);
+  return {
+    name,
+    url: gateway.url,
+    pid: gateway.child.pid!,
+    headers: async () => ({ authorization: `Bearer ${token}` }),
+    process: gateway,
+  };
 }
 
 /** Creates a profile and CLUSTERS clusters in a project, and waits for them to run and have a health. */
@@ -369,7 +407,9 @@ function table(shape: Shape, summaries: Summary[]): string {
     return `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
   };
   const x = (ratio: number) => `${ratio.toFixed(2)}x`;
-  const [fleetgraph, apollo, hive] = summaries;
+  const byName = (name: string) => summaries.find((s) => s.gateway === name);
+  const [fleetgraph, apollo, hive] = ['Fleetgraph', 'stock @apollo/gateway', 'Hive Gateway (defaults)'].map(byName);
+  const unshared = byName('Fleetgraph (sharing off)');
   const lines = [
     `${shape.name} (subgraphs: ${shape.subgraphs}): ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s each after ${WARMUP_S} s of warm-up, in rotation`,
     'Medians over the rounds (the range in brackets); errors summed over the rounds; CPU per request sent (subgraphs: clusters + profiles + health); ratios to Fleetgraph.',
@@ -379,7 +419,7 @@ function table(shape: Shape, summaries: Summary[]): string {
       (s) =>
         `| ${s.gateway} | ${range(s.rounds, 'rps', 0)} | ${s.p50.toFixed(1)} | ${s.p95.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.errors} | ${range(s.rounds, 'gatewayCpuMs', 2)} | ${range(s.rounds, 'subgraphCpuMs', 2)} | ${x(s.ratios.rps)} | ${x(s.ratios.gatewayCpu)} | ${x(s.ratios.subgraphCpu)} |`,
     ),
-    `Fleetgraph vs Hive Gateway (defaults): ${x(fleetgraph!.rps / hive!.rps)} the RPS, ${x(fleetgraph!.gatewayCpuMs / hive!.gatewayCpuMs)} the gateway CPU per request; Fleetgraph's gateway CPU per request vs stock @apollo/gateway: ${x(fleetgraph!.gatewayCpuMs / apollo!.gatewayCpuMs)}.`,
+    `Fleetgraph vs Hive Gateway (defaults): ${x(fleetgraph!.rps / hive!.rps)} the RPS, ${x(fleetgraph!.gatewayCpuMs / hive!.gatewayCpuMs)} the gateway CPU per request; Fleetgraph's gateway CPU per request vs stock @apollo/gateway: ${x(fleetgraph!.gatewayCpuMs / apollo!.gatewayCpuMs)}; with its in-flight sharing off: ${x(unshared!.gatewayCpuMs / apollo!.gatewayCpuMs)} the gateway CPU and ${x(unshared!.subgraphCpuMs / apollo!.subgraphCpuMs)} the subgraph CPU per request of stock @apollo/gateway.`,
   ];
   for (const s of summaries)
     if (s.errors > 0)
@@ -413,6 +453,7 @@ it(
     const tenant = seed.tenant();
     const project = seed.project();
     const claims: Claims = seed.user(tenant, { [project]: 'viewer' });
+    benchCaller = claims;
     const token = await running.token(seed.user(tenant, { [project]: 'editor' }));
     console.log(`platform started; seeding ${CLUSTERS} clusters`);
     await seedClusters(running, token, project);
@@ -439,6 +480,7 @@ it(
         pid: running.services.get('gateway')!.child.pid!,
         headers: async () => ({ authorization: `Bearer ${viewerToken}` }),
       },
+      await startFleetgraphGateway(running, 'Fleetgraph (sharing off)', { SUBGRAPH_SHARE_INFLIGHT: 'off' }),
       await startPeer('stock @apollo/gateway', './gateway.apollo.mjs'),
       await startPeer('Hive Gateway (defaults)', './gateway.hive.mjs'),
       await startPeer('Hive Gateway (dedup off)', './gateway.hive.mjs', { HIVE_DEDUPLICATION: 'off' }),

@@ -19,8 +19,10 @@ export async function startProcess(
   entry: string,
   env: NodeJS.ProcessEnv,
   timeoutMs = 90_000,
+  /** Options for node itself, e.g. `--cpu-prof` (which NODE_OPTIONS may not carry). */
+  nodeArgs: readonly string[] = [],
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
