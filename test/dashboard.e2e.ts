@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -5,12 +6,25 @@ import { gzipSync } from 'node:zlib';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seed, startPlatform, startTcpProxy, type Platform, type TcpProxy } from './src/index.js';
+import { SUBGRAPHS, subgraphUrlVariable } from '@fleetgraph/kit';
+import {
+  postGraphQL,
+  seed,
+  startPlatform,
+  startProcess,
+  startTcpProxy,
+  type Platform,
+  type ServiceProcess,
+  type TcpProxy,
+} from './src/index.js';
+import { startFakeOidcProvider, type FakeOidcProvider } from './src/oidc-provider.js';
 
 /**
  * The web dashboard (services/dashboard) in a real Chromium (Debian's, driven by playwright-core)
  * against a real platform: what a user sees and does, page by page. The browser reaches the
- * gateway through a TCP proxy the test can cut, as a network drop would.
+ * gateway through a TCP proxy the test can cut, as a network drop would. A second gateway on the
+ * same platform signs users in with an identity provider (a fake one in the test: the
+ * authorization code flow with PKCE) and runs trusted documents only (TRUSTED_DOCUMENTS=enforce).
  */
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -34,6 +48,18 @@ const CREATE_PROFILE = `mutation($input: CreateClusterProfileInput!) { createClu
 const CREATE_CLUSTER = `mutation($input: CreateClusterInput!) { createCluster(input: $input) { cluster { id } userErrors { message } } }`;
 const EVENTS = `query($id: ID!) { cluster(id: $id) { events(first: 1000) { nodes { cursor } } } }`;
 const SCALE = `mutation($input: UpdateNodePoolInput!) { updateNodePool(input: $input) { userErrors { message } } }`;
+/** The identity provider's claims that the OIDC gateway maps to the tenant and the project roles. */
+const TENANT_CLAIM = 'https://fleet.example.com/tenant';
+const OIDC_CLIENT_ID = 'fleetgraph-dashboard';
+
+/** Waits for every promise; then throws the first failure, if any. */
+async function settled(...promises: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((o) => o.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** The base64url SHA-256 of a PKCE code verifier: its S256 code challenge (RFC 7636). */
+const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
 
 async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
@@ -63,6 +89,15 @@ describe('the web dashboard in Chromium', () => {
   const consoleErrors: { at: number; text: string }[] = [];
   /** While the proxy is down, failed requests are expected (the browser logs them as errors). */
   const dropWindow = { from: 0, to: 0 };
+  /** The identity provider, and a gateway that signs in with it and runs trusted documents only. */
+  let idp: FakeOidcProvider;
+  let oidcGateway: ServiceProcess;
+  /** The OIDC gateway's origin, where the browser opens the dashboard. */
+  let oidcOrigin: string;
+  /** The provider's user: the claims map to a tenant and a project of their own. */
+  const oidcTenant = seed.tenant();
+  const oidcProject = seed.project();
+  const oidcClusterName = 'sso-1';
 
   const watch = (p: Page) => {
     p.on('console', (message) => {
@@ -101,13 +136,44 @@ describe('the web dashboard in Chromium', () => {
 
   beforeAll(async () => {
     await mkdir(OUTPUT, { recursive: true });
-    platform = await startPlatform({
-      // Slow enough that a cluster's milestones take a few seconds, fast enough for the suite.
-      localCloud: { speed: 30, vcpuLimit: 64 },
-      env: { AGENT_REPORT_INTERVAL_MS: '1000' },
-    });
-    proxy = await startTcpProxy(new URL(platform.gatewayUrl));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+    // Started side by side; each kept as it starts, so that afterAll stops it whatever else failed.
+    await settled(
+      startPlatform({
+        // Slow enough that a cluster's milestones take a few seconds, fast enough for the suite.
+        localCloud: { speed: 30, vcpuLimit: 64 },
+        env: { AGENT_REPORT_INTERVAL_MS: '1000' },
+      }).then((started) => (platform = started)),
+      startFakeOidcProvider({
+        audience: 'fleetgraph-api',
+        user: { sub: 'ada@example.com', [TENANT_CLAIM]: oidcTenant, groups: ['everyone', `${oidcProject}:editor`] },
+      }).then((started) => (idp = started)),
+    );
+    await settled(
+      startTcpProxy(new URL(platform.gatewayUrl)).then((started) => (proxy = started)),
+      chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS }).then((started) => (browser = started)),
+      // A second gateway on the same subgraphs: OIDC sign-in for the dashboard, trusted documents only.
+      platform
+        .envFor('gateway')
+        .then((env) =>
+          startProcess('gateway-oidc', join(root, 'gateway', 'dist', 'main.js'), {
+            ...env,
+            ...Object.fromEntries(
+              SUBGRAPHS.map((s) => [subgraphUrlVariable(s.name), platform.services.get(s.name)!.url]),
+            ),
+            PORT: '0',
+            AUTH_ISSUER: idp.issuer,
+            AUTH_JWKS_URL: idp.jwksUrl,
+            AUTH_AUDIENCE: idp.audience,
+            AUTH_CLAIM_TENANT: TENANT_CLAIM,
+            AUTH_CLAIM_PROJECTS: 'groups',
+            DASHBOARD_OIDC_CLIENT_ID: OIDC_CLIENT_ID,
+            TRUSTED_DOCUMENTS: 'enforce',
+          }),
+        )
+        .then((started) => (oidcGateway = started)),
+    );
+    oidcOrigin = new URL(oidcGateway.url).origin;
+    idp.registerClient(OIDC_CLIENT_ID, `${oidcOrigin}/auth/callback`);
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     watch(page);
@@ -116,12 +182,35 @@ describe('the web dashboard in Chromium', () => {
     viewer = await platform.token(seed.user(tenant, { [project]: 'viewer' }));
     const profile = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(project) }, admin);
     profileId = profile.data!.createClusterProfile.profile.id;
+    // The identity provider's user's cluster, created now (through the first gateway: these
+    // operations are not the dashboard's trusted documents) so that it runs when its tests come.
+    const oidcAdmin = await platform.token(seed.user(oidcTenant, { [oidcProject]: 'admin' }));
+    const oidcProfile = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(oidcProject) }, oidcAdmin);
+    const oidcCluster = await platform.graphql(
+      CREATE_CLUSTER,
+      {
+        input: {
+          projectId: oidcProject,
+          name: oidcClusterName,
+          profileId: oidcProfile.data!.createClusterProfile.profile.id,
+          cloud: { type: 'LOCAL', region: 'local-1' },
+          nodePools: [
+            { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
+            { name: 'workers', role: 'WORKER', count: 1, instanceType: 'm5.large' },
+          ],
+        },
+      },
+      oidcAdmin,
+    );
+    expect(oidcCluster.data!.createCluster.userErrors).toEqual([]);
   }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
     proxy?.close();
+    await oidcGateway?.stop();
     await platform?.stop();
+    await idp?.close();
   });
 
   it('should be served by the gateway at / within its JavaScript budget, with client routes falling back to the page', async () => {
@@ -516,6 +605,201 @@ describe('the web dashboard in Chromium', () => {
     await page.locator(`tr[data-cluster="${clusterName}"] [data-phase="RUNNING"]`).waitFor();
     await screenshot(page, 'overview');
     await viewerContext.close();
+  });
+
+  describe('signed in with the identity provider, against a gateway that runs trusted documents only', () => {
+    let oidcContext: BrowserContext;
+    let oidcPage: Page;
+    /** Every GraphQL error the OIDC page received, over HTTP and graphql-ws. */
+    const graphqlErrors: string[] = [];
+    /** How many answers were read, so that an empty list of errors means something. */
+    const answers = { http: 0, ws: 0 };
+    const reading: Promise<void>[] = [];
+
+    /** Records the GraphQL errors of every answer the page gets from the gateway. */
+    const recordGraphQLErrors = (p: Page) => {
+      p.on('response', (response) => {
+        if (new URL(response.url()).pathname !== '/graphql') return;
+        reading.push(
+          response.text().then(
+            (text) => {
+              answers.http++;
+              const errors = (JSON.parse(text) as { errors?: { message: string }[] }).errors ?? [];
+              for (const e of errors) graphqlErrors.push(`HTTP ${response.status()}: ${e.message}`);
+            },
+            (error: Error) => {
+              graphqlErrors.push(`HTTP ${response.status()}: unreadable answer (${error.message})`);
+            },
+          ),
+        );
+      });
+      p.on('websocket', (socket) =>
+        socket.on('framereceived', ({ payload }) => {
+          const message = JSON.parse(String(payload)) as { type: string; payload?: unknown };
+          if (message.type === 'next') answers.ws++;
+          const errors =
+            message.type === 'error'
+              ? (message.payload as { message: string }[])
+              : message.type === 'next'
+                ? ((message.payload as { errors?: { message: string }[] }).errors ?? [])
+                : [];
+          for (const e of errors) graphqlErrors.push(`graphql-ws ${message.type}: ${e.message}`);
+        }),
+      );
+    };
+
+    const signInButton = (p: Page) => p.getByRole('button', { name: `Sign in with ${new URL(idp.issuer).host}` });
+
+    afterAll(async () => {
+      await oidcContext?.close();
+    });
+
+    it("should sign in with the identity provider (authorization code with PKCE), show the user's fleet, and keep the token in sessionStorage only", async () => {
+      // The page may call the provider (discovery, token endpoint), and nothing else outside.
+      const csp = (await fetch(`${oidcOrigin}/`, { headers: { accept: 'text/html' } })).headers.get(
+        'content-security-policy',
+      );
+      expect(csp).toContain(`connect-src 'self' ws: wss: ${idp.origin};`);
+
+      oidcContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      oidcPage = await oidcContext.newPage();
+      watch(oidcPage);
+      recordGraphQLErrors(oidcPage);
+      const visited: string[] = [];
+      oidcPage.on('request', (request) => {
+        if (request.isNavigationRequest() && request.frame() === oidcPage.mainFrame()) visited.push(request.url());
+      });
+      await oidcPage.goto(`${oidcOrigin}/`);
+      await signInButton(oidcPage).waitFor();
+      await expectAccessible(oidcPage, 'sign-in with the identity provider');
+      await signInButton(oidcPage).click();
+      await oidcPage.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
+      // Signed in as the provider's user, the code gone from the address bar.
+      await oidcPage.getByRole('banner').getByText('ada@example.com').waitFor();
+      expect(oidcPage.url()).toBe(`${oidcOrigin}/`);
+      // The browser went to the provider, which sent it back to the callback with a code and the state.
+      expect(visited.map((u) => new URL(u).origin + new URL(u).pathname)).toEqual([
+        `${oidcOrigin}/`,
+        `${idp.origin}/authorize`,
+        `${oidcOrigin}/auth/callback`,
+      ]);
+      const callback = new URL(visited[2]!);
+
+      // The provider checked the client and PKCE: one authorization, one exchange whose verifier matched.
+      expect(idp.refusals).toEqual([]);
+      expect(idp.authorizations).toHaveLength(1);
+      expect(idp.exchanges).toHaveLength(1);
+      const [authorization] = idp.authorizations;
+      const [exchange] = idp.exchanges;
+      expect(authorization).toMatchObject({
+        clientId: OIDC_CLIENT_ID,
+        redirectUri: `${oidcOrigin}/auth/callback`,
+        scope: 'openid profile',
+      });
+      expect(Object.fromEntries(callback.searchParams)).toEqual({
+        code: authorization!.code,
+        state: authorization!.state,
+      });
+      expect(exchange!.codeVerifier).not.toBe(authorization!.codeChallenge);
+      expect(s256(exchange!.codeVerifier)).toBe(authorization!.codeChallenge);
+      // Called by the page itself (CORS), not through the gateway.
+      expect(exchange!.origin).toBe(oidcOrigin);
+
+      // The access token, in this tab's sessionStorage only: no localStorage, no cookie, no PKCE leftovers.
+      expect(
+        await oidcPage.evaluate(
+          `({ session: Object.keys(sessionStorage), token: sessionStorage.getItem('fleetgraph.token'), local: localStorage.length })`,
+        ),
+      ).toEqual({ session: ['fleetgraph.token'], token: exchange!.accessToken, local: 0 });
+      expect(await oidcContext.cookies()).toEqual([]);
+
+      // The fleet of the tenant and project the claims map to: the cluster created through the API.
+      await oidcPage.locator(`tr[data-cluster="${oidcClusterName}"]`).waitFor();
+      await oidcPage.getByText('1 of 1 clusters').waitFor();
+
+      // The code was good once: replayed, even with its verifier, the provider refuses it.
+      const replay = await fetch(`${idp.origin}/token`, {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: exchange!.code,
+          redirect_uri: authorization!.redirectUri,
+          client_id: OIDC_CLIENT_ID,
+          code_verifier: exchange!.codeVerifier,
+        }),
+      });
+      expect([replay.status, ((await replay.json()) as { error: string }).error]).toEqual([400, 'invalid_grant']);
+      expect(idp.exchanges).toHaveLength(1);
+    });
+
+    it('should walk the fleet, a cluster and scaling it with the trusted documents alone: no GraphQL or console error', async () => {
+      // The gateway does refuse any other operation, so the walk below proves the dashboard sends only the manifest's.
+      const stranger = await postGraphQL(
+        oidcGateway.url,
+        `query Stranger { __typename }`,
+        {},
+        idp.exchanges[0]!.accessToken,
+      );
+      expect(stranger.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+
+      const consoleBefore = consoleErrors.length;
+      await oidcPage.getByRole('link', { name: oidcClusterName }).click();
+      await oidcPage.getByRole('heading', { level: 1, name: oidcClusterName }).waitFor();
+      // Created in beforeAll: running by now, unless this test runs alone.
+      await oidcPage.locator('.cluster-head [data-phase="RUNNING"]').waitFor({ timeout: 90_000 });
+      await oidcPage.locator('ol.events li').first().waitFor();
+      await oidcPage.locator('[data-testid="generation"]', { hasText: 'generation 1' }).waitFor();
+      await expectAccessible(oidcPage, 'cluster, signed in with the identity provider');
+      // The provider's groups make the user an editor; the token's claims name no role the page can read, so it offers every action.
+      const form = oidcPage.getByRole('form', { name: 'Change pool workers' });
+      await form.getByLabel('Nodes').fill('2');
+      await form.getByRole('button', { name: 'Apply' }).click();
+      await oidcPage.locator('[data-testid="generation"]', { hasText: 'generation 2' }).waitFor();
+      await oidcPage.locator('tr[data-pool="workers"] td', { hasText: /^2$/ }).first().waitFor();
+      await oidcPage
+        .getByRole('navigation', { name: 'Main' })
+        .getByRole('link', { name: 'Fleet', exact: true })
+        .click();
+      await oidcPage.locator(`tr[data-cluster="${oidcClusterName}"]`).waitFor();
+      await oidcPage.getByRole('link', { name: 'Profiles' }).click();
+      await oidcPage.getByRole('rowheader', { name: '1.0.0' }).waitFor();
+
+      await Promise.all(reading);
+      expect(graphqlErrors).toEqual([]);
+      expect([answers.http > 3, answers.ws > 3]).toEqual([true, true]);
+      expect(consoleErrors.slice(consoleBefore).map((e) => e.text)).toEqual([]);
+    });
+
+    it('should refuse a callback whose state was tampered with, saying so, and sign nobody in', async () => {
+      const tamperedContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const p = await tamperedContext.newPage();
+      watch(p);
+      // The provider's answer, with another state: as when a sign-in started elsewhere lands here.
+      await p.route(
+        (url) => url.origin === idp.origin && url.pathname === '/authorize',
+        async (route) => {
+          const answer = await route.fetch({ maxRedirects: 0 });
+          const back = new URL(answer.headers().location!);
+          back.searchParams.set('state', `${back.searchParams.get('state')}x`);
+          await route.fulfill({ status: 302, headers: { location: back.href } });
+        },
+      );
+      const exchanges = idp.exchanges.length;
+      const authorizations = idp.authorizations.length;
+      const refusals = idp.refusals.length;
+      await p.goto(`${oidcOrigin}/`);
+      await signInButton(p).click();
+      await p.getByRole('alert').filter({ hasText: 'This sign-in was not started here: try again.' }).waitFor();
+      expect(idp.authorizations).toHaveLength(authorizations + 1);
+      // Back on the sign-in page, without the code in the address bar; the code never reached the token endpoint.
+      expect(p.url()).toBe(`${oidcOrigin}/`);
+      await p.getByRole('heading', { level: 1, name: 'Sign in to Fleetgraph' }).waitFor();
+      expect(await p.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+      expect(await p.evaluate('[sessionStorage.length, localStorage.length]')).toEqual([0, 0]);
+      expect([idp.exchanges.length, idp.refusals.length]).toEqual([exchanges, refusals]);
+      await expectAccessible(p, 'sign-in, tampered callback');
+      await tamperedContext.close();
+    });
   });
 
   it('should log no error in the browser console', () => {
