@@ -1,10 +1,14 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEV_JWT_SECRET, signBearer } from '@fleetgraph/kit/core';
+import { createLogger, DEV_JWT_SECRET, signBearer } from '@fleetgraph/kit/core';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseOrigins } from './cors.js';
+import { mountDashboard } from './dashboard.js';
 import { ids, startWidgetsPlatform, type WidgetsPlatform } from './subscriptions/widgets.fixture.js';
 
 const ALLOWED = 'https://ops.example.com';
@@ -124,5 +128,45 @@ describe('the dashboard and CORS at the gateway', () => {
     expect(parseOrigins(undefined)).toEqual([]);
     expect(() => parseOrigins('https://a.example.com/app')).toThrow(/not an origin/);
     expect(() => parseOrigins('*')).toThrow(/not an origin/);
+  });
+});
+
+describe("the dashboard's content security policy with OIDC sign-in", () => {
+  it("should let the page reach the provider's token endpoint, read from its discovery document, even on another origin", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetgraph-dashboard-oidc-'));
+    await mkdir(join(dir, 'assets'));
+    await writeFile(join(dir, 'index.html'), INDEX);
+    // The provider: its discovery document first fails, then names a token endpoint elsewhere.
+    let asked = 0;
+    const provider = http.createServer((req, res) => {
+      asked++;
+      if (req.url !== '/pool/.well-known/openid-configuration' || asked === 1) return void res.writeHead(503).end();
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ issuer: 'x', token_endpoint: 'https://login.example.net/oauth2/token' }));
+    });
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+    const issuer = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/pool`;
+    const app = express();
+    mountDashboard(
+      app,
+      { dir, oidc: { issuer, clientId: 'dash' }, discoveryRetryMs: 100 },
+      createLogger('t', 'silent'),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const page = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const policy = async () =>
+      (await fetch(page, { headers: { accept: 'text/html' } })).headers.get('content-security-policy') ?? '';
+    try {
+      for (let i = 0; i < 50 && !(await policy()).includes('https://login.example.net'); i++)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      const connect = /connect-src ([^;]+)/.exec(await policy())![1]!.split(' ');
+      expect(connect).toEqual(["'self'", 'ws:', 'wss:', new URL(issuer).origin, 'https://login.example.net']);
+      expect(asked).toBeGreaterThanOrEqual(2);
+    } finally {
+      server.close();
+      provider.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -16,6 +16,32 @@ export interface DashboardOptions {
     /** @default 'openid profile' */
     scope?: string;
   };
+  /** How long to wait before reading the provider's discovery document again after a failure. @default 30000 */
+  discoveryRetryMs?: number;
+}
+
+/**
+ * Adds the origin of the provider's token endpoint to the page's `connect-src` (`connect`), read
+ * from its discovery document: many providers serve it elsewhere than the issuer (AWS Cognito:
+ * `<domain>.auth.<region>.amazoncognito.com`), and the page POSTs the code there. Until the
+ * document is read (tried again every `retryMs`), the issuer's origin alone is allowed.
+ */
+async function allowTokenEndpoint(issuer: string, connect: string[], log: Logger, retryMs: number): Promise<void> {
+  const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  for (;;) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const { token_endpoint: endpoint } = (await response.json()) as { token_endpoint?: unknown };
+      if (typeof endpoint !== 'string') throw new Error('no token_endpoint');
+      const origin = new URL(endpoint).origin;
+      if (!connect.includes(origin)) connect.push(origin);
+      return;
+    } catch (error) {
+      log.warn({ err: error, url }, "could not read the identity provider's discovery document; trying again");
+      await new Promise((resolve) => setTimeout(resolve, retryMs).unref());
+    }
+  }
 }
 
 /** What the dashboard reads at start, from `/dashboard/config.json`. */
@@ -52,6 +78,7 @@ export function mountDashboard(app: Express, options: DashboardOptions, log: Log
   }
   // The page talks to this gateway (and, for OIDC sign-in, to the provider's token endpoint) only.
   const connect = ["'self'", 'ws:', 'wss:', ...(options.oidc ? [new URL(options.oidc.issuer).origin] : [])];
+  if (options.oidc) void allowTokenEndpoint(options.oidc.issuer, connect, log, options.discoveryRetryMs ?? 30_000);
   const securityHeaders = (res: express.Response) => {
     res.setHeader(
       'content-security-policy',
