@@ -9,7 +9,7 @@ import {
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiError } from '../api.js';
 import { useApp } from '../hooks.js';
-import { FormErrors } from './bits.js';
+import { COUNT_ERROR, FormErrors, wholeNumber } from './bits.js';
 import './forms.css';
 
 /** What the cluster's region offers: its zones and instance types. */
@@ -110,9 +110,9 @@ export function AddPoolForm({
   const submit = async (event: Event) => {
     event.preventDefault();
     setDone(undefined);
-    // An Int the API can parse; whether the number is allowed is the API's to say.
-    if (!/^\s*-?\d{1,9}\s*$/.test(count)) {
-      setErrors({ count: 'Give the number of nodes as a whole number.' });
+    const nodes = wholeNumber(count);
+    if (nodes === undefined) {
+      setErrors({ count: COUNT_ERROR });
       setOther([]);
       return;
     }
@@ -123,7 +123,7 @@ export function AddPoolForm({
         pool: {
           name: name.trim(),
           role: 'WORKER',
-          count: Number(count),
+          count: nodes,
           instanceType: chosenType,
           ...(zones.length ? { availabilityZones: zones } : {}),
         },

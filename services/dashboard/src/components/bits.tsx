@@ -62,3 +62,14 @@ export function FormErrors({ errors, id }: { errors: readonly string[]; id?: str
     </div>
   );
 }
+
+/** The message for a node count that is not a whole number (an empty field is not 0 nodes). */
+export const COUNT_ERROR = 'Give the number of nodes as a whole number.';
+
+/**
+ * A node count typed in a form, as an Int the API can parse (whether the number is allowed is the
+ * API's to say); undefined when it is no whole number, an empty field included.
+ */
+export function wholeNumber(text: string): number | undefined {
+  return /^\s*-?\d{1,9}\s*$/.test(text) ? Number(text) : undefined;
+}

@@ -18,7 +18,16 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ApiError } from '../api.js';
 import { canChange, roleIn } from '../auth.js';
-import { FormErrors, HealthBadge, PhaseBadge, UsageBar, formatBytes, formatTime } from '../components/bits.js';
+import {
+  COUNT_ERROR,
+  FormErrors,
+  formatBytes,
+  formatTime,
+  HealthBadge,
+  PhaseBadge,
+  UsageBar,
+  wholeNumber,
+} from '../components/bits.js';
 import { AddPoolForm, ZonesForm, useCloudOffer } from '../components/PoolForms.js';
 import { Updates } from '../components/Updates.js';
 import { type Sample, UsageChart } from '../components/UsageChart.js';
@@ -332,9 +341,9 @@ function PoolForm({
   const submit = async (event: Event) => {
     event.preventDefault();
     setDone(undefined);
-    // An empty field is not 0 nodes: an Int the API can parse, whether allowed is the API's to say.
-    if (!/^\s*-?\d{1,9}\s*$/.test(count)) {
-      setErrors({ count: 'Give the number of nodes as a whole number.' });
+    const nodes = wholeNumber(count);
+    if (nodes === undefined) {
+      setErrors({ count: COUNT_ERROR });
       setOther([]);
       return;
     }
@@ -344,7 +353,7 @@ function PoolForm({
         input: {
           clusterId: cluster.id,
           name: pool.name,
-          count: Number(count),
+          count: nodes,
           ...(instanceType !== pool.instanceType ? { instanceType } : {}),
         },
       });
