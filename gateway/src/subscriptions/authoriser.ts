@@ -3,7 +3,17 @@ import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import type { FieldBinding } from './binding.js';
 import { codedError } from './errors.js';
-import type { GraphQLError } from './graphql.js';
+import {
+  Kind,
+  parse,
+  print,
+  visit,
+  type FieldNode,
+  type GraphQLError,
+  type NameNode,
+  type OperationDefinitionNode,
+  type VariableDefinitionNode,
+} from './graphql.js';
 
 /** A binding that authorises its subscribes by a query. */
 export type QueryAuthorizedBinding = FieldBinding & Required<Pick<FieldBinding, 'authorize'>>;
@@ -66,28 +76,91 @@ export interface Authoriser {
  */
 const AUTHORIZATIONS_AT_ONCE = 32;
 
-/** The authoriser of one subscription engine: coalescing, AUTHORIZATIONS_AT_ONCE at once, each within `timeoutMs`. */
+/**
+ * Questions of one caller and kind answered by one query at most (aliases of the binding's
+ * selection): the gateway's alias limit (limits.ts), which these queries pass through too.
+ */
+const AUTHORIZATIONS_PER_QUERY = 15;
+
+const batchAlias = (i: number) => `a${i}`;
+const batchSuffix = (i: number) => `__${i}`;
+const UNAVAILABLE = () => codedError('SERVICE_UNAVAILABLE', 'the subscription could not be authorised; retry');
+
+/** Batched forms of authorisation queries, by query and size (at most 14 per query). */
+const batched = new Map<string, string>();
+
+/**
+ * `size` copies of an authorisation query's one root field in one operation, the i-th aliased
+ * `a<i>` with its variables renamed `<name>__<i>`.
+ */
+export function batchedQuery(query: string, size: number): string {
+  const key = `${size}\n${query}`;
+  const known = batched.get(key);
+  if (known) return known;
+  const document = parse(query);
+  const operation = document.definitions[0] as OperationDefinitionNode;
+  const root = operation.selectionSet.selections[0] as FieldNode;
+  const rename =
+    (i: number) =>
+    (name: NameNode): NameNode => ({ ...name, value: `${name.value}${batchSuffix(i)}` });
+  const definitions: VariableDefinitionNode[] = [];
+  const selections: FieldNode[] = [];
+  for (let i = 0; i < size; i++) {
+    const renamed = rename(i);
+    for (const definition of operation.variableDefinitions ?? [])
+      definitions.push({
+        ...definition,
+        variable: { ...definition.variable, name: renamed(definition.variable.name) },
+      });
+    const field = visit(root, { Variable: (node) => ({ ...node, name: renamed(node.name) }) }) as FieldNode;
+    selections.push({ ...field, alias: { kind: Kind.NAME, value: batchAlias(i) } });
+  }
+  const printed = print({
+    ...document,
+    definitions: [
+      {
+        ...operation,
+        name: { kind: Kind.NAME, value: `${operation.name?.value ?? 'Authorize'}_batch` },
+        variableDefinitions: definitions,
+        selectionSet: { ...operation.selectionSet, selections },
+      },
+    ],
+  });
+  batched.set(key, printed);
+  return printed;
+}
+
+/** One question waiting for (or in) an authorisation query, and everyone asking it. */
+interface Question {
+  binding: QueryAuthorizedBinding;
+  args: Record<string, unknown>;
+  identity: Identity;
+  requestId: string;
+  askers: Asker[];
+  answer: Promise<GraphQLError | undefined>;
+  settle(refusal: GraphQLError | undefined): void;
+}
+
+/**
+ * The authoriser of one subscription engine: coalescing, remembering, batching questions of one
+ * caller and kind, AUTHORIZATIONS_AT_ONCE queries at once, each within `timeoutMs`.
+ */
 export function createAuthoriser(options: AuthoriserOptions): Authoriser {
   const { log, timeoutMs } = options;
   const limit = pLimit(AUTHORIZATIONS_AT_ONCE);
   const now = options.now ?? Date.now;
   const rememberMs = options.rememberMs ?? 0;
   /** Authorisations queued or running, by claims, query and variables. */
-  const pending = new Map<string, { answer: Promise<GraphQLError | undefined>; askers: Asker[] }>();
+  const pending = new Map<string, Question>();
+  /** Questions waiting for a slot, by caller (claims) and kind (the authorisation query). */
+  const waitingByKind = new Map<string, Question[]>();
   /** Granted authorisations, by the same key, until when they hold. */
   const granted = new LRUCache<string, number>({ max: options.rememberMax ?? 100_000 });
   let run = 0;
   let remembered = 0;
 
-  /** Refuses a subscription whose entity the caller cannot read, exactly like an unknown one. */
-  async function authorise(
-    binding: QueryAuthorizedBinding,
-    args: Record<string, unknown>,
-    identity: Identity,
-    requestId: string,
-  ): Promise<GraphQLError | undefined> {
-    const variables = Object.fromEntries(binding.authorize.variables.map((v) => [v, args[v] ?? null]));
-    let result: AuthorizeResult;
+  /** Runs an authorisation query within `timeoutMs`; a failure or a timeout is thrown. */
+  async function ask(query: string, variables: Record<string, unknown>, identity: Identity): Promise<AuthorizeResult> {
     run++;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -95,31 +168,81 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       });
-      result = await Promise.race([options.authorize(binding.authorize.query, variables, identity), timedOut]);
-    } catch (failure) {
-      log.error({ err: failure, requestId, field: binding.field }, 'subscription authorisation failed');
-      return codedError('SERVICE_UNAVAILABLE', 'the subscription could not be authorised; retry');
+      return await Promise.race([options.authorize(query, variables, identity), timedOut]);
     } finally {
       clearTimeout(timer);
     }
-    const value = result.data?.[binding.authorize.responseKey];
-    if (value != null && !result.errors?.length) return undefined;
+  }
+
+  /**
+   * The answer for one question of a result: granted (undefined) when its field is set and no
+   * error concerns it; refused exactly like an unknown entity otherwise, unless a service failed.
+   */
+  function verdict(item: Question, value: unknown, errors: AuthorizeResult['errors']): GraphQLError | undefined {
+    if (value != null && !errors?.length) return undefined;
     // A failure of a service (not an answer about the entity) must not read as "not found".
-    const unavailable = result.errors?.some((e) =>
+    const unavailable = errors?.some((e) =>
       ['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE', undefined].includes(e.extensions?.code as string | undefined),
     );
     if (unavailable) {
-      log.warn({ requestId, field: binding.field, errors: result.errors }, 'subscription authorisation query failed');
-      return codedError('SERVICE_UNAVAILABLE', 'the subscription could not be authorised; retry');
+      log.warn(
+        { requestId: item.requestId, field: item.binding.field, errors },
+        'subscription authorisation query failed',
+      );
+      return UNAVAILABLE();
     }
-    return codedError('BAD_USER_INPUT', `${binding.authorize.entity} not found`);
+    return codedError('BAD_USER_INPUT', `${item.binding.authorize.entity} not found`);
+  }
+
+  /**
+   * Answers up to AUTHORIZATIONS_PER_QUERY questions of one caller and kind waiting in `queue`, in
+   * one query (each question an alias of the binding's selection, its variables renamed), or in the
+   * binding's own query when one is left. Questions whose askers all left are answered without one.
+   */
+  async function answer(queue: Question[]): Promise<void> {
+    const items: Question[] = [];
+    for (const item of queue.splice(0, AUTHORIZATIONS_PER_QUERY)) {
+      if (item.askers.some((a) => a.live)) items.push(item);
+      // Queued while every client asking left: nothing to authorise for.
+      else item.settle(codedError('UNAUTHENTICATED', 'the connection is closing'));
+    }
+    const first = items[0];
+    if (!first) return;
+    const { authorize } = first.binding;
+    const variablesOf = (item: Question, suffix = '') =>
+      Object.fromEntries(authorize.variables.map((v) => [`${v}${suffix}`, item.args[v] ?? null]));
+    try {
+      if (items.length === 1) {
+        const result = await ask(authorize.query, variablesOf(first), first.identity);
+        first.settle(verdict(first, result.data?.[authorize.responseKey], result.errors));
+        return;
+      }
+      const query = batchedQuery(authorize.query, items.length);
+      const variables = Object.assign({}, ...items.map((item, i) => variablesOf(item, batchSuffix(i))));
+      const result = await ask(query, variables, first.identity);
+      items.forEach((item, i) => {
+        // An error without a path concerns every question; one with a path, its alias's only.
+        const errors = result.errors?.filter((e) => {
+          const path = (e as { path?: readonly unknown[] }).path;
+          return !path?.length || path[0] === batchAlias(i);
+        });
+        item.settle(verdict(item, result.data?.[batchAlias(i)], errors));
+      });
+    } catch (failure) {
+      log.error(
+        { err: failure, requestId: first.requestId, field: first.binding.field },
+        'subscription authorisation failed',
+      );
+      for (const item of items) item.settle(UNAVAILABLE());
+    }
   }
 
   return {
     authorise(asker, binding, args, identity, requestId) {
       const variables = binding.authorize.variables.map((v) => args[v] ?? null);
       // By the query, not the field: the fields of one entity (its conditions, events, health) ask the same.
-      const key = JSON.stringify([identity.claims, binding.authorize.question, variables]);
+      const kind = JSON.stringify([identity.claims, binding.authorize.question]);
+      const key = `${kind}${JSON.stringify(variables)}`;
       const until = granted.get(key);
       if (until !== undefined) {
         if (until > now()) {
@@ -133,19 +256,36 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
         waiting.askers.push(asker);
         return waiting.answer;
       }
-      const entry = { answer: Promise.resolve<GraphQLError | undefined>(undefined), askers: [asker] };
-      entry.answer = limit(() =>
-        // Queued while every client asking left: nothing to authorise for.
-        entry.askers.some((a) => a.live)
-          ? authorise(binding, args, identity, requestId)
-          : Promise.resolve(codedError('UNAUTHENTICATED', 'the connection is closing')),
-      ).finally(() => pending.delete(key));
-      if (rememberMs > 0)
-        void entry.answer.then((refused) => {
-          if (!refused) granted.set(key, now() + rememberMs);
+      let settle!: (refusal: GraphQLError | undefined) => void;
+      const item: Question = {
+        binding,
+        args,
+        identity,
+        requestId,
+        askers: [asker],
+        answer: new Promise<GraphQLError | undefined>((resolve) => (settle = resolve)),
+        settle: (refusal) => settle(refusal),
+      };
+      void item.answer.then((refused) => {
+        pending.delete(key);
+        if (!refused && rememberMs > 0) granted.set(key, now() + rememberMs);
+      });
+      pending.set(key, item);
+      // Questions of one caller and kind wait together; a slot answers up to a query's worth of them.
+      let queue = waitingByKind.get(kind);
+      if (!queue) {
+        queue = [];
+        waitingByKind.set(kind, queue);
+      }
+      queue.push(item);
+      if (queue.length % AUTHORIZATIONS_PER_QUERY === 1) {
+        const mine = queue;
+        void limit(async () => {
+          await answer(mine);
+          if (mine.length === 0 && waitingByKind.get(kind) === mine) waitingByKind.delete(kind);
         });
-      pending.set(key, entry);
-      return entry.answer;
+      }
+      return item.answer;
     },
     get run() {
       return run;

@@ -24,6 +24,7 @@ export {
   Kind,
   Lexer,
   parse,
+  print,
   Source,
   TokenKind,
   validate,
@@ -37,8 +38,10 @@ export type {
   GraphQLField,
   GraphQLNamedType,
   GraphQLSchema,
+  NameNode,
   OperationDefinitionNode,
   SelectionNode,
   SelectionSetNode,
   ValueNode,
+  VariableDefinitionNode,
 } from 'graphql/index.js';

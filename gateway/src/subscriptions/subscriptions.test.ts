@@ -378,6 +378,23 @@ describe('subscriptions through the gateway', () => {
     }
   });
 
+  it("should ask about a burst of one caller's widgets 15 to a query, through the gateway's own limits", async () => {
+    const client = connect(viewer);
+    const widgets = Array.from({ length: 40 }, () => platform.widget(tenant, project));
+    const foreign = platform.widget(ids.tenant(), ids.project());
+    const before = stats().authorisations;
+    const subs = [...widgets, foreign].map((id) => watch(client, EVENTS, { id }));
+    await established(40);
+    await subs.at(-1)!.done;
+    expect(subs.at(-1)!.error).toEqual([{ message: 'widget not found', extensions: { code: 'BAD_USER_INPUT' } }]);
+    // 41 questions: at least 3 queries (15 a query), far fewer than 41.
+    const ran = stats().authorisations - before;
+    expect(ran).toBeGreaterThanOrEqual(3);
+    expect(ran).toBeLessThanOrEqual(12);
+    await platform.publishEvent(tenant, widgets[39]!, 1);
+    await subs[39]!.until(1);
+  });
+
   it('should refuse a subscribe as unavailable when its authorisation does not answer in time', async () => {
     const replica = await platform.startGateway({ authorizationTimeoutMs: 0 });
     try {
