@@ -18,6 +18,7 @@ import {
   type TcpProxy,
 } from './src/index.js';
 import { startFakeOidcProvider, type FakeOidcProvider } from './src/oidc-provider.js';
+import { localCloudAdmin } from '@fleetgraph/local-cloud';
 
 /**
  * The web dashboard (services/dashboard) in a real Chromium (Debian's, driven by playwright-core)
@@ -583,6 +584,41 @@ describe('the web dashboard in Chromium', () => {
     await until('the applied versions to leave the list', async () => (await versions()).join() === '1.3.0');
     await generation.filter({ hasText: `converged to ${before + 1}` }).waitFor({ timeout: 90_000 });
   }, 180_000);
+
+  it("should show a failed milestone with the cloud's message, its attempts and when it is tried next", async () => {
+    const cloud = localCloudAdmin(platform.env.LOCAL_CLOUD_URL!);
+    const { vcpuUsed } = await cloud.quota('local-1');
+    // Room for the control plane (2 vCPUs) only: the workers fail on the vCPU quota, and keep being retried.
+    await cloud.setQuota(vcpuUsed + 2, 'local-1');
+    try {
+      const created = await platform.graphql(
+        CREATE_CLUSTER,
+        {
+          input: {
+            projectId: project,
+            name: `${clusterName}-quota`,
+            profileId,
+            cloud: { type: 'LOCAL', region: 'local-1' },
+            nodePools: [
+              { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
+              { name: 'workers', role: 'WORKER', count: 1, instanceType: 'm5.large' },
+            ],
+          },
+        },
+        admin,
+      );
+      await page.goto(`${proxy.origin}/clusters/${created.data!.createCluster.cluster.id}`);
+      const failed = page.locator('.milestone[data-state="failed"]');
+      await failed.locator('[data-next-attempt]').waitFor({ timeout: 60_000 });
+      expect(await failed.locator('strong').textContent()).toBe('Adding Worker Nodes');
+      expect(await failed.textContent()).toMatch(/vCPU.*QUOTA_EXCEEDED, \d+ failed attempts?; next try /s);
+      const next = Date.parse((await failed.locator('[data-next-attempt]').getAttribute('data-next-attempt'))!);
+      expect(next).toBeGreaterThan(Date.now() - 60_000);
+      await expectAccessible(page, 'cluster-failed');
+    } finally {
+      await cloud.setQuota(256, 'local-1');
+    }
+  });
 
   it('should offer a viewer no day-2 action', async () => {
     const viewerContext = await browser.newContext();

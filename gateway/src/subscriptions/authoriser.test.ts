@@ -30,12 +30,12 @@ function fakePath() {
     asked.push({ query, variables, identity });
     await new Promise((resolve) => setTimeout(resolve, 5));
     const data: Record<string, unknown> = {};
-    const errors: NonNullable<AuthorizeResult['errors']> = [];
+    const errors: { message: string; extensions?: Record<string, unknown>; path?: string[] }[] = [];
     for (const [name, id] of Object.entries(variables)) {
       const alias = name === 'widgetId' ? 'widget' : `a${name.split('__')[1]}`;
       if (id === 'w66') {
         data[alias] = null;
-        errors.push({ message: 'boom', extensions: { code: 'INTERNAL_SERVER_ERROR' }, path: [alias] } as never);
+        errors.push({ message: 'boom', extensions: { code: 'INTERNAL_SERVER_ERROR' }, path: [alias] });
       } else data[alias] = id === 'w13' || !/^w\d+$/.test(String(id)) ? null : { id };
     }
     return { data, ...(errors.length ? { errors } : {}) };

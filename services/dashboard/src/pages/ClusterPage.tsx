@@ -181,7 +181,13 @@ function Milestones({ conditions }: { conditions: readonly DashboardConditionFra
                     {c.failed && (
                       <span class="muted">
                         {' '}
-                        ({c.code ?? 'error'}, {c.attempts} failed {c.attempts === 1 ? 'attempt' : 'attempts'}; retrying)
+                        ({c.code ?? 'error'}, {c.attempts} failed {c.attempts === 1 ? 'attempt' : 'attempts'};{' '}
+                        {c.nextAttemptAt ? (
+                          <span data-next-attempt={c.nextAttemptAt}>next try {formatTime(c.nextAttemptAt)}</span>
+                        ) : (
+                          'retrying'
+                        )}
+                        )
                       </span>
                     )}
                   </p>
