@@ -596,7 +596,7 @@ describe('the web dashboard in Chromium', () => {
         {
           input: {
             projectId: project,
-            name: `${clusterName}-quota`,
+            name: 'short-of-vcpus',
             profileId,
             cloud: { type: 'LOCAL', region: 'local-1' },
             nodePools: [
