@@ -19,8 +19,10 @@ import {
   createOutbox,
   createSqliteStore,
   type Bus,
+  type Collection,
   type Outbox,
   type Store,
+  type StoredDoc,
 } from '@fleetgraph/kit';
 import { rawNats, startNatsServer, type NatsServer } from '@fleetgraph/kit/testing';
 import { localCloudAdmin } from '@fleetgraph/local-cloud';
@@ -39,9 +41,11 @@ import { startProcess, type ServiceProcess } from '../src/processes.js';
  * Benchmark of the orchestrator: 1,000 clusters created at once on the local cloud at maximum
  * speed, until every one is RUNNING. Each cluster has one control-plane node (t3.medium) and
  * two workers (m5.large) over two zones, and goes through every milestone: image, network
- * (16 EC2 calls), control plane, workers, add-ons; three steps each. Then, twice, every
- * cluster woken at once for a drift check (`drift-1`, `drift-2`: the step a converged cluster
- * takes every 30 s: claim, one DescribeInstances, save), for the cost of the common step.
+ * (9 EC2 calls of its own and two VPC lookups shared with other clusters'), control plane,
+ * workers, add-ons; three steps each. Then, twice, every cluster woken at once for a drift check
+ * (`drift-1`, `drift-2`: the step a converged cluster takes every 30 s: claim, a describe of its
+ * machines, which the AWS adapter makes together with other clusters', save), for the cost of
+ * the common step.
  *
  * The orchestrator runs in this process, from source, wired as `services/clusters` wires it
  * (SQLite store, JetStream events, the local provider, which is the AWS SDK), with its
@@ -58,6 +62,11 @@ import { startProcess, type ServiceProcess } from '../src/processes.js';
  *   (process CPU while a step is in flight) as a cross-check;
  * - the world process and nats-server, from /proc/<pid>/stat (Linux).
  *
+ * Each phase also prints the store's write transactions per step (counted by a wrapper around
+ * the store: a commit, or a single write of a collection) and, on the local cloud, the EC2 calls
+ * per cluster by action (the local cloud's `fleetgraph_local_cloud_ec2_requests_total`; for a
+ * local cloud without it, the POSTs to its `/`).
+ *
  * Ten clusters are provisioned first, unmeasured, to warm the JIT and the SDK. Prints the
  * figures; asserts nothing about time, only that every cluster is RUNNING with its three
  * machines and no more. Stops by itself: each phase has a deadline. Run:
@@ -66,6 +75,8 @@ import { startProcess, type ServiceProcess } from '../src/processes.js';
  * of the local cloud (no AWS SDK, no HTTP; pack installs answered by the world for every
  * cluster): what the orchestrator itself costs, store and NATS included.
  * ORCHESTRATOR_BENCH_CLUSTERS (1000) and ORCHESTRATOR_BENCH_CONCURRENCY (16) change the load;
+ * ORCHESTRATOR_BENCH_BATCH_WINDOW_MS sets how long the AWS adapter lets describes of many clusters
+ * wait for each other (0: each alone, as before batching; unset: its default);
  * ORCHESTRATOR_BENCH_PROFILE=<prefix> writes V8 CPU profiles of this process over each phase
  * (`<prefix>-provisioning.cpuprofile`, `<prefix>-drift-1.cpuprofile`, ..., for Chrome DevTools
  * or speedscope) and prints where its main thread spent the time.
@@ -77,6 +88,8 @@ const CONCURRENCY = process.env.ORCHESTRATOR_BENCH_CONCURRENCY
   : undefined;
 const PROFILE = process.env.ORCHESTRATOR_BENCH_PROFILE;
 const CLOUD = process.env.ORCHESTRATOR_BENCH_CLOUD === 'memory' ? 'memory' : 'local';
+/** How long describes of many clusters wait to be made as one EC2 call (ms; 0: each alone); unset, the adapter's default. */
+const BATCH_WINDOW_MS = process.env.ORCHESTRATOR_BENCH_BATCH_WINDOW_MS;
 const PROVISIONING_DEADLINE_MS = 200_000;
 const RESYNC_DEADLINE_MS = 30_000;
 const SPEED = 100_000;
@@ -101,6 +114,57 @@ function natsServerPid(): number | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The store, counting its writes: each `commit` is one transaction, as is each single write of a
+ * collection (insert, replace, delete, and the deletes by filter, which are transactions of
+ * their own even when they find nothing).
+ */
+function countingStore(inner: Store): { store: Store; counts: { commits: number; single: number } } {
+  const counts = { commits: 0, single: 0 };
+  const single = new Set(['insert', 'replace', 'delete', 'deleteMany', 'keepFirst', 'deleteBefore']);
+  const store: Store = {
+    collection: async <T extends StoredDoc>(spec: Parameters<Store['collection']>[0]) => {
+      const collection = (await inner.collection<T>(spec as never)) as Collection<T>;
+      return new Proxy(collection, {
+        get(target, name, receiver) {
+          const value = Reflect.get(target, name, receiver);
+          if (typeof value !== 'function') return value;
+          if (!single.has(String(name))) return value.bind(target);
+          return (...args: unknown[]) => {
+            counts.single++;
+            return value.apply(target, args);
+          };
+        },
+      });
+    },
+    commit: (writes) => {
+      if (writes.length > 0) counts.commits++;
+      return inner.commit(writes);
+    },
+    ping: () => inner.ping(),
+    close: () => inner.close(),
+  };
+  return { store, counts };
+}
+
+/** EC2 requests the local cloud answered, by action, from its /metrics (empty for a cloud without that metric). */
+async function ec2Requests(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const byAction = new Map<string, number>();
+  for (const match of text.matchAll(
+    /^fleetgraph_local_cloud_ec2_requests_total\{action="([^"]+)",code="[^"]+"\} (\d+)/gm,
+  ))
+    byAction.set(match[1]!, (byAction.get(match[1]!) ?? 0) + Number(match[2]));
+  if (byAction.size === 0) {
+    // An older local cloud: EC2 requests are the POSTs to /.
+    for (const match of text.matchAll(
+      /^fleetgraph_http_request_duration_seconds_count\{method="POST",route="\/",status_code="\d+"\} (\d+)/gm,
+    ))
+      byAction.set('(all)', (byAction.get('(all)') ?? 0) + Number(match[1]));
+  }
+  return byAction;
 }
 
 const spec = (i: number, prefix: string): ClusterSpec => ({
@@ -228,6 +292,7 @@ describe('orchestrator benchmark', () => {
   let world: ServiceProcess;
   let bus: Bus;
   let store: Store;
+  let storeCounts: { commits: number; single: number };
   let repo: ClusterRepository;
   let providers: ProviderRegistry;
   let orchestrator: Orchestrator;
@@ -265,7 +330,7 @@ describe('orchestrator benchmark', () => {
         if (summary.phase === 'RUNNING') running.add(summary.id);
       },
     });
-    store = createSqliteStore({ file: join(dataDir, 'clusters.sqlite') });
+    ({ store, counts: storeCounts } = countingStore(createSqliteStore({ file: join(dataDir, 'clusters.sqlite') })));
     outbox = await createOutbox({
       store,
       bus,
@@ -274,7 +339,13 @@ describe('orchestrator benchmark', () => {
     });
     repo = await ClusterRepository.open(store, outbox);
     outbox.start();
-    providers = CLOUD === 'memory' ? new MemoryClouds() : new ProviderRegistry({ localCloudUrl: world.url });
+    providers =
+      CLOUD === 'memory'
+        ? new MemoryClouds()
+        : new ProviderRegistry({
+            localCloudUrl: world.url,
+            ...(BATCH_WINDOW_MS ? { batchWindowMs: Number(BATCH_WINDOW_MS) } : {}),
+          });
     orchestrator = newOrchestrator();
     orchestrator.start();
   });
@@ -312,9 +383,12 @@ describe('orchestrator benchmark', () => {
   /** Measures the orchestrator, the world and nats-server while `run` runs. */
   async function measure(
     phase: string,
+    clusters: number,
     run: () => Promise<boolean>,
   ): Promise<{ steps: number; seconds: number; lines: string[] }> {
     const natsPid = natsServerPid();
+    const ec2Before = CLOUD === 'local' ? await ec2Requests(world.url) : new Map<string, number>();
+    const store0 = { ...storeCounts };
     const profiler = PROFILE ? new Session() : undefined;
     if (profiler) {
       profiler.connect();
@@ -344,6 +418,14 @@ describe('orchestrator benchmark', () => {
     const statsCpu = (orchestrator.stats.cpuMicros - (fresh ? 0 : stats0.cpuMicros)) / 1e6;
     const own = (cpu.user + cpu.system) / 1e6;
     const ms = (s: number) => `${((s * 1000) / steps).toFixed(2)} ms/step`;
+    const commits = storeCounts.commits - store0.commits;
+    const singles = storeCounts.single - store0.single;
+    const ec2After = CLOUD === 'local' ? await ec2Requests(world.url) : new Map<string, number>();
+    const ec2 = [...ec2After]
+      .map(([action, n]) => [action, n - (ec2Before.get(action) ?? 0)] as const)
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1]);
+    const ec2Total = ec2.reduce((sum, [, n]) => sum + n, 0);
     const lines = [
       `  ${phase}: ${steps} steps in ${seconds.toFixed(1)} s${finished ? '' : ' (DEADLINE PASSED)'}, ${failures} failed`,
       `    steps per second (wall): ${(steps / seconds).toFixed(0)}`,
@@ -351,6 +433,12 @@ describe('orchestrator benchmark', () => {
       `    world CPU:               ${worldCpu.toFixed(1)} s = ${ms(worldCpu)} (local cloud, agents, profiles and images stand-ins)`,
       `    nats-server CPU:         ${natsCpu.toFixed(1)} s = ${ms(natsCpu)}`,
       `    stats.cpuMicros:         ${ms(statsCpu)} (the orchestrator's own count)`,
+      `    store writes:            ${((commits + singles) / steps).toFixed(2)} per step (${(commits / steps).toFixed(2)} commits of several writes, ${(singles / steps).toFixed(2)} single writes)`,
+      ...(CLOUD === 'local'
+        ? [
+            `    EC2 calls:               ${(ec2Total / clusters).toFixed(2)} per cluster, ${(ec2Total / steps).toFixed(2)} per step (${ec2.map(([a, n]) => `${a} ${(n / clusters).toFixed(2)}`).join(', ')})`,
+          ]
+        : []),
     ];
     if (profiler) {
       const { profile } = await profiler.post('Profiler.stop');
@@ -370,7 +458,7 @@ describe('orchestrator benchmark', () => {
 
     const specs = Array.from({ length: CLUSTERS }, (_, i) => spec(i, 'bench'));
     const reached = () => specs.filter((s) => running.has(s.id)).length;
-    const provisioning = await measure('provisioning', async () => {
+    const provisioning = await measure('provisioning', CLUSTERS, async () => {
       for (const s of specs) await repo.create(s, new Date());
       orchestrator.poke();
       return until(
@@ -391,7 +479,7 @@ describe('orchestrator benchmark', () => {
       for (const s of all) await repo.wake(s.id, new Date());
       orchestrator = newOrchestrator();
       drift.push(
-        await measure(phase, async () => {
+        await measure(phase, all.length, async () => {
           orchestrator.start();
           return until(() => orchestrator.stats.steps >= all.length, RESYNC_DEADLINE_MS);
         }),
@@ -400,7 +488,7 @@ describe('orchestrator benchmark', () => {
 
     console.log(
       [
-        `orchestrator benchmark: ${CLUSTERS} clusters (1 control plane + 2 workers) created at once; ${CLOUD === 'memory' ? 'in-memory cloud' : `local cloud at speed ${SPEED}`}; concurrency ${CONCURRENCY ?? 16}`,
+        `orchestrator benchmark: ${CLUSTERS} clusters (1 control plane + 2 workers) created at once; ${CLOUD === 'memory' ? 'in-memory cloud' : `local cloud at speed ${SPEED}, batch window ${BATCH_WINDOW_MS ?? 'default'} ms`}; concurrency ${CONCURRENCY ?? 16}`,
         `  RUNNING: ${reached()} of ${CLUSTERS} in ${provisioning.seconds.toFixed(1)} s (${(provisioning.steps / reached() || 0).toFixed(1)} steps per cluster)`,
         ...provisioning.lines,
         ...drift.flatMap((d) => d.lines),

@@ -26,6 +26,8 @@ const awsConfigSchema = z.object({
   maxAttempts: z.number().int().min(1).max(20).optional(),
   retryMode: retryMode.optional(),
   imageOwners: z.array(z.string().min(1)).min(1).optional(),
+  /** How long describes of many clusters wait to be made as one call (ms); 0 makes each alone. @default 5 */
+  batchWindowMs: z.number().int().min(0).max(1000).optional(),
 });
 
 const azureConfigSchema = z.object({
@@ -51,6 +53,7 @@ const localConfigSchema = z.object({
   endpoint: z.string().url().default(DEFAULT_LOCAL_CLOUD_ENDPOINT),
   maxAttempts: z.number().int().min(1).max(20).optional(),
   retryMode: retryMode.optional(),
+  batchWindowMs: z.number().int().min(0).max(1000).optional(),
 });
 
 /** A cloud configuration: which cloud, its region, and how to reach it. Validated by {@link createProvider}. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { meterRequests, metricsHandler } from '@fleetgraph/kit/core';
+import { defineCounter, meterRequests, metricsHandler } from '@fleetgraph/kit/core';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -21,6 +21,13 @@ export interface AppDeps {
   endpoint: () => string;
   ready: () => Promise<void>;
 }
+
+/** EC2 requests by action (`other` for an unknown one) and EC2 error code (`ok` when answered). */
+const ec2Requests = defineCounter<'action' | 'code'>({
+  name: 'fleetgraph_local_cloud_ec2_requests_total',
+  help: 'EC2 Query API requests the local cloud answered, by action (other for one it does not know) and EC2 error code (ok when it succeeded).',
+  labelNames: ['action', 'code'],
+});
 
 const quotaPatchSchema = z.object({ vcpuLimit: z.number().int().min(0), region: z.string().optional() }).strict();
 
@@ -76,8 +83,10 @@ export function createApp(deps: AppDeps): express.Express {
         .status(200)
         .type('text/xml')
         .send(responseXml(action, requestId, body));
+      ec2Requests.inc({ action: Object.hasOwn(actions, action) ? action : 'other', code: 'ok' });
     } catch (error) {
       const e = error instanceof Ec2Error ? error : ec2Errors.internalError();
+      ec2Requests.inc({ action: Object.hasOwn(actions, action) ? action : 'other', code: e.code });
       if (!(error instanceof Ec2Error)) logger.error({ err: error, action }, 'EC2 request failed');
       else logger.debug({ action, code: e.code }, 'EC2 request refused');
       res

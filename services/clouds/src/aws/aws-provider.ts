@@ -47,6 +47,12 @@ export interface AwsProviderOptions {
   quotaSource?: (region: string) => Promise<Quota | null>;
   /** The cloud named in errors and `type`. @default 'AWS' */
   cloud?: CloudType;
+  /**
+   * How long a describe of a cluster's machines (or a lookup of its VPC) waits for those of other
+   * clusters in the same region, to be made as one EC2 call with theirs (ms). 0 makes each alone.
+   * @default 5
+   */
+  batchWindowMs?: number;
 }
 
 /**

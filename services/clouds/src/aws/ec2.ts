@@ -1,23 +1,36 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { Batcher } from '../batch.js';
 import { CloudError } from '../errors.js';
 import { cloudSpan } from '../tracing.js';
 import type { CloudType } from '../provider.js';
 import type { AwsProviderOptions } from './aws-provider.js';
 import { ec2ErrorCode, toAwsCloudError } from './mapping.js';
 
+/** How long describes of many clusters wait for each other by default (ms). */
+export const DEFAULT_BATCH_WINDOW_MS = 5;
+/**
+ * Calls in one batched describe at most. EC2 takes at most 200 filter values in one call; a
+ * batch uses one value per call, plus a few of its own (instance states).
+ */
+export const MAX_BATCH_SIZE = 100;
+
 /**
  * What the AWS adapter's parts share: the options, one EC2 client per region (made on first
- * use, destroyed by {@link close}), and running a call with what it throws classified.
+ * use, destroyed by {@link close}), running a call with what it throws classified, and the
+ * batcher that makes the describes of many clusters as one call (`batch.ts`; its keys name the
+ * region, so that nothing is combined across regions, and each provider has its own).
  */
 export class Ec2Context {
   readonly cloud: CloudType;
   /** Owners whose images are searched by name and by tags. */
   readonly imageOwners: string[];
+  readonly batches: Batcher;
   private readonly clients = new Map<string, EC2Client>();
 
   constructor(readonly options: AwsProviderOptions) {
     this.cloud = options.cloud ?? 'AWS';
     this.imageOwners = [...(options.imageOwners ?? ['self'])];
+    this.batches = new Batcher({ windowMs: options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS, maxSize: MAX_BATCH_SIZE });
   }
 
   client(region: string): EC2Client {
@@ -30,7 +43,13 @@ export class Ec2Context {
         maxAttempts: this.options.maxAttempts ?? 5,
         retryMode: this.options.retryMode ?? 'adaptive',
         requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 30_000, connectionTimeout: 5_000 },
+        // The middleware stack is resolved once per command type rather than on every call: nothing
+        // is added to it after the line below.
+        cacheMiddleware: true,
       });
+      // The SDK's logger middleware filters every input and output for its logger (a no-op one
+      // here: the adapter logs nothing of the SDK's) on every call; its errors reach the caller anyway.
+      client.middlewareStack.remove('loggerMiddleware');
       // A span per SDK call, its retries inside (tracing.ts).
       client.middlewareStack.add(
         (next, context) => (args) => {
@@ -62,6 +81,9 @@ export class Ec2Context {
   }
 
   close(): void {
+    this.batches.close(
+      () => new CloudError({ code: 'TRANSIENT', message: 'the cloud provider was closed', cloud: this.cloud }),
+    );
     for (const client of this.clients.values()) client.destroy();
     this.clients.clear();
   }

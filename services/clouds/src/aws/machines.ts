@@ -4,6 +4,7 @@ import {
   TerminateInstancesCommand,
   type Filter,
 } from '@aws-sdk/client-ec2';
+import { hasFilterWildcard } from '../batch.js';
 import { CloudError } from '../errors.js';
 import type { CreateMachineInput, DescribeMachinesInput, Machine } from '../provider.js';
 import { ec2ClientToken, machineTags, TagKeys } from '../tags.js';
@@ -13,7 +14,7 @@ import { ec2ErrorCode, liveStates, tagFilters, toMachine, toTags } from './mappi
 /**
  * Machines on EC2: RunInstances with a ClientToken, user data and TagSpecifications naming
  * cluster, pool, machine and role (on the instance and its volume); DescribeInstances by tag
- * filters; TerminateInstances.
+ * filters, many clusters' in one call; TerminateInstances.
  */
 export class AwsMachines {
   constructor(private readonly ctx: Ec2Context) {}
@@ -62,29 +63,68 @@ export class AwsMachines {
     });
   }
 
+  /**
+   * A cluster's machines. Describes of many clusters in one region that arrive within the
+   * batch window are one DescribeInstances call (one filter value per cluster), whose instances
+   * are handed back to each by their cluster tag; a failure of that call fails each of them,
+   * with EC2's error. A cluster id or pool with EC2 wildcards (`*`, `?`) is described alone.
+   */
   async describeMachines(input: DescribeMachinesInput): Promise<Machine[]> {
     return this.ctx.call('describeMachines', async () => {
-      const filters: Filter[] = tagFilters({
-        [TagKeys.cluster]: input.clusterId,
-        ...(input.pool ? { [TagKeys.pool]: input.pool } : {}),
-      });
-      filters.push({
-        Name: 'instance-state-name',
-        Values: input.includeTerminated ? [...liveStates, 'terminated'] : liveStates,
-      });
-      const machines: Machine[] = [];
-      let NextToken: string | undefined;
-      do {
-        const page = await this.ctx
-          .client(input.region)
-          .send(new DescribeInstancesCommand({ Filters: filters, MaxResults: 1000, NextToken }));
-        for (const reservation of page.Reservations ?? []) {
-          for (const instance of reservation.Instances ?? []) machines.push(toMachine(input.region, instance));
-        }
-        NextToken = page.NextToken;
-      } while (NextToken);
+      const states = input.includeTerminated ? [...liveStates, 'terminated'] : liveStates;
+      let machines: Machine[];
+      if (hasFilterWildcard(input.clusterId) || (input.pool !== undefined && hasFilterWildcard(input.pool))) {
+        const filters: Filter[] = tagFilters({
+          [TagKeys.cluster]: input.clusterId,
+          ...(input.pool ? { [TagKeys.pool]: input.pool } : {}),
+        });
+        filters.push({ Name: 'instance-state-name', Values: states });
+        machines = await this.describeInstances(input.region, filters);
+      } else {
+        const key = `describeMachines\n${input.region}\n${states.join()}`;
+        const ofCluster = await this.ctx.batches.call(key, input, (batch) => this.describeClusters(batch, states));
+        machines = input.pool ? ofCluster.filter((m) => m.pool === input.pool) : ofCluster;
+      }
       return machines.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
     });
+  }
+
+  /** The machines of each cluster of a batch (one region, the same states), in one series of calls. */
+  private async describeClusters(batch: readonly DescribeMachinesInput[], states: string[]): Promise<Machine[][]> {
+    const clusterIds = [...new Set(batch.map((input) => input.clusterId))];
+    const machines = await this.describeInstances(batch[0]!.region, [
+      { Name: `tag:${TagKeys.cluster}`, Values: clusterIds },
+      { Name: 'instance-state-name', Values: states },
+    ]);
+    const byCluster = new Map<string, Machine[]>();
+    for (const machine of machines) {
+      const list = byCluster.get(machine.clusterId);
+      if (list) list.push(machine);
+      else byCluster.set(machine.clusterId, [machine]);
+    }
+    // Each caller gets machines of its own (two callers of one cluster share nothing).
+    const seen = new Set<string>();
+    return batch.map(({ clusterId }) => {
+      const list = byCluster.get(clusterId) ?? [];
+      if (seen.has(clusterId)) return list.map((m) => ({ ...m, tags: { ...m.tags } }));
+      seen.add(clusterId);
+      return list;
+    });
+  }
+
+  private async describeInstances(region: string, filters: Filter[]): Promise<Machine[]> {
+    const machines: Machine[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await this.ctx
+        .client(region)
+        .send(new DescribeInstancesCommand({ Filters: filters, MaxResults: 1000, NextToken }));
+      for (const reservation of page.Reservations ?? []) {
+        for (const instance of reservation.Instances ?? []) machines.push(toMachine(region, instance));
+      }
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return machines;
   }
 
   async describeMachine(region: string, machineId: string): Promise<Machine | null> {

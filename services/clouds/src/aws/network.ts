@@ -16,6 +16,7 @@ import {
   type Subnet as Ec2Subnet,
   type Vpc,
 } from '@aws-sdk/client-ec2';
+import { hasFilterWildcard } from '../batch.js';
 import { CloudError } from '../errors.js';
 import { DEFAULT_NETWORK_CIDR, ingressRules, networkNames, planSubnets, type IngressRule } from '../network-plan.js';
 import {
@@ -27,11 +28,17 @@ import {
 } from '../provider.js';
 import { TagKeys } from '../tags.js';
 import { ignoring, type Ec2Context } from './ec2.js';
-import { ec2ErrorCode, tagFilters, toTags } from './mapping.js';
+import { ec2ErrorCode, fromTags, toTags } from './mapping.js';
 
 /**
  * A cluster network on EC2: a VPC tagged with the cluster id, a control-plane and a worker
  * security group, and per zone a control-plane and a worker subnet (`network-plan.ts`).
+ *
+ * EC2 calls, for a new network (2 zones): the VPC looked up, created and looked up again (the two
+ * lookups batched with other clusters' in the region, `batch.ts`), the two groups created, their
+ * rules authorized, the four subnets created: 9 calls of its own and 2 shared. A VPC this call
+ * created is known to be empty, so nothing in it is described; in a VPC that was there already
+ * (an earlier attempt, a zone added), the groups are described in one call and the subnets in one.
  */
 export class AwsNetworks {
   constructor(private readonly ctx: Ec2Context) {}
@@ -44,7 +51,7 @@ export class AwsNetworks {
     const ec2 = this.ctx.client(input.region);
 
     return this.ctx.call(op, async () => {
-      const vpc = await this.ensureVpc(ec2, input.clusterId, cidr, names.network);
+      const { vpc, created } = await this.ensureVpc(ec2, input.region, input.clusterId, cidr, names.network);
       const vpcId = vpc.VpcId!;
       if (vpc.CidrBlock && vpc.CidrBlock !== cidr) {
         throw this.ctx.invalid(
@@ -53,9 +60,15 @@ export class AwsNetworks {
         );
       }
 
+      // In a VPC made just now there is nothing to find; another replica that lost the race for
+      // the VPC may be making the same groups and subnets in it, which the creates' conflicts tell.
+      const existingGroups = created ? [] : await this.describeGroups(ec2, vpcId, NodeRoles.map(names.securityGroup));
       const groups = {} as Record<NodeRole, SecurityGroup>;
       for (const role of NodeRoles) {
-        groups[role] = await this.ensureSecurityGroup(ec2, vpcId, input.clusterId, role, names.securityGroup(role));
+        const name = names.securityGroup(role);
+        groups[role] =
+          existingGroups.find((g) => g.GroupName === name) ??
+          (await this.createSecurityGroup(ec2, vpcId, input.clusterId, role, name));
       }
       for (const role of NodeRoles) {
         await this.ensureIngress(ec2, groups[role], ingressRules(role, input), {
@@ -64,7 +77,7 @@ export class AwsNetworks {
         });
       }
 
-      const existing = await this.describeSubnets(ec2, vpcId);
+      const existing = created ? [] : await this.describeSubnets(ec2, vpcId);
       const domains: Record<NodeRole, NetworkDomain> = {
         CONTROL_PLANE: { role: 'CONTROL_PLANE', securityGroupId: groups.CONTROL_PLANE.GroupId!, subnets: [] },
         WORKER: { role: 'WORKER', securityGroupId: groups.WORKER.GroupId!, subnets: [] },
@@ -86,7 +99,7 @@ export class AwsNetworks {
             [TagKeys.zone]: want.zone!,
           };
           try {
-            const created = await ec2.send(
+            const made = await ec2.send(
               new CreateSubnetCommand({
                 VpcId: vpcId,
                 CidrBlock: want.cidr,
@@ -94,7 +107,7 @@ export class AwsNetworks {
                 TagSpecifications: [{ ResourceType: 'subnet', Tags: toTags(tags) }],
               }),
             );
-            subnet = created.Subnet!;
+            subnet = made.Subnet!;
           } catch (error) {
             // Another replica made it first: the CIDR is taken by the subnet we want.
             if (ec2ErrorCode(error) !== 'InvalidSubnet.Conflict') throw error;
@@ -116,21 +129,56 @@ export class AwsNetworks {
     });
   }
 
-  private async findVpcs(ec2: EC2Client, clusterId: string): Promise<Vpc[]> {
-    const { Vpcs = [] } = await ec2.send(
-      new DescribeVpcsCommand({ Filters: tagFilters({ [TagKeys.cluster]: clusterId, [TagKeys.network]: 'network' }) }),
-    );
+  /**
+   * The cluster's VPCs, oldest id first. Lookups of many clusters in one region within the batch
+   * window are one DescribeVpcs call (a cluster id with EC2 wildcards is looked up alone).
+   */
+  private async findVpcs(ec2: EC2Client, region: string, clusterId: string): Promise<Vpc[]> {
+    const vpcs = hasFilterWildcard(clusterId)
+      ? await this.describeVpcs(ec2, [clusterId])
+      : await this.ctx.batches.call(`findVpcs\n${region}`, clusterId, async (clusterIds) => {
+          const all = await this.describeVpcs(ec2, [...new Set(clusterIds)]);
+          return clusterIds.map((id) => all.filter((vpc) => fromTags(vpc.Tags)[TagKeys.cluster] === id));
+        });
     // Oldest first by id is not defined by EC2; any fixed order makes replicas agree.
-    return Vpcs.sort((a, b) => (a.VpcId! < b.VpcId! ? -1 : 1));
+    return vpcs.sort((a, b) => (a.VpcId! < b.VpcId! ? -1 : 1));
+  }
+
+  /** The network VPCs of these clusters. */
+  private async describeVpcs(ec2: EC2Client, clusterIds: string[]): Promise<Vpc[]> {
+    const vpcs: Vpc[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await ec2.send(
+        new DescribeVpcsCommand({
+          Filters: [
+            { Name: `tag:${TagKeys.cluster}`, Values: clusterIds },
+            { Name: `tag:${TagKeys.network}`, Values: ['network'] },
+          ],
+          NextToken,
+        }),
+      );
+      vpcs.push(...(page.Vpcs ?? []));
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return vpcs;
   }
 
   /**
    * CreateVpc takes no client token. Two replicas racing can both create one; both then see
    * two and keep the first by id, and the loser deletes its own, so they converge on one.
+   * `created`: this call made the VPC that is kept (nothing else can be in it yet but what a
+   * racing replica makes).
    */
-  private async ensureVpc(ec2: EC2Client, clusterId: string, cidr: string, name: string): Promise<Vpc> {
-    const found = await this.findVpcs(ec2, clusterId);
-    if (found[0]) return found[0];
+  private async ensureVpc(
+    ec2: EC2Client,
+    region: string,
+    clusterId: string,
+    cidr: string,
+    name: string,
+  ): Promise<{ vpc: Vpc; created: boolean }> {
+    const found = await this.findVpcs(ec2, region, clusterId);
+    if (found[0]) return { vpc: found[0], created: false };
     const { Vpc: created } = await ec2.send(
       new CreateVpcCommand({
         CidrBlock: cidr,
@@ -142,36 +190,41 @@ export class AwsNetworks {
         ],
       }),
     );
-    const all = await this.findVpcs(ec2, clusterId);
+    const all = await this.findVpcs(ec2, region, clusterId);
     const winner = all[0] ?? created!;
     if (winner.VpcId !== created!.VpcId) {
       await ec2.send(new DeleteVpcCommand({ VpcId: created!.VpcId! })).catch(() => undefined);
+      return { vpc: winner, created: false };
     }
-    return winner;
+    return { vpc: winner, created: true };
   }
 
-  private async ensureSecurityGroup(
+  /** The security groups of a VPC with these names, in one call. */
+  private async describeGroups(ec2: EC2Client, vpcId: string, names: string[]): Promise<SecurityGroup[]> {
+    const { SecurityGroups = [] } = await ec2.send(
+      new DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'vpc-id', Values: [vpcId] },
+          { Name: 'group-name', Values: names },
+        ],
+      }),
+    );
+    return SecurityGroups;
+  }
+
+  /**
+   * Creates a role's security group. A new group has no inbound rules, so it is not described
+   * again; one made meanwhile by another replica (InvalidGroup.Duplicate) is described.
+   */
+  private async createSecurityGroup(
     ec2: EC2Client,
     vpcId: string,
     clusterId: string,
     role: NodeRole,
     name: string,
   ): Promise<SecurityGroup> {
-    const find = async () =>
-      (
-        await ec2.send(
-          new DescribeSecurityGroupsCommand({
-            Filters: [
-              { Name: 'vpc-id', Values: [vpcId] },
-              { Name: 'group-name', Values: [name] },
-            ],
-          }),
-        )
-      ).SecurityGroups?.[0];
-    const found = await find();
-    if (found) return found;
     try {
-      await ec2.send(
+      const { GroupId } = await ec2.send(
         new CreateSecurityGroupCommand({
           GroupName: name,
           Description:
@@ -185,10 +238,11 @@ export class AwsNetworks {
           ],
         }),
       );
+      if (GroupId) return { GroupId, GroupName: name, VpcId: vpcId, IpPermissions: [] };
     } catch (error) {
       if (ec2ErrorCode(error) !== 'InvalidGroup.Duplicate') throw error;
     }
-    const group = await find();
+    const group = (await this.describeGroups(ec2, vpcId, [name]))[0];
     if (!group)
       throw new CloudError({
         code: 'TRANSIENT',
@@ -236,7 +290,7 @@ export class AwsNetworks {
   async deleteNetwork(input: { clusterId: string; region: string }): Promise<void> {
     const ec2 = this.ctx.client(input.region);
     await this.ctx.call('deleteNetwork', async () => {
-      for (const vpc of await this.findVpcs(ec2, input.clusterId)) {
+      for (const vpc of await this.findVpcs(ec2, input.region, input.clusterId)) {
         const vpcId = vpc.VpcId!;
         const { SecurityGroups = [] } = await ec2.send(
           new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),

@@ -28,6 +28,8 @@ export interface LocalProviderOptions {
   retryMode?: 'standard' | 'adaptive';
   /** @default 30_000 */
   requestTimeoutMs?: number;
+  /** How long describes of many clusters wait to be made as one call (ms); 0 makes each alone. @default 5 */
+  batchWindowMs?: number;
 }
 
 /**
@@ -47,6 +49,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): CloudPr
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
     ...(options.retryMode ? { retryMode: options.retryMode } : {}),
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    ...(options.batchWindowMs !== undefined ? { batchWindowMs: options.batchWindowMs } : {}),
     quotaSource: (region) => localQuota(endpoint, region),
   });
 }

@@ -63,4 +63,17 @@ describe('cluster events in the store', () => {
     expect(page.nodes.map((e) => e.message)).toEqual(['3', '4']);
     expect((await repo.listEvents('c1', { first: 10 })).nodes).toHaveLength(5);
   });
+
+  it('should store a batch of events together, and the new ones of a batch that repeats some', async () => {
+    const repo = await openRepo();
+    const batch = (seqs: number[]) =>
+      repo.appendEvents(
+        seqs.map((seq) => ({ payload: event(seq % 2 ? 'c1' : 'c2', `${seq}`), seq, msgId: `m${seq}` })),
+      );
+    await batch([1, 2, 3, 4]);
+    // A relay that published 3 and 4 again, with 5 and 6 after them.
+    await batch([3, 4, 5, 6]);
+    expect((await repo.listEvents('c1', { first: 10 })).nodes.map((e) => e.message)).toEqual(['1', '3', '5']);
+    expect((await repo.listEvents('c2', { first: 10 })).nodes.map((e) => e.message)).toEqual(['2', '4', '6']);
+  });
 });

@@ -310,14 +310,24 @@ export class ClusterRepository implements ClusterStatusStore {
    */
   async appendEvents(published: readonly Published<ClusterEventMessage>[]): Promise<void> {
     const clusters = new Set<string>();
-    for (const { payload, seq } of published) {
+    const docs = published.map(({ payload, seq }) => {
       const { cursor: _c, ...event } = payload;
-      try {
-        await this.events.insert({ ...event, cursor: String(seq), seq, id: `${event.clusterId}:${seq}` });
-      } catch (error) {
-        if (!(error instanceof DuplicateKeyError)) throw error;
-      }
       clusters.add(event.clusterId);
+      return { ...event, cursor: String(seq), seq, id: `${event.clusterId}:${seq}` };
+    });
+    // One commit for them all; a repeat among them (a relay that published again) fails the
+    // commit, and then each is written alone, the repeats skipped.
+    try {
+      await this.store.commit(docs.map((doc) => write.insert(this.events, doc)));
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      for (const doc of docs) {
+        try {
+          await this.events.insert(doc);
+        } catch (error) {
+          if (!(error instanceof DuplicateKeyError)) throw error;
+        }
+      }
     }
     for (const clusterId of clusters)
       await this.events.keepFirst({ clusterId }, [{ field: 'seq', direction: 'desc' }], EVENTS_RETAINED);

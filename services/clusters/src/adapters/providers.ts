@@ -5,6 +5,11 @@ export interface ProviderSettings {
   localCloudUrl: string;
   /** Azure subscription and resource group; Azure is unavailable without them. */
   azure?: { subscriptionId?: string; resourceGroup?: string };
+  /**
+   * How long the AWS adapter (local cloud included) lets describes of many clusters' machines and
+   * VPCs wait for each other, to make them as one EC2 call (ms); 0 makes each alone. @default 5
+   */
+  batchWindowMs?: number;
 }
 
 /**
@@ -16,7 +21,11 @@ export interface ProviderSettings {
 export class ProviderRegistry extends CloudRegistry {
   constructor(settings: ProviderSettings) {
     const { subscriptionId, resourceGroup } = settings.azure ?? {};
-    const clouds: RegistryCloudConfig[] = [{ type: 'LOCAL', endpoint: settings.localCloudUrl }, { type: 'AWS' }];
+    const batch = settings.batchWindowMs === undefined ? {} : { batchWindowMs: settings.batchWindowMs };
+    const clouds: RegistryCloudConfig[] = [
+      { type: 'LOCAL', endpoint: settings.localCloudUrl, ...batch },
+      { type: 'AWS', ...batch },
+    ];
     if (subscriptionId && resourceGroup) clouds.push({ type: 'AZURE', subscriptionId, resourceGroup });
     super({
       clouds,
