@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,10 @@ import { startProcess, type ServiceProcess } from '../src/processes.js';
  * sent as its cluster's own report: full (nodes, conditions, services) at its first report and
  * every tenth, compact (each node's numbers) otherwise, as the agent sends them when nothing
  * but numbers changes (see schema/src/contracts/agent-reports.ts). After one whole interval (every cluster reported once:
- * first reports create state and publish a HEALTHY change each), the steady state is measured:
+ * first reports create state and publish a HEALTHY change each), once the service has caught up
+ * with it (its writes, its lag, and those HEALTHY changes all relayed by its outbox to
+ * JetStream; HEALTH_BENCH_AWAIT_FIRST_ROUND=0 does not wait for the last), the steady state is
+ * measured:
  *
  * - reports/s taken by the service (its accepted counter) against reports/s sent;
  * - its CPU time over the window, as a share of one core (/proc/<pid>/stat);
@@ -169,6 +173,8 @@ describe('health ingest at fleet scale', () => {
       PORT: '0',
       LOG_LEVEL: 'info',
       NODE_ENV: 'production',
+      // Production refuses the development default.
+      INTERNAL_AUTH_SECRET: randomBytes(32).toString('hex'),
       MONGODB_URI: '',
     });
     for (;;) {
@@ -237,8 +243,10 @@ describe('health ingest at fleet scale', () => {
     // Reports go raw and pre-encoded, as a fleet of agents would send them: the bench measures the health service, not this process.
     const nc = rawNats(bus).connection;
     const changes = nc.subscribe(clusterHealthChanged.filter());
+    let changesSeen = 0;
     void (async () => {
       for await (const message of changes) {
+        changesSeen++;
         const clusterId = message.subject.split('.').at(-1)!;
         if (!probeSet.has(clusterId)) continue;
         const expected = waiting.get(clusterId);
@@ -286,28 +294,35 @@ describe('health ingest at fleet scale', () => {
     const pacer = setInterval(tick, 10);
 
     // Warm-up: one whole interval, so that every cluster has reported once, then until the
-    // writes of 100,000 new clusters are done (a first report is a new health, written at once).
+    // service has caught up with that first round (a first report costs most: a full report, a
+    // new cluster, a health change written to the outbox and published), so that the window
+    // measures the steady state. Caught up is, at once: the writes of 100,000 new clusters done
+    // (their backlog under 1%), the lag's p50 over the last second (from the histogram's buckets)
+    // under 2 s, and, unless HEALTH_BENCH_AWAIT_FIRST_ROUND=0, the first round's health changes
+    // (one a cluster) all in the stream: the outbox relays them, each acknowledged by JetStream,
+    // for a while after the reports were taken, and that relay is start-up work, not the steady
+    // state. It goes on regardless after three minutes, and says so. (Until this bench waited for
+    // all three at once, it waited for the writes, then the lag, a minute at most in all, and
+    // its window could hold much of the first round's relay.)
+    const awaitFirstRound = process.env.HEALTH_BENCH_AWAIT_FIRST_ROUND !== '0';
     await new Promise((r) => setTimeout(r, INTERVAL_MS + 2_000));
     const drainStart = performance.now();
-    let backlog = (await scrape(health)).get('fleetgraph_health_pending_writes') ?? 0;
-    const backlogAtWarmUp = backlog;
-    while (backlog > CLUSTERS / 100 && performance.now() - drainStart < 60_000) {
-      await new Promise((r) => setTimeout(r, 1_000));
-      backlog = (await scrape(health)).get('fleetgraph_health_pending_writes') ?? 0;
-    }
-    // ... and until the service has caught up with the first round (a first report costs most:
-    // a full report, a new cluster, a published health change), so that the window measures
-    // the steady state; it goes on regardless after a minute, and says so.
-    // The lag's p50 over the last second, from the histogram's buckets.
     let previous = await scrape(health);
+    const backlogAtWarmUp = previous.get('fleetgraph_health_pending_writes') ?? 0;
+    let backlog = backlogAtWarmUp;
     let caughtUpLag = Number.POSITIVE_INFINITY;
-    while (!(caughtUpLag <= 2_000) && performance.now() - drainStart < 60_000) {
+    const caughtUp = () =>
+      backlog <= CLUSTERS / 100 && caughtUpLag <= 2_000 && (!awaitFirstRound || changesSeen >= CLUSTERS);
+    while (!caughtUp() && performance.now() - drainStart < 180_000) {
       await new Promise((r) => setTimeout(r, 1_000));
       const next = await scrape(health);
+      backlog = next.get('fleetgraph_health_pending_writes') ?? 0;
       caughtUpLag = lagQuantileMs(previous, next, 0.5);
       previous = next;
     }
     const drainMs = performance.now() - drainStart;
+    const changesBefore = changesSeen;
+    const wasCaughtUp = caughtUp();
     const before = await scrape(health);
     const cpuBefore = cpuSeconds(health.child.pid!);
     const sentBefore = sent;
@@ -356,7 +371,7 @@ describe('health ingest at fleet scale', () => {
       [
         `health ingest: ${CLUSTERS.toLocaleString('en')} clusters x ${NODES} nodes, one report each per ${INTERVAL_MS / 1000} s (${Math.round(rate * 1000).toLocaleString('en')} reports/s offered)`,
         `  start-up (registry replay of ${CLUSTERS.toLocaleString('en')} clusters + store): ${(startupMs / 1000).toFixed(1)} s`,
-        `  warm-up: ${INTERVAL_MS / 1000} s (every cluster's first report), then ${(drainMs / 1000).toFixed(1)} s until its writes were done (${backlogAtWarmUp} pending after the first interval) and the lag p50 was ${caughtUpLag <= 2_000 ? 'under 2 s' : `still ${(caughtUpLag / 1000).toFixed(1)} s (not caught up)`}`,
+        `  warm-up: ${INTERVAL_MS / 1000} s (every cluster's first report, ${backlogAtWarmUp} writes pending after it), then ${(drainMs / 1000).toFixed(1)} s until it ${wasCaughtUp ? 'caught up' : 'had NOT caught up (gave up)'}: ${backlog} writes pending, lag p50 ${Number.isFinite(caughtUpLag) ? `${(caughtUpLag / 1000).toFixed(1)} s` : 'unknown'}, first round's health changes in the stream ${changesBefore.toLocaleString('en')} of ${CLUSTERS.toLocaleString('en')}${awaitFirstRound ? '' : ' (not awaited)'}`,
         `  window: ${seconds.toFixed(1)} s`,
         `  reports sent:     ${(sentInWindow / seconds).toFixed(0)}/s (${((fullInWindow / Math.max(1, sentInWindow)) * 100).toFixed(0)}% full: ${bodies[0]!.full.length} bytes, compact: ${bodies[0]!.compact.length} bytes)`,
         `  reports taken:    ${(accepted / seconds).toFixed(0)}/s (dropped: ${dropped})`,

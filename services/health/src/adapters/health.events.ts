@@ -7,7 +7,12 @@ import {
   type ClusterUsageMessage,
   type FleetHealthMessage,
 } from '@fleetgraph/schema';
+import { fleetMessageCheck, usageMessageCheck } from '../ingest/checks.js';
 import type { HealthPublisher } from '../ingest/ports.js';
+
+/** The two events sent at every report, their schemas checked by hand where they can be (checks.ts). */
+const usageSampled = { ...clusterUsageSampled, schema: usageMessageCheck };
+const fleetHealthSent = { ...fleetHealth, schema: fleetMessageCheck };
 
 /**
  * Publishes health changes and usage samples to JetStream for subscriptions:
@@ -88,14 +93,14 @@ export class NatsHealthPublisher implements HealthPublisher {
     let failed: unknown;
     for (const message of samples) {
       try {
-        this.bus.send(clusterUsageSampled, message);
+        this.bus.send(usageSampled, message);
       } catch (error) {
         failed ??= error;
       }
     }
     for (const message of fleet) {
       try {
-        this.bus.send(fleetHealth, message);
+        this.bus.send(fleetHealthSent, message);
       } catch (error) {
         failed ??= error;
       }

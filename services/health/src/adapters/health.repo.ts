@@ -1,6 +1,13 @@
-import { DuplicateKeyError, VersionConflictError, type Collection, type Store, type StoredDoc } from '@fleetgraph/kit';
+import {
+  DuplicateKeyError,
+  VersionConflictError,
+  write,
+  type Collection,
+  type Store,
+  type StoredDoc,
+} from '@fleetgraph/kit';
 import { SAMPLE_WIDTH } from '../domain/usage.js';
-import type { HealthStore, SampleBucket, StoredClusterHealth, StoredClusterNodes } from '../ingest/ports.js';
+import type { HealthStore, SampleBucket, StoredClusterHealth, StoredClusterNodes, Versioned } from '../ingest/ports.js';
 
 type HealthDoc = StoredDoc & StoredClusterHealth;
 type NodesDoc = StoredDoc & StoredClusterNodes;
@@ -16,6 +23,7 @@ const PAGE = 1000;
  */
 export class HealthRepository implements HealthStore {
   private constructor(
+    private readonly store: Store,
     private readonly clusters: Collection<HealthDoc>,
     private readonly nodes: Collection<NodesDoc>,
     private readonly samples: Collection<BucketDoc>,
@@ -31,7 +39,7 @@ export class HealthRepository implements HealthStore {
       name: 'usage_samples',
       indexes: [{ fields: ['clusterId', 'end'] }, { fields: ['end'] }],
     });
-    return new HealthRepository(clusters, nodes, samples);
+    return new HealthRepository(store, clusters, nodes, samples);
   }
 
   async *loadAll(): AsyncIterable<{
@@ -64,6 +72,18 @@ export class HealthRepository implements HealthStore {
     return upsert(this.nodes, doc, version);
   }
 
+  saveAll(docs: readonly Versioned<StoredClusterHealth>[]): Promise<number[]> {
+    return commitAll(this.store, this.clusters, docs);
+  }
+
+  saveNodesAll(docs: readonly Versioned<StoredClusterNodes>[]): Promise<number[]> {
+    return commitAll(this.store, this.nodes, docs);
+  }
+
+  async saveBuckets(buckets: readonly SampleBucket[]): Promise<void> {
+    await this.store.commit(buckets.map((bucket) => write.insert(this.samples, bucketDoc(bucket))));
+  }
+
   async remove(clusterId: string): Promise<void> {
     await this.clusters.delete(clusterId);
     await this.nodes.delete(clusterId);
@@ -71,7 +91,7 @@ export class HealthRepository implements HealthStore {
   }
 
   async saveBucket(bucket: SampleBucket): Promise<void> {
-    const doc = { id: `${bucket.clusterId}:${bucket.start}`, ...bucket };
+    const doc = bucketDoc(bucket);
     try {
       await this.samples.insert(doc);
     } catch (error) {
@@ -102,6 +122,27 @@ export class HealthRepository implements HealthStore {
   dropSamplesBefore(time: number): Promise<number> {
     return this.samples.deleteBefore('end', time);
   }
+}
+
+const bucketDoc = (bucket: SampleBucket) => ({ id: `${bucket.clusterId}:${bucket.start}`, ...bucket });
+
+/**
+ * Writes documents at the versions last read or written (null: new) in one commit, all or none.
+ * The store starts a document at version 1 and adds one at each write: those are the new versions.
+ */
+async function commitAll<T extends { id: string }>(
+  store: Store,
+  collection: Collection<T & StoredDoc>,
+  docs: readonly Versioned<T>[],
+): Promise<number[]> {
+  await store.commit(
+    docs.map(({ doc, version }) =>
+      version === null
+        ? write.insert(collection, doc as never)
+        : write.replace(collection, { ...doc, version } as T & StoredDoc),
+    ),
+  );
+  return docs.map(({ version }) => (version ?? 0) + 1);
 }
 
 /**

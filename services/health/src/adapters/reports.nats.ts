@@ -1,5 +1,6 @@
 import type { Bus, Listening, Logger } from '@fleetgraph/kit';
 import { agentReport, getCluster, type AgentReport } from '@fleetgraph/schema';
+import { agentReportCheck } from '../ingest/checks.js';
 import { ReportOutcome, type HealthIngest } from '../ingest/ingest.js';
 import type { ClusterRegistry } from '../ingest/registry.js';
 
@@ -13,10 +14,17 @@ export interface ReportsOptions {
 }
 
 /**
+ * `agentReport` with its schema checked by hand where it can be (`agentReportCheck`): the same
+ * reports taken, the same refused with the same errors, without zod's copy of each.
+ */
+const agentReports = { ...agentReport, schema: agentReportCheck };
+
+/**
  * Receives `agentReport` (`agent.v1.*.report`, core NATS) into the ingest, every report on
- * every replica. The bus validates each message and the ingest applies it in the subscription
- * callback, synchronously: no per-report await, so the event loop only ever queues raw messages.
- * A message that is not a report is counted by the ingest as `malformed` and dropped.
+ * every replica. The bus validates each message (`agentReportCheck`) and the ingest applies it in
+ * the subscription callback, synchronously: no per-report await, so the event loop only ever
+ * queues raw messages. A message that is not a report is counted by the ingest as `malformed`
+ * and dropped.
  *
  * A report of a cluster the registry does not know starts one lookup of that cluster at the
  * clusters service; when it exists, it is registered and the report applied. An id the clusters
@@ -54,7 +62,7 @@ export function subscribeReports(bus: Bus, ingest: HealthIngest, options: Report
   };
 
   // No queue group: every replica takes every report, so that each judges every cluster alike.
-  return bus.listen(agentReport, {
+  return bus.listen(agentReports, {
     handle: (report, subject) => {
       if (ingest.acceptReport(subject, report) === ReportOutcome.unknown_cluster) void recover(subject, report);
     },

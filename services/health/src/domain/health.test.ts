@@ -322,4 +322,27 @@ describe('findingsOf', () => {
       },
     ]);
   });
+
+  it.each<{ reason: string | null; message: string | null; says: string }>([
+    { reason: 'KubeletNotReady', message: 'PLEG is not healthy', says: ': KubeletNotReady: PLEG is not healthy' },
+    { reason: 'KubeletNotReady', message: null, says: ': KubeletNotReady' },
+    { reason: null, message: 'PLEG is not healthy', says: ': PLEG is not healthy' },
+    { reason: '', message: 'PLEG is not healthy', says: ': PLEG is not healthy' },
+    { reason: 'KubeletNotReady', message: '', says: ': KubeletNotReady' },
+    { reason: null, message: null, says: '' },
+    { reason: '', message: '', says: '' },
+  ])('should add the reason $reason and message $message of a condition as "$says"', ({ reason, message, says }) => {
+    const failing = (type: string, status: ConditionFacts['status']): NodeFacts => ({
+      name: 'w-1',
+      conditions: [{ type, status, reason, message }],
+      diskUsedBytes: null,
+      diskTotalBytes: null,
+    });
+    expect(findingsOf([failing('Ready', 'FALSE')], calm, policy)[0]?.message).toBe(
+      `node w-1 is not Ready (FALSE)${says}`,
+    );
+    expect(findingsOf([failing('DiskPressure', 'TRUE')], calm, policy)[0]?.message).toBe(
+      `node w-1 has DiskPressure${says}`,
+    );
+  });
 });

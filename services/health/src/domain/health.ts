@@ -136,6 +136,15 @@ export const NO_NODE_YET: Finding = {
 
 const percent = (share: number) => `${Math.round(share * 100)}%`;
 
+/** `: reason: message` of a failing condition (either may be empty or null), or nothing. */
+function detailOf(condition: ConditionFacts): string {
+  const { reason, message } = condition;
+  if (reason && message) return `: ${reason}: ${message}`;
+  if (reason) return `: ${reason}`;
+  if (message) return `: ${message}`;
+  return '';
+}
+
 /**
  * The checks a report shows failing. Messages name the check and its threshold, not the
  * current value, so that they stay the same while the check keeps failing (a change of reason
@@ -147,13 +156,12 @@ export function findingsOf(nodes: readonly NodeFacts[], usage: UsageFacts, polic
   const findings: Finding[] = [];
   for (const node of nodes) {
     for (const condition of node.conditions) {
-      const detail = [condition.reason, condition.message].filter(Boolean).join(': ');
       if (condition.type === 'Ready') {
         if (condition.status !== 'TRUE') {
           findings.push({
             key: `node:${node.name}:Ready`,
             factor: HealthFactor.NODE_CONDITION,
-            message: `node ${node.name} is not Ready (${condition.status})${detail ? `: ${detail}` : ''}`,
+            message: `node ${node.name} is not Ready (${condition.status})${detailOf(condition)}`,
           });
         }
       } else if (condition.status === 'TRUE') {
@@ -162,7 +170,7 @@ export function findingsOf(nodes: readonly NodeFacts[], usage: UsageFacts, polic
         findings.push({
           key: `node:${node.name}:${condition.type}`,
           factor: HealthFactor.NODE_CONDITION,
-          message: `node ${node.name} has ${condition.type}${detail ? `: ${detail}` : ''}`,
+          message: `node ${node.name} has ${condition.type}${detailOf(condition)}`,
         });
       }
     }

@@ -29,6 +29,25 @@ describe('Deadlines', () => {
     expect(d.size).toBe(0);
   });
 
+  it('should fire a deadline moved back and forth once, at its last time', () => {
+    const d = new Deadlines(1000);
+    for (const at of [2_000, 5_000, 3_000, 5_000]) d.set('a', at);
+    d.set('b', 3_000);
+    d.delete('b');
+    d.set('b', 4_000);
+    d.set('c', 3_000);
+    d.set('c', null);
+    expect(d.size).toBe(2);
+    expect(d.take(2_500)).toEqual([]);
+    expect(d.take(3_500)).toEqual([]);
+    expect(d.take(4_500)).toEqual(['b']);
+    expect(d.take(6_000)).toEqual(['a']);
+    expect(d.size).toBe(0);
+    d.set('a', 8_000);
+    expect(d.take(60_000)).toEqual(['a']);
+    expect(d.size).toBe(0);
+  });
+
   it('should never fire before the deadline, and fire a past one at the next take', () => {
     const d = new Deadlines(1000);
     d.take(10_000);

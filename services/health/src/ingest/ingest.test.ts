@@ -7,11 +7,11 @@ import {
   type FleetHealthMessage,
   type ReportedNode,
 } from '@fleetgraph/schema';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HealthRepository } from '../adapters/health.repo.js';
 import { DEFAULT_POLICY } from '../domain/health.js';
 import { HealthIngest } from './ingest.js';
-import type { HealthPublisher } from './ports.js';
+import type { HealthPublisher, StoredClusterHealth } from './ports.js';
 import { ClusterRegistry } from './registry.js';
 
 const log = createLogger('ingest-test', 'silent');
@@ -365,6 +365,55 @@ describe('HealthIngest', () => {
     expect(published.health).toEqual([]);
   });
 
+  it('should write many clusters in commits of several, and each alone when a commit fails', async () => {
+    const ids = Array.from({ length: 120 }, (_, i) => `m${i}`);
+    for (const id of ids) registry.apply({ id, tenantId: 't1', projectId: 'p1', phase: 'RUNNING' });
+    const report = (at: HealthIngest, seq: number, memoryPressure: boolean) => {
+      for (const id of ids)
+        expect(at.accept(subjectOf(id), raw(build.report(id, 't1', seq, nodes({ memoryPressure }))))).toBe('accepted');
+    };
+    const saveAll = vi.spyOn(repo, 'saveAll');
+    const save = vi.spyOn(repo, 'save');
+    report(ingest, 0, false);
+    now += 30_000;
+    report(ingest, 1, false);
+    await ingest.drain();
+    // Health, nodes and the sample buckets of each (a bucket may have closed in between), 50 a commit.
+    expect(ingest.stats()).toMatchObject({ writeErrors: 0, pendingWrites: 0 });
+    expect(ingest.stats().writes).toBeGreaterThanOrEqual(3 * ids.length);
+    expect(saveAll).toHaveBeenCalledTimes(3);
+    expect(save).not.toHaveBeenCalled();
+
+    // Another writer wrote one of them meanwhile: the commit that holds it fails, and each of
+    // that commit is written alone, that one over the other writer's.
+    let theirs: { health: StoredClusterHealth; version: number } | undefined;
+    for await (const stored of repo.loadAll()) if (stored.health.id === 'm7') theirs = stored;
+    await repo.save({ ...theirs!.health, seq: 99 }, theirs!.version);
+    save.mockClear();
+    now += 30_000;
+    report(ingest, 2, true);
+    await ingest.flush();
+    expect(ingest.stats()).toMatchObject({ writeErrors: 0, pendingWrites: 0 });
+    expect(save).toHaveBeenCalledTimes(50);
+    await ingest.drain();
+    const series = await ingest.series('m7', 'ALL', 60 * MIN);
+    expect(series).toHaveLength(3);
+
+    // After a restart, the buckets' spans are stored already: merged one by one.
+    const restarted = create();
+    expect(await restarted.restore()).toBe(ids.length);
+    for (const id of ids) expect(restarted.view(id)?.health.status).toBe('PROGRESSING');
+    expect(restarted.view('m7')?.health.reasons).toEqual(ingest.view('m7')?.health.reasons);
+    now += 30_000;
+    report(restarted, 3, true);
+    await restarted.drain();
+    expect(restarted.stats()).toMatchObject({ writeErrors: 0, pendingWrites: 0 });
+    expect(await restarted.series('m7', 'ALL', 60 * MIN)).toEqual([
+      ...series,
+      { time: now, cpuCores: 3, memoryBytes: 12 * GiB },
+    ]);
+  });
+
   it('should forget a deleted cluster and prune clusters deleted while it was down', async () => {
     ingest.accept(subjectOf('c1'), raw(build.report('c1', 't1', 0, nodes())));
     ingest.accept(subjectOf('c2'), raw(build.report('c2', 't2', 0, nodes())));
@@ -377,6 +426,24 @@ describe('HealthIngest', () => {
     expect(await restarted.restore()).toBe(1);
     expect(await restarted.series('c2', 'ALL', 60 * MIN)).toEqual([]);
     expect(restarted.accept(subjectOf('c2'), raw(build.report('c2', 't2', 1, nodes())))).toBe('unknown_cluster');
+  });
+
+  it('should count clusters by status and by failing check, each check once per cluster', () => {
+    const busy = (name: string) => build.node(name, 'WORKER', { memoryPressure: true, cpu: 4 });
+    ingest.accept(
+      subjectOf('c1'),
+      raw(build.report('c1', 't1', 0, [build.node('cp-1', 'CONTROL_PLANE'), busy('w-1'), busy('w-2')])),
+    );
+    ingest.accept(subjectOf('c2'), raw(build.report('c2', 't2', 0, nodes())));
+    expect(ingest.view('c1')?.health.reasons.map((r) => r.factor)).toEqual([
+      'METRICS',
+      'NODE_CONDITION',
+      'NODE_CONDITION',
+    ]);
+    expect(ingest.healthCounts()).toEqual({
+      byStatus: { HEALTHY: 1, PROGRESSING: 1, UNHEALTHY: 0, UNKNOWN: 0 },
+      failing: { HEARTBEAT: 0, NODE_CONDITION: 1, METRICS: 1 },
+    });
   });
 
   it('should count clusters by status for a set of ids', () => {

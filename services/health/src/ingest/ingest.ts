@@ -1,5 +1,5 @@
 import type { Logger } from '@fleetgraph/kit';
-import { agentReport, agentReportSchema, FLEET_HEALTH_EVERY_MS, type AgentReport } from '@fleetgraph/schema';
+import { FLEET_HEALTH_EVERY_MS, type AgentReport } from '@fleetgraph/schema';
 import {
   afterReport,
   DEFAULT_POLICY,
@@ -12,6 +12,7 @@ import {
   type HealthPolicy,
 } from '../domain/health.js';
 import { UsageScope, usageFacts, usageOf, type SeriesPoint } from '../domain/usage.js';
+import { agentReportCheck, isReportSubjectOf } from './checks.js';
 import { Deadlines } from './deadlines.js';
 import { applyUsage, Interner, sameOrNew, shapeOf, updateNodeViews } from './nodes.js';
 import type { HealthPublisher, HealthStore } from './ports.js';
@@ -182,7 +183,7 @@ export class HealthIngest {
     } catch (error) {
       return this.reject(subject, `body is not JSON: ${(error as Error).message}`);
     }
-    const parsed = agentReportSchema.safeParse(value);
+    const parsed = agentReportCheck.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       return this.reject(subject, `${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
@@ -212,7 +213,7 @@ export class HealthIngest {
   }
 
   #apply(subject: string, report: AgentReport): ReportOutcome {
-    if (agentReport.parse(subject)?.clusterId !== report.clusterId) return ReportOutcome.mismatched_subject;
+    if (!isReportSubjectOf(subject, report.clusterId)) return ReportOutcome.mismatched_subject;
     const cluster = this.#o.registry.get(report.clusterId);
     if (!cluster) return ReportOutcome.unknown_cluster;
     if (cluster.tenantId !== report.tenantId) return ReportOutcome.foreign_tenant;
@@ -385,8 +386,15 @@ export class HealthIngest {
     const byStatus = Object.fromEntries(Object.keys(HealthStatus).map((s) => [s, 0])) as Record<HealthStatus, number>;
     const failing = Object.fromEntries(Object.keys(HealthFactor).map((f) => [f, 0])) as Record<HealthFactor, number>;
     for (const record of this.#records.values()) {
-      byStatus[record.health.status]++;
-      for (const factor of new Set(record.health.reasons.map((r) => r.factor))) failing[factor]++;
+      const { status, reasons } = record.health;
+      byStatus[status]++;
+      // Each factor once per cluster (a cluster may fail several checks of one factor).
+      for (let i = 0; i < reasons.length; i++) {
+        const factor = reasons[i]!.factor;
+        let counted = false;
+        for (let k = 0; k < i && !counted; k++) counted = reasons[k]!.factor === factor;
+        if (!counted) failing[factor]++;
+      }
     }
     return { byStatus, failing };
   }

@@ -50,6 +50,12 @@ export interface SampleBucket {
   samples: number[];
 }
 
+/** A document and the store version it was last read or written at (null: never written). */
+export interface Versioned<T> {
+  doc: T;
+  version: number | null;
+}
+
 /** Where the health service keeps its state (adapters/health.repo.ts over the kit store). */
 export interface HealthStore {
   /** Every stored cluster, with its nodes when stored, and their store versions. */
@@ -62,10 +68,19 @@ export interface HealthStore {
   save(doc: StoredClusterHealth, version: number | null): Promise<number>;
   /** Writes a cluster's nodes and services, as `save`. */
   saveNodes(doc: StoredClusterNodes, version: number | null): Promise<number>;
+  /**
+   * Writes clusters' health at once (one transaction), all or none: a write of another
+   * version, or a store that cannot, fails them all (`save` each then). Returns the new versions.
+   */
+  saveAll(docs: readonly Versioned<StoredClusterHealth>[]): Promise<number[]>;
+  /** Writes clusters' nodes and services at once, as `saveAll`. */
+  saveNodesAll(docs: readonly Versioned<StoredClusterNodes>[]): Promise<number[]>;
   /** Forgets a cluster: its health and samples. */
   remove(clusterId: string): Promise<void>;
   /** Writes a bucket of samples, merging with a stored bucket of the same span. */
   saveBucket(bucket: SampleBucket): Promise<void>;
+  /** Writes new buckets at once, all or none: one of a span already stored fails them all (`saveBucket` each then). */
+  saveBuckets(buckets: readonly SampleBucket[]): Promise<void>;
   /** The sample arrays of a cluster's buckets that overlap [from, to]. */
   buckets(clusterId: string, from: number, to: number): Promise<number[][]>;
   /** Retention: drops buckets that ended before `time`; returns how many. */

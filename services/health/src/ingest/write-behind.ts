@@ -1,10 +1,14 @@
 import type { Logger } from '@fleetgraph/kit';
-import type { HealthStore } from './ports.js';
+import type { HealthStore, SampleBucket } from './ports.js';
 import { NODES_PERSIST_FACTOR, storedHealth, storedNodes, type ClusterRecord } from './records.js';
 import type { UsageSamples } from './samples.js';
 
 /** Longest stretch a flush runs before letting reports in. */
 const FLUSH_SLICE_MS = 5;
+/** Documents written in one commit (one SQLite transaction: about 50 small documents a millisecond). */
+const WRITE_BATCH = 50;
+const HEALTH = 'health' as const;
+const NODES = 'nodes' as const;
 
 export interface WriteBehindOptions {
   store: HealthStore;
@@ -96,7 +100,6 @@ export class WriteBehind {
   }
 
   async #flush(): Promise<void> {
-    const { store, log } = this.o;
     if (!this.o.writing()) {
       this.o.samples.take();
       this.#dirty.clear();
@@ -111,7 +114,43 @@ export class WriteBehind {
       await new Promise((resolve) => setImmediate(resolve));
       slice = performance.now();
     };
-    for (const bucket of this.o.samples.take()) {
+    const buckets = this.o.samples.take();
+    for (let i = 0; i < buckets.length; i += WRITE_BATCH) {
+      await this.#writeBuckets(buckets.slice(i, i + WRITE_BATCH));
+      await yieldNow();
+    }
+    for (const kind of [HEALTH, NODES]) {
+      const dirty = kind === HEALTH ? this.#dirty : this.#dirtyNodes;
+      const ids = [...dirty];
+      dirty.clear();
+      for (let i = 0; i < ids.length; i += WRITE_BATCH) {
+        const records: ClusterRecord[] = [];
+        for (const id of ids.slice(i, i + WRITE_BATCH)) {
+          const record = this.o.records.get(id);
+          if (record) records.push(record);
+        }
+        await this.#writeRecords(kind, records);
+        await yieldNow();
+      }
+    }
+  }
+
+  /**
+   * Writes closed buckets, all in one commit (a fraction of the cost of one commit each); when
+   * that fails (one of a span stored before a restart, to merge), each alone.
+   */
+  async #writeBuckets(buckets: SampleBucket[]): Promise<void> {
+    const { store, log } = this.o;
+    if (buckets.length > 1) {
+      try {
+        await store.saveBuckets(buckets);
+        this.#stats.writes += buckets.length;
+        return;
+      } catch {
+        // Each alone, below, which merges and says what failed.
+      }
+    }
+    for (const bucket of buckets) {
       try {
         await store.saveBucket(bucket);
         this.#stats.writes++;
@@ -119,41 +158,56 @@ export class WriteBehind {
         this.#stats.writeErrors++;
         log.error({ err: error, clusterId: bucket.clusterId }, 'could not write usage samples');
       }
-      await yieldNow();
     }
-    const ids = [...this.#dirty];
-    this.#dirty.clear();
-    for (const id of ids) {
-      const record = this.o.records.get(id);
-      if (!record) continue;
+  }
+
+  /**
+   * Writes the health or the nodes document of clusters, all in one commit; when that fails (one
+   * written meanwhile by another writer, or a store that cannot), each alone. A failed write is
+   * marked for the next flush.
+   */
+  async #writeRecords(kind: typeof HEALTH | typeof NODES, records: ClusterRecord[]): Promise<void> {
+    const { store, log } = this.o;
+    const health = kind === HEALTH;
+    if (records.length > 1) {
       const now = this.o.now();
       try {
-        record.version = await store.save(storedHealth(record, now), record.version);
-        record.savedAt = now;
+        const versions = health
+          ? await store.saveAll(records.map((record) => ({ doc: storedHealth(record, now), version: record.version })))
+          : await store.saveNodesAll(
+              records.map((record) => ({ doc: storedNodes(record, now), version: record.nodesVersion })),
+            );
+        records.forEach((record, k) => {
+          if (health) {
+            record.version = versions[k]!;
+            record.savedAt = now;
+          } else {
+            record.nodesVersion = versions[k]!;
+            record.nodesSavedAt = now;
+          }
+        });
+        this.#stats.writes += records.length;
+        return;
+      } catch {
+        // Each alone, below, which resolves a version written meanwhile and says what failed.
+      }
+    }
+    for (const record of records) {
+      const now = this.o.now();
+      try {
+        if (health) {
+          record.version = await store.save(storedHealth(record, now), record.version);
+          record.savedAt = now;
+        } else {
+          record.nodesVersion = await store.saveNodes(storedNodes(record, now), record.nodesVersion);
+          record.nodesSavedAt = now;
+        }
         this.#stats.writes++;
       } catch (error) {
         this.#stats.writeErrors++;
-        this.#dirty.add(id);
-        log.error({ err: error, clusterId: id }, 'could not write cluster health');
+        (health ? this.#dirty : this.#dirtyNodes).add(record.id);
+        log.error({ err: error, clusterId: record.id }, `could not write cluster ${health ? 'health' : 'nodes'}`);
       }
-      await yieldNow();
-    }
-    const nodeIds = [...this.#dirtyNodes];
-    this.#dirtyNodes.clear();
-    for (const id of nodeIds) {
-      const record = this.o.records.get(id);
-      if (!record) continue;
-      const now = this.o.now();
-      try {
-        record.nodesVersion = await store.saveNodes(storedNodes(record, now), record.nodesVersion);
-        record.nodesSavedAt = now;
-        this.#stats.writes++;
-      } catch (error) {
-        this.#stats.writeErrors++;
-        this.#dirtyNodes.add(id);
-        log.error({ err: error, clusterId: id }, 'could not write cluster nodes');
-      }
-      await yieldNow();
     }
   }
 }
