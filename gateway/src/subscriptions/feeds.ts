@@ -49,6 +49,9 @@ export class Consumers {
   }
 }
 
+/** Whether a subject has a `*` token: it matches many. */
+export const isWildcard = (subject: string) => subject.split('.').includes('*');
+
 /** One consumer of a whole pattern, and the groups it feeds, by subject. */
 export interface PatternFeed<G> {
   key: string;
@@ -152,7 +155,7 @@ export function createFeeds<G extends Fed<G>>(
       const { stream, subject, patternKey } = group;
       const own = ownConsumers.get(patternKey) ?? 0;
       // A pattern feed hands messages to the group of their exact subject: a wildcard group reads on its own.
-      const wildcard = subject.split('.').includes('*');
+      const wildcard = isWildcard(subject);
       let feed = wildcard ? undefined : feeds.get(patternKey);
       if (!feed && !wildcard && own >= patternConsumerAt) {
         feed = openFeed(stream, pattern, patternKey);

@@ -1,6 +1,6 @@
 import { annotateActiveSpan, type Logger } from '@fleetgraph/kit/core';
 import { formatCursor } from './cursor.js';
-import { Consumers, createFeeds, type Fed } from './feeds.js';
+import { Consumers, createFeeds, isWildcard, type Fed } from './feeds.js';
 import { EventSourceUnavailableError, type EventSource, type SourceConsumption, type SourceMessage } from './source.js';
 
 /** Where a watch starts on its subject. */
@@ -135,9 +135,6 @@ interface CatchUp {
 }
 
 const decoder = new TextDecoder();
-
-/** Whether a subject has a `*` token: it matches many. */
-export const isWildcard = (subject: string) => subject.split('.').includes('*');
 
 /** Creates a hub over an event source (see Hub). */
 export function createHub(source: EventSource, log: Logger, options: HubOptions = {}): Hub {

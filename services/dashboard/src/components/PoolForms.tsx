@@ -200,22 +200,13 @@ export function AddPoolForm({
       </div>
       <fieldset class="zones" {...(errors.availabilityZones ? { 'aria-describedby': 'add-pool-zones-error' } : {})}>
         <legend>Zones (none chosen: every zone of the region)</legend>
-        {offer?.zones.map((zone) => (
-          <label key={zone}>
-            <input
-              type="checkbox"
-              name="availabilityZones"
-              value={zone}
-              checked={zones.includes(zone)}
-              onChange={(event) =>
-                setZones((previous) =>
-                  event.currentTarget.checked ? [...previous, zone].sort() : previous.filter((z) => z !== zone),
-                )
-              }
-            />{' '}
-            {zone}
-          </label>
-        ))}
+        <ZoneBoxes
+          zones={offer?.zones ?? []}
+          chosen={zones}
+          onToggle={(zone, on) =>
+            setZones((previous) => (on ? [...previous, zone].sort() : previous.filter((z) => z !== zone)))
+          }
+        />
         <FieldError id="add-pool-zones-error" message={errors.availabilityZones} />
       </fieldset>
       {offer?.error && (
@@ -296,22 +287,13 @@ export function ZonesForm({
       {missing.length > 0 && (
         <fieldset class="zones" {...(error ? { 'aria-describedby': ids.error } : {})}>
           <legend id={ids.legend}>Add zones</legend>
-          {missing.map((zone) => (
-            <label key={zone}>
-              <input
-                type="checkbox"
-                name="availabilityZones"
-                value={zone}
-                checked={chosen.includes(zone)}
-                onChange={(event) =>
-                  setChosen((previous) =>
-                    event.currentTarget.checked ? [...previous, zone] : previous.filter((z) => z !== zone),
-                  )
-                }
-              />{' '}
-              {zone}
-            </label>
-          ))}
+          <ZoneBoxes
+            zones={missing}
+            chosen={chosen}
+            onToggle={(zone, on) =>
+              setChosen((previous) => (on ? [...previous, zone] : previous.filter((z) => z !== zone)))
+            }
+          />
           <button type="submit" disabled={busy || chosen.length === 0}>
             Add zones
           </button>
@@ -325,5 +307,33 @@ export function ZonesForm({
         </p>
       )}
     </form>
+  );
+}
+
+/** A checkbox per zone, checked when chosen; `onToggle` says which zone was ticked or unticked. */
+function ZoneBoxes({
+  zones,
+  chosen,
+  onToggle,
+}: {
+  zones: readonly string[];
+  chosen: readonly string[];
+  onToggle(zone: string, on: boolean): void;
+}) {
+  return (
+    <>
+      {zones.map((zone) => (
+        <label key={zone}>
+          <input
+            type="checkbox"
+            name="availabilityZones"
+            value={zone}
+            checked={chosen.includes(zone)}
+            onChange={(event) => onToggle(zone, event.currentTarget.checked)}
+          />{' '}
+          {zone}
+        </label>
+      ))}
+    </>
   );
 }
