@@ -178,4 +178,48 @@ describe('outbox against a real nats-server', () => {
     expect(seqs[0]).toBe(seqs[1]);
     expect((await streamed(bus)).length).toBe(before + 1);
   });
+  it("should hand a round's events of many keys to one handler call, and hold back only a key whose handler fails", async () => {
+    const outbox = await createOutbox({
+      store,
+      bus,
+      log,
+      events: [noted],
+      collection: 'outbox5',
+      pollMs: 50,
+      backoff: { baseMs: 20, capMs: 100 },
+    });
+    const calls: string[][] = [];
+    const handled: { thingId: string; n: number }[] = [];
+    outbox.onPublished(noted, async (events) => {
+      calls.push(events.map((e) => e.payload.thingId));
+      if (events.some((e) => e.payload.thingId === 'poison')) throw new Error('cannot store this one');
+      handled.push(...events.map((e) => ({ thingId: e.payload.thingId, n: e.payload.n })));
+    });
+    const things = ['k1', 'k2', 'k3', 'k4'];
+    await store.commit(
+      things.flatMap((thingId) =>
+        [1, 2].map((n) => outbox.add(noted, { tenantId: 't1', thingId, n }, { key: thingId })),
+      ),
+    );
+    outbox.start();
+    await eventually(async () => (await outbox.pending()) === 0);
+    // One round, one call: every key's events, each key's in order.
+    expect(calls).toEqual([['k1', 'k1', 'k2', 'k2', 'k3', 'k3', 'k4', 'k4']]);
+
+    calls.length = 0;
+    handled.length = 0;
+    await store.commit([
+      outbox.add(noted, { tenantId: 't1', thingId: 'poison', n: 1 }, { key: 'poison' }),
+      outbox.add(noted, { tenantId: 't1', thingId: 'k5', n: 1 }, { key: 'k5' }),
+    ]);
+    outbox.kick();
+    await eventually(() => handled.some((e) => e.thingId === 'k5'));
+    await eventually(() => calls.length >= 6); // a few retries of the poisoned key
+    await outbox.stop();
+    // The good key went through once; the poisoned one is still waiting, retried alone.
+    expect(handled).toEqual([{ thingId: 'k5', n: 1 }]);
+    expect(await outbox.pending()).toBe(1);
+    expect(calls.slice(0, 3)).toEqual([['poison', 'k5'], ['poison'], ['k5']]);
+    expect(calls.slice(3).every((call) => call.length === 1 && call[0] === 'poison')).toBe(true);
+  });
 });

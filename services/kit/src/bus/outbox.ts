@@ -14,7 +14,8 @@
  * - Traced: an entry keeps the trace context of the write that added it, and its publish
  *   continues that trace (the span of the step or request that changed the state).
  * - At least once after: `onPublished` handlers (storing an event under its stream sequence,
- *   say) run before the entry is deleted, so they must be idempotent.
+ *   say) run before the entry is deleted, so they must be idempotent. A round's entries of every
+ *   key reach one handler call per event, each key's in order, and are deleted in one commit.
  */
 import { monotonicFactory } from 'ulid';
 import { currentRequestId, withRequestScope, type Logger } from '../log.js';
@@ -119,10 +120,15 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
   let timer: NodeJS.Timeout | undefined;
   let failedRounds = 0;
 
-  /** Publishes one key's entries in order; stops at the first failure. @returns whether all went. */
-  async function relayKey(list: EntryDoc[]): Promise<boolean> {
-    const done: { entry: EntryDoc; seq: number | null }[] = [];
-    let ok = true;
+  /** An entry done with: published under `seq`, or dropped (`null`). */
+  interface Done {
+    entry: EntryDoc;
+    seq: number | null;
+  }
+
+  /** Publishes one key's entries in order; stops at the first failure. */
+  async function publishKey(list: EntryDoc[]): Promise<{ done: Done[]; ok: boolean }> {
+    const done: Done[] = [];
     for (const entry of list) {
       const def = defs.get(entry.event);
       if (!def) {
@@ -151,12 +157,18 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
           continue;
         }
         stats.failures++;
-        ok = false;
-        break;
+        return { done, ok: false };
       }
     }
-    // Handlers before deletion: an entry whose handler failed is published again (a duplicate
-    // the stream drops, acknowledged with the same sequence) and handled again.
+    return { done, ok: true };
+  }
+
+  /**
+   * Runs the handlers of entries done with (of any keys; each key's in order), then deletes the
+   * entries: handlers before deletion, so that an entry whose handler failed is published again
+   * (a duplicate the stream drops, acknowledged with the same sequence) and handled again.
+   */
+  async function settle(done: readonly Done[]): Promise<void> {
     const byEvent = new Map<string, Published<unknown>[]>();
     for (const { entry, seq } of done) {
       if (seq === null) continue;
@@ -166,9 +178,13 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
     }
     for (const [event, published] of byEvent) await handlers.get(event)?.(published);
     await store.commit(done.map(({ entry }) => write.delete(entries, entry.id)));
-    return ok;
   }
 
+  /**
+   * One round: each key's entries published in order, keys in parallel; then what was published
+   * settled in one go (a handler call per event, one commit of deletes). Should that fail, each
+   * key is settled alone, so that one key's failing handler holds back no other key.
+   */
   async function relayOnce(): Promise<{ more: boolean; failed: boolean }> {
     const page = await entries.find({ orderBy: [{ field: 'id' }], first: batch });
     if (page.nodes.length === 0) return { more: false, failed: false };
@@ -178,11 +194,21 @@ export async function createOutbox(options: OutboxOptions): Promise<Outbox> {
       list.push(entry);
       byKey.set(entry.key, list);
     }
-    const results = await Promise.allSettled([...byKey.values()].map(relayKey));
-    const failed = results.some((r) => r.status === 'rejected' || !r.value);
-    for (const r of results)
-      if (r.status === 'rejected')
-        log.error({ err: r.reason }, 'outbox relay: a handler or the store failed; will retry');
+    const keys = await Promise.all([...byKey.values()].map(publishKey));
+    let failed = keys.some((key) => !key.ok);
+    try {
+      await settle(keys.flatMap((key) => key.done));
+    } catch (error) {
+      log.warn({ err: error }, 'outbox relay: settling the round failed; settling each key alone');
+      for (const key of keys) {
+        try {
+          await settle(key.done);
+        } catch (error) {
+          failed = true;
+          log.error({ err: error }, 'outbox relay: a handler or the store failed; will retry');
+        }
+      }
+    }
     return { more: page.hasNextPage, failed };
   }
 
