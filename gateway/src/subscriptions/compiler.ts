@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SubscribePayload } from 'graphql-ws';
 import { LRUCache } from 'lru-cache';
 import { costLimitError, fragmentsOf, shapeLimitError, tokenLimitError } from '../limits.js';
@@ -34,6 +35,8 @@ export interface Compiled {
   operation: OperationDefinitionNode;
   /** The variables the selection uses: with the tenant and the text, what decides an execution's result. */
   selectionVariables: string[];
+  /** The text and operation name as a short key (a hash of them): subscribers' executions are shared by it. */
+  documentKey: string;
 }
 
 /**
@@ -206,6 +209,7 @@ export function createCompiler(schema: GraphQLSchema, bindings: ReadonlyMap<stri
         definition,
         operation,
         selectionVariables: selectionVariables(operation, field, document),
+        documentKey: createHash('sha256').update(key).digest('base64url'),
       };
       if (payload.query.length <= COMPILED_MAX_LENGTH) compiled.set(key, result);
       return result;

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { StreamReplay, type Identity, type Logger } from '@fleetgraph/kit/core';
 import type { SubscribePayload } from 'graphql-ws';
 import { createAuthoriser, type AuthorizeResult } from './authoriser.js';
@@ -210,10 +210,9 @@ export function createSubscriptionEngine(options: SubscriptionEngineOptions): Su
 
     // The result depends only on the event, the document and the variables its selection uses:
     // subscribers agreeing on those (within a tenant, which the subject holds too) share one execution.
-    const used = Object.fromEntries(compiled.selectionVariables.map((v) => [v, payload.variables?.[v] ?? null]));
-    const executionKey = createHash('sha256')
-      .update(JSON.stringify([identity.tenantId, payload.operationName ?? null, payload.query, used]))
-      .digest('base64url');
+    // The document's key is computed once per document compiled, not per subscribe.
+    const used = compiled.selectionVariables.map((v) => payload.variables?.[v] ?? null);
+    const executionKey = JSON.stringify([identity.tenantId, compiled.documentKey, used]);
     const { project } = binding;
     const accepts =
       project === undefined

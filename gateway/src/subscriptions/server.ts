@@ -55,7 +55,8 @@ export interface SubscriptionServerOptions {
    * Rate limits graphql-ws connection attempts (`connection_init`: by its token's caller, else by
    * the client's address) and subscribes (by the connection's caller): a connection attempt over
    * the limit is closed with 4429, a subscribe over it answered RATE_LIMITED. SSE requests are
-   * limited before they get here, as HTTP requests. @default none
+   * limited before they get here, as HTTP requests. The address is given only without an identity
+   * ('' with one: a verified caller is limited as itself). @default none
    */
   admit?: (identity: Identity | undefined, address: string) => Promise<Admission>;
   /** The client's address of a WebSocket upgrade request. @default the socket's peer */

@@ -26,8 +26,13 @@ import type { Plan } from './subscription.js';
 /** What graphql-ws hands the engine's hooks as `ctx.extra`. */
 export interface SocketExtra {
   readonly socket: WebSocket;
-  /** The client's address (rate limits of callers without a valid token). */
+  /**
+   * The client's address (rate limits of callers without a valid token), worked out when first
+   * read before `settled`; 'unknown' when read only after it.
+   */
   readonly address: string;
+  /** The connection is opened or refused: the upgrade request, kept for `address`, is let go. */
+  settled(): void;
 }
 
 /** How useGraphqlWs treats the sockets. */
@@ -57,9 +62,16 @@ const SERVER_ONLY_TYPES: ReadonlySet<string> = new Set([
   MessageType.Error,
 ]);
 
+/**
+ * Text that may hold such a type, escaped or not (the JSON parse then decides): most messages
+ * (init, subscribe, complete, pong) hold none of these and are not parsed twice.
+ */
+const SERVER_ONLY_TYPE_TEXT = /connection_ack|next|error|\\u/;
+
 /** The type of a message only a server may send, if `text` is one (anything else is graphql-ws's to judge). */
 function serverOnlyType(text: string): string | undefined {
-  if (!text.includes('"type"')) return undefined;
+  // Parsed only when such a type appears in it at all (most messages are init, subscribe, complete, pong).
+  if (!SERVER_ONLY_TYPE_TEXT.test(text)) return undefined;
   try {
     const message: unknown = JSON.parse(text);
     const type = message && typeof message === 'object' ? (message as { type?: unknown }).type : undefined;
@@ -122,6 +134,37 @@ export function useGraphqlWs(
       ? 'Internal server error'
       : (error instanceof Error ? error.message : String(error)).slice(0, 120) || 'Internal server error';
 
+  /**
+   * `ctx.extra`: the address is worked out only if a hook reads it (a connection attempt without a
+   * valid token, under rate limits), not for every socket (a getpeername call, for one).
+   */
+  class ServedExtra implements SocketExtra {
+    #request: IncomingMessage | undefined;
+    #address: string | undefined;
+
+    constructor(
+      readonly socket: WebSocket,
+      request: IncomingMessage,
+    ) {
+      this.#request = request;
+    }
+
+    get address(): string {
+      if (this.#address === undefined) {
+        const request = this.#request;
+        this.#address = request
+          ? (transport.clientAddress?.(request) ?? request.socket.remoteAddress ?? 'unknown')
+          : 'unknown';
+        this.#request = undefined;
+      }
+      return this.#address;
+    }
+
+    settled(): void {
+      this.#request = undefined;
+    }
+  }
+
   function onPong(this: WebSocket) {
     const connection = connections.get(this);
     if (connection) connection.alive = true;
@@ -168,8 +211,7 @@ export function useGraphqlWs(
     socket.on('error', onError);
     socket.on('message', onMessage);
     socket.on('close', onClose);
-    const address = transport.clientAddress?.(request) ?? request.socket.remoteAddress ?? 'unknown';
-    connection.closed = server.opened(connection, { socket, address });
+    connection.closed = server.opened(connection, new ServedExtra(socket, request));
   });
 
   // One sweep over every socket per keep-alive period, spread over the period in slices: a socket
@@ -225,7 +267,10 @@ export interface GraphqlWsTransportOptions extends GraphqlWsOptions {
   maxSubscriptionsPerConnection: number;
   /** Verifies a client's `Authorization` value, from the `connection_init` payload. */
   verify(authorization: string | undefined): Promise<VerifiedBearer>;
-  /** Rate limits connection attempts and subscribes (see SubscriptionServerOptions.admit). */
+  /**
+   * Rate limits connection attempts and subscribes (see SubscriptionServerOptions.admit); the
+   * address is given only without an identity ('' with one).
+   */
   admit?: (identity: Identity | undefined, address: string) => Promise<Admission>;
   /** Whether an upgrade request may open a socket (its `Origin`); refused with 403. @default all */
   allowUpgrade?: (request: IncomingMessage) => boolean;
@@ -283,7 +328,8 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
           if (failure instanceof AuthenticationError) refusal = `Forbidden: ${failure.message}`;
         }
         // A connection attempt counts against its caller's limit, or its address's without a valid token.
-        const admission = await options.admit?.(verified?.identity, ctx.extra.address);
+        const admission = await options.admit?.(verified?.identity, verified ? '' : ctx.extra.address);
+        ctx.extra.settled();
         if (admission && !admission.allowed) {
           socket.close(
             SubscriptionCloseCode.TooManyRequests,
@@ -310,7 +356,7 @@ export function serveGraphqlWs(engine: SubscriptionEngine, options: GraphqlWsTra
         if (!connection || connection.cut) return [codedError('UNAUTHENTICATED', 'the connection is closing')];
         if (options.admit) {
           // Each subscribe counts against its caller's rate limit; one refused leaves the connection open.
-          const admission = await options.admit(connection.identity, ctx.extra.address);
+          const admission = await options.admit(connection.identity, '');
           if (!admission.allowed) {
             const seconds = admission.retryAfterSeconds;
             return [codedError('RATE_LIMITED', `Too many requests: retry after ${seconds} s`, { retryAfter: seconds })];
