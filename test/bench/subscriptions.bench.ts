@@ -19,7 +19,10 @@ import type { Report, Request, StepResult, Widget } from './subscriptions.child.
  * so that both see the same machine (this one is shared: absolute figures move from run to run,
  * the comparison much less).
  *
- * Prints, per server: memory per idle subscriber (RSS and V8 heap after a full GC, once the
+ * Prints, per server: how long its 10,000 subscribers took to connect and subscribe (a reconnect
+ * storm, 200 handshakes at a time, until the server counts every subscription) and the server's
+ * CPU meanwhile (the wall-clock ratio moves with the machine's load, since the gateway is bound by
+ * its CPU there and the bare server by the clients; the CPU much less); memory per idle subscriber (RSS and V8 heap after a full GC, once the
  * process has settled, see `settled`: the growth from before its 10,000 subscribers connect and
  * subscribe, divided by 10,000, and the growth over the second 5,000 alone, divided by 5,000; the
  * same less V8's young generation (new space, which the connection burst grows); RSS right after
@@ -195,6 +198,8 @@ interface Contender {
     burstRss: number;
     cpu: number;
     connectS: number;
+    /** The server's CPU (seconds) while its subscribers connected and subscribed. */
+    connectCpuS: number;
   };
   steps: Step[];
   done: boolean;
@@ -233,11 +238,13 @@ async function connectAll(contender: Contender, nats: { natsUrl: string; natsCre
 
   const before = await settled(server);
   let connectMs = 0;
+  let connectCpuS = 0;
   // In two halves, each over half of the subjects: the second half's growth is what one more
   // subscriber costs once the process is warm (JIT code, grown heap spaces and buffers are paid
   // by then); the whole growth from zero includes those fixed costs.
   const connectHalf = async (widgets: Widget[], count: number, total: number) => {
     const started = performance.now();
+    const cpuBefore = cpuSeconds(server.pid);
     await clients.ask({ type: 'connect', wsUrl: server.ready.wsUrl!, ...nats, widgets, count }, 'connected');
     const deadline = Date.now() + 240_000;
     for (;;) {
@@ -248,6 +255,7 @@ async function connectAll(contender: Contender, nats: { natsUrl: string; natsCre
       await sleep(250);
     }
     connectMs += performance.now() - started;
+    connectCpuS += cpuSeconds(server.pid) - cpuBefore;
   };
   const half = Math.floor(SUBSCRIBERS / 2);
   const halfWidgets = Math.floor(contender.widgets.length / 2);
@@ -255,6 +263,11 @@ async function connectAll(contender: Contender, nats: { natsUrl: string; natsCre
   const mid = await settled(server);
   await connectHalf(contender.widgets.slice(halfWidgets), SUBSCRIBERS - half, SUBSCRIBERS);
   const burst = await server.ask({ type: 'probe', gc: true }, 'probe');
+  const { authorisations, authorisationsRemembered } = burst.counters;
+  if (authorisations !== undefined)
+    console.log(
+      `${name}: ${fmt(authorisations)} authorisation queries run for ${fmt(SUBSCRIBERS)} subscribes (and the 100 of the first use), ${fmt(authorisationsRemembered ?? 0)} subscribes authorised from memory`,
+    );
   const after = await settled(server);
   // V8's young generation grows with the allocation rate (here, the connection burst) and is given
   // back only after a while: a cost of a busy process, the same at 100 subscribers under load.
@@ -269,10 +282,12 @@ async function connectAll(contender: Contender, nats: { natsUrl: string; natsCre
     burstRss: (burst.memory.rss - mid.memory.rss) / (SUBSCRIBERS - half),
     cpu: NaN,
     connectS: connectMs / 1000,
+    connectCpuS,
   };
   const { idle } = contender;
   console.log(
-    `${name}: ${fmt(SUBSCRIBERS)} subscribers connected and subscribed in ${idle.connectS.toFixed(1)} s (two halves); per idle subscriber: ` +
+    `${name}: ${fmt(SUBSCRIBERS)} subscribers connected and subscribed in ${idle.connectS.toFixed(1)} s (two halves), ` +
+      `${idle.connectCpuS.toFixed(1)} s of its CPU (${((idle.connectCpuS / SUBSCRIBERS) * 1e6).toFixed(0)} µs per subscriber); per idle subscriber: ` +
       `from zero ${kb(idle.rss)} RSS, ${kb(idle.heap)} V8 heap; the second ${fmt(SUBSCRIBERS - half)} ${kb(idle.marginalRss)} RSS, ${kb(idle.marginalHeap)} V8 heap ` +
       `(settled: RSS ${mib(before.memory.rss)} -> ${mib(mid.memory.rss)} -> ${mib(after.memory.rss)}, ` +
       `heap ${mib(before.memory.heapUsed)} -> ${mib(mid.memory.heapUsed)} -> ${mib(after.memory.heapUsed)} of ${mib(after.memory.heapTotal)}); ` +

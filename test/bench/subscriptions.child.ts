@@ -38,6 +38,9 @@ export interface Counters {
   connections: number;
   delivered: number;
   slowConsumers: number;
+  /** The gateway's: authorisation queries run, and subscribes authorised from memory. */
+  authorisations?: number;
+  authorisationsRemembered?: number;
 }
 
 /** What one step of load measured on the subscribers' side. */

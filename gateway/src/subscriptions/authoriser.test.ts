@@ -113,4 +113,26 @@ describe('subscription authorisations', () => {
     expect(verdict?.extensions.code).toBe('UNAUTHENTICATED');
     expect(path.asked).toEqual([]);
   });
+  it('should let questions that come one by one while a query runs wait for each other, and ask at once when idle', async () => {
+    const path = fakePath();
+    const authoriser = createAuthoriser({ authorize: path.authorize, log, timeoutMs: 1_000 });
+    const ask = (id: string) => authoriser.authorise(live, binding, { widgetId: id }, viewer, 'r');
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    // Idle: the first question goes out in the next turn of the event loop, alone.
+    const first = ask('w0');
+    await turn();
+    expect(path.asked.map((a) => Object.keys(a.variables).length)).toEqual([1]);
+    // While it runs (5 ms), questions read one per turn, as from many sockets, wait for each other.
+    const later: Promise<unknown>[] = [];
+    for (let i = 1; i <= 6; i++) {
+      later.push(ask(`w${i}`));
+      await turn();
+    }
+    await Promise.all([first, ...later]);
+    // One query of six here; a machine stalled for 10 ms between two turns may split it, never
+    // into six queries of one (as before the window).
+    expect(path.asked[0]!.variables).toEqual({ widgetId: 'w0' });
+    expect(path.asked.slice(1).reduce((n, a) => n + Object.keys(a.variables).length, 0)).toBe(6);
+    expect(path.asked.length).toBeLessThanOrEqual(3);
+  });
 });

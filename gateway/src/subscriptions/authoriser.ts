@@ -82,6 +82,13 @@ const AUTHORIZATIONS_AT_ONCE = 32;
  */
 const AUTHORIZATIONS_PER_QUERY = 15;
 
+/**
+ * How long a question waits for others of its caller and kind while authorisation queries are
+ * running (a reconnect storm: the subscribes of many sockets, read over many turns of the event
+ * loop, join one query). An authoriser with nothing running asks at once, in the next turn.
+ */
+const BATCH_WINDOW_MS = 10;
+
 const batchAlias = (i: number) => `a${i}`;
 const batchSuffix = (i: number) => `__${i}`;
 const UNAVAILABLE = () => codedError('SERVICE_UNAVAILABLE', 'the subscription could not be authorised; retry');
@@ -280,10 +287,17 @@ export function createAuthoriser(options: AuthoriserOptions): Authoriser {
       queue.push(item);
       if (queue.length % AUTHORIZATIONS_PER_QUERY === 1) {
         const mine = queue;
-        void limit(async () => {
-          await answer(mine);
-          if (mine.length === 0 && waitingByKind.get(kind) === mine) waitingByKind.delete(kind);
-        });
+        const start = () => {
+          void limit(async () => {
+            await answer(mine);
+            if (mine.length === 0 && waitingByKind.get(kind) === mine) waitingByKind.delete(kind);
+          });
+        };
+        // Never at once: the subscribes read with this one join its query. While others run (a
+        // reconnect storm), after BATCH_WINDOW_MS: those of the next sockets too, instead of each
+        // starting a query of its own (a tenth of the queries, and of their CPU, in the benchmark).
+        if (limit.activeCount + limit.pendingCount > 0) setTimeout(start, BATCH_WINDOW_MS);
+        else setImmediate(start);
       }
       return item.answer;
     },
