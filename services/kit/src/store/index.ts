@@ -4,6 +4,7 @@ import { createSqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
 
 export * from './store.js';
+export { batchedGet } from './batched-get.js';
 export { createMongoStore, type MongoStoreOptions } from './mongodb.js';
 export { createSqliteStore, type SqliteCollection, type SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 

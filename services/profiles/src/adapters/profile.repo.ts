@@ -1,4 +1,5 @@
 import {
+  batchedGet,
   DuplicateKeyError,
   write,
   type Collection,
@@ -20,11 +21,16 @@ export const MAX_VERSIONS_PER_NAME = 500;
  * another tenant, or of a project the caller cannot read, is indistinguishable from a missing one.
  */
 export class ProfileRepository {
+  /** `profiles.get`, the gets of one turn read together (the gateway's `_entities` of many clusters' profiles). */
+  private readonly getStored: (id: string) => Promise<StoredProfile | null>;
+
   private constructor(
     private readonly store: Store,
     private readonly outbox: Outbox,
     private readonly profiles: Collection<StoredProfile>,
-  ) {}
+  ) {
+    this.getStored = batchedGet(profiles);
+  }
 
   /** Opens the collection; `outbox` (of the same store, carrying profileCreated) announces new versions. */
   static async open(store: Store, outbox: Outbox): Promise<ProfileRepository> {
@@ -78,13 +84,13 @@ export class ProfileRepository {
 
   /** A profile the caller may read, or null. */
   async get(identity: Identity, id: string): Promise<ClusterProfile | null> {
-    const doc = await this.profiles.get(id);
+    const doc = await this.getStored(id);
     return doc && identity.canSee(doc) ? fromStored(doc) : null;
   }
 
   /** A profile of the tenant (and project, when given), for requests from other services. */
   async getInTenant(tenantId: string, id: string, projectId?: string): Promise<ClusterProfile | null> {
-    const doc = await this.profiles.get(id);
+    const doc = await this.getStored(id);
     if (!doc || doc.tenantId !== tenantId || (projectId !== undefined && doc.projectId !== projectId)) return null;
     return fromStored(doc);
   }
