@@ -70,7 +70,6 @@ const SERVER_ONLY_TYPE_TEXT = /connection_ack|next|error|\\u/;
 
 /** The type of a message only a server may send, if `text` is one (anything else is graphql-ws's to judge). */
 function serverOnlyType(text: string): string | undefined {
-  // Parsed only when such a type appears in it at all (most messages are init, subscribe, complete, pong).
   if (!SERVER_ONLY_TYPE_TEXT.test(text)) return undefined;
   try {
     const message: unknown = JSON.parse(text);
