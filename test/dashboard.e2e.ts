@@ -189,18 +189,7 @@ describe('the web dashboard in Chromium', () => {
     const oidcProfile = await platform.graphql(CREATE_PROFILE, { input: seed.profileInput(oidcProject) }, oidcAdmin);
     const oidcCluster = await platform.graphql(
       CREATE_CLUSTER,
-      {
-        input: {
-          projectId: oidcProject,
-          name: oidcClusterName,
-          profileId: oidcProfile.data!.createClusterProfile.profile.id,
-          cloud: { type: 'LOCAL', region: 'local-1' },
-          nodePools: [
-            { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
-            { name: 'workers', role: 'WORKER', count: 1, instanceType: 'm5.large' },
-          ],
-        },
-      },
+      { input: seed.clusterInput(oidcProject, oidcClusterName, oidcProfile.data!.createClusterProfile.profile.id) },
       oidcAdmin,
     );
     expect(oidcCluster.data!.createCluster.userErrors).toEqual([]);
@@ -264,18 +253,7 @@ describe('the web dashboard in Chromium', () => {
     page.on('request', countListReads);
     const created = await platform.graphql(
       CREATE_CLUSTER,
-      {
-        input: {
-          projectId: project,
-          name: clusterName,
-          profileId,
-          cloud: { type: 'LOCAL', region: 'local-1' },
-          nodePools: [
-            { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
-            { name: 'workers', role: 'WORKER', count: 2, instanceType: 'm5.large' },
-          ],
-        },
-      },
+      { input: seed.clusterInput(project, clusterName, profileId, 2) },
       admin,
     );
     clusterId = created.data!.createCluster.cluster.id;
@@ -593,18 +571,7 @@ describe('the web dashboard in Chromium', () => {
     try {
       const created = await platform.graphql(
         CREATE_CLUSTER,
-        {
-          input: {
-            projectId: project,
-            name: 'short-of-vcpus',
-            profileId,
-            cloud: { type: 'LOCAL', region: 'local-1' },
-            nodePools: [
-              { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
-              { name: 'workers', role: 'WORKER', count: 1, instanceType: 'm5.large' },
-            ],
-          },
-        },
+        { input: seed.clusterInput(project, 'short-of-vcpus', profileId) },
         admin,
       );
       await page.goto(`${proxy.origin}/clusters/${created.data!.createCluster.cluster.id}`);

@@ -32,4 +32,17 @@ export const seed = {
       ...overrides,
     };
   },
+  /** A valid CreateClusterInput on the local cloud: a t3.medium control plane and `workers` m5.large workers. */
+  clusterInput(projectId: string, name: string, profileId: string, workers = 1) {
+    return {
+      projectId,
+      name,
+      profileId,
+      cloud: { type: 'LOCAL', region: 'local-1' },
+      nodePools: [
+        { name: 'cp', role: 'CONTROL_PLANE', count: 1, instanceType: 't3.medium' },
+        { name: 'workers', role: 'WORKER', count: workers, instanceType: 'm5.large' },
+      ],
+    };
+  },
 };

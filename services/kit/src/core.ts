@@ -11,6 +11,7 @@ export * from './tracing.js';
 export * from './metrics.js';
 export * from './errors.js';
 export * from './lease.js';
+export * from './batch.js';
 export * from './auth/index.js';
 export * from './bus/index.js';
 export * from './server/health.js';

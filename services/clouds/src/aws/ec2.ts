@@ -1,5 +1,5 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { Batcher } from '../batch.js';
+import { Batcher } from '@fleetgraph/kit/core';
 import { CloudError } from '../errors.js';
 import { cloudSpan } from '../tracing.js';
 import type { CloudType } from '../provider.js';
@@ -13,6 +13,15 @@ export const DEFAULT_BATCH_WINDOW_MS = 5;
  * batch uses one value per call, plus a few of its own (instance states).
  */
 export const MAX_BATCH_SIZE = 100;
+
+/**
+ * True when an EC2 filter value would match more than itself (`*`, `?`, or `\`, EC2's wildcards
+ * and their escape): such a call is made alone, since its answer cannot be told apart from the
+ * others' by comparing the value.
+ */
+export function hasFilterWildcard(value: string): boolean {
+  return /[*?\\]/.test(value);
+}
 
 /**
  * What the AWS adapter's parts share: the options, one EC2 client per region (made on first

@@ -4,11 +4,10 @@ import {
   TerminateInstancesCommand,
   type Filter,
 } from '@aws-sdk/client-ec2';
-import { hasFilterWildcard } from '../batch.js';
 import { CloudError } from '../errors.js';
 import type { CreateMachineInput, DescribeMachinesInput, Machine } from '../provider.js';
 import { ec2ClientToken, machineTags, TagKeys } from '../tags.js';
-import { ignoring, type Ec2Context } from './ec2.js';
+import { hasFilterWildcard, ignoring, type Ec2Context } from './ec2.js';
 import { ec2ErrorCode, liveStates, tagFilters, toMachine, toTags } from './mapping.js';
 
 /**

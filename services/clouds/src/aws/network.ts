@@ -16,7 +16,6 @@ import {
   type Subnet as Ec2Subnet,
   type Vpc,
 } from '@aws-sdk/client-ec2';
-import { hasFilterWildcard } from '../batch.js';
 import { CloudError } from '../errors.js';
 import { DEFAULT_NETWORK_CIDR, ingressRules, networkNames, planSubnets, type IngressRule } from '../network-plan.js';
 import {
@@ -27,7 +26,7 @@ import {
   type NodeRole,
 } from '../provider.js';
 import { TagKeys } from '../tags.js';
-import { ignoring, type Ec2Context } from './ec2.js';
+import { hasFilterWildcard, ignoring, type Ec2Context } from './ec2.js';
 import { ec2ErrorCode, fromTags, toTags } from './mapping.js';
 
 /**

@@ -7,8 +7,19 @@ import type { UsageSamples } from './samples.js';
 const FLUSH_SLICE_MS = 5;
 /** Documents written in one commit (one SQLite transaction: about 50 small documents a millisecond). */
 const WRITE_BATCH = 50;
-const HEALTH = 'health' as const;
-const NODES = 'nodes' as const;
+
+/** What writing a cluster's health document and writing its nodes document differ in. */
+interface RecordKind {
+  name: 'health' | 'nodes';
+  /** Clusters whose document of this kind is to be written. */
+  dirty: Set<string>;
+  /** Writes the documents of `records` in one commit. @returns their new versions */
+  saveAll(records: readonly ClusterRecord[], now: number): Promise<number[]>;
+  /** Writes one record's document. @returns its new version */
+  save(record: ClusterRecord, now: number): Promise<number>;
+  /** Notes a document written at `version`. */
+  written(record: ClusterRecord, version: number, now: number): void;
+}
 
 export interface WriteBehindOptions {
   store: HealthStore;
@@ -36,8 +47,38 @@ export class WriteBehind {
   readonly #dirtyNodes = new Set<string>();
   #flushing: Promise<void> | null = null;
   readonly #stats = { writes: 0, writeErrors: 0 };
+  /** Health documents, then nodes documents, in the order a flush writes them. */
+  readonly #kinds: readonly RecordKind[];
 
-  constructor(private readonly o: WriteBehindOptions) {}
+  constructor(private readonly o: WriteBehindOptions) {
+    const { store } = o;
+    this.#kinds = [
+      {
+        name: 'health',
+        dirty: this.#dirty,
+        saveAll: (records, now) =>
+          store.saveAll(records.map((record) => ({ doc: storedHealth(record, now), version: record.version }))),
+        save: (record, now) => store.save(storedHealth(record, now), record.version),
+        written(record, version, now) {
+          record.version = version;
+          record.savedAt = now;
+        },
+      },
+      {
+        name: 'nodes',
+        dirty: this.#dirtyNodes,
+        saveAll: (records, now) =>
+          store.saveNodesAll(
+            records.map((record) => ({ doc: storedNodes(record, now), version: record.nodesVersion })),
+          ),
+        save: (record, now) => store.saveNodes(storedNodes(record, now), record.nodesVersion),
+        written(record, version, now) {
+          record.nodesVersion = version;
+          record.nodesSavedAt = now;
+        },
+      },
+    ];
+  }
 
   /** Writes done and failed since start. */
   get stats(): { writes: number; writeErrors: number } {
@@ -119,10 +160,9 @@ export class WriteBehind {
       await this.#writeBuckets(buckets.slice(i, i + WRITE_BATCH));
       await yieldNow();
     }
-    for (const kind of [HEALTH, NODES]) {
-      const dirty = kind === HEALTH ? this.#dirty : this.#dirtyNodes;
-      const ids = [...dirty];
-      dirty.clear();
+    for (const kind of this.#kinds) {
+      const ids = [...kind.dirty];
+      kind.dirty.clear();
       for (let i = 0; i < ids.length; i += WRITE_BATCH) {
         const records: ClusterRecord[] = [];
         for (const id of ids.slice(i, i + WRITE_BATCH)) {
@@ -166,26 +206,12 @@ export class WriteBehind {
    * written meanwhile by another writer, or a store that cannot), each alone. A failed write is
    * marked for the next flush.
    */
-  async #writeRecords(kind: typeof HEALTH | typeof NODES, records: ClusterRecord[]): Promise<void> {
-    const { store, log } = this.o;
-    const health = kind === HEALTH;
+  async #writeRecords(kind: RecordKind, records: ClusterRecord[]): Promise<void> {
     if (records.length > 1) {
       const now = this.o.now();
       try {
-        const versions = health
-          ? await store.saveAll(records.map((record) => ({ doc: storedHealth(record, now), version: record.version })))
-          : await store.saveNodesAll(
-              records.map((record) => ({ doc: storedNodes(record, now), version: record.nodesVersion })),
-            );
-        records.forEach((record, k) => {
-          if (health) {
-            record.version = versions[k]!;
-            record.savedAt = now;
-          } else {
-            record.nodesVersion = versions[k]!;
-            record.nodesSavedAt = now;
-          }
-        });
+        const versions = await kind.saveAll(records, now);
+        for (const [k, record] of records.entries()) kind.written(record, versions[k]!, now);
         this.#stats.writes += records.length;
         return;
       } catch {
@@ -195,18 +221,12 @@ export class WriteBehind {
     for (const record of records) {
       const now = this.o.now();
       try {
-        if (health) {
-          record.version = await store.save(storedHealth(record, now), record.version);
-          record.savedAt = now;
-        } else {
-          record.nodesVersion = await store.saveNodes(storedNodes(record, now), record.nodesVersion);
-          record.nodesSavedAt = now;
-        }
+        kind.written(record, await kind.save(record, now), now);
         this.#stats.writes++;
       } catch (error) {
         this.#stats.writeErrors++;
-        (health ? this.#dirty : this.#dirtyNodes).add(record.id);
-        log.error({ err: error, clusterId: record.id }, `could not write cluster ${health ? 'health' : 'nodes'}`);
+        kind.dirty.add(record.id);
+        this.o.log.error({ err: error, clusterId: record.id }, `could not write cluster ${kind.name}`);
       }
     }
   }

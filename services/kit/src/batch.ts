@@ -7,13 +7,16 @@
  * kept apart by having its own batcher (one per provider).
  *
  * The AWS adapter describes many clusters' machines, and looks up many clusters' VPCs, in one
- * EC2 call this way (`aws/machines.ts`, `aws/network.ts`): a reconciler that steps many clusters
- * at once asks the same question of each.
+ * EC2 call this way (`@fleetgraph/clouds`): a reconciler that steps many clusters at once asks
+ * the same question of each. The store's `batchedGet` reads the gets of one turn in one query.
  */
 
 export interface BatchOptions {
-  /** How long a batch stays open after its first call (ms). 0 makes every call alone, at once. */
-  windowMs: number;
+  /**
+   * How long a batch stays open after its first call (ms). 0 makes every call alone, at once;
+   * 'turn' keeps it open until the event loop's next turn (the calls of the I/O at hand).
+   */
+  windowMs: number | 'turn';
   /** Calls in one batch at most: a full batch is made at once, and the next call opens another. */
   maxSize: number;
 }
@@ -25,7 +28,8 @@ interface OpenBatch<A, R> {
   args: A[];
   waiters: { resolve: (result: R) => void; reject: (error: unknown) => void }[];
   run: BatchRun<A, R>;
-  timer: NodeJS.Timeout | undefined;
+  /** Stops the timer that closes it. */
+  cancel(): void;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -51,14 +55,21 @@ export class Batcher {
     if (this.closedBy) return Promise.reject(this.closedBy());
     this.stats.calls++;
     const { windowMs, maxSize } = this.options;
-    if (windowMs <= 0 || maxSize <= 1) {
+    if (windowMs !== 'turn' && (windowMs <= 0 || maxSize <= 1)) {
       this.stats.runs++;
       return run([arg]).then((results) => results[0]!);
     }
     let batch = this.open.get(key) as OpenBatch<A, R> | undefined;
     if (!batch) {
-      const opened: OpenBatch<A, R> = { args: [], waiters: [], run, timer: undefined };
-      opened.timer = setTimeout(() => this.flush(key, opened), windowMs);
+      const opened: OpenBatch<A, R> = { args: [], waiters: [], run, cancel: () => {} };
+      const flush = () => this.flush(key, opened);
+      if (windowMs === 'turn') {
+        const immediate = setImmediate(flush);
+        opened.cancel = () => clearImmediate(immediate);
+      } else {
+        const timer = setTimeout(flush, windowMs);
+        opened.cancel = () => clearTimeout(timer);
+      }
       this.open.set(key, opened as OpenBatch<unknown, unknown>);
       batch = opened;
     }
@@ -75,7 +86,7 @@ export class Batcher {
   close(error: () => unknown): void {
     this.closedBy = error;
     for (const batch of this.open.values()) {
-      clearTimeout(batch.timer);
+      batch.cancel();
       for (const waiter of batch.waiters) waiter.reject(error());
     }
     this.open.clear();
@@ -83,7 +94,7 @@ export class Batcher {
 
   private flush<A, R>(key: string, batch: OpenBatch<A, R>): void {
     if (this.open.get(key) === batch) this.open.delete(key);
-    clearTimeout(batch.timer);
+    batch.cancel();
     this.stats.runs++;
     const { args, waiters } = batch;
     let running: Promise<readonly R[]>;
@@ -106,13 +117,4 @@ export class Batcher {
       },
     );
   }
-}
-
-/**
- * True when an EC2 filter value would match more than itself (`*`, `?`, or `\`, EC2's wildcards
- * and their escape): such a call is made alone, since its answer cannot be told apart from the
- * others' by comparing the value.
- */
-export function hasFilterWildcard(value: string): boolean {
-  return /[*?\\]/.test(value);
 }

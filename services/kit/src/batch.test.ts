@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Batcher, hasFilterWildcard } from './batch.js';
+import { Batcher } from './batch.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -102,17 +102,5 @@ describe('Batcher', () => {
     await expect(batcher.call('k', 2, run)).rejects.toThrow('closed');
     await vi.advanceTimersByTimeAsync(10);
     expect(runs).toEqual([]);
-  });
-});
-
-describe('hasFilterWildcard', () => {
-  it.each([
-    ['cluster-1', false],
-    ['clu_01HZX', false],
-    ['a*', true],
-    ['a?b', true],
-    ['a\\b', true],
-  ])('%s: %s', (value, expected) => {
-    expect(hasFilterWildcard(value)).toBe(expected);
   });
 });
