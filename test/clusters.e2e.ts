@@ -251,11 +251,26 @@ describe('clusters through the gateway, on the local cloud', () => {
     expect(client.checkIssued(ca)).toBe(true);
     expect(client.verify(ca.publicKey)).toBe(true);
     expect(client.subject).toMatch(/O=fleetgraph:editor/);
+    // Named under the platform's prefix: no subject can name one of the API server's own users.
+    expect(client.subject).toMatch(/CN=fleetgraph:user:/);
     const lifetime = Date.parse(client.validTo) - Date.now();
     expect(lifetime).toBeGreaterThan(55 * 60_000);
     expect(lifetime).toBeLessThanOrEqual(61 * 60_000);
     // A viewer gets none.
     expect((await platform.graphql(KUBECONFIG, { id: cluster.id }, viewer)).data!.cluster.kubeconfig).toBeNull();
+    // An API key's holds an hour at most, whatever it asks: a certificate outlives the key's revocation.
+    const key = await platform.graphql(
+      `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret userErrors { code } } }`,
+      { input: { projectId: project, name: 'deployer', role: 'EDITOR' } },
+      admin,
+    );
+    expect(key.data!.createApiKey.userErrors).toEqual([]);
+    const LONG = `query($id: ID!) { cluster(id: $id) { kubeconfig(ttlMinutes: 480) { expiresAt } } }`;
+    const byKey = await platform.graphql(LONG, { id: cluster.id }, key.data!.createApiKey.secret);
+    expect(byKey.errors).toBeUndefined();
+    const keyLifetime = Date.parse(byKey.data!.cluster.kubeconfig.expiresAt) - Date.now();
+    expect(keyLifetime).toBeGreaterThan(55 * 60_000);
+    expect(keyLifetime).toBeLessThanOrEqual(61 * 60_000);
   });
 
   it("should fail at Adding Worker Nodes on the vCPU quota with the cloud's message, and reach RUNNING once another cluster is deleted", async () => {

@@ -1,5 +1,14 @@
-import { confinedPermissions, defineRequest, type NatsPermissions } from '@fleetgraph/kit/core';
+import {
+  type Confinement,
+  confinedPermissions,
+  defineRequest,
+  listenSubject,
+  type NatsPermissions,
+  serveSubject,
+} from '@fleetgraph/kit/core';
 import { z } from 'zod';
+import { agentReport, simulateAgent } from './agent-reports.js';
+import { collectLogs, logStreamControl, logStreamData } from './logs.js';
 import { packLayerSchema } from './profiles.js';
 
 /**
@@ -26,16 +35,33 @@ export const AGENT_SECRET_KEYS = {
 /** Every subject of one cluster's agent: its reports, its commands, its log streams, its credentials. */
 export const AGENT_SUBJECT_PREFIX = 'agent.v1';
 
-/** The subjects a cluster's agent lives in, and the inbox prefix its requests' replies come to. */
-export function agentSubjects(clusterId: string): { subjects: string[]; inboxPrefix: string } {
+/**
+ * The subjects of a cluster's agent: those it publishes on (its reports, its requests for new
+ * credentials, its log streams' data), those it listens on (the commands it serves, its log
+ * streams' credit) and the inbox prefix the replies to its requests come to. The two sets do
+ * not overlap (`confinedPermissions` says why).
+ */
+export function agentSubjects(clusterId: string): Confinement {
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(clusterId)) throw new TypeError(`not a cluster id: ${JSON.stringify(clusterId)}`);
-  return { subjects: [`${AGENT_SUBJECT_PREFIX}.${clusterId}.>`], inboxPrefix: `_INBOX_${clusterId}` };
+  const own = { clusterId };
+  return {
+    publish: [agentReport.subjectOf(own), serveSubject(renewAgentCredentials, own), listenSubject(logStreamData, own)],
+    subscribe: [
+      serveSubject(applyPacks, own),
+      serveSubject(collectLogs, own),
+      serveSubject(simulateAgent, own),
+      listenSubject(logStreamControl, own),
+    ],
+    inboxPrefix: agentInboxPrefix(clusterId),
+  };
 }
+
+/** The inbox prefix of a cluster's agent: the replies to its requests, and only those, come there. */
+export const agentInboxPrefix = (clusterId: string) => `_INBOX_${clusterId}`;
 
 /** The NATS permissions of a cluster's agent: its own subjects and inbox, nothing else. */
 export function agentPermissions(clusterId: string): NatsPermissions {
-  const { subjects, inboxPrefix } = agentSubjects(clusterId);
-  return confinedPermissions(subjects, inboxPrefix);
+  return confinedPermissions(agentSubjects(clusterId));
 }
 
 /**
@@ -49,6 +75,8 @@ export const renewAgentCredentials = defineRequest('agent.v1.{clusterId}.credent
     publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'a NATS user public key'),
   }),
   reply: z.object({ jwt: z.string().min(1), expiresAt: z.string() }),
+  // Only the agent of that cluster asks: the answer goes to its inbox and nowhere else.
+  replyPrefix: '_INBOX_{clusterId}',
 });
 
 /**

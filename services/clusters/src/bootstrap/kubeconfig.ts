@@ -4,6 +4,18 @@ import { issueClientCertificate, type CertificateAndKey } from './pki.js';
 /** The longest a user's kubeconfig holds, and how long by default. */
 export const KUBECONFIG_MAX_MINUTES = 24 * 60;
 export const KUBECONFIG_DEFAULT_MINUTES = 8 * 60;
+/**
+ * The longest an API key's kubeconfig holds: Kubernetes cannot revoke a client certificate, so
+ * what a key was given outlives the key's revocation by at most this.
+ */
+export const KUBECONFIG_API_KEY_MAX_MINUTES = 60;
+
+/**
+ * The Kubernetes user name of a Fleetgraph user: their id under a prefix of the platform's own,
+ * so that no subject an identity provider hands out (`system:kube-controller-manager`, say) can
+ * name one of the API server's built-in users and take its rights.
+ */
+export const kubernetesUser = (userId: string) => `fleetgraph:user:${userId}`;
 
 /**
  * The group a project role has in the cluster (bound by the agent's manifest: admin to
@@ -15,14 +27,15 @@ export interface KubeconfigRequest {
   clusterName: string;
   /** `host:port` of the API server. */
   apiEndpoint: string;
-  /** The user, named in the certificate's CN. */
+  /** The Fleetgraph user; the certificate's CN is `kubernetesUser(user)`. */
   user: string;
   role: 'admin' | 'editor';
   validityMinutes: number;
 }
 
 /**
- * A kubeconfig for one user: a client certificate signed by the cluster CA (CN the user, O the
+ * A kubeconfig for one user: a client certificate signed by the cluster CA (CN the user's
+ * Kubernetes name, O the
  * role's group) with a fresh key, valid for `validityMinutes`; the CA for the server's certificate.
  */
 export async function issueKubeconfig(
@@ -33,7 +46,7 @@ export async function issueKubeconfig(
   const client = await issueClientCertificate(
     ca,
     {
-      commonName: request.user,
+      commonName: kubernetesUser(request.user),
       organizations: [roleGroup(request.role)],
       validityMs: request.validityMinutes * 60_000,
     },

@@ -1,4 +1,5 @@
 import {
+  API_KEY_SUBJECT_PREFIX,
   BusError,
   graphqlError,
   InvalidQueryError,
@@ -16,7 +17,12 @@ import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Quer
 import { ulid } from 'ulid';
 import type { ClusterRepository } from '../adapters/cluster.repo.js';
 import type { ClusterSecretsRepository } from '../adapters/cluster-secrets.repo.js';
-import { issueKubeconfig, KUBECONFIG_DEFAULT_MINUTES, KUBECONFIG_MAX_MINUTES } from '../bootstrap/kubeconfig.js';
+import {
+  issueKubeconfig,
+  KUBECONFIG_API_KEY_MAX_MINUTES,
+  KUBECONFIG_DEFAULT_MINUTES,
+  KUBECONFIG_MAX_MINUTES,
+} from '../bootstrap/kubeconfig.js';
 import { StaleWriteError } from '../domain/errors.js';
 import type { ProviderRegistry } from '../adapters/providers.js';
 import {
@@ -176,7 +182,8 @@ export class ClusterResolver {
   @FieldResolver(() => Kubeconfig, {
     nullable: true,
     description:
-      "A kubeconfig for the caller, valid ttlMinutes (at most 1440): for the project's admins and editors, " +
+      "A kubeconfig for the caller, valid ttlMinutes (at most 1440; an API key's at most 60, since a certificate " +
+      "cannot be revoked): for the project's admins and editors, " +
       'null for others (a tenant admin gets none by that right). ' +
       'Issuing one is recorded as an event of the cluster. SERVICE_UNAVAILABLE until the API server has an address.',
   })
@@ -197,6 +204,10 @@ export class ClusterResolver {
         `ttlMinutes must be between 1 and ${KUBECONFIG_MAX_MINUTES}, not ${ttlMinutes}`,
       );
     }
+    // A certificate cannot be revoked: an API key's outlives the key's revocation by an hour at most.
+    const minutes = identity.userId.startsWith(API_KEY_SUBJECT_PREFIX)
+      ? Math.min(ttlMinutes, KUBECONFIG_API_KEY_MAX_MINUTES)
+      : ttlMinutes;
     const status = await this.deps.clusters.getStatus(cluster.id);
     if (!status?.apiEndpoint || status.phase === 'DELETED' || status.phase === 'DELETING')
       throw graphqlError('SERVICE_UNAVAILABLE', 'the cluster has no API server address yet (or any more)');
@@ -206,7 +217,7 @@ export class ClusterResolver {
       apiEndpoint: status.apiEndpoint,
       user: identity.userId,
       role,
-      validityMinutes: ttlMinutes,
+      validityMinutes: minutes,
     });
     await this.deps.clusters.record({
       tenantId: cluster.tenantId,

@@ -18,6 +18,13 @@ const fail = defineRequest('test.v1.fail', {
   reply: z.object({}),
 });
 
+/** As an agent's request for its credentials: a token in the subject, answered in the requester's own inbox. */
+const renew = defineRequest('test.v1.{probeId}.renew', {
+  request: z.object({ probeId: z.string() }),
+  reply: z.object({ for: z.string() }),
+  replyPrefix: '_INBOX_{probeId}',
+});
+
 const STREAM: StreamDef = { name: 'TEST', subjects: ['test.v1.things.>'] };
 const thingChanged = defineEvent({
   prefix: 'test.v1.things',
@@ -55,6 +62,7 @@ describe('bus against a real nats-server', () => {
   let nats: NatsServer;
   let server: Bus;
   let client: Bus;
+  const renewed: string[] = [];
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -62,6 +70,10 @@ describe('bus against a real nats-server', () => {
     client = await createBus({ url: nats.url, name: 'client', log, credentials: await nats.credentials('client') });
     await server.ensureStreams([STREAM]);
     server.serve(add, async ({ a, b }) => ({ sum: a + b }));
+    server.serve(renew, async ({ probeId }) => {
+      renewed.push(probeId);
+      return { for: probeId };
+    });
     server.serve(fail, async ({ code }) => {
       if (code === 'NOT_FOUND') throw new BusError('NOT_FOUND', 'no such thing');
       throw new Error('boom with secrets');
@@ -105,6 +117,36 @@ describe('bus against a real nats-server', () => {
       error: { code: 'BAD_REQUEST' },
     });
     await expect(client.request(add, { a: 1, b: 1 })).resolves.toEqual({ sum: 2 });
+  });
+
+  it("should refuse a request whose fields name another subject's tokens, without running its handler", async () => {
+    const raw = rawNats(client).connection;
+    const reply = await raw.request('test.v1.p1.renew', new TextEncoder().encode('{"probeId":"p2"}'));
+    expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: "the request's fields name test.v1.p2.renew, not test.v1.p1.renew" },
+    });
+    expect(renewed).toEqual([]);
+  });
+
+  it("should answer only in an inbox, and in the requester's own where the definition says whose", async () => {
+    const raw = rawNats(client).connection;
+    const heard: string[] = [];
+    for (const subject of ['test.v1.things.t1.x', '_INBOX.stolen', '_INBOX_p1.mine'])
+      raw.subscribe(subject, { callback: (_e, m) => heard.push(m.subject) });
+    await raw.flush();
+    const body = (probeId: string) => new TextEncoder().encode(JSON.stringify({ probeId }));
+    // A reply subject that is no inbox (a stream's subject, a JetStream API call): dropped unanswered.
+    raw.publish('test.v1.p1.renew', body('p1'), { reply: 'test.v1.things.t1.x' });
+    raw.publish(add.subject, new TextEncoder().encode('{"a":1,"b":2}'), { reply: 'test.v1.things.t1.x' });
+    // An inbox, but not the requester's own.
+    raw.publish('test.v1.p1.renew', body('p1'), { reply: '_INBOX.stolen' });
+    // Its own.
+    raw.publish('test.v1.p1.renew', body('p1'), { reply: '_INBOX_p1.mine' });
+    await eventually(() => heard.length > 0, 'the answer in the inbox');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(heard).toEqual(['_INBOX_p1.mine']);
+    expect(renewed).toEqual(['p1']);
   });
 
   it('should validate a request before sending it', async () => {

@@ -45,6 +45,8 @@ import { receiving, traceHeaders, traceSends } from './traced.js';
 import {
   DEAD_LETTER_STREAM,
   listenSubject,
+  isInbox,
+  isReplyInbox,
   requestSubject,
   sendSubject,
   serveSubject,
@@ -313,6 +315,15 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     msg.respond(encode(reply), { headers: outgoingHeaders(1) });
   }
 
+  /** The subject a request names with its own fields; null when a field is not a token. */
+  function subjectOfRequest(def: RequestDef<unknown, unknown>, request: unknown): string | null {
+    try {
+      return requestSubject(def, request);
+    } catch {
+      return null;
+    }
+  }
+
   /** The name of a subject family in messages: its template or prefix. */
   const familyOf = (def: SubjectDef<unknown>) => (def.kind === 'topic' ? def.template : def.prefix);
 
@@ -344,6 +355,16 @@ export async function createBus(options: BusOptions): Promise<Bus> {
             log.error({ err, subject: def.subject }, 'subscription error');
             return;
           }
+          // Answers go to inboxes only (isInbox says why): a request naming another reply
+          // subject is dropped unanswered, its handler not run.
+          if (msg.reply && !isInbox(msg.reply)) {
+            log.warn(
+              { subject: def.subject, reply: msg.reply },
+              'request with a reply subject that is no inbox dropped',
+            );
+            deadLetters++;
+            return;
+          }
           const requestId = msg.headers?.get(REQUEST_ID_HEADER) || undefined;
           const served = async () => {
             const request = validate(def.request, def.version, msg.data, msg.headers);
@@ -351,6 +372,28 @@ export async function createBus(options: BusOptions): Promise<Bus> {
               log.warn({ subject: def.subject, error: request.error }, 'malformed request refused');
               deadLetters++;
               return answer(msg, { ok: false, error: { code: 'BAD_REQUEST', message: request.error } });
+            }
+            // The request's own tokens name its subject: a client allowed on one cluster's subjects
+            // cannot ask about another by putting its id in the body.
+            const subject = subjectOfRequest(def as RequestDef<unknown, unknown>, request.value);
+            if (subject !== msg.subject) {
+              log.warn({ subject: def.subject, received: msg.subject }, 'request for another subject refused');
+              deadLetters++;
+              return answer(msg, {
+                ok: false,
+                error: {
+                  code: 'BAD_REQUEST',
+                  message: `the request's fields name ${subject ?? 'no subject'}, not ${msg.subject}`,
+                },
+              });
+            }
+            if (msg.reply && !isReplyInbox(def as RequestDef<unknown, unknown>, request.value, msg.reply)) {
+              log.warn(
+                { subject: def.subject, reply: msg.reply },
+                "request with a reply subject outside its requester's inbox dropped",
+              );
+              deadLetters++;
+              return;
             }
             try {
               const data = await handler(request.value);

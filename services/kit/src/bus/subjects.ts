@@ -17,6 +17,12 @@ export interface RequestDef<Req, Res> {
   readonly request: z.ZodType<Req>;
   readonly reply: z.ZodType<Res>;
   readonly version: number;
+  /**
+   * The inbox prefix its requesters' replies must come to, with `{field}` tokens filled from the
+   * request (`_INBOX_{clusterId}`: a cluster's agent's own). Without it, any client inbox
+   * (`_INBOX.` or `_INBOX_<token>.`). A server answers nowhere else: see `isReplyInbox`.
+   */
+  readonly replyPrefix?: string;
 }
 
 /** A JetStream subject family `<prefix>.<token>...`, e.g. `clusters.v1.events.<tenantId>.<clusterId>`. */
@@ -104,10 +110,30 @@ export function serveSubject(
 
 export function defineRequest<Req, Res>(
   subject: string,
-  schemas: { request: z.ZodType<Req>; reply: z.ZodType<Res> },
+  schemas: { request: z.ZodType<Req>; reply: z.ZodType<Res>; replyPrefix?: string },
   version = 1,
 ): RequestDef<Req, Res> {
   return { kind: 'request', subject, version, ...schemas };
+}
+
+const INBOX = /^_INBOX(?:_[A-Za-z0-9_-]{1,128})?\.[A-Za-z0-9_.-]+$/;
+
+/**
+ * Whether a subject is a client's inbox (`_INBOX.…` or `_INBOX_<token>.…`): the only subjects a
+ * server answers requests on. A server publishes its answer with every right of its own user;
+ * answering on any subject a requester names would let a confined client (an agent) publish
+ * there through it.
+ */
+export const isInbox = (subject: string): boolean => INBOX.test(subject);
+
+/** Whether a request's reply subject is an inbox under the definition's `replyPrefix` (any inbox without one). */
+export function isReplyInbox(def: RequestDef<unknown, unknown>, request: unknown, reply: string): boolean {
+  if (!isInbox(reply)) return false;
+  if (!def.replyPrefix) return true;
+  const prefix = def.replyPrefix.replace(PLACEHOLDER, (_m, key: string) =>
+    assertToken(key, (request as Record<string, unknown>)?.[key]),
+  );
+  return reply.startsWith(`${prefix}.`);
 }
 
 /**

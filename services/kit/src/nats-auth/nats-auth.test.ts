@@ -6,18 +6,39 @@ import {
   confinedPermissions,
   generateNatsKeys,
   serviceCredentials,
+  subjectsOverlap,
   type NatsKeys,
 } from './nats-auth.js';
 
-/** As the contract confines a cluster's agent (schema/src/contracts/agent.ts agentPermissions). */
+describe('subjectsOverlap', () => {
+  it.each([
+    ['a.b', 'a.b', true],
+    ['a.b', 'a.c', false],
+    ['a.*', 'a.b', true],
+    ['a.*', 'a.b.c', false],
+    ['a.>', 'a.b.c', true],
+    ['a.>', 'a', false],
+    ['a.*.c', 'a.b.>', true],
+    ['a.*.d', 'a.b.c', false],
+    ['>', 'x', true],
+    ['_INBOX_a.>', 'agent.v1.a.report', false],
+  ])('%s and %s: %s', (a, b, overlap) => {
+    expect(subjectsOverlap(a, b)).toBe(overlap);
+    expect(subjectsOverlap(b, a)).toBe(overlap);
+  });
+});
+
+/** As the contract confines a cluster's agent (schema/src/contracts/agent.ts agentSubjects). */
 const agentInboxPrefix = (clusterId: string) => `_INBOX_${clusterId}`;
+const agentConfinement = (clusterId: string) => ({
+  publish: [`agent.v1.${clusterId}.report`, `agent.v1.${clusterId}.credentials`, `agent.v1.${clusterId}.logs.*.data`],
+  subscribe: [`agent.v1.${clusterId}.collect-logs`, `agent.v1.${clusterId}.logs.*.control`],
+  inboxPrefix: agentInboxPrefix(clusterId),
+});
 const agentCredentials = (keys: NatsKeys, clusterId: string, ttl: number, seed?: string) =>
   confinedCredentials(
     keys,
-    {
-      name: `agent-${clusterId}`,
-      permissions: confinedPermissions([`agent.v1.${clusterId}.>`], agentInboxPrefix(clusterId)),
-    },
+    { name: `agent-${clusterId}`, permissions: confinedPermissions(agentConfinement(clusterId)) },
     ttl,
     seed,
   );
@@ -119,6 +140,46 @@ describe('NATS security', () => {
     });
     expect(await refusal(agent, '_INBOX.>')).toMatch(/Permissions Violation for Subscription to "_INBOX\.>"/);
     expect(await refusal(agent, `${agentInboxPrefix('clsC')}.x`)).toBeNull();
+  });
+
+  it('should not let an agent publish elsewhere by answering a message of its own', async () => {
+    // NATS lets a client answer once any message it receives: one that could hear what it
+    // published would name any subject as the reply and answer itself there.
+    const service = await as(await serviceCredentials(keys, 'clusters'));
+    const agent = await as((await agentCredentials(keys, 'clsE', 600)).creds, {
+      inboxPrefix: agentInboxPrefix('clsE'),
+    });
+    const errors = violations(agent);
+    const forged: string[] = [];
+    service.subscribe('clusters.v1.events.>', { callback: (_e, m) => forged.push(m.subject) });
+    await service.flush();
+    for (const subject of [
+      'agent.v1.clsE.collect-logs',
+      'agent.v1.clsE.logs.s1.control',
+      `${agentInboxPrefix('clsE')}.x`,
+    ]) {
+      agent.subscribe(subject, { callback: (_e, m) => m.respond(encoder.encode('{"forged":true}')) });
+      await agent.flush();
+      agent.publish(subject, encoder.encode('{}'), { reply: 'clusters.v1.events.victim.cls_B' });
+    }
+    await agent.flush();
+    await sleep(300);
+    expect(forged).toEqual([]);
+    expect(errors.filter((e) => e === 'PERMISSIONS_VIOLATION').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('should refuse to confine a client to subjects where it hears what it publishes', () => {
+    expect(() =>
+      confinedPermissions({
+        publish: ['agent.v1.a.>'],
+        subscribe: ['agent.v1.a.collect-logs'],
+        inboxPrefix: '_INBOX_a',
+      }),
+    ).toThrow(/may not hear what it publishes: agent\.v1\.a\.> and agent\.v1\.a\.collect-logs/);
+    expect(() => confinedPermissions({ publish: ['_INBOX_a.*'], subscribe: [], inboxPrefix: '_INBOX_a' })).toThrow(
+      /may not hear/,
+    );
+    expect(confinedPermissions(agentConfinement('a')).pub?.allow).toHaveLength(3);
   });
 
   it('should refuse an agent whose credentials expired, and renew them for the same key', async () => {

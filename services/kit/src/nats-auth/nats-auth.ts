@@ -130,18 +130,48 @@ export async function serviceCredentials(
 /** A user's permissions, as a user JWT carries them. */
 export type NatsPermissions = Permissions;
 
+/** What a confined client may publish on, listen on, and where the replies to its requests come. */
+export interface Confinement {
+  publish: readonly string[];
+  subscribe: readonly string[];
+  /** Its inbox prefix: it listens on `<inboxPrefix>.>` for the replies to its requests. */
+  inboxPrefix: string;
+}
+
 /**
- * What a client limited to its own subjects may do, and nothing else: publish on them, listen on
- * them and on its own inbox prefix (so no other client's replies reach it), and answer the
- * requests it receives. A cluster's agent gets this over `agent.v1.<clusterId>.>` (the contract's
- * `agentSubjects`).
+ * What a client limited to its own subjects may do, and nothing else: publish on some, listen on
+ * others and on its own inbox prefix (so no other client's replies reach it), and answer each
+ * request it receives once. A cluster's agent gets this (the contract's `agentSubjects`).
+ *
+ * The two sets must not overlap, and it may not publish on its inbox: NATS lets a client answer
+ * any message it receives, its own included, so a client that heard what it published could
+ * publish anywhere by naming the target as the reply subject of a message to itself.
+ *
+ * @throws TypeError when a subject it may publish on could reach it
  */
-export function confinedPermissions(subjects: readonly string[], inboxPrefix: string): NatsPermissions {
+export function confinedPermissions(confinement: Confinement): NatsPermissions {
+  const listens = [...confinement.subscribe, `${confinement.inboxPrefix}.>`];
+  for (const published of confinement.publish) {
+    const heard = listens.find((listened) => subjectsOverlap(published, listened));
+    if (heard) throw new TypeError(`a confined client may not hear what it publishes: ${published} and ${heard}`);
+  }
   return {
-    pub: { allow: [...subjects] },
-    sub: { allow: [...subjects, `${inboxPrefix}.>`] },
+    pub: { allow: [...confinement.publish] },
+    sub: { allow: listens },
     resp: { max: 1, ttl: 0 },
   };
+}
+
+/** Whether some subject matches both NATS subject filters (`*` one token, `>` the rest). */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if (x[i] === '>' || y[i] === '>') return x[i] !== undefined && y[i] !== undefined;
+    if (x[i] === undefined || y[i] === undefined) return false;
+    if (x[i] !== '*' && y[i] !== '*' && x[i] !== y[i]) return false;
+  }
+  return true;
 }
 
 /**
