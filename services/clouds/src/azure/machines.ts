@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { VirtualMachine } from '@azure/arm-compute';
+import type { NetworkInterface } from '@azure/arm-network';
 import type { CreateMachineInput, DescribeMachinesInput, Machine } from '../provider.js';
 import { canonicalJson, hasTags, machineTags, safeName, sha256, TagKeys } from '../tags.js';
 import { collect, orNull, URN, vmNameOf, type ArmContext } from './arm.js';
@@ -49,7 +51,8 @@ export class AzureMachines {
             'IdempotentParameterMismatch',
           );
         }
-        return toMachine(existing);
+        const made = await orNull(this.arm.network.networkInterfaces.get(this.arm.rg, `${vmName}-nic`));
+        return toMachine(existing, undefined, primaryAddress(made));
       }
 
       const tags = { ...input.tags, ...machineTags(input), [TagKeys.request]: requestHash };
@@ -104,17 +107,22 @@ export class AzureMachines {
         },
         this.arm.poll,
       );
-      return toMachine(vm);
+      return toMachine(vm, undefined, primaryAddress(nic));
     });
   }
 
   async describeMachines(input: DescribeMachinesInput): Promise<Machine[]> {
     return this.arm.call('describeMachines', async () => {
       const wanted = { [TagKeys.cluster]: input.clusterId, ...(input.pool ? { [TagKeys.pool]: input.pool } : {}) };
-      const vms = await collect(this.arm.compute.virtualMachines.list(this.arm.rg));
+      // A VM's address is its NIC's: every NIC of the resource group in one list, beside the VMs.
+      const [vms, nics] = await Promise.all([
+        collect(this.arm.compute.virtualMachines.list(this.arm.rg)),
+        collect(this.arm.network.networkInterfaces.list(this.arm.rg)),
+      ]);
+      const addresses = new Map(nics.map((nic) => [nic.id?.toLowerCase(), primaryAddress(nic)]));
       return vms
         .filter((vm) => hasTags(vm.tags ?? {}, wanted) && sameRegion(vm.location, input.region))
-        .map((vm) => toMachine(vm))
+        .map((vm) => toMachine(vm, undefined, addresses.get(primaryNicId(vm))))
         .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
     });
   }
@@ -127,7 +135,8 @@ export class AzureMachines {
       const power = vm.instanceView?.statuses
         ?.find((s) => s.code?.startsWith('PowerState/'))
         ?.code?.slice('PowerState/'.length);
-      return toMachine(vm, power);
+      const nic = await orNull(this.arm.network.networkInterfaces.get(this.arm.rg, `${vmName}-nic`));
+      return toMachine(vm, power, primaryAddress(nic));
     });
   }
 
@@ -140,4 +149,16 @@ export class AzureMachines {
       await this.arm.network.networkInterfaces.beginDeleteAndWait(this.arm.rg, `${vmName}-nic`, this.arm.poll);
     });
   }
+}
+
+/** The private address of a NIC's primary IP configuration (ARM assigns a dynamic one when the NIC is made). */
+function primaryAddress(nic: NetworkInterface | null | undefined): string | undefined {
+  const configs = nic?.ipConfigurations ?? [];
+  return (configs.find((c) => c.primary) ?? configs[0])?.privateIPAddress ?? undefined;
+}
+
+/** The id of a VM's primary NIC, lower-cased (ARM ids are case-insensitive). */
+function primaryNicId(vm: VirtualMachine): string | undefined {
+  const nics = vm.networkProfile?.networkInterfaces ?? [];
+  return (nics.find((n) => n.primary) ?? nics[0])?.id?.toLowerCase();
 }

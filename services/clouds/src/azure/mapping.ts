@@ -208,7 +208,7 @@ const powerStates: Record<string, MachineState> = {
  * A VM as the machine it is, named and placed by its tags: its state from its provisioning
  * state and, once provisioned, its power state (`PowerState/<state>` of its instance view).
  */
-export function toMachine(vm: VirtualMachine, powerState?: string): Machine {
+export function toMachine(vm: VirtualMachine, powerState?: string, privateIp?: string): Machine {
   const tags = { ...(vm.tags ?? {}) };
   let state: MachineState;
   switch (vm.provisioningState) {
@@ -237,6 +237,7 @@ export function toMachine(vm: VirtualMachine, powerState?: string): Machine {
     state,
     ...(failure?.message ? { stateReason: failure.message } : {}),
     ...(vm.timeCreated ? { launchedAt: new Date(vm.timeCreated).toISOString() } : {}),
+    ...(privateIp ? { privateIp } : {}),
     tags,
   };
 }

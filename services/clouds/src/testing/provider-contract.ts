@@ -225,6 +225,10 @@ export function describeProviderContract(
         'the machine to run',
       );
       expect(running).toMatchObject({ id: machine.id, zone: h.zones[0], imageId: h.imageId });
+      // Its private address, where the cluster's other nodes join it: by id and in the cluster's list.
+      expect(running.privateIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      const listed = await h.provider.describeMachines({ clusterId: machine.clusterId, region: h.region });
+      expect(listed.find((m) => m.id === machine.id)?.privateIp).toBe(running.privateIp);
     });
 
     it("classifies exceeding the vCPU quota as QUOTA_EXCEEDED with the cloud's own message (fake cloud)", async () => {

@@ -264,6 +264,7 @@ export const machinesPhase =
         );
       }
       const reasons = waiting.map(({ plan }) => (plan.kind === 'done' ? '' : plan.reason)).filter(Boolean);
+      if (waitingForEndpoint) reasons.unshift("waiting for the first control-plane node's address");
       return progress(
         role === 'CONTROL_PLANE' ? 'AddingControlPlane' : 'AddingWorkers',
         reasons.join('; ') || `waiting for ${what} machines`,
@@ -397,7 +398,7 @@ export const addonsPhase: Phase = async (deps, scope) => {
   }
 };
 
-/** Deleting Cluster: every machine, then the network. */
+/** Deleting Cluster: every machine, then the network (whatever of it exists). */
 export const deletionPhase: Phase = async (deps, scope) => {
   const { spec, status } = scope;
   try {
@@ -408,8 +409,10 @@ export const deletionPhase: Phase = async (deps, scope) => {
     await removeMachines(deps, scope, alive, (m) => `deleting machine ${m.id}`);
     if (machines.length > 0)
       return progress('DeletingMachines', `waiting for ${machines.length} machine(s) to terminate`);
+    // Always: a network half made (its creation failed midway, or the step that made it never
+    // saved) is on no record, and the cloud finds its parts by the cluster's tags and names.
+    await provider.deleteNetwork({ clusterId: spec.id, region: spec.cloud.region });
     if (status.network) {
-      await provider.deleteNetwork({ clusterId: spec.id, region: spec.cloud.region });
       scope.events.push({
         severity: 'NORMAL',
         reason: 'NetworkDeleted',
