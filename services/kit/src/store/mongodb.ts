@@ -45,6 +45,7 @@ import {
   type SortKey,
   type Store,
   type StoredDoc,
+  StoreError,
   VersionConflictError,
   InvalidQueryError,
   type Write,
@@ -59,10 +60,43 @@ export interface MongoStoreOptions {
   clientOptions?: MongoClientOptions;
 }
 
-/** Connects to MongoDB (failing when no server is selected in time) and returns a store over one database. */
+/** MongoDB 5.0: the first to accept field names with dots in a replacement. */
+export const MIN_WIRE_VERSION = 13;
+
+/**
+ * Checks the answer of `hello`: the store needs a replica set or a sharded cluster (`commit`
+ * runs transactions), of MongoDB 5.0 or later. @throws StoreError saying what to change.
+ */
+export function checkDeployment(hello: Document): void {
+  if (typeof hello.setName !== 'string' && hello.msg !== 'isdbgrid') {
+    throw new StoreError(
+      'MongoDB is a standalone server, but the store needs a replica set or a sharded cluster ' +
+        '(its commits are multi-document transactions). For one local node, start mongod with ' +
+        '`--replSet rs0`, run `rs.initiate()` once in mongosh, and connect with `?directConnection=true`.',
+    );
+  }
+  const wire = hello.maxWireVersion;
+  if (typeof wire !== 'number' || wire < MIN_WIRE_VERSION) {
+    throw new StoreError(
+      `MongoDB is too old (wire version ${String(wire)}): the store needs MongoDB 5.0 or later ` +
+        `(wire version ${MIN_WIRE_VERSION}).`,
+    );
+  }
+}
+
+/**
+ * Connects to MongoDB (failing when no server is selected in time) and returns a store over one
+ * database. @throws StoreError when the deployment is a standalone server or older than 5.0.
+ */
 export async function createMongoStore(options: MongoStoreOptions): Promise<Store> {
   const client = new MongoClient(options.uri, { appName: 'fleetgraph', ...options.clientOptions });
   await client.connect();
+  try {
+    checkDeployment(await client.db('admin').command({ hello: 1 }));
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
   const db = client.db(options.database);
   const opened = new Map<string, MongoCollectionImpl<StoredDoc>>();
   const applyAll = async (writes: readonly Write[], session?: ClientSession) => {
@@ -78,6 +112,11 @@ export async function createMongoStore(options: MongoStoreOptions): Promise<Stor
   return {
     async collection<T extends StoredDoc>(spec: CollectionSpec<T>): Promise<Collection<T>> {
       const checked = checkSpec(spec);
+      // Created here, not by a first insert inside a transaction (which a sharded cluster
+      // refuses, and where concurrent first commits clash with WriteConflict).
+      await db.createCollection(checked.name).catch((error: unknown) => {
+        if (!(error instanceof MongoError && error.code === NAMESPACE_EXISTS)) throw error;
+      });
       const collection = db.collection<RawDoc>(checked.name);
       const indexes = indexDescriptions(checked);
       if (indexes.length > 0) await collection.createIndexes(indexes);
@@ -112,6 +151,9 @@ export async function createMongoStore(options: MongoStoreOptions): Promise<Stor
     },
   };
 }
+
+/** The server's error code for creating a collection that exists. */
+const NAMESPACE_EXISTS = 48;
 
 /** A document as MongoDB holds it. */
 interface RawDoc extends Document {

@@ -185,10 +185,14 @@ export function checkVersion(version: unknown): number {
 /**
  * Splits a document into its id and the caller's fields, as JSON (so that both adapters store
  * exactly what `JSON.stringify` keeps: a Date becomes its ISO string, undefined fields vanish).
+ * A top-level field named `$...` is refused: MongoDB would insert it but never replace it.
  */
 export function splitDoc(doc: object): { id: string; json: string } {
   const { id, version: _version, ...fields } = doc as { id?: unknown; version?: unknown };
   if ('_id' in fields) throw new InvalidQueryError('a document may not have an _id field');
+  const dollar = Object.keys(fields).find((key) => key.startsWith('$'));
+  if (dollar !== undefined)
+    throw new InvalidQueryError(`a document may not have a top-level field starting with $ (${dollar})`);
   return { id: checkId(id), json: JSON.stringify(fields) };
 }
 

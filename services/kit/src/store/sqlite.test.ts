@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from './sqlite.js';
 import { describeStoreContract } from './store.contract.js';
-import { type StoredDoc, VersionConflictError } from './store.js';
+import { type FindOptions, type Scalar, type StoredDoc, VersionConflictError } from './store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetgraph-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,6 +19,11 @@ describeStoreContract('sqlite (:memory:)', async () => createSqliteStore({ file:
 interface Sample extends StoredDoc {
   clusterId: string;
   time: string;
+}
+
+interface Flag extends StoredDoc {
+  clusterId: string;
+  value: Scalar;
 }
 
 function aSample(n: number): Omit<Sample, 'version'> {
@@ -64,6 +69,36 @@ describe('sqlite store', () => {
       expect(plan.length, JSON.stringify(query)).toBeGreaterThan(0);
       for (const step of plan) expect(step, JSON.stringify(query)).toMatch(/^SEARCH \S+ USING (COVERING )?INDEX /);
     }
+    await store.close();
+  });
+
+  it('should keep booleans apart from numbers and still serve the filters from an index', async () => {
+    const store = createSqliteStore({ file: ':memory:' });
+    const flags = await store.collection<Flag>({
+      name: 'flags',
+      indexes: [{ fields: ['value'] }, { fields: ['clusterId', 'value'] }],
+    });
+    const values = [true, false, 1, 0, 5, '5', null];
+    for (let n = 0; n < 70; n++) await flags.insert({ id: `f-${n}`, clusterId: `c${n % 2}`, value: values[n % 7]! });
+    const queries: FindOptions<Flag>[] = [
+      { where: { value: true } },
+      { where: { value: 1 } },
+      { where: { value: { in: [1, 5] } } },
+      { where: { value: { in: [true, null] } } },
+      { where: { clusterId: 'c1', value: false } },
+      { where: { clusterId: 'c1', value: { gt: 0 } } },
+      { where: { value: { gte: 0, lt: 5 } }, orderBy: [{ field: 'value' }] },
+    ];
+
+    for (const query of queries) {
+      for (const step of flags.explain(query)) {
+        expect(step, JSON.stringify(query)).toMatch(
+          /^(SEARCH \S+ USING (COVERING )?INDEX |USE TEMP B-TREE FOR ORDER BY|LIST SUBQUERY|SCAN json_each|CREATE BLOOM FILTER|MULTI-INDEX OR|INDEX \d)/,
+        );
+      }
+    }
+    expect(await flags.count({ value: 1 })).toBe(10);
+    expect(await flags.count({ value: { gt: 0 } })).toBe(20);
     await store.close();
   });
 

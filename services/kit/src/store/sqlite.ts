@@ -28,6 +28,7 @@ import {
   encodeCursor,
   type FieldClause,
   type OrderKey,
+  RANGE_OPS,
   sortValues,
   splitDoc,
 } from './query.js';
@@ -174,6 +175,17 @@ function bind(value: Scalar): Param {
   return typeof value === 'boolean' ? Number(value) : value;
 }
 
+/**
+ * Keeps booleans and numbers apart, as MongoDB does, where json_extract reads true/false as 1/0:
+ * a condition on a boolean also needs the JSON value to be one, and one on a number to be none.
+ * An extra term beside the indexed comparison, which the index still serves. Null for `id` and
+ * `version`, columns that never hold a boolean.
+ */
+function typeGuard(field: string, value: Scalar): string | null {
+  if (column(field) === field || (typeof value !== 'boolean' && typeof value !== 'number')) return null;
+  return `json_type(doc, '$.${field}') ${typeof value === 'boolean' ? '' : 'NOT '}IN ('true', 'false')`;
+}
+
 function createTable(db: Database.Database, spec: CheckedSpec): void {
   const table = quote(spec.name);
   const statements = [
@@ -199,29 +211,40 @@ const RANGE_SQL = { gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
 /**
  * Filter clauses as SQL. A range bound compares only with values of its own type, as in
  * MongoDB: SQLite orders NULL < numbers < text, so a numeric lower bound gets `< ''` (below
- * every text) and a text upper bound gets `>= ''` (above every number).
+ * every text) and a text upper bound gets `>= ''` (above every number); and a number or a
+ * boolean matches only its own type (`typeGuard`).
  */
 function whereSql(clauses: readonly FieldClause[]): Clause {
   const parts: string[] = [];
   const params: Param[] = [];
   for (const clause of clauses) {
-    const expr = column(clause.field);
+    const { field } = clause;
+    const expr = column(field);
     if (clause.eq !== undefined) {
       if (clause.eq === null) parts.push(`${expr} IS NULL`);
       else {
         parts.push(`${expr} = ?`);
         params.push(bind(clause.eq));
+        const guard = typeGuard(field, clause.eq);
+        if (guard !== null) parts.push(guard);
       }
     }
     if (clause.in !== undefined) {
-      const values = clause.in.filter((value) => value !== null);
       const alternatives: string[] = [];
-      if (values.length > 0) {
+      // Booleans apart from the rest, each list with the type guard of its kind.
+      const lists = [
+        clause.in.filter((value) => typeof value === 'boolean'),
+        clause.in.filter((value) => value !== null && typeof value !== 'boolean'),
+      ];
+      for (const values of lists) {
+        if (values.length === 0) continue;
         // One statement for any list length; json_each yields SQL values as json_extract does.
-        alternatives.push(`${expr} IN (SELECT value FROM json_each(?))`);
+        const guard = values.map((value) => typeGuard(field, value)).find((g) => g !== null);
+        const member = `${expr} IN (SELECT value FROM json_each(?))`;
+        alternatives.push(guard === undefined ? member : `(${member} AND ${guard})`);
         params.push(JSON.stringify(values));
       }
-      if (values.length < clause.in.length) alternatives.push(`${expr} IS NULL`);
+      if (clause.in.includes(null)) alternatives.push(`${expr} IS NULL`);
       parts.push(alternatives.length === 0 ? '0' : `(${alternatives.join(' OR ')})`);
     }
     for (const op of ['gt', 'gte', 'lt', 'lte'] as const) {
@@ -232,6 +255,10 @@ function whereSql(clauses: readonly FieldClause[]): Clause {
       if (typeof bound === 'number' && (op === 'gt' || op === 'gte')) parts.push(`${expr} < ''`);
       if (typeof bound === 'string' && (op === 'lt' || op === 'lte')) parts.push(`${expr} >= ''`);
     }
+    // Once per field: a numeric range excludes booleans (a text range never reaches them).
+    const numeric = RANGE_OPS.map((op) => clause[op]).find((bound) => typeof bound === 'number');
+    const guard = numeric === undefined ? null : typeGuard(field, numeric);
+    if (guard !== null && !parts.includes(guard)) parts.push(guard);
   }
   return { sql: parts.length === 0 ? '1' : parts.join(' AND '), params };
 }

@@ -304,6 +304,20 @@ export function describeStoreContract(
         expect(await coll.get(taken.id)).toEqual(taken);
       });
 
+      it('should refuse a top-level field starting with $, on insert, replace and commit alike', async () => {
+        const coll = await clusters();
+        const doc = await coll.insert(aCluster());
+        const dollar = { $set: { nodeCount: 9 } };
+
+        await expect(coll.insert({ ...aCluster(), ...dollar })).rejects.toThrow(InvalidQueryError);
+        await expect(coll.replace({ ...doc, ...dollar })).rejects.toThrow(InvalidQueryError);
+        await expect(
+          store.commit([write.insert(coll, { ...aCluster(), $where: 'true' } as NewDoc<Cluster>)]),
+        ).rejects.toThrow(InvalidQueryError);
+        expect(await coll.get(doc.id)).toEqual(doc);
+        expect(await coll.count()).toBe(1);
+      });
+
       it('should delete a document only at the expected version', async () => {
         const coll = await clusters();
         const doc = await coll.insert(aCluster());
@@ -366,6 +380,34 @@ export function describeStoreContract(
         expect(await find({ value: { lt: 10 } })).toEqual([5]);
         expect(await find({ value: 5 })).toEqual([5]);
         expect(await find({ value: '5' })).toEqual(['5']);
+      });
+
+      it('should keep booleans and numbers apart in equality, membership and ranges', async () => {
+        const coll = await items();
+        const values: Scalar[] = [true, false, 1, 0, 5, '5', null];
+        await Promise.all(values.map((value, i) => coll.insert({ id: `it-${i}`, value })));
+        const find = async (where: FindOptions<Item>['where']) =>
+          (await coll.find({ where })).nodes.map((node) => node.value);
+
+        expect(await find({ value: 1 })).toEqual([1]);
+        expect(await find({ value: 0 })).toEqual([0]);
+        expect(await find({ value: true })).toEqual([true]);
+        expect(await find({ value: { eq: false } })).toEqual([false]);
+        expect(await find({ value: 5 })).toEqual([5]);
+        expect(await find({ value: '5' })).toEqual(['5']);
+        expect(await find({ value: null })).toEqual([null]);
+        expect(await find({ value: { in: [1, '5'] } })).toEqual([1, '5']);
+        expect(await find({ value: { in: [true, 0] } })).toEqual([true, 0]);
+        expect(await find({ value: { in: [false, null] } })).toEqual([false, null]);
+        expect(await find({ value: { gt: 0 } })).toEqual([1, 5]);
+        expect(await find({ value: { gte: 0, lt: 5 } })).toEqual([1, 0]);
+        expect(await find({ value: { lte: 1 } })).toEqual([1, 0]);
+        expect(await find({ value: { gte: '' } })).toEqual(['5']);
+        expect(await find({ value: { eq: true, gte: 0 } })).toEqual([]);
+        expect(await coll.count({ value: 1 })).toBe(1);
+        expect(await coll.deleteBefore('value', 1)).toBe(1);
+        expect(await coll.deleteMany({ value: true })).toBe(1);
+        expect((await coll.find()).nodes.map((node) => node.value)).toEqual([false, 1, 5, '5', null]);
       });
 
       it('should filter and sort on id without an index for it', async () => {
@@ -676,6 +718,21 @@ export function describeStoreContract(
     });
 
     describe('the store', () => {
+      it('should open a collection again, and one without indexes, and commit to both at once', async () => {
+        const name = unique('plain');
+        const plain = await store.collection<Item>({ name, indexes: [] });
+        const again = await store.collection<Item>({ name, indexes: [] });
+        const fresh = await items();
+
+        await store.commit([
+          write.insert(plain, { id: 'p-1', value: 1 }),
+          write.insert(fresh, { id: 'f-1', value: 2 }),
+        ]);
+
+        expect(await again.get('p-1')).toEqual({ id: 'p-1', value: 1, version: 1 });
+        expect(await fresh.get('f-1')).toEqual({ id: 'f-1', value: 2, version: 1 });
+      });
+
       it('should answer ping', async () => {
         await expect(store.ping()).resolves.toBeUndefined();
       });

@@ -32,7 +32,8 @@ export interface FieldCondition {
  * (`{ time: { gte: '2026-...' } }`) conditions on indexed fields (and `id`), all of which must hold.
  *
  * `null` matches a null or missing field. A range bound compares only with values of its own
- * type: `{ gt: 9 }` matches numbers above 9 and no string. An `undefined` value is rejected
+ * type: `{ gt: 9 }` matches numbers above 9 and no string. Booleans are not numbers: `1` and
+ * `{ gt: 0 }` never match `true`, nor `true` a 1. An `undefined` value is rejected
  * with InvalidQueryError rather than ignored, so that `{ tenantId: undefined }` cannot match
  * every tenant.
  */
@@ -75,8 +76,9 @@ export interface IndexSpec<T> {
   fields: readonly (keyof T & string)[];
   /**
    * Rejects a second document with the same values. Give every document the fields of a
-   * unique index: MongoDB counts a missing field as null (two documents without it clash),
-   * SQLite lets any number of them through.
+   * unique index, and no null in them: MongoDB counts a missing field as null and two nulls as
+   * equal (two documents without the field, or with null in it, clash), SQLite lets any number
+   * of them through.
    * @default false
    */
   unique?: boolean;
@@ -92,7 +94,7 @@ export interface CollectionSpec<T> {
 /**
  * The document a caller passes to `insert`: everything but the store-owned `version`. It is
  * stored as JSON (`JSON.stringify`: a Date becomes its ISO string, undefined fields vanish), and
- * may not have an `_id` field.
+ * may not have an `_id` field nor a top-level field whose name starts with `$` (InvalidQueryError).
  */
 export type NewDoc<T extends StoredDoc> = Omit<T, 'version'>;
 
@@ -163,7 +165,8 @@ export interface Store {
    * InvalidQueryError for a collection that is not open.
    *
    * MongoDB runs a batch of more than one write as a multi-document transaction, which needs a
-   * replica set (or a sharded cluster), as production deployments have.
+   * replica set (or a sharded cluster), as production deployments have: `createMongoStore`
+   * refuses a standalone server.
    */
   commit(writes: readonly Write[]): Promise<void>;
   /** Throws when the backing database cannot be reached. */
