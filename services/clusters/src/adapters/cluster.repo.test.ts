@@ -1,5 +1,5 @@
 import { createLogger, createOutbox, createSqliteStore, type Bus } from '@fleetgraph/kit';
-import { clusterConditions, clusterEvent, type ClusterEventMessage } from '@fleetgraph/schema';
+import { clusterConditions, clusterEvent, fleetCluster, type ClusterEventMessage } from '@fleetgraph/schema';
 import { describe, expect, it } from 'vitest';
 import { ClusterRepository, EVENTS_RETAINED } from './cluster.repo.js';
 
@@ -10,7 +10,7 @@ async function openRepo(): Promise<ClusterRepository> {
     store,
     bus: {} as Bus,
     log: createLogger('test', 'silent'),
-    events: [clusterEvent, clusterConditions],
+    events: [clusterEvent, clusterConditions, fleetCluster],
   });
   return ClusterRepository.open(store, outbox);
 }
@@ -75,5 +75,53 @@ describe('cluster events in the store', () => {
     await batch([3, 4, 5, 6]);
     expect((await repo.listEvents('c1', { first: 10 })).nodes.map((e) => e.message)).toEqual(['1', '3', '5']);
     expect((await repo.listEvents('c2', { first: 10 })).nodes.map((e) => e.message)).toEqual(['2', '4', '6']);
+  });
+});
+
+describe('cluster status under a lease', () => {
+  const T0 = new Date('2026-01-01T00:00:00.000Z');
+  const at = (ms: number) => new Date(T0.getTime() + ms);
+  const spec = (id: string) => ({
+    id,
+    tenantId: 't1',
+    projectId: 'p1',
+    name: id,
+    profileId: 'prof-1',
+    cloud: { type: 'LOCAL' as const, region: 'local-1', credentialRef: null },
+    nodePools: [],
+    generation: 1,
+    deletionRequested: false,
+    createdAt: T0.toISOString(),
+  });
+  /** A cluster due at T0, claimed by `owner` for a minute. */
+  async function claimed(repo: ClusterRepository, id: string, owner = 'a') {
+    await repo.create(spec(id), T0);
+    const status = (await repo.getStatus(id))!;
+    return (await repo.claim(status, owner, at(1), 60_000))!;
+  }
+
+  it("should renew the holder's lease only, and keep the renewal through the step's next write", async () => {
+    const repo = await openRepo();
+    const held = await claimed(repo, 'c1');
+    await repo.renewLease('c1', { owner: 'b', until: at(600_000).getTime() });
+    expect((await repo.getStatus('c1'))!.leaseUntil).toBe(held.leaseUntil);
+    await repo.renewLease('c1', { owner: 'a', until: at(120_000).getTime() });
+    expect((await repo.getStatus('c1'))!.leaseUntil).toBe(at(120_000).toISOString());
+
+    // The step writes on top of the version it claimed: a conflict, taken for no wake.
+    const saved = await repo.saveStatus({ ...held, phase: 'PROVISIONING' }, 'a', [], held);
+    expect(saved).toMatchObject({ phase: 'PROVISIONING', leaseUntil: at(120_000).toISOString() });
+    expect(saved.nextReconcileAt).toBe(held.nextReconcileAt);
+    expect(await repo.getStatus('c1')).toMatchObject({ phase: 'PROVISIONING', leaseUntil: at(120_000).toISOString() });
+  });
+
+  it("should keep a user's wake made during a step, though it is later than the due time the step claimed", async () => {
+    const repo = await openRepo();
+    const held = await claimed(repo, 'c2');
+    const failing = await repo.saveStatus({ ...held, failures: 4 }, 'a', [], held);
+    // The user changes the cluster: due now (later than T0, when the step's claim was due), backoff reset.
+    await repo.wake('c2', at(5_000));
+    const saved = await repo.saveStatus({ ...failing, phase: 'PROVISIONING' }, 'a', [], failing);
+    expect(saved).toMatchObject({ nextReconcileAt: at(5_000).toISOString(), failures: 0, phase: 'PROVISIONING' });
   });
 });

@@ -6,6 +6,7 @@ import {
   write,
   type Collection,
   type Identity,
+  type Lease,
   type Outbox,
   type Page,
   type Published,
@@ -245,18 +246,41 @@ export class ClusterRepository implements ClusterStatusStore {
   }
 
   /**
+   * Extends the lease `owner` holds on a cluster to `lease.until` (a step that runs long: an
+   * Azure VM is made in minutes). Nothing when the lease is another's, or already longer.
+   */
+  async renewLease(id: string, lease: Lease): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const stored = await this.statuses.get(id);
+      const held = stored && statusLease.read(stored);
+      if (!stored || held?.owner !== lease.owner || (held.until ?? 0) >= lease.until) return;
+      try {
+        await this.statuses.replace(statusLease.write(stored, lease));
+        return;
+      } catch (error) {
+        if (!(error instanceof VersionConflictError)) throw error;
+      }
+    }
+  }
+
+  /**
    * Writes the orchestrator's status, and with it (all or nothing) the outbox entries that
-   * announce the change. Only the lease holder writes; a conflict means the lease was lost (or
-   * a user woke the cluster), in which case `nextReconcileAt` of the stored doc is kept if
-   * earlier, and the write retried on top of it.
+   * announce the change. Only the lease holder writes. A conflict means the lease was lost, or
+   * renewed, or a user woke the cluster: told from `base` (the status as the step last read or
+   * wrote it), a wake's due time (now, when it was made) and reset backoff are kept, the later
+   * lease kept, and
+   * the write retried on top of the stored doc. The status saved is returned, a wake's due time
+   * in it.
    */
   async saveStatus(
     status: VersionedStatus,
     owner: string,
     announcements: readonly Announcement[] = [],
+    base?: VersionedStatus,
   ): Promise<VersionedStatus> {
     const writes = announcements.map((a) => this.announce(a));
     let candidate = status;
+    let before = base;
     for (let attempt = 0; attempt < 10; attempt++) {
       try {
         if (writes.length === 0) return await this.statuses.replace(candidate);
@@ -269,15 +293,24 @@ export class ClusterRepository implements ClusterStatusStore {
         if (!stored) throw error;
         if (stored.leaseOwner !== owner)
           throw new StaleWriteError(`lost the lease of ${status.id} to ${stored.leaseOwner}`);
-        // A user woke the cluster meanwhile: keep the earlier due time and the reset backoff.
+        // Only a wake changes the due time or the backoff of a cluster under a lease; without a
+        // base, a stored due time earlier than the one written is taken for one.
         const woke =
           stored.nextReconcileAt !== null &&
-          (candidate.nextReconcileAt === null || stored.nextReconcileAt < candidate.nextReconcileAt);
+          (before
+            ? stored.nextReconcileAt !== before.nextReconcileAt || stored.failures !== before.failures
+            : candidate.nextReconcileAt === null || stored.nextReconcileAt < candidate.nextReconcileAt);
+        // A renewal (renewLease) made the lease longer: a step that still holds it keeps that.
+        const holding = candidate.leaseOwner === owner;
         candidate = {
           ...candidate,
           version: stored.version,
           ...(woke ? { nextReconcileAt: stored.nextReconcileAt, failures: 0, trace: stored.trace ?? null } : {}),
+          ...(holding && (stored.leaseUntil ?? '') > (candidate.leaseUntil ?? '')
+            ? { leaseUntil: stored.leaseUntil }
+            : {}),
         };
+        before = stored;
       }
     }
     throw new StaleWriteError(`could not save the status of ${status.id}`);

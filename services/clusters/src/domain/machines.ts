@@ -11,6 +11,8 @@ export interface ObservedMachine {
   instanceType: string;
   imageId: string;
   state: MachineState;
+  /** Why it is in its state, in the cloud's words, when the cloud says. */
+  stateReason?: string;
   launchedAt?: string;
 }
 
@@ -29,6 +31,8 @@ export interface MachineIntent {
   imageId: string;
   /** Whether its MachineCreated event has been written (by the attempt whose call returned first). */
   announced?: boolean;
+  /** The definition's generation it was made for (absent: made before intents recorded it). */
+  generation?: number;
   /**
    * Its cloud-init user data, sealed (it may hold the cluster's CA keys): made once with the
    * intent, so that every attempt sends the same (the client token's idempotency compares it).
@@ -43,6 +47,43 @@ export type PoolPlan =
 
 const ALIVE: ReadonlySet<MachineState> = new Set(['pending', 'running']);
 
+/** States of a machine that will never serve: removed, and their replacement made afresh. */
+export const isBroken = (m: Pick<ObservedMachine, 'state'>) =>
+  !ALIVE.has(m.state) && m.state !== 'terminating' && m.state !== 'terminated';
+
+/** Whether a machine or intent is what the pool asks for now. */
+const fitsPool = (pool: NodePool, imageId: string) => (m: { instanceType: string; imageId: string; zone: string }) =>
+  m.instanceType === pool.instanceType && m.imageId === imageId && pool.availabilityZones.includes(m.zone);
+
+/**
+ * The open intents a changed definition still wants (pure). Those made for the current
+ * generation are kept: the plan asked for them. Those made for an earlier one are kept only if
+ * they still fit their pool (its instance type, image and zones) and the pool still lacks up-to-date
+ * machines, the earliest first: otherwise one the cloud refuses for good (an instance type a zone
+ * does not offer, a quota) would be sent for ever after the user changed what they asked for.
+ * A machine a dropped intent made anyway (its call went through, the cloud did not list it yet)
+ * carries its pool's tag, and the plan removes it as outdated or surplus.
+ */
+export function wantedIntents(
+  pools: readonly NodePool[],
+  imageId: string,
+  machines: readonly ObservedMachine[],
+  intents: readonly MachineIntent[],
+  generation: number,
+): MachineIntent[] {
+  const current = intents.filter((i) => (i.generation ?? 0) >= generation);
+  const kept = [...current];
+  for (const intent of intents) {
+    if ((intent.generation ?? 0) >= generation) continue;
+    const pool = pools.find((p) => p.name === intent.pool);
+    if (!pool || !fitsPool(pool, imageId)(intent)) continue;
+    const upToDate = machines.filter((m) => m.pool === pool.name && ALIVE.has(m.state) && fitsPool(pool, imageId)(m));
+    const open = kept.filter((i) => i.pool === pool.name).length;
+    if (upToDate.length + open < pool.count) kept.push(intent);
+  }
+  return intents.filter((i) => kept.includes(i));
+}
+
 /**
  * The next step for one pool (pure). Rolling replacement surges one up-to-date machine, waits
  * until it runs, then removes one outdated machine; plain scale-ups create every missing
@@ -56,10 +97,9 @@ export function planPool(
   intents: readonly MachineIntent[],
 ): PoolPlan {
   const mine = machines.filter((m) => m.pool === pool.name);
-  const broken = mine.filter((m) => !ALIVE.has(m.state) && m.state !== 'terminating' && m.state !== 'terminated');
+  const broken = mine.filter(isBroken);
   const alive = mine.filter((m) => ALIVE.has(m.state));
-  const fits = (m: { instanceType: string; imageId: string; zone: string }) =>
-    m.instanceType === pool.instanceType && m.imageId === imageId && pool.availabilityZones.includes(m.zone);
+  const fits = fitsPool(pool, imageId);
 
   let upToDate = alive.filter(fits);
   let outdated = alive.filter((m) => !fits(m));

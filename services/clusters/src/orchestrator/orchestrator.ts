@@ -102,6 +102,13 @@ export class Orchestrator {
       findWork: (now, limit, held) => this.due(now, limit, held),
       claim: (status, owner, now) => this.o.repo.claim(status, owner, now, this.o.leaseMs),
       run: (claimed) => this.reconcile(claimed),
+      // A step holds its cluster as long as it runs (an Azure VM is made in minutes): its lease
+      // is renewed every third of leaseMs, so that no other replica takes the cluster meanwhile.
+      renew: {
+        leaseMs: this.o.leaseMs,
+        ids: () => this.runner.active,
+        renew: (id, lease) => this.o.repo.renewLease(id, lease),
+      },
       isLeaseLost: (error) => error instanceof StaleWriteError,
       onBusy: () => (this.busySince = process.cpuUsage()),
       onIdle: () => {
@@ -179,6 +186,8 @@ export class Orchestrator {
   private async step(spec: ClusterSpec, claimed: VersionedStatus): Promise<void> {
     const { repo } = this.o;
     let current = claimed;
+    /** The due time a user's wake set while this step ran (the step's last write keeps it if earlier). */
+    let woken = null as string | null;
     const before = {
       phase: claimed.phase,
       conditions: claimed.conditions,
@@ -195,7 +204,13 @@ export class Orchestrator {
       // for is on record, and announced once, whatever happens to this step.
       persist: async () => {
         const events = this.eventAnnouncements(spec, scope.events.splice(0), this.o.now());
-        current = await repo.saveStatus({ ...scope.status, version: current.version }, this.owner, events);
+        current = await repo.saveStatus({ ...scope.status, version: current.version }, this.owner, events, current);
+        // What a wake or a renewal changed meanwhile stays in the draft, for the writes to come.
+        if (current.nextReconcileAt !== scope.status.nextReconcileAt) {
+          woken = current.nextReconcileAt;
+          Object.assign(scope.status, { nextReconcileAt: woken, failures: 0, trace: current.trace ?? null });
+        }
+        scope.status.leaseUntil = current.leaseUntil;
       },
     };
     const outcome = await reconcileStep(
@@ -222,6 +237,8 @@ export class Orchestrator {
             ? this.o.resyncMs
             : null;
     status.nextReconcileAt = delay === null ? null : new Date(now.getTime() + delay).toISOString();
+    if (woken !== null && status.nextReconcileAt !== null && woken < status.nextReconcileAt)
+      status.nextReconcileAt = woken;
     status.conditions = withNextAttempt(status.conditions, status.nextReconcileAt);
     annotateActiveSpan({ 'fleetgraph.reconcile.result': outcome.kind, 'fleetgraph.cluster.phase_after': status.phase });
     if (outcome.kind === 'failed') {
@@ -237,7 +254,7 @@ export class Orchestrator {
       ...this.eventAnnouncements(spec, scope.events, now),
       ...this.stateAnnouncements(spec, before, status, now),
     ];
-    await repo.saveStatus({ ...status, version: current.version }, this.owner, announcements);
+    await repo.saveStatus({ ...status, version: current.version }, this.owner, announcements, current);
     this.stats.steps++;
     if (outcome.kind === 'failed') this.stats.failures++;
     timed(outcome.kind);

@@ -32,6 +32,8 @@ export class MemoryCloud implements CloudProvider {
   readonly unlisted = new Set<string>();
   /** What `createMachine` checks before making a machine: whether its intent is on record. */
   beforeCreate: (input: CreateMachineInput) => void = () => {};
+  /** Why machines made from now on end before they run (EC2 answers the same dead instance for their token); none when unset. */
+  launchFailure: string | undefined;
   private readonly byToken = new Map<string, Machine>();
   private readonly failures = new Map<Operation, CloudError[]>();
   private serial = 0;
@@ -92,7 +94,8 @@ export class MemoryCloud implements CloudProvider {
         zone: input.zone,
         instanceType: input.instanceType,
         imageId: input.imageId,
-        state: 'pending',
+        state: this.launchFailure ? 'terminated' : 'pending',
+        ...(this.launchFailure ? { stateReason: this.launchFailure } : {}),
       });
       this.byToken.set(input.clientToken, machine);
     }

@@ -357,6 +357,115 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
       expect(after.intents).toHaveLength(1);
   });
 
+  it('should drop intents an earlier definition made that the current one no longer wants, and send the rest', async () => {
+    const w = world();
+    running(w, 'workers-aaaaa', 'workers', 'local-1a');
+    // Generation 1 asked for workers in local-1a and local-1b; the cloud refuses local-1b for
+    // good. Generation 2 leaves local-1b out and asks for 2 workers in local-1a.
+    const refused = intent({ token: 't-b', name: 'workers-bbbbb', zone: 'local-1b', generation: 1 });
+    const { result, status: after } = await w.step(
+      machinesPhase('WORKER'),
+      spec({ generation: 2, nodePools: pools({ count: 2, availabilityZones: ['local-1a'] }) }),
+      provisioned({ intents: [refused] }),
+    );
+    expectResult(result, w, {
+      outcome: 'progress',
+      reason: 'AddingWorkers',
+      message: 'scaling workers up to 2',
+      events: ['MachineCreated'],
+    });
+    const sent = w.cloud.calls.filter((c) => c.operation === 'createMachine').map((c) => c.input);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ zone: 'local-1a' });
+    expect(after.intents.map((i) => [i.zone, i.generation])).toEqual([['local-1a', 2]]);
+  });
+
+  it('should drop intents of an earlier definition beyond a smaller count, earliest kept', async () => {
+    const w = world();
+    running(w, 'workers-aaaaa', 'workers', 'local-1a');
+    const open = [
+      intent({ token: 't-1', name: 'workers-bbbbb', zone: 'local-1b', generation: 1 }),
+      intent({ token: 't-2', name: 'workers-ccccc', zone: 'local-1a', generation: 1 }),
+    ];
+    const { status: after } = await w.step(
+      machinesPhase('WORKER'),
+      spec({ generation: 2, nodePools: pools({ count: 2 }) }),
+      provisioned({ intents: open }),
+    );
+    expect(after.intents.map((i) => i.token)).toEqual(['t-1']);
+    expect(w.cloud.callsOf('createMachine')).toBe(1);
+  });
+
+  it('should keep intents of the current definition, even beyond the count (a surge)', async () => {
+    const w = world();
+    running(w, 'workers-aaaaa', 'workers', 'local-1a');
+    running(w, 'workers-bbbbb', 'workers', 'local-1a');
+    const surge = intent({ token: 't-s', name: 'workers-sssss', zone: 'local-1b', generation: 1 });
+    const { status: after } = await w.step(machinesPhase('WORKER'), spec(), provisioned({ intents: [surge] }));
+    expect(after.intents.map((i) => i.token)).toEqual(['t-s']);
+  });
+
+  it('should send every open intent though the cloud refuses one, failing with its words', async () => {
+    const w = world();
+    w.cloud.failNext(
+      'createMachine',
+      'INVALID_CONFIGURATION',
+      'The requested configuration is currently not supported.',
+    );
+    const { result, status: after } = await w.step(machinesPhase('WORKER'), spec(), provisioned());
+    expectResult(result, w, {
+      outcome: 'failed',
+      reason: 'WorkersFailed',
+      code: 'INVALID_CONFIGURATION',
+      message: 'The requested configuration is currently not supported.',
+      events: ['MachineCreated'],
+    });
+    expect(w.cloud.callsOf('createMachine')).toBe(2);
+    // Both stay open until the cloud lists their machines: the refused one to be sent again.
+    expect(after.intents.map((i) => Boolean(i.announced)).sort()).toEqual([false, true]);
+  });
+
+  it("should drop the intent of a machine that ended before it ran, and fail with the cloud's reason", async () => {
+    const w = world();
+    w.cloud.launchFailure = 'Server.InternalError: Internal error on launch';
+    const { result, status: after } = await w.step(
+      machinesPhase('WORKER'),
+      spec({ nodePools: pools({ count: 1, availabilityZones: ['local-1a'] }) }),
+      provisioned(),
+    );
+    expectResult(result, w, {
+      outcome: 'failed',
+      reason: 'WorkersFailed',
+      code: 'TRANSIENT',
+      message:
+        /^worker machine i-\d+ \(m5\.large\) in local-1a is terminated: Server\.InternalError: Internal error on launch; it is replaced$/,
+      events: ['MachineLaunchFailed'],
+    });
+    expect(after.intents).toEqual([]);
+  });
+
+  it("should fail with the cloud's reason when it removes a machine that would not boot, so the replacement waits", async () => {
+    const w = world();
+    running(w, 'workers-aaaaa', 'workers', 'local-1a');
+    w.cloud.add({
+      name: 'workers-bbbbb',
+      pool: 'workers',
+      zone: 'local-1b',
+      state: 'stopped',
+      stateReason: 'Client.InstanceInitiatedShutdown: bootstrap failed',
+    });
+    const { result } = await w.step(machinesPhase('WORKER'), spec(), provisioned());
+    expectResult(result, w, {
+      outcome: 'failed',
+      reason: 'WorkersFailed',
+      code: 'TRANSIENT',
+      message: /is stopped: Client\.InstanceInitiatedShutdown: bootstrap failed; it is replaced$/,
+      events: ['MachineDeleted'],
+    });
+    expect(w.cloud.callsOf('deleteMachine')).toBe(1);
+    expect(w.cloud.callsOf('createMachine')).toBe(0);
+  });
+
   it('should note exactly one MachineCreated per machine when createMachine is called again for an open intent', async () => {
     const w = world();
     const definition = spec({ nodePools: pools({ count: 1, availabilityZones: ['local-1a'] }) });

@@ -3,7 +3,7 @@ import { BusError, type Logger } from '@fleetgraph/kit';
 import { isCloudError, type Machine } from '@fleetgraph/clouds';
 import type { NodeRole, ProfileMessage } from '@fleetgraph/schema';
 import type { ClusterSpec } from '../domain/cluster.js';
-import { planPool, type MachineIntent, type ObservedMachine } from '../domain/machines.js';
+import { isBroken, planPool, wantedIntents, type MachineIntent, type ObservedMachine } from '../domain/machines.js';
 import type { ClusterStatus } from '../domain/status.js';
 import type { CloudProviders, ClusterRequests, NodeBootstrapper } from './ports.js';
 
@@ -187,6 +187,7 @@ export const machinesPhase =
         instanceType: m.instanceType,
         imageId: m.imageId,
         state: m.state,
+        ...(m.stateReason ? { stateReason: m.stateReason } : {}),
         launchedAt: m.launchedAt,
       }));
       const byName = new Map(machines.map((m) => [m.name, m]));
@@ -202,6 +203,9 @@ export const machinesPhase =
         if (machine && !intent.announced) announceCreated(scope, intent, machine.id);
       }
       status.intents = status.intents.filter((i) => !byName.has(i.name) && poolNames.has(i.pool));
+      // Intents made for an earlier definition that it no longer wants are dropped (wantedIntents).
+      const wanted = wantedIntents(spec.nodePools, status.imageId!, observed, status.intents, spec.generation);
+      for (const dropped of status.intents.filter((i) => !wanted.includes(i))) forgetIntent(status, dropped);
 
       const plans = pools.map((pool) => ({ pool, plan: planPool(pool, status.imageId!, observed, status.intents) }));
       const created: MachineIntent[] = [];
@@ -216,6 +220,7 @@ export const machinesPhase =
             zone,
             instanceType: pool.instanceType,
             imageId: status.imageId!,
+            generation: spec.generation,
           });
         }
       }
@@ -226,22 +231,44 @@ export const machinesPhase =
         status.intents.push(...created);
         await scope.persist();
       }
-      // Every open intent of the role is (re)sent: the client token makes a repeat harmless.
+      // Every open intent of the role is (re)sent: the client token makes a repeat harmless. Each
+      // on its own: one the cloud refuses does not hold the others back.
+      let refused: unknown;
+      const stillborn: { intent: MachineIntent; machine: Machine }[] = [];
       for (const intent of status.intents.filter((i) => i.role === role)) {
-        const machine = await provider.createMachine({
-          clientToken: intent.token,
-          clusterId: spec.id,
-          pool: intent.pool,
-          machineName: intent.name,
-          role,
-          region: spec.cloud.region,
-          zone: intent.zone,
-          instanceType: intent.instanceType,
-          imageId: intent.imageId,
-          network: status.network ?? undefined,
-          tags: { 'fleetgraph:tenant': spec.tenantId },
-          ...(intent.userData && deps.bootstrap ? { userData: deps.bootstrap.open(intent.userData, spec.id) } : {}),
-        });
+        let machine: Machine;
+        try {
+          machine = await provider.createMachine({
+            clientToken: intent.token,
+            clusterId: spec.id,
+            pool: intent.pool,
+            machineName: intent.name,
+            role,
+            region: spec.cloud.region,
+            zone: intent.zone,
+            instanceType: intent.instanceType,
+            imageId: intent.imageId,
+            network: status.network ?? undefined,
+            tags: { 'fleetgraph:tenant': spec.tenantId },
+            ...(intent.userData && deps.bootstrap ? { userData: deps.bootstrap.open(intent.userData, spec.id) } : {}),
+          });
+        } catch (error) {
+          refused ??= error;
+          continue;
+        }
+        // Ended before it ever ran (the cloud could not start it): its client token would answer
+        // the dead machine for ever, so the intent goes, and the plan makes a new one.
+        if (machine.state === 'terminated' || machine.state === 'terminating') {
+          forgetIntent(status, intent);
+          stillborn.push({ intent, machine });
+          scope.events.push({
+            severity: 'WARNING',
+            reason: 'MachineLaunchFailed',
+            message: `${what} machine ${machine.id} (${intent.instanceType}) in ${intent.zone} ended before it ran: ${machine.stateReason ?? 'the cloud gave no reason'}`,
+            object: `machine/${intent.name}`,
+          });
+          continue;
+        }
         // Whichever attempt's call returns first announces it: exactly one event per machine.
         if (!intent.announced) announceCreated(scope, intent, machine.id);
       }
@@ -254,6 +281,31 @@ export const machinesPhase =
         removals,
         (m) => `deleting ${what} machine ${m.id} (${m.instanceType}) in ${m.zone}`,
       );
+
+      const failed = role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed';
+      if (refused) return failure(refused, failed);
+      // A machine that died or would not boot is a failure of the step, in the cloud's words, so
+      // that its replacement waits out the backoff rather than failing again at once.
+      const dead = [
+        ...stillborn.map(({ intent, machine }) => ({
+          ...intent,
+          id: machine.id,
+          state: machine.state,
+          stateReason: machine.stateReason,
+        })),
+        ...removals.filter(isBroken),
+      ];
+      if (dead.length > 0) {
+        const first = dead[0]!;
+        return {
+          outcome: 'failed',
+          reason: failed,
+          code: 'TRANSIENT',
+          message:
+            `${what} machine ${first.id} (${first.instanceType}) in ${first.zone} is ${first.state}: ` +
+            `${first.stateReason ?? 'the cloud gave no reason'}; it is replaced`,
+        };
+      }
 
       const waiting = plans.filter(({ plan }) => plan.kind !== 'done');
       if (waiting.length === 0 && !status.intents.some((i) => i.role === role) && removals.length === 0) {
@@ -315,6 +367,15 @@ async function bootstrapIntents(deps: ReconcileDeps, scope: Scope, created: Mach
     status.apiEndpoint = null;
   }
   return true;
+}
+
+/** Drops an open intent; the first control-plane node's drops who runs kubeadm init with it. */
+function forgetIntent(status: ClusterStatus, intent: MachineIntent): void {
+  status.intents = status.intents.filter((i) => i !== intent);
+  if (status.initMachine === intent.name) {
+    status.initMachine = null;
+    status.apiEndpoint = null;
+  }
 }
 
 function announceCreated(scope: Scope, intent: MachineIntent, machineId: string): void {

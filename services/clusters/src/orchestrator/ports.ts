@@ -1,5 +1,5 @@
 import type { CloudProvider } from '@fleetgraph/clouds';
-import type { RequestDef } from '@fleetgraph/kit';
+import type { Lease, RequestDef } from '@fleetgraph/kit';
 import type {
   FleetClusterMessage,
   applyPacks,
@@ -48,11 +48,20 @@ export interface ClusterStatusStore {
    * status at its new version, or null.
    */
   claim(status: VersionedStatus, owner: string, now: Date, leaseMs: number): Promise<VersionedStatus | null>;
+  /** Extends a lease `lease.owner` holds to `lease.until`; nothing when it is another's. */
+  renewLease(id: string, lease: Lease): Promise<void>;
   /**
    * Writes the status, and with it (all or nothing) what it announces. Only the lease holder
-   * writes. @throws StaleWriteError when the lease was lost to another replica.
+   * writes; `base` is the status as the writer last read or wrote it, which tells a user's wake
+   * from a renewal. @returns the status saved (a wake's due time in it)
+   * @throws StaleWriteError when the lease was lost to another replica.
    */
-  saveStatus(status: VersionedStatus, owner: string, announcements?: readonly Announcement[]): Promise<VersionedStatus>;
+  saveStatus(
+    status: VersionedStatus,
+    owner: string,
+    announcements?: readonly Announcement[],
+    base?: VersionedStatus,
+  ): Promise<VersionedStatus>;
 }
 
 /** The cloud provider of a cloud and region (`@fleetgraph/clouds`' interface). */
