@@ -476,6 +476,44 @@ describe('clusters through the gateway, on the local cloud', () => {
     );
     expect(added.data!.addNodePool.userErrors).toEqual([]);
     await running(cluster.id);
+
+    // Removing a pool deletes its machines; the control-plane pool and unknown pools are refused.
+    const REMOVE = `mutation($id: ID!, $name: String!) { removeNodePool(clusterId: $id, name: $name) { cluster { nodePools { name } } userErrors { field code } } }`;
+    expect((await platform.graphql(REMOVE, { id: cluster.id, name: 'batch' }, viewer)).errors?.[0]?.extensions?.code).toBe(
+      'FORBIDDEN',
+    );
+    for (const [name, code] of [
+      ['control-plane', 'INVALID_CONTROL_PLANE'],
+      ['nope', 'POOL_NOT_FOUND'],
+    ]) {
+      const refused = await platform.graphql(REMOVE, { id: cluster.id, name }, editor);
+      expect(refused.data!.removeNodePool).toEqual({ cluster: null, userErrors: [{ field: ['name'], code }] });
+    }
+    const removed = await platform.graphql(REMOVE, { id: cluster.id, name: 'batch' }, editor);
+    expect(removed.data!.removeNodePool.userErrors).toEqual([]);
+    expect(removed.data!.removeNodePool.cluster.nodePools.map((p: any) => p.name)).toEqual(['control-plane', 'workers']);
+    await running(cluster.id);
+    const ec2 = new EC2Client({
+      endpoint: platform.localCloudUrl,
+      region: 'local-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+    const left = await until('the batch pool machines terminated', async () => {
+      const described = await ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [
+            { Name: 'tag:fleetgraph:cluster', Values: [cluster.id] },
+            { Name: 'instance-state-name', Values: ['pending', 'running'] },
+          ],
+        }),
+      );
+      const instances = (described.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+      const pools = instances.map((i) => i.Tags?.find((t) => t.Key === 'fleetgraph:pool')?.Value);
+      return !pools.includes('batch') && pools;
+    });
+    ec2.destroy();
+    expect(left.sort()).toEqual(['control-plane', 'workers']);
   });
 
   it('should offer newer profile versions and apply one (admin only) as a rolling upgrade', async () => {

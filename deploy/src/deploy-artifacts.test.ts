@@ -160,6 +160,20 @@ describe('compose.yaml', () => {
     expect(compose.services['nats-init']?.command?.slice(0, 2)).toEqual(['nats-init', '/nats-auth']);
   });
 
+  it('should give the account seed, which mints NATS users, to the clusters service alone', () => {
+    expect(compose.services['nats-init']?.command).toEqual(
+      expect.arrayContaining(['--account-seed', '/nats-account/account.seed']),
+    );
+    const mounting = Object.entries(compose.services)
+      .filter(([, service]) =>
+        ((service as { volumes?: string[] }).volumes ?? []).some((v) => v.startsWith('nats-account:')),
+      )
+      .map(([name]) => name)
+      .sort();
+    expect(mounting).toEqual(['clusters', 'nats-init']);
+    expect(compose.services.clusters?.environment?.NATS_ACCOUNT_SEED_FILE).toBe('/nats-account/account.seed');
+  });
+
   it('should run two replicas of the gateway and of each service, each as its own NATS user', () => {
     for (const name of platform) {
       const service = compose.services[name]!;
@@ -189,7 +203,7 @@ describe('compose.yaml', () => {
         expect(fromFiles, `${name}: ${key}`).toContain(key.replace(/_FILE$/, ''));
         const secret = /^\/run\/secrets\/(.+)$/.exec(value)?.[1];
         if (secret) expect(service.secrets, `${name}: ${key}`).toContain(secret);
-        else expect(value, `${name}: ${key}`).toMatch(/^\/nats-auth\//);
+        else expect(value, `${name}: ${key}`).toMatch(/^\/nats-(auth|account)\//);
       }
     }
     for (const [name, required] of Object.entries(REQUIRED_IN_PRODUCTION)) {

@@ -55,6 +55,16 @@ describe('nats-init', () => {
       expect(statSync(join(out, file)).mode & 0o777, file).toBe(0o600);
   });
 
+  it('should write the account seed apart when told, and not beside the rest', async () => {
+    const out = tempDir();
+    const seedFile = join(tempDir(), 'account', 'account.seed');
+    await natsInit({ outDir: out, accountSeedFile: seedFile, env: {} });
+    const keys = JSON.parse(readFileSync(join(out, 'keys.json'), 'utf8')) as NatsKeys;
+    expect(readFileSync(seedFile, 'utf8')).toBe(keys.accountSeed);
+    expect(statSync(seedFile).mode & 0o777).toBe(0o600);
+    expect(() => statSync(join(out, 'account.seed'))).toThrow(/ENOENT/);
+  });
+
   it('should keep the keys and credentials of an earlier run, and keep the keys apart when told', async () => {
     const out = tempDir();
     const keysFile = join(tempDir(), 'keys.json');

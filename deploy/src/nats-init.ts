@@ -21,10 +21,12 @@ import {
  * - `auth.conf`, the nats-server configuration of the operator and the accounts, for every NATS
  *   node to include;
  * - `creds/<process>.creds`, each platform process's own user (made once, kept);
- * - `account.seed`, the account seed the clusters service mints agents' credentials with.
+ * - `account.seed` (or `accountSeedFile`), the account seed the clusters service mints agents'
+ *   credentials with.
  *
  * The keys file may live apart from the rest (another volume), so that no service sees the
- * operator's seed.
+ * operator's seed; so may the account seed, so that only the clusters service sees it (whoever
+ * holds it can mint NATS users of the account).
  */
 
 /** The processes that connect to NATS as their own user. */
@@ -34,6 +36,8 @@ export interface NatsInitOptions {
   outDir: string;
   /** @default `<outDir>/keys.json` */
   keysFile?: string;
+  /** @default `<outDir>/account.seed` */
+  accountSeedFile?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -62,16 +66,18 @@ function loadKeys(
 export async function natsInit(options: NatsInitOptions): Promise<string[]> {
   const outDir = resolve(options.outDir);
   const keysFile = resolve(options.keysFile ?? join(outDir, 'keys.json'));
+  const accountSeedFile = resolve(options.accountSeedFile ?? join(outDir, 'account.seed'));
   const done: string[] = [];
   mkdirSync(join(outDir, 'creds'), { recursive: true });
   mkdirSync(dirname(keysFile), { recursive: true });
+  mkdirSync(dirname(accountSeedFile), { recursive: true });
 
   const { keys, source } = loadKeys(keysFile, options.env ?? process.env);
   if (source !== 'kept') secret(keysFile, JSON.stringify(keys));
   done.push(`keys ${source}: ${keysFile}`);
   secret(join(outDir, 'auth.conf'), await natsServerSecurityConfig(keys));
-  secret(join(outDir, 'account.seed'), keys.accountSeed);
-  done.push(`auth.conf and account.seed: ${outDir}`);
+  secret(accountSeedFile, keys.accountSeed);
+  done.push(`auth.conf: ${outDir}; account seed: ${accountSeedFile}`);
   for (const user of NATS_USERS) {
     const file = join(outDir, 'creds', `${user}.creds`);
     // A new key pair for a user already out there would leave its running processes' files stale.
@@ -82,19 +88,23 @@ export async function natsInit(options: NatsInitOptions): Promise<string[]> {
   return done;
 }
 
-const usage = 'usage: nats-init <out-dir> [--keys <keys.json>]';
+const usage = 'usage: nats-init <out-dir> [--keys <keys.json>] [--account-seed <file>]';
 
 async function main() {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { keys: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { keys: { type: 'string' }, 'account-seed': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   const [outDir, ...rest] = positionals;
   if (values.help || !outDir || rest.length > 0) {
     console.error(usage);
     process.exit(values.help ? 0 : 2);
   }
-  for (const line of await natsInit({ outDir, ...(values.keys ? { keysFile: values.keys } : {}) })) console.log(line);
+  const files = {
+    ...(values.keys ? { keysFile: values.keys } : {}),
+    ...(values['account-seed'] ? { accountSeedFile: values['account-seed'] } : {}),
+  };
+  for (const line of await natsInit({ outDir, ...files })) console.log(line);
 }
 
 // Run as a command (the image's `nats-init`), not when a test imports it.

@@ -127,3 +127,35 @@ describe('planPool', () => {
     expect(planPool(p, 'img-1', [stray], [])).toMatchObject({ kind: 'act', create: [{ zone: 'z-b' }] });
   });
 });
+
+describe('planPool with the first control-plane node kept (the API endpoint)', () => {
+  const cp = pool({ name: 'control-plane', role: 'CONTROL_PLANE', count: 1, availabilityZones: ['z-a'] });
+  const node = (overrides: Partial<ObservedMachine> = {}) => machine({ pool: 'control-plane', ...overrides });
+
+  it('should neither replace nor surge past an outdated first node alone', () => {
+    const first = node({ instanceType: 'm5.xlarge', imageId: 'img-0' });
+    expect(planPool(cp, 'img-1', [first], [], first.name)).toEqual({ kind: 'done' });
+  });
+
+  it('should replace the other outdated nodes, never the first', () => {
+    const first = node({ imageId: 'img-0' });
+    const second = node({ imageId: 'img-0' });
+    const third = node({ imageId: 'img-1' });
+    const fourth = node({ imageId: 'img-1' });
+    const all = [first, second, third, fourth];
+    expect(planPool({ ...cp, count: 3 }, 'img-1', all, [], first.name)).toMatchObject({
+      kind: 'act',
+      create: [],
+      delete: [second],
+    });
+    // Without it kept, the oldest (the first node) would go.
+    expect(planPool({ ...cp, count: 3 }, 'img-1', all, [])).toMatchObject({ delete: [first] });
+  });
+
+  it('should not pick the first node on a scale-down', () => {
+    const first = node();
+    const later = node();
+    const plan = planPool({ ...cp, count: 1 }, 'img-1', [first, later], [], first.name);
+    expect(plan).toMatchObject({ kind: 'act', delete: [later] });
+  });
+});

@@ -95,11 +95,16 @@ export function planPool(
   imageId: string,
   machines: readonly ObservedMachine[],
   intents: readonly MachineIntent[],
+  /**
+   * A machine never removed while it runs: the first control-plane node, whose address is the
+   * cluster's API endpoint (no load balancer is made yet). Outdated, it counts as up to date.
+   */
+  keep?: string,
 ): PoolPlan {
   const mine = machines.filter((m) => m.pool === pool.name);
   const broken = mine.filter(isBroken);
   const alive = mine.filter((m) => ALIVE.has(m.state));
-  const fits = fitsPool(pool, imageId);
+  const fits = (m: ObservedMachine | MachineIntent) => ('id' in m && m.name === keep) || fitsPool(pool, imageId)(m);
 
   let upToDate = alive.filter(fits);
   let outdated = alive.filter((m) => !fits(m));
@@ -111,9 +116,11 @@ export function planPool(
     const counts = [...byZone.values()];
     if (upToDate.length <= pool.count && Math.max(...counts) - Math.min(...counts) > 1) {
       const fullest = [...byZone].sort((a, b) => b[1] - a[1])[0]![0];
-      const moved = newestFirst(upToDate.filter((m) => m.zone === fullest))[0]!;
-      upToDate = upToDate.filter((m) => m !== moved);
-      outdated = [moved];
+      const moved = newestFirst(upToDate.filter((m) => m.zone === fullest && m.name !== keep))[0];
+      if (moved) {
+        upToDate = upToDate.filter((m) => m !== moved);
+        outdated = [moved];
+      }
     }
   }
 
@@ -130,7 +137,12 @@ export function planPool(
         reason: `scaling ${pool.name} up to ${pool.count}`,
       };
     if (upToDate.length > pool.count) {
-      const extra = pickForRemoval(pool.availabilityZones, upToDate, upToDate.length - pool.count);
+      const removable = upToDate.filter((m) => m.name !== keep);
+      const extra = pickForRemoval(
+        pool.availabilityZones,
+        removable,
+        Math.min(removable.length, upToDate.length - pool.count),
+      );
       return { kind: 'act', create: [], delete: extra, reason: `scaling ${pool.name} down to ${pool.count}` };
     }
     if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending'))

@@ -207,7 +207,12 @@ export const machinesPhase =
       const wanted = wantedIntents(spec.nodePools, status.imageId!, observed, status.intents, spec.generation);
       for (const dropped of status.intents.filter((i) => !wanted.includes(i))) forgetIntent(status, dropped);
 
-      const plans = pools.map((pool) => ({ pool, plan: planPool(pool, status.imageId!, observed, status.intents) }));
+      // The first control-plane node is the API endpoint (no load balancer yet): never replaced.
+      const keep = role === 'CONTROL_PLANE' ? (status.initMachine ?? undefined) : undefined;
+      const plans = pools.map((pool) => ({
+        pool,
+        plan: planPool(pool, status.imageId!, observed, status.intents, keep),
+      }));
       const created: MachineIntent[] = [];
       for (const { pool, plan } of plans) {
         if (plan.kind !== 'act') continue;
@@ -310,9 +315,15 @@ export const machinesPhase =
       const waiting = plans.filter(({ plan }) => plan.kind !== 'done');
       if (waiting.length === 0 && !status.intents.some((i) => i.role === role) && removals.length === 0) {
         const total = pools.reduce((n, p) => n + p.count, 0);
+        const kept = keep ? observed.find((m) => m.name === keep) : undefined;
+        const pool = kept && pools.find((p) => p.name === kept.pool);
+        const stale =
+          kept && pool && (kept.instanceType !== pool.instanceType || kept.imageId !== status.imageId)
+            ? `; the first (${kept.id}, the API endpoint) keeps its ${kept.instanceType} and image ${kept.imageId}: replacing it needs a load balancer, which is not made yet`
+            : '';
         return done(
           `${role === 'CONTROL_PLANE' ? 'ControlPlane' : 'Workers'}Ready`,
-          `${total} ${what} node(s) running`,
+          `${total} ${what} node(s) running${stale}`,
         );
       }
       const reasons = waiting.map(({ plan }) => (plan.kind === 'done' ? '' : plan.reason)).filter(Boolean);

@@ -383,6 +383,36 @@ export class ClusterResolver {
   }
 
   @Mutation(() => ClusterPayload, {
+    description:
+      'Removes a worker pool (editor or admin): its machines are deleted. The control-plane pool stays; ' +
+      'scale a pool to 0 to keep it without machines.',
+  })
+  async removeNodePool(
+    @Arg('clusterId', () => ID) clusterId: string,
+    @Arg('name', () => String) name: string,
+    @Arg('expectedGeneration', () => Int, { nullable: true }) expectedGeneration: number | null,
+    @Ctx() ctx: SubgraphContext,
+  ): Promise<ClusterPayload> {
+    return this.change(ctx, clusterId, 'editor', expectedGeneration ?? null, async (spec) => {
+      const pool = spec.nodePools.find((p) => p.name === name);
+      if (!pool)
+        return [{ field: ['name'], code: 'POOL_NOT_FOUND', message: `the cluster has no pool ${name.slice(0, 64)}` }];
+      if (pool.role === 'CONTROL_PLANE')
+        return [
+          {
+            field: ['name'],
+            code: 'INVALID_CONTROL_PLANE',
+            message: 'a cluster has exactly one control-plane pool, which cannot be removed',
+          },
+        ];
+      return (current) =>
+        current.nodePools.some((p) => p.name === name)
+          ? { ...current, nodePools: current.nodePools.filter((p) => p.name !== name) }
+          : `the cluster has no pool ${name}`;
+    });
+  }
+
+  @Mutation(() => ClusterPayload, {
     description: 'Moves the cluster to another version of its profile (admin), rolled out node by node.',
   })
   async applyClusterUpdate(

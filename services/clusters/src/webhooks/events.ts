@@ -118,10 +118,14 @@ export function healthEvent(health: ClusterHealthMessage, origin: EventOrigin): 
   };
 }
 
-/** A log bundle that became READY (`logs.v1.bundles`); null for any other status. */
+/**
+ * A log bundle that became READY (`logs.v1.bundles`); null for any other status. Without its
+ * download link: that is a bearer link, which a delivery would send to an endpoint (maybe over
+ * plain http) and keep in its log for a week; receivers ask `logBundle(id)` for a fresh one.
+ */
 export function logBundleEvent(bundle: LogBundleMessage, origin: EventOrigin): WebhookEvent | null {
   if (bundle.status !== 'READY') return null;
-  const { tenantId, projectId, ...rest } = bundle;
+  const { tenantId, projectId, downloadUrl: _link, ...rest } = bundle;
   return {
     ...base(origin),
     type: 'LOG_BUNDLE_READY',
