@@ -159,3 +159,21 @@ describe('planPool with the first control-plane node kept (the API endpoint)', (
     expect(plan).toMatchObject({ kind: 'act', delete: [later] });
   });
 });
+
+describe('planPool for a control plane', () => {
+  const cp = pool({ name: 'control-plane', role: 'CONTROL_PLANE', count: 3, availabilityZones: ['z-a', 'z-b', 'z-c'] });
+  const node = (overrides: Partial<ObservedMachine> = {}) => machine({ pool: 'control-plane', ...overrides });
+
+  it('should add its nodes one at a time, each once the one before runs', () => {
+    const first = node();
+    expect(planPool(cp, 'img-1', [first], [])).toMatchObject({ kind: 'act', create: [{ zone: 'z-b' }], delete: [] });
+    expect(planPool(cp, 'img-1', [first], [intent({ pool: 'control-plane', zone: 'z-b' })])).toMatchObject({
+      kind: 'wait',
+    });
+    expect(planPool(cp, 'img-1', [first, node({ zone: 'z-b', state: 'pending' })], [])).toMatchObject({ kind: 'wait' });
+    expect(planPool(cp, 'img-1', [first, node({ zone: 'z-b' })], [])).toMatchObject({
+      kind: 'act',
+      create: [{ zone: 'z-c' }],
+    });
+  });
+});

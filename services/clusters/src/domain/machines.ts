@@ -87,8 +87,9 @@ export function wantedIntents(
 /**
  * The next step for one pool (pure). Rolling replacement surges one up-to-date machine, waits
  * until it runs, then removes one outdated machine; plain scale-ups create every missing
- * machine at once; scale-downs remove extra machines, pending ones and the newest first.
- * Machines are spread over the pool's zones, and rebalanced when a zone is added.
+ * machine at once (a control plane's one at a time); scale-downs remove extra machines,
+ * pending ones and the newest first. Machines are spread over the pool's zones, and rebalanced
+ * when a zone is added.
  */
 export function planPool(
   pool: NodePool,
@@ -128,7 +129,19 @@ export function planPool(
     return { kind: 'act', create: [], delete: broken, reason: `removing ${broken.length} failed machine(s)` };
 
   const have = upToDate.length + pendingIntents.length;
+  const coming = pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending');
   if (outdated.length === 0) {
+    // Control-plane nodes join one at a time: each adds an etcd member, and kubeadm's joins
+    // must not race each other.
+    if (have < pool.count && pool.role === 'CONTROL_PLANE' && coming)
+      return { kind: 'wait', reason: `waiting for the new ${pool.name} machine to run before adding the next` };
+    if (have < pool.count && pool.role === 'CONTROL_PLANE')
+      return {
+        kind: 'act',
+        create: zonesFor(pool, upToDate, pendingIntents, 1),
+        delete: [],
+        reason: `scaling ${pool.name} up to ${pool.count}, one node at a time`,
+      };
     if (have < pool.count)
       return {
         kind: 'act',
