@@ -703,6 +703,32 @@ describe('a reconcile step over milestones already reached', () => {
     ]);
   });
 
+  it('should fail a reached milestone that could not be checked three steps running, and reach it again once it can', async () => {
+    const w = world();
+    steady(w);
+    const scope = w.scopeOf(spec(), provisioned());
+    await reconcileStep(w.deps, scope, () => new Date());
+    let status = structuredClone(scope.status);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      w.cloud.failNext(
+        'describeMachines',
+        'UNAUTHORIZED',
+        'AWS was not able to validate the provided access credentials',
+      );
+      const step = w.scopeOf(spec(), status);
+      expect(await reconcileStep(w.deps, step, () => new Date())).toEqual({ kind: 'failed' });
+      status = { ...structuredClone(step.status), failures: status.failures + 1 };
+      expect(conditionOf(status, 'Adding Control Plane Node')).toMatchObject(
+        attempt < 3
+          ? { status: 'TRUE', failed: false }
+          : { status: 'FALSE', failed: true, code: 'UNAUTHORIZED', message: expect.stringMatching(/validate/) },
+      );
+    }
+    const recovered = w.scopeOf(spec(), { ...status, failures: 0 });
+    expect(await reconcileStep(w.deps, recovered, () => new Date())).toEqual({ kind: 'converged' });
+    expect(conditionOf(recovered.status, 'Adding Control Plane Node')).toMatchObject({ status: 'TRUE', failed: false });
+  });
+
   it('should unset a reached milestone when a change it found cannot be made, with the cloud error', async () => {
     const w = world();
     steady(w);

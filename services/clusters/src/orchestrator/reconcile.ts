@@ -14,6 +14,9 @@ import {
   type Scope,
 } from './phases.js';
 
+/** Failed steps in a row after which a reached milestone that cannot be checked is failed. */
+export const CHECKS_BEFORE_FAILED = 3;
+
 /** The phases of provisioning (and of every later convergence), in milestone order. */
 export const PHASES: Record<(typeof PROVISIONING_ORDER)[number], Phase> = {
   [Milestone.IMAGE]: imagePhase,
@@ -43,8 +46,16 @@ export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () =
     const before = status.conditions.find((c) => c.type === type);
     // A milestone already reached that could not be checked again (the cloud could not be
     // observed) stays reached: the failure is an event, with the cloud's words, and the step is
-    // retried with backoff. A change that was found and could not be made unsets it.
-    if (before?.status === 'TRUE' && result.outcome === 'failed' && result.check) {
+    // retried with backoff, until it failed CHECKS_BEFORE_FAILED times running (revoked
+    // credentials, say): then the condition fails, so that it no longer reads as fine. A change
+    // that was found and could not be made unsets it at once.
+    const checksFailed = status.failures + 1;
+    if (
+      before?.status === 'TRUE' &&
+      result.outcome === 'failed' &&
+      result.check &&
+      checksFailed < CHECKS_BEFORE_FAILED
+    ) {
       scope.events.push({
         severity: 'WARNING',
         reason: result.reason,
