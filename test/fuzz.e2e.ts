@@ -906,6 +906,81 @@ describe('fuzzing the gateway and the services', () => {
     await expectAlive();
   });
 
+  /*
+   * Was a defect, found by a hostile review and fixed (gateway/src/gateway.ts refuses a subscription
+   * in the query-limits plugin, whatever brought its document). A subscription run by its automatic
+   * persisted-query hash alone reached Apollo Gateway's executor, which answered 500 "Execution of
+   * subscriptions not supported by gateway" (logged as an error): `refuseSubscriptions` looks at a
+   * posted `query` only. Apollo stores a whole document under its hash once any operation of it
+   * runs. Reproduction:
+   *   Q='query A { __typename } subscription B { fleet { id } }'; H=$(printf %s "$Q" | sha256sum | cut -c1-64)
+   *   curl ... -d "{\"query\":\"$Q\",\"operationName\":\"A\",\"extensions\":{\"persistedQuery\":{\"version\":1,\"sha256Hash\":\"$H\"}}}"
+   *   curl ... -d "{\"operationName\":\"B\",\"extensions\":{\"persistedQuery\":{\"version\":1,\"sha256Hash\":\"$H\"}}}"  # 500
+   * Correct: the 400 BAD_REQUEST a subscription posted whole gets, in either media type.
+   */
+  it('refuses a subscription over HTTP as a posted one is, also when run by its persisted-query hash alone', async () => {
+    const { createHash } = await import('node:crypto');
+    const notServed = [
+      {
+        message: 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream',
+        extensions: { code: 'BAD_REQUEST' },
+      },
+    ];
+    // A document of its own per run, so that this replica has not stored it already.
+    const query = `query A { __typename } subscription B { fleet(projectId: ${JSON.stringify(`${project}-${Date.now()}`)}) { id } }`;
+    const persistedQuery = { version: 1, sha256Hash: createHash('sha256').update(query).digest('hex') };
+    const send = (body: unknown, accept?: string) =>
+      fetch(platform.gatewayUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${viewer}`,
+          ...(accept ? { accept } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    const expectNotServed = async (response: Response, what: string) => {
+      const text = await response.text();
+      expect({ what, status: response.status, body: JSON.parse(text) }).toEqual({
+        what,
+        status: 400,
+        body: { errors: notServed },
+      });
+    };
+    // Posted whole (refused before Apollo), then A runs and Apollo stores the whole document.
+    await expectNotServed(await send({ query, operationName: 'B' }), 'B posted whole');
+    const a = await send({ query, operationName: 'A', extensions: { persistedQuery } });
+    expect(await a.json()).toEqual({ data: { __typename: 'Query' } });
+    // B by the hash alone: the same answer, in either media type.
+    for (const accept of [undefined, 'application/json', 'application/graphql-response+json'])
+      await expectNotServed(
+        await send({ operationName: 'B', extensions: { persistedQuery } }, accept),
+        `B by hash, accept ${accept}`,
+      );
+    // Over GET, Apollo Server answers it as a mutation: 405, only queries run there.
+    const overGet = async (params: Record<string, string>) => {
+      const url = new URL(platform.gatewayUrl);
+      for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+      const response = await fetch(url, {
+        headers: { authorization: `Bearer ${viewer}`, 'apollo-require-preflight': 'true' },
+      });
+      return {
+        status: response.status,
+        codes: ((await response.json()) as { errors?: { extensions?: { code?: string } }[] }).errors?.map(
+          (e) => e.extensions?.code,
+        ),
+      };
+    };
+    expect(await overGet({ operationName: 'B', extensions: JSON.stringify({ persistedQuery }) })).toEqual({
+      status: 405,
+      codes: ['BAD_REQUEST'],
+    });
+    expect(await overGet({ query: 'subscription { fleet { id } }' })).toEqual({ status: 405, codes: ['BAD_REQUEST'] });
+    const gateway = platform.services.get('gateway')!;
+    expect(gateway.output.filter((line) => line.includes('subscriptions not supported'))).toEqual([]);
+    await expectAlive();
+  });
+
   /**
    * An id that names nothing answers like an unknown one, whatever it looks like: the empty string,
    * wildcards, hostile strings. (Found by this fuzz pass: an empty id reached the store, which takes

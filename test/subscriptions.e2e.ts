@@ -130,6 +130,61 @@ describe('cluster subscriptions through the gateway', () => {
     expect(received.at(-1)!.reason).toBe('PhaseRunning');
   });
 
+  it('should refuse a cursor no event has yet on every transport, and take the newest one', async () => {
+    const id = await createCluster();
+    let history: { cursor: string; reason: string }[] = [];
+    for (let i = 0; i < 200 && history.length < 1; i++) {
+      history = (
+        await platform.graphql(
+          `query($id: ID!) { cluster(id: $id) { events(first: 1000) { nodes { cursor reason } } } }`,
+          { id },
+          viewer,
+        )
+      ).data!.cluster.events.nodes;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const query = `subscription($id: ID!, $after: String) { clusterEvents(clusterId: $id, after: $after) { cursor reason } }`;
+    const refusal = [
+      {
+        message: 'after is not a cursor of an event of Subscription.clusterEvents: it is past the last one',
+        extensions: { code: 'BAD_USER_INPUT' },
+      },
+    ];
+    // Accepted before, and then every live event was skipped (up to that sequence): silence.
+    const client = connect(viewer);
+    const refused = await new Promise<unknown>((resolve) => {
+      setTimeout(() => resolve('nothing in 10 s'), 10_000).unref();
+      client.subscribe(
+        { query, variables: { id, after: '9999999999' } },
+        { next: (result) => resolve({ next: result }), error: resolve, complete: () => resolve('complete') },
+      );
+    });
+    expect(refused).toEqual(refusal);
+    const sse = createSseClient({
+      url: `${platform.gatewayUrl}/stream`,
+      headers: { authorization: `Bearer ${viewer}` },
+      retryAttempts: 0,
+    });
+    const overSse: unknown[] = [];
+    for await (const result of sse.iterate({ query, variables: { id, after: '9999999999' } })) overSse.push(result);
+    sse.dispose();
+    expect(overSse).toEqual([{ errors: refusal }]);
+
+    // The newest cursor Cluster.events gives (the subject's last event, or about to be): live from there.
+    const after = history.at(-1)!.cursor;
+    const received: { cursor: string; reason: string }[] = [];
+    for await (const result of client.iterate<{ clusterEvents: { cursor: string; reason: string } }>({
+      query,
+      variables: { id, after },
+    })) {
+      expect(result.errors).toBeUndefined();
+      received.push(result.data!.clusterEvents);
+      if (result.data!.clusterEvents.reason === 'PhaseRunning') break;
+    }
+    expect(Number(received[0]!.cursor)).toBeGreaterThan(Number(after));
+    expect(received.at(-1)!.reason).toBe('PhaseRunning');
+  });
+
   it('should follow the fleet: each cluster the caller may read now, then its changes, and nothing of other projects', async () => {
     const other = seed.project();
     const otherAdmin = await platform.token(seed.user(tenant, { [other]: 'admin' }));

@@ -395,7 +395,9 @@ describe('Kubernetes manifests', () => {
       for (const deployment of all('Deployment', target)) {
         const where = `${target}: ${deployment.metadata.name}`;
         const template = deployment.spec.template;
-        const port = template.spec.containers[0].ports.find((p: { name: string }) => p.name === 'http').containerPort;
+        // Its metrics port when it has one (the gateway: its API's port serves no metrics), else its http port.
+        const ports = template.spec.containers[0].ports as { name: string; containerPort: number }[];
+        const port = (ports.find((p) => p.name === 'metrics') ?? ports.find((p) => p.name === 'http'))!.containerPort;
         expect(template.metadata.annotations, where).toEqual({
           'prometheus.io/scrape': 'true',
           'prometheus.io/port': String(port),

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parser } from '@prometheus-io/lezer-promql';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 /**
  * The operators' starting point under deploy/observability/: the Grafana dashboard and the alert
@@ -170,14 +170,24 @@ describe('the metric names used', () => {
 });
 
 describe('the PodMonitor', () => {
-  it('should scrape /metrics on the http port of every Fleetgraph pod', () => {
-    const monitor = parse(read('pod-monitor.yaml'));
-    expect(monitor).toMatchObject({
+  it("should scrape /metrics on the http port of every Fleetgraph pod but the gateway, and the gateway's on its metrics port", () => {
+    const [others, gateway] = parseAllDocuments(read('pod-monitor.yaml')).map((d) => d.toJS());
+    expect(others).toMatchObject({
       apiVersion: 'monitoring.coreos.com/v1',
       kind: 'PodMonitor',
       spec: {
-        selector: { matchLabels: { 'app.kubernetes.io/part-of': 'fleetgraph' } },
+        selector: {
+          matchLabels: { 'app.kubernetes.io/part-of': 'fleetgraph' },
+          matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'NotIn', values: ['gateway'] }],
+        },
         podMetricsEndpoints: [{ port: 'http', path: '/metrics' }],
+      },
+    });
+    expect(gateway).toMatchObject({
+      kind: 'PodMonitor',
+      spec: {
+        selector: { matchLabels: { 'app.kubernetes.io/name': 'gateway' } },
+        podMetricsEndpoints: [{ port: 'metrics', path: '/metrics' }],
       },
     });
   });

@@ -68,6 +68,11 @@ export const readEnv = (env: NodeJS.ProcessEnv = process.env) =>
         ...serviceEnvShape,
         PORT: z.coerce.number().int().min(0).max(65535).default(4000),
         /**
+         * A port of its own for /metrics (on HOST), which PORT then does not serve: operation names
+         * and counts are not the public's. Unset: /metrics on PORT.
+         */
+        METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+        /**
          * HS256 secret of development tokens; production may leave it unset (HS256 tokens refused)
          * once AUTH_JWKS_URL is set.
          */

@@ -79,6 +79,11 @@ export interface GatewayOptions {
   supergraphSdl: string;
   host: string;
   port: number;
+  /**
+   * Serves /metrics on this port of `host` (METRICS_PORT; 0: any free one), and not on `port`:
+   * operation names and counts are not the public's. @default on `port`, with the API
+   */
+  metricsPort?: number;
   /** The secret of HS256 client tokens (AUTH_JWT_SECRET); without it, HS256 tokens are refused. */
   jwtSecret?: string;
   /** The organisation's identity provider, whose tokens are accepted too (AUTH_JWKS_URL, ...). */
@@ -134,6 +139,8 @@ export interface GatewayOptions {
 export interface RunningGateway {
   url: string;
   port: number;
+  /** Where /metrics is served: on `port`, or on the metrics port when one is set. */
+  metricsUrl: string;
   /** The subscription engine: its fields, stats and metrics. */
   subscriptions: SubscriptionServer;
   /** The rate limiter, when limits are set. */
@@ -155,6 +162,12 @@ function authenticationUnavailable(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } } });
 }
 
+/** Where subscriptions are served, told to one sent to POST or GET /graphql (400 in every media type). */
+const SUBSCRIPTION_NOT_SERVED = {
+  message: 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream',
+  extensions: { code: 'BAD_REQUEST' },
+} as const;
+
 /**
  * Apollo Gateway cannot run subscriptions (and graphql-js 16 throws on some subscription
  * documents during validation, which Apollo answers with a 500): a subscription posted here is
@@ -171,18 +184,8 @@ const refuseSubscriptions: express.RequestHandler = (req, res, next) => {
     return next();
   }
   if (operation !== 'subscription') return next();
-  sendErrors(
-    req,
-    res,
-    [
-      {
-        message: 'subscriptions are served over graphql-ws on this path, or over Server-Sent Events at /graphql/stream',
-        extensions: { code: 'BAD_REQUEST' },
-      },
-    ],
-    // Not a request error of the document: the operation is not served on this transport.
-    400,
-  );
+  // Not a request error of the document: the operation is not served on this transport.
+  sendErrors(req, res, [SUBSCRIPTION_NOT_SERVED], 400);
 };
 
 /** A limit error as Apollo answers it on POST /graphql: 400. */
@@ -213,7 +216,9 @@ const limitTokens: express.RequestHandler = (req, res, next) => {
 /**
  * Depth, aliases, directives and cost of the operation to run, with its variables as sent (the
  * cost counts a page size given as a variable like a literal one): refused with 400 before anything
- * runs. The token limit is met before parsing (limitTokens).
+ * runs. The token limit is met before parsing (limitTokens). A subscription is refused here too,
+ * whatever brought its document (refuseSubscriptions sees only a `query` sent in a POST body, not
+ * one run by its persisted-query hash alone, nor a GET): Apollo Gateway cannot execute it.
  */
 const queryLimits: ApolloServerPlugin<GatewayContext> = {
   async requestDidStart() {
@@ -227,6 +232,9 @@ const queryLimits: ApolloServerPlugin<GatewayContext> = {
               extensions: { code: 'BAD_REQUEST' },
             }),
           );
+        // As refuseSubscriptions answers it (useGraphQLOverHttpStatus leaves its 400 as it is).
+        if (operation.operation === 'subscription')
+          throw badRequest(new GraphQLError(SUBSCRIPTION_NOT_SERVED.message, { extensions: { code: 'BAD_REQUEST' } }));
         const refused = operationLimitError(schema, document, operation, request.variables);
         if (refused) throw badRequest(refused);
       },
@@ -422,8 +430,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   mountHealth(app, readiness);
   // Log bundle downloads: signed links served by the logs service, reached through this host.
   mountDownloadProxy(app, logsHttpUrl(options.env ?? process.env, subgraphUrls.get('logs')?.[0]), log);
-  // The process's metrics (the kit's, the gateway's operations), then the subscription engine's.
-  app.get('/metrics', metricsHandler(subscriptions.metrics));
+  // The process's metrics (the kit's, the gateway's operations), then the subscription engine's:
+  // here, or on a port of their own (metricsPort), the public one then answering 404.
+  const metrics = metricsHandler(subscriptions.metrics);
+  let metricsServer: http.Server | undefined;
+  if (options.metricsPort === undefined) app.get('/metrics', metrics);
+  else {
+    app.get('/metrics', (_req, res) => void res.status(404).end());
+    const metricsApp = express();
+    metricsApp.disable('x-powered-by');
+    metricsApp.get('/metrics', metrics);
+    metricsServer = http.createServer(metricsApp);
+  }
   // Rate limits, before anything reads a body: queries, mutations and SSE subscriptions alike.
   if (rateLimiter) app.use('/graphql', rateLimitHttp({ limiter: rateLimiter, verify, trustedProxyHops }));
   // Subscriptions over Server-Sent Events, for clients that cannot open a WebSocket (see the README).
@@ -450,22 +468,43 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Last: the dashboard's client-side routes never shadow the gateway's own paths.
   if (options.dashboard) mountDashboard(app, options.dashboard, log);
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(options.port, options.host, () => resolve());
-  });
-  const port = (httpServer.address() as AddressInfo).port;
+  const listen = (server: http.Server, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, options.host, () => resolve((server.address() as AddressInfo).port));
+    });
+  const closeMetrics = () =>
+    new Promise<void>((resolve) => (metricsServer?.listening ? metricsServer.close(() => resolve()) : resolve()));
+  let metricsPort: number | undefined;
+  if (metricsServer) {
+    try {
+      metricsPort = await listen(metricsServer, options.metricsPort!);
+    } catch (error) {
+      await apollo.stop().catch(() => {});
+      throw error;
+    }
+  }
+  let port: number;
+  try {
+    port = await listen(httpServer, options.port);
+  } catch (error) {
+    await closeMetrics();
+    throw error;
+  }
   const url = `http://${options.host}:${port}/graphql`;
-  log.info({ url }, 'gateway listening');
+  const metricsUrl = `http://${options.host}:${metricsPort ?? port}/metrics`;
+  log.info({ url, metricsUrl }, 'gateway listening');
   const running = apollo;
   return {
     url,
     port,
+    metricsUrl,
     subscriptions,
     ...(rateLimiter && { rateLimiter }),
     close: async () => {
       apiKeys?.close();
       await running.stop();
+      await closeMetrics();
       await rateLimiter?.close();
     },
   };

@@ -48,7 +48,7 @@ export function sendErrors(
 
 /**
  * Apollo answers request errors 400 in both media types: in `application/json`, this plugin makes
- * them 200. A request error is a 400 of a well-formed request: one whose document Apollo got
+ * them 200 (not the refusal of a subscription, which this transport does not serve: 400 in both). A request error is a 400 of a well-formed request: one whose document Apollo got
  * (`didResolveSource`), unlike a body without a query or a malformed persisted-query extension.
  * `mediaType` comes from the operation's context (set from the HTTP request).
  */
@@ -63,7 +63,9 @@ export function useGraphQLOverHttpStatus<
         async didResolveSource() {
           wellFormed = true;
         },
-        async willSendResponse({ response }) {
+        async willSendResponse({ response, operation }) {
+          // A subscription is not a request error but one this transport does not serve: 400 in both.
+          if (operation?.operation === 'subscription') return;
           const result = response.body.kind === 'single' ? response.body.singleResult : undefined;
           if (wellFormed && response.http.status === 400 && result && result.data === undefined)
             response.http.status = requestErrorStatus(MEDIA_TYPES.JSON);

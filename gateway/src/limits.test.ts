@@ -1,14 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { ApolloGateway } from '@apollo/gateway';
+import { buildSchema } from 'graphql/index.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   countTokens,
   isEdgeType,
   LIMITS,
+  LIST_BOUNDS,
   limitError,
   measureCost,
   measureShape,
   operationLimitError,
+  pageBounds,
   pagedFields,
   shapeLimitError,
   tokenLimitError,
@@ -22,6 +25,7 @@ import {
   isListType,
   isObjectType,
   parse,
+  type GraphQLNamedType,
   type GraphQLSchema,
 } from './subscriptions/graphql.js';
 
@@ -129,7 +133,7 @@ describe('query limits', () => {
         message: 'Query depth 7 exceeds the limit of 6',
         extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'depth', measured: 7, max: 6 },
       });
-      expect(refusal('{ clusters { nodes { profile { versions { versions { id } } } } } }')).toBeUndefined();
+      expect(refusal('{ clusters { nodes { profile { versions { layers { name } } } } } }')).toBeUndefined();
       const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }`;
       expect(refusal(aliases(15))).toBeUndefined();
       expect(refusal(aliases(16))?.message).toBe('Query alias count 16 exceeds the limit of 15');
@@ -170,7 +174,8 @@ describe('query limits', () => {
       // Without a page argument: the documented default page.
       expect(cost('{ clusters { nodes { id } } }')).toBe(1 + 20 * 2);
       expect(cost('{ cluster(id: "x") { events { nodes { reason } } } }')).toBe(2 + 50 * 2);
-      // A list without a page counts as one element; __typename counts; introspection does not.
+      // A list without a page that is part of its parent's record counts as one element (a list of
+      // records as its bound: below); __typename counts; introspection does not.
       expect(cost('{ cluster(id: "x") { nodePools { name count } __typename } __schema { types { name } } }')).toBe(
         1 + 3 + 1,
       );
@@ -280,9 +285,152 @@ describe('query limits', () => {
 
     it('should accept every field of a cluster with its largest page of events', () => {
       const query = `query($id: ID!) { cluster(id: $id) { id projectId name profile { id projectId name version description cloud layers { type name version values ansibleRoles imageRef skipK8sInstall } createdAt } cloud { type region credentialRef } nodePools { name role count instanceType availabilityZones } phase conditions { type status active failed reason message code lastTransitionTime attempts } generation observedGeneration createdAt events(first: 1000) { nodes { cursor clusterId time severity reason message object } pageInfo { hasNextPage endCursor } } availableUpdates { id projectId name version description cloud layers { type name version values ansibleRoles imageRef skipK8sInstall } createdAt } health { status lastHeartbeatAt reasons { factor message since stale } stale changedAt } usage { scope coresTotal coresUsed cpuUsage memoryTotalBytes memoryUsedBytes memoryUsage cpuRequestsCores memoryRequestsBytes diskTotalBytes diskUsedBytes diskUsage nodes observedAt stale series { time cpuCores memoryBytes } } nodes { name role pool zone instanceType conditions { type status reason message } usage { scope coresTotal coresUsed cpuUsage memoryTotalBytes memoryUsedBytes memoryUsage cpuRequestsCores memoryRequestsBytes diskTotalBytes diskUsedBytes diskUsage nodes observedAt stale series { time cpuCores memoryBytes } } pods stale observedAt } services { namespace name type urls } images { id signature os osVersion kubernetesVersion cloud region source status artifactId ansibleRoles createdAt description message log updatedAt } logBundles { id clusterId status message fileName sizeBytes downloadUrl requestedAt readyAt } } }`;
+      // Its 500 availableUpdates and 500 images counted (gateway/README.md, Cost).
+      expect(cost(query, { id: 'x' })).toBe(25_617);
       expect(cost(query, { id: 'x' })).toBeLessThan(LIMITS.maxCost);
       expect(tokenLimitError(query)).toBeUndefined();
       expect(refusal(query, { id: 'x' })).toBeUndefined();
+    });
+  });
+
+  describe('lists without a page argument', () => {
+    /** The walk-around of a hostile review: 12 profiles, each with three levels of its versions. */
+    const VERSIONS_OF_VERSIONS =
+      '{ clusterProfiles(projectId: "web", first: 12) { nodes { versions { versions { versions { id name version } } } } } }';
+
+    /** Every object and interface type of a schema with its fields. */
+    const fieldsOf = (s: GraphQLSchema) =>
+      Object.values(s.getTypeMap()).flatMap((type) =>
+        !type.name.startsWith('__') && (isObjectType(type) || isInterfaceType(type))
+          ? Object.values(type.getFields()).map((field) => ({ owner: type.name, field }))
+          : [],
+      );
+
+    it('should have a page argument, a page of its connection, or a bound for every list field of the API schema', async () => {
+      const api = buildSchema(await readFile(new URL('../../schema/api.graphql', import.meta.url), 'utf8'));
+      const fields = fieldsOf(api as unknown as GraphQLSchema);
+      // A connection: the type of a paged field that is not a list, whose lists hold its page.
+      const connections = new Set(
+        fields
+          .filter(({ field }) => pageBounds(field) && !isListType(getNullableType(field.type)))
+          .map(({ field }) => getNamedType(field.type).name),
+      );
+      const lists = fields.filter(({ field }) => isListType(getNullableType(field.type)));
+      const unbounded = lists
+        .filter(({ owner, field }) => !pageBounds(field) && !connections.has(owner))
+        .map(({ owner, field }) => `${owner}.${field.name}`)
+        .filter((name) => !(name in LIST_BOUNDS));
+
+      expect(unbounded).toEqual([]);
+      // And no bound of a field that is not an unpaged list (any more).
+      const unpaged = new Set(
+        lists.filter(({ field }) => !pageBounds(field)).map(({ owner, field }) => `${owner}.${field.name}`),
+      );
+      expect(Object.keys(LIST_BOUNDS).filter((name) => !unpaged.has(name))).toEqual([]);
+      for (const [name, bound] of Object.entries(LIST_BOUNDS)) {
+        expect(bound.max, name).toBeGreaterThan(0);
+        expect(bound.where, name).not.toBe('');
+      }
+    });
+
+    it('should count a list of records by its bound, and hold no record below a part of a record', () => {
+      // What a type leads to: itself and the types of its fields, transitively.
+      const reachable = (start: GraphQLNamedType) => {
+        const seen = new Map<string, GraphQLNamedType>();
+        const walk = (type: GraphQLNamedType) => {
+          if (seen.has(type.name)) return;
+          seen.set(type.name, type);
+          if (isObjectType(type) || isInterfaceType(type))
+            for (const field of Object.values(type.getFields())) walk(getNamedType(field.type));
+        };
+        walk(start);
+        return [...seen.values()];
+      };
+      const isRecord = (type: GraphQLNamedType) =>
+        (isObjectType(type) || isInterfaceType(type)) && type.getInterfaces().some((i) => i.name === 'Node');
+      for (const { owner, field } of fieldsOf(schema)) {
+        const bound = LIST_BOUNDS[`${owner}.${field.name}`];
+        if (!bound) continue;
+        const element = getNamedType(field.type);
+        // A list of records (Node) is counted as many as its service returns.
+        if (isRecord(element))
+          expect({ list: `${owner}.${field.name}`, kind: bound.kind }).toMatchObject({ kind: 'records' });
+        if (bound.kind !== 'part') continue;
+        // A part leads to no record, no paged field and no list of records: nesting cannot multiply through it.
+        for (const type of reachable(element)) {
+          expect({ part: `${owner}.${field.name}`, reaches: type.name, record: isRecord(type) }).toMatchObject({
+            record: false,
+          });
+          if (!isObjectType(type)) continue;
+          for (const inner of Object.values(type.getFields())) {
+            const kind = LIST_BOUNDS[`${type.name}.${inner.name}`]?.kind;
+            expect({
+              part: `${owner}.${field.name}`,
+              reaches: `${type.name}.${inner.name}`,
+              paged: !!pageBounds(inner),
+            }).toMatchObject({ paged: false });
+            if (kind)
+              expect({ part: `${owner}.${field.name}`, reaches: `${type.name}.${inner.name}`, kind }).toMatchObject({
+                kind: 'part',
+              });
+          }
+        }
+      }
+    });
+
+    it("should count a list of records by its service's bound: versions of versions are refused", () => {
+      expect(cost('{ clusterProfile(id: "x") { versions { id } } }')).toBe(1 + 500 * 2);
+      expect(cost('{ cluster(id: "x") { logBundles { id } availableUpdates { id } } }')).toBe(1 + 100 * 2 + 500 * 2);
+      expect(cost('{ images { id } webhooks(projectId: "p") { id } apiKeys(projectId: "p") { id } }')).toBe(
+        2000 * 2 + 20 * 2 + 200 * 2,
+      );
+      // Through a page, a fragment and another list alike.
+      expect(
+        cost(
+          '{ clusters(first: 10) { nodes { ...C } } } fragment C on Cluster { profile { versions { layers { name } } } }',
+        ),
+      ).toBe(1 + 10 * (1 + 1 + 500 * (1 + 1 * 2)));
+      const measured = 1 + 12 * (1 + 500 * (1 + 500 * (1 + 500 * 4)));
+      expect(cost(VERSIONS_OF_VERSIONS)).toBe(measured);
+      expect(refusal(VERSIONS_OF_VERSIONS)).toEqual({
+        message: `Query cost ${measured} exceeds the limit of ${LIMITS.maxCost}`,
+        extensions: { code: 'QUERY_LIMIT_EXCEEDED', limit: 'cost', measured, max: LIMITS.maxCost },
+      });
+      expect(
+        refusal('{ clusterProfile(id: "x") { versions { versions { id name version } } } }')?.extensions,
+      ).toMatchObject({
+        code: 'QUERY_LIMIT_EXCEEDED',
+        limit: 'cost',
+        measured: 1 + 500 * (1 + 500 * 4),
+      });
+      expect(refusal('{ clusters(first: 100) { nodes { availableUpdates { id } } } }')?.extensions).toMatchObject({
+        limit: 'cost',
+      });
+      // A part of a record counts as one element, as the record does.
+      expect(cost('{ cluster(id: "x") { nodes { name conditions { type } } } }')).toBe(1 + 1 + 1 + 1 * 2);
+    });
+
+    it("should serve every operation of the project's clients at the largest pages their fields allow", async () => {
+      const manifest = JSON.parse(
+        await readFile(new URL('../../client/persisted-query-manifest.json', import.meta.url), 'utf8'),
+      ) as { operations: { name: string; body: string }[] };
+      expect(manifest.operations.length).toBeGreaterThan(20);
+      const largestPage = Math.max(...[...pagedFields(schema).values()].map((b) => b.max!));
+      for (const { name, body } of manifest.operations) {
+        const { document, operation: op } = operation(body);
+        // Each page variable at the largest page any field allows: costed as its own field's largest.
+        const variables = Object.fromEntries(
+          (op.variableDefinitions ?? [])
+            .filter((v) => v.variable.name.value === 'first')
+            .map((v) => [v.variable.name.value, largestPage]),
+        );
+        const refused = tokenLimitError(body) ?? shapeLimitError(document, op);
+        expect({ name, refused: refused?.message }).toEqual({ name, refused: undefined });
+        expect({ name, cost: measureCost(schema, document, op, variables) }).toEqual({
+          name,
+          cost: expect.toSatisfy((n: number) => n <= LIMITS.maxCost),
+        });
+      }
     });
   });
 

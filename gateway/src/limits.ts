@@ -37,7 +37,7 @@ export const LIMITS = {
   maxDepth: 6,
   maxAliases: 15,
   maxDirectives: 50,
-  maxCost: 10_000,
+  maxCost: 50_000,
 } as const;
 
 export type Limits = { readonly [K in keyof typeof LIMITS]: number };
@@ -291,6 +291,106 @@ function pageSize(
   return Math.max(1, bounds.max === undefined ? size : Math.min(size, bounds.max));
 }
 
+/**
+ * What a list field without a page argument holds at most, and how its elements are counted:
+ *
+ * - `records`: separate records (or catalogue rows) that its service reads and returns, up to
+ *   `max`: the cost counts `max` elements. `ClusterProfile.versions` of `versions` of `versions`
+ *   is 500 × 500 × 500 profiles, not 1 × 1 × 1.
+ * - `part`: part of its parent object's own record (a profile's layers, a cluster's pools, one
+ *   agent report's nodes): the cost counts one element, as the record it is part of is counted.
+ *   Its size is bounded by that record (a stored document, a NATS message of at most 1 MB), and
+ *   its elements lead to no record and no list of records (limits.test.ts checks it), so nesting
+ *   cannot multiply record reads through it.
+ *
+ * `max` is the owning service's own bound, where its code sets it (`where`). Every list field of
+ * the API schema has a page argument, is a connection's page, or is here: limits.test.ts fails on
+ * one that is none of these.
+ */
+export interface ListBound {
+  kind: 'records' | 'part';
+  /** The most elements the owning service returns for one parent object. */
+  max: number;
+  /** Where the bound comes from. */
+  where: string;
+}
+
+const records = (max: number, where: string): ListBound => ({ kind: 'records', max, where });
+const part = (max: number, where: string): ListBound => ({ kind: 'part', max, where });
+/** A request body is at most 1 MB (gateway.ts BODY_LIMIT): a mutation's problems are as many as its input holds. */
+const USER_ERRORS = part(
+  Number.POSITIVE_INFINITY,
+  'one per problem of the mutation input, so bounded by the input (a body of at most 1 MB)',
+);
+
+/** The bounds of the list fields without a page argument, by `Type.field` (see ListBound). */
+export const LIST_BOUNDS: Readonly<Record<string, ListBound>> = {
+  // Records.
+  'ClusterProfile.versions': records(500, 'MAX_VERSIONS_PER_NAME, services/profiles/src/adapters/profile.repo.ts'),
+  'Cluster.availableUpdates': records(
+    500,
+    "the versions of its profile's name newer than its own: MAX_VERSIONS_PER_NAME (services/profiles/src/adapters/profile.repo.ts), via clusters' cluster.resolver.ts",
+  ),
+  'Cluster.images': records(500, 'usesOfCluster reads `first: 500`, services/images/src/adapters/image.repo.ts'),
+  'Cluster.logBundles': records(100, 'MAX_BUNDLES_PER_CLUSTER, services/logs/src/adapters/bundle.repo.ts'),
+  'Query.images': records(2000, 'MAX_LIST, services/images/src/adapters/image.repo.ts (pages of 500 until 2,000)'),
+  'Query.webhooks': records(
+    20,
+    'MAX_WEBHOOKS_PER_PROJECT, services/clusters/src/webhooks/webhook.resolver.ts (checked at creation)',
+  ),
+  'Query.apiKeys': records(200, 'API_KEY_LIMITS.listed, services/profiles/src/apikeys/apikey.ts'),
+  'Query.regions': records(100, "not capped in code: the cloud's own list (AWS about 35 regions, Azure about 65)"),
+  'Query.instanceTypes': records(
+    1000,
+    "not capped in code: the cloud's own list for a region (AWS and Azure offer some 500 to 900)",
+  ),
+  'Query.proxyRequirements': records(
+    100,
+    'services/clusters/src/domain/proxy.ts: 7 at most, plus one per configured AWS region and registry',
+  ),
+  // Parts of their parent's record.
+  'ClusterProfile.layers': part(34, 'LIMITS.layers, services/profiles/src/domain/profile.ts'),
+  'PackLayer.ansibleRoles': part(50, 'LIMITS.ansibleRoles, services/profiles/src/domain/profile.ts'),
+  'Cluster.nodePools': part(20, 'LIMITS.pools, services/clusters/src/domain/cluster.ts'),
+  'NodePool.availabilityZones': part(
+    12,
+    'zones of its region, each once (validatePool), at most MAX_ZONES, services/clouds/src/network-plan.ts',
+  ),
+  'Cluster.conditions': part(6, 'one per Milestone, services/clusters/src/domain/conditions.ts'),
+  'ConditionsUpdate.conditions': part(6, 'one per Milestone, services/clusters/src/domain/conditions.ts'),
+  'Webhook.events': part(
+    5,
+    'subscribableEventTypes, each once, services/clusters/src/webhooks/events.ts and webhook.resolver.ts',
+  ),
+  'Cluster.nodes': part(2000, 'MAX_REPORTED_NODES of one agent report, schema/src/contracts/agent-reports.ts'),
+  'ClusterNode.conditions': part(64, 'reportedNodeSchema conditions .max(64), schema/src/contracts/agent-reports.ts'),
+  'Cluster.services': part(1000, 'agentReportSchema services .max(1_000), schema/src/contracts/agent-reports.ts'),
+  'ApplicationService.urls': part(64, 'reportedServiceSchema urls .max(64), schema/src/contracts/agent-reports.ts'),
+  'ClusterHealth.reasons': part(
+    2000 * 65 + 3,
+    'one per failing check (services/health/src/domain/health.ts findingsOf): per node its conditions and disk, then CPU, memory, heartbeat',
+  ),
+  'ClusterUsage.series': part(500, 'maxSeriesPoints, services/health/src/ingest/ingest.ts'),
+  'Region.zones': part(12, "not capped in code: the cloud's zones of a region (AWS at most 6, Azure 3)"),
+  'Image.ansibleRoles': part(50, 'LIMITS.ansibleRoles, services/images/src/domain/plan.ts'),
+  'Image.log': part(200, 'LOG_LINES, services/images/src/domain/image.ts'),
+  'UserError.field': part(4, 'the longest input path, e.g. ["input", "layers", "0", "values"]'),
+  'CreateWebhookPayload.userErrors': USER_ERRORS,
+  'WebhookPayload.userErrors': USER_ERRORS,
+  'RotateWebhookSecretPayload.userErrors': USER_ERRORS,
+  'ClusterPayload.userErrors': USER_ERRORS,
+  'LogBundlePayload.userErrors': USER_ERRORS,
+  'CreateApiKeyPayload.userErrors': USER_ERRORS,
+  'ApiKeyPayload.userErrors': USER_ERRORS,
+  'ClusterProfilePayload.userErrors': USER_ERRORS,
+};
+
+/** The elements the cost counts for an unpaged list field (see ListBound), or undefined when it has no bound. */
+export function listElements(typeName: string, fieldName: string): number | undefined {
+  const bound = LIST_BOUNDS[`${typeName}.${fieldName}`];
+  return bound && (bound.kind === 'records' ? bound.max : 1);
+}
+
 function fieldOf(type: GraphQLNamedType | undefined, name: string): GraphQLField<unknown, unknown> | undefined {
   return type && (isObjectType(type) || isInterfaceType(type)) ? type.getFields()[name] : undefined;
 }
@@ -300,7 +400,8 @@ function fieldOf(type: GraphQLNamedType | undefined, name: string): GraphQLField
  * Every selected field counts 1 for each object it is selected on. A list counts its elements:
  * a list field with a page argument (`first`, `last`) as many as its page, and so do the list
  * fields of a paged field that is not itself a list (a connection's `nodes` or `edges`: the page
- * of `clusters(first: 100)`); a list without a page counts as one element. An edge's `node` is
+ * of `clusters(first: 100)`); a list without a page as LIST_BOUNDS says: a list of records as many
+ * as its service returns at most, a part of its parent's record as one element. An edge's `node` is
  * part of its edge, not an object of its own (`edges { cursor node { id } }` costs as
  * `nodes { id }`, plus the cursors). The page is the
  * argument's value (literal, variable, or default), capped to the documented max (see pageSize).
@@ -346,7 +447,8 @@ function measure(
             })
           : undefined;
         const list = isListType(getNullableType(field.type));
-        const elements = list ? (size ?? page) : 1;
+        // A page, else the list's bound (LIST_BOUNDS), else a connection's page (1 outside one).
+        const elements = list ? (size ?? listElements(type!.name, name) ?? page) : 1;
         const inherited = size !== undefined && !list ? size : 1;
         const inner = selection.selectionSet
           ? cost(selection.selectionSet.selections, getNamedType(field.type), inherited)

@@ -27,6 +27,7 @@ async function main() {
     supergraphSdl: await loadSupergraph(env.SUPERGRAPH_PATH),
     host: env.HOST,
     port: env.PORT,
+    metricsPort: env.METRICS_PORT,
     jwtSecret: env.AUTH_JWT_SECRET,
     oidc: oidcOptions(env),
     maxTokenLifetimeSeconds: env.AUTH_MAX_TOKEN_LIFETIME,

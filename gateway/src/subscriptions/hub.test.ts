@@ -1,6 +1,6 @@
 import { createLogger } from '@fleetgraph/kit/core';
 import { describe, expect, it, vi } from 'vitest';
-import { createHub, type Execution, type StartFrom } from './hub.js';
+import { createHub, CursorAheadError, type Execution, type StartFrom } from './hub.js';
 import type { EventSource, SourceMessage } from './source.js';
 
 const log = createLogger('hub-test', 'silent');
@@ -200,6 +200,41 @@ describe('subscription hub', () => {
     source.publish('s', 2);
     source.drain();
     expect(watcher.received).toEqual([2]);
+  });
+
+  it('should refuse a cursor past the last event, and take one of an event the group has not delivered yet', async () => {
+    const source = manualSource();
+    const hub = createHub(source, log);
+    const live = recorder();
+    await hub.watch(live.request('s', { kind: 'now' }));
+    const published = source.publish('s', 1);
+    // Past the stream's end: refused, and nothing is left behind.
+    const ahead = recorder();
+    await expect(hub.watch(ahead.request('s', { kind: 'after', seq: published + 1 }))).rejects.toEqual(
+      new CursorAheadError(published + 1, published),
+    );
+    await expect(hub.watch(ahead.request('s', { kind: 'after', seq: 9_999_999_999 }))).rejects.toBeInstanceOf(
+      CursorAheadError,
+    );
+    expect(hub.stats()).toMatchObject({ groups: 1, watches: 1 });
+    // The cursor of the event just published, which the group has not delivered yet: taken.
+    const resumed = recorder();
+    await hub.watch(resumed.request('s', { kind: 'after', seq: published }));
+    // Past the subject's last event but not the stream's: taken, nothing is skipped.
+    const other = source.publish('t', 2);
+    const elsewhere = recorder();
+    await hub.watch(elsewhere.request('s', { kind: 'after', seq: other }));
+    source.publish('s', 3);
+    source.drain();
+    expect(live.received).toEqual([1, 3]);
+    expect(resumed.received).toEqual([3]);
+    expect(elsewhere.received).toEqual([3]);
+    // On a subject nobody watches yet, likewise: its group reads the subject's last on opening.
+    const fresh = recorder();
+    await expect(
+      hub.watch(fresh.request('u', { kind: 'after', seq: source.publish('u', 4) + 1 })),
+    ).rejects.toBeInstanceOf(CursorAheadError);
+    expect(hub.stats()).toMatchObject({ groups: 1, watches: 3 });
   });
 
   it('should deliver the last event first, then catch up if the group moved on meanwhile', async () => {

@@ -47,6 +47,20 @@ export interface WatchRequest {
   accepts?: (payload: Record<string, unknown>) => boolean;
 }
 
+/**
+ * A watch refused for a cursor past the last event of its stream (`after: "9999999999"`): no event
+ * has it yet, so every live event up to it would be skipped, silently.
+ */
+export class CursorAheadError extends Error {
+  constructor(
+    readonly seq: number,
+    readonly lastSeq: number,
+  ) {
+    super(`cursor ${seq} is past the last event (${lastSeq})`);
+    this.name = 'CursorAheadError';
+  }
+}
+
 /** A started watch. */
 export interface Watch {
   /** Stops the watch; no listener call follows. Idempotent. */
@@ -339,6 +353,17 @@ export function createHub(source: EventSource, log: Logger, options: HubOptions 
         if (from.kind === 'now') {
           member.watermark = group.lastSeq;
         } else if (from.kind === 'after') {
+          // A cursor past what the group delivered: an event the group has not received yet (just
+          // published, or the subject's last read before it), or no event at all. Only a cursor
+          // past the stream's last sequence, read now, is refused: one no event has yet, whose
+          // watch would skip every live event up to it. One past the subject's last but not the
+          // stream's skips nothing: later events have later sequences (and a cursor that
+          // Cluster.events keeps may be of an event the stream no longer holds).
+          if (from.seq > group.lastSeq) {
+            const last = await source.lastSeq(stream);
+            if (from.seq > last) throw new CursorAheadError(from.seq, last);
+            if (member.closed) return watch;
+          }
           member.watermark = from.seq;
         } else if (isWildcard(subject)) {
           // The current state of every subject matched: the last message of each, then live.

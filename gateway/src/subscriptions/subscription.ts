@@ -3,7 +3,7 @@ import type { SubscribePayload } from 'graphql-ws';
 import type { Compiled } from './compiler.js';
 import { codedError } from './errors.js';
 import type { GraphQLError, GraphQLSchema } from './graphql.js';
-import type { Execution, Hub, Listener, StartFrom, Watch } from './hub.js';
+import { CursorAheadError, type Execution, type Hub, type Listener, type StartFrom, type Watch } from './hub.js';
 import type { Peer } from './peers.js';
 import { EventSourceUnavailableError } from './source.js';
 
@@ -143,6 +143,16 @@ export class Subscription implements Running, Listener, AsyncIterableIterator<ne
         host.subscriptions++;
       }
     } catch (failure) {
+      // The client's mistake: a cursor no event of the subject has (see CursorAheadError).
+      if (failure instanceof CursorAheadError) {
+        this.end(
+          codedError(
+            'BAD_USER_INPUT',
+            `after is not a cursor of an event of Subscription.${plan.compiled.name}: it is past the last one`,
+          ),
+        );
+        return this;
+      }
       // NATS away: expected during an outage, and said so to the client (retry once it is back).
       if (failure instanceof EventSourceUnavailableError) {
         host.log.warn(

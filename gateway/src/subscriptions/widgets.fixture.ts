@@ -210,7 +210,10 @@ export const ids = { tenant: () => `t${id()}`, project: () => `p${id()}` };
 export async function startWidgetsPlatform(
   subscriptions: GatewayOptions['subscriptions'] = {},
   /** More options of every gateway it starts. */
-  gatewayOptions: Pick<GatewayOptions, 'rateLimit' | 'trustedProxyHops' | 'corsOrigins' | 'dashboard'> = {},
+  gatewayOptions: Pick<
+    GatewayOptions,
+    'rateLimit' | 'trustedProxyHops' | 'corsOrigins' | 'dashboard' | 'metricsPort'
+  > = {},
 ): Promise<WidgetsPlatform> {
   const log = createLogger('widgets-test', process.env.TEST_LOG_LEVEL ?? 'silent');
   // The JetStream data outlives a restart of the server (stopNats, startNats).
@@ -332,7 +335,7 @@ export async function startWidgetsPlatform(
       }, 'every subscription, connection and consumer to be gone');
     },
     async metric(name, gateway = main.gateway) {
-      const response = await fetch(new URL('/metrics', gateway.url));
+      const response = await fetch(gateway.metricsUrl);
       const text = await response.text();
       const line = text.split('\n').find((l) => l.startsWith(`${name} `));
       if (!line) throw new Error(`no metric ${name} in /metrics`);
