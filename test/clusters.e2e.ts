@@ -479,9 +479,9 @@ describe('clusters through the gateway, on the local cloud', () => {
 
     // Removing a pool deletes its machines; the control-plane pool and unknown pools are refused.
     const REMOVE = `mutation($id: ID!, $name: String!) { removeNodePool(clusterId: $id, name: $name) { cluster { nodePools { name } } userErrors { field code } } }`;
-    expect((await platform.graphql(REMOVE, { id: cluster.id, name: 'batch' }, viewer)).errors?.[0]?.extensions?.code).toBe(
-      'FORBIDDEN',
-    );
+    expect(
+      (await platform.graphql(REMOVE, { id: cluster.id, name: 'batch' }, viewer)).errors?.[0]?.extensions?.code,
+    ).toBe('FORBIDDEN');
     for (const [name, code] of [
       ['control-plane', 'INVALID_CONTROL_PLANE'],
       ['nope', 'POOL_NOT_FOUND'],
@@ -491,7 +491,10 @@ describe('clusters through the gateway, on the local cloud', () => {
     }
     const removed = await platform.graphql(REMOVE, { id: cluster.id, name: 'batch' }, editor);
     expect(removed.data!.removeNodePool.userErrors).toEqual([]);
-    expect(removed.data!.removeNodePool.cluster.nodePools.map((p: any) => p.name)).toEqual(['control-plane', 'workers']);
+    expect(removed.data!.removeNodePool.cluster.nodePools.map((p: any) => p.name)).toEqual([
+      'control-plane',
+      'workers',
+    ]);
     await running(cluster.id);
     const ec2 = new EC2Client({
       endpoint: platform.localCloudUrl,
