@@ -103,6 +103,15 @@ describe('clusters through the gateway, on the local cloud', () => {
     throw new Error(`timed out waiting for ${what}`);
   }
 
+  /** The local cloud's EC2 API, as an AWS client reaches it. */
+  const localEc2 = () =>
+    new EC2Client({
+      endpoint: platform.localCloudUrl,
+      region: 'local-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+
   const get = async (id: string, token = viewer) => (await platform.graphql(GET, { id }, token)).data!.cluster;
   const running = (id: string) =>
     until(`${id} RUNNING`, async () => {
@@ -175,12 +184,7 @@ describe('clusters through the gateway, on the local cloud', () => {
     await running(cluster.id);
 
     // The first control-plane node's user data, read back as AWS answers it (DescribeInstanceAttribute, base64).
-    const ec2 = new EC2Client({
-      endpoint: platform.localCloudUrl,
-      region: 'local-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
+    const ec2 = localEc2();
     const described = await ec2.send(
       new DescribeInstancesCommand({
         Filters: [
@@ -496,12 +500,7 @@ describe('clusters through the gateway, on the local cloud', () => {
       'workers',
     ]);
     await running(cluster.id);
-    const ec2 = new EC2Client({
-      endpoint: platform.localCloudUrl,
-      region: 'local-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
+    const ec2 = localEc2();
     const left = await until('the batch pool machines terminated', async () => {
       const described = await ec2.send(
         new DescribeInstancesCommand({
