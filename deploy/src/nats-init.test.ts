@@ -58,6 +58,8 @@ describe('nats-init', () => {
   it('should write the account seed apart when told, and not beside the rest', async () => {
     const out = tempDir();
     const seedFile = join(tempDir(), 'account', 'account.seed');
+    // An earlier run wrote it beside the rest: that copy goes.
+    await natsInit({ outDir: out, env: {} });
     await natsInit({ outDir: out, accountSeedFile: seedFile, env: {} });
     const keys = JSON.parse(readFileSync(join(out, 'keys.json'), 'utf8')) as NatsKeys;
     expect(readFileSync(seedFile, 'utf8')).toBe(keys.accountSeed);

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -77,6 +77,9 @@ export async function natsInit(options: NatsInitOptions): Promise<string[]> {
   done.push(`keys ${source}: ${keysFile}`);
   secret(join(outDir, 'auth.conf'), await natsServerSecurityConfig(keys));
   secret(accountSeedFile, keys.accountSeed);
+  // Kept apart: a copy an earlier run left beside the rest (which every process mounts) goes.
+  const beside = join(outDir, 'account.seed');
+  if (accountSeedFile !== beside) rmSync(beside, { force: true });
   done.push(`auth.conf: ${outDir}; account seed: ${accountSeedFile}`);
   for (const user of NATS_USERS) {
     const file = join(outDir, 'creds', `${user}.creds`);

@@ -1,4 +1,4 @@
-import { defineEvent, type StreamDef } from '@fleetgraph/kit/core';
+import { defineEvent, defineRequest, type StreamDef } from '@fleetgraph/kit/core';
 import { z } from 'zod';
 
 export const healthStatuses = ['HEALTHY', 'PROGRESSING', 'UNHEALTHY', 'UNKNOWN'] as const;
@@ -129,4 +129,19 @@ export const fleetHealth = defineEvent({
   stream: HEALTH_STATUS_STREAM.name,
   schema: fleetHealthSchema,
   keys: ['tenantId', 'projectId', 'clusterId'] as const,
+});
+
+/**
+ * `health.v1.nodes`: the Kubernetes nodes a cluster's agent last reported, each with whether it
+ * is Ready. The orchestrator asks before it removes an outdated machine in a rolling
+ * replacement, so that an old node goes only once its replacement serves. Every health replica
+ * answers from memory (queue group `health`); a cluster that never reported has no nodes.
+ */
+export const clusterNodes = defineRequest('health.v1.nodes', {
+  request: z.object({ clusterId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/) }),
+  reply: z.object({
+    /** When its nodes were last reported; null when never. */
+    observedAt: z.string().nullable(),
+    nodes: z.array(z.object({ name: z.string(), ready: z.boolean() })),
+  }),
 });

@@ -18,6 +18,7 @@ import { followClusters } from './adapters/clusters.nats.js';
 import { NatsHealthPublisher } from './adapters/health.events.js';
 import { HealthRepository } from './adapters/health.repo.js';
 import { createHealthMetrics, reportLag } from './adapters/metrics.js';
+import { serveNodes } from './adapters/nodes.nats.js';
 import { subscribeReports } from './adapters/reports.nats.js';
 import { readEnv } from './env.js';
 import { HealthIngest } from './ingest/ingest.js';
@@ -129,6 +130,8 @@ async function main() {
     publishFailures: () => nats.failures,
   });
 
+  const nodes = serveNodes(bus, ingest);
+
   const server = await startSubgraphServer({
     name: 'health',
     schema: await buildHealthSchema({ ingest, registry, retentionMs: env.HEALTH_SAMPLE_RETENTION }),
@@ -151,6 +154,7 @@ async function main() {
     async () => {
       stopping = true;
       reports?.unsubscribe();
+      nodes.unsubscribe();
     },
     () => clusters.stop(),
     async () => {

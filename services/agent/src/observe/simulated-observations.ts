@@ -190,10 +190,14 @@ const EVERY_NODE_PODS: PodLike['spec'][] = [
  *   as the scheduler does;
  * - add-ons expose services once installed (prometheus: a LoadBalancer on 9090) with the
  *   nodes' addresses as load balancer ingress, as k3s's ServiceLB does;
- * - a node that just started is NotReady for a while, as a joining node is;
+ * - a node that just started is NotReady for a while, as a joining node is, and reported at once
+ *   when it turns Ready (as a real agent's node watch would);
  * - now and then a worker comes under memory pressure for 10 to 25 minutes;
  * - and faults can be set on command (`simulate`, or the `agent.v1.<clusterId>.simulate` request).
  */
+/** How long a simulated node that just started is NotReady (its kubelet joining), at speed 1. */
+const JOIN_MS = 30_000;
+
 export class SimulatedObservations implements ObservationSource {
   readonly kind = 'simulated' as const;
   readonly #now: () => number;
@@ -205,6 +209,18 @@ export class SimulatedObservations implements ObservationSource {
   ) {
     this.#now = options.now ?? Date.now;
     this.#faults = { ...NO_FAULTS, randomFaults: options.randomFaults ?? true };
+  }
+
+  /** Nodes whose turning Ready is announced already (a report at once, as a node's change is). */
+  readonly #readyAnnounced = new Set<string>();
+
+  #announceReady(name: string, inMs: number): void {
+    if (this.#readyAnnounced.has(name)) return;
+    this.#readyAnnounced.add(name);
+    setTimeout(() => {
+      this.#readyAnnounced.delete(name);
+      this.source.changed();
+    }, inMs + 10).unref();
   }
 
   /** The faults in force. */
@@ -323,7 +339,9 @@ export class SimulatedObservations implements ObservationSource {
     if (diskPressure) diskShare = Math.max(diskShare, 0.96);
 
     // A machine that has just started runs its kubelet for a while before it is Ready: 30 s at speed 1.
-    const joining = now - Date.parse(node.runningSince) < 30_000 / this.source.speed;
+    const readyAt = Date.parse(node.runningSince) + JOIN_MS / this.source.speed;
+    const joining = now < readyAt;
+    if (joining) this.#announceReady(node.name, readyAt - now);
     const lost = faults.notReady.includes(node.name);
     const condition = (
       type: string,

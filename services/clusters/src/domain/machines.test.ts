@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodePool } from './cluster.js';
-import { planPool, type MachineIntent, type ObservedMachine } from './machines.js';
+import { planPool, wantedIntents, type MachineIntent, type ObservedMachine } from './machines.js';
 
 let serial = 0;
 const pool = (overrides: Partial<NodePool> = {}): NodePool => ({
@@ -175,5 +175,15 @@ describe('planPool for a control plane', () => {
       kind: 'act',
       create: [{ zone: 'z-c' }],
     });
+  });
+});
+
+describe('wantedIntents', () => {
+  it("should keep the first control-plane node's intent whatever the definition became", () => {
+    const cp = pool({ name: 'control-plane', role: 'CONTROL_PLANE', count: 1, availabilityZones: ['z-a'] });
+    const first = intent({ name: 'control-plane-1', pool: 'control-plane', role: 'CONTROL_PLANE', generation: 1 });
+    // Generation 2 resized the control plane: an intent of another type, yet the first node's.
+    expect(wantedIntents([{ ...cp, instanceType: 'm5.xlarge' }], 'img-1', [], [first], 2, first.name)).toEqual([first]);
+    expect(wantedIntents([{ ...cp, instanceType: 'm5.xlarge' }], 'img-1', [], [first], 2)).toEqual([]);
   });
 });

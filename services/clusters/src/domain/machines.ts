@@ -43,7 +43,17 @@ export interface MachineIntent {
 export type PoolPlan =
   | { kind: 'done' }
   | { kind: 'wait'; reason: string }
-  | { kind: 'act'; create: { zone: string }[]; delete: ObservedMachine[]; reason: string };
+  | {
+      kind: 'act';
+      create: { zone: string }[];
+      delete: ObservedMachine[];
+      reason: string;
+      /**
+       * It removes an outdated machine of a rolling replacement, or adds a control-plane node
+       * beside others: planned again with node readiness (`ready`) where it is known.
+       */
+      gated?: boolean;
+    };
 
 const ALIVE: ReadonlySet<MachineState> = new Set(['pending', 'running']);
 
@@ -70,11 +80,16 @@ export function wantedIntents(
   machines: readonly ObservedMachine[],
   intents: readonly MachineIntent[],
   generation: number,
+  /**
+   * The first control-plane node's: always kept (its machine may run unlisted yet; dropped, a
+   * second node would run kubeadm init). An outdated first node is kept anyway (planPool's `keep`).
+   */
+  keep?: string,
 ): MachineIntent[] {
-  const current = intents.filter((i) => (i.generation ?? 0) >= generation);
+  const current = intents.filter((i) => (i.generation ?? 0) >= generation || i.name === keep);
   const kept = [...current];
   for (const intent of intents) {
-    if ((intent.generation ?? 0) >= generation) continue;
+    if (current.includes(intent)) continue;
     const pool = pools.find((p) => p.name === intent.pool);
     if (!pool || !fitsPool(pool, imageId)(intent)) continue;
     const upToDate = machines.filter((m) => m.pool === pool.name && ALIVE.has(m.state) && fitsPool(pool, imageId)(m));
@@ -101,6 +116,12 @@ export function planPool(
    * cluster's API endpoint (no load balancer is made yet). Outdated, it counts as up to date.
    */
   keep?: string,
+  /**
+   * Whether a machine's node is Ready, when known: a rolling replacement then removes an
+   * outdated machine only once every up-to-date one is Ready, not merely running, and a control
+   * plane adds a node only once the others are.
+   */
+  ready?: (name: string) => boolean,
 ): PoolPlan {
   const mine = machines.filter((m) => m.pool === pool.name);
   const broken = mine.filter(isBroken);
@@ -132,15 +153,20 @@ export function planPool(
   const coming = pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending');
   if (outdated.length === 0) {
     // Control-plane nodes join one at a time: each adds an etcd member, and kubeadm's joins
-    // must not race each other.
+    // must not race each other. The next waits for the last to run, and to be Ready where node
+    // readiness is known (`ready`).
     if (have < pool.count && pool.role === 'CONTROL_PLANE' && coming)
       return { kind: 'wait', reason: `waiting for the new ${pool.name} machine to run before adding the next` };
+    const joining = ready && upToDate.find((m) => !ready(m.name));
+    if (have < pool.count && pool.role === 'CONTROL_PLANE' && joining)
+      return { kind: 'wait', reason: `waiting for node ${joining.name} to be Ready before adding the next` };
     if (have < pool.count && pool.role === 'CONTROL_PLANE')
       return {
         kind: 'act',
         create: zonesFor(pool, upToDate, pendingIntents, 1),
         delete: [],
         reason: `scaling ${pool.name} up to ${pool.count}, one node at a time`,
+        gated: upToDate.length > 0,
       };
     if (have < pool.count)
       return {
@@ -167,11 +193,15 @@ export function planPool(
   if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending'))
     return { kind: 'wait', reason: `waiting for the new ${pool.name} machine to run` };
   if (upToDate.length >= pool.count || upToDate.length + outdated.length > pool.count) {
+    const joining = ready && upToDate.find((m) => !ready(m.name));
+    if (joining)
+      return { kind: 'wait', reason: `waiting for node ${joining.name} to be Ready before removing an outdated one` };
     return {
       kind: 'act',
       create: [],
       delete: [oldestFirst(outdated)[0]!],
       reason: `replacing ${pool.name} machines: removing an outdated one`,
+      gated: true,
     };
   }
   return {

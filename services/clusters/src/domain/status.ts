@@ -42,6 +42,8 @@ export interface ClusterStatus {
   addonsProfileId: string | null;
   /** Consecutive failed attempts, for backoff. */
   failures: number;
+  /** Steps in a row that could not check a milestone already reached (see reconcileStep). */
+  checkFailures?: number;
   /** When the cluster is next due; null when it needs nothing (DELETED). Indexed. */
   nextReconcileAt: string | null;
   /**

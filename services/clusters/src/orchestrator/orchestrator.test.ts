@@ -21,6 +21,7 @@ import {
   clusterConditions,
   clusterEvent,
   clusterLifecycle,
+  clusterNodes,
   fleetCluster,
   getProfile,
   resolveImage,
@@ -116,6 +117,13 @@ describe('orchestrator on the local cloud', () => {
       ansibleRoles: [],
       message: null,
       createdAt: new Date().toISOString(),
+    }));
+    // Stands in for the health service: every running machine's node is Ready.
+    doubles.serve(clusterNodes, async ({ clusterId }) => ({
+      observedAt: new Date().toISOString(),
+      nodes: (await providers.get('LOCAL', 'local-1').describeMachines({ clusterId, region: 'local-1' }))
+        .filter((m) => m.state === 'running')
+        .map((m) => ({ name: m.name, ready: true })),
     }));
     store = createSqliteStore({ file: join(dataDir, 'clusters.sqlite') });
     outbox = await createOutbox({

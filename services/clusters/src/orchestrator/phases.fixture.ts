@@ -238,13 +238,21 @@ export const failing = (code: BusErrorCode, message: string) => async (): Promis
 /** The ports of one test, and what went through them. */
 export function world() {
   const cloud = new MemoryCloud();
-  const asked = { profile: 0, resolveImage: 0, applyPacks: 0 };
+  const asked = { profile: 0, resolveImage: 0, applyPacks: 0, nodes: 0 };
+  /** Machines whose node is not Ready yet (by name); every other running machine's is. */
+  const notReady = new Set<string>();
   const requests: { [K in keyof ClusterRequests]: ClusterRequests[K] } = {
     profile: async () => profile(),
     resolveImage: async () => image(),
     applyPacks: async ({ packs }) => ({
       installed: packs.map((p) => ({ name: p.name, version: p.version })),
       failed: [],
+    }),
+    nodes: async () => ({
+      observedAt: new Date().toISOString(),
+      nodes: [...cloud.machines.values()]
+        .filter((m) => m.state === 'running')
+        .map((m) => ({ name: m.name, ready: !notReady.has(m.name) })),
     }),
   };
   const counted: ClusterRequests = {
@@ -259,6 +267,10 @@ export function world() {
     applyPacks: (r) => {
       asked.applyPacks++;
       return requests.applyPacks(r);
+    },
+    nodes: (r) => {
+      asked.nodes++;
+      return requests.nodes(r);
     },
   };
   /** Events written with the status by `persist` (announced, whatever happens to the step), then those of the result. */
@@ -294,7 +306,7 @@ export function world() {
     return { result, status: scope.status };
   };
   const reasons = () => written.map((e) => e.reason);
-  return { cloud, requests, asked, deps, written, persisted, step, reasons, scopeOf };
+  return { cloud, requests, asked, notReady, deps, written, persisted, step, reasons, scopeOf };
 }
 
 export type World = ReturnType<typeof world>;

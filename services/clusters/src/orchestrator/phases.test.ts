@@ -466,6 +466,79 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
     expect(w.cloud.callsOf('createMachine')).toBe(0);
   });
 
+  it("should remove an outdated machine of a rolling replacement only once its replacement's node is Ready", async () => {
+    const w = world();
+    // Resized from m5.large to m5.xlarge: the new machine runs, its node still joining.
+    running(w, 'workers-aaaaa', 'workers', 'local-1a');
+    const fresh = w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1b', instanceType: 'm5.xlarge' });
+    w.notReady.add(fresh.name);
+    const resized = spec({
+      nodePools: pools({ count: 1, instanceType: 'm5.xlarge', availabilityZones: ['local-1a', 'local-1b'] }),
+    });
+    const held = await w.step(machinesPhase('WORKER'), resized, provisioned({ addonsProfileId: 'prof-1' }));
+    expectResult(held.result, w, {
+      outcome: 'progress',
+      reason: 'AddingWorkers',
+      message: 'waiting for node workers-bbbbb to be Ready before removing an outdated one',
+      events: [],
+    });
+    expect(w.cloud.callsOf('deleteMachine')).toBe(0);
+
+    w.notReady.clear();
+    const { result } = await w.step(machinesPhase('WORKER'), resized, held.status);
+    expect(result).toMatchObject({
+      outcome: 'progress',
+      message: 'replacing workers machines: removing an outdated one',
+    });
+    expect(w.cloud.callsOf('deleteMachine')).toBe(1);
+    expect(w.asked.nodes).toBe(2);
+  });
+
+  it('should keep outdated machines while node readiness cannot be told', async () => {
+    const w = world();
+    running(w, 'workers-aaaaa', 'workers', 'local-1a');
+    w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1b', instanceType: 'm5.xlarge' });
+    w.requests.nodes = failing('NO_RESPONDERS', 'no responders for health.v1.nodes');
+    const resized = spec({
+      nodePools: pools({ count: 1, instanceType: 'm5.xlarge', availabilityZones: ['local-1a', 'local-1b'] }),
+    });
+    const { result } = await w.step(machinesPhase('WORKER'), resized, provisioned({ addonsProfileId: 'prof-1' }));
+    expect(result).toMatchObject({ outcome: 'progress', message: /to be Ready before removing an outdated one/ });
+    expect(w.cloud.callsOf('deleteMachine')).toBe(0);
+  });
+
+  it('should not wait for Ready nodes before the add-ons (the CNI) are installed: none would be', async () => {
+    const w = world();
+    running(w, 'workers-aaaaa', 'workers', 'local-1a');
+    const fresh = w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1b', instanceType: 'm5.xlarge' });
+    w.notReady.add(fresh.name);
+    const resized = spec({
+      nodePools: pools({ count: 1, instanceType: 'm5.xlarge', availabilityZones: ['local-1a', 'local-1b'] }),
+    });
+    await w.step(machinesPhase('WORKER'), resized, provisioned({ addonsProfileId: null }));
+    expect(w.cloud.callsOf('deleteMachine')).toBe(1);
+    expect(w.asked.nodes).toBe(0);
+  });
+
+  it('should add a control-plane node beside running ones only once their nodes are Ready', async () => {
+    const w = world();
+    const first = w.cloud.add({ name: 'control-plane-aaaaa', pool: 'control-plane', zone: 'local-1a' });
+    w.notReady.add(first.name);
+    const three = spec({
+      nodePools: [{ ...pools()[0]!, count: 3, availabilityZones: ['local-1a', 'local-1b'] }, pools()[1]!],
+    });
+    const status = provisioned({ addonsProfileId: 'prof-1', initMachine: first.name, apiEndpoint: '10.0.0.10:6443' });
+    const held = await w.step(machinesPhase('CONTROL_PLANE'), three, status);
+    expect(held.result).toMatchObject({
+      outcome: 'progress',
+      message: 'waiting for node control-plane-aaaaa to be Ready before adding the next',
+    });
+    expect(w.cloud.callsOf('createMachine')).toBe(0);
+    w.notReady.clear();
+    await w.step(machinesPhase('CONTROL_PLANE'), three, held.status);
+    expect(w.cloud.callsOf('createMachine')).toBe(1);
+  });
+
   it('should note exactly one MachineCreated per machine when createMachine is called again for an open intent', async () => {
     const w = world();
     const definition = spec({ nodePools: pools({ count: 1, availabilityZones: ['local-1a'] }) });
@@ -717,16 +790,28 @@ describe('a reconcile step over milestones already reached', () => {
       );
       const step = w.scopeOf(spec(), status);
       expect(await reconcileStep(w.deps, step, () => new Date())).toEqual({ kind: 'failed' });
-      status = { ...structuredClone(step.status), failures: status.failures + 1 };
+      status = structuredClone(step.status);
       expect(conditionOf(status, 'Adding Control Plane Node')).toMatchObject(
         attempt < 3
           ? { status: 'TRUE', failed: false }
           : { status: 'FALSE', failed: true, code: 'UNAUTHORIZED', message: expect.stringMatching(/validate/) },
       );
     }
-    const recovered = w.scopeOf(spec(), { ...status, failures: 0 });
+    const recovered = w.scopeOf(spec(), status);
     expect(await reconcileStep(w.deps, recovered, () => new Date())).toEqual({ kind: 'converged' });
     expect(conditionOf(recovered.status, 'Adding Control Plane Node')).toMatchObject({ status: 'TRUE', failed: false });
+  });
+
+  it('should count only steps that failed a check: failures of another kind before do not make one fail the milestone', async () => {
+    const w = world();
+    steady(w);
+    const scope = w.scopeOf(spec(), provisioned());
+    await reconcileStep(w.deps, scope, () => new Date());
+    // Many steps failed on something else (a quota), then one check fails.
+    w.cloud.failNext('describeMachines', 'RATE_LIMITED', 'Request limit exceeded.');
+    const step = w.scopeOf(spec(), { ...structuredClone(scope.status), failures: 5 });
+    expect(await reconcileStep(w.deps, step, () => new Date())).toEqual({ kind: 'failed' });
+    expect(conditionOf(step.status, 'Adding Control Plane Node')).toMatchObject({ status: 'TRUE', failed: false });
   });
 
   it('should unset a reached milestone when a change it found cannot be made, with the cloud error', async () => {

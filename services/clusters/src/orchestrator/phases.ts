@@ -204,15 +204,26 @@ export const machinesPhase =
       }
       status.intents = status.intents.filter((i) => !byName.has(i.name) && poolNames.has(i.pool));
       // Intents made for an earlier definition that it no longer wants are dropped (wantedIntents).
-      const wanted = wantedIntents(spec.nodePools, status.imageId!, observed, status.intents, spec.generation);
+      const wanted = wantedIntents(
+        spec.nodePools,
+        status.imageId!,
+        observed,
+        status.intents,
+        spec.generation,
+        status.initMachine ?? undefined,
+      );
       for (const dropped of status.intents.filter((i) => !wanted.includes(i))) forgetIntent(status, dropped);
 
       // The first control-plane node is the API endpoint (no load balancer yet): never replaced.
       const keep = role === 'CONTROL_PLANE' ? (status.initMachine ?? undefined) : undefined;
-      const plans = pools.map((pool) => ({
-        pool,
-        plan: planPool(pool, status.imageId!, observed, status.intents, keep),
-      }));
+      const planAll = (ready?: (name: string) => boolean) =>
+        pools.map((pool) => ({ pool, plan: planPool(pool, status.imageId!, observed, status.intents, keep, ready) }));
+      let plans = planAll();
+      // An outdated machine goes only once its replacements' nodes are Ready (the health service
+      // knows from the agent's reports); unknown readiness holds the removal back.
+      // Only once the add-ons (the CNI among them) are installed: before, no node is Ready.
+      if (status.addonsProfileId !== null && plans.some(({ plan }) => plan.kind === 'act' && plan.gated))
+        plans = planAll(await nodeReadiness(deps, scope));
       const created: MachineIntent[] = [];
       for (const { pool, plan } of plans) {
         if (plan.kind !== 'act') continue;
@@ -336,6 +347,18 @@ export const machinesPhase =
       return failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed');
     }
   };
+
+/** Which nodes of the cluster are Ready, as its agent last reported; none when that cannot be told. */
+async function nodeReadiness(deps: ReconcileDeps, scope: Scope): Promise<(name: string) => boolean> {
+  try {
+    const { nodes } = await deps.requests.nodes({ clusterId: scope.spec.id });
+    const ready = new Set(nodes.filter((n) => n.ready).map((n) => n.name));
+    return (name) => ready.has(name);
+  } catch (error) {
+    deps.log.warn({ err: error, clusterId: scope.spec.id }, 'node readiness unknown: outdated machines are kept');
+    return () => false;
+  }
+}
 
 /**
  * Gives new intents their user data. The cluster's first control-plane node runs kubeadm init

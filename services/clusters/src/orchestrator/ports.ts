@@ -5,6 +5,7 @@ import type {
   applyPacks,
   ClusterEventMessage,
   ClusterSummary,
+  clusterNodes,
   CloudType,
   ConditionsUpdateMessage,
   getProfile,
@@ -84,6 +85,11 @@ export interface ClusterAgents {
   applyPacks(request: RequestOf<typeof applyPacks>): Promise<ReplyOf<typeof applyPacks>>;
 }
 
+/** The nodes a cluster's agent last reported, Ready or not (the health service). */
+export interface NodeReadiness {
+  nodes(request: RequestOf<typeof clusterNodes>): Promise<ReplyOf<typeof clusterNodes>>;
+}
+
 /** What a new machine boots: see bootstrap/user-data.ts. */
 export interface NodeBootstrapRequest {
   spec: ClusterSpec;
@@ -113,4 +119,4 @@ export interface NodeBootstrapper {
 }
 
 /** The other services the phases ask. Failures are BusErrors (code + message). */
-export type ClusterRequests = ProfileLookup & ImageLookup & ClusterAgents;
+export type ClusterRequests = ProfileLookup & ImageLookup & ClusterAgents & NodeReadiness;

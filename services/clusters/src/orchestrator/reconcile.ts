@@ -14,7 +14,7 @@ import {
   type Scope,
 } from './phases.js';
 
-/** Failed steps in a row after which a reached milestone that cannot be checked is failed. */
+/** Steps in a row that failed a check, after which a reached milestone that cannot be checked is failed. */
 export const CHECKS_BEFORE_FAILED = 3;
 
 /** The phases of provisioning (and of every later convergence), in milestone order. */
@@ -41,21 +41,20 @@ export type StepOutcome =
  */
 export async function reconcileStep(deps: ReconcileDeps, scope: Scope, now: () => Date): Promise<StepOutcome> {
   const { spec, status } = scope;
+  // Counted over steps in a row that failed a check, and only those: another failure resets it.
+  const checksBefore = status.checkFailures ?? 0;
+  status.checkFailures = 0;
   const record = (type: Milestone, result: Awaited<ReturnType<Phase>>) => {
     notePhase(type, result);
     const before = status.conditions.find((c) => c.type === type);
     // A milestone already reached that could not be checked again (the cloud could not be
     // observed) stays reached: the failure is an event, with the cloud's words, and the step is
-    // retried with backoff, until it failed CHECKS_BEFORE_FAILED times running (revoked
+    // retried with backoff, until CHECKS_BEFORE_FAILED steps in a row failed to check it (revoked
     // credentials, say): then the condition fails, so that it no longer reads as fine. A change
     // that was found and could not be made unsets it at once.
-    const checksFailed = status.failures + 1;
-    if (
-      before?.status === 'TRUE' &&
-      result.outcome === 'failed' &&
-      result.check &&
-      checksFailed < CHECKS_BEFORE_FAILED
-    ) {
+    const checkFailed = before?.status === 'TRUE' && result.outcome === 'failed' && result.check === true;
+    if (checkFailed) status.checkFailures = checksBefore + 1;
+    if (checkFailed && (status.checkFailures ?? 0) < CHECKS_BEFORE_FAILED) {
       scope.events.push({
         severity: 'WARNING',
         reason: result.reason,
