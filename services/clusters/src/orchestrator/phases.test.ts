@@ -466,15 +466,20 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
     expect(w.cloud.callsOf('createMachine')).toBe(0);
   });
 
-  it("should remove an outdated machine of a rolling replacement only once its replacement's node is Ready", async () => {
+  /** Workers resized from m5.large to m5.xlarge: the new machine runs, its node still joining. */
+  const resizing = () => {
     const w = world();
-    // Resized from m5.large to m5.xlarge: the new machine runs, its node still joining.
     running(w, 'workers-aaaaa', 'workers', 'local-1a');
     const fresh = w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1b', instanceType: 'm5.xlarge' });
     w.notReady.add(fresh.name);
     const resized = spec({
       nodePools: pools({ count: 1, instanceType: 'm5.xlarge', availabilityZones: ['local-1a', 'local-1b'] }),
     });
+    return { w, resized };
+  };
+
+  it("should remove an outdated machine of a rolling replacement only once its replacement's node is Ready", async () => {
+    const { w, resized } = resizing();
     const held = await w.step(machinesPhase('WORKER'), resized, provisioned({ addonsProfileId: 'prof-1' }));
     expectResult(held.result, w, {
       outcome: 'progress',
@@ -495,26 +500,15 @@ describe('Adding Control Plane Node / Adding Worker Nodes', () => {
   });
 
   it('should keep outdated machines while node readiness cannot be told', async () => {
-    const w = world();
-    running(w, 'workers-aaaaa', 'workers', 'local-1a');
-    w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1b', instanceType: 'm5.xlarge' });
+    const { w, resized } = resizing();
     w.requests.nodes = failing('NO_RESPONDERS', 'no responders for health.v1.nodes');
-    const resized = spec({
-      nodePools: pools({ count: 1, instanceType: 'm5.xlarge', availabilityZones: ['local-1a', 'local-1b'] }),
-    });
     const { result } = await w.step(machinesPhase('WORKER'), resized, provisioned({ addonsProfileId: 'prof-1' }));
     expect(result).toMatchObject({ outcome: 'progress', message: /to be Ready before removing an outdated one/ });
     expect(w.cloud.callsOf('deleteMachine')).toBe(0);
   });
 
   it('should not wait for Ready nodes before the add-ons (the CNI) are installed: none would be', async () => {
-    const w = world();
-    running(w, 'workers-aaaaa', 'workers', 'local-1a');
-    const fresh = w.cloud.add({ name: 'workers-bbbbb', pool: 'workers', zone: 'local-1b', instanceType: 'm5.xlarge' });
-    w.notReady.add(fresh.name);
-    const resized = spec({
-      nodePools: pools({ count: 1, instanceType: 'm5.xlarge', availabilityZones: ['local-1a', 'local-1b'] }),
-    });
+    const { w, resized } = resizing();
     await w.step(machinesPhase('WORKER'), resized, provisioned({ addonsProfileId: null }));
     expect(w.cloud.callsOf('deleteMachine')).toBe(1);
     expect(w.asked.nodes).toBe(0);
