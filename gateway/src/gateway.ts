@@ -234,7 +234,9 @@ const queryLimits: ApolloServerPlugin<GatewayContext> = {
           );
         // As refuseSubscriptions answers it (useGraphQLOverHttpStatus leaves its 400 as it is).
         if (operation.operation === 'subscription')
-          throw badRequest(new GraphQLError(SUBSCRIPTION_NOT_SERVED.message, { extensions: { code: 'BAD_REQUEST' } }));
+          throw badRequest(
+            new GraphQLError(SUBSCRIPTION_NOT_SERVED.message, { extensions: SUBSCRIPTION_NOT_SERVED.extensions }),
+          );
         const refused = operationLimitError(schema, document, operation, request.variables);
         if (refused) throw badRequest(refused);
       },

@@ -76,7 +76,7 @@ export const renewAgentCredentials = defineRequest('agent.v1.{clusterId}.credent
   }),
   reply: z.object({ jwt: z.string().min(1), expiresAt: z.string() }),
   // Only the agent of that cluster asks: the answer goes to its inbox and nowhere else.
-  replyPrefix: '_INBOX_{clusterId}',
+  replyPrefix: agentInboxPrefix('{clusterId}'),
 });
 
 /**

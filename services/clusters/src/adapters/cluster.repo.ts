@@ -250,17 +250,15 @@ export class ClusterRepository implements ClusterStatusStore {
    * Azure VM is made in minutes). Nothing when the lease is another's, or already longer.
    */
   async renewLease(id: string, lease: Lease): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt++) {
+    await pRetry(async () => {
       const stored = await this.statuses.get(id);
       const held = stored && statusLease.read(stored);
       if (!stored || held?.owner !== lease.owner || (held.until ?? 0) >= lease.until) return;
-      try {
-        await this.statuses.replace(statusLease.write(stored, lease));
-        return;
-      } catch (error) {
-        if (!(error instanceof VersionConflictError)) throw error;
-      }
-    }
+      await this.statuses.replace(statusLease.write(stored, lease));
+    }, onConflict(10)).catch((error: unknown) => {
+      // Written by the step itself each time: the next renewal comes a third of the lease later.
+      if (!(error instanceof VersionConflictError)) throw error;
+    });
   }
 
   /**

@@ -151,13 +151,14 @@ export function planPool(
 
   const have = upToDate.length + pendingIntents.length;
   const coming = pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending');
+  // An up-to-date machine whose node is not Ready yet, where readiness is known.
+  const joining = ready && upToDate.find((m) => !ready(m.name));
   if (outdated.length === 0) {
     // Control-plane nodes join one at a time: each adds an etcd member, and kubeadm's joins
     // must not race each other. The next waits for the last to run, and to be Ready where node
     // readiness is known (`ready`).
     if (have < pool.count && pool.role === 'CONTROL_PLANE' && coming)
       return { kind: 'wait', reason: `waiting for the new ${pool.name} machine to run before adding the next` };
-    const joining = ready && upToDate.find((m) => !ready(m.name));
     if (have < pool.count && pool.role === 'CONTROL_PLANE' && joining)
       return { kind: 'wait', reason: `waiting for node ${joining.name} to be Ready before adding the next` };
     if (have < pool.count && pool.role === 'CONTROL_PLANE')
@@ -193,7 +194,6 @@ export function planPool(
   if (pendingIntents.length > 0 || upToDate.some((m) => m.state === 'pending'))
     return { kind: 'wait', reason: `waiting for the new ${pool.name} machine to run` };
   if (upToDate.length >= pool.count || upToDate.length + outdated.length > pool.count) {
-    const joining = ready && upToDate.find((m) => !ready(m.name));
     if (joining)
       return { kind: 'wait', reason: `waiting for node ${joining.name} to be Ready before removing an outdated one` };
     return {

@@ -171,13 +171,14 @@ export const machinesPhase =
     const { spec, status } = scope;
     const pools = spec.nodePools.filter((p) => p.role === role);
     const what = role === 'CONTROL_PLANE' ? 'control-plane' : 'worker';
+    const failed = role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed';
     try {
       const provider = deps.providers.get(spec.cloud.type, spec.cloud.region);
       let machines: Machine[];
       try {
         machines = await observeMachines(deps, scope);
       } catch (error) {
-        return { ...failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed'), check: true };
+        return { ...failure(error, failed), check: true };
       }
       const observed: ObservedMachine[] = machines.map((m) => ({
         id: m.id,
@@ -298,7 +299,6 @@ export const machinesPhase =
         (m) => `deleting ${what} machine ${m.id} (${m.instanceType}) in ${m.zone}`,
       );
 
-      const failed = role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed';
       if (refused) return failure(refused, failed);
       // A machine that died or would not boot is a failure of the step, in the cloud's words, so
       // that its replacement waits out the backoff rather than failing again at once.
@@ -344,7 +344,7 @@ export const machinesPhase =
         reasons.join('; ') || `waiting for ${what} machines`,
       );
     } catch (error) {
-      return failure(error, role === 'CONTROL_PLANE' ? 'ControlPlaneFailed' : 'WorkersFailed');
+      return failure(error, failed);
     }
   };
 

@@ -387,7 +387,12 @@ export async function createBus(options: BusOptions): Promise<Bus> {
                 },
               });
             }
-            if (msg.reply && !isReplyInbox(def as RequestDef<unknown, unknown>, request.value, msg.reply)) {
+            // Any inbox was checked above; a definition may name whose (replyPrefix).
+            if (
+              msg.reply &&
+              def.replyPrefix &&
+              !isReplyInbox(def as RequestDef<unknown, unknown>, request.value, msg.reply)
+            ) {
               log.warn(
                 { subject: def.subject, reply: msg.reply },
                 "request with a reply subject outside its requester's inbox dropped",

@@ -93,11 +93,16 @@ export function assertToken(name: string, value: unknown): string {
 
 const PLACEHOLDER = /\{(\w+)\}/g;
 
+/** A template's `{field}` tokens filled from `values`, each checked to be a token. */
+function fillTokens(template: string, values: unknown): string {
+  return template.replace(PLACEHOLDER, (_m, key: string) =>
+    assertToken(key, (values as Record<string, unknown>)?.[key]),
+  );
+}
+
 /** The subject of a request: the definition's subject with `{field}` tokens filled from the request. */
 export function requestSubject(def: RequestDef<unknown, unknown>, request: unknown): string {
-  return def.subject.replace(PLACEHOLDER, (_m, key: string) =>
-    assertToken(key, (request as Record<string, unknown>)?.[key]),
-  );
+  return fillTokens(def.subject, request);
 }
 
 /** The subject a server listens on: given tokens filled, the others `*`. */
@@ -130,10 +135,7 @@ export const isInbox = (subject: string): boolean => INBOX.test(subject);
 export function isReplyInbox(def: RequestDef<unknown, unknown>, request: unknown, reply: string): boolean {
   if (!isInbox(reply)) return false;
   if (!def.replyPrefix) return true;
-  const prefix = def.replyPrefix.replace(PLACEHOLDER, (_m, key: string) =>
-    assertToken(key, (request as Record<string, unknown>)?.[key]),
-  );
-  return reply.startsWith(`${prefix}.`);
+  return reply.startsWith(`${fillTokens(def.replyPrefix, request)}.`);
 }
 
 /**
@@ -192,8 +194,7 @@ export function defineTopic<P extends Record<string, unknown>>(
   version = 1,
 ): TopicDef<P> {
   const parts = template.split('.');
-  const fill = (tokens: Record<string, unknown>) =>
-    template.replace(PLACEHOLDER, (_m, key: string) => assertToken(key, tokens[key]));
+  const fill = (tokens: Record<string, unknown>) => fillTokens(template, tokens);
   return {
     kind: 'topic',
     template,
