@@ -45,6 +45,25 @@ describe('cluster subscriptions through the gateway', () => {
     await platform?.stop();
   });
 
+  /**
+   * A cluster's first 100 events as Cluster.events has them, once it holds `last`: it stores an
+   * event once the relay has published it, a moment after the stream (and a subscriber) has it.
+   */
+  async function storedEvents(id: string, last: string): Promise<{ cursor: string; reason: string }[]> {
+    let all: { cursor: string; reason: string }[] = [];
+    for (let i = 0; i < 200 && !all.some((e) => e.cursor === last); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      all = (
+        await platform.graphql(
+          `query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`,
+          { id },
+          viewer,
+        )
+      ).data!.cluster.events.nodes;
+    }
+    return all;
+  }
+
   const connect = (token: string) => {
     const client = createClient({
       url: platform.gatewayUrl.replace(/^http/, 'ws'),
@@ -118,20 +137,7 @@ describe('cluster subscriptions through the gateway', () => {
       received.push(result.data!.clusterEvents);
       if (result.data!.clusterEvents.reason === 'PhaseRunning') break;
     }
-    // Cluster.events stores an event once the relay has published it, a moment after the stream
-    // (and so a subscriber) has it: read it once it holds the last event received.
-    let all: { cursor: string; reason: string }[] = [];
-    const last = received.at(-1)!.cursor;
-    for (let i = 0; i < 200 && !all.some((e) => e.cursor === last); i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, 50));
-      all = (
-        await platform.graphql(
-          `query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`,
-          { id },
-          viewer,
-        )
-      ).data!.cluster.events.nodes;
-    }
+    const all = await storedEvents(id, received.at(-1)!.cursor);
     const expected = all.slice(all.findIndex((e: { cursor: string }) => e.cursor === after) + 1);
     expect(received).toEqual(expected.slice(0, received.length));
     expect(received.at(-1)!.reason).toBe('PhaseRunning');
@@ -304,13 +310,7 @@ describe('cluster subscriptions through the gateway', () => {
       if (result.data!.clusterEvents.reason === 'PhaseRunning') break;
     }
     client.dispose();
-    const all = (
-      await platform.graphql(
-        `query($id: ID!) { cluster(id: $id) { events(first: 100) { nodes { cursor reason } } } }`,
-        { id },
-        viewer,
-      )
-    ).data!.cluster.events.nodes;
+    const all = await storedEvents(id, received.at(-1)!.cursor);
     expect(received).toEqual(all.slice(1, 1 + received.length));
     expect(received.at(-1)!.reason).toBe('PhaseRunning');
 
